@@ -1,0 +1,146 @@
+//! DSSE v1 envelopes: pre-authentication encoding, Ed25519 signing and strict verification.
+//! Envelopes are stored one per line (`.intoto.jsonl`).
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::json;
+use crate::keys::{KeyId, PrivateKey, PublicKey};
+
+/// A DSSE envelope, with fields in the order of the DSSE specification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Standard base64 of the payload.
+    pub payload: String,
+    #[serde(rename = "payloadType")]
+    pub payload_type: String,
+    pub signatures: Vec<Signature>,
+}
+
+/// One signature of an envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub keyid: String,
+    /// Standard base64 of the Ed25519 signature over the PAE.
+    pub sig: String,
+}
+
+/// DSSE pre-authentication encoding: `DSSEv1 <len type> <type> <len body> <body>`.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+impl Envelope {
+    /// Signs `payload` with `key`.
+    pub fn sign(payload_type: &str, payload: &[u8], key: &PrivateKey) -> Envelope {
+        let signature = key.sign(&pae(payload_type, payload));
+        Envelope {
+            payload: BASE64.encode(payload),
+            payload_type: payload_type.to_string(),
+            signatures: vec![Signature { keyid: key.public().key_id().to_string(), sig: BASE64.encode(signature) }],
+        }
+    }
+
+    /// The decoded payload.
+    pub fn payload_bytes(&self) -> Result<Vec<u8>> {
+        BASE64
+            .decode(&self.payload)
+            .map_err(|e| Error::invalid("envelope payload", format!("not standard base64 ({e})")))
+    }
+
+    /// Key ids of the `trusted` keys that produced a valid signature over this envelope.
+    /// Signatures by other keys, or that do not verify, are ignored: the caller decides how
+    /// many it needs.
+    pub fn verified_by(&self, trusted: &[PublicKey]) -> Result<Vec<KeyId>> {
+        let message = pae(&self.payload_type, &self.payload_bytes()?);
+        let mut ids = Vec::new();
+        for key in trusted {
+            let id = key.key_id();
+            let valid = self.signatures.iter().any(|s| {
+                // A key id, when present, must name this key; the signature must verify.
+                (s.keyid.is_empty() || s.keyid == id.as_str())
+                    && BASE64.decode(&s.sig).is_ok_and(|sig| key.verify(&message, &sig))
+            });
+            if valid && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The envelope as one line of compact JSON (no trailing newline).
+    pub fn to_line(&self) -> String {
+        String::from_utf8(json::to_compact(self)).unwrap_or_default()
+    }
+
+    /// The sha256 of the envelope's line, which names it in the transparency log.
+    pub fn digest(&self) -> Sha256Digest {
+        Sha256Digest::of(self.to_line().as_bytes())
+    }
+
+    /// Parses a `.intoto.jsonl` text (one envelope per non-empty line; a single pretty-printed
+    /// envelope is accepted too). `origin` names the file in errors.
+    pub fn parse_all(text: &str, origin: &str) -> Result<Vec<Envelope>> {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') && !trimmed.trim_end().contains('\n') || text.trim().is_empty() {
+            // One line (or nothing): handled below.
+        } else if let Ok(one) = serde_json::from_str::<Envelope>(text) {
+            return Ok(vec![one]);
+        }
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let env: Envelope = serde_json::from_str(line)
+                .map_err(|e| Error::invalid(format!("{origin}:{}", n + 1), format!("not a DSSE envelope ({e})")))?;
+            out.push(env);
+        }
+        if out.is_empty() {
+            return Err(Error::invalid(origin, "contains no DSSE envelope"));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_dsse_spec_example() {
+        // DSSE protocol.md test vector.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+        assert_eq!(pae("", b""), b"DSSEv1 0  0 ".to_vec());
+    }
+
+    #[test]
+    fn sign_verify_and_tamper() {
+        let key = PrivateKey::from_seed(&[7; 32]);
+        let other = PrivateKey::from_seed(&[8; 32]);
+        let env = Envelope::sign(crate::attest::PAYLOAD_TYPE_INTOTO, b"{\"a\":1}", &key);
+        assert_eq!(env.verified_by(&[key.public()]).unwrap(), vec![key.public().key_id()]);
+        assert!(env.verified_by(&[other.public()]).unwrap().is_empty());
+
+        let mut edited = env.clone();
+        edited.payload = BASE64.encode(b"{\"a\":2}");
+        assert!(edited.verified_by(&[key.public()]).unwrap().is_empty());
+        let mut retyped = env.clone();
+        retyped.payload_type = "text/plain".into();
+        assert!(retyped.verified_by(&[key.public()]).unwrap().is_empty());
+
+        let parsed = Envelope::parse_all(&format!("{}\n{}\n", env.to_line(), env.to_line()), "x").unwrap();
+        assert_eq!(parsed, vec![env.clone(), env]);
+        assert!(Envelope::parse_all("{\"payload\":1}", "bad.jsonl").unwrap_err().to_string().contains("bad.jsonl:1"));
+    }
+}

@@ -1,0 +1,24 @@
+//! in-toto attestations: Statements, their predicates (SLSA provenance, …) and DSSE envelopes.
+//! Every type URI glassbox writes or accepts is a constant here and in docs/formats.md.
+
+pub mod dsse;
+pub mod provenance;
+pub mod statement;
+
+pub use dsse::{Envelope, Signature};
+pub use statement::{ResourceDescriptor, Statement};
+
+/// in-toto Statement v1 `_type`.
+pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// DSSE payload type of an in-toto statement.
+pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
+/// SLSA provenance v1 predicate type.
+pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+/// SLSA verification summary (rebuild verdicts).
+pub const SLSA_VSA_V1: &str = "https://slsa.dev/verification_summary/v1";
+/// glassbox source review predicate type.
+pub const REVIEW_V1: &str = "https://glassbox.dev/review/v1";
+/// buildType of a glassbox deterministic Cargo build.
+pub const BUILD_TYPE_CARGO_V1: &str = "https://glassbox.dev/cargo-build/v1";
+/// Builder id used when `--builder-id` is not given: a build on someone's own machine.
+pub const DEFAULT_BUILDER_ID: &str = "https://glassbox.dev/builders/local/v1";

@@ -1,0 +1,102 @@
+//! SLSA provenance v1 for a glassbox Cargo build (buildType `https://glassbox.dev/cargo-build/v1`).
+//! These types are written by `build` and read back by `rebuild`, so every parameter a rebuild
+//! needs is here, with paths as placeholders.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ResourceDescriptor;
+
+/// The provenance predicate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    pub build_definition: BuildDefinition,
+    pub run_details: RunDetails,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildDefinition {
+    pub build_type: String,
+    pub external_parameters: ExternalParameters,
+    pub internal_parameters: InternalParameters,
+    pub resolved_dependencies: Vec<ResourceDescriptor>,
+}
+
+/// What the person starting the build chose. Unknown fields are refused: a rebuilder must not
+/// ignore a parameter it does not understand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalParameters {
+    /// The source tree: `digest.sha256` is the source digest (sha256 of the source manifest),
+    /// `digest.gitCommit` the commit when built from a git checkout.
+    pub source: ResourceDescriptor,
+    /// The workspace manifest, relative to the source root.
+    pub manifest_path: String,
+    /// `-p` packages; empty means cargo's default members.
+    pub packages: Vec<String>,
+    pub profile: String,
+    pub target: String,
+    pub features: Vec<String>,
+}
+
+/// What glassbox itself fixed for the build.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalParameters {
+    pub source_date_epoch: i64,
+    /// The complete build environment, paths as placeholders (`${BUILD_ROOT}`, `${SYSROOT}`, …).
+    pub environment: BTreeMap<String, String>,
+    /// The rustflags given to cargo through `CARGO_ENCODED_RUSTFLAGS`, with placeholders.
+    pub rustflags: Vec<String>,
+    /// The cargo command line after `cargo`, with placeholders.
+    pub cargo_args: Vec<String>,
+    pub umask: String,
+    pub bundle: BundleSettings,
+    /// Whether the source differed from its git commit (`--allow-dirty`).
+    pub dirty: bool,
+}
+
+/// How bundles are written, so that a rebuilder writes the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleSettings {
+    pub format: String,
+    pub gzip_level: u32,
+    pub gzip_mtime: u32,
+    pub entry_order: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunDetails {
+    pub builder: Builder,
+    pub metadata: BuildMetadata,
+    pub byproducts: Vec<ResourceDescriptor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Builder {
+    pub id: String,
+    pub version: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildMetadata {
+    pub invocation_id: String,
+    pub started_on: String,
+    pub finished_on: String,
+}
+
+/// Names of resolved dependencies and byproducts with a fixed meaning.
+pub mod names {
+    pub const SOURCE_TREE: &str = "source";
+    pub const CARGO_LOCK: &str = "Cargo.lock";
+    pub const RUSTC: &str = "rustc";
+    pub const CARGO: &str = "cargo";
+    pub const LINKER: &str = "linker";
+    pub const SOURCE_MANIFEST: &str = "sources.sha256";
+}

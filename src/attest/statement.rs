@@ -1,0 +1,100 @@
+//! The in-toto Statement v1 and its ResourceDescriptor.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Envelope, PAYLOAD_TYPE_INTOTO, STATEMENT_V1};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::json;
+use crate::keys::PrivateKey;
+
+/// An in-toto Statement v1 with predicate `P`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Statement<P> {
+    #[serde(rename = "_type")]
+    pub type_: String,
+    pub subject: Vec<ResourceDescriptor>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    pub predicate: P,
+}
+
+/// An in-toto ResourceDescriptor (the fields glassbox uses).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDescriptor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digest: BTreeMap<String, String>,
+    /// Standard base64 of the resource's bytes, for small byproducts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, Value>,
+}
+
+impl ResourceDescriptor {
+    /// A named resource with a sha256 digest.
+    pub fn named(name: impl Into<String>, sha256: Sha256Digest) -> Self {
+        ResourceDescriptor {
+            name: Some(name.into()),
+            digest: BTreeMap::from([("sha256".to_string(), sha256.hex())]),
+            ..Default::default()
+        }
+    }
+
+    /// The sha256 digest, if present and well-formed.
+    pub fn sha256(&self) -> Option<Sha256Digest> {
+        self.digest.get("sha256").and_then(|d| Sha256Digest::parse(d))
+    }
+
+    pub fn annotate(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.annotations.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+impl<P: Serialize> Statement<P> {
+    pub fn new(subject: Vec<ResourceDescriptor>, predicate_type: &str, predicate: P) -> Self {
+        Statement { type_: STATEMENT_V1.to_string(), subject, predicate_type: predicate_type.to_string(), predicate }
+    }
+
+    /// The statement in a DSSE envelope signed by `key`.
+    pub fn sign(&self, key: &PrivateKey) -> Envelope {
+        Envelope::sign(PAYLOAD_TYPE_INTOTO, &json::to_compact(self), key)
+    }
+}
+
+impl<P: DeserializeOwned> Statement<P> {
+    /// Decodes the statement an envelope carries, checking the payload type, the statement type
+    /// and the predicate type. Does not check signatures.
+    pub fn from_envelope(env: &Envelope, predicate_type: &str, origin: &str) -> Result<Self> {
+        if env.payload_type != PAYLOAD_TYPE_INTOTO {
+            return Err(Error::rejected(
+                origin,
+                format!("payload type {:?} is not {PAYLOAD_TYPE_INTOTO}", env.payload_type),
+            ));
+        }
+        let payload = env.payload_bytes()?;
+        let raw: Statement<Value> = serde_json::from_slice(&payload)
+            .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
+        if raw.type_ != STATEMENT_V1 {
+            return Err(Error::rejected(origin, format!("statement type {:?} is not {STATEMENT_V1}", raw.type_)));
+        }
+        if raw.predicate_type != predicate_type {
+            return Err(Error::rejected(
+                origin,
+                format!("predicate type {:?} is not {predicate_type}", raw.predicate_type),
+            ));
+        }
+        let predicate = serde_json::from_value(raw.predicate)
+            .map_err(|e| Error::invalid(origin, format!("malformed {predicate_type} predicate ({e})")))?;
+        Ok(Statement { type_: raw.type_, subject: raw.subject, predicate_type: raw.predicate_type, predicate })
+    }
+}

@@ -1,0 +1,121 @@
+//! The workspace being built: its component name and version (what bundles and attestation
+//! directories are named after) and its members, from `cargo metadata --no-deps`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cargo_metadata::{Metadata, MetadataCommand};
+
+use crate::error::{Error, Result};
+
+/// The name and version a build publishes under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Component {
+    pub name: String,
+    pub version: String,
+    pub origin: ComponentOrigin,
+}
+
+/// Where the component's name and version came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComponentOrigin {
+    /// `[workspace.metadata.glassbox] name = …, version = …` (takes precedence: it is explicit).
+    WorkspaceMetadata,
+    /// The workspace's root package.
+    RootPackage,
+    /// The workspace directory's name, version `0.0.0`.
+    DirectoryName,
+}
+
+/// A loaded workspace.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub component: Component,
+    /// Member package names.
+    pub members: Vec<String>,
+    metadata: Metadata,
+}
+
+impl Workspace {
+    /// Runs `cargo metadata --no-deps` on `manifest_path` with `cargo` in the environment `env`.
+    pub fn load(cargo: &Path, manifest_path: &Path, env: &BTreeMap<String, String>) -> Result<Workspace> {
+        let mut cmd = MetadataCommand::new();
+        cmd.cargo_path(cargo).manifest_path(manifest_path).no_deps();
+        let mut command = cmd.cargo_command();
+        command.env_clear().envs(env);
+        let out = command
+            .output()
+            .map_err(|e| Error::tool("cargo metadata", format!("cannot run {} ({e})", cargo.display())))?;
+        if !out.status.success() {
+            return Err(Error::tool(
+                "cargo metadata",
+                format!("{}: {}", manifest_path.display(), first_error_line(&String::from_utf8_lossy(&out.stderr))),
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let metadata = MetadataCommand::parse(stdout.as_ref())
+            .map_err(|e| Error::tool("cargo metadata", format!("unreadable output ({e})")))?;
+        let root = metadata.workspace_root.clone().into_std_path_buf();
+        let component = component_of(&metadata, &root)?;
+        let members = metadata.workspace_packages().iter().map(|p| p.name.to_string()).collect();
+        Ok(Workspace { root, component, members, metadata })
+    }
+
+    /// True when `id` (a cargo package id from a build message) is a member of this workspace.
+    pub fn is_member(&self, id: &cargo_metadata::PackageId) -> bool {
+        self.metadata.workspace_members.contains(id)
+    }
+}
+
+fn component_of(metadata: &Metadata, root: &Path) -> Result<Component> {
+    let glassbox = &metadata.workspace_metadata["glassbox"];
+    if !glassbox.is_null() {
+        let field = |key: &str| {
+            glassbox[key].as_str().map(str::to_string).ok_or_else(|| {
+                Error::invalid(
+                    root.join("Cargo.toml").display(),
+                    format!("[workspace.metadata.glassbox] needs a string `{key}`"),
+                )
+            })
+        };
+        return Ok(Component {
+            name: field("name")?,
+            version: field("version")?,
+            origin: ComponentOrigin::WorkspaceMetadata,
+        });
+    }
+    if let Some(pkg) = metadata.root_package() {
+        return Ok(Component {
+            name: pkg.name.to_string(),
+            version: pkg.version.to_string(),
+            origin: ComponentOrigin::RootPackage,
+        });
+    }
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "workspace".into());
+    Ok(Component { name, version: "0.0.0".into(), origin: ComponentOrigin::DirectoryName })
+}
+
+/// The most useful line of cargo's stderr: the first `error…` line, else the last line.
+pub fn first_error_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("error"))
+        .or(lines.last())
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| "no error output".into())
+}
+
+/// A component name or version must be usable as one path component and a file-name part.
+pub fn check_component_part(what: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+        && !value.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("{what} {value:?}"), "use letters, digits, '.', '_', '+' and '-' only"))
+    }
+}

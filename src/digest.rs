@@ -1,0 +1,160 @@
+//! SHA-256 digests: the one hash glassbox uses for files, trees, envelopes and log entries.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+
+/// A SHA-256 digest. Displays and serialises as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sha256Digest(pub [u8; 32]);
+
+impl Sha256Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Sha256Digest(Sha256::digest(bytes).into())
+    }
+
+    /// Lowercase hex.
+    pub fn hex(&self) -> String {
+        hex_encode(&self.0)
+    }
+
+    /// `sha256:<hex>`, the form glassbox prints for source digests.
+    pub fn prefixed(&self) -> String {
+        format!("sha256:{}", self.hex())
+    }
+
+    /// Parses 64 hex digits, with or without a `sha256:` prefix.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("sha256:").unwrap_or(text);
+        let bytes = hex_decode(hex)?;
+        Some(Sha256Digest(bytes.try_into().ok()?))
+    }
+
+    /// Streams `reader` through SHA-256 using `buf` as the read buffer; returns the digest and
+    /// the number of bytes read.
+    pub fn of_reader(mut reader: impl Read, buf: &mut [u8]) -> io::Result<(Self, u64)> {
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            total += n as u64;
+        }
+        Ok((Sha256Digest(hasher.finalize().into()), total))
+    }
+}
+
+impl fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl Serialize for Sha256Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Sha256Digest::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("not a sha256 hex digest: {text:?}")))
+    }
+}
+
+/// A writer that hashes and counts everything written through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), written: 0 }
+    }
+
+    /// The inner writer, the digest and the byte count of what passed through.
+    pub fn finish(self) -> (W, Sha256Digest, u64) {
+        (self.inner, Sha256Digest(self.hasher.finalize().into()), self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex_encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+/// Decodes hex (either case); `None` on odd length or a non-hex digit.
+pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    text.as_bytes().chunks(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digests() {
+        // FIPS 180-2 examples.
+        assert_eq!(Sha256Digest::of(b"abc").hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(Sha256Digest::of(b"").hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let (d, n) = Sha256Digest::of_reader(&b"abc"[..], &mut [0u8; 2]).unwrap();
+        assert_eq!((d, n), (Sha256Digest::of(b"abc"), 3));
+    }
+
+    #[test]
+    fn parse_round_trip() {
+        let d = Sha256Digest::of(b"x");
+        assert_eq!(Sha256Digest::parse(&d.prefixed()), Some(d));
+        assert_eq!(Sha256Digest::parse(&d.hex().to_uppercase()), Some(d));
+        assert_eq!(Sha256Digest::parse("abc"), None);
+        assert_eq!(Sha256Digest::parse(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn hashing_writer_counts() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"abc").unwrap();
+        let (inner, d, n) = w.finish();
+        assert_eq!((inner, d, n), (b"abc".to_vec(), Sha256Digest::of(b"abc"), 3));
+    }
+}

@@ -1,0 +1,104 @@
+//! File-system helpers every workflow shares: atomic writes and safe relative paths.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path};
+
+use crate::error::{Error, IoContext, Result};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+/// fsync of the directory. Readers see the old file or the new one, never a part. Creates the
+/// parent directories.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(dir).at(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at(tmp.path())?;
+    tmp.write_all(bytes).at(tmp.path())?;
+    tmp.as_file().sync_all().at(tmp.path())?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    sync_dir(dir)
+}
+
+/// Moves a finished file (for example a bundle written to a temporary name) into place
+/// atomically, with the given mode.
+pub fn install_file(tmp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Result<()> {
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at(tmp.path())?;
+    tmp.as_file().sync_all().at(tmp.path())?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    sync_dir(parent_dir(path))
+}
+
+/// Copies `from` to `to` atomically (temporary file beside `to`, fsync, rename) with `mode`.
+pub fn install_copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
+    let mut tmp = temp_beside(to)?;
+    let mut input = fs::File::open(from).at(from)?;
+    std::io::copy(&mut input, tmp.as_file_mut()).at(to)?;
+    install_file(tmp, to, mode)
+}
+
+/// A temporary file beside `path`, to be completed and then passed to [`install_file`].
+pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(dir).at(dir)?;
+    tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+/// Checks that `rel` is a plain relative path (no root, no `..`, no `.`-only components) in
+/// UTF-8, as every path inside a manifest or bundle must be.
+pub fn check_relative(rel: &str) -> std::result::Result<(), &'static str> {
+    if rel.is_empty() {
+        return Err("empty path");
+    }
+    if rel.contains('\0') || rel.contains('\n') || rel.contains('\r') || rel.contains('\\') {
+        return Err("path contains a NUL, newline or backslash");
+    }
+    for c in Path::new(rel).components() {
+        match c {
+            Component::Normal(_) => {}
+            Component::ParentDir => return Err("path contains '..'"),
+            Component::RootDir | Component::Prefix(_) => return Err("path is absolute"),
+            Component::CurDir => return Err("path contains '.'"),
+        }
+    }
+    if rel.ends_with('/') || rel.contains("//") {
+        return Err("path is not normalised");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert!(check_relative("a/b.rs").is_ok());
+        for bad in ["", "/etc/passwd", "a/../b", "./a", "a//b", "a/", "a\nb", "a\\b"] {
+            assert!(check_relative(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/file");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+}

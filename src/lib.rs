@@ -1,0 +1,36 @@
+//! glassbox: reproducible builds, signed provenance, rebuild verdicts, source reviews and a
+//! transparency log for Cargo workspaces.
+//!
+//! Layers (a module uses only its own layer or lower ones; see ARCHITECTURE.md):
+//! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`]
+//! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
+//! 3. [`cargo`], [`bundle`], [`attest`]
+//! 4. [`build`]
+//!
+//! The library never prints, never reads the wall clock and never reads the process
+//! environment: callers pass time, environment and progress reporting in.
+
+pub mod digest;
+pub mod error;
+pub mod fs;
+pub mod glob;
+pub mod json;
+pub mod progress;
+pub mod time;
+
+pub mod env;
+pub mod keys;
+pub mod manifest;
+pub mod toolchain;
+pub mod tree;
+
+pub mod attest;
+pub mod bundle;
+pub mod cargo;
+
+pub mod build;
+
+pub use error::{Error, Result};
+
+/// glassbox's own version, recorded in every attestation it writes.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,2 @@
+//! Build-engineer and maintainer tasks: build, check, bench, ci.
+fn main() {}
