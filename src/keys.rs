@@ -141,8 +141,9 @@ impl PrivateKey {
                 return Err(Error::invalid(p.display(), "already exists; refusing to overwrite a key"));
             }
         }
-        let pem = self
-            .0
+        // PKCS#8 v1 (no embedded public key): OpenSSL 3.0 cannot read the v2 form.
+        let pkcs8 = ed25519_dalek::pkcs8::KeypairBytes { secret_key: self.0.to_bytes(), public_key: None };
+        let pem = pkcs8
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| Error::invalid(private.display(), format!("cannot encode key ({e})")))?;
         write_atomic(&private, pem.as_bytes(), 0o600)?;

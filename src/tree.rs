@@ -188,12 +188,12 @@ fn normalise(path: &Path) -> PathBuf {
 fn walk_files(root: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let walker = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
-    let mut walker = walker.filter_entry(|e| {
+    let walker = walker.filter_entry(|e| {
         !(e.depth() > 0
             && e.file_type().is_dir()
             && (e.file_name() == ".git" || e.file_name() == ".glassbox" || e.path().join("CACHEDIR.TAG").is_file()))
     });
-    while let Some(entry) = walker.next() {
+    for entry in walker {
         let entry = entry.map_err(|e| {
             let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
             Error::tree(path, e.to_string())

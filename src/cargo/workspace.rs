@@ -96,15 +96,24 @@ fn component_of(metadata: &Metadata, root: &Path) -> Result<Component> {
     Ok(Component { name, version: "0.0.0".into(), origin: ComponentOrigin::DirectoryName })
 }
 
-/// The most useful line of cargo's stderr: the first `error…` line, else the last line.
+/// One line summing up cargo's stderr: the first `error…` line, with the source location of a
+/// compiler error and the innermost `Caused by:` of a cargo error.
 pub fn first_error_line(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    lines
-        .iter()
-        .find(|l| l.starts_with("error"))
-        .or(lines.last())
-        .map(|l| l.to_string())
-        .unwrap_or_else(|| "no error output".into())
+    let lines: Vec<&str> = stderr.lines().map(str::trim).collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with("error")) else {
+        return lines.iter().rev().find(|l| !l.is_empty()).map_or("no error output".into(), |l| l.to_string());
+    };
+    let mut summary = lines[start].to_string();
+    if let Some(location) = lines.get(start + 1).and_then(|l| l.strip_prefix("-->")) {
+        summary.push_str(&format!(" ({})", location.trim()));
+    }
+    if let Some(caused) = lines.iter().rposition(|l| *l == "Caused by:") {
+        if let Some(cause) = lines[caused + 1..].iter().find(|l| !l.is_empty()) {
+            summary.push_str(": ");
+            summary.push_str(cause);
+        }
+    }
+    summary
 }
 
 /// A component name or version must be usable as one path component and a file-name part.
@@ -117,5 +126,22 @@ pub fn check_component_part(what: &str, value: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!("{what} {value:?}"), "use letters, digits, '.', '_', '+' and '-' only"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_error_line;
+
+    #[test]
+    fn summarises_cargo_and_rustc_errors() {
+        let cargo = "error: failed to sync\n\nCaused by:\n  failed to load lockfile\n\nCaused by:\n  cannot update the lock file /x/Cargo.lock because --locked was passed\n  help: remove --locked\n";
+        assert_eq!(
+            first_error_line(cargo),
+            "error: failed to sync: cannot update the lock file /x/Cargo.lock because --locked was passed"
+        );
+        let rustc = "   Compiling x v0.1.0\nerror[E0308]: mismatched types\n --> src/main.rs:1:26\n  |\n";
+        assert_eq!(first_error_line(rustc), "error[E0308]: mismatched types (src/main.rs:1:26)");
+        assert_eq!(first_error_line("warning: x\nlast\n"), "last");
     }
 }

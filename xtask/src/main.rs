@@ -1,2 +1,46 @@
-//! Build-engineer and maintainer tasks: build, check, bench, ci.
-fn main() {}
+//! Build-engineer and maintainer tasks: `cargo xtask build | ci | bench`.
+//! Each task is a file; this one only dispatches.
+
+mod bench;
+mod build;
+mod ci;
+mod util;
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "usage: cargo xtask <task> [args]
+
+tasks:
+  build [glassbox build options]   build examples/avscan into target/glassbox/dist and attestations/
+  ci                               formatting, clippy, and every test (installs what tests need)
+  bench [--quick]                  benchmarks, as ratios against standard tools";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode> {
+    let Some((task, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(ExitCode::from(2));
+    };
+    match task.as_str() {
+        "build" => build::run(rest),
+        "ci" => ci::run(rest),
+        "bench" => bench::run(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("unknown task {other:?}\n\n{USAGE}"),
+    }
+}

@@ -1,2 +1,47 @@
-//! glassbox CLI.
-fn main() {}
+//! The glassbox command line: parses arguments, calls the library, renders results and maps
+//! errors to exit codes (0 yes, 1 a definite no, 2 could not answer).
+
+mod build;
+mod context;
+mod hash;
+mod key;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "glassbox", version, about = "Reproducible builds, provenance and review for Cargo workspaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate Ed25519 keys and show key ids.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Hash a source tree: print its source digest and write its manifest.
+    Hash(hash::HashArgs),
+    /// Build a Cargo workspace deterministically and sign SLSA provenance.
+    Build(Box<build::BuildArgs>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Key(cmd) => key::run(cmd),
+        Command::Hash(args) => hash::run(args),
+        Command::Build(args) => build::run(*args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("glassbox: error: {err:#}");
+            let code = err.downcast_ref::<glassbox::Error>().map_or(2, glassbox::Error::exit_code);
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `glassbox build`: a deterministic build with signed SLSA provenance.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use glassbox::attest::DEFAULT_BUILDER_ID;
+use glassbox::build::{build, BuildOutcome, BuildRequest};
+use glassbox::env::DEFAULT_BUILD_BASE;
+use glassbox::keys::PrivateKey;
+
+use crate::context::{host_env, invocation_id, now, TerminalProgress};
+use crate::render::{bytes, print_json, table};
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The workspace's Cargo.toml.
+    #[arg(long, default_value = "Cargo.toml")]
+    manifest_path: PathBuf,
+    /// Package to build (repeatable); default: the workspace's default members.
+    #[arg(short = 'p', long = "package")]
+    packages: Vec<String>,
+    /// Target triple (default: the host).
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// Features to enable (comma- or space-separated, repeatable).
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
+    /// PKCS#8 PEM private key that signs the provenance.
+    #[arg(long)]
+    key: PathBuf,
+    /// Where artifacts and bundles go.
+    #[arg(long, default_value = "target/glassbox/dist")]
+    out: PathBuf,
+    /// Where sources.sha256 and the provenance go (under <component>/<version>/).
+    #[arg(long, default_value = "attestations")]
+    attestations: PathBuf,
+    #[arg(long, default_value = DEFAULT_BUILDER_ID)]
+    builder_id: String,
+    /// SOURCE_DATE_EPOCH (default: the git commit time, else 0).
+    #[arg(long)]
+    source_date_epoch: Option<i64>,
+    /// Build a git checkout whose tracked files differ from HEAD (recorded as dirty).
+    #[arg(long)]
+    allow_dirty: bool,
+    /// Parent directory of the canonical build roots.
+    #[arg(long, default_value = DEFAULT_BUILD_BASE)]
+    build_base: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BuildArgs) -> Result<ExitCode> {
+    let key = PrivateKey::read(&args.key).context("reading the signing key (--key)")?;
+    let features = args.features.iter().flat_map(|f| f.split_whitespace()).map(str::to_string).collect();
+    let progress = TerminalProgress::new();
+    let request = BuildRequest {
+        manifest_path: args.manifest_path,
+        packages: args.packages,
+        target: args.target,
+        profile: args.profile,
+        features,
+        key: &key,
+        out_dir: args.out,
+        attestations_dir: args.attestations,
+        builder_id: args.builder_id,
+        source_date_epoch: args.source_date_epoch,
+        allow_dirty: args.allow_dirty,
+        build_base: args.build_base,
+        host_env: host_env(),
+        clock: &now,
+        invocation_id: invocation_id(),
+        progress: &progress,
+    };
+    let outcome = build(&request)?;
+    drop(progress);
+    if args.json {
+        print_json(&outcome)?;
+    } else {
+        print!("{}", render(&outcome));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(o: &BuildOutcome) -> String {
+    let mut rows: Vec<Vec<String>> =
+        o.artifacts.iter().map(|a| vec![a.name.clone(), bytes(a.size), a.sha256.hex()]).collect();
+    for b in [&o.bundle, &o.source_bundle] {
+        rows.push(vec![b.name.clone(), bytes(b.size), b.sha256.hex()]);
+    }
+    let mut out = format!(
+        "built {} {} ({}) for {}\nsource digest {}{}\n\n",
+        o.component,
+        o.version,
+        o.component_origin,
+        o.target,
+        o.source_digest.prefixed(),
+        o.git_commit
+            .as_ref()
+            .map(|c| format!(" (git {c}{})", if o.dirty { ", dirty" } else { "" }))
+            .unwrap_or_default()
+    );
+    out.push_str(&table(&["artifact", "size", "sha256"], &rows));
+    out.push('\n');
+    for f in o.artifacts.iter().chain([&o.bundle, &o.source_bundle]) {
+        out.push_str(&format!("wrote {}\n", f.path.display()));
+    }
+    out.push_str(&format!("wrote {}\n", o.manifest_file.display()));
+    out.push_str(&format!("wrote {} (signed by {})\n", o.provenance_file.display(), o.key_id));
+    out
+}

@@ -1,0 +1,80 @@
+//! What the CLI passes into the library: the process environment, the clock, random ids, and
+//! a progress display on terminals.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use glassbox::progress::Progress;
+use glassbox::time::Timestamp;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The process environment (UTF-8 variables only).
+pub fn host_env() -> BTreeMap<String, String> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+}
+
+/// The wall clock.
+pub fn now() -> Timestamp {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// A random id for `runDetails.metadata.invocationId`.
+pub fn invocation_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    glassbox::digest::hex_encode(&bytes)
+}
+
+/// Draws progress on stderr when it is a terminal; silent otherwise.
+pub struct TerminalProgress {
+    bar: Mutex<Option<ProgressBar>>,
+    enabled: bool,
+}
+
+impl TerminalProgress {
+    pub fn new() -> TerminalProgress {
+        TerminalProgress { bar: Mutex::new(None), enabled: std::io::stderr().is_terminal() }
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn phase(&self, name: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let bar = if total > 0 {
+            let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            ProgressBar::new(total).with_style(style)
+        } else {
+            let bar = ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        };
+        bar.set_message(name.to_string());
+        if let Some(old) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn advance(&self, units: u64) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            bar.inc(units);
+        }
+    }
+
+    fn finish_phase(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for TerminalProgress {
+    fn drop(&mut self) {
+        self.finish_phase();
+    }
+}

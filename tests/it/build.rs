@@ -1,0 +1,221 @@
+//! `glassbox build`: two builds of examples/avscan from different clones and environments give
+//! identical bytes, and everything they publish checks out with standard tools.
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use glassbox::attest::provenance::Provenance;
+use glassbox::attest::{dsse, Envelope, Statement, SLSA_PROVENANCE_V1};
+
+use crate::support::*;
+
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+const BUNDLE: &str = "avscan-0.1.0-x86_64-unknown-linux-gnu.tar.gz";
+const SRC_BUNDLE: &str = "avscan-0.1.0-src.tar.gz";
+
+fn provenance_path(b: &AvscanBuild) -> std::path::PathBuf {
+    b.attestations.join(format!("avscan/0.1.0/{TARGET}.provenance.intoto.jsonl"))
+}
+
+fn envelope(b: &AvscanBuild) -> Envelope {
+    let text = std::fs::read_to_string(provenance_path(b)).unwrap();
+    let mut all = Envelope::parse_all(&text, "provenance").unwrap();
+    assert_eq!(all.len(), 1);
+    all.remove(0)
+}
+
+fn statement(b: &AvscanBuild) -> Statement<Provenance> {
+    Statement::from_envelope(&envelope(b), SLSA_PROVENANCE_V1, "provenance").unwrap()
+}
+
+#[test]
+fn two_clones_in_different_environments_build_identical_bytes() {
+    let pair = avscan_pair();
+    let (a, b) = (read_all(&pair.a.out), read_all(&pair.b.out));
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, [SRC_BUNDLE, BUNDLE, &format!("{TARGET}/avscan")]);
+    assert_eq!(a, b, "artifacts and bundles differ between the two builds");
+    assert_eq!(statement(&pair.a).subject, statement(&pair.b).subject);
+    assert_eq!(
+        std::fs::read(pair.a.attestations.join("avscan/0.1.0/sources.sha256")).unwrap(),
+        std::fs::read(pair.b.attestations.join("avscan/0.1.0/sources.sha256")).unwrap()
+    );
+    // The built scanner really works: it finds EICAR (assembled here, never stored whole).
+    let eicar = format!("X5O!P%@AP[4\\PZX54(P^)7CC)7}}${}-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*", "EICAR");
+    let sample = pair.dir.path().join("sample.com");
+    std::fs::write(&sample, eicar).unwrap();
+    let scan = output(Command::new(pair.a.out.join(TARGET).join("avscan")).arg(&sample));
+    assert_eq!(scan.status.code(), Some(1), "{}", String::from_utf8_lossy(&scan.stdout));
+}
+
+#[test]
+fn provenance_records_source_lockfile_toolchain_and_environment() {
+    let pair = avscan_pair();
+    let st = statement(&pair.a);
+    let def = &st.predicate.build_definition;
+    let git_head = ok(Command::new("git").arg("-C").arg(&pair.a.clone).args(["rev-parse", "HEAD"]));
+    assert_eq!(def.external_parameters.source.digest["gitCommit"], git_head.trim());
+    assert!(pair.a.stdout.contains(&def.external_parameters.source.digest["sha256"]));
+    assert_eq!(def.internal_parameters.source_date_epoch, 1_767_323_045); // 2026-01-02T03:04:05Z
+    let env = &def.internal_parameters.environment;
+    for var in [
+        "PATH",
+        "HOME",
+        "CARGO_HOME",
+        "SOURCE_DATE_EPOCH",
+        "TZ",
+        "LC_ALL",
+        "CARGO_INCREMENTAL",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
+        assert!(env.contains_key(var), "environment lacks {var}");
+    }
+    let all_text = serde_json::to_string(&st).unwrap();
+    assert!(!all_text.contains("/tmp/"), "provenance contains a local path");
+    let lock = glassbox::cargo::Lockfile::read(&pair.a.clone.join("Cargo.lock")).unwrap();
+    for pkg in lock.external() {
+        let dep = def.resolved_dependencies.iter().find(|d| d.uri.as_deref() == Some(&pkg.purl()));
+        let dep = dep.unwrap_or_else(|| panic!("{} is not a resolved dependency", pkg.purl()));
+        assert_eq!(dep.digest.get("sha256"), pkg.checksum.as_ref());
+    }
+    let rustc = def.resolved_dependencies.iter().find(|d| d.name.as_deref() == Some("rustc")).unwrap();
+    let vv = ok(Command::new("rustc").arg("-vV"));
+    assert!(vv.contains(rustc.annotations["commitHash"].as_str().unwrap()));
+    // The manifest byproduct is the published sources.sha256.
+    let manifest = &st.predicate.run_details.byproducts[0];
+    let content = base64::engine::general_purpose::STANDARD.decode(manifest.content.as_ref().unwrap()).unwrap();
+    assert_eq!(content, std::fs::read(pair.a.attestations.join("avscan/0.1.0/sources.sha256")).unwrap());
+}
+
+#[test]
+fn subjects_match_sha256sum_and_manifest_checks_with_sha256sum() {
+    let pair = avscan_pair();
+    if !have_tool("sha256sum", &["--version"]) {
+        return;
+    }
+    for subject in statement(&pair.a).subject {
+        let file = match subject.name.as_deref().unwrap() {
+            n if n.starts_with(TARGET) => pair.a.out.join(n),
+            n => pair.a.out.join(n),
+        };
+        let printed = ok(Command::new("sha256sum").arg(&file));
+        assert_eq!(printed.split_whitespace().next().unwrap(), subject.digest["sha256"], "{file:?}");
+    }
+    let manifest = pair.a.attestations.join("avscan/0.1.0/sources.sha256");
+    ok(Command::new("sha256sum")
+        .arg("--check")
+        .arg("--strict")
+        .arg("--quiet")
+        .arg(&manifest)
+        .current_dir(&pair.a.clone));
+}
+
+#[test]
+fn envelope_verifies_with_securesystemslib_and_openssl() {
+    let pair = avscan_pair();
+    let env = envelope(&pair.a);
+    let public = glassbox::keys::PublicKey::read(&pair.public).unwrap();
+    assert_eq!(env.signatures[0].keyid, public.key_id().as_str());
+
+    if let Some(python) = python_with_sslib() {
+        let printed =
+            ok(Command::new(python).arg("-c").arg(VERIFY_DSSE).arg(&pair.public).arg(provenance_path(&pair.a)));
+        assert_eq!(printed.trim(), format!("{} 1", public.key_id()));
+        // A tampered payload must fail securesystemslib too.
+        let mut bad = env.clone();
+        bad.payload = base64::engine::general_purpose::STANDARD.encode(b"{}");
+        let tampered = pair.dir.path().join("tampered.jsonl");
+        std::fs::write(&tampered, bad.to_line()).unwrap();
+        let out = output(
+            Command::new(python_with_sslib().unwrap()).arg("-c").arg(VERIFY_DSSE).arg(&pair.public).arg(&tampered),
+        );
+        assert!(!out.status.success());
+    }
+    if have_tool("openssl", &["version"]) {
+        let dir = pair.dir.path();
+        let pae = dsse::pae(&env.payload_type, &env.payload_bytes().unwrap());
+        std::fs::write(dir.join("pae.bin"), &pae).unwrap();
+        let sig = base64::engine::general_purpose::STANDARD.decode(&env.signatures[0].sig).unwrap();
+        std::fs::write(dir.join("sig.bin"), sig).unwrap();
+        let verify = |data: &Path| {
+            output(
+                Command::new("openssl")
+                    .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+                    .arg(&pair.public)
+                    .arg("-rawin")
+                    .arg("-in")
+                    .arg(data)
+                    .arg("-sigfile")
+                    .arg(dir.join("sig.bin")),
+            )
+        };
+        let good = verify(&dir.join("pae.bin"));
+        assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
+        std::fs::write(dir.join("pae-bad.bin"), [&pae[..], b" "].concat()).unwrap();
+        assert!(!verify(&dir.join("pae-bad.bin")).status.success());
+    }
+}
+
+#[test]
+fn bundles_read_with_gnu_tar_and_python_tarfile() {
+    let pair = avscan_pair();
+    for name in [BUNDLE, SRC_BUNDLE] {
+        let path = pair.a.out.join(name);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b]);
+        assert_eq!(&bytes[4..8], &[0, 0, 0, 0], "{name}: gzip mtime must be 0");
+        if have_tool("tar", &["--version"]) {
+            let listed = ok(Command::new("tar").arg("-tvzf").arg(&path));
+            assert!(listed.lines().all(|l| l.contains("0/0")), "{name}: owners must be 0/0:\n{listed}");
+        }
+        let python = std::env::var_os("GLASSBOX_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+        if have_tool("python3", &["--version"]) {
+            let printed = ok(Command::new(&python).arg("-c").arg(LIST_TAR).arg(&path));
+            let names: Vec<&str> = printed.lines().collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted, "{name}: entries are not sorted");
+            if name == SRC_BUNDLE {
+                assert!(names.contains(&"avscan-0.1.0/Cargo.lock"));
+                assert!(names.iter().any(|n| n.starts_with("avscan-0.1.0/.glassbox/vendor/aho-corasick-")));
+                assert!(names.iter().all(|n| n.starts_with("avscan-0.1.0/")));
+            } else {
+                assert_eq!(
+                    names,
+                    ["avscan-0.1.0-x86_64-unknown-linux-gnu/", "avscan-0.1.0-x86_64-unknown-linux-gnu/avscan"]
+                );
+            }
+        }
+    }
+}
+
+/// Verifies every envelope in argv[2] with the SPKI PEM key argv[1]; prints "<keyid> <count>".
+const VERIFY_DSSE: &str = r#"
+import json, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from securesystemslib.signer import SSlibKey
+from securesystemslib.dsse import Envelope
+key = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], "rb").read()))
+count = 0
+for line in open(sys.argv[2]):
+    if line.strip():
+        verified = Envelope.from_dict(json.loads(line)).verify([key], 1)
+        assert key.keyid in verified
+        count += 1
+print(key.keyid, count)
+"#;
+
+/// Lists a tar.gz with Python's tarfile, checking uid/gid/mtime rules; prints names in order.
+const LIST_TAR: &str = r#"
+import sys, tarfile
+with tarfile.open(sys.argv[1], "r:gz") as t:
+    mtimes = set()
+    for m in t.getmembers():
+        assert m.uid == 0 and m.gid == 0 and m.uname == "" and m.gname == "", m.name
+        assert m.mode in (0o755, 0o644), (m.name, oct(m.mode))
+        assert m.isdir() or m.isfile(), m.name
+        mtimes.add(m.mtime)
+        print(m.name + ("/" if m.isdir() else ""))
+    assert len(mtimes) == 1, mtimes
+"#;

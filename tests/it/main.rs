@@ -1,0 +1,9 @@
+//! glassbox's integration tests: one test binary, a module per capability. Tests run the real
+//! `glassbox` binary on real workspaces and check its output with tools glassbox did not write
+//! (sha256sum, GNU tar, Python's tarfile, openssl, securesystemslib).
+
+mod bad_input;
+mod build;
+mod hash;
+mod keys;
+mod support;

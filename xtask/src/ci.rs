@@ -1,0 +1,78 @@
+//! `cargo xtask ci`: everything CI checks, on a fresh machine with only Rust, Python 3 and git.
+//! Installs what the tests need (Python's securesystemslib in a virtual environment under
+//! `target/`), then runs formatting, clippy with warnings denied, and all tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+
+use crate::util::{cargo, repo_root, run as sh};
+
+fn run_ci() -> Result<()> {
+    let root = repo_root();
+    let avscan = root.join("examples/avscan/Cargo.toml");
+    // The example workspace builds into the root target directory so that examples/ stays clean.
+    let avscan_target = root.join("target/avscan");
+
+    sh(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    sh(cargo().current_dir(&root).args(["fmt", "--manifest-path"]).arg(&avscan).args(["--", "--check"]))?;
+    sh(cargo().current_dir(&root).args([
+        "clippy",
+        "--locked",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    sh(cargo()
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &avscan_target)
+        .args(["clippy", "--locked", "--all-targets", "--manifest-path"])
+        .arg(&avscan)
+        .args(["--", "-D", "warnings"]))?;
+    sh(cargo()
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &avscan_target)
+        .args(["test", "--locked", "--manifest-path"])
+        .arg(&avscan))?;
+
+    let python = python_venv(&root)?;
+    sh(cargo().current_dir(&root).env("GLASSBOX_TEST_PYTHON", &python).env("GLASSBOX_REQUIRE_TOOLS", "1").args([
+        "test",
+        "--locked",
+        "--workspace",
+    ]))?;
+    Ok(())
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode> {
+    anyhow::ensure!(args.is_empty(), "`cargo xtask ci` takes no arguments");
+    run_ci()?;
+    eprintln!("xtask ci: all checks passed");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A virtual environment under `target/ci-venv` with securesystemslib; returns its python.
+fn python_venv(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target/ci-venv");
+    let python = venv.join("bin/python");
+    let ready = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import securesystemslib.dsse, cryptography"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ready {
+        let system_python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+        sh(Command::new(system_python).args(["-m", "venv"]).arg(&venv)).context("creating the Python venv")?;
+        sh(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .arg(PY_REQUIREMENT))
+        .context("installing securesystemslib from PyPI")?;
+    }
+    Ok(python)
+}
+
+/// The Python package the tests verify DSSE envelopes with.
+const PY_REQUIREMENT: &str = "securesystemslib[crypto]>=1.0,<2";
