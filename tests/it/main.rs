@@ -7,3 +7,4 @@ mod build;
 mod hash;
 mod keys;
 mod support;
+mod third_party;
