@@ -103,6 +103,9 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         ));
     }
     let source_date_epoch = req.source_date_epoch.or(tree.git.as_ref().map(|g| g.commit_time)).unwrap_or(0);
+    if source_date_epoch < 0 {
+        return Err(Error::invalid(format!("SOURCE_DATE_EPOCH {source_date_epoch}"), "must not be negative"));
+    }
     let target = req.target.clone().unwrap_or_else(|| toolchain.rustc_version.host.clone());
 
     let root = BuildRoot::for_source(&req.build_base, &source_digest);
@@ -242,7 +245,7 @@ fn write_bundle(
     fs::create_dir_all(dir).at(dir)?;
     let path = dir.join(name);
     let file = fs::File::create(&path).at(&path)?;
-    let digests = bundle::write_tar_gz(files, mtime.max(0) as u64, std::io::BufWriter::new(file))?;
+    let digests = bundle::write_tar_gz(files, mtime.unsigned_abs(), std::io::BufWriter::new(file))?;
     let out =
         OutputFile { name: name.to_string(), path: out_dir.join(name), size: digests.size, sha256: digests.sha256 };
     Ok((path, (out, digests.tar_sha256)))

@@ -21,14 +21,37 @@ pub struct RootLock {
 }
 
 /// Takes the exclusive lock of `root` (`<root>.lock`), waiting for another build to finish.
+/// The parent directory (shared, usually under `/tmp`) must be private to this user.
 pub fn lock(root: &BuildRoot) -> Result<RootLock> {
     let path = root.root.with_extension("lock");
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).at(dir)?;
+    if let Some(base) = path.parent() {
+        ensure_private_dir(base)?;
     }
     let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o644).open(&path).at(&path)?;
     file.lock().at(&path)?;
     Ok(RootLock { _file: file })
+}
+
+/// Creates `dir` (mode 0700) if needed and checks that it is a real directory owned by this
+/// user that nobody else can write to: otherwise another user of a shared `/tmp` could plant
+/// files or symlinks in a build root.
+fn ensure_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io(dir, e)),
+    }
+    let meta = fs::symlink_metadata(dir).at(dir)?;
+    // Our own uid, without unsafe code: the owner of this process's /proc entry.
+    let me = fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(meta.uid());
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(Error::tree(
+            dir,
+            "build-root base must be a directory owned by you and writable only by you (see --build-base)",
+        ));
+    }
+    Ok(())
 }
 
 /// Empties `root` and copies the tree's files into `root.src`, verifying each against
@@ -71,4 +94,26 @@ fn copy_hashing(from: &Path, to: &Path, mode: u32, buf: &mut [u8]) -> Result<Sha
     // The umask may have narrowed the mode given to open(); set it exactly.
     fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(mode)).at(to)?;
     Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn lock_is_exclusive_and_base_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        let root = BuildRoot::at(base.join("0123456789abcdef"));
+        let held = lock(&root).unwrap();
+        let again = File::open(root.root.with_extension("lock")).unwrap();
+        assert!(again.try_lock().is_err(), "a second build must wait for the first");
+        drop(held);
+        assert!(again.try_lock().is_ok());
+
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = lock(&root).err().unwrap().to_string();
+        assert!(err.contains("writable only by you"), "{err}");
+    }
 }
