@@ -3,9 +3,12 @@
 //! files first, streaming each file.
 
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+use sha2::{Digest as _, Sha256};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, IoContext, Result};
@@ -118,7 +121,7 @@ pub fn hash_files(files: &[TreeFile], progress: &dyn Progress) -> Result<Vec<Sha
                 let mut done = Vec::new();
                 while !failed.load(Ordering::Relaxed) {
                     let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
-                    match hash_file(&files[i].real, &mut buf) {
+                    match hash_file(&files[i].real, files[i].size, &mut buf) {
                         Ok((digest, n)) => {
                             done.push((i, digest));
                             progress.advance(n);
@@ -145,9 +148,25 @@ pub fn hash_files(files: &[TreeFile], progress: &dyn Progress) -> Result<Vec<Sha
     Ok(results.into_iter().map(|d| d.unwrap_or(Sha256Digest([0; 32]))).collect())
 }
 
-fn hash_file(path: &Path, buf: &mut [u8]) -> Result<(Sha256Digest, u64)> {
-    let file = File::open(path).at(path)?;
-    Sha256Digest::of_reader(file, buf).at(path)
+/// Streams one file through SHA-256. `expected_size` (from the tree's stat) lets a short read
+/// that reaches it end the loop without one more `read` call that would only return 0.
+fn hash_file(path: &Path, expected_size: u64, buf: &mut [u8]) -> Result<(Sha256Digest, u64)> {
+    let mut file = File::open(path).at(path)?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        if n == 0 || (n < buf.len() && total == expected_size) {
+            break;
+        }
+    }
+    Ok((Sha256Digest(hasher.finalize().into()), total))
 }
 
 #[cfg(test)]

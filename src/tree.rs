@@ -138,17 +138,19 @@ fn inspect(root: &Path, rel: String, path: PathBuf) -> Result<TreeFile> {
         return Err(Error::tree(&path, why));
     }
     let meta = fs::symlink_metadata(&path).at(&path)?;
-    let real = if meta.file_type().is_symlink() {
-        resolve_in_tree(root, &path)?
+    // One stat per regular file: trees can hold tens of thousands of small files.
+    let (real, target_meta) = if meta.file_type().is_symlink() {
+        let real = resolve_in_tree(root, &path)?;
+        let target_meta = fs::metadata(&real).at(&real)?;
+        if !target_meta.is_file() {
+            return Err(Error::tree(&path, "symlink does not point to a regular file"));
+        }
+        (real, target_meta)
     } else if meta.is_file() {
-        path.clone()
+        (path, meta)
     } else {
         return Err(Error::tree(&path, "not a regular file (device, socket, fifo or directory)"));
     };
-    let target_meta = fs::metadata(&real).at(&real)?;
-    if !target_meta.is_file() {
-        return Err(Error::tree(&path, "symlink does not point to a regular file"));
-    }
     Ok(TreeFile { rel, real, size: target_meta.len(), executable: target_meta.permissions().mode() & 0o111 != 0 })
 }
 

@@ -54,6 +54,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     let bench_dir = repo_root().join("target/bench");
     fs::create_dir_all(&bench_dir).with_context(|| format!("creating {}", bench_dir.display()))?;
     let glassbox = glassbox_binary(true)?;
+    // Context only: other work on the machine skews absolute times more than the ratios.
+    println!("load average before: {}", load_average());
     let mut ratios = Vec::new();
     if wanted("hash") {
         ratios.extend(bench_hash(&glassbox, &bench_dir, quick)?);
@@ -67,6 +69,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     for ratio in &ratios {
         println!("  {ratio}");
     }
+    println!("load average after: {}", load_average());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -84,7 +87,13 @@ enum Target {
 
 impl std::fmt::Display for Ratio {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} = {:.2}", self.label, self.value)?;
+        // Two decimals, or three when two would round a miss (or a hit) onto the target itself.
+        let target = match self.target {
+            Some(Target::AtLeast(t) | Target::AtMost(t)) => t,
+            None => f64::NAN,
+        };
+        let precision = if format!("{:.2}", self.value) == format!("{target:.2}") { 3 } else { 2 };
+        write!(f, "{} = {:.*}", self.label, precision, self.value)?;
         match self.target {
             Some(Target::AtLeast(t)) => write!(f, " (target >= {t:.2}) {}", verdict(self.value >= t)),
             Some(Target::AtMost(t)) => write!(f, " (target <= {t:.2}) {}", verdict(self.value <= t)),
@@ -139,29 +148,27 @@ fn bench_hash(glassbox: &Path, bench_dir: &Path, quick: bool) -> Result<Vec<Rati
     println!();
     println!("hash: {} ({mb:.0} MB in {files} files, page cache warm, best of {HASH_RUNS})", tree.display());
 
+    // Interleave the three tools round by round, so a burst of load elsewhere on the machine
+    // hits all of them alike; the best round of each counts.
     let mut digests = Vec::new();
-    let glassbox_time = best_of(HASH_RUNS, || {
+    let (mut glassbox_time, mut sha256sum_time, mut per_core) = (Duration::MAX, Duration::MAX, 0.0_f64);
+    for _ in 0..HASH_RUNS {
         let mut cmd = Command::new(glassbox);
         cmd.arg("hash").arg(&tree).arg("--no-git");
         let (out, elapsed) = timed(&mut cmd)?;
         digests.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        Ok(elapsed)
-    })?;
-    let digest = digests.first().cloned().unwrap_or_default();
-    ensure!(digest.starts_with("sha256:"), "glassbox hash printed {digest:?}, not a sha256: digest");
-    ensure!(digests.iter().all(|d| *d == digest), "glassbox hash printed different digests: {digests:?}");
+        glassbox_time = glassbox_time.min(elapsed);
 
-    let sha256sum_time = best_of(HASH_RUNS, || {
         let script = format!("find \"$1\" -type f -print0 | xargs -0 -P{CORES} -n 256 sha256sum > /dev/null");
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(script).arg("sh").arg(&tree);
-        Ok(timed(&mut cmd)?.1)
-    })?;
+        sha256sum_time = sha256sum_time.min(timed(&mut cmd)?.1);
 
-    let mut per_core = 0.0_f64;
-    for _ in 0..HASH_RUNS {
         per_core = per_core.max(openssl_sha256_bytes_per_sec()?);
     }
+    let digest = digests.first().cloned().unwrap_or_default();
+    ensure!(digest.starts_with("sha256:"), "glassbox hash printed {digest:?}, not a sha256: digest");
+    ensure!(digests.iter().all(|d| *d == digest), "glassbox hash printed different digests: {digests:?}");
 
     let glassbox_mbs = mb / glassbox_time.as_secs_f64();
     let sha256sum_mbs = mb / sha256sum_time.as_secs_f64();
@@ -426,13 +433,15 @@ fn timed(cmd: &mut Command) -> Result<(Output, Duration)> {
     Ok((out, elapsed))
 }
 
-/// The shortest of `runs` measurements.
-fn best_of(runs: u32, mut measure: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-    let mut best = Duration::MAX;
-    for _ in 0..runs {
-        best = best.min(measure()?);
+/// The 1, 5 and 15 minute load averages, as context for the numbers.
+fn load_average() -> String {
+    let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    if fields.is_empty() {
+        "unknown".to_string()
+    } else {
+        fields.join(" ")
     }
-    Ok(best)
 }
 
 fn remove_dir(dir: &Path) -> Result<()> {
