@@ -65,12 +65,8 @@ fn ripgrep_from_crates_io_builds_identically_twice() {
         out
     };
     let out_a = build(&a, "a", "022", &[]);
-    let out_b = build(
-        &b,
-        "b",
-        "077",
-        &[("HOME", dir.path().join("home-b")), ("CARGO_HOME", dir.path().join("cargo-home-b"))],
-    );
+    let out_b =
+        build(&b, "b", "077", &[("HOME", dir.path().join("home-b")), ("CARGO_HOME", dir.path().join("cargo-home-b"))]);
     let (files_a, files_b) = (read_all(&out_a), read_all(&out_b));
     assert_eq!(files_a.len(), 3, "{:?}", files_a.iter().map(|f| &f.0).collect::<Vec<_>>());
     for ((name_a, bytes_a), (name_b, bytes_b)) in files_a.iter().zip(&files_b) {

@@ -25,11 +25,9 @@ pub fn signing_key(glassbox: &PathBuf) -> Result<PathBuf> {
         let ok = Command::new(glassbox).args(["key", "generate", "--out"]).arg(&prefix).status()?.success();
         anyhow::ensure!(ok, "could not generate the development key {}", key.display());
     }
-    eprintln!("************************************************************************");
-    eprintln!("* GLASSBOX_KEY is not set: signing with the DEVELOPMENT key             *");
-    eprintln!("* {:<68} *", key.display().to_string());
-    eprintln!("* Nobody should trust these attestations. Set GLASSBOX_KEY to a real key. *");
-    eprintln!("************************************************************************");
+    let rule = "*".repeat(76);
+    eprintln!("{rule}\n* GLASSBOX_KEY is not set: signing with the DEVELOPMENT key\n* {}", key.display());
+    eprintln!("* Nobody should trust these attestations. Set GLASSBOX_KEY to a real key.\n{rule}");
     Ok(key)
 }
 
