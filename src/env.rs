@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256Digest;
-use crate::toolchain::Toolchain;
+use crate::toolchain::{Toolchain, SYSTEM_PATH};
 
 /// Default parent of build roots. A build root's path depends only on the source digest, so two
 /// builds of the same source run at the same path wherever the checkout is.
@@ -53,9 +53,6 @@ pub const VENDOR_DIR: &str = ".glassbox/vendor";
 pub const REMAP_SRC: &str = "/glassbox/src";
 pub const REMAP_CARGO_HOME: &str = "/glassbox/cargo";
 pub const REMAP_TARGET: &str = "/glassbox/target";
-
-/// The system part of `PATH`, after the toolchain's own `bin`: where the linker lives.
-pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The umask every build runs with.
 pub const UMASK: &str = "022";
@@ -145,6 +142,7 @@ mod tests {
             cargo_version: "cargo 1.95.0".into(),
             rustc_sha256: Sha256Digest([0; 32]),
             linker_version: "cc 12".into(),
+            linker_sha256: Sha256Digest([1; 32]),
             rustup: Some(("/home/u/.rustup".into(), "stable-x86_64-unknown-linux-gnu".into())),
         }
     }

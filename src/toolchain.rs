@@ -34,12 +34,17 @@ pub struct Toolchain {
     pub rustc_sha256: Sha256Digest,
     /// First line of `cc --version`.
     pub linker_version: String,
+    /// sha256 of the linker driver the build's `PATH` finds (symlinks resolved).
+    pub linker_sha256: Sha256Digest,
     /// When the toolchain lives in a rustup home: (RUSTUP_HOME, toolchain name).
     pub rustup: Option<(PathBuf, String)>,
 }
 
 /// The linker glassbox's builds use (cargo's default for Linux targets).
 pub const LINKER: &str = "cc";
+
+/// The system part of a build's `PATH`, after the toolchain's own `bin`: where the linker lives.
+pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 impl Toolchain {
     /// Finds the toolchain that `rustc` resolves to in the environment `env` (so a rustup
@@ -60,9 +65,14 @@ impl Toolchain {
         let rustc_version = parse_rustc_vv(&vv)?;
         let cargo_version = run(Command::new(&cargo).arg("-V"), &env)?.trim().to_string();
         let rustc_bytes = std::fs::read(&rustc).at(&rustc)?;
-        let linker_version = run(Command::new(LINKER).arg("--version"), &env)
-            .map(|out| out.lines().next().unwrap_or_default().to_string())
-            .map_err(|e| Error::tool(LINKER, format!("the linker is required ({e})")))?;
+        // The linker the build will find: the toolchain's bin first, then the system dirs.
+        let build_path = format!("{}:{SYSTEM_PATH}", sysroot.join("bin").display());
+        let linker = which(LINKER, &build_path)
+            .ok_or_else(|| Error::tool(LINKER, format!("no {LINKER} in {SYSTEM_PATH}; install a C toolchain (gcc)")))?;
+        let linker_version =
+            run(Command::new(&linker).arg("--version"), &env)?.lines().next().unwrap_or_default().to_string();
+        let linker_real = std::fs::canonicalize(&linker).at(&linker)?;
+        let linker_sha256 = Sha256Digest::of(&std::fs::read(&linker_real).at(&linker_real)?);
         let rustup = match (sysroot.parent(), sysroot.file_name()) {
             (Some(dir), Some(name)) if dir.file_name().is_some_and(|n| n == "toolchains") => {
                 dir.parent().map(|home| (home.to_path_buf(), name.to_string_lossy().into_owned()))
@@ -77,6 +87,7 @@ impl Toolchain {
             rustc_version,
             cargo_version,
             linker_version,
+            linker_sha256,
             rustup,
         })
     }

@@ -100,9 +100,12 @@ pub fn select(root: &Path, options: &TreeOptions) -> Result<SourceTree> {
         None => (walk_files(&root)?, None),
     };
     let excludes = read_excludes(&root)?;
+    let mut cache_dirs = CacheDirs::default();
     let mut files = Vec::with_capacity(rels.len());
     for rel in rels {
-        if excludes.iter().any(|p| glob::matches(p, &rel)) {
+        // The walk never lists these; git may track them. Both modes must select the same
+        // files, or an unpacked source bundle would hash differently from its checkout.
+        if is_reserved(&rel) || cache_dirs.contains(&root, &rel) || excludes.iter().any(|p| glob::matches(p, &rel)) {
             continue;
         }
         let path = root.join(&rel);
@@ -118,6 +121,32 @@ pub fn select(root: &Path, options: &TreeOptions) -> Result<SourceTree> {
         return Err(Error::tree(&root, "no files to hash (is everything ignored or untracked?)"));
     }
     Ok(SourceTree { root, files, git: git_state })
+}
+
+/// Paths glassbox never treats as source: anything inside `.git/` or `.glassbox/` (reserved for
+/// glassbox's vendored dependencies), at any depth.
+fn is_reserved(rel: &str) -> bool {
+    rel.split('/').any(|c| c == ".git" || c == ".glassbox")
+}
+
+/// Remembers which directories are cargo target directories (hold a `CACHEDIR.TAG`).
+#[derive(Default)]
+struct CacheDirs(BTreeMap<String, bool>);
+
+impl CacheDirs {
+    /// True when a parent directory of `rel` holds a `CACHEDIR.TAG`.
+    fn contains(&mut self, root: &Path, rel: &str) -> bool {
+        let mut dir = rel;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            let tagged =
+                *self.0.entry(parent.to_string()).or_insert_with(|| root.join(parent).join("CACHEDIR.TAG").is_file());
+            if tagged {
+                return true;
+            }
+            dir = parent;
+        }
+        false
+    }
 }
 
 fn read_excludes(root: &Path) -> Result<Vec<String>> {
@@ -252,7 +281,6 @@ fn git_files(root: &Path, env: &BTreeMap<String, String>) -> Result<Vec<String>>
             String::from_utf8(name.to_vec())
                 .map_err(|_| Error::tree(root.join(String::from_utf8_lossy(name).as_ref()), "file name is not UTF-8"))
         })
-        .filter(|r| !matches!(r, Ok(rel) if rel == ".glassbox" || rel.starts_with(".glassbox/")))
         .collect()
 }
 
@@ -313,6 +341,37 @@ mod tests {
         fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xff")), "").unwrap();
         let err = select(dir.path(), &TreeOptions { no_git: true, ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn git_mode_skips_the_same_reserved_paths_as_the_walk() {
+        let dir = tree_with(&[
+            ("a.rs", "a"),
+            ("sub/.glassbox/x", "x"),
+            ("cache/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55"),
+            ("cache/built.bin", "x"),
+        ]);
+        let git = |args: &[&str]| {
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["add", "-A", "-f"]);
+        git(&["commit", "-q", "-m", "x"]);
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let in_git = select(dir.path(), &TreeOptions { env: env.clone(), ..Default::default() }).unwrap();
+        assert!(in_git.git.is_some());
+        let walked = select(dir.path(), &TreeOptions { no_git: true, env, ..Default::default() }).unwrap();
+        assert_eq!(rels(&in_git), ["a.rs"]);
+        assert_eq!(rels(&walked), ["a.rs"]);
     }
 
     #[test]

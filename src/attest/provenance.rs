@@ -99,4 +99,5 @@ pub mod names {
     pub const CARGO: &str = "cargo";
     pub const LINKER: &str = "linker";
     pub const SOURCE_MANIFEST: &str = "sources.sha256";
+    pub const VENDOR_MANIFEST: &str = "vendor.sha256";
 }

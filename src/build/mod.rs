@@ -15,7 +15,7 @@ use crate::attest::ResourceDescriptor;
 use crate::bundle::{self, BundleFile};
 use crate::cargo::{self, BuildParams, Component, ComponentOrigin, Lockfile, Workspace};
 use crate::digest::Sha256Digest;
-use crate::env::{BuildEnv, BuildRoot, VENDOR_DIR};
+use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{install_copy, write_atomic};
 use crate::keys::{KeyId, PrivateKey};
@@ -23,7 +23,7 @@ use crate::manifest::SourceManifest;
 use crate::progress::Progress;
 use crate::time::Timestamp;
 use crate::toolchain::Toolchain;
-use crate::tree::{self, SourceTree, TreeOptions};
+use crate::tree::{self, SourceTree, TreeFile, TreeOptions};
 
 /// What to build and where to put it.
 pub struct BuildRequest<'a> {
@@ -76,6 +76,7 @@ pub struct BuildOutcome {
     pub bundle: OutputFile,
     pub source_bundle: OutputFile,
     pub manifest_file: PathBuf,
+    pub vendor_manifest_file: PathBuf,
     pub provenance_file: PathBuf,
     pub key_id: KeyId,
 }
@@ -118,6 +119,9 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     let lockfile_sha256 = Sha256Digest::of(&fs::read(&lock_path).at(&lock_path)?);
     req.progress.phase("vendoring", 0);
     let vendor = cargo::vendor(&toolchain, &root, &manifest_rel, &req.host_env).map_err(relabel)?;
+    let vendored = vendored_files(&root)?;
+    let vendor_manifest =
+        SourceManifest::hash(&SourceTree { root: root.src.clone(), files: vendored, git: None }, req.progress)?;
 
     let env = BuildEnv::controlled(&root, &toolchain, source_date_epoch);
     let staged = Workspace::load(&toolchain.cargo, &root.src.join(&manifest_rel), &env.vars).map_err(relabel)?;
@@ -159,7 +163,7 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     let (bundle_tmp, bundle) =
         write_bundle(&bundles_dir, &bundle_name, &bundle_files, source_date_epoch, &req.out_dir)?;
     let src_bundle_name = format!("{stem}-src.tar.gz");
-    let src_files = source_bundle_files(&tree, &root, &stem)?;
+    let src_files = source_bundle_files(&tree, &vendor_manifest, &root, &stem);
     let (src_tmp, source_bundle) =
         write_bundle(&bundles_dir, &src_bundle_name, &src_files, source_date_epoch, &req.out_dir)?;
 
@@ -185,6 +189,9 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         env: &env,
         cargo_args: &built.args,
         manifest: &manifest,
+        vendor_manifest: &vendor_manifest,
+        source_bundle: ResourceDescriptor::named(source_bundle.0.name.clone(), source_bundle.0.sha256)
+            .annotate("uncompressedSha256", source_bundle.1.hex()),
         lockfile: &lockfile,
         lockfile_sha256,
         toolchain: &toolchain,
@@ -194,19 +201,23 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         finished: (req.clock)(),
         dirty,
     };
-    let envelope = provenance::statement(record).sign(req.key);
-
-    // Everything succeeded: publish.
+    let statement = provenance::statement(record);
+    let envelope = statement.sign(req.key);
     let att_dir = req.attestations_dir.join(&name).join(&version);
     let manifest_file = att_dir.join("sources.sha256");
+    let vendor_file = att_dir.join("vendor.sha256");
     let provenance_file = att_dir.join(format!("{target}.provenance.intoto.jsonl"));
+    let provenance_text = provenance::merge_into(&provenance_file, &envelope, &statement.subject, req.key)?;
+
+    // Everything succeeded: publish.
     for (a, built) in artifacts.iter().zip(&built.artifacts) {
         install_copy(&built.path, &a.path, if built.kind == "staticlib" { 0o644 } else { 0o755 })?;
     }
     install_copy(&bundle_tmp, &bundle.0.path, 0o644)?;
     install_copy(&src_tmp, &source_bundle.0.path, 0o644)?;
     write_atomic(&manifest_file, manifest.to_text().as_bytes(), 0o644)?;
-    write_atomic(&provenance_file, format!("{}\n", envelope.to_line()).as_bytes(), 0o644)?;
+    write_atomic(&vendor_file, vendor_manifest.to_text().as_bytes(), 0o644)?;
+    write_atomic(&provenance_file, provenance_text.as_bytes(), 0o644)?;
     // The build root is only a cache of this build; a failed build keeps it for inspection.
     let _ = fs::remove_dir_all(&root.root);
 
@@ -228,6 +239,7 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         bundle: bundle.0,
         source_bundle: source_bundle.0,
         manifest_file,
+        vendor_manifest_file: vendor_file,
         provenance_file,
         key_id: req.key.public().key_id(),
     })
@@ -251,9 +263,36 @@ fn write_bundle(
     Ok((path, (out, digests.tar_sha256)))
 }
 
+/// The vendored files (`.glassbox/vendor/…`, relative to the staged source root): regular files
+/// only.
+fn vendored_files(root: &BuildRoot) -> Result<Vec<TreeFile>> {
+    let vendor = root.vendor_dir();
+    let mut files = Vec::new();
+    if !vendor.is_dir() {
+        return Ok(files); // no external dependencies
+    }
+    for entry in walkdir::WalkDir::new(&vendor).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(|e| Error::tree(&vendor, e.to_string()))?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            return Err(Error::tree(entry.path(), "vendored crates may contain only regular files"));
+        }
+        let meta = entry.metadata().map_err(|e| Error::tree(entry.path(), e.to_string()))?;
+        files.push(TreeFile {
+            rel: relative_to(entry.path(), &root.src)?,
+            real: entry.path().to_path_buf(),
+            size: meta.len(),
+            executable: meta.permissions().mode() & 0o111 != 0,
+        });
+    }
+    Ok(files)
+}
+
 /// The source bundle's files: the manifest's files as staged, plus the vendored dependencies,
 /// under one top directory.
-fn source_bundle_files(tree: &SourceTree, root: &BuildRoot, stem: &str) -> Result<Vec<BundleFile>> {
+fn source_bundle_files(tree: &SourceTree, vendor: &SourceManifest, root: &BuildRoot, stem: &str) -> Vec<BundleFile> {
     let mut files: Vec<BundleFile> = tree
         .files
         .iter()
@@ -263,26 +302,12 @@ fn source_bundle_files(tree: &SourceTree, root: &BuildRoot, stem: &str) -> Resul
             executable: f.executable,
         })
         .collect();
-    let vendor = root.vendor_dir();
-    if vendor.is_dir() {
-        for entry in walkdir::WalkDir::new(&vendor).follow_links(false) {
-            let entry = entry.map_err(|e| Error::tree(&vendor, e.to_string()))?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            if !entry.file_type().is_file() {
-                return Err(Error::tree(entry.path(), "vendored crates may contain only regular files"));
-            }
-            let rel = relative_to(entry.path(), &vendor)?;
-            let mode = entry.metadata().map_err(|e| Error::tree(entry.path(), e.to_string()))?.permissions().mode();
-            files.push(BundleFile {
-                path: format!("{stem}/{VENDOR_DIR}/{rel}"),
-                source: entry.path().to_path_buf(),
-                executable: mode & 0o111 != 0,
-            });
-        }
-    }
-    Ok(files)
+    files.extend(vendor.entries().iter().map(|e| {
+        let source = root.src.join(&e.path);
+        let executable = fs::metadata(&source).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+        BundleFile { path: format!("{stem}/{}", e.path), source, executable }
+    }));
+    files
 }
 
 fn relative_to(path: &Path, base: &Path) -> Result<String> {

@@ -112,6 +112,38 @@ fn subjects_match_sha256sum_and_manifest_checks_with_sha256sum() {
 }
 
 #[test]
+fn source_bundle_unpacks_to_a_tree_both_manifests_check() {
+    let pair = avscan_pair();
+    if !have_tool("tar", &["--version"]) || !have_tool("sha256sum", &["--version"]) {
+        return;
+    }
+    let unpacked = pair.dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    ok(Command::new("tar").arg("-xzf").arg(pair.a.out.join(SRC_BUNDLE)).arg("-C").arg(&unpacked));
+    let top = unpacked.join("avscan-0.1.0");
+    let att = pair.a.attestations.join("avscan/0.1.0");
+    for manifest in ["sources.sha256", "vendor.sha256"] {
+        ok(Command::new("sha256sum")
+            .args(["--check", "--strict", "--quiet"])
+            .arg(att.join(manifest))
+            .current_dir(&top));
+    }
+    // The unpacked tree (no git) hashes to the signed source digest.
+    let digest = ok(glassbox().arg("hash").arg(&top));
+    let st = statement(&pair.a);
+    assert_eq!(
+        digest.trim(),
+        format!("sha256:{}", st.predicate.build_definition.external_parameters.source.digest["sha256"])
+    );
+    // The byproducts name both manifests and the source bundle by digest.
+    let byproducts = &st.predicate.run_details.byproducts;
+    let sha = |f: &Path| glassbox::digest::Sha256Digest::of(&std::fs::read(f).unwrap()).hex();
+    assert_eq!(byproducts[1].digest["sha256"], sha(&att.join("vendor.sha256")));
+    assert_eq!(byproducts[2].name.as_deref(), Some(SRC_BUNDLE));
+    assert_eq!(byproducts[2].digest["sha256"], sha(&pair.a.out.join(SRC_BUNDLE)));
+}
+
+#[test]
 fn envelope_verifies_with_securesystemslib_and_openssl() {
     let pair = avscan_pair();
     let env = envelope(&pair.a);

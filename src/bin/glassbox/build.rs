@@ -109,6 +109,7 @@ fn render(o: &BuildOutcome) -> String {
         out.push_str(&format!("wrote {}\n", f.path.display()));
     }
     out.push_str(&format!("wrote {}\n", o.manifest_file.display()));
+    out.push_str(&format!("wrote {}\n", o.vendor_manifest_file.display()));
     out.push_str(&format!("wrote {} (signed by {})\n", o.provenance_file.display(), o.key_id));
     out
 }
