@@ -16,7 +16,7 @@ fn run_ci() -> Result<()> {
     let avscan_target = root.join("target/avscan");
 
     sh(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
-    sh(cargo().current_dir(&root).args(["fmt", "--manifest-path"]).arg(&avscan).args(["--", "--check"]))?;
+    sh(cargo().current_dir(root.join("examples/avscan")).args(["fmt", "--all", "--", "--check"]))?;
     sh(cargo().current_dir(&root).args([
         "clippy",
         "--locked",
