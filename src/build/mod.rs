@@ -2,6 +2,7 @@
 //! offline in the controlled environment, bundle, and sign SLSA provenance. Nothing is written
 //! to the output or attestations directories until everything has succeeded.
 
+pub mod compile;
 pub mod provenance;
 pub mod stage;
 
@@ -11,11 +12,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::attest::provenance::ExternalParameters;
-use crate::attest::ResourceDescriptor;
-use crate::bundle::{self, BundleFile};
+use crate::bundle::BundleFile;
 use crate::cargo::{self, BuildParams, Component, ComponentOrigin, Lockfile, Workspace};
 use crate::digest::Sha256Digest;
-use crate::env::{BuildEnv, BuildRoot};
+use crate::env::BuildRoot;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{install_copy, write_atomic};
 use crate::keys::{KeyId, PrivateKey};
@@ -23,7 +23,7 @@ use crate::manifest::SourceManifest;
 use crate::progress::Progress;
 use crate::time::Timestamp;
 use crate::toolchain::Toolchain;
-use crate::tree::{self, SourceTree, TreeFile, TreeOptions};
+use crate::tree::{self, SourceTree, TreeOptions};
 
 /// What to build and where to put it.
 pub struct BuildRequest<'a> {
@@ -119,12 +119,9 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     let lockfile_sha256 = Sha256Digest::of(&fs::read(&lock_path).at(&lock_path)?);
     req.progress.phase("vendoring", 0);
     let vendor = cargo::vendor(&toolchain, &root, &manifest_rel, &req.host_env).map_err(relabel)?;
-    let vendored = vendored_files(&root)?;
-    let vendor_manifest =
-        SourceManifest::hash(&SourceTree { root: root.src.clone(), files: vendored, git: None }, req.progress)?;
+    let vendor_manifest = stage::vendor_manifest(&root, req.progress)?;
 
-    let env = BuildEnv::controlled(&root, &toolchain, source_date_epoch);
-    let staged = Workspace::load(&toolchain.cargo, &root.src.join(&manifest_rel), &env.vars).map_err(relabel)?;
+    let stem = format!("{name}-{version}");
     let params = BuildParams {
         manifest_rel: manifest_rel.clone(),
         packages: req.packages.clone(),
@@ -132,51 +129,24 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         target: target.clone(),
         features: req.features.clone(),
     };
-    let args = cargo::build_args(&root, &params, &vendor);
-    req.progress.phase("cargo build", 0);
-    let built = cargo::build(&toolchain, &root, &env, &staged, args).map_err(relabel)?;
-    req.progress.finish_phase();
-
-    // Hash the artifacts and write both bundles inside the build root.
-    let mut artifacts = Vec::new();
-    for a in &built.artifacts {
-        let bytes = fs::read(&a.path).at(&a.path)?;
-        artifacts.push(OutputFile {
-            name: format!("{target}/{}", a.file_name),
-            path: req.out_dir.join(&target).join(&a.file_name),
-            size: bytes.len() as u64,
-            sha256: Sha256Digest::of(&bytes),
-        });
-    }
-    let stem = format!("{name}-{version}");
-    let bundle_name = format!("{stem}-{target}.tar.gz");
-    let bundle_files: Vec<BundleFile> = built
-        .artifacts
-        .iter()
-        .map(|a| BundleFile {
-            path: format!("{stem}-{target}/{}", a.file_name),
-            source: a.path.clone(),
-            executable: a.kind != "staticlib",
-        })
-        .collect();
-    let bundles_dir = root.root.join("bundles");
-    let (bundle_tmp, bundle) =
-        write_bundle(&bundles_dir, &bundle_name, &bundle_files, source_date_epoch, &req.out_dir)?;
+    let compiled = compile::compile(&compile::Compilation {
+        root: &root,
+        toolchain: &toolchain,
+        params: &params,
+        vendor: &vendor,
+        source_date_epoch,
+        stem: &stem,
+        progress: req.progress,
+    })
+    .map_err(relabel)?;
     let src_bundle_name = format!("{stem}-src.tar.gz");
+    let src_bundle_path = root.root.join("bundles").join(&src_bundle_name);
     let src_files = source_bundle_files(&tree, &vendor_manifest, &root, &stem);
-    let (src_tmp, source_bundle) =
-        write_bundle(&bundles_dir, &src_bundle_name, &src_files, source_date_epoch, &req.out_dir)?;
+    let source_bundle = compile::write_bundle(&src_bundle_path, &src_files, source_date_epoch)?;
 
-    // The provenance.
-    let mut subjects: Vec<ResourceDescriptor> =
-        artifacts.iter().map(|a| ResourceDescriptor::named(a.name.clone(), a.sha256)).collect();
-    subjects.push(
-        ResourceDescriptor::named(bundle.0.name.clone(), bundle.0.sha256)
-            .annotate("uncompressedSha256", bundle.1.hex()),
-    );
     let dirty = tree.git.as_ref().is_some_and(|g| g.dirty);
     let record = provenance::BuildRecord {
-        subjects,
+        subjects: compiled.subjects(),
         external: ExternalParameters {
             source: provenance::source_descriptor(src_bundle_name.clone(), source_digest, tree.git.as_ref()),
             manifest_path: manifest_rel.clone(),
@@ -186,12 +156,11 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
             features: req.features.clone(),
         },
         source_date_epoch,
-        env: &env,
-        cargo_args: &built.args,
+        env: &compiled.env,
+        cargo_args: &compiled.args,
         manifest: &manifest,
         vendor_manifest: &vendor_manifest,
-        source_bundle: ResourceDescriptor::named(source_bundle.0.name.clone(), source_bundle.0.sha256)
-            .annotate("uncompressedSha256", source_bundle.1.hex()),
+        source_bundle: compile::bundle_descriptor(&src_bundle_name, &source_bundle),
         lockfile: &lockfile,
         lockfile_sha256,
         toolchain: &toolchain,
@@ -210,11 +179,33 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     let provenance_text = provenance::merge_into(&provenance_file, &envelope, &statement.subject, req.key)?;
 
     // Everything succeeded: publish.
-    for (a, built) in artifacts.iter().zip(&built.artifacts) {
-        install_copy(&built.path, &a.path, if built.kind == "staticlib" { 0o644 } else { 0o755 })?;
+    let artifacts: Vec<OutputFile> = compiled
+        .artifacts
+        .iter()
+        .map(|a| OutputFile {
+            name: a.subject.clone(),
+            path: req.out_dir.join(&target).join(&a.file.file_name),
+            size: a.size,
+            sha256: a.sha256,
+        })
+        .collect();
+    let bundle = OutputFile {
+        name: compiled.bundle_name.clone(),
+        path: req.out_dir.join(&compiled.bundle_name),
+        size: compiled.bundle.size,
+        sha256: compiled.bundle.sha256,
+    };
+    let source_bundle = OutputFile {
+        name: src_bundle_name.clone(),
+        path: req.out_dir.join(&src_bundle_name),
+        size: source_bundle.size,
+        sha256: source_bundle.sha256,
+    };
+    for (out, built) in artifacts.iter().zip(&compiled.artifacts) {
+        install_copy(&built.file.path, &out.path, if built.file.kind == "staticlib" { 0o644 } else { 0o755 })?;
     }
-    install_copy(&bundle_tmp, &bundle.0.path, 0o644)?;
-    install_copy(&src_tmp, &source_bundle.0.path, 0o644)?;
+    install_copy(&compiled.bundle_path, &bundle.path, 0o644)?;
+    install_copy(&src_bundle_path, &source_bundle.path, 0o644)?;
     write_atomic(&manifest_file, manifest.to_text().as_bytes(), 0o644)?;
     write_atomic(&vendor_file, vendor_manifest.to_text().as_bytes(), 0o644)?;
     write_atomic(&provenance_file, provenance_text.as_bytes(), 0o644)?;
@@ -236,58 +227,13 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         target,
         source_date_epoch,
         artifacts,
-        bundle: bundle.0,
-        source_bundle: source_bundle.0,
+        bundle,
+        source_bundle,
         manifest_file,
         vendor_manifest_file: vendor_file,
         provenance_file,
         key_id: req.key.public().key_id(),
     })
-}
-
-/// Writes a bundle into `dir` and returns its path there plus its description as it will be
-/// published in `out_dir`, with the uncompressed tar's digest.
-fn write_bundle(
-    dir: &Path,
-    name: &str,
-    files: &[BundleFile],
-    mtime: i64,
-    out_dir: &Path,
-) -> Result<(PathBuf, (OutputFile, Sha256Digest))> {
-    fs::create_dir_all(dir).at(dir)?;
-    let path = dir.join(name);
-    let file = fs::File::create(&path).at(&path)?;
-    let digests = bundle::write_tar_gz(files, mtime.unsigned_abs(), std::io::BufWriter::new(file))?;
-    let out =
-        OutputFile { name: name.to_string(), path: out_dir.join(name), size: digests.size, sha256: digests.sha256 };
-    Ok((path, (out, digests.tar_sha256)))
-}
-
-/// The vendored files (`.glassbox/vendor/…`, relative to the staged source root): regular files
-/// only.
-fn vendored_files(root: &BuildRoot) -> Result<Vec<TreeFile>> {
-    let vendor = root.vendor_dir();
-    let mut files = Vec::new();
-    if !vendor.is_dir() {
-        return Ok(files); // no external dependencies
-    }
-    for entry in walkdir::WalkDir::new(&vendor).follow_links(false).sort_by_file_name() {
-        let entry = entry.map_err(|e| Error::tree(&vendor, e.to_string()))?;
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        if !entry.file_type().is_file() {
-            return Err(Error::tree(entry.path(), "vendored crates may contain only regular files"));
-        }
-        let meta = entry.metadata().map_err(|e| Error::tree(entry.path(), e.to_string()))?;
-        files.push(TreeFile {
-            rel: relative_to(entry.path(), &root.src)?,
-            real: entry.path().to_path_buf(),
-            size: meta.len(),
-            executable: meta.permissions().mode() & 0o111 != 0,
-        });
-    }
-    Ok(files)
 }
 
 /// The source bundle's files: the manifest's files as staged, plus the vendored dependencies,

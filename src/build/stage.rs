@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
@@ -13,7 +13,8 @@ use crate::digest::Sha256Digest;
 use crate::env::BuildRoot;
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::SourceManifest;
-use crate::tree::SourceTree;
+use crate::progress::Progress;
+use crate::tree::{SourceTree, TreeFile};
 
 /// Holds the build root's lock until dropped.
 pub struct RootLock {
@@ -79,6 +80,46 @@ pub fn stage(tree: &SourceTree, manifest: &SourceManifest, root: &BuildRoot) -> 
     Ok(())
 }
 
+/// The vendor manifest of the staged tree: every file below `.glassbox/vendor/`, with paths
+/// relative to the source root. Empty when nothing was vendored.
+pub fn vendor_manifest(root: &BuildRoot, progress: &dyn Progress) -> Result<SourceManifest> {
+    let files = vendored_files(root)?;
+    SourceManifest::hash(&SourceTree { root: root.src.clone(), files, git: None }, progress)
+}
+
+/// The vendored files (`.glassbox/vendor/…`, relative to the staged source root): regular files
+/// only.
+fn vendored_files(root: &BuildRoot) -> Result<Vec<TreeFile>> {
+    let vendor = root.vendor_dir();
+    let mut files = Vec::new();
+    if !vendor.is_dir() {
+        return Ok(files); // no external dependencies
+    }
+    for entry in walkdir::WalkDir::new(&vendor).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(|e| Error::tree(&vendor, e.to_string()))?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            return Err(Error::tree(entry.path(), "vendored crates may contain only regular files"));
+        }
+        let meta = entry.metadata().map_err(|e| Error::tree(entry.path(), e.to_string()))?;
+        files.push(TreeFile {
+            rel: entry
+                .path()
+                .strip_prefix(&root.src)
+                .ok()
+                .and_then(|p| p.to_str())
+                .map(str::to_string)
+                .ok_or_else(|| Error::tree(entry.path(), "file name is not UTF-8"))?,
+            real: entry.path().to_path_buf(),
+            size: meta.len(),
+            executable: meta.permissions().mode() & 0o111 != 0,
+        });
+    }
+    Ok(files)
+}
+
 fn copy_hashing(from: &Path, to: &Path, mode: u32, buf: &mut [u8]) -> Result<Sha256Digest> {
     let mut input = File::open(from).at(from)?;
     let mut output = OpenOptions::new().write(true).create_new(true).mode(mode).open(to).at(to)?;
@@ -92,14 +133,13 @@ fn copy_hashing(from: &Path, to: &Path, mode: u32, buf: &mut [u8]) -> Result<Sha
         output.write_all(&buf[..n]).at(to)?;
     }
     // The umask may have narrowed the mode given to open(); set it exactly.
-    fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(mode)).at(to)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(mode)).at(to)?;
     Ok(Sha256Digest(hasher.finalize().into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn lock_is_exclusive_and_base_must_be_private() {

@@ -1,0 +1,105 @@
+//! The part of a build that `build` and `rebuild` share: from a staged, vendored source tree to
+//! hashed artifacts and the binary bundle, in the controlled environment.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::attest::ResourceDescriptor;
+use crate::bundle::{self, BundleDigests, BundleFile};
+use crate::cargo::{self, Artifact, BuildParams, VendorConfig, Workspace};
+use crate::digest::Sha256Digest;
+use crate::env::{BuildEnv, BuildRoot};
+use crate::error::{IoContext, Result};
+use crate::progress::Progress;
+use crate::toolchain::Toolchain;
+
+/// What to compile, in a build root that already holds the staged and vendored source.
+pub struct Compilation<'a> {
+    pub root: &'a BuildRoot,
+    pub toolchain: &'a Toolchain,
+    pub params: &'a BuildParams,
+    pub vendor: &'a VendorConfig,
+    pub source_date_epoch: i64,
+    /// `<component>-<version>`, the stem of bundle names.
+    pub stem: &'a str,
+    pub progress: &'a dyn Progress,
+}
+
+/// One artifact with its provenance name (`<target>/<file name>`) and digest.
+#[derive(Clone, Debug)]
+pub struct BuiltArtifact {
+    pub subject: String,
+    pub file: Artifact,
+    pub size: u64,
+    pub sha256: Sha256Digest,
+}
+
+/// The result of a compilation. The bundle is written inside the build root.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub env: BuildEnv,
+    /// The cargo arguments as run.
+    pub args: Vec<String>,
+    pub artifacts: Vec<BuiltArtifact>,
+    pub bundle_name: String,
+    pub bundle_path: PathBuf,
+    pub bundle: BundleDigests,
+}
+
+impl Compiled {
+    /// The provenance subjects: every artifact, then the bundle with its tar's digest.
+    pub fn subjects(&self) -> Vec<ResourceDescriptor> {
+        let mut subjects: Vec<ResourceDescriptor> =
+            self.artifacts.iter().map(|a| ResourceDescriptor::named(a.subject.clone(), a.sha256)).collect();
+        subjects.push(bundle_descriptor(&self.bundle_name, &self.bundle));
+        subjects
+    }
+}
+
+/// A bundle's descriptor: its digest, annotated with the digest of the uncompressed tar.
+pub fn bundle_descriptor(name: &str, digests: &BundleDigests) -> ResourceDescriptor {
+    ResourceDescriptor::named(name, digests.sha256).annotate("uncompressedSha256", digests.tar_sha256.hex())
+}
+
+/// Runs cargo in the controlled environment, hashes the artifacts and writes the bundle.
+pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
+    let env = BuildEnv::controlled(c.root, c.toolchain, c.source_date_epoch);
+    let staged = Workspace::load(&c.toolchain.cargo, &c.root.src.join(&c.params.manifest_rel), &env.vars)?;
+    let args = cargo::build_args(c.root, c.params, c.vendor);
+    c.progress.phase("cargo build", 0);
+    let built = cargo::build(c.toolchain, c.root, &env, &staged, args)?;
+    c.progress.finish_phase();
+
+    let target = &c.params.target;
+    let mut artifacts = Vec::new();
+    for a in built.artifacts {
+        let bytes = fs::read(&a.path).at(&a.path)?;
+        artifacts.push(BuiltArtifact {
+            subject: format!("{target}/{}", a.file_name),
+            size: bytes.len() as u64,
+            sha256: Sha256Digest::of(&bytes),
+            file: a,
+        });
+    }
+    let bundle_name = format!("{}-{target}.tar.gz", c.stem);
+    let files: Vec<BundleFile> = artifacts
+        .iter()
+        .map(|a| BundleFile {
+            path: format!("{}-{target}/{}", c.stem, a.file.file_name),
+            source: a.file.path.clone(),
+            executable: a.file.kind != "staticlib",
+        })
+        .collect();
+    let bundle_path = c.root.root.join("bundles").join(&bundle_name);
+    let bundle = write_bundle(&bundle_path, &files, c.source_date_epoch)?;
+    Ok(Compiled { env, args: built.args, artifacts, bundle_name, bundle_path, bundle })
+}
+
+/// Writes a bundle to `path` (inside the build root).
+pub fn write_bundle(path: &std::path::Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleDigests> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).at(dir)?;
+    }
+    let file = fs::File::create(path).at(path)?;
+    bundle::write_tar_gz(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))
+}
