@@ -5,7 +5,7 @@
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
 //! 3. [`cargo`], [`bundle`], [`attest`]
-//! 4. [`build`]
+//! 4. [`build`], [`diff`]
 //!
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.
@@ -29,6 +29,7 @@ pub mod bundle;
 pub mod cargo;
 
 pub mod build;
+pub mod diff;
 
 pub use error::{Error, Result};
 

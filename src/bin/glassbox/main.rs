@@ -3,6 +3,7 @@
 
 mod build;
 mod context;
+mod diff;
 mod hash;
 mod key;
 mod render;
@@ -27,6 +28,8 @@ enum Command {
     Hash(hash::HashArgs),
     /// Build a Cargo workspace deterministically and sign SLSA provenance.
     Build(Box<build::BuildArgs>),
+    /// Explain where two files (ELF binaries, tar.gz bundles, anything) differ.
+    Diff(diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Key(cmd) => key::run(cmd),
         Command::Hash(args) => hash::run(args),
         Command::Build(args) => build::run(*args),
+        Command::Diff(args) => diff::run(args),
     };
     match result {
         Ok(code) => code,
