@@ -98,6 +98,61 @@ impl Toolchain {
     }
 }
 
+/// Which toolchain a rebuild uses.
+#[derive(Debug)]
+pub enum ToolchainChoice {
+    /// The toolchain `rustc` resolves to is the attested one.
+    Local(Toolchain),
+    /// Another installed rustup toolchain is the attested one.
+    Selected(Toolchain),
+    /// None installed is; this is the local one.
+    Mismatch(Toolchain),
+}
+
+impl RustcVersion {
+    /// Same compiler: release, commit and host (the LLVM version follows from the commit).
+    pub fn same_compiler(&self, other: &RustcVersion) -> bool {
+        self.release == other.release && self.commit_hash == other.commit_hash && self.host == other.host
+    }
+
+    /// `1.95.0 (59807616e 2026-04-14)`.
+    pub fn describe(&self) -> String {
+        format!("{} ({} {})", self.release, self.commit_hash.get(..9).unwrap_or(&self.commit_hash), self.commit_date)
+    }
+
+    /// The rustup command that installs this toolchain.
+    pub fn install_hint(&self) -> String {
+        let channel = if self.release.contains("nightly") {
+            format!("nightly-{}", self.commit_date)
+        } else if self.release.contains("beta") {
+            format!("beta-{}", self.commit_date)
+        } else {
+            self.release.clone()
+        };
+        format!("rustup toolchain install {channel} --profile minimal --target {}", self.host)
+    }
+}
+
+impl ToolchainChoice {
+    /// Finds the attested compiler: the local toolchain, else any installed rustup toolchain.
+    pub fn find(env: &BTreeMap<String, String>, attested: &RustcVersion) -> Result<ToolchainChoice> {
+        let local = Toolchain::detect(env, None)?;
+        if local.rustc_version.same_compiler(attested) {
+            return Ok(ToolchainChoice::Local(local));
+        }
+        let listed = run(Command::new("rustup").args(["toolchain", "list"]), env).unwrap_or_default();
+        for line in listed.lines() {
+            let Some(name) = line.split_whitespace().next() else { continue };
+            if let Ok(tc) = Toolchain::detect(env, Some(name)) {
+                if tc.rustc_version.same_compiler(attested) {
+                    return Ok(ToolchainChoice::Selected(tc));
+                }
+            }
+        }
+        Ok(ToolchainChoice::Mismatch(local))
+    }
+}
+
 /// Parses `rustc -vV` output.
 pub fn parse_rustc_vv(text: &str) -> Result<RustcVersion> {
     let field = |name: &str| {
@@ -148,5 +203,13 @@ mod tests {
         assert_eq!(v.host, "x86_64-unknown-linux-gnu");
         assert_eq!(v.llvm_version, "22.1.2");
         assert!(parse_rustc_vv("rustc 1.0").is_err());
+        assert_eq!(v.describe(), "1.95.0 (59807616e 2026-04-14)");
+        assert_eq!(
+            v.install_hint(),
+            "rustup toolchain install 1.95.0 --profile minimal --target x86_64-unknown-linux-gnu"
+        );
+        let mut other = v.clone();
+        other.commit_hash.push('0');
+        assert!(v.same_compiler(&v) && !v.same_compiler(&other));
     }
 }

@@ -4,6 +4,7 @@
 pub mod dsse;
 pub mod provenance;
 pub mod statement;
+pub mod vsa;
 
 pub use dsse::{Envelope, Signature};
 pub use statement::{ResourceDescriptor, Statement};
@@ -22,3 +23,8 @@ pub const REVIEW_V1: &str = "https://glassbox.dev/review/v1";
 pub const BUILD_TYPE_CARGO_V1: &str = "https://glassbox.dev/cargo-build/v1";
 /// Builder id used when `--builder-id` is not given: a build on someone's own machine.
 pub const DEFAULT_BUILDER_ID: &str = "https://glassbox.dev/builders/local/v1";
+/// Verifier id used when `rebuild --verifier-id` is not given.
+pub const DEFAULT_VERIFIER_ID: &str = "https://glassbox.dev/rebuilders/local/v1";
+/// The policy a rebuild verdict applies: every subject rebuilt bit for bit from the attested
+/// source with the attested parameters.
+pub const POLICY_BIT_FOR_BIT: &str = "https://glassbox.dev/policies/bit-for-bit-rebuild/v1";

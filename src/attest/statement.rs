@@ -73,7 +73,8 @@ impl<P: Serialize> Statement<P> {
 
 impl<P: DeserializeOwned> Statement<P> {
     /// Decodes the statement an envelope carries, checking the payload type, the statement type
-    /// and the predicate type. Does not check signatures.
+    /// and the predicate type (a statement of another type is input glassbox cannot evaluate:
+    /// an `Invalid` error). Does not check signatures.
     pub fn from_envelope(env: &Envelope, predicate_type: &str, origin: &str) -> Result<Self> {
         if env.payload_type != PAYLOAD_TYPE_INTOTO {
             return Err(Error::rejected(
@@ -85,10 +86,10 @@ impl<P: DeserializeOwned> Statement<P> {
         let raw: Statement<Value> = serde_json::from_slice(&payload)
             .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
         if raw.type_ != STATEMENT_V1 {
-            return Err(Error::rejected(origin, format!("statement type {:?} is not {STATEMENT_V1}", raw.type_)));
+            return Err(Error::invalid(origin, format!("statement type {:?} is not {STATEMENT_V1}", raw.type_)));
         }
         if raw.predicate_type != predicate_type {
-            return Err(Error::rejected(
+            return Err(Error::invalid(
                 origin,
                 format!("predicate type {:?} is not {predicate_type}", raw.predicate_type),
             ));

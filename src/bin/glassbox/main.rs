@@ -6,6 +6,7 @@ mod context;
 mod diff;
 mod hash;
 mod key;
+mod rebuild;
 mod render;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Hash(hash::HashArgs),
     /// Build a Cargo workspace deterministically and sign SLSA provenance.
     Build(Box<build::BuildArgs>),
+    /// Rebuild a vendor's provenance from its source, offline, compare, and sign a verdict.
+    Rebuild(Box<rebuild::RebuildArgs>),
     /// Explain where two files (ELF binaries, tar.gz bundles, anything) differ.
     Diff(diff::DiffArgs),
 }
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Key(cmd) => key::run(cmd),
         Command::Hash(args) => hash::run(args),
         Command::Build(args) => build::run(*args),
+        Command::Rebuild(args) => rebuild::run(*args),
         Command::Diff(args) => diff::run(args),
     };
     match result {

@@ -1,0 +1,70 @@
+//! SLSA verification summary (VSA) v1: a rebuilder's signed verdict on a provenance, with a
+//! `reproduction` object listing every artifact's expected and actual digest.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ResourceDescriptor;
+
+/// `verificationResult` values.
+pub const PASSED: &str = "PASSED";
+pub const FAILED: &str = "FAILED";
+
+/// Custom `verifiedLevels` value of a bit-for-bit reproduction (custom values must not start
+/// with `SLSA_`).
+pub const LEVEL_REPRODUCED: &str = "GLASSBOX_REPRODUCED";
+
+/// The VSA predicate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationSummary {
+    pub verifier: Verifier,
+    pub time_verified: String,
+    /// What was verified: the binary bundle's file name.
+    pub resource_uri: String,
+    pub policy: PolicyRef,
+    /// The provenance envelope, by the sha256 of its line.
+    pub input_attestations: Vec<ResourceDescriptor>,
+    /// `PASSED` or `FAILED`.
+    pub verification_result: String,
+    pub verified_levels: Vec<String>,
+    pub slsa_version: String,
+    pub reproduction: Reproduction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verifier {
+    pub id: String,
+    pub version: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    pub uri: String,
+}
+
+/// How the rebuild went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reproduction {
+    /// The source digest that was rebuilt.
+    pub source_digest: String,
+    /// The rebuilder's `rustc -vV` release and commit hash.
+    pub toolchain: String,
+    /// Whether the toolchain differed from the attested one (`--allow-toolchain-mismatch`).
+    pub toolchain_mismatch: bool,
+    pub artifacts: Vec<ReproducedArtifact>,
+}
+
+/// One subject of the provenance, and what the rebuild produced for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReproducedArtifact {
+    pub name: String,
+    /// sha256 hex the provenance claims; absent for an artifact the provenance does not list.
+    pub expected: Option<String>,
+    /// sha256 hex of the rebuilt file; absent when the rebuild did not produce it.
+    pub actual: Option<String>,
+    pub matches: bool,
+}

@@ -1,0 +1,117 @@
+//! `glassbox rebuild`: rebuild a vendor's provenance from the source, offline, and sign a
+//! verdict.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use glassbox::attest::DEFAULT_VERIFIER_ID;
+use glassbox::env::DEFAULT_BUILD_BASE;
+use glassbox::keys::{PrivateKey, PublicKey};
+use glassbox::rebuild::{rebuild, RebuildOutcome, RebuildRequest};
+
+use crate::context::{host_env, now, TerminalProgress};
+use crate::render::{print_json, table};
+
+#[derive(Args)]
+pub struct RebuildArgs {
+    /// The vendor's `<target>.provenance.intoto.jsonl`.
+    provenance: PathBuf,
+    /// The source bundle (`*-src.tar.gz`) or a source directory.
+    #[arg(long)]
+    source: PathBuf,
+    /// A builder public key to trust (repeatable; at least one).
+    #[arg(long, required = true)]
+    trust: Vec<PathBuf>,
+    /// Sign a verdict (SLSA VSA) with this private key, written next to the provenance.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    #[arg(long, default_value = DEFAULT_VERIFIER_ID)]
+    verifier_id: String,
+    /// Copy the rebuilt artifacts and bundle here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rebuild with the local toolchain even when it is not the attested one (never PASSED).
+    #[arg(long)]
+    allow_toolchain_mismatch: bool,
+    /// Parent directory of the canonical build roots.
+    #[arg(long, default_value = DEFAULT_BUILD_BASE)]
+    build_base: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: RebuildArgs) -> Result<ExitCode> {
+    let trusted = args
+        .trust
+        .iter()
+        .map(|p| PublicKey::read(p).context("reading a --trust key"))
+        .collect::<Result<Vec<_>>>()?;
+    let key = args.key.as_deref().map(PrivateKey::read).transpose().context("reading the verdict key (--key)")?;
+    let progress = TerminalProgress::new();
+    let outcome = rebuild(&RebuildRequest {
+        provenance: args.provenance,
+        source: args.source,
+        trusted,
+        key: key.as_ref(),
+        verifier_id: args.verifier_id,
+        out_dir: args.out,
+        allow_toolchain_mismatch: args.allow_toolchain_mismatch,
+        build_base: args.build_base,
+        host_env: host_env(),
+        clock: &now,
+        progress: &progress,
+    })?;
+    drop(progress);
+    if args.json {
+        print_json(&outcome)?;
+    } else {
+        print!("{}", render(&outcome));
+    }
+    Ok(if outcome.reproduced { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn short(hex: &Option<String>) -> String {
+    hex.as_deref().map_or("(none)".to_string(), |h| format!("{}…", &h[..16.min(h.len())]))
+}
+
+fn render(o: &RebuildOutcome) -> String {
+    let rows: Vec<Vec<String>> = o
+        .artifacts
+        .iter()
+        .map(|a| {
+            vec![
+                a.name.clone(),
+                short(&a.expected),
+                short(&a.actual),
+                if a.matches { "MATCH" } else { "DIFFER" }.into(),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "rebuilt {} for {} from source {}\nprovenance signed by {}\ntoolchain {}\n\n",
+        o.stem,
+        o.target,
+        o.source_digest.prefixed(),
+        o.builder_key,
+        o.toolchain
+    );
+    out.push_str(&table(&["artifact", "expected", "actual", ""], &rows));
+    for note in &o.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out.push('\n');
+    out.push_str(if o.reproduced { "REPRODUCED: every artifact matches\n" } else { "NOT REPRODUCED\n" });
+    for f in &o.rebuilt_files {
+        out.push_str(&format!("wrote {}\n", f.display()));
+    }
+    if let Some(v) = &o.verdict_file {
+        out.push_str(&format!(
+            "wrote {} ({})\n",
+            v.display(),
+            if o.reproduced && !o.toolchain_mismatch { "PASSED" } else { "FAILED" }
+        ));
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! `glassbox rebuild`: what a reviewer at the transparency center runs. Verify the vendor's
+//! provenance against trusted builder keys, put the reviewed source (bundle or checkout) into
+//! the canonical build root after checking every digest, select the attested toolchain, build
+//! offline with the attested parameters, compare every subject, and sign a SLSA VSA.
+
+pub mod plan;
+pub mod source;
+pub mod verdict;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::attest::vsa::ReproducedArtifact;
+use crate::attest::ResourceDescriptor;
+use crate::build::{compile, stage};
+use crate::digest::Sha256Digest;
+use crate::env::BuildRoot;
+use crate::error::{Error, Result};
+use crate::fs::install_copy;
+use crate::keys::{KeyId, PrivateKey, PublicKey};
+use crate::progress::Progress;
+use crate::time::Timestamp;
+use crate::toolchain::ToolchainChoice;
+
+/// What to rebuild and how.
+pub struct RebuildRequest<'a> {
+    pub provenance: PathBuf,
+    /// A source bundle (`*-src.tar.gz`) or a source directory.
+    pub source: PathBuf,
+    pub trusted: Vec<PublicKey>,
+    /// Signs the verdict when given.
+    pub key: Option<&'a PrivateKey>,
+    pub verifier_id: String,
+    /// Where to copy the rebuilt artifacts and bundle.
+    pub out_dir: Option<PathBuf>,
+    pub allow_toolchain_mismatch: bool,
+    pub build_base: PathBuf,
+    pub host_env: BTreeMap<String, String>,
+    pub clock: &'a dyn Fn() -> Timestamp,
+    pub progress: &'a dyn Progress,
+}
+
+/// The result of a rebuild that could be carried out (reproduced or not).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildOutcome {
+    pub reproduced: bool,
+    pub stem: String,
+    pub target: String,
+    pub source_digest: Sha256Digest,
+    /// The trusted key that signed the provenance.
+    pub builder_key: KeyId,
+    /// The toolchain used, and how it was chosen.
+    pub toolchain: String,
+    pub toolchain_mismatch: bool,
+    pub artifacts: Vec<ReproducedArtifact>,
+    /// Differences between what the provenance records and what this glassbox would run.
+    pub notes: Vec<String>,
+    /// The rebuilt files (in `--out`), when asked for.
+    pub rebuilt_files: Vec<PathBuf>,
+    /// The signed verdict, when `--key` was given.
+    pub verdict_file: Option<PathBuf>,
+}
+
+/// Runs a rebuild. Errors are the definite "no" answers that stop before building (signature,
+/// source, lockfile: exit 1) and the failures to answer (exit 2); a build that differs is an
+/// `Ok` outcome with `reproduced == false`.
+pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
+    let trusted = plan::verify(&req.provenance, &req.trusted)?;
+    let plan = plan::plan(&trusted)?;
+    let (toolchain, toolchain_note, mismatch) = match ToolchainChoice::find(&req.host_env, &plan.rustc)? {
+        ToolchainChoice::Local(tc) => (tc, "the local toolchain".to_string(), false),
+        ToolchainChoice::Selected(tc) => {
+            let name = tc.rustup.as_ref().map_or(String::new(), |(_, n)| n.clone());
+            (tc, format!("rustup toolchain {name}"), false)
+        }
+        ToolchainChoice::Mismatch(tc) if req.allow_toolchain_mismatch => {
+            (tc, "a DIFFERENT toolchain (--allow-toolchain-mismatch)".to_string(), true)
+        }
+        ToolchainChoice::Mismatch(tc) => {
+            return Err(Error::invalid(
+                "toolchain",
+                format!(
+                    "the provenance was built with rustc {} but this machine has rustc {}; run `{}` (glassbox then selects it) or pass --allow-toolchain-mismatch",
+                    plan.rustc.describe(),
+                    tc.rustc_version.describe(),
+                    plan.rustc.install_hint()
+                ),
+            ))
+        }
+    };
+
+    let root = BuildRoot::for_source(&req.build_base, &plan.source_digest);
+    let _lock = stage::lock(&root)?;
+    let prepared = source::prepare(&req.source, &plan, &root, &toolchain, &req.host_env, req.progress)?;
+    let compiled = compile::compile(&compile::Compilation {
+        root: &root,
+        toolchain: &toolchain,
+        params: &plan.params,
+        vendor: &prepared.vendor,
+        source_date_epoch: plan.source_date_epoch,
+        stem: &plan.stem,
+        progress: req.progress,
+    })?;
+
+    let def = &trusted.statement.predicate.build_definition;
+    let mut notes = Vec::new();
+    if prepared.vendored_from_registry {
+        notes
+            .push("the source directory had no .glassbox/vendor/: dependencies were vendored from the registry".into());
+    }
+    if compiled
+        .env
+        .recorded_vars()
+        .into_iter()
+        .any(|(k, v)| k != "RUSTUP_TOOLCHAIN" && def.internal_parameters.environment.get(&k) != Some(&v))
+    {
+        notes.push("the recorded build environment differs from the one this glassbox sets".into());
+    }
+    let ran: Vec<String> = compiled.args.iter().map(|a| compiled.env.placeholders(a)).collect();
+    if ran != def.internal_parameters.cargo_args {
+        notes.push("the recorded cargo command differs from the one this glassbox runs".into());
+    }
+    let artifacts = compare(&trusted.statement.subject, &compiled.subjects());
+    let reproduced = artifacts.iter().all(|a| a.matches);
+
+    let mut rebuilt_files = Vec::new();
+    if let Some(out) = &req.out_dir {
+        for a in &compiled.artifacts {
+            let dest = out.join(&a.subject);
+            install_copy(&a.file.path, &dest, 0o755)?;
+            rebuilt_files.push(dest);
+        }
+        let dest = out.join(&compiled.bundle_name);
+        install_copy(&compiled.bundle_path, &dest, 0o644)?;
+        rebuilt_files.push(dest);
+    }
+    let toolchain_desc = format!("rustc {} ({toolchain_note})", toolchain.rustc_version.describe());
+    let mut outcome = RebuildOutcome {
+        reproduced,
+        stem: plan.stem.clone(),
+        target: plan.params.target.clone(),
+        source_digest: plan.source_digest,
+        builder_key: trusted.signer.clone(),
+        toolchain: toolchain_desc,
+        toolchain_mismatch: mismatch,
+        artifacts,
+        notes,
+        rebuilt_files,
+        verdict_file: None,
+    };
+    if let Some(key) = req.key {
+        let dir = req.provenance.parent().map(PathBuf::from).unwrap_or_default();
+        outcome.verdict_file = Some(verdict::sign_and_write(
+            &dir,
+            &trusted,
+            &outcome,
+            &compiled.bundle_name,
+            &req.verifier_id,
+            (req.clock)(),
+            key,
+        )?);
+    }
+    // The build root is a cache of this rebuild; errors above keep it for inspection.
+    let _ = fs::remove_dir_all(&root.root);
+    Ok(outcome)
+}
+
+/// Every expected subject against what the rebuild produced, then anything extra it produced.
+pub fn compare(expected: &[ResourceDescriptor], actual: &[ResourceDescriptor]) -> Vec<ReproducedArtifact> {
+    let name = |d: &ResourceDescriptor| d.name.clone().unwrap_or_default();
+    let hex = |d: &ResourceDescriptor| d.sha256().map(|s| s.hex());
+    let mut out: Vec<ReproducedArtifact> = expected
+        .iter()
+        .map(|e| {
+            let got = actual.iter().find(|a| a.name == e.name).and_then(hex);
+            ReproducedArtifact { name: name(e), matches: got.is_some() && got == hex(e), expected: hex(e), actual: got }
+        })
+        .collect();
+    out.extend(actual.iter().filter(|a| !expected.iter().any(|e| e.name == a.name)).map(|a| ReproducedArtifact {
+        name: name(a),
+        expected: None,
+        actual: hex(a),
+        matches: false,
+    }));
+    out
+}

@@ -1,0 +1,167 @@
+//! What a rebuild needs from the vendor's provenance: the envelope verified against the trusted
+//! builder keys, then every parameter of the original build, checked for what glassbox knows.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use crate::attest::provenance::{names, Provenance};
+use crate::attest::{Envelope, ResourceDescriptor, Statement, BUILD_TYPE_CARGO_V1, SLSA_PROVENANCE_V1};
+use crate::cargo::{BuildParams, VendorConfig};
+use crate::digest::Sha256Digest;
+use crate::env::BuildRoot;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::check_relative;
+use crate::keys::{KeyId, PublicKey};
+use crate::manifest::SourceManifest;
+use crate::toolchain::RustcVersion;
+
+/// A provenance statement signed by a trusted builder key.
+#[derive(Clone, Debug)]
+pub struct TrustedProvenance {
+    pub statement: Statement<Provenance>,
+    pub signer: KeyId,
+    /// sha256 of the envelope's line: how the verdict names its input.
+    pub envelope_digest: Sha256Digest,
+    pub file_name: String,
+}
+
+/// Reads `path` and returns the first envelope that a `trusted` key signed. Signatures are
+/// checked before anything in the payload is believed.
+pub fn verify(path: &Path, trusted: &[PublicKey]) -> Result<TrustedProvenance> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).at(path)?;
+    let envelopes = Envelope::parse_all(&text, &origin)?;
+    let mut seen = Vec::new();
+    for env in &envelopes {
+        let Some(signer) = env.verified_by(trusted)?.into_iter().next() else {
+            seen.extend(env.signatures.iter().map(|s| s.keyid.clone()));
+            continue;
+        };
+        let statement: Statement<Provenance> = Statement::from_envelope(env, SLSA_PROVENANCE_V1, &origin)?;
+        let build_type = &statement.predicate.build_definition.build_type;
+        if build_type != BUILD_TYPE_CARGO_V1 {
+            return Err(Error::invalid(&origin, format!("buildType {build_type:?} is not {BUILD_TYPE_CARGO_V1}")));
+        }
+        let file_name = path.file_name().map_or(origin.clone(), |n| n.to_string_lossy().into_owned());
+        return Ok(TrustedProvenance { statement, signer, envelope_digest: env.digest(), file_name });
+    }
+    seen.sort();
+    seen.dedup();
+    Err(Error::rejected(
+        origin,
+        format!(
+            "no signature by a --trust key verifies (signed by {}; the payload may have been changed after signing)",
+            if seen.is_empty() { "nobody".to_string() } else { seen.join(", ") }
+        ),
+    ))
+}
+
+/// Everything needed to repeat the build.
+#[derive(Clone, Debug)]
+pub struct RebuildPlan {
+    pub params: BuildParams,
+    pub source_date_epoch: i64,
+    /// `<component>-<version>`.
+    pub stem: String,
+    pub source_digest: Sha256Digest,
+    pub manifest: SourceManifest,
+    pub lockfile_sha256: Sha256Digest,
+    pub vendor_manifest_digest: Option<Sha256Digest>,
+    pub rustc: RustcVersion,
+    /// The recorded `--config source.…` flags, with `${BUILD_ROOT}` still in them.
+    vendor_config: Vec<String>,
+}
+
+impl RebuildPlan {
+    /// The vendor flags for a rebuild in `root`.
+    pub fn vendor_config(&self, root: &BuildRoot) -> VendorConfig {
+        let real = root.root.display().to_string();
+        VendorConfig { config_args: self.vendor_config.iter().map(|a| a.replace("${BUILD_ROOT}", &real)).collect() }
+    }
+}
+
+/// Reads the build's parameters out of a trusted provenance.
+pub fn plan(tp: &TrustedProvenance) -> Result<RebuildPlan> {
+    let origin = tp.file_name.as_str();
+    let def = &tp.statement.predicate.build_definition;
+    let ext = &def.external_parameters;
+    let bad = |why: String| Error::invalid(origin, why);
+    check_relative(&ext.manifest_path).map_err(|why| bad(format!("manifestPath {:?}: {why}", ext.manifest_path)))?;
+    for part in [&ext.profile, &ext.target] {
+        crate::cargo::workspace::check_component_part("build parameter", part)?;
+    }
+    let source_digest =
+        ext.source.sha256().ok_or_else(|| bad("externalParameters.source has no sha256 digest".into()))?;
+
+    let byproduct =
+        |name: &str| tp.statement.predicate.run_details.byproducts.iter().find(|b| b.name.as_deref() == Some(name));
+    let manifest_entry = byproduct(names::SOURCE_MANIFEST).ok_or_else(|| bad("no sources.sha256 byproduct".into()))?;
+    let content =
+        manifest_entry.content.as_deref().ok_or_else(|| bad("sources.sha256 byproduct has no content".into()))?;
+    let text = BASE64.decode(content).map_err(|e| bad(format!("sources.sha256 byproduct is not base64 ({e})")))?;
+    let text = String::from_utf8(text).map_err(|_| bad("sources.sha256 byproduct is not UTF-8".into()))?;
+    let manifest = SourceManifest::parse(&text, &format!("{origin}: sources.sha256"))?;
+    if manifest.digest() != source_digest {
+        return Err(Error::rejected(origin, "the embedded source manifest does not hash to the source digest"));
+    }
+
+    let dependency = |name: &str| def.resolved_dependencies.iter().find(|d| d.name.as_deref() == Some(name));
+    let lockfile_sha256 = dependency(names::CARGO_LOCK)
+        .and_then(ResourceDescriptor::sha256)
+        .ok_or_else(|| bad("no Cargo.lock in resolvedDependencies".into()))?;
+    let rustc = dependency(names::RUSTC).ok_or_else(|| bad("no rustc in resolvedDependencies".into()))?;
+    let note = |key: &str| rustc.annotations.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let rustc = RustcVersion {
+        release: note("release"),
+        commit_hash: note("commitHash"),
+        commit_date: note("commitDate"),
+        host: note("host"),
+        llvm_version: note("llvmVersion"),
+    };
+    if rustc.release.is_empty() || rustc.commit_hash.is_empty() {
+        return Err(bad("the rustc dependency lacks release or commitHash".into()));
+    }
+
+    let bundle = tp
+        .statement
+        .subject
+        .iter()
+        .filter_map(|s| s.name.as_deref())
+        .find_map(|n| n.strip_suffix(&format!("-{}.tar.gz", ext.target)))
+        .ok_or_else(|| bad("no bundle among the subjects".into()))?;
+
+    let mut vendor_config = Vec::new();
+    let args = &def.internal_parameters.cargo_args;
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--config" {
+            let value = args.get(i + 1).ok_or_else(|| bad("cargoArgs ends with --config".into()))?;
+            if !value.starts_with("source.") {
+                return Err(bad(format!("cargoArgs has a --config glassbox does not write: {value:?}")));
+            }
+            vendor_config.extend(["--config".to_string(), value.clone()]);
+        }
+    }
+    let source_date_epoch = def.internal_parameters.source_date_epoch;
+    if source_date_epoch < 0 {
+        return Err(bad(format!("negative sourceDateEpoch {source_date_epoch}")));
+    }
+    Ok(RebuildPlan {
+        params: BuildParams {
+            manifest_rel: ext.manifest_path.clone(),
+            packages: ext.packages.clone(),
+            profile: ext.profile.clone(),
+            target: ext.target.clone(),
+            features: ext.features.clone(),
+        },
+        source_date_epoch,
+        stem: bundle.to_string(),
+        source_digest,
+        manifest,
+        lockfile_sha256,
+        vendor_manifest_digest: byproduct(names::VENDOR_MANIFEST).and_then(ResourceDescriptor::sha256),
+        rustc,
+        vendor_config,
+    })
+}
