@@ -222,22 +222,6 @@ fn bundles_read_with_gnu_tar_and_python_tarfile() {
     }
 }
 
-/// Verifies every envelope in argv[2] with the SPKI PEM key argv[1]; prints "<keyid> <count>".
-const VERIFY_DSSE: &str = r#"
-import json, sys
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from securesystemslib.signer import SSlibKey
-from securesystemslib.dsse import Envelope
-key = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], "rb").read()))
-count = 0
-for line in open(sys.argv[2]):
-    if line.strip():
-        verified = Envelope.from_dict(json.loads(line)).verify([key], 1)
-        assert key.keyid in verified
-        count += 1
-print(key.keyid, count)
-"#;
-
 /// Lists a tar.gz with Python's tarfile, checking uid/gid/mtime rules; prints names in order.
 const LIST_TAR: &str = r#"
 import sys, tarfile

@@ -6,5 +6,6 @@ mod bad_input;
 mod build;
 mod hash;
 mod keys;
+mod rebuild;
 mod support;
 mod third_party;

@@ -157,9 +157,7 @@ fn build_avscan_pair() -> AvscanPair {
     clone(&a_clone);
     clone(&b_clone);
 
-    let rustup_home = std::env::var_os("RUSTUP_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".rustup"));
+    let rustup_home = rustup_home();
     let build = |clone: &Path, name: &str, umask: &str, vary: &[(&str, PathBuf)], tz: &str, lang: &str| {
         let out = dir.path().join(format!("{name}-out"));
         let attestations = dir.path().join(format!("{name}-attestations"));
@@ -199,6 +197,13 @@ fn build_avscan_pair() -> AvscanPair {
     AvscanPair { dir, public, a, b }
 }
 
+/// Where rustup keeps toolchains: tests that change HOME must keep pointing at it.
+pub fn rustup_home() -> PathBuf {
+    std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".rustup"))
+}
+
 /// Reads every regular file below `dir` as (relative path, bytes), sorted.
 pub fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -211,3 +216,19 @@ pub fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
     }
     out
 }
+
+/// Verifies every envelope in argv[2] with the SPKI PEM key argv[1]; prints "<keyid> <count>".
+pub const VERIFY_DSSE: &str = r#"
+import json, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from securesystemslib.signer import SSlibKey
+from securesystemslib.dsse import Envelope
+key = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], "rb").read()))
+count = 0
+for line in open(sys.argv[2]):
+    if line.strip():
+        verified = Envelope.from_dict(json.loads(line)).verify([key], 1)
+        assert key.keyid in verified
+        count += 1
+print(key.keyid, count)
+"#;
