@@ -2,32 +2,33 @@
 //! `target/glassbox/dist` and the repository's `attestations/`, signing with `$GLASSBOX_KEY` or
 //! a development key kept under `target/glassbox/`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
 use crate::util::{glassbox_binary, repo_root, status};
 
-/// The development builder key's path prefix.
-pub fn dev_key_prefix() -> PathBuf {
-    repo_root().join("target/glassbox/dev-builder")
+/// `$GLASSBOX_KEY`, or the development builder key (created on first use), announced loudly.
+pub fn signing_key(glassbox: &Path) -> Result<PathBuf> {
+    match std::env::var_os("GLASSBOX_KEY").filter(|k| !k.is_empty()) {
+        Some(key) => Ok(PathBuf::from(key)),
+        None => dev_key(glassbox, "dev-builder"),
+    }
 }
 
-/// `$GLASSBOX_KEY`, or the development key (created on first use), announced loudly.
-pub fn signing_key(glassbox: &PathBuf) -> Result<PathBuf> {
-    if let Some(key) = std::env::var_os("GLASSBOX_KEY").filter(|k| !k.is_empty()) {
-        return Ok(PathBuf::from(key));
-    }
-    let prefix = dev_key_prefix();
+/// A development key `target/glassbox/<name>.key`, created on first use. Says loudly that
+/// nobody should trust what it signs.
+pub fn dev_key(glassbox: &Path, name: &str) -> Result<PathBuf> {
+    let prefix = repo_root().join("target/glassbox").join(name);
     let key = prefix.with_extension("key");
     if !key.exists() {
         let ok = Command::new(glassbox).args(["key", "generate", "--out"]).arg(&prefix).status()?.success();
         anyhow::ensure!(ok, "could not generate the development key {}", key.display());
     }
     let rule = "*".repeat(76);
-    eprintln!("{rule}\n* GLASSBOX_KEY is not set: signing with the DEVELOPMENT key\n* {}", key.display());
-    eprintln!("* Nobody should trust these attestations. Set GLASSBOX_KEY to a real key.\n{rule}");
+    eprintln!("{rule}\n* signing with the DEVELOPMENT key {}", key.display());
+    eprintln!("* Nobody should trust what it signs. Set GLASSBOX_KEY / GLASSBOX_REVIEWER_KEY.\n{rule}");
     Ok(key)
 }
 

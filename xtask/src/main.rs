@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod ci;
+mod rebuild;
 mod util;
 
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ const USAGE: &str = "usage: cargo xtask <task> [args]
 
 tasks:
   build [glassbox build options]   build examples/avscan into target/glassbox/dist and attestations/
+  rebuild [glassbox rebuild options] rebuild the newest avscan provenance from target/glassbox/dist
   ci                               formatting, clippy, and every test (installs what tests need)
   bench [--quick]                  benchmarks, as ratios against standard tools";
 
@@ -36,6 +38,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
     match task.as_str() {
         "build" => build::run(rest),
         "ci" => ci::run(rest),
+        "rebuild" => rebuild::run(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

@@ -1,0 +1,54 @@
+//! `cargo xtask rebuild`: rebuilds the newest `examples/avscan` provenance under `attestations/`
+//! from its source bundle in `target/glassbox/dist`, as a reviewer would: trusting the key
+//! `cargo xtask build` signed with, signing the verdict with `$GLASSBOX_REVIEWER_KEY` or a
+//! development reviewer key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+
+use crate::build::{dev_key, signing_key};
+use crate::util::{glassbox_binary, repo_root, status};
+
+/// The newest `*.provenance.intoto.jsonl` below `dir`.
+fn newest_provenance(dir: &Path) -> Result<PathBuf> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for version in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let version = version?.path();
+        for file in std::fs::read_dir(&version).into_iter().flatten().flatten() {
+            let path = file.path();
+            if path.to_string_lossy().ends_with(".provenance.intoto.jsonl") {
+                found.push((file.metadata()?.modified()?, path));
+            }
+        }
+    }
+    found.sort();
+    match found.pop() {
+        Some((_, path)) => Ok(path),
+        None => bail!("no provenance under {}: run `cargo xtask build` first", dir.display()),
+    }
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode> {
+    let root = repo_root();
+    let glassbox = glassbox_binary(false)?;
+    let provenance = newest_provenance(&root.join("attestations/avscan"))?;
+    let version =
+        provenance.parent().and_then(Path::file_name).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = root.join(format!("target/glassbox/dist/avscan-{version}-src.tar.gz"));
+    if !source.is_file() {
+        bail!("{} is missing: run `cargo xtask build` first", source.display());
+    }
+    // The builder's key: its private half works as a public key for --trust.
+    let trust = signing_key(&glassbox)?;
+    let reviewer = match std::env::var_os("GLASSBOX_REVIEWER_KEY").filter(|k| !k.is_empty()) {
+        Some(key) => PathBuf::from(key),
+        None => dev_key(&glassbox, "dev-reviewer")?,
+    };
+    let mut cmd = Command::new(&glassbox);
+    cmd.current_dir(&root).arg("rebuild").arg(&provenance).arg("--source").arg(&source).arg("--trust").arg(&trust);
+    cmd.arg("--key").arg(&reviewer).args(args);
+    let code = status(&mut cmd).context("running glassbox rebuild")?.code().unwrap_or(2);
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)))
+}
