@@ -43,11 +43,8 @@ pub struct RebuildArgs {
 }
 
 pub fn run(args: RebuildArgs) -> Result<ExitCode> {
-    let trusted = args
-        .trust
-        .iter()
-        .map(|p| PublicKey::read(p).context("reading a --trust key"))
-        .collect::<Result<Vec<_>>>()?;
+    let trusted =
+        args.trust.iter().map(|p| PublicKey::read(p).context("reading a --trust key")).collect::<Result<Vec<_>>>()?;
     let key = args.key.as_deref().map(PrivateKey::read).transpose().context("reading the verdict key (--key)")?;
     let progress = TerminalProgress::new();
     let outcome = rebuild(&RebuildRequest {
