@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, on a fresh machine with only Rust, Python 3 and git.
 //! Installs what the tests need (Python's securesystemslib in a virtual environment under
-//! `target/`), then runs formatting, clippy with warnings denied, and all tests.
+//! `target/`; diffoscope with apt-get when root), then runs formatting, clippy with warnings
+//! denied, and all tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -39,6 +40,7 @@ fn run_ci() -> Result<()> {
         .arg(&avscan))?;
 
     let python = python_venv(&root)?;
+    install_diffoscope()?;
     sh(cargo().current_dir(&root).env("GLASSBOX_TEST_PYTHON", &python).env("GLASSBOX_REQUIRE_TOOLS", "1").args([
         "test",
         "--locked",
@@ -73,6 +75,29 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
     }
     Ok(python)
 }
+
+/// The diff tests compare `glassbox diff` with diffoscope (which runs readelf and objdump):
+/// install both when diffoscope is missing and this is a root shell with apt-get.
+fn install_diffoscope() -> Result<()> {
+    let runs = |program: &str, arg: &str| Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success());
+    if runs("diffoscope", "--version") {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !runs("apt-get", "--version") {
+        eprintln!("xtask ci: diffoscope is missing and cannot be installed here (needs root and apt-get)");
+        return Ok(()); // the tests that need it fail and say so
+    }
+    sh(Command::new("apt-get").args(["update", "-qq"])).context("apt-get update")?;
+    sh(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(DIFFOSCOPE_PACKAGES)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("installing diffoscope")
+}
+
+/// Debian packages for the diffoscope comparisons.
+const DIFFOSCOPE_PACKAGES: [&str; 2] = ["diffoscope-minimal", "binutils"];
 
 /// The Python package the tests verify DSSE envelopes with.
 const PY_REQUIREMENT: &str = "securesystemslib[crypto]>=1.0,<2";

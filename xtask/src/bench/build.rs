@@ -1,0 +1,130 @@
+//! `cargo xtask bench build`: `glassbox build` of a copy of `examples/avscan` against a plain
+//! clean `cargo build --release --locked` of the same copy.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+
+use super::{remove_dir, timed, Ratio, Target};
+use crate::util::{cargo, repo_root, run as run_cmd};
+
+/// Alternating rounds of the build measurement; the best of each side counts.
+const BUILD_ROUNDS: u32 = 2;
+const BUILD_OVERHEAD_TARGET: f64 = 1.10;
+pub(super) fn bench_build(glassbox: &Path, bench_dir: &Path) -> Result<Vec<Ratio>> {
+    let avscan = repo_root().join("examples/avscan");
+    let src = bench_dir.join("avscan-src");
+    remove_dir(&src)?;
+    let copied = copy_sources(&avscan, &src)?;
+    let manifest = src.join("Cargo.toml");
+    let key = bench_dir.join("bench-key.key");
+    if !key.exists() {
+        run_cmd(Command::new(glassbox).args(["key", "generate", "--out"]).arg(bench_dir.join("bench-key")))?;
+    }
+    let work = bench_dir.join("build");
+    let cargo_target = work.join("cargo-target");
+    let (out, attestations) = (work.join("glassbox-out"), work.join("glassbox-attestations"));
+
+    let cargo_build = || -> Result<Duration> {
+        remove_dir(&cargo_target)?;
+        let mut cmd = cargo();
+        cmd.current_dir(&src).args(["build", "--release", "--locked", "--manifest-path"]).arg(&manifest);
+        cmd.env("CARGO_TARGET_DIR", &cargo_target);
+        Ok(timed(&mut cmd)?.1)
+    };
+    let glassbox_build = || -> Result<Duration> {
+        remove_dir(&out)?;
+        remove_dir(&attestations)?;
+        let mut cmd = Command::new(glassbox);
+        cmd.current_dir(&src).arg("build").arg("--manifest-path").arg(&manifest).arg("--key").arg(&key);
+        cmd.arg("--out").arg(&out).arg("--attestations").arg(&attestations).args(["--source-date-epoch", "0"]);
+        // The copy sits inside this repository's (ignored) target/: keep git from finding the
+        // repository above it, so glassbox treats the copy as a plain directory.
+        cmd.env("GIT_CEILING_DIRECTORIES", bench_dir);
+        Ok(timed(&mut cmd)?.1)
+    };
+
+    println!();
+    println!("build: {} ({copied} files copied from {})", src.display(), avscan.display());
+    let warm_up = glassbox_build().context("warm-up glassbox build")?;
+    println!("  warm-up glassbox build (untimed for the ratio): {:.2}s", warm_up.as_secs_f64());
+    let (mut best_cargo, mut best_glassbox) = (Duration::MAX, Duration::MAX);
+    for round in 1..=BUILD_ROUNDS {
+        let cargo_time = cargo_build()?;
+        let glassbox_time = glassbox_build()?;
+        println!(
+            "  round {round}: cargo build {:.2}s, glassbox build {:.2}s",
+            cargo_time.as_secs_f64(),
+            glassbox_time.as_secs_f64()
+        );
+        best_cargo = best_cargo.min(cargo_time);
+        best_glassbox = best_glassbox.min(glassbox_time);
+    }
+    println!("  best of {BUILD_ROUNDS}: cargo build --release --locked {:.2}s", best_cargo.as_secs_f64());
+    println!("  best of {BUILD_ROUNDS}: glassbox build               {:.2}s", best_glassbox.as_secs_f64());
+    let ratio = Ratio {
+        label: "glassbox build / cargo build",
+        value: best_glassbox.as_secs_f64() / best_cargo.as_secs_f64(),
+        target: Some(Target::AtMost(BUILD_OVERHEAD_TARGET)),
+    };
+    println!("  {ratio}");
+    Ok(vec![ratio])
+}
+
+/// Copies the git-tracked files of `from` (every file but `target/` and `.git/` when git cannot
+/// list them) into `to`; returns how many.
+fn copy_sources(from: &Path, to: &Path) -> Result<usize> {
+    let files = match git_tracked_files(from) {
+        Some(files) if !files.is_empty() => files,
+        _ => {
+            eprintln!("git cannot list {}; copying every file outside target/", from.display());
+            let mut files = Vec::new();
+            walk_sources(from, Path::new(""), &mut files)?;
+            files
+        }
+    };
+    let mut copied = 0;
+    for rel in &files {
+        let source = from.join(rel);
+        if !source.is_file() {
+            continue; // tracked but deleted in the working tree
+        }
+        let dest = to.join(rel);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        fs::copy(&source, &dest).with_context(|| format!("copying {} to {}", source.display(), dest.display()))?;
+        copied += 1;
+    }
+    ensure!(copied > 0, "no files to copy from {}", from.display());
+    Ok(copied)
+}
+
+fn git_tracked_files(dir: &Path) -> Option<Vec<PathBuf>> {
+    let out = Command::new("git").current_dir(dir).args(["ls-files", "-z"]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let names = out.stdout.split(|b| *b == 0).filter(|name| !name.is_empty());
+    Some(names.map(|name| PathBuf::from(std::ffi::OsStr::from_bytes(name))).collect())
+}
+
+fn walk_sources(root: &Path, rel: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let dir = root.join(rel);
+    for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let child = rel.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != "target" && entry.file_name() != ".git" {
+                walk_sources(root, &child, files)?;
+            }
+        } else {
+            files.push(child);
+        }
+    }
+    Ok(())
+}

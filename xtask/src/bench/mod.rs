@@ -1,0 +1,175 @@
+//! `cargo xtask bench [--quick] [hash|build|diff]...`: benchmarks printed as ratios against
+//! standard tools measured in the same run. Machines are noisy, so absolute times are only
+//! context.
+//!
+//! - `hash`: `glassbox hash` over a generated ~1 GB tree (~100 MB with `--quick`) against
+//!   `sha256sum` on two cores and the two-core SHA-256 ceiling from `openssl speed`.
+//! - `build`: `glassbox build` of a copy of `examples/avscan` against a plain clean
+//!   `cargo build --release --locked` of the same copy.
+//! - `diff`: `glassbox diff` of two ~50 MB ELF binaries that differ in a few places (~5 MB with
+//!   `--quick`) against `diffoscope` on the same pair.
+//!
+//! Everything generated lives under `target/bench/`. Missing a target is reported, not an error;
+//! a tool that fails is an error. Each benchmark is a module; this one parses the arguments and
+//! holds what they share.
+
+mod build;
+mod diff;
+mod hash;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, ExitCode, Output};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::util::{describe, glassbox_binary, repo_root};
+
+const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff]...   (no names: all)";
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+/// Throughputs are printed in MB/s of 10^6 bytes, like `openssl speed`'s 1000s of bytes.
+const MB: f64 = 1e6;
+
+pub fn run(args: &[String]) -> Result<ExitCode> {
+    let mut quick = false;
+    let mut names = Vec::new();
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "hash" | "build" | "diff" => names.push(arg.as_str()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => bail!("unknown bench argument {other:?}\n{USAGE}"),
+        }
+    }
+    let wanted = |name: &str| names.is_empty() || names.contains(&name);
+
+    let bench_dir = repo_root().join("target/bench");
+    fs::create_dir_all(&bench_dir).with_context(|| format!("creating {}", bench_dir.display()))?;
+    let glassbox = glassbox_binary(true)?;
+    // Context only: other work on the machine skews absolute times more than the ratios.
+    println!("load average before: {}", load_average());
+    let mut ratios = Vec::new();
+    if wanted("hash") {
+        ratios.extend(hash::bench_hash(&glassbox, &bench_dir, quick)?);
+    }
+    if wanted("build") {
+        ratios.extend(build::bench_build(&glassbox, &bench_dir)?);
+    }
+    if wanted("diff") {
+        ratios.extend(diff::bench_diff(&glassbox, &bench_dir, quick)?);
+    }
+
+    println!();
+    println!("summary{}", if quick { " (--quick)" } else { "" });
+    for ratio in &ratios {
+        println!("  {ratio}");
+    }
+    println!("load average after: {}", load_average());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A ratio between glassbox and a reference, with an optional target.
+struct Ratio {
+    label: &'static str,
+    value: f64,
+    target: Option<Target>,
+}
+
+enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Two decimals, or three when two would round a miss (or a hit) onto the target itself.
+        let target = match self.target {
+            Some(Target::AtLeast(t) | Target::AtMost(t)) => t,
+            None => f64::NAN,
+        };
+        let precision = if format!("{:.2}", self.value) == format!("{target:.2}") { 3 } else { 2 };
+        write!(f, "{} = {:.*}", self.label, precision, self.value)?;
+        match self.target {
+            Some(Target::AtLeast(t)) => write!(f, " (target >= {t:.2}) {}", verdict(self.value >= t)),
+            Some(Target::AtMost(t)) => write!(f, " (target <= {t:.2}) {}", verdict(self.value <= t)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "ok"
+    } else {
+        "MISSED"
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/// Runs `cmd` with its output captured, echoing it; fails unless it exits 0. Returns the output
+/// and the wall time.
+fn timed(cmd: &mut Command) -> Result<(Output, Duration)> {
+    eprintln!("$ {}", describe(cmd));
+    let started = Instant::now();
+    let out = cmd.output().with_context(|| format!("cannot run `{}`", describe(cmd)))?;
+    let elapsed = started.elapsed();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("`{}` failed ({}):\n{}", describe(cmd), out.status, tail.join("\n"));
+    }
+    Ok((out, elapsed))
+}
+
+/// The 1, 5 and 15 minute load averages, as context for the numbers.
+fn load_average() -> String {
+    let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    if fields.is_empty() {
+        "unknown".to_string()
+    } else {
+        fields.join(" ")
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// A xorshift64 generator: deterministic, incompressible-looking content without dependencies.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        // Scramble the seed (splitmix64's constant) and keep the state non-zero.
+        Self((seed ^ 0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
