@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::attest::vsa::ReproducedArtifact;
 use crate::attest::ResourceDescriptor;
 use crate::build::{compile, stage};
+use crate::diff::{self, DiffReport};
 use crate::digest::Sha256Digest;
 use crate::env::BuildRoot;
 use crate::error::{Error, Result};
@@ -36,6 +37,9 @@ pub struct RebuildRequest<'a> {
     pub verifier_id: String,
     /// Where to copy the rebuilt artifacts and bundle.
     pub out_dir: Option<PathBuf>,
+    /// The vendor's binary bundle or `--out` directory, to explain a mismatch. By default, the
+    /// binary bundle next to the source bundle, when there is one.
+    pub expected: Option<PathBuf>,
     pub allow_toolchain_mismatch: bool,
     pub build_base: PathBuf,
     pub host_env: BTreeMap<String, String>,
@@ -59,10 +63,20 @@ pub struct RebuildOutcome {
     pub artifacts: Vec<ReproducedArtifact>,
     /// Differences between what the provenance records and what this glassbox would run.
     pub notes: Vec<String>,
+    /// Where the bytes differ, for each mismatch that could be compared with the vendor's files.
+    pub differences: Vec<ArtifactDifference>,
     /// The rebuilt files (in `--out`), when asked for.
     pub rebuilt_files: Vec<PathBuf>,
     /// The signed verdict, when `--key` was given.
     pub verdict_file: Option<PathBuf>,
+}
+
+/// A mismatching artifact compared with the vendor's copy.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactDifference {
+    pub name: String,
+    pub report: DiffReport,
 }
 
 /// Runs a rebuild. Errors are the definite "no" answers that stop before building (signature,
@@ -138,6 +152,7 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         install_copy(&compiled.bundle_path, &dest, 0o644)?;
         rebuilt_files.push(dest);
     }
+    let differences = if reproduced { Vec::new() } else { explain(req, &compiled, &artifacts, &mut notes)? };
     let toolchain_desc = format!("rustc {} ({toolchain_note})", toolchain.rustc_version.describe());
     let mut outcome = RebuildOutcome {
         reproduced,
@@ -149,6 +164,7 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         toolchain_mismatch: mismatch,
         artifacts,
         notes,
+        differences,
         rebuilt_files,
         verdict_file: None,
     };
@@ -167,6 +183,43 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
     // The build root is a cache of this rebuild; errors above keep it for inspection.
     let _ = fs::remove_dir_all(&root.root);
     Ok(outcome)
+}
+
+/// Compares each mismatching artifact with the vendor's copy, if one is at hand: the binary
+/// bundle (whose report recurses into every member) or the files of a `--out` directory.
+fn explain(
+    req: &RebuildRequest<'_>,
+    compiled: &compile::Compiled,
+    artifacts: &[ReproducedArtifact],
+    notes: &mut Vec<String>,
+) -> Result<Vec<ArtifactDifference>> {
+    let beside_source =
+        req.source.parent().map(|d| d.join(&compiled.bundle_name)).filter(|p| p.is_file() && req.source.is_file());
+    let Some(expected) = req.expected.clone().or(beside_source) else {
+        notes.push("pass --expected with the vendor's binary bundle to see where the bytes differ".into());
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    if expected.is_file() {
+        let report = diff::diff_files(&expected, &compiled.bundle_path)?;
+        out.push(ArtifactDifference { name: compiled.bundle_name.clone(), report });
+        return Ok(out);
+    }
+    for a in artifacts.iter().filter(|a| !a.matches) {
+        let rebuilt = if a.name == compiled.bundle_name {
+            compiled.bundle_path.clone()
+        } else {
+            match compiled.artifacts.iter().find(|c| c.subject == a.name) {
+                Some(c) => c.file.path.clone(),
+                None => continue,
+            }
+        };
+        let theirs = expected.join(&a.name);
+        if theirs.is_file() {
+            out.push(ArtifactDifference { name: a.name.clone(), report: diff::diff_files(&theirs, &rebuilt)? });
+        }
+    }
+    Ok(out)
 }
 
 /// Every expected subject against what the rebuild produced, then anything extra it produced.

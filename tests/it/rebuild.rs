@@ -155,6 +155,39 @@ fn a_missing_toolchain_is_named_with_the_rustup_line() {
     let _ = pair;
 }
 
+#[test]
+fn a_build_that_embeds_the_time_fails_with_a_report_and_a_failed_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("build-time");
+    copy_fixture("build-time", &ws);
+    let (key, public) = keypair(dir.path(), "builder");
+    let (out, att) = build_workspace(&ws, dir.path(), &key);
+    let provenance = att.join("build-time/0.1.0").join(PROVENANCE);
+    let (reviewer, _) = keypair(dir.path(), "reviewer");
+    let source = out.join("build-time-0.1.0-src.tar.gz");
+    let result = rebuild(dir.path(), &provenance, &source, &public, &["--key", &reviewer.display().to_string()]);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(result.status.code(), Some(1), "{stdout}\n{}", stderr(&result));
+    assert!(stdout.contains(&format!("{TARGET}/build-time")) && stdout.contains("DIFFER"), "{stdout}");
+    // The report, against the vendor's bundle found next to the source bundle, names the
+    // artifact inside it and the section where the time is.
+    assert!(stdout.contains("build-time-0.1.0-x86_64-unknown-linux-gnu/build-time"), "{stdout}");
+    assert!(stdout.contains(".rodata"), "{stdout}");
+    assert!(stdout.contains("built at "), "the differing strings should show the time: {stdout}");
+
+    let vsa = std::fs::read_dir(provenance.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".rebuild."))
+        .expect("a verdict is written");
+    let env = &Envelope::parse_all(&std::fs::read_to_string(vsa).unwrap(), "vsa").unwrap()[0];
+    let vsa: Statement<VerificationSummary> = Statement::from_envelope(env, SLSA_VSA_V1, "vsa").unwrap();
+    assert_eq!(vsa.predicate.verification_result, "FAILED");
+    assert!(vsa.predicate.verified_levels.is_empty());
+    let binary = vsa.predicate.reproduction.artifacts.iter().find(|a| a.name.ends_with("/build-time")).unwrap();
+    assert!(!binary.matches && binary.actual.is_some() && binary.actual != binary.expected);
+}
+
 /// Hostile source bundles, made with Python's tarfile: each is refused (exit 2) with a clear
 /// error, and nothing outside the extraction directory appears.
 #[test]

@@ -102,6 +102,34 @@ pub fn copy_avscan(dest: &Path) {
     }
 }
 
+/// Copies the fixture workspace `tests/fixtures/<name>` into `dest`.
+pub fn copy_fixture(name: &str, dest: &Path) {
+    let src = repo().join("tests/fixtures").join(name);
+    for rel in ["Cargo.toml", "Cargo.lock", "build.rs", "src/main.rs"] {
+        if src.join(rel).exists() {
+            std::fs::create_dir_all(dest.join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(src.join(rel), dest.join(rel)).unwrap();
+        }
+    }
+}
+
+/// Runs `glassbox build` on the workspace at `ws` into `<dir>/out` and `<dir>/att`.
+pub fn build_workspace(ws: &Path, dir: &Path, key: &Path) -> (PathBuf, PathBuf) {
+    let (out, att) = (dir.join("out"), dir.join("att"));
+    ok(glassbox()
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(ws.join("Cargo.toml"))
+        .arg("--key")
+        .arg(key)
+        .arg("--out")
+        .arg(&out)
+        .arg("--attestations")
+        .arg(&att)
+        .args(["--source-date-epoch", "1700000000"]));
+    (out, att)
+}
+
 /// A throwaway builder key pair; returns (private, public).
 pub fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let prefix = dir.join(name);

@@ -32,6 +32,10 @@ pub struct RebuildArgs {
     /// Copy the rebuilt artifacts and bundle here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The vendor's binary bundle (or --out directory) to explain a mismatch against; default:
+    /// the binary bundle next to the source bundle.
+    #[arg(long)]
+    expected: Option<PathBuf>,
     /// Rebuild with the local toolchain even when it is not the attested one (never PASSED).
     #[arg(long)]
     allow_toolchain_mismatch: bool,
@@ -54,6 +58,7 @@ pub fn run(args: RebuildArgs) -> Result<ExitCode> {
         key: key.as_ref(),
         verifier_id: args.verifier_id,
         out_dir: args.out,
+        expected: args.expected,
         allow_toolchain_mismatch: args.allow_toolchain_mismatch,
         build_base: args.build_base,
         host_env: host_env(),
@@ -97,6 +102,10 @@ fn render(o: &RebuildOutcome) -> String {
     out.push_str(&table(&["artifact", "expected", "actual", ""], &rows));
     for note in &o.notes {
         out.push_str(&format!("note: {note}\n"));
+    }
+    for d in &o.differences {
+        out.push_str(&format!("\n{} differs from the vendor's copy: {}\n", d.name, d.report.summary()));
+        out.push_str(&crate::diff::render(&d.report));
     }
     out.push('\n');
     out.push_str(if o.reproduced { "REPRODUCED: every artifact matches\n" } else { "NOT REPRODUCED\n" });
