@@ -62,6 +62,10 @@ pub const UMASK: &str = "022";
 pub struct BuildEnv {
     pub vars: BTreeMap<String, String>,
     pub rustflags: Vec<String>,
+    /// The umask cargo runs with ([`UMASK`] except when `check` varies it).
+    pub umask: String,
+    /// `cargo --jobs`; cargo's default (one per core) when `None`.
+    pub jobs: Option<u32>,
     /// (real path, placeholder), longest path first, for recording without local paths.
     substitutions: Vec<(String, String)>,
 }
@@ -100,7 +104,7 @@ impl BuildEnv {
             substitutions.push((p(home), "${RUSTUP_HOME}".to_string()));
         }
         substitutions.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
-        BuildEnv { vars, rustflags, substitutions }
+        BuildEnv { vars, rustflags, umask: UMASK.to_string(), jobs: None, substitutions }
     }
 
     /// `text` with local paths replaced by placeholders, for the provenance.

@@ -5,7 +5,7 @@
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`]
-//! 4. [`build`], [`diff`], [`rebuild`]
+//! 4. [`build`], [`check`], [`diff`], [`rebuild`]
 //!
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.
@@ -30,6 +30,7 @@ pub mod cargo;
 pub mod unpack;
 
 pub mod build;
+pub mod check;
 pub mod diff;
 pub mod rebuild;
 

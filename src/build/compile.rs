@@ -23,6 +23,8 @@ pub struct Compilation<'a> {
     /// `<component>-<version>`, the stem of bundle names.
     pub stem: &'a str,
     pub progress: &'a dyn Progress,
+    /// Changes to the controlled environment (only `check` makes any).
+    pub adjust_env: Option<&'a dyn Fn(&mut BuildEnv)>,
 }
 
 /// One artifact with its provenance name (`<target>/<file name>`) and digest.
@@ -63,7 +65,10 @@ pub fn bundle_descriptor(name: &str, digests: &BundleDigests) -> ResourceDescrip
 
 /// Runs cargo in the controlled environment, hashes the artifacts and writes the bundle.
 pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
-    let env = BuildEnv::controlled(c.root, c.toolchain, c.source_date_epoch);
+    let mut env = BuildEnv::controlled(c.root, c.toolchain, c.source_date_epoch);
+    if let Some(adjust) = c.adjust_env {
+        adjust(&mut env);
+    }
     let staged = Workspace::load(&c.toolchain.cargo, &c.root.src.join(&c.params.manifest_rel), &env.vars)?;
     let args = cargo::build_args(c.root, c.params, c.vendor);
     c.progress.phase("cargo build", 0);

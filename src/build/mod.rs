@@ -81,28 +81,58 @@ pub struct BuildOutcome {
     pub key_id: KeyId,
 }
 
+/// A workspace about to be built: its toolchain, identity, and hashed source tree.
+pub struct WorkspaceSource {
+    pub toolchain: Toolchain,
+    /// The workspace as found at the user's path.
+    pub original: Workspace,
+    /// The workspace manifest relative to the tree root.
+    pub manifest_rel: String,
+    pub tree: SourceTree,
+    pub manifest: SourceManifest,
+}
+
+impl WorkspaceSource {
+    /// Finds the toolchain and the workspace of `manifest_path`, checks its name and version,
+    /// selects and hashes its tree, and insists that `Cargo.lock` is part of it.
+    pub fn inspect(
+        manifest_path: &Path,
+        allow_dirty: bool,
+        host_env: &BTreeMap<String, String>,
+        progress: &dyn Progress,
+    ) -> Result<WorkspaceSource> {
+        let toolchain = Toolchain::detect(host_env, None)?;
+        let manifest_path = fs::canonicalize(manifest_path).at(manifest_path)?;
+        let original = Workspace::load(&toolchain.cargo, &manifest_path, host_env)?;
+        cargo::workspace::check_component_part("component name", &original.component.name)?;
+        cargo::workspace::check_component_part("component version", &original.component.version)?;
+        let manifest_rel = relative_to(&manifest_path, &original.root)?;
+        let tree_opts = TreeOptions { allow_dirty, no_git: false, env: host_env.clone() };
+        let tree = tree::select(&original.root, &tree_opts)?;
+        let manifest = SourceManifest::hash(&tree, progress)?;
+        if manifest.get("Cargo.lock").is_none() {
+            return Err(Error::invalid(
+                original.root.join("Cargo.lock").display(),
+                "Cargo.lock is not part of the source tree (missing, or not tracked by git); glassbox builds only locked workspaces",
+            ));
+        }
+        Ok(WorkspaceSource { toolchain, original, manifest_rel, tree, manifest })
+    }
+
+    /// Rewrites paths of the staged tree in an error back to the user's workspace.
+    pub fn relabel(&self, err: Error, staged: &Path) -> Error {
+        relabel(err, staged, &self.original.root)
+    }
+}
+
 /// Runs a whole build. See the module comment for the order of work.
 pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     let started = (req.clock)();
-    let toolchain = Toolchain::detect(&req.host_env, None)?;
-    let manifest_path = fs::canonicalize(&req.manifest_path).at(&req.manifest_path)?;
-    let original = Workspace::load(&toolchain.cargo, &manifest_path, &req.host_env)?;
-    let Component { name, version, origin } = original.component.clone();
-    cargo::workspace::check_component_part("component name", &name)?;
-    cargo::workspace::check_component_part("component version", &version)?;
+    let ws = WorkspaceSource::inspect(&req.manifest_path, req.allow_dirty, &req.host_env, req.progress)?;
     cargo::workspace::check_component_part("profile", &req.profile)?;
-    let manifest_rel = relative_to(&manifest_path, &original.root)?;
-
-    let tree_opts = TreeOptions { allow_dirty: req.allow_dirty, no_git: false, env: req.host_env.clone() };
-    let tree = tree::select(&original.root, &tree_opts)?;
-    let manifest = SourceManifest::hash(&tree, req.progress)?;
+    let WorkspaceSource { toolchain, original, manifest_rel, tree, manifest } = ws;
+    let Component { name, version, origin } = original.component.clone();
     let source_digest = manifest.digest();
-    if manifest.get("Cargo.lock").is_none() {
-        return Err(Error::invalid(
-            original.root.join("Cargo.lock").display(),
-            "Cargo.lock is not part of the source tree (missing, or not tracked by git); glassbox builds only locked workspaces",
-        ));
-    }
     let source_date_epoch = req.source_date_epoch.or(tree.git.as_ref().map(|g| g.commit_time)).unwrap_or(0);
     if source_date_epoch < 0 {
         return Err(Error::invalid(format!("SOURCE_DATE_EPOCH {source_date_epoch}"), "must not be negative"));
@@ -137,6 +167,7 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         source_date_epoch,
         stem: &stem,
         progress: req.progress,
+        adjust_env: None,
     })
     .map_err(relabel)?;
     let src_bundle_name = format!("{stem}-src.tar.gz");

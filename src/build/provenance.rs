@@ -13,7 +13,7 @@ use crate::attest::{Envelope, ResourceDescriptor, Statement, BUILD_TYPE_CARGO_V1
 use crate::bundle;
 use crate::cargo::Lockfile;
 use crate::digest::Sha256Digest;
-use crate::env::{BuildEnv, UMASK};
+use crate::env::BuildEnv;
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
 use crate::manifest::SourceManifest;
@@ -93,7 +93,7 @@ pub fn statement(record: BuildRecord<'_>) -> Statement<Provenance> {
                 environment: record.env.recorded_vars(),
                 rustflags: record.env.recorded_rustflags(),
                 cargo_args: record.cargo_args.iter().map(|a| record.env.placeholders(a)).collect(),
-                umask: UMASK.into(),
+                umask: record.env.umask.clone(),
                 bundle: bundle::settings(),
                 dirty: record.dirty,
             },

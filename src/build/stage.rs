@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 use crate::digest::Sha256Digest;
 use crate::env::BuildRoot;
 use crate::error::{Error, IoContext, Result};
+use crate::fs::install_copy;
 use crate::manifest::SourceManifest;
 use crate::progress::Progress;
 use crate::tree::{SourceTree, TreeFile};
@@ -58,6 +59,19 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
 /// Empties `root` and copies the tree's files into `root.src`, verifying each against
 /// `manifest`. Files are created in manifest order with modes 0644/0755.
 pub fn stage(tree: &SourceTree, manifest: &SourceManifest, root: &BuildRoot) -> Result<()> {
+    stage_in_order(tree, manifest, root, FileOrder::Manifest)
+}
+
+/// The order in which staging creates files (`check` varies it: a build must not depend on
+/// directory listing order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileOrder {
+    Manifest,
+    Reversed,
+}
+
+/// [`stage`], creating the files in the given order.
+pub fn stage_in_order(tree: &SourceTree, manifest: &SourceManifest, root: &BuildRoot, order: FileOrder) -> Result<()> {
     if root.root.exists() {
         fs::remove_dir_all(&root.root).at(&root.root)?;
     }
@@ -65,7 +79,11 @@ pub fn stage(tree: &SourceTree, manifest: &SourceManifest, root: &BuildRoot) -> 
         fs::create_dir_all(dir).at(dir)?;
     }
     let mut buf = vec![0u8; 1 << 16];
-    for file in &tree.files {
+    let mut files: Vec<_> = tree.files.iter().collect();
+    if order == FileOrder::Reversed {
+        files.reverse();
+    }
+    for file in files {
         let expected =
             manifest.get(&file.rel).ok_or_else(|| Error::invalid(&file.rel, "not in the source manifest"))?;
         let dest = root.src.join(&file.rel);
@@ -118,6 +136,31 @@ fn vendored_files(root: &BuildRoot) -> Result<Vec<TreeFile>> {
         });
     }
     Ok(files)
+}
+
+/// Copies a vendor directory (regular files only, no links followed), keeping executable bits.
+pub fn copy_vendored(from: &Path, to: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(from).follow_links(false) {
+        let entry = entry.map_err(|e| Error::tree(from, e.to_string()))?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest).at(&dest)?;
+        } else if entry.file_type().is_file() {
+            let mode = if entry
+                .metadata()
+                .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            {
+                0o755
+            } else {
+                0o644
+            };
+            install_copy(entry.path(), &dest, mode)?;
+        } else {
+            return Err(Error::tree(entry.path(), "vendored crates may contain only regular files"));
+        }
+    }
+    Ok(())
 }
 
 fn copy_hashing(from: &Path, to: &Path, mode: u32, buf: &mut [u8]) -> Result<Sha256Digest> {

@@ -10,7 +10,7 @@ use std::process::Command;
 use cargo_metadata::Message;
 
 use super::workspace::{first_error_line, Workspace};
-use crate::env::{BuildEnv, BuildRoot, UMASK};
+use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{Error, Result};
 use crate::toolchain::Toolchain;
 
@@ -134,7 +134,7 @@ pub fn build(
     // The umask is set by a shell so that glassbox needs no unsafe code to set it in the child.
     let out = Command::new("/bin/sh")
         .arg("-c")
-        .arg(format!("umask {UMASK} && exec \"$0\" \"$@\""))
+        .arg(format!("umask {} && exec \"$0\" \"$@\"", env.umask))
         .arg(&toolchain.cargo)
         .args(&args)
         .current_dir(&root.src)

@@ -118,6 +118,7 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         source_date_epoch: plan.source_date_epoch,
         stem: &plan.stem,
         progress: req.progress,
+        adjust_env: None,
     })?;
 
     let def = &trusted.statement.predicate.build_definition;

@@ -12,7 +12,6 @@ use crate::cargo::{self, Lockfile, VendorConfig};
 use crate::digest::Sha256Digest;
 use crate::env::{BuildRoot, VENDOR_DIR};
 use crate::error::{Error, IoContext, Result};
-use crate::fs::install_copy;
 use crate::manifest::SourceManifest;
 use crate::progress::Progress;
 use crate::toolchain::Toolchain;
@@ -59,7 +58,7 @@ pub fn prepare(
         stage::stage(&tree, &manifest, root)?;
         let vendored = source.join(VENDOR_DIR);
         if vendored.is_dir() {
-            copy_vendor_dir(&vendored, &root.vendor_dir())?;
+            stage::copy_vendored(&vendored, &root.vendor_dir())?;
         } else {
             cargo::vendor(toolchain, root, &plan.params.manifest_rel, host_env)?;
             vendored_from_registry = true;
@@ -135,31 +134,6 @@ fn check_vendored_crates(lock: &Lockfile, root: &BuildRoot, source: &Path) -> Re
                 source.display(),
                 format!("vendored crate {} {} does not have its Cargo.lock checksum", pkg.name, pkg.version),
             ));
-        }
-    }
-    Ok(())
-}
-
-/// Copies a checkout's own `.glassbox/vendor/` (regular files only, no links followed).
-fn copy_vendor_dir(from: &Path, to: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(from).follow_links(false) {
-        let entry = entry.map_err(|e| Error::tree(from, e.to_string()))?;
-        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&dest).at(&dest)?;
-        } else if entry.file_type().is_file() {
-            let mode = if entry
-                .metadata()
-                .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
-            {
-                0o755
-            } else {
-                0o644
-            };
-            install_copy(entry.path(), &dest, mode)?;
-        } else {
-            return Err(Error::tree(entry.path(), "vendored crates may contain only regular files"));
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! errors to exit codes (0 yes, 1 a definite no, 2 could not answer).
 
 mod build;
+mod check;
 mod context;
 mod diff;
 mod hash;
@@ -29,6 +30,8 @@ enum Command {
     Hash(hash::HashArgs),
     /// Build a Cargo workspace deterministically and sign SLSA provenance.
     Build(Box<build::BuildArgs>),
+    /// Build twice under varied conditions; say whether the artifacts match, and why not.
+    Check(Box<check::CheckArgs>),
     /// Rebuild a vendor's provenance from its source, offline, compare, and sign a verdict.
     Rebuild(Box<rebuild::RebuildArgs>),
     /// Explain where two files (ELF binaries, tar.gz bundles, anything) differ.
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Key(cmd) => key::run(cmd),
         Command::Hash(args) => hash::run(args),
         Command::Build(args) => build::run(*args),
+        Command::Check(args) => check::run(*args),
         Command::Rebuild(args) => rebuild::run(*args),
         Command::Diff(args) => diff::run(args),
     };

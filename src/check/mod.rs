@@ -1,0 +1,287 @@
+//! `glassbox check`: is this workspace reproducible, and if not, why? Builds twice, the second
+//! time with every condition varied that an honest build must not depend on (as reprotest
+//! does), compares every artifact, and names a likely cause for each difference. A third build
+//! under the first build's conditions tells ordering nondeterminism from a dependence on a
+//! variation; `--explain` rebuilds with one variation at a time.
+
+pub mod cause;
+pub mod variation;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use self::cause::{Cause, CauseKind};
+use self::variation::{Conditions, Variation};
+use crate::build::{compile, stage, WorkspaceSource};
+use crate::cargo::{self, BuildParams, VendorConfig};
+use crate::diff::{self, DiffReport};
+use crate::digest::Sha256Digest;
+use crate::env::BuildRoot;
+use crate::error::{IoContext, Result};
+use crate::fs::install_copy;
+use crate::progress::Progress;
+use crate::time::Timestamp;
+
+/// What to check.
+pub struct CheckRequest<'a> {
+    pub manifest_path: PathBuf,
+    pub packages: Vec<String>,
+    pub target: Option<String>,
+    pub profile: String,
+    pub features: Vec<String>,
+    pub variations: Vec<Variation>,
+    /// Rebuild with one variation at a time to pin the cause.
+    pub explain: bool,
+    /// Keep the build directories for inspection.
+    pub keep: bool,
+    pub allow_dirty: bool,
+    pub build_base: PathBuf,
+    pub host_env: BTreeMap<String, String>,
+    pub clock: &'a dyn Fn() -> Timestamp,
+    pub progress: &'a dyn Progress,
+}
+
+/// One artifact's result.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactResult {
+    pub name: String,
+    pub identical: bool,
+    /// Where it differs (one line), when it does.
+    pub difference: Option<String>,
+}
+
+/// The result of `--explain` for one variation.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    pub variation: Variation,
+    /// The artifacts that differ when only this variation is applied.
+    pub differing: Vec<String>,
+}
+
+/// The report of a check.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckReport {
+    pub component: String,
+    pub version: String,
+    pub target: String,
+    pub source_digest: Sha256Digest,
+    /// The variations applied to the second build (never empty).
+    pub variations: Vec<Variation>,
+    pub reproducible: bool,
+    pub artifacts: Vec<ArtifactResult>,
+    /// Whether a third build under the first build's conditions differed from the first (only
+    /// run when something differed).
+    pub repeat_differs: Option<bool>,
+    pub causes: Vec<Cause>,
+    /// Every difference is an embedded build path: `build` and `rebuild` (which use one
+    /// canonical build root) still match, but any other build will not.
+    pub canonical_root_only: bool,
+    pub explained: Vec<Explanation>,
+    pub differences: Vec<(String, DiffReport)>,
+    /// The build directories, when kept.
+    pub kept: Option<PathBuf>,
+}
+
+/// One finished build of the check, its files copied out of its build root.
+struct Outcome {
+    conditions: Conditions,
+    /// Provenance-style name -> (digest, saved copy).
+    files: BTreeMap<String, (Sha256Digest, PathBuf)>,
+}
+
+/// Runs a check.
+pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
+    let ws = WorkspaceSource::inspect(&req.manifest_path, req.allow_dirty, &req.host_env, req.progress)?;
+    let component = ws.original.component.clone();
+    let source_digest = ws.manifest.digest();
+    let source_date_epoch = ws.tree.git.as_ref().map_or(0, |g| g.commit_time);
+    let target = req.target.clone().unwrap_or_else(|| ws.toolchain.rustc_version.host.clone());
+    let params = BuildParams {
+        manifest_rel: ws.manifest_rel.clone(),
+        packages: req.packages.clone(),
+        profile: req.profile.clone(),
+        target: target.clone(),
+        features: req.features.clone(),
+    };
+    let area = req.build_base.join(format!("check-{}", &source_digest.hex()[..16]));
+    let _lock = stage::lock(&BuildRoot::at(area.clone()))?;
+    if area.exists() {
+        fs::remove_dir_all(&area).at(&area)?;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    let control_root = BuildRoot::at(area.join("control"));
+    let checker = Checker {
+        ws: &ws,
+        params: &params,
+        area: &area,
+        source_date_epoch,
+        req,
+        stem: format!("{}-{}", component.name, component.version),
+    };
+
+    let (a, flags) = checker.run("a", Conditions::control(control_root.clone()), Vendoring::FromRegistry)?;
+    // Later builds reuse the first build's vendored crates (copied out, since build C empties
+    // the control root) and its flags, pointed at their own vendor directory.
+    let vendor_copy = area.join("vendor");
+    if control_root.vendor_dir().is_dir() {
+        stage::copy_vendored(&control_root.vendor_dir(), &vendor_copy)?;
+    }
+    let reuse = Vendoring::Copy { dir: &vendor_copy, first_root: &control_root, flags: &flags };
+    let varied = Conditions::varied(&control_root, &area.join("varied"), &req.variations, cores);
+    checker.wait_for_clock_to_move((req.clock)());
+    let (b, _) = checker.run("b", varied, reuse)?;
+
+    let differing = differing_names(&a, &b);
+    let mut report = CheckReport {
+        component: component.name.clone(),
+        version: component.version.clone(),
+        target,
+        source_digest,
+        variations: req.variations.clone(),
+        reproducible: differing.is_empty(),
+        artifacts: a
+            .files
+            .keys()
+            .chain(b.files.keys().filter(|k| !a.files.contains_key(*k)))
+            .map(|name| ArtifactResult { name: name.clone(), identical: !differing.contains(name), difference: None })
+            .collect(),
+        repeat_differs: None,
+        causes: Vec::new(),
+        canonical_root_only: false,
+        explained: Vec::new(),
+        differences: Vec::new(),
+        kept: None,
+    };
+    if !differing.is_empty() {
+        let (repeat, _) = checker.run("c", Conditions::control(control_root.clone()), reuse)?;
+        let repeat_differs = !differing_names(&a, &repeat).is_empty();
+        report.repeat_differs = Some(repeat_differs);
+        for name in &differing {
+            let (Some((_, path_a)), Some((_, path_b))) = (a.files.get(name), b.files.get(name)) else { continue };
+            let diff = diff::diff_files(path_a, path_b)?;
+            if let Some(r) = report.artifacts.iter_mut().find(|r| &r.name == name) {
+                r.difference = Some(diff.summary());
+            }
+            // The bundle differs because its members do: diagnose the members themselves.
+            if !name.ends_with(".tar.gz") {
+                report.causes.extend(cause::diagnose(
+                    name,
+                    &diff,
+                    &a.conditions,
+                    &b.conditions,
+                    (req.clock)(),
+                    repeat_differs,
+                ));
+            }
+            report.differences.push((name.clone(), diff));
+        }
+        report.canonical_root_only = !report.causes.is_empty()
+            && report.causes.iter().all(|c| c.kind == CauseKind::Path && c.follows == [Variation::BuildRoot]);
+        if req.explain {
+            for v in req.variations.iter().filter(|v| **v != Variation::Time) {
+                let only = Conditions::varied(&control_root, &area.join(format!("only-{v}")), &[*v], cores);
+                let (one, _) = checker.run(&format!("only-{v}"), only, reuse)?;
+                report.explained.push(Explanation { variation: *v, differing: differing_names(&a, &one) });
+            }
+        }
+    }
+    if req.keep {
+        report.kept = Some(area.clone());
+    } else {
+        let _ = fs::remove_dir_all(&area);
+    }
+    Ok(report)
+}
+
+/// Where a build's vendored crates come from.
+#[derive(Clone, Copy)]
+enum Vendoring<'a> {
+    /// `cargo vendor` (the first build).
+    FromRegistry,
+    /// A copy of the first build's crates, with its flags rewritten for this build root.
+    Copy { dir: &'a Path, first_root: &'a BuildRoot, flags: &'a VendorConfig },
+}
+
+/// What every build of one check shares.
+struct Checker<'a> {
+    ws: &'a WorkspaceSource,
+    params: &'a BuildParams,
+    area: &'a Path,
+    source_date_epoch: i64,
+    req: &'a CheckRequest<'a>,
+    stem: String,
+}
+
+impl Checker<'_> {
+    /// Stages, vendors, compiles, and copies the artifacts and bundle to
+    /// `<area>/results/<label>/`. Returns the build and its vendor flags.
+    fn run(&self, label: &str, conditions: Conditions, vendoring: Vendoring<'_>) -> Result<(Outcome, VendorConfig)> {
+        let root = &conditions.root;
+        self.req.progress.phase(&format!("build {label}"), 0);
+        stage::stage_in_order(&self.ws.tree, &self.ws.manifest, root, conditions.order)?;
+        for dir in [&root.cargo_home, &root.home] {
+            fs::create_dir_all(dir).at(dir)?;
+        }
+        let relabel = |e| self.ws.relabel(e, &root.src);
+        let vendor = match vendoring {
+            Vendoring::FromRegistry => {
+                cargo::vendor(&self.ws.toolchain, root, &self.params.manifest_rel, &self.req.host_env)
+                    .map_err(relabel)?
+            }
+            Vendoring::Copy { dir, first_root, flags } => {
+                if dir.is_dir() {
+                    stage::copy_vendored(dir, &root.vendor_dir())?;
+                }
+                let (first, here) =
+                    (first_root.vendor_dir().display().to_string(), root.vendor_dir().display().to_string());
+                VendorConfig { config_args: flags.config_args.iter().map(|a| a.replace(&first, &here)).collect() }
+            }
+        };
+        let adjust = |env: &mut crate::env::BuildEnv| conditions.apply(env);
+        let compiled = compile::compile(&compile::Compilation {
+            root,
+            toolchain: &self.ws.toolchain,
+            params: self.params,
+            vendor: &vendor,
+            source_date_epoch: self.source_date_epoch,
+            stem: &self.stem,
+            progress: self.req.progress,
+            adjust_env: Some(&adjust),
+        })
+        .map_err(relabel)?;
+        let results = self.area.join("results").join(label);
+        let mut files = BTreeMap::new();
+        for a in &compiled.artifacts {
+            let saved = results.join(&a.subject);
+            install_copy(&a.file.path, &saved, 0o755)?;
+            files.insert(a.subject.clone(), (a.sha256, saved));
+        }
+        let saved = results.join(&compiled.bundle_name);
+        install_copy(&compiled.bundle_path, &saved, 0o644)?;
+        files.insert(compiled.bundle_name.clone(), (compiled.bundle.sha256, saved));
+        self.req.progress.finish_phase();
+        Ok((Outcome { conditions, files }, vendor))
+    }
+
+    /// The varied build must run at another wall-clock second than the control build.
+    fn wait_for_clock_to_move(&self, started: Timestamp) {
+        while (self.req.clock)() <= started {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+/// Names present in either build whose digests differ (or that only one build produced).
+fn differing_names(a: &Outcome, b: &Outcome) -> Vec<String> {
+    let mut names: Vec<String> = a.files.keys().chain(b.files.keys()).cloned().collect();
+    names.sort();
+    names.dedup();
+    names.retain(|n| a.files.get(n).map(|f| f.0) != b.files.get(n).map(|f| f.0));
+    names
+}
