@@ -1,6 +1,6 @@
-//! `glassbox check`: is this workspace reproducible, and if not, why? Builds twice, the second
-//! time with every condition varied that an honest build must not depend on (as reprotest
-//! does), compares every artifact, and names a likely cause for each difference. A third build
+//! `glassbox check`: is this workspace reproducible, and if not, why? Builds twice at once, the
+//! second build with every condition varied that an honest build must not depend on (as
+//! reprotest does) and started on a later wall-clock second, compares every artifact, and names a likely cause for each difference. A third build
 //! under the first build's conditions tells ordering nondeterminism from a dependence on a
 //! variation; `--explain` rebuilds with one variation at a time.
 
@@ -40,7 +40,8 @@ pub struct CheckRequest<'a> {
     pub allow_dirty: bool,
     pub build_base: PathBuf,
     pub host_env: BTreeMap<String, String>,
-    pub clock: &'a dyn Fn() -> Timestamp,
+    /// `Sync`: the two builds of a check run on two threads.
+    pub clock: &'a (dyn Fn() -> Timestamp + Sync),
     pub progress: &'a dyn Progress,
 }
 
@@ -125,17 +126,37 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
         stem: format!("{}-{}", component.name, component.version),
     };
 
-    let (a, flags) = checker.run("a", Conditions::control(control_root.clone()), Vendoring::FromRegistry)?;
-    // Later builds reuse the first build's vendored crates (copied out, since build C empties
-    // the control root) and its flags, pointed at their own vendor directory.
+    // The control build vendors; the others reuse its crates (copied out, since build C
+    // empties the control root) and its flags, pointed at their own vendor directory.
+    let control = Conditions::control(control_root.clone());
+    let flags = checker.prepare(&control, Vendoring::FromRegistry)?;
     let vendor_copy = area.join("vendor");
     if control_root.vendor_dir().is_dir() {
         stage::copy_vendored(&control_root.vendor_dir(), &vendor_copy)?;
     }
     let reuse = Vendoring::Copy { dir: &vendor_copy, first_root: &control_root, flags: &flags };
     let varied = Conditions::varied(&control_root, &area.join("varied"), &req.variations, cores);
-    checker.wait_for_clock_to_move((req.clock)());
-    let (b, _) = checker.run("b", varied, reuse)?;
+
+    // When the varied build has a build root and cargo home of its own, the two builds run at
+    // the same time, the varied one starting on a later wall-clock second: a build rarely keeps
+    // every core busy, and a loaded machine is one more condition a reproducible build must not
+    // depend on. Otherwise they share directories and run one after the other.
+    let separate = varied.root.root != control_root.root && varied.root.cargo_home != control_root.cargo_home;
+    let started = (req.clock)();
+    let (a, b) = if separate {
+        std::thread::scope(|scope| {
+            let control_build = scope.spawn(|| checker.compile_and_save("a", control, &flags));
+            checker.wait_for_clock_to_move(started);
+            let varied_build = checker.prepare(&varied, reuse).and_then(|v| checker.compile_and_save("b", varied, &v));
+            // A panic in the control build's thread is a bug; surface it as one.
+            let control_result = control_build.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            Ok::<_, crate::error::Error>((control_result?, varied_build?))
+        })?
+    } else {
+        let a = checker.compile_and_save("a", control, &flags)?;
+        checker.wait_for_clock_to_move(started);
+        (a, checker.run("b", varied, reuse)?)
+    };
 
     let differing = differing_names(&a, &b);
     let mut report = CheckReport {
@@ -159,7 +180,7 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
         kept: None,
     };
     if !differing.is_empty() {
-        let (repeat, _) = checker.run("c", Conditions::control(control_root.clone()), reuse)?;
+        let repeat = checker.run("c", Conditions::control(control_root.clone()), reuse)?;
         let repeat_differs = !differing_names(&a, &repeat).is_empty();
         report.repeat_differs = Some(repeat_differs);
         for name in &differing {
@@ -186,7 +207,7 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
         if req.explain {
             for v in req.variations.iter().filter(|v| **v != Variation::Time) {
                 let only = Conditions::varied(&control_root, &area.join(format!("only-{v}")), &[*v], cores);
-                let (one, _) = checker.run(&format!("only-{v}"), only, reuse)?;
+                let one = checker.run(&format!("only-{v}"), only, reuse)?;
                 report.explained.push(Explanation { variation: *v, differing: differing_names(&a, &one) });
             }
         }
@@ -220,19 +241,24 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     /// Stages, vendors, compiles, and copies the artifacts and bundle to
-    /// `<area>/results/<label>/`. Returns the build and its vendor flags.
-    fn run(&self, label: &str, conditions: Conditions, vendoring: Vendoring<'_>) -> Result<(Outcome, VendorConfig)> {
+    /// `<area>/results/<label>/`.
+    fn run(&self, label: &str, conditions: Conditions, vendoring: Vendoring<'_>) -> Result<Outcome> {
+        let vendor = self.prepare(&conditions, vendoring)?;
+        self.compile_and_save(label, conditions, &vendor)
+    }
+
+    /// Stages the source and vendors (or copies the first build's vendored crates); returns
+    /// the vendor flags for this build root.
+    fn prepare(&self, conditions: &Conditions, vendoring: Vendoring<'_>) -> Result<VendorConfig> {
         let root = &conditions.root;
-        self.req.progress.phase(&format!("build {label}"), 0);
         stage::stage_in_order(&self.ws.tree, &self.ws.manifest, root, conditions.order)?;
         for dir in [&root.cargo_home, &root.home] {
             fs::create_dir_all(dir).at(dir)?;
         }
-        let relabel = |e| self.ws.relabel(e, &root.src);
-        let vendor = match vendoring {
+        match vendoring {
             Vendoring::FromRegistry => {
                 cargo::vendor(&self.ws.toolchain, root, &self.params.manifest_rel, &self.req.host_env)
-                    .map_err(relabel)?
+                    .map_err(|e| self.ws.relabel(e, &root.src))
             }
             Vendoring::Copy { dir, first_root, flags } => {
                 if dir.is_dir() {
@@ -240,21 +266,27 @@ impl Checker<'_> {
                 }
                 let (first, here) =
                     (first_root.vendor_dir().display().to_string(), root.vendor_dir().display().to_string());
-                VendorConfig { config_args: flags.config_args.iter().map(|a| a.replace(&first, &here)).collect() }
+                Ok(VendorConfig { config_args: flags.config_args.iter().map(|a| a.replace(&first, &here)).collect() })
             }
-        };
+        }
+    }
+
+    /// Compiles a prepared build root and copies the artifacts and bundle out of it.
+    fn compile_and_save(&self, label: &str, conditions: Conditions, vendor: &VendorConfig) -> Result<Outcome> {
+        let root = &conditions.root;
+        self.req.progress.phase(&format!("build {label}"), 0);
         let adjust = |env: &mut crate::env::BuildEnv| conditions.apply(env);
         let compiled = compile::compile(&compile::Compilation {
             root,
             toolchain: &self.ws.toolchain,
             params: self.params,
-            vendor: &vendor,
+            vendor,
             source_date_epoch: self.source_date_epoch,
             stem: &self.stem,
             progress: self.req.progress,
             adjust_env: Some(&adjust),
         })
-        .map_err(relabel)?;
+        .map_err(|e| self.ws.relabel(e, &root.src))?;
         let results = self.area.join("results").join(label);
         let mut files = BTreeMap::new();
         for a in &compiled.artifacts {
@@ -266,7 +298,7 @@ impl Checker<'_> {
         install_copy(&compiled.bundle_path, &saved, 0o644)?;
         files.insert(compiled.bundle_name.clone(), (compiled.bundle.sha256, saved));
         self.req.progress.finish_phase();
-        Ok((Outcome { conditions, files }, vendor))
+        Ok(Outcome { conditions, files })
     }
 
     /// The varied build must run at another wall-clock second than the control build.

@@ -3,6 +3,7 @@
 
 mod bench;
 mod build;
+mod check;
 mod ci;
 mod rebuild;
 mod util;
@@ -15,6 +16,7 @@ const USAGE: &str = "usage: cargo xtask <task> [args]
 
 tasks:
   build [glassbox build options]   build examples/avscan into target/glassbox/dist and attestations/
+  check [glassbox check options]   is examples/avscan reproducible under varied conditions, and why not
   rebuild [glassbox rebuild options] rebuild the newest avscan provenance from target/glassbox/dist
   ci                               formatting, clippy, and every test (installs what tests need)
   bench [--quick]                  benchmarks, as ratios against standard tools";
@@ -37,6 +39,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
     };
     match task.as_str() {
         "build" => build::run(rest),
+        "check" => check::run(rest),
         "ci" => ci::run(rest),
         "rebuild" => rebuild::run(rest),
         "bench" => bench::run(rest),

@@ -4,9 +4,9 @@
 //!
 //! - `hash`: `glassbox hash` over a generated ~1 GB tree (~100 MB with `--quick`) against
 //!   `sha256sum` on two cores and the two-core SHA-256 ceiling from `openssl speed`.
-//! - `build`: `glassbox build` of a copy of `examples/avscan`, and `glassbox rebuild` of its
-//!   provenance from its source bundle, against a plain clean `cargo build --release --locked`
-//!   of the same copy.
+//! - `build`: `glassbox build` of a copy of `examples/avscan`, `glassbox rebuild` of its
+//!   provenance from its source bundle, and `glassbox check` of it, each against a plain clean
+//!   `cargo build --release --locked` of the same copy.
 //! - `diff`: `glassbox diff` of two ~50 MB ELF binaries that differ in a few places (~5 MB with
 //!   `--quick`) against `diffoscope` on the same pair.
 //!
