@@ -4,8 +4,8 @@
 //! Layers (a module uses only its own layer or lower ones; see ARCHITECTURE.md):
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
-//! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`]
-//! 4. [`build`], [`check`], [`diff`], [`rebuild`]
+//! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
+//! 4. [`build`], [`check`], [`diff`], [`rebuild`], [`transparency`]
 //!
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.
@@ -27,12 +27,14 @@ pub mod tree;
 pub mod attest;
 pub mod bundle;
 pub mod cargo;
+pub mod tlog;
 pub mod unpack;
 
 pub mod build;
 pub mod check;
 pub mod diff;
 pub mod rebuild;
+pub mod transparency;
 
 pub use error::{Error, Result};
 

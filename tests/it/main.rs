@@ -8,6 +8,7 @@ mod check;
 mod diff;
 mod hash;
 mod keys;
+mod log;
 mod rebuild;
 mod support;
 mod third_party;

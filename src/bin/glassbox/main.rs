@@ -7,6 +7,7 @@ mod context;
 mod diff;
 mod hash;
 mod key;
+mod log;
 mod rebuild;
 mod render;
 
@@ -32,6 +33,9 @@ enum Command {
     Build(Box<build::BuildArgs>),
     /// Build twice under varied conditions; say whether the artifacts match, and why not.
     Check(Box<check::CheckArgs>),
+    /// The transparency log of attestations (C2SP tlog-tiles, signed checkpoints, witnesses).
+    #[command(subcommand)]
+    Log(log::LogCommand),
     /// Rebuild a vendor's provenance from its source, offline, compare, and sign a verdict.
     Rebuild(Box<rebuild::RebuildArgs>),
     /// Explain where two files (ELF binaries, tar.gz bundles, anything) differ.
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Hash(args) => hash::run(args),
         Command::Build(args) => build::run(*args),
         Command::Check(args) => check::run(*args),
+        Command::Log(cmd) => log::run(cmd),
         Command::Rebuild(args) => rebuild::run(*args),
         Command::Diff(args) => diff::run(args),
     };

@@ -1,0 +1,341 @@
+//! `glassbox log`: the transparency log of attestations (init, append, prove, check-proof,
+//! verify, audit, cosign, list, witness-key).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use glassbox::attest::Envelope;
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::{PrivateKey, PublicKey};
+use glassbox::tlog::note::NoteVerifier;
+use glassbox::tlog::proof::TlogProof;
+use glassbox::transparency::audit::{self, WitnessPolicy};
+use glassbox::transparency::proofs::{self, Target};
+use glassbox::transparency::{store, witness, LogDir, LogEntry, Loggable};
+
+use crate::context::now;
+use crate::render::{print_json, table};
+
+#[derive(Subcommand)]
+pub enum LogCommand {
+    /// Create an empty log and its first checkpoint; print the verifier key.
+    Init(InitArgs),
+    /// Append DSSE envelopes (files of one or more) and publish one new checkpoint.
+    Append(AppendArgs),
+    /// Print a c2sp.org/tlog-proof@v1 inclusion proof for an entry.
+    Prove(ProveArgs),
+    /// Check an inclusion proof offline.
+    CheckProof(CheckProofArgs),
+    /// Verify the checkpoint and every tile, and consistency with an older checkpoint.
+    Verify(VerifyArgs),
+    /// Verify, then recompute every entry and check every stored envelope.
+    Audit(AuditArgs),
+    /// As a witness: cosign a checkpoint consistent with the last one cosigned.
+    Cosign(CosignArgs),
+    /// List every entry: index, type, subjects, signers.
+    List(ListArgs),
+    /// Print a witness's cosignature verifier key.
+    WitnessKey(WitnessKeyArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    dir: PathBuf,
+    /// The log's origin (also the checkpoint key's name), e.g. `example.com/glassbox-log`.
+    #[arg(long)]
+    origin: String,
+    #[arg(long)]
+    key: PathBuf,
+}
+
+#[derive(Args)]
+pub struct AppendArgs {
+    dir: PathBuf,
+    #[arg(long)]
+    key: PathBuf,
+    /// Files holding DSSE envelopes (one per line, or one JSON document).
+    #[arg(required = true)]
+    envelopes: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ProveArgs {
+    dir: PathBuf,
+    #[arg(long, conflicts_with = "index", required_unless_present = "index")]
+    envelope: Option<PathBuf>,
+    #[arg(long)]
+    index: Option<u64>,
+}
+
+/// Witness options shared by verify and check-proof.
+#[derive(Args)]
+pub struct WitnessArgs {
+    /// A witness's cosignature verifier key (file or string), repeatable.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    witness_threshold: usize,
+}
+
+#[derive(Args)]
+pub struct CheckProofArgs {
+    proof: PathBuf,
+    #[arg(long)]
+    envelope: PathBuf,
+    /// The log's verifier key (file or string).
+    #[arg(long)]
+    vkey: String,
+    #[command(flatten)]
+    witness: WitnessArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    dir: PathBuf,
+    #[arg(long)]
+    vkey: String,
+    /// An older signed checkpoint: check that the log only grew since.
+    #[arg(long)]
+    old: Option<PathBuf>,
+    #[command(flatten)]
+    witness: WitnessArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    dir: PathBuf,
+    #[arg(long)]
+    vkey: String,
+    /// Check every envelope's signatures against these keys (repeatable).
+    #[arg(long)]
+    trust: Vec<PathBuf>,
+    #[command(flatten)]
+    witness: WitnessArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct CosignArgs {
+    checkpoint: PathBuf,
+    #[arg(long)]
+    key: PathBuf,
+    /// The witness's name (default: `witness-<key id 8 hex>`).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    state: PathBuf,
+    #[arg(long)]
+    log_vkey: String,
+    #[arg(long)]
+    log: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    dir: PathBuf,
+    /// Only entries of this predicate type.
+    #[arg(long = "type")]
+    predicate_type: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct WitnessKeyArgs {
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub fn run(cmd: LogCommand) -> Result<ExitCode> {
+    match cmd {
+        LogCommand::Init(a) => {
+            let key = PrivateKey::read(&a.key).context("reading --key")?;
+            let vkey = store::init(&LogDir::new(&a.dir), &a.origin, &key)?;
+            println!("{vkey}");
+        }
+        LogCommand::Append(a) => {
+            let key = PrivateKey::read(&a.key).context("reading --key")?;
+            let mut items = Vec::new();
+            for file in &a.envelopes {
+                let origin = file.display().to_string();
+                let text = std::fs::read_to_string(file).with_context(|| format!("reading {origin}"))?;
+                for (i, env) in Envelope::parse_all(&text, &origin)?.iter().enumerate() {
+                    items.push(Loggable::from_envelope(env, &format!("{origin} (envelope {})", i + 1))?);
+                }
+            }
+            let appended = store::append(&LogDir::new(&a.dir), &key, &items)?;
+            if a.json {
+                print_json(&appended)?;
+            } else {
+                for (i, d) in &appended.added {
+                    println!("added    {i:>8}  {}", d.prefixed());
+                }
+                for (i, d) in &appended.already_logged {
+                    println!("present  {i:>8}  {}", d.prefixed());
+                }
+                println!("checkpoint: size {}, root {}", appended.size, appended.root);
+            }
+        }
+        LogCommand::Prove(a) => {
+            let target = match (&a.envelope, a.index) {
+                (Some(file), _) => Target::Envelope(envelope_digest(file)?),
+                (None, Some(i)) => Target::Index(i),
+                (None, None) => anyhow::bail!("give --envelope or --index"),
+            };
+            let (proof, _) = proofs::prove(&LogDir::new(&a.dir), target)?;
+            print!("{}", proof.to_text());
+        }
+        LogCommand::CheckProof(a) => {
+            let text = std::fs::read_to_string(&a.proof).with_context(|| format!("reading {}", a.proof.display()))?;
+            let proof =
+                TlogProof::parse(&text).map_err(|e| glassbox::Error::invalid(a.proof.display(), e.to_string()))?;
+            let envelope = single_envelope(&a.envelope)?;
+            let checked = proofs::check_proof(&proof, &envelope, &vkey(&a.vkey)?, &witnesses(&a.witness)?)?;
+            if a.json {
+                print_json(&checked)?;
+            } else {
+                println!(
+                    "OK: envelope {} is entry {} of {} (size {})",
+                    checked.envelope.prefixed(),
+                    checked.index,
+                    checked.origin,
+                    checked.size
+                );
+            }
+        }
+        LogCommand::Verify(a) => {
+            let old = a
+                .old
+                .as_ref()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?;
+            let v = audit::verify(&LogDir::new(&a.dir), &vkey(&a.vkey)?, &witnesses(&a.witness)?, old.as_deref())?;
+            report(&v, a.json, "verified")?;
+        }
+        LogCommand::Audit(a) => {
+            let trusted = a.trust.iter().map(|p| PublicKey::read(p)).collect::<glassbox::Result<Vec<_>>>()?;
+            let v = audit::audit(&LogDir::new(&a.dir), &vkey(&a.vkey)?, &witnesses(&a.witness)?, &trusted)?;
+            report(&v, a.json, "audited")?;
+        }
+        LogCommand::Cosign(a) => {
+            let key = PrivateKey::read(&a.key).context("reading --key")?;
+            let name = a.name.unwrap_or_else(|| format!("witness-{}", key.public().key_id().short()));
+            let done = witness::cosign(&witness::Cosign {
+                checkpoint: a.checkpoint,
+                key: &key,
+                name,
+                state: a.state,
+                log_key: vkey(&a.log_vkey)?,
+                log_dir: a.log,
+                now: now(),
+            })?;
+            if a.json {
+                print_json(&done)?;
+            } else {
+                let since =
+                    done.previous.map_or("first cosignature".to_string(), |p| format!("consistent with size {p}"));
+                println!("cosigned {} at size {} ({since})", done.origin, done.size);
+            }
+        }
+        LogCommand::List(a) => list(&a)?,
+        LogCommand::WitnessKey(a) => {
+            let key = PublicKey::read(&a.key)?;
+            let name = a.name.unwrap_or_else(|| format!("witness-{}", key.key_id().short()));
+            println!("{}", NoteVerifier::cosignature_v1(&name, &key));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A verifier key given as a string (`name+hash+key`) or as a file holding one.
+fn vkey(arg: &str) -> Result<NoteVerifier> {
+    let text = if Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?.trim().to_string()
+    } else {
+        arg.to_string()
+    };
+    NoteVerifier::parse(&text)
+        .map_err(|e| glassbox::Error::invalid(format!("verifier key {arg:?}"), e.to_string()).into())
+}
+
+fn witnesses(args: &WitnessArgs) -> Result<WitnessPolicy> {
+    let witnesses = args.witnesses.iter().map(|w| vkey(w)).collect::<Result<Vec<_>>>()?;
+    if args.witness_threshold > witnesses.len() {
+        anyhow::bail!(glassbox::Error::invalid(
+            "--witness-threshold",
+            format!("{} is more than the {} --witness keys", args.witness_threshold, witnesses.len())
+        ));
+    }
+    Ok(WitnessPolicy { witnesses, threshold: args.witness_threshold })
+}
+
+fn single_envelope(path: &Path) -> Result<Envelope> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut all = Envelope::parse_all(&text, &path.display().to_string())?;
+    if all.len() != 1 {
+        anyhow::bail!(glassbox::Error::invalid(
+            path.display(),
+            format!("holds {} envelopes; give a file with one", all.len())
+        ));
+    }
+    Ok(all.remove(0))
+}
+
+fn envelope_digest(path: &Path) -> Result<Sha256Digest> {
+    Ok(Loggable::from_envelope(&single_envelope(path)?, &path.display().to_string())?.digest)
+}
+
+fn report(v: &audit::Verified, json: bool, what: &str) -> Result<()> {
+    if json {
+        return print_json(v);
+    }
+    println!("{what} {}: size {}, root {}, {} tiles authenticated", v.origin, v.size, v.root, v.tiles);
+    if v.entries > 0 {
+        println!("{} entries recomputed, {} stored envelopes checked", v.entries, v.envelopes);
+    }
+    if !v.cosigned_by.is_empty() {
+        println!("cosigned by {}", v.cosigned_by.join(", "));
+    }
+    if let Some(old) = v.consistent_with {
+        println!("consistent with the checkpoint of size {old}: the log was only appended to");
+    }
+    Ok(())
+}
+
+/// The outsider's view: every entry, after authenticating the tiles.
+fn list(a: &ListArgs) -> Result<()> {
+    let dir = LogDir::new(&a.dir);
+    let (_, checkpoint) = dir.read_checkpoint()?;
+    let entries = dir.entries(0, checkpoint.size, checkpoint.size)?;
+    let mut rows = Vec::new();
+    let mut listed = Vec::new();
+    for (i, bytes) in entries.iter().enumerate() {
+        let entry = LogEntry::parse(bytes, &format!("entry {i}"))?;
+        if a.predicate_type.as_ref().is_some_and(|t| t != &entry.predicate_type) {
+            continue;
+        }
+        let subjects: Vec<String> = entry.subjects.iter().filter_map(|s| s.name.clone()).collect();
+        let signers: Vec<String> = entry.signers.iter().map(|k| k.chars().take(8).collect()).collect();
+        rows.push(vec![i.to_string(), entry.predicate_type.clone(), subjects.join(" "), signers.join(" ")]);
+        listed.push(serde_json::json!({"index": i, "entry": entry}));
+    }
+    if a.json {
+        print_json(&listed)?;
+    } else {
+        print!("{}", table(&["index", "type", "subjects", "signers"], &rows));
+    }
+    Ok(())
+}

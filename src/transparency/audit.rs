@@ -1,0 +1,225 @@
+//! Checking a log from its static files. `verify` authenticates every hash tile against the
+//! signed checkpoint (each full tile hashes to its node in the tile above; the partial edge and
+//! the top give the checkpoint's root) and checks consistency with an older checkpoint.
+//! `audit` also recomputes every leaf from the entry bundles and checks every stored envelope
+//! against its entry (and, with trusted keys, every signature).
+
+use std::fs;
+
+use serde::Serialize;
+
+use super::entry::{LogEntry, Loggable};
+use super::store::LogDir;
+use crate::attest::Envelope;
+use crate::digest::Sha256Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::keys::PublicKey;
+use crate::tlog::checkpoint::{self, Checkpoint};
+use crate::tlog::merkle::{self, NodeSource};
+use crate::tlog::note::{Note, NoteVerifier};
+use crate::tlog::tiles::{TILE_HEIGHT, TILE_WIDTH};
+
+/// Witnesses a checkpoint must carry.
+#[derive(Clone, Debug, Default)]
+pub struct WitnessPolicy {
+    pub witnesses: Vec<NoteVerifier>,
+    pub threshold: usize,
+}
+
+/// What a verification established.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    pub origin: String,
+    pub size: u64,
+    pub root: Sha256Digest,
+    /// Full and partial hash tiles authenticated.
+    pub tiles: u64,
+    /// Names of the witnesses whose cosignatures verified.
+    pub cosigned_by: Vec<String>,
+    /// The older size the log was shown to extend, with `--old`.
+    pub consistent_with: Option<u64>,
+    /// Entries recomputed from their bundles (audit only).
+    pub entries: u64,
+    /// Stored envelopes checked (audit only).
+    pub envelopes: u64,
+}
+
+/// Parses a signed checkpoint and checks the log's signature and the witness policy. A note
+/// that does not parse or verify is a definite "no".
+pub fn authenticate_checkpoint(
+    bytes: &[u8],
+    origin: &str,
+    log_key: &NoteVerifier,
+    witnesses: &WitnessPolicy,
+) -> Result<(Note, Checkpoint, Vec<String>)> {
+    let note = Note::parse(bytes).map_err(|e| Error::rejected(origin, format!("not a signed note ({e})")))?;
+    if !note.verified_by(log_key) {
+        return Err(Error::rejected(origin, format!("checkpoint is not signed by the log key {}", log_key.name)));
+    }
+    let checkpoint =
+        Checkpoint::parse(&note.text).map_err(|e| Error::rejected(origin, format!("not a checkpoint ({e})")))?;
+    if checkpoint.origin != log_key.name {
+        return Err(Error::rejected(
+            origin,
+            format!("origin {:?} is not the key's name {:?}", checkpoint.origin, log_key.name),
+        ));
+    }
+    let cosigned_by: Vec<String> = witnesses
+        .witnesses
+        .iter()
+        .filter(|w| checkpoint::verify_cosignature(&note, w).is_some())
+        .map(|w| w.name.clone())
+        .collect();
+    if cosigned_by.len() < witnesses.threshold {
+        return Err(Error::rejected(
+            origin,
+            format!("cosigned by {} of the required {} witnesses", cosigned_by.len(), witnesses.threshold),
+        ));
+    }
+    Ok((note, checkpoint, cosigned_by))
+}
+
+/// Verifies the log at `dir` against `log_key`: the checkpoint, every tile, and with `old` (a
+/// signed checkpoint seen earlier) that the log only grew since.
+pub fn verify(dir: &LogDir, log_key: &NoteVerifier, witnesses: &WitnessPolicy, old: Option<&[u8]>) -> Result<Verified> {
+    let path = dir.checkpoint_path();
+    let bytes = fs::read(&path).at(&path)?;
+    let (_, checkpoint, cosigned_by) =
+        authenticate_checkpoint(&bytes, &path.display().to_string(), log_key, witnesses)?;
+    let tiles = authenticate_tiles(dir, &checkpoint)?;
+    let mut verified = Verified {
+        origin: checkpoint.origin.clone(),
+        size: checkpoint.size,
+        root: Sha256Digest(checkpoint.root),
+        tiles,
+        cosigned_by,
+        consistent_with: None,
+        entries: 0,
+        envelopes: 0,
+    };
+    if let Some(old_bytes) = old {
+        let (_, old_cp, _) =
+            authenticate_checkpoint(old_bytes, "--old checkpoint", log_key, &WitnessPolicy::default())?;
+        check_consistent(dir, &old_cp, &checkpoint)?;
+        verified.consistent_with = Some(old_cp.size);
+    }
+    Ok(verified)
+}
+
+/// Proves from the (authenticated) tiles that `new` extends `old`.
+pub fn check_consistent(dir: &LogDir, old: &Checkpoint, new: &Checkpoint) -> Result<()> {
+    if old.size > new.size {
+        return Err(Error::rejected(
+            "checkpoint",
+            format!("size {} is smaller than the {} seen before", new.size, old.size),
+        ));
+    }
+    let proof = merkle::consistency_proof(&dir.tree(new.size), old.size, new.size)?;
+    if !merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &proof) {
+        return Err(Error::rejected(
+            "checkpoint",
+            format!(
+                "the tree of size {} does not extend the one of size {} seen before: the log was rewritten",
+                new.size, old.size
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every full tile against its node one level up and the root against the checkpoint;
+/// returns how many tiles were read.
+fn authenticate_tiles(dir: &LogDir, checkpoint: &Checkpoint) -> Result<u64> {
+    let tree = dir.tree(checkpoint.size);
+    let mut count = 0;
+    let mut tile_level = 0u8;
+    loop {
+        let nodes = checkpoint.size >> (u32::from(tile_level) * u32::from(TILE_HEIGHT));
+        if nodes == 0 {
+            break;
+        }
+        for index in 0..nodes.div_ceil(TILE_WIDTH) {
+            let tile = tree.tile(tile_level, index)?;
+            count += 1;
+            if tile.len() as u64 == TILE_WIDTH {
+                // The node this full tile stands for, as the level above records it.
+                let level = (tile_level + 1) * TILE_HEIGHT;
+                let above = tree.node(level, index)?;
+                if super::store::tile_root(&tile) != above {
+                    return Err(Error::rejected(
+                        dir.file(&crate::tlog::tiles::tile_path(tile_level, index, TILE_WIDTH)).display(),
+                        "hash tile does not match the tile above it",
+                    ));
+                }
+            }
+        }
+        tile_level += 1;
+    }
+    let root = merkle::root(&tree, checkpoint.size)?;
+    if root != checkpoint.root {
+        return Err(Error::rejected(dir.root.display(), "the hash tiles do not add up to the checkpoint's root hash"));
+    }
+    Ok(count)
+}
+
+/// `verify`, then every leaf from the entry bundles, every stored envelope, and with
+/// `trusted` keys every signature.
+pub fn audit(
+    dir: &LogDir,
+    log_key: &NoteVerifier,
+    witnesses: &WitnessPolicy,
+    trusted: &[PublicKey],
+) -> Result<Verified> {
+    let mut verified = verify(dir, log_key, witnesses, None)?;
+    let size = verified.size;
+    let tree = dir.tree(size);
+    let mut index = 0u64;
+    while index < size {
+        let end = (index + TILE_WIDTH).min(size);
+        let entries = dir.entries(index, end, size)?;
+        let tile = tree.tile(0, index / TILE_WIDTH)?;
+        for (offset, entry) in entries.iter().enumerate() {
+            let i = index + offset as u64;
+            let at = format!("entry {i}");
+            if merkle::leaf_hash(entry) != tile[offset] {
+                return Err(Error::rejected(&at, "its bundle does not hash to the leaf in the tile"));
+            }
+            check_envelope(dir, entry, &at, trusted)?;
+            verified.envelopes += 1;
+        }
+        verified.entries += entries.len() as u64;
+        index = end;
+    }
+    Ok(verified)
+}
+
+/// The stored envelope must be exactly the one the entry names and describe the same things.
+fn check_envelope(dir: &LogDir, entry_bytes: &[u8], at: &str, trusted: &[PublicKey]) -> Result<()> {
+    let entry = LogEntry::parse(entry_bytes, at)?;
+    let digest = entry.envelope_digest().ok_or_else(|| Error::rejected(at, "names no envelope digest"))?;
+    let path = dir.envelope_path(&digest);
+    let stored = fs::read_to_string(&path).at(&path)?;
+    let line = stored.strip_suffix('\n').unwrap_or(&stored);
+    if Sha256Digest::of(line.as_bytes()) != digest {
+        return Err(Error::rejected(path.display(), format!("stored envelope does not hash to {at}'s digest")));
+    }
+    let envelope: Envelope = serde_json::from_str(line)
+        .map_err(|e| Error::rejected(path.display(), format!("not a DSSE envelope ({e})")))?;
+    let described = Loggable::from_envelope(&envelope, &path.display().to_string())?;
+    if described.entry_bytes != entry_bytes {
+        return Err(Error::rejected(path.display(), format!("the envelope does not match {at}")));
+    }
+    if !trusted.is_empty() {
+        let verified = envelope.verified_by(trusted)?;
+        for sig in &envelope.signatures {
+            if !verified.iter().any(|k| k.as_str() == sig.keyid) {
+                return Err(Error::rejected(
+                    format!("{at} ({})", path.display()),
+                    format!("signature by {:?} does not verify with a --trust key", sig.keyid),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

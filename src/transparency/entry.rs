@@ -1,0 +1,131 @@
+//! A log entry: one canonical JSON object that names a DSSE envelope by the sha256 of its line
+//! and says what it is (payload and predicate types, subjects, signer key ids), so that an
+//! outsider can list the log without fetching envelopes. The envelope itself is stored beside
+//! the log by that digest.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::attest::{Envelope, ResourceDescriptor, Statement};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::json;
+
+/// Entries are at most this long (the tile format stores lengths in two bytes).
+pub const MAX_ENTRY_BYTES: usize = 65_535;
+
+/// The descriptor logged for one envelope. Field names are the JSON keys; the JSON is
+/// canonical (sorted keys, no whitespace).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogEntry {
+    /// `sha256:<hex>` of the stored envelope line.
+    pub envelope: String,
+    pub payload_type: String,
+    pub predicate_type: String,
+    pub subjects: Vec<ResourceDescriptor>,
+    /// Key ids named by the envelope's signatures (not verified by the log: anyone may log).
+    pub signers: Vec<String>,
+}
+
+/// An envelope ready to be logged.
+#[derive(Clone, Debug)]
+pub struct Loggable {
+    pub entry: LogEntry,
+    /// The entry's canonical JSON: the leaf data.
+    pub entry_bytes: Vec<u8>,
+    /// The envelope as stored: its compact JSON line.
+    pub envelope_line: String,
+    pub digest: Sha256Digest,
+}
+
+impl Loggable {
+    /// Describes `envelope`, which must carry an in-toto statement. `origin` names it in errors.
+    pub fn from_envelope(envelope: &Envelope, origin: &str) -> Result<Loggable> {
+        if envelope.payload_type != crate::attest::PAYLOAD_TYPE_INTOTO {
+            return Err(Error::invalid(
+                origin,
+                format!("payload type {:?} is not an in-toto statement", envelope.payload_type),
+            ));
+        }
+        let payload = envelope.payload_bytes()?;
+        let statement: Statement<Value> = serde_json::from_slice(&payload)
+            .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
+        if statement.type_ != crate::attest::STATEMENT_V1 {
+            return Err(Error::invalid(
+                origin,
+                format!("statement type {:?} is not in-toto Statement v1", statement.type_),
+            ));
+        }
+        if envelope.signatures.is_empty() {
+            return Err(Error::invalid(origin, "the envelope has no signature"));
+        }
+        let envelope_line = envelope.to_line();
+        let digest = Sha256Digest::of(envelope_line.as_bytes());
+        let entry = LogEntry {
+            envelope: digest.prefixed(),
+            payload_type: envelope.payload_type.clone(),
+            predicate_type: statement.predicate_type,
+            subjects: statement.subject,
+            signers: envelope.signatures.iter().map(|s| s.keyid.clone()).collect(),
+        };
+        let entry_bytes = entry.to_bytes()?;
+        if entry_bytes.len() > MAX_ENTRY_BYTES {
+            return Err(Error::invalid(
+                origin,
+                format!(
+                    "its log entry would be {} bytes, more than {MAX_ENTRY_BYTES} (too many subjects)",
+                    entry_bytes.len()
+                ),
+            ));
+        }
+        Ok(Loggable { entry, entry_bytes, envelope_line, digest })
+    }
+}
+
+impl LogEntry {
+    /// The canonical JSON bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let value = serde_json::to_value(self).map_err(|e| Error::invalid("log entry", e.to_string()))?;
+        json::canonical(&value)
+    }
+
+    /// Parses an entry read from the log; it must be in canonical form.
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<LogEntry> {
+        let entry: LogEntry = serde_json::from_slice(bytes)
+            .map_err(|e| Error::rejected(origin, format!("not a glassbox log entry ({e})")))?;
+        if entry.to_bytes()? != bytes {
+            return Err(Error::rejected(origin, "entry is not in canonical JSON"));
+        }
+        Ok(entry)
+    }
+
+    /// The envelope digest this entry names.
+    pub fn envelope_digest(&self) -> Option<Sha256Digest> {
+        self.envelope.strip_prefix("sha256:").and_then(Sha256Digest::parse)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+
+    #[test]
+    fn entries_are_canonical_and_name_the_envelope() {
+        let key = PrivateKey::from_seed(&[9; 32]);
+        let subject = ResourceDescriptor::named("app", Sha256Digest::of(b"app"));
+        let env = Statement::new(vec![subject.clone()], "https://example.com/p", serde_json::json!({})).sign(&key);
+        let l = Loggable::from_envelope(&env, "e").unwrap();
+        assert_eq!(l.digest, Sha256Digest::of(env.to_line().as_bytes()));
+        assert_eq!(l.entry.subjects, vec![subject]);
+        assert_eq!(l.entry.signers, vec![key.public().key_id().to_string()]);
+        let text = String::from_utf8(l.entry_bytes.clone()).unwrap();
+        assert!(text.starts_with("{\"envelope\":\"sha256:") && !text.contains(' '), "{text}");
+        assert_eq!(LogEntry::parse(&l.entry_bytes, "x").unwrap(), l.entry);
+
+        let mut not_intoto = env.clone();
+        not_intoto.payload_type = "text/plain".into();
+        assert!(Loggable::from_envelope(&not_intoto, "bad.jsonl").unwrap_err().to_string().contains("bad.jsonl"));
+    }
+}

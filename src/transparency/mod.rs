@@ -1,0 +1,13 @@
+//! The transparency log of attestations: appending DSSE envelopes as entries, proving and
+//! checking inclusion, verifying and auditing the whole log from its static files, and the
+//! witness role. The formats (C2SP tlog-tiles, checkpoints, signed notes, cosignatures,
+//! tlog-proof) live in [`crate::tlog`].
+
+pub mod audit;
+pub mod entry;
+pub mod proofs;
+pub mod store;
+pub mod witness;
+
+pub use entry::{LogEntry, Loggable};
+pub use store::LogDir;

@@ -1,0 +1,349 @@
+//! The log directory: static files any web server can serve. C2SP tlog-tiles paths for hash
+//! tiles and entry bundles, the signed checkpoint, and every logged envelope stored by the
+//! sha256 of its line. Appends are serialised by a lock and crash-safe: everything a new
+//! checkpoint refers to is made durable (one `syncfs`) before the checkpoint is replaced
+//! atomically, so a process killed at any instant leaves the old, complete log.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::entry::Loggable;
+use crate::digest::Sha256Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::write_atomic;
+use crate::keys::PrivateKey;
+use crate::tlog::checkpoint::Checkpoint;
+use crate::tlog::merkle::{self, NodeSource};
+use crate::tlog::note::{Note, NoteVerifier};
+use crate::tlog::tiles::{self, TILE_WIDTH};
+use crate::tlog::Hash;
+
+/// The signed checkpoint, at the top of the log directory.
+pub const CHECKPOINT_FILE: &str = "checkpoint";
+/// The digests of the logged envelopes, 32 bytes per entry in entry order: how the log finds
+/// an envelope's index. Not part of what verifiers read.
+const INDEX_FILE: &str = "envelope-index";
+const LOCK_FILE: &str = ".lock";
+
+/// A log directory.
+#[derive(Clone, Debug)]
+pub struct LogDir {
+    pub root: PathBuf,
+}
+
+impl LogDir {
+    pub fn new(root: impl Into<PathBuf>) -> LogDir {
+        LogDir { root: root.into() }
+    }
+
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.root.join(CHECKPOINT_FILE)
+    }
+
+    /// Where the envelope with this digest is stored: `envelopes/<2 hex>/<64 hex>.json`.
+    pub fn envelope_path(&self, digest: &Sha256Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root.join("envelopes").join(&hex[..2]).join(format!("{hex}.json"))
+    }
+
+    pub fn file(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Reads the current checkpoint note and its body (signatures not checked).
+    pub fn read_checkpoint(&self) -> Result<(Note, Checkpoint)> {
+        let path = self.checkpoint_path();
+        let bytes = fs::read(&path).at(&path)?;
+        let note = Note::parse(&bytes).map_err(|e| Error::invalid(path.display(), e.to_string()))?;
+        let checkpoint = Checkpoint::parse(&note.text).map_err(|e| Error::invalid(path.display(), e.to_string()))?;
+        Ok((note, checkpoint))
+    }
+
+    /// Tiles and bundles as of a tree of `size` entries.
+    pub fn tree(&self, size: u64) -> TileReader<'_> {
+        TileReader { log: self, size, cache: RefCell::new(HashMap::new()) }
+    }
+
+    /// The index of the envelope with `digest` among the first `size` entries, if logged.
+    pub fn find_envelope(&self, digest: &Sha256Digest, size: u64) -> Result<Option<u64>> {
+        let digests = self.read_index(size)?;
+        Ok(digests.iter().position(|d| d == &digest.0).map(|i| i as u64))
+    }
+
+    fn read_index(&self, size: u64) -> Result<Vec<Hash>> {
+        let path = self.root.join(INDEX_FILE);
+        let mut bytes = Vec::new();
+        match File::open(&path) {
+            Ok(mut f) => {
+                f.read_to_end(&mut bytes).at(&path)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        let committed = (size as usize).saturating_mul(32);
+        if bytes.len() < committed {
+            return Err(Error::rejected(path.display(), format!("holds fewer than the {size} committed entries")));
+        }
+        bytes.truncate(committed);
+        Ok(bytes.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())
+    }
+
+    /// The entries `[start, end)` of the tree, read from entry bundles.
+    pub fn entries(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        let mut i = start;
+        while i < end {
+            let bundle = i / TILE_WIDTH;
+            let width = (size - bundle * TILE_WIDTH).min(TILE_WIDTH);
+            let rel = tiles::entries_path(bundle, width);
+            let path = self.file(&rel);
+            let data = fs::read(&path).at(&path)?;
+            let entries = tiles::decode_bundle_of_width(&data, width)
+                .map_err(|e| Error::rejected(path.display(), e.to_string()))?;
+            if entries.len() as u64 != width {
+                return Err(Error::rejected(path.display(), format!("holds {} entries, not {width}", entries.len())));
+            }
+            let from = (i - bundle * TILE_WIDTH) as usize;
+            let to = ((end - bundle * TILE_WIDTH).min(width)) as usize;
+            out.extend(entries.into_iter().skip(from).take(to - from));
+            i = bundle * TILE_WIDTH + to as u64;
+        }
+        Ok(out)
+    }
+}
+
+/// (tile level, tile index).
+type TileId = (u8, u64);
+
+/// Reads complete subtree hashes from the hash tiles of a tree of a given size. It trusts what
+/// it reads: verifiers compare the root it yields with a signed checkpoint.
+pub struct TileReader<'a> {
+    log: &'a LogDir,
+    size: u64,
+    cache: RefCell<HashMap<TileId, Rc<Vec<Hash>>>>,
+}
+
+impl TileReader<'_> {
+    /// The hashes of the tile at `tile_level`, `index`, full or partial as the tree's size says.
+    pub fn tile(&self, tile_level: u8, index: u64) -> Result<Rc<Vec<Hash>>> {
+        if let Some(t) = self.cache.borrow().get(&(tile_level, index)) {
+            return Ok(t.clone());
+        }
+        let nodes = self.size >> (u32::from(tile_level) * u32::from(tiles::TILE_HEIGHT));
+        let width = nodes.saturating_sub(index * TILE_WIDTH).min(TILE_WIDTH);
+        if width == 0 {
+            return Err(Error::invalid(
+                format!("tile {tile_level}/{index}"),
+                format!("beyond a tree of {} entries", self.size),
+            ));
+        }
+        let path = self.log.file(&tiles::tile_path(tile_level, index, width));
+        let data = fs::read(&path).at(&path)?;
+        let hashes =
+            tiles::decode_hash_tile(&data, width).map_err(|e| Error::rejected(path.display(), e.to_string()))?;
+        let hashes = Rc::new(hashes);
+        self.cache.borrow_mut().insert((tile_level, index), hashes.clone());
+        Ok(hashes)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl NodeSource for TileReader<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash> {
+        let (tile_level, tile_index, index_in_tile, level_in_tile) = tiles::node_location(level, index);
+        let tile = self.tile(tile_level, tile_index)?;
+        tiles::node_from_tile(&tile, level_in_tile, index_in_tile)
+    }
+}
+
+/// The result of an append.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Appended {
+    /// (index, envelope digest) of each envelope added by this call.
+    pub added: Vec<(u64, Sha256Digest)>,
+    /// (index, envelope digest) of each envelope that was already in the log.
+    pub already_logged: Vec<(u64, Sha256Digest)>,
+    pub size: u64,
+    pub root: Sha256Digest,
+}
+
+/// Creates an empty log with origin `origin` and its first checkpoint; returns the verifier key.
+pub fn init(dir: &LogDir, origin: &str, key: &PrivateKey) -> Result<NoteVerifier> {
+    if dir.checkpoint_path().exists() {
+        return Err(Error::invalid(dir.checkpoint_path().display(), "a log already exists here"));
+    }
+    let checkpoint =
+        Checkpoint { origin: origin.to_string(), size: 0, root: merkle::EMPTY_ROOT, extensions: Vec::new() };
+    publish(dir, &checkpoint, key)?;
+    Ok(NoteVerifier::ed25519(origin, &key.public()))
+}
+
+/// Appends every envelope not yet in the log, then publishes one new checkpoint. Returns only
+/// once the new checkpoint and everything it covers are durable.
+pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appended> {
+    let _lock = lock(dir)?;
+    let (note, checkpoint) = dir.read_checkpoint()?;
+    let verifier = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
+    if !note.verified_by(&verifier) {
+        return Err(Error::invalid(
+            dir.checkpoint_path().display(),
+            "is not signed by this key under the log's origin: wrong --key for this log",
+        ));
+    }
+    let old = checkpoint.size;
+    let known: HashMap<Hash, u64> = dir.read_index(old)?.into_iter().enumerate().map(|(i, d)| (d, i as u64)).collect();
+    let mut added = Vec::new();
+    let mut already_logged = Vec::new();
+    let mut fresh: Vec<&Loggable> = Vec::new();
+    let mut in_batch = HashSet::new();
+    for item in items {
+        if let Some(&i) = known.get(&item.digest.0) {
+            already_logged.push((i, item.digest));
+        } else if in_batch.insert(item.digest) {
+            added.push((old + fresh.len() as u64, item.digest));
+            fresh.push(item);
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(Appended { added, already_logged, size: old, root: Sha256Digest(checkpoint.root) });
+    }
+
+    // 1. Envelopes, by digest. A half-written one can only belong to an uncommitted entry, and
+    //    is rewritten whole when that envelope is appended again.
+    for item in &fresh {
+        let path = dir.envelope_path(&item.digest);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        fs::write(&path, format!("{}\n", item.envelope_line)).at(&path)?;
+    }
+    // 2. The index: records past the committed size are leftovers of a killed append.
+    let index_path = dir.root.join(INDEX_FILE);
+    let mut index = OpenOptions::new().create(true).truncate(false).write(true).open(&index_path).at(&index_path)?;
+    index.set_len(old * 32).at(&index_path)?;
+    index.seek(SeekFrom::End(0)).at(&index_path)?;
+    let mut records = Vec::with_capacity(fresh.len() * 32);
+    for item in &fresh {
+        records.extend_from_slice(&item.digest.0);
+    }
+    index.write_all(&records).at(&index_path)?;
+    // 3. Entry bundles and hash tiles covering [old, new).
+    let entries: Vec<&[u8]> = fresh.iter().map(|i| i.entry_bytes.as_slice()).collect();
+    write_tiles(dir, old, &entries)?;
+    // 4. Make all of it durable at once, then commit by replacing the checkpoint.
+    rustix::fs::syncfs(&index).map_err(|e| Error::io(&dir.root, e.into()))?;
+    let size = old + fresh.len() as u64;
+    let root = merkle::root(&dir.tree(size), size)?;
+    publish(dir, &Checkpoint { origin: checkpoint.origin, size, root, extensions: Vec::new() }, key)?;
+    Ok(Appended { added, already_logged, size, root: Sha256Digest(root) })
+}
+
+/// Signs and atomically replaces the checkpoint.
+fn publish(dir: &LogDir, checkpoint: &Checkpoint, key: &PrivateKey) -> Result<()> {
+    let note = Note::sign(&checkpoint.to_text(), &checkpoint.origin, key)?;
+    write_atomic(&dir.checkpoint_path(), &note.to_bytes(), 0o644)
+}
+
+fn lock(dir: &LogDir) -> Result<File> {
+    let path = dir.root.join(LOCK_FILE);
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).at(&path)?;
+    file.lock().at(&path)?;
+    Ok(file)
+}
+
+/// Writes the entry bundles and hash tiles (every level) touched by appending `entries` to a
+/// tree of `old` entries. Tiles of the committed tree are never modified: a partial tile is
+/// written under a new path for its new width.
+fn write_tiles(dir: &LogDir, old: u64, entries: &[&[u8]]) -> Result<()> {
+    let reader = dir.tree(old);
+    // Entry bundles.
+    let mut bundle: Vec<Vec<u8>> =
+        if old.is_multiple_of(TILE_WIDTH) { Vec::new() } else { dir.entries(old - old % TILE_WIDTH, old, old)? };
+    let mut bundle_index = old / TILE_WIDTH;
+    let mut level_hashes: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+    for entry in entries {
+        bundle.push(entry.to_vec());
+        if bundle.len() as u64 == TILE_WIDTH {
+            write_bundle(dir, bundle_index, &bundle)?;
+            bundle.clear();
+            bundle_index += 1;
+        }
+    }
+    if !bundle.is_empty() {
+        write_bundle(dir, bundle_index, &bundle)?;
+    }
+    // Hash tiles, level by level: each full tile's root becomes a node of the level above.
+    let mut tile_level = 0u8;
+    let mut old_nodes = old;
+    while !level_hashes.is_empty() {
+        let mut tile: Vec<Hash> = if old_nodes.is_multiple_of(TILE_WIDTH) {
+            Vec::new()
+        } else {
+            reader.tile(tile_level, old_nodes / TILE_WIDTH)?.as_ref().clone()
+        };
+        let mut tile_index = old_nodes / TILE_WIDTH;
+        let mut parents = Vec::new();
+        for hash in level_hashes {
+            tile.push(hash);
+            if tile.len() as u64 == TILE_WIDTH {
+                write_file(dir, &tiles::tile_path(tile_level, tile_index, TILE_WIDTH), &concat(&tile))?;
+                parents.push(tile_root(&tile));
+                tile.clear();
+                tile_index += 1;
+            }
+        }
+        if !tile.is_empty() {
+            write_file(dir, &tiles::tile_path(tile_level, tile_index, tile.len() as u64), &concat(&tile))?;
+        }
+        level_hashes = parents;
+        old_nodes /= TILE_WIDTH;
+        tile_level += 1;
+    }
+    Ok(())
+}
+
+fn write_bundle(dir: &LogDir, index: u64, entries: &[Vec<u8>]) -> Result<()> {
+    let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+    let data = tiles::encode_bundle(&refs)?;
+    write_file(dir, &tiles::entries_path(index, entries.len() as u64), &data)
+}
+
+fn write_file(dir: &LogDir, rel: &str, data: &[u8]) -> Result<()> {
+    let path = dir.file(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    // Written in place: a torn file can only be one the committed checkpoint does not cover
+    // (full tiles are only written when they become full, partial ones under a new width).
+    fs::write(&path, data).at(&path)
+}
+
+fn concat(hashes: &[Hash]) -> Vec<u8> {
+    hashes.iter().flatten().copied().collect()
+}
+
+/// The root of a full tile's 256 hashes: the node eight levels up.
+pub(crate) fn tile_root(hashes: &[Hash]) -> Hash {
+    let mut level = hashes.to_vec();
+    while level.len() > 1 {
+        level = level.chunks(2).map(|pair| merkle::node_hash(&pair[0], &pair[1])).collect();
+    }
+    level[0]
+}
+
+/// Verifies that `note` is signed by `verifier` (the log's key).
+pub fn check_signed(note: &Note, verifier: &NoteVerifier, path: &Path) -> Result<()> {
+    if note.verified_by(verifier) {
+        Ok(())
+    } else {
+        Err(Error::rejected(path.display(), format!("checkpoint is not signed by {}", verifier.name)))
+    }
+}

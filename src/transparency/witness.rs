@@ -1,0 +1,108 @@
+//! The witness role (C2SP tlog-witness, tlog-cosignature/v1): cosign a log's checkpoint only
+//! if it is consistent with the last one this witness cosigned, whose body the state file
+//! keeps. A witness never cosigns two checkpoints that could not both be views of one
+//! append-only log, so a log that shows different histories to different people is caught.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::audit::{authenticate_checkpoint, check_consistent, WitnessPolicy};
+use super::store::LogDir;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::write_atomic;
+use crate::keys::PrivateKey;
+use crate::time::Timestamp;
+use crate::tlog::checkpoint::{self, Checkpoint};
+use crate::tlog::merkle;
+use crate::tlog::note::NoteVerifier;
+
+/// A cosigning request.
+pub struct Cosign<'a> {
+    /// The signed checkpoint to cosign; the cosignature is added to this file.
+    pub checkpoint: PathBuf,
+    pub key: &'a PrivateKey,
+    /// The witness's name (its verifier key is `<name>+<hash>+<key>`).
+    pub name: String,
+    /// The witness's state: the body of the last checkpoint it cosigned for this log.
+    pub state: PathBuf,
+    pub log_key: NoteVerifier,
+    /// The log's files, for the consistency proof when the log grew.
+    pub log_dir: Option<PathBuf>,
+    pub now: Timestamp,
+}
+
+/// What the witness did.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cosigned {
+    pub origin: String,
+    pub size: u64,
+    /// The size last cosigned, if any.
+    pub previous: Option<u64>,
+    /// The witness's verifier key (cosignature/v1).
+    pub witness_key: String,
+}
+
+/// Verifies, checks consistency with the state, adds the cosignature, records the new state.
+pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
+    let origin = req.checkpoint.display().to_string();
+    let bytes = fs::read(&req.checkpoint).at(&req.checkpoint)?;
+    let (mut note, new, _) = authenticate_checkpoint(&bytes, &origin, &req.log_key, &WitnessPolicy::default())?;
+    let previous = read_state(&req.state)?;
+    if let Some(old) = &previous {
+        if old.origin != new.origin {
+            return Err(Error::invalid(
+                req.state.display(),
+                format!("holds the state of log {:?}, not {:?}", old.origin, new.origin),
+            ));
+        }
+        if new.size < old.size {
+            return Err(Error::rejected(
+                &origin,
+                format!("size {} is smaller than the {} this witness cosigned", new.size, old.size),
+            ));
+        }
+        if new.size == old.size && new.root != old.root {
+            return Err(Error::rejected(&origin, format!("a different root for size {}: the log forked", new.size)));
+        }
+        if new.size > old.size && old.size > 0 {
+            let dir = req.log_dir.as_deref().ok_or_else(|| {
+                Error::invalid(
+                    &origin,
+                    "the log grew since the last cosignature: pass --log DIR to check the consistency proof",
+                )
+            })?;
+            let log = LogDir::new(dir);
+            // The tiles must be this checkpoint's before a proof read from them means anything.
+            if merkle::root(&log.tree(new.size), new.size)? != new.root {
+                return Err(Error::rejected(
+                    dir.display(),
+                    format!("its tiles are not the tree of this checkpoint (size {})", new.size),
+                ));
+            }
+            check_consistent(&log, old, &new)?;
+        }
+    }
+    let timestamp = u64::try_from(req.now.0).unwrap_or(0);
+    let witness = NoteVerifier::cosignature_v1(&req.name, &req.key.public());
+    note.signatures.retain(|s| !(s.name == witness.name && s.key_hash == witness.key_hash));
+    note.add_signature(checkpoint::cosign(&note.text, &req.name, req.key, timestamp));
+    write_atomic(&req.checkpoint, &note.to_bytes(), 0o644)?;
+    write_atomic(&req.state, new.to_text().as_bytes(), 0o644)?;
+    Ok(Cosigned {
+        origin: new.origin,
+        size: new.size,
+        previous: previous.map(|p| p.size),
+        witness_key: witness.to_string(),
+    })
+}
+
+fn read_state(path: &Path) -> Result<Option<Checkpoint>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Checkpoint::parse(&text).map(Some).map_err(|e| Error::invalid(path.display(), e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}

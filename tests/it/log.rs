@@ -1,0 +1,328 @@
+//! `glassbox log`: a transparency log of attestations in C2SP formats. Appends survive SIGKILL
+//! at any instant and racing appenders; every byte of every file is authenticated; a witness
+//! refuses a forked log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use glassbox::attest::{ResourceDescriptor, Statement};
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::PrivateKey;
+
+use crate::support::*;
+
+const ORIGIN: &str = "example.com/glassbox-test-log";
+
+/// A log under `dir/log` with its key; returns (log dir, key file, verifier key string).
+fn new_log(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let (key, _) = keypair(dir, "log");
+    let log = dir.join("log");
+    let vkey = ok(glassbox().args(["log", "init"]).arg(&log).args(["--origin", ORIGIN, "--key"]).arg(&key));
+    let vkey = vkey.trim().to_string();
+    assert!(vkey.starts_with(&format!("{ORIGIN}+")), "{vkey}");
+    (log, key, vkey)
+}
+
+/// Writes `count` distinct signed envelopes (one per line) to `path`, numbered from `first`.
+fn envelopes(path: &Path, first: usize, count: usize) -> Vec<String> {
+    let key = PrivateKey::from_seed(&[42; 32]);
+    let lines: Vec<String> = (first..first + count)
+        .map(|i| {
+            let subject = ResourceDescriptor::named(format!("artifact-{i}"), Sha256Digest::of(&i.to_le_bytes()));
+            Statement::new(vec![subject], "https://example.com/test/v1", serde_json::json!({"n": i}))
+                .sign(&key)
+                .to_line()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    lines
+}
+
+fn verify(log: &Path, vkey: &str) -> std::process::Output {
+    output(glassbox().args(["log", "verify"]).arg(log).args(["--vkey", vkey]))
+}
+
+fn audit(log: &Path, vkey: &str) -> std::process::Output {
+    output(glassbox().args(["log", "audit"]).arg(log).args(["--vkey", vkey]))
+}
+
+fn size(log: &Path) -> u64 {
+    let text = std::fs::read_to_string(log.join("checkpoint")).unwrap();
+    text.lines().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn append_prove_check_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let file = dir.path().join("batch.jsonl");
+    envelopes(&file, 0, 300);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    assert_eq!(size(&log), 300);
+    // Appending the same envelopes again adds nothing.
+    let again = ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file).arg("--json"));
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["added"].as_array().unwrap().len(), 0);
+    assert_eq!(again["alreadyLogged"].as_array().unwrap().len(), 300);
+    assert_eq!(size(&log), 300);
+    assert!(
+        log.join("tile/0/000").is_file()
+            && log.join("tile/0/001.p/44").is_file()
+            && log.join("tile/1/000.p/1").is_file()
+    );
+    assert!(log.join("tile/entries/000").is_file() && log.join("tile/entries/001.p/44").is_file());
+
+    let one = dir.path().join("one.jsonl");
+    let lines = envelopes(&one, 257, 1);
+    std::fs::write(&one, &lines[0]).unwrap();
+    let proof = ok(glassbox().args(["log", "prove"]).arg(&log).arg("--envelope").arg(&one));
+    assert!(proof.starts_with("c2sp.org/tlog-proof@v1\n"), "{proof}");
+    let proof_file = dir.path().join("proof");
+    std::fs::write(&proof_file, &proof).unwrap();
+    let checked = ok(glassbox()
+        .args(["log", "check-proof"])
+        .arg(&proof_file)
+        .arg("--envelope")
+        .arg(&one)
+        .args(["--vkey", &vkey]));
+    assert!(checked.contains("is entry 257"), "{checked}");
+    // The proof does not hold for another envelope, nor under another log key.
+    let other = dir.path().join("other.jsonl");
+    envelopes(&other, 5000, 1);
+    let out = output(
+        glassbox().args(["log", "check-proof"]).arg(&proof_file).arg("--envelope").arg(&other).args(["--vkey", &vkey]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let (_, other_log_key) = keypair(dir.path(), "other-log");
+    let stranger = ok(glassbox().args(["log", "witness-key", "--key"]).arg(&other_log_key).args(["--name", ORIGIN]));
+    let out = output(
+        glassbox()
+            .args(["log", "check-proof"])
+            .arg(&proof_file)
+            .arg("--envelope")
+            .arg(&one)
+            .args(["--vkey", stranger.trim()]),
+    );
+    assert_ne!(out.status.code(), Some(0));
+
+    let listed = ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 300);
+    assert_eq!(listed[7]["entry"]["subjects"][0]["name"], "artifact-7");
+    assert_eq!(audit(&log, &vkey).status.code(), Some(0), "{}", String::from_utf8_lossy(&audit(&log, &vkey).stderr));
+}
+
+#[test]
+fn changing_any_byte_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let file = dir.path().join("batch.jsonl");
+    envelopes(&file, 0, 600);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    let pristine = dir.path().join("pristine");
+    ok(Command::new("cp").arg("-a").arg(&log).arg(&pristine));
+
+    let envelope = std::fs::read_dir(log.join("envelopes")).unwrap().next().unwrap().unwrap().path();
+    let envelope = std::fs::read_dir(envelope).unwrap().next().unwrap().unwrap().path();
+    let rel_envelope = envelope.strip_prefix(&log).unwrap().to_path_buf();
+    let targets: [(&str, PathBuf, bool); 6] = [
+        ("full level-0 hash tile", "tile/0/001".into(), true),
+        ("partial level-0 hash tile", "tile/0/002.p/88".into(), true),
+        ("level-1 hash tile", "tile/1/000.p/2".into(), true),
+        ("entry bundle", "tile/entries/001".into(), false),
+        ("stored envelope", rel_envelope, false),
+        ("checkpoint", "checkpoint".into(), true),
+    ];
+    for (what, rel, caught_by_verify) in targets {
+        for offset in [0usize, 17, 40] {
+            let path = log.join(&rel);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let at = offset.min(bytes.len() - 2);
+            bytes[at] ^= 0x01;
+            std::fs::write(&path, &bytes).unwrap();
+            let result = if caught_by_verify { verify(&log, &vkey) } else { audit(&log, &vkey) };
+            assert_eq!(result.status.code(), Some(1), "{what} byte {at}: {}", String::from_utf8_lossy(&result.stderr));
+            std::fs::write(&path, std::fs::read(pristine.join(&rel)).unwrap()).unwrap();
+        }
+    }
+    assert_eq!(audit(&log, &vkey).status.code(), Some(0));
+}
+
+/// Kills an appending process with SIGKILL at many instants; after each, the log verifies and
+/// every append that returned success is still there.
+#[test]
+fn appends_survive_sigkill_at_any_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let append = |round: u64| {
+        let file = dir.path().join(format!("batch-{round}.jsonl"));
+        envelopes(&file, round as usize * 1000, 400);
+        glassbox()
+            .args(["log", "append"])
+            .arg(&log)
+            .arg("--key")
+            .arg(&key)
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long one append takes here: the kill instants are spread over 0 to 1.5 times that,
+    // so that some appends are killed at every stage and some finish.
+    // (The first append creates the envelope directories: time the second.)
+    assert!(append(1000).wait().unwrap().success());
+    let started = std::time::Instant::now();
+    assert!(append(1001).wait().unwrap().success());
+    let mut span = started.elapsed().as_micros() as u64 * 3 / 2;
+    let mut confirmed = 800u64;
+    let (mut killed, mut finished) = (0, 0);
+    for round in 0..40u64 {
+        let mut child = append(round);
+        // Deterministic, scattered fractions of the span.
+        std::thread::sleep(Duration::from_micros(span * ((round * 37 + 11) % 100) / 100));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        // An append's duration depends on what else the machine writes (syncfs flushes the
+        // whole file system): adapt the span so that both outcomes keep happening.
+        if status.success() {
+            confirmed += 400;
+            finished += 1;
+            span = span * 4 / 5;
+        } else {
+            killed += 1;
+            span = span * 6 / 5;
+        }
+        let result = verify(&log, &vkey);
+        assert_eq!(result.status.code(), Some(0), "round {round}: {}", String::from_utf8_lossy(&result.stderr));
+        assert!(size(&log) >= confirmed, "round {round}: a confirmed append was lost");
+    }
+    // Both must happen, or the test did not test what it says.
+    eprintln!("{killed} appends killed, {finished} finished");
+    assert!(killed >= 5 && finished >= 5, "{killed} appends killed, {finished} finished: adjust the delays");
+    // A later append works, and the whole log audits.
+    let file = dir.path().join("after.jsonl");
+    envelopes(&file, 999_000, 10);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    let result = audit(&log, &vkey);
+    assert_eq!(result.status.code(), Some(0), "{}", String::from_utf8_lossy(&result.stderr));
+}
+
+#[test]
+fn racing_appenders_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let file = dir.path().join(format!("racer-{i}.jsonl"));
+            envelopes(&file, i * 100, 100);
+            glassbox()
+                .args(["log", "append"])
+                .arg(&log)
+                .arg("--key")
+                .arg(&key)
+                .arg(&file)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(size(&log), 400);
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
+    let mut names: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["subjects"][0]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 400);
+    assert_eq!(audit(&log, &vkey).status.code(), Some(0));
+}
+
+#[test]
+fn a_witness_cosigns_growth_and_refuses_a_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let (witness_key, witness_pub) = keypair(dir.path(), "witness");
+    let state = dir.path().join("witness-state");
+    let append = |log: &Path, first: usize, count: usize| {
+        let file = dir.path().join(format!("w-{first}.jsonl"));
+        envelopes(&file, first, count);
+        ok(glassbox().args(["log", "append"]).arg(log).arg("--key").arg(&key).arg(&file));
+    };
+    let cosign = |log: &Path| {
+        output(
+            glassbox()
+                .args(["log", "cosign"])
+                .arg(log.join("checkpoint"))
+                .arg("--key")
+                .arg(&witness_key)
+                .args(["--name", "witness.example"])
+                .arg("--state")
+                .arg(&state)
+                .args(["--log-vkey", &vkey])
+                .arg("--log")
+                .arg(log),
+        )
+    };
+    append(&log, 0, 10);
+    assert!(cosign(&log).status.success());
+    let old_checkpoint = dir.path().join("checkpoint-10");
+    std::fs::copy(log.join("checkpoint"), &old_checkpoint).unwrap();
+
+    // A fork: a copy of the log at size 10 grows differently from the original.
+    let fork = dir.path().join("fork");
+    ok(Command::new("cp").arg("-a").arg(&log).arg(&fork));
+    append(&log, 100, 5);
+    append(&fork, 200, 5);
+    let ok_out = cosign(&log);
+    assert!(ok_out.status.success(), "{}", String::from_utf8_lossy(&ok_out.stderr));
+    let refused = cosign(&fork);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("forked"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // The log's checkpoint now carries the cosignature; verify requires it when asked to.
+    let wkey =
+        ok(glassbox().args(["log", "witness-key", "--key"]).arg(&witness_pub).args(["--name", "witness.example"]));
+    let wkey = wkey.trim();
+    let with_witness = output(glassbox().args(["log", "verify"]).arg(&log).args([
+        "--vkey",
+        &vkey,
+        "--witness",
+        wkey,
+        "--witness-threshold",
+        "1",
+    ]));
+    assert_eq!(with_witness.status.code(), Some(0), "{}", String::from_utf8_lossy(&with_witness.stderr));
+    let unwitnessed = output(glassbox().args(["log", "verify"]).arg(&fork).args([
+        "--vkey",
+        &vkey,
+        "--witness",
+        wkey,
+        "--witness-threshold",
+        "1",
+    ]));
+    assert_eq!(unwitnessed.status.code(), Some(1));
+    // Consistency with the older checkpoint: the log grew; the fork did not grow from it... it did,
+    // but the original did too: both extend size 10, so both pass --old; a rewritten log does not.
+    let consistent =
+        output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]).arg("--old").arg(&old_checkpoint));
+    assert_eq!(consistent.status.code(), Some(0), "{}", String::from_utf8_lossy(&consistent.stderr));
+    let newer_fork_checkpoint = dir.path().join("fork-checkpoint");
+    std::fs::copy(fork.join("checkpoint"), &newer_fork_checkpoint).unwrap();
+    let rewritten = output(
+        glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]).arg("--old").arg(&newer_fork_checkpoint),
+    );
+    assert_eq!(rewritten.status.code(), Some(1), "{}", String::from_utf8_lossy(&rewritten.stderr));
+}
