@@ -36,7 +36,7 @@ pub fn index_path(index: u64) -> String {
 }
 
 /// The `.p/<W>` suffix of a partial tile or bundle; nothing for a full one (`width >= 256`).
-fn width_suffix(width: u64) -> String {
+pub fn width_suffix(width: u64) -> String {
     if width < TILE_WIDTH {
         format!(".p/{width}")
     } else {

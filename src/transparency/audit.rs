@@ -163,6 +163,23 @@ fn authenticate_tiles(dir: &LogDir, checkpoint: &Checkpoint) -> Result<u64> {
     Ok(count)
 }
 
+/// The entries the log's checkpoint commits to, for listing: the tiles are authenticated
+/// against the checkpoint's root and every entry against its leaf. (The checkpoint's signature
+/// is what `verify` adds.)
+pub fn committed_entries(dir: &LogDir) -> Result<(Checkpoint, Vec<Vec<u8>>)> {
+    let (_, checkpoint) = dir.read_checkpoint()?;
+    authenticate_tiles(dir, &checkpoint)?;
+    let tree = dir.tree(checkpoint.size);
+    let entries = dir.entries(0, checkpoint.size, checkpoint.size)?;
+    for (i, entry) in entries.iter().enumerate() {
+        let tile = tree.tile(0, i as u64 / TILE_WIDTH)?;
+        if merkle::leaf_hash(entry) != tile[i % TILE_WIDTH as usize] {
+            return Err(Error::rejected(format!("entry {i}"), "its bundle does not hash to the leaf in the tile"));
+        }
+    }
+    Ok((checkpoint, entries))
+}
+
 /// `verify`, then every leaf from the entry bundles, every stored envelope, and with
 /// `trusted` keys every signature.
 pub fn audit(
@@ -178,14 +195,16 @@ pub fn audit(
     while index < size {
         let end = (index + TILE_WIDTH).min(size);
         let entries = dir.entries(index, end, size)?;
+        let envelopes = dir.envelopes(index, end, size)?;
         let tile = tree.tile(0, index / TILE_WIDTH)?;
-        for (offset, entry) in entries.iter().enumerate() {
+        for (offset, (entry, envelope)) in entries.iter().zip(&envelopes).enumerate() {
             let i = index + offset as u64;
             let at = format!("entry {i}");
             if merkle::leaf_hash(entry) != tile[offset] {
                 return Err(Error::rejected(&at, "its bundle does not hash to the leaf in the tile"));
             }
-            check_envelope(dir, entry, &at, trusted)?;
+            let bundle = dir.file(&LogDir::envelopes_path(i / TILE_WIDTH, (size - i + i % TILE_WIDTH).min(TILE_WIDTH)));
+            check_envelope(entry, envelope, &at, &bundle.display().to_string(), trusted)?;
             verified.envelopes += 1;
         }
         verified.entries += entries.len() as u64;
@@ -195,27 +214,25 @@ pub fn audit(
 }
 
 /// The stored envelope must be exactly the one the entry names and describe the same things.
-fn check_envelope(dir: &LogDir, entry_bytes: &[u8], at: &str, trusted: &[PublicKey]) -> Result<()> {
+fn check_envelope(entry_bytes: &[u8], line: &[u8], at: &str, bundle: &str, trusted: &[PublicKey]) -> Result<()> {
     let entry = LogEntry::parse(entry_bytes, at)?;
     let digest = entry.envelope_digest().ok_or_else(|| Error::rejected(at, "names no envelope digest"))?;
-    let path = dir.envelope_path(&digest);
-    let stored = fs::read_to_string(&path).at(&path)?;
-    let line = stored.strip_suffix('\n').unwrap_or(&stored);
-    if Sha256Digest::of(line.as_bytes()) != digest {
-        return Err(Error::rejected(path.display(), format!("stored envelope does not hash to {at}'s digest")));
+    let origin = format!("{bundle} ({at})");
+    if Sha256Digest::of(line) != digest {
+        return Err(Error::rejected(&origin, "the stored envelope does not hash to the entry's digest"));
     }
-    let envelope: Envelope = serde_json::from_str(line)
-        .map_err(|e| Error::rejected(path.display(), format!("not a DSSE envelope ({e})")))?;
-    let described = Loggable::from_envelope(&envelope, &path.display().to_string())?;
+    let envelope: Envelope =
+        serde_json::from_slice(line).map_err(|e| Error::rejected(&origin, format!("not a DSSE envelope ({e})")))?;
+    let described = Loggable::from_envelope(&envelope, &origin)?;
     if described.entry_bytes != entry_bytes {
-        return Err(Error::rejected(path.display(), format!("the envelope does not match {at}")));
+        return Err(Error::rejected(&origin, "the envelope does not match its entry"));
     }
     if !trusted.is_empty() {
         let verified = envelope.verified_by(trusted)?;
         for sig in &envelope.signatures {
             if !verified.iter().any(|k| k.as_str() == sig.keyid) {
                 return Err(Error::rejected(
-                    format!("{at} ({})", path.display()),
+                    &origin,
                     format!("signature by {:?} does not verify with a --trust key", sig.keyid),
                 ));
             }

@@ -1,6 +1,7 @@
 //! The log directory: static files any web server can serve. C2SP tlog-tiles paths for hash
-//! tiles and entry bundles, the signed checkpoint, and every logged envelope stored by the
-//! sha256 of its line. Appends are serialised by a lock and crash-safe: everything a new
+//! tiles and entry bundles, the signed checkpoint, and every logged envelope in envelope
+//! bundles beside the entry bundles (`envelopes/<N>[.p/<W>]`, one envelope line per entry, in
+//! entry order), each checked against the digest its entry names. Appends are serialised by a lock and crash-safe: everything a new
 //! checkpoint refers to is made durable (one `syncfs`) before the checkpoint is replaced
 //! atomically, so a process killed at any instant leaves the old, complete log.
 
@@ -44,10 +45,9 @@ impl LogDir {
         self.root.join(CHECKPOINT_FILE)
     }
 
-    /// Where the envelope with this digest is stored: `envelopes/<2 hex>/<64 hex>.json`.
-    pub fn envelope_path(&self, digest: &Sha256Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root.join("envelopes").join(&hex[..2]).join(format!("{hex}.json"))
+    /// The envelope bundle holding entries `[256 * index, 256 * index + width)`.
+    pub fn envelopes_path(index: u64, width: u64) -> String {
+        format!("envelopes/{}{}", tiles::index_path(index), tiles::width_suffix(width))
     }
 
     pub fn file(&self, rel: &str) -> PathBuf {
@@ -92,28 +92,54 @@ impl LogDir {
         Ok(bytes.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())
     }
 
-    /// The entries `[start, end)` of the tree, read from entry bundles.
+    /// The entries `[start, end)` of a tree of `size` entries, from the entry bundles.
     pub fn entries(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>> {
+        self.read_bundles(
+            start,
+            end,
+            size,
+            |i, w| tiles::entries_path(i, w),
+            |data, width| tiles::decode_bundle_of_width(data, width).map_err(|e| e.to_string()),
+        )
+    }
+
+    /// The stored envelope lines of entries `[start, end)`, from the envelope bundles.
+    pub fn envelopes(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>> {
+        self.read_bundles(start, end, size, LogDir::envelopes_path, |data, _| Ok(split_lines(data)))
+    }
+
+    /// Reads the items `[start, end)` from bundles of 256 (the last one partial).
+    fn read_bundles(
+        &self,
+        start: u64,
+        end: u64,
+        size: u64,
+        path_of: impl Fn(u64, u64) -> String,
+        decode: impl Fn(&[u8], u64) -> std::result::Result<Vec<Vec<u8>>, String>,
+    ) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         let mut i = start;
         while i < end {
             let bundle = i / TILE_WIDTH;
             let width = (size - bundle * TILE_WIDTH).min(TILE_WIDTH);
-            let rel = tiles::entries_path(bundle, width);
-            let path = self.file(&rel);
+            let path = self.file(&path_of(bundle, width));
             let data = fs::read(&path).at(&path)?;
-            let entries = tiles::decode_bundle_of_width(&data, width)
-                .map_err(|e| Error::rejected(path.display(), e.to_string()))?;
-            if entries.len() as u64 != width {
-                return Err(Error::rejected(path.display(), format!("holds {} entries, not {width}", entries.len())));
+            let items = decode(&data, width).map_err(|why| Error::rejected(path.display(), why))?;
+            if items.len() as u64 != width {
+                return Err(Error::rejected(path.display(), format!("holds {} items, not {width}", items.len())));
             }
             let from = (i - bundle * TILE_WIDTH) as usize;
             let to = ((end - bundle * TILE_WIDTH).min(width)) as usize;
-            out.extend(entries.into_iter().skip(from).take(to - from));
+            out.extend(items.into_iter().skip(from).take(to - from));
             i = bundle * TILE_WIDTH + to as u64;
         }
         Ok(out)
     }
+}
+
+/// The lines of an envelope bundle (each ends with a newline).
+fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
+    data.split_inclusive(|b| *b == b'\n').map(|l| l.strip_suffix(b"\n").unwrap_or(l).to_vec()).collect()
 }
 
 /// (tile level, tile index).
@@ -216,16 +242,7 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
         return Ok(Appended { added, already_logged, size: old, root: Sha256Digest(checkpoint.root) });
     }
 
-    // 1. Envelopes, by digest. A half-written one can only belong to an uncommitted entry, and
-    //    is rewritten whole when that envelope is appended again.
-    for item in &fresh {
-        let path = dir.envelope_path(&item.digest);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).at(parent)?;
-        }
-        fs::write(&path, format!("{}\n", item.envelope_line)).at(&path)?;
-    }
-    // 2. The index: records past the committed size are leftovers of a killed append.
+    // 1. The index: records past the committed size are leftovers of a killed append.
     let index_path = dir.root.join(INDEX_FILE);
     let mut index = OpenOptions::new().create(true).truncate(false).write(true).open(&index_path).at(&index_path)?;
     index.set_len(old * 32).at(&index_path)?;
@@ -235,10 +252,17 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
         records.extend_from_slice(&item.digest.0);
     }
     index.write_all(&records).at(&index_path)?;
-    // 3. Entry bundles and hash tiles covering [old, new).
+    // 2. Envelope bundles, entry bundles and hash tiles covering [old, new). Only paths the
+    //    committed checkpoint does not use are written (see `write_bundles`).
+    let lines: Vec<&[u8]> = fresh.iter().map(|i| i.envelope_line.as_bytes()).collect();
+    let existing =
+        if old.is_multiple_of(TILE_WIDTH) { Vec::new() } else { dir.envelopes(old - old % TILE_WIDTH, old, old)? };
+    write_bundles(dir, old, existing, &lines, LogDir::envelopes_path, |items| {
+        Ok(items.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect())
+    })?;
     let entries: Vec<&[u8]> = fresh.iter().map(|i| i.entry_bytes.as_slice()).collect();
     write_tiles(dir, old, &entries)?;
-    // 4. Make all of it durable at once, then commit by replacing the checkpoint.
+    // 3. Make all of it durable at once, then commit by replacing the checkpoint.
     rustix::fs::syncfs(&index).map_err(|e| Error::io(&dir.root, e.into()))?;
     let size = old + fresh.len() as u64;
     let root = merkle::root(&dir.tree(size), size)?;
@@ -264,22 +288,13 @@ fn lock(dir: &LogDir) -> Result<File> {
 /// written under a new path for its new width.
 fn write_tiles(dir: &LogDir, old: u64, entries: &[&[u8]]) -> Result<()> {
     let reader = dir.tree(old);
-    // Entry bundles.
-    let mut bundle: Vec<Vec<u8>> =
+    let existing =
         if old.is_multiple_of(TILE_WIDTH) { Vec::new() } else { dir.entries(old - old % TILE_WIDTH, old, old)? };
-    let mut bundle_index = old / TILE_WIDTH;
+    write_bundles(dir, old, existing, entries, tiles::entries_path, |items| {
+        let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        tiles::encode_bundle(&refs)
+    })?;
     let mut level_hashes: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
-    for entry in entries {
-        bundle.push(entry.to_vec());
-        if bundle.len() as u64 == TILE_WIDTH {
-            write_bundle(dir, bundle_index, &bundle)?;
-            bundle.clear();
-            bundle_index += 1;
-        }
-    }
-    if !bundle.is_empty() {
-        write_bundle(dir, bundle_index, &bundle)?;
-    }
     // Hash tiles, level by level: each full tile's root becomes a node of the level above.
     let mut tile_level = 0u8;
     let mut old_nodes = old;
@@ -310,10 +325,30 @@ fn write_tiles(dir: &LogDir, old: u64, entries: &[&[u8]]) -> Result<()> {
     Ok(())
 }
 
-fn write_bundle(dir: &LogDir, index: u64, entries: &[Vec<u8>]) -> Result<()> {
-    let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-    let data = tiles::encode_bundle(&refs)?;
-    write_file(dir, &tiles::entries_path(index, entries.len() as u64), &data)
+/// Appends `new` items to the bundles of 256 that end at `old` (whose last, partial bundle
+/// holds `existing`): full bundles when they fill, then the new partial one under its width.
+fn write_bundles(
+    dir: &LogDir,
+    old: u64,
+    existing: Vec<Vec<u8>>,
+    new: &[&[u8]],
+    path_of: impl Fn(u64, u64) -> String,
+    encode: impl Fn(&[Vec<u8>]) -> Result<Vec<u8>>,
+) -> Result<()> {
+    let mut bundle = existing;
+    let mut index = old / TILE_WIDTH;
+    for item in new {
+        bundle.push(item.to_vec());
+        if bundle.len() as u64 == TILE_WIDTH {
+            write_file(dir, &path_of(index, TILE_WIDTH), &encode(&bundle)?)?;
+            bundle.clear();
+            index += 1;
+        }
+    }
+    if !bundle.is_empty() {
+        write_file(dir, &path_of(index, bundle.len() as u64), &encode(&bundle)?)?;
+    }
+    Ok(())
 }
 
 fn write_file(dir: &LogDir, rel: &str, data: &[u8]) -> Result<()> {

@@ -7,6 +7,8 @@
 //! - `build`: `glassbox build` of a copy of `examples/avscan`, `glassbox rebuild` of its
 //!   provenance from its source bundle, and `glassbox check` of it, each against a plain clean
 //!   `cargo build --release --locked` of the same copy.
+//! - `log`: `cargo bench --bench tlog`: 1,000,000 log entries (100,000 with `--quick`) appended
+//!   in durable batches through the library, then inclusion proof times at that size.
 //! - `diff`: `glassbox diff` of two ~50 MB ELF binaries that differ in a few places (~5 MB with
 //!   `--quick`) against `diffoscope` on the same pair.
 //!
@@ -27,7 +29,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::util::{describe, glassbox_binary, repo_root};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff]...   (no names: all)";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log]...   (no names: all)";
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -40,7 +42,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            "hash" | "build" | "diff" => names.push(arg.as_str()),
+            "hash" | "build" | "diff" | "log" => names.push(arg.as_str()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -64,6 +66,15 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     }
     if wanted("diff") {
         ratios.extend(diff::bench_diff(&glassbox, &bench_dir, quick)?);
+    }
+
+    if wanted("log") {
+        // In-process through the library: per-call process start-up would swamp proof timings.
+        println!();
+        let entries = if quick { "100000" } else { "1000000" };
+        crate::util::run(
+            crate::util::cargo().current_dir(repo_root()).args(["bench", "--locked", "--bench", "tlog", "--", entries]),
+        )?;
     }
 
     println!();
