@@ -94,13 +94,9 @@ impl LogDir {
 
     /// The entries `[start, end)` of a tree of `size` entries, from the entry bundles.
     pub fn entries(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>> {
-        self.read_bundles(
-            start,
-            end,
-            size,
-            |i, w| tiles::entries_path(i, w),
-            |data, width| tiles::decode_bundle_of_width(data, width).map_err(|e| e.to_string()),
-        )
+        self.read_bundles(start, end, size, tiles::entries_path, |data, width| {
+            tiles::decode_bundle_of_width(data, width).map_err(|e| e.to_string())
+        })
     }
 
     /// The stored envelope lines of entries `[start, end)`, from the envelope bundles.
