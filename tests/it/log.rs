@@ -107,6 +107,15 @@ fn append_prove_check_and_list() {
     );
     assert_ne!(out.status.code(), Some(0));
 
+    // Malformed input (one bad line among good ones): exit 2, and nothing is appended.
+    let mixed = dir.path().join("mixed.jsonl");
+    let good = envelopes(&mixed, 9000, 3);
+    std::fs::write(&mixed, format!("{}\n{{\"payload\": 1}}\n{}\n", good[0], good[1])).unwrap();
+    let out = output(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&mixed));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mixed.jsonl:2"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(size(&log), 300);
+
     let listed = ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"));
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 300);
