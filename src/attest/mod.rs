@@ -3,6 +3,7 @@
 
 pub mod dsse;
 pub mod provenance;
+pub mod review;
 pub mod statement;
 pub mod vsa;
 
