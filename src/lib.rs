@@ -5,7 +5,7 @@
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
-//! 4. [`build`], [`check`], [`diff`], [`rebuild`], [`transparency`]
+//! 4. [`build`], [`check`], [`diff`], [`policy`], [`rebuild`], [`transparency`]
 //!
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.
@@ -33,6 +33,7 @@ pub mod unpack;
 pub mod build;
 pub mod check;
 pub mod diff;
+pub mod policy;
 pub mod rebuild;
 pub mod transparency;
 

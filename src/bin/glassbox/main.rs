@@ -10,6 +10,7 @@ mod key;
 mod log;
 mod rebuild;
 mod render;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,8 @@ enum Command {
     Log(log::LogCommand),
     /// Rebuild a vendor's provenance from its source, offline, compare, and sign a verdict.
     Rebuild(Box<rebuild::RebuildArgs>),
+    /// Accept or reject an artifact against a trust policy, with the evidence.
+    Verify(verify::VerifyArgs),
     /// Explain where two files (ELF binaries, tar.gz bundles, anything) differ.
     Diff(diff::DiffArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Log(cmd) => log::run(cmd),
         Command::Rebuild(args) => rebuild::run(*args),
         Command::Diff(args) => diff::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(code) => code,
