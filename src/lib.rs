@@ -5,7 +5,7 @@
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
-//! 4. [`build`], [`check`], [`diff`], [`policy`], [`rebuild`], [`transparency`]
+//! 4. [`build`], [`check`], [`diff`], [`policy`], [`rebuild`], [`review`], [`transparency`]
 //!
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.
@@ -35,6 +35,7 @@ pub mod check;
 pub mod diff;
 pub mod policy;
 pub mod rebuild;
+pub mod review;
 pub mod transparency;
 
 pub use error::{Error, Result};

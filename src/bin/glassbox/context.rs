@@ -6,13 +6,32 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use clap::Args;
 use glassbox::progress::Progress;
 use glassbox::time::Timestamp;
+use glassbox::tree::TreeOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The process environment (UTF-8 variables only).
 pub fn host_env() -> BTreeMap<String, String> {
     std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+}
+
+/// How a source directory that may be a git checkout is read (shared by `hash` and `review`).
+#[derive(Args)]
+pub struct GitTreeArgs {
+    /// Accept a git checkout whose tracked files differ from HEAD.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Walk the directory even in a git checkout.
+    #[arg(long)]
+    pub no_git: bool,
+}
+
+impl GitTreeArgs {
+    pub fn tree_options(&self) -> TreeOptions {
+        TreeOptions { allow_dirty: self.allow_dirty, no_git: self.no_git, env: host_env() }
+    }
 }
 
 /// The wall clock.

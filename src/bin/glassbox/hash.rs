@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use glassbox::manifest::SourceManifest;
-use glassbox::tree::{self, TreeOptions};
+use glassbox::tree;
 use serde::Serialize;
 
-use crate::context::{host_env, TerminalProgress};
+use crate::context::{GitTreeArgs, TerminalProgress};
 use crate::render::print_json;
 
 #[derive(Args)]
@@ -21,12 +21,8 @@ pub struct HashArgs {
     /// Write the manifest (sha256sum format) here; `-` for stdout.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Accept a git checkout whose tracked files differ from HEAD.
-    #[arg(long)]
-    allow_dirty: bool,
-    /// Walk the directory even in a git checkout.
-    #[arg(long)]
-    no_git: bool,
+    #[command(flatten)]
+    tree: GitTreeArgs,
     #[arg(long)]
     json: bool,
 }
@@ -43,7 +39,7 @@ struct HashReport {
 }
 
 pub fn run(args: HashArgs) -> Result<ExitCode> {
-    let options = TreeOptions { allow_dirty: args.allow_dirty, no_git: args.no_git, env: host_env() };
+    let options = args.tree.tree_options();
     let tree = tree::select(&args.dir, &options)?;
     let manifest = SourceManifest::hash(&tree, &TerminalProgress::new())?;
     let text = manifest.to_text();

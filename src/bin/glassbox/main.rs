@@ -10,6 +10,7 @@ mod key;
 mod log;
 mod rebuild;
 mod render;
+mod review;
 mod verify;
 
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Explain where two files (ELF binaries, tar.gz bundles, anything) differ.
     Diff(diff::DiffArgs),
+    /// Source reviews: what changed between two sources; sign a review of an exact source digest.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Rebuild(args) => rebuild::run(*args),
         Command::Diff(args) => diff::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Review(cmd) => review::run(cmd),
     };
     match result {
         Ok(code) => code,
