@@ -10,5 +10,7 @@ mod hash;
 mod keys;
 mod log;
 mod rebuild;
+mod review;
 mod support;
 mod third_party;
+mod verify;

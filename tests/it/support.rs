@@ -149,6 +149,8 @@ pub struct AvscanBuild {
 /// CARGO_HOME, TZ, LANG and umask, signed by the same key. Built once per test run.
 pub struct AvscanPair {
     pub dir: tempfile::TempDir,
+    /// The builder's key pair.
+    pub key: PathBuf,
     pub public: PathBuf,
     pub a: AvscanBuild,
     pub b: AvscanBuild,
@@ -222,7 +224,7 @@ fn build_avscan_pair() -> AvscanPair {
         "America/New_York",
         "de_DE.UTF-8",
     );
-    AvscanPair { dir, public, a, b }
+    AvscanPair { dir, key, public, a, b }
 }
 
 /// Where rustup keeps toolchains: tests that change HOME must keep pointing at it.
