@@ -229,6 +229,7 @@ mod tests {
     use super::*;
     use crate::progress::Silent;
     use crate::review::{load, LoadOptions};
+    use crate::tree::TreeOptions;
     use std::path::Path;
 
     fn tree(dir: &Path, files: &[(&str, &[u8])]) {
@@ -251,7 +252,8 @@ mod tests {
             &b,
             &[("same.rs", b"x\n"), ("new.rs", b"hi\n"), ("lib.rs", b"1\n2\n3\n4\nfive\n6\n7\n8\n"), ("bin", b"\0b")],
         );
-        let options = LoadOptions { no_git: true, scratch: dir.path().to_path_buf(), ..Default::default() };
+        let options =
+            LoadOptions { tree: TreeOptions { no_git: true, ..Default::default() }, scratch: dir.path().to_path_buf() };
         let (old, new) = (load(&a, &options, &Silent).unwrap(), load(&b, &options, &Silent).unwrap());
         let d = diff(&old, &new, true).unwrap();
         let listed: Vec<(&str, Status)> = d.files.iter().map(|f| (f.path.as_str(), f.status)).collect();

@@ -14,7 +14,6 @@ pub mod sign;
 pub use diff::{diff, FileDiff, Patch, SourceDiff, Status};
 pub use sign::{sign, Destination, ScopeRequest, SignRequest, SignedReview};
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -82,12 +81,8 @@ impl SourceKind {
 /// How to read a source.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
-    /// Accept a git checkout whose tracked files differ from HEAD (as `glassbox hash`).
-    pub allow_dirty: bool,
-    /// Walk a directory even in a git checkout.
-    pub no_git: bool,
-    /// The environment for git (the library does not read the process environment).
-    pub env: BTreeMap<String, String>,
+    /// How a directory is read (as `glassbox hash`: git-tracked files, `--allow-dirty`, `--no-git`).
+    pub tree: TreeOptions,
     /// Where a source bundle is unpacked (in a fresh temporary directory, removed on drop).
     pub scratch: PathBuf,
 }
@@ -131,9 +126,7 @@ pub fn load(path: &Path, options: &LoadOptions, progress: &dyn Progress) -> Resu
     };
     match kind {
         SourceKind::Directory => {
-            let tree_options =
-                TreeOptions { allow_dirty: options.allow_dirty, no_git: options.no_git, env: options.env.clone() };
-            let tree = tree::select(path, &tree_options)?;
+            let tree = tree::select(path, &options.tree)?;
             loaded.manifest = SourceManifest::hash(&tree, progress)?;
             if let Some(git) = &tree.git {
                 loaded.git_commit = Some(git.commit.clone());

@@ -9,7 +9,6 @@ use clap::{ArgGroup, Args, Subcommand};
 use glassbox::attest::review::Scope;
 use glassbox::keys::PrivateKey;
 use glassbox::review::{self, Destination, LoadOptions, Patch, ScopeRequest, SignRequest, SignedReview, SourceDiff};
-use glassbox::tree::TreeOptions;
 
 use crate::context::{now, GitTreeArgs, TerminalProgress};
 use crate::render::print_json;
@@ -94,8 +93,7 @@ pub fn run(cmd: ReviewCommand) -> Result<ExitCode> {
 }
 
 fn load_options(tree: &GitTreeArgs) -> LoadOptions {
-    let TreeOptions { allow_dirty, no_git, env } = tree.tree_options();
-    LoadOptions { allow_dirty, no_git, env, scratch: std::env::temp_dir() }
+    LoadOptions { tree: tree.tree_options(), scratch: std::env::temp_dir() }
 }
 
 fn run_diff(args: DiffArgs) -> Result<ExitCode> {
@@ -185,7 +183,7 @@ fn run_sign(args: SignArgs) -> Result<ExitCode> {
         key: &key,
         time_reviewed: now(),
         destination,
-        env: &options.env,
+        env: &options.tree.env,
     })?;
     if args.json {
         print_json(&signed)?;
