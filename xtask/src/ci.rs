@@ -1,14 +1,16 @@
 //! `cargo xtask ci`: everything CI checks, on a fresh machine with only Rust, Python 3 and git.
-//! Installs what the tests need (Python's securesystemslib in a virtual environment under
-//! `target/`; diffoscope with apt-get when root), then runs formatting, clippy with warnings
-//! denied, and all tests.
+//! Installs what the tests need (Python's securesystemslib and check-jsonschema in a virtual
+//! environment under `target/`; diffoscope with apt-get when root), then runs formatting, clippy
+//! with warnings denied, and all tests; then checks glassbox's own published attestations (signatures, the
+//! log, and a rebuild of the latest release from its commit, verified against the policy).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
-use crate::util::{cargo, repo_root, run as sh};
+use crate::util::{cargo, glassbox_binary, repo_root, run as sh};
+use crate::{rebuild, release};
 
 fn run_ci() -> Result<()> {
     let root = repo_root();
@@ -46,7 +48,60 @@ fn run_ci() -> Result<()> {
         "--locked",
         "--workspace",
     ]))?;
+    check_published(&root)
+}
+
+/// The committed attestations of glassbox's own releases: the log audited with the published
+/// keys, every committed envelope signed and logged, and the latest release rebuilt from its
+/// recorded commit and verified against `attestations/policy.toml` (as is the release bundle in
+/// `target/glassbox/dist`, when present).
+fn check_published(root: &Path) -> Result<()> {
+    let policy = release::policy_path();
+    if !policy.is_file() {
+        eprintln!("xtask ci: {} is missing: no published release to check", policy.display());
+        return Ok(());
+    }
+    let glassbox = glassbox_binary(false)?;
+    let keys = release::published_keys()?;
+    let mut audit = Command::new(&glassbox);
+    audit.arg("log").arg("audit").arg(release::log_dir()).arg("--vkey").arg(release::log_vkey_file()?);
+    for (path, _) in &keys {
+        audit.arg("--trust").arg(path);
+    }
+    sh(&mut audit).context("auditing attestations/log")?;
+    let keys: Vec<_> = keys.into_iter().map(|(_, key)| key).collect();
+    let checked = release::check_committed_envelopes(&keys)?;
+    eprintln!("xtask ci: {checked} committed envelopes are signed by published keys and in attestations/log");
+
+    let out = root.join("target/glassbox/release-check");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    let code = rebuild::rebuild_release("latest", &["--out".to_string(), out.display().to_string()])?;
+    anyhow::ensure!(code == 0, "the latest published release does not reproduce from its commit (exit {code})");
+    let dist = root.join("target/glassbox/dist");
+    for bundle in release_bundles(&out)?.into_iter().chain(release_bundles(&dist)?) {
+        sh(Command::new(&glassbox).arg("verify").arg(&bundle).arg("--policy").arg(&policy))
+            .with_context(|| format!("verifying {} against the published policy", bundle.display()))?;
+    }
     Ok(())
+}
+
+/// The binary bundles of the latest release in `dir` (none when `dir` does not exist).
+fn release_bundles(dir: &Path) -> Result<Vec<PathBuf>> {
+    let Some(version) = release::published_versions()?.pop() else { return Ok(Vec::new()) };
+    let prefix = format!("{}-{version}-", release::COMPONENT);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            name.starts_with(&prefix) && name.ends_with(".tar.gz") && !name.ends_with("-src.tar.gz")
+        })
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
@@ -62,7 +117,7 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
     let python = venv.join("bin/python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import securesystemslib.dsse, cryptography"])
+            .args(["-c", "import securesystemslib.dsse, cryptography, check_jsonschema, ruamel.yaml"])
             .status()
             .is_ok_and(|s| s.success());
     if !ready {
@@ -70,8 +125,8 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
         sh(Command::new(system_python).args(["-m", "venv"]).arg(&venv)).context("creating the Python venv")?;
         sh(Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .arg(PY_REQUIREMENT))
-        .context("installing securesystemslib from PyPI")?;
+            .args(PY_REQUIREMENTS))
+        .context("installing securesystemslib and check-jsonschema from PyPI")?;
     }
     Ok(python)
 }
@@ -99,5 +154,6 @@ fn install_diffoscope() -> Result<()> {
 /// Debian packages for the diffoscope comparisons.
 const DIFFOSCOPE_PACKAGES: [&str; 2] = ["diffoscope-minimal", "binutils"];
 
-/// The Python package the tests verify DSSE envelopes with.
-const PY_REQUIREMENT: &str = "securesystemslib[crypto]>=1.0,<2";
+/// The Python packages the tests use: securesystemslib verifies DSSE envelopes, check-jsonschema
+/// validates the workflow files against the published GitHub workflow schema.
+const PY_REQUIREMENTS: [&str; 2] = ["securesystemslib[crypto]>=1.0,<2", "check-jsonschema>=0.29,<1"];

@@ -1,11 +1,13 @@
-//! Build-engineer and maintainer tasks: `cargo xtask build | ci | bench`.
+//! Build-engineer and maintainer tasks: `cargo xtask build | check | rebuild | dist | ci | bench`.
 //! Each task is a file; this one only dispatches.
 
 mod bench;
 mod build;
 mod check;
 mod ci;
+mod dist;
 mod rebuild;
+mod release;
 mod util;
 
 use std::process::ExitCode;
@@ -18,6 +20,10 @@ tasks:
   build [glassbox build options]   build examples/avscan into target/glassbox/dist and attestations/
   check [glassbox check options]   is examples/avscan reproducible under varied conditions, and why not
   rebuild [glassbox rebuild options] rebuild the newest avscan provenance from target/glassbox/dist
+  rebuild --release VERSION|latest [glassbox rebuild options]
+                                   rebuild a published glassbox release from its recorded commit
+  dist [glassbox build options]    release glassbox: build it with glassbox, attest, log
+                                   ($GLASSBOX_KEY, $GLASSBOX_LOG_KEY)
   ci                               formatting, clippy, and every test (installs what tests need)
   bench [--quick]                  benchmarks, as ratios against standard tools";
 
@@ -41,6 +47,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         "build" => build::run(rest),
         "check" => check::run(rest),
         "ci" => ci::run(rest),
+        "dist" => dist::run(rest),
         "rebuild" => rebuild::run(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {

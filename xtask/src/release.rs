@@ -1,0 +1,229 @@
+//! glassbox's own published releases under `attestations/glassbox/<version>/`: finding one,
+//! reading its provenance with the builder keys of `attestations/policy.toml`, and checking what
+//! is committed (every envelope signed by a published key and in the published log).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use glassbox::attest::provenance::Provenance;
+use glassbox::attest::{Envelope, Statement, SLSA_PROVENANCE_V1};
+use glassbox::keys::PublicKey;
+use glassbox::policy::Policy;
+use glassbox::transparency::audit::committed_entries;
+use glassbox::transparency::entry::LogEntry;
+use glassbox::transparency::LogDir;
+
+use crate::util::{repo_root, run};
+
+/// The component name glassbox's releases are published under.
+pub const COMPONENT: &str = "glassbox";
+
+/// Where the published attestations live, relative to the repository root.
+pub fn attestations_dir() -> PathBuf {
+    repo_root().join("attestations")
+}
+
+pub fn policy_path() -> PathBuf {
+    attestations_dir().join("policy.toml")
+}
+
+/// The published log's directory.
+pub fn log_dir() -> PathBuf {
+    attestations_dir().join("log")
+}
+
+/// One published version and what its provenance says.
+pub struct Release {
+    pub version: String,
+    /// Every `<target>.provenance.intoto.jsonl` of the version, sorted.
+    pub provenances: Vec<PathBuf>,
+    /// The commit every provenance records (they must agree).
+    pub git_commit: String,
+    /// `sha256:<hex>` of the source.
+    pub source_digest: String,
+}
+
+/// The policy's builder keys, as files (policy paths are relative to the policy file).
+pub fn builder_key_files(policy: &Policy) -> Vec<PathBuf> {
+    let base = policy.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    policy.builders.iter().map(|k| base.join(&k.path)).collect()
+}
+
+/// The policy's `[log] vkey` file.
+pub fn log_vkey_file() -> Result<PathBuf> {
+    let text =
+        std::fs::read_to_string(policy_path()).with_context(|| format!("reading {}", policy_path().display()))?;
+    let value: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", policy_path().display()))?;
+    let vkey = value.get("log").and_then(|l| l.get("vkey")).and_then(|v| v.as_str());
+    match vkey {
+        Some(v) => Ok(attestations_dir().join(v)),
+        None => bail!("{} has no [log] vkey", policy_path().display()),
+    }
+}
+
+/// Versions published under `attestations/glassbox/`, oldest first (numeric dotted order).
+pub fn published_versions() -> Result<Vec<String>> {
+    let dir = attestations_dir().join(COMPONENT);
+    let mut versions = Vec::new();
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                versions.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    versions.sort_by_key(|v| version_key(v));
+    Ok(versions)
+}
+
+/// `1.10.0` sorts after `1.9.0`; a pre-release part is compared as text.
+fn version_key(version: &str) -> (Vec<u64>, String) {
+    let (core, pre) = version.split_once('-').unwrap_or((version, "~"));
+    (core.split('.').map(|n| n.parse().unwrap_or(0)).collect(), pre.to_string())
+}
+
+/// Finds `version` (or the newest for `latest`) and reads its provenance, trusting only the
+/// policy's builder keys.
+pub fn find(version: &str, policy: &Policy) -> Result<Release> {
+    let version = if version == "latest" {
+        match published_versions()?.pop() {
+            Some(v) => v,
+            None => bail!("no release is published under {}", attestations_dir().join(COMPONENT).display()),
+        }
+    } else {
+        version.to_string()
+    };
+    let dir = attestations_dir().join(COMPONENT).join(&version);
+    let mut provenances: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("release {version}: reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".provenance.intoto.jsonl"))
+        .collect();
+    provenances.sort();
+    if provenances.is_empty() {
+        bail!("release {version}: no *.provenance.intoto.jsonl in {}", dir.display());
+    }
+    let trusted: Vec<PublicKey> = policy.builders.iter().map(|k| k.key.clone()).collect();
+    let mut commits = BTreeSet::new();
+    let mut sources = BTreeSet::new();
+    for path in &provenances {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {origin}"))?;
+        for envelope in Envelope::parse_all(&text, &origin)? {
+            if envelope.verified_by(&trusted)?.is_empty() {
+                bail!("{origin}: not signed by a builder key of {}", policy.path.display());
+            }
+            let statement = Statement::<Provenance>::from_envelope(&envelope, SLSA_PROVENANCE_V1, &origin)?;
+            let definition = &statement.predicate.build_definition;
+            if definition.internal_parameters.dirty {
+                bail!("{origin}: built from a dirty checkout, so no commit reproduces it");
+            }
+            let source = &definition.external_parameters.source;
+            match source.digest.get("gitCommit") {
+                Some(commit) => commits.insert(commit.clone()),
+                None => bail!("{origin}: records no gitCommit"),
+            };
+            sources.insert(source.digest.get("sha256").cloned().unwrap_or_default());
+        }
+    }
+    if commits.len() != 1 || sources.len() != 1 {
+        bail!("release {version}: its provenance files name {} commits and {} sources", commits.len(), sources.len());
+    }
+    let git_commit = commits.into_iter().next().unwrap_or_default();
+    let source_digest = format!("sha256:{}", sources.into_iter().next().unwrap_or_default());
+    Ok(Release { version, provenances, git_commit, source_digest })
+}
+
+/// Checks out `commit` of this repository into `dest` (a fresh clone, so the tree is exactly the
+/// commit's tracked files). When the tag `v<version>` exists it must name the same commit.
+pub fn checkout(version: &str, commit: &str, dest: &Path) -> Result<()> {
+    let root = repo_root();
+    let git = |dir: &Path| {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C").arg(dir);
+        cmd
+    };
+    let tag =
+        git(&root).args(["rev-parse", "-q", "--verify"]).arg(format!("refs/tags/v{version}^{{commit}}")).output()?;
+    if tag.status.success() {
+        let tagged = String::from_utf8_lossy(&tag.stdout).trim().to_string();
+        if tagged != commit {
+            bail!("tag v{version} is commit {tagged}, but the provenance records {commit}");
+        }
+    }
+    let known = git(&root).args(["cat-file", "-e"]).arg(format!("{commit}^{{commit}}")).output()?;
+    if !known.status.success() {
+        bail!("commit {commit} is not in this clone (fetch the full history: git fetch --unshallow --tags)");
+    }
+    run(Command::new("git").args(["clone", "--quiet", "--no-checkout"]).arg(&root).arg(dest))?;
+    run(git(dest).args(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit]))
+}
+
+/// What `cargo xtask ci` checks of the committed attestations: every envelope under
+/// `attestations/glassbox/` is signed by a key in `attestations/keys/` and is in the log the
+/// policy names. (`glassbox log audit` checks the log itself.) Returns how many were checked.
+pub fn check_committed_envelopes(keys: &[PublicKey]) -> Result<usize> {
+    let (_, entries) = committed_entries(&LogDir::new(log_dir())).context("reading attestations/log")?;
+    let mut logged = BTreeSet::new();
+    for bytes in &entries {
+        if let Some(digest) = LogEntry::parse(bytes, "attestations/log")?.envelope_digest() {
+            logged.insert(digest);
+        }
+    }
+    let mut checked = 0;
+    for version in published_versions()? {
+        let dir = attestations_dir().join(COMPONENT).join(&version);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".intoto.jsonl"))
+            .collect();
+        files.sort();
+        for path in files {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {origin}"))?;
+            for (n, envelope) in Envelope::parse_all(&text, &origin)?.iter().enumerate() {
+                if envelope.verified_by(keys)?.is_empty() {
+                    bail!("{origin}:{}: no signature verifies with a key in attestations/keys/", n + 1);
+                }
+                if !logged.contains(&envelope.digest()) {
+                    bail!("{origin}:{}: not in attestations/log", n + 1);
+                }
+                checked += 1;
+            }
+        }
+    }
+    Ok(checked)
+}
+
+/// Every `attestations/keys/*.pub`, sorted by file name.
+pub fn published_keys() -> Result<Vec<(PathBuf, PublicKey)>> {
+    let dir = attestations_dir().join("keys");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pub"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let key = PublicKey::read(&p)?;
+            Ok((p, key))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_key;
+
+    #[test]
+    fn versions_sort_numerically_and_pre_releases_first() {
+        let mut v = vec!["1.10.0", "1.9.0", "1.10.0-rc.1", "0.1.0"];
+        v.sort_by_key(|v| version_key(v));
+        assert_eq!(v, ["0.1.0", "1.9.0", "1.10.0-rc.1", "1.10.0"]);
+    }
+}
