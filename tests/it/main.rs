@@ -14,3 +14,4 @@ mod review;
 mod support;
 mod third_party;
 mod verify;
+mod workflows;

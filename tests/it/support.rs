@@ -48,18 +48,23 @@ pub fn have_tool(program: &str, probe: &[&str]) -> bool {
 
 /// The Python with securesystemslib (`cargo xtask ci` provides it), if any.
 pub fn python_with_sslib() -> Option<PathBuf> {
+    python_with("securesystemslib.dsse, cryptography", "securesystemslib")
+}
+
+/// The test Python (`$GLASSBOX_TEST_PYTHON`, else `python3`) when it can import `modules`. Under
+/// `cargo xtask ci` (GLASSBOX_REQUIRE_TOOLS=1) a missing package fails the test; elsewhere the
+/// check is skipped with a printed reason.
+pub fn python_with(modules: &str, package: &str) -> Option<PathBuf> {
     let python = std::env::var_os("GLASSBOX_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import securesystemslib.dsse, cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok =
+        Command::new(&python).args(["-c", &format!("import {modules}")]).output().is_ok_and(|o| o.status.success());
     if !ok {
         assert!(
             std::env::var_os("GLASSBOX_REQUIRE_TOOLS").is_none(),
-            "securesystemslib is required under cargo xtask ci ({})",
+            "{package} is required under cargo xtask ci ({})",
             python.display()
         );
-        eprintln!("SKIPPED part of this test: securesystemslib is not installed (run cargo xtask ci)");
+        eprintln!("SKIPPED part of this test: {package} is not installed (run cargo xtask ci)");
         return None;
     }
     Some(python)
