@@ -48,14 +48,14 @@ fn run_ci() -> Result<()> {
         "--locked",
         "--workspace",
     ]))?;
-    check_published(&root)
+    check_published(&root, &python)
 }
 
 /// The committed attestations of glassbox's own releases: the log audited with the published
 /// keys, every committed envelope signed and logged, and the latest release rebuilt from its
 /// recorded commit and verified against `attestations/policy.toml` (as is the release bundle in
 /// `target/glassbox/dist`, when present).
-fn check_published(root: &Path) -> Result<()> {
+fn check_published(root: &Path, python: &Path) -> Result<()> {
     let policy = release::policy_path();
     if !policy.is_file() {
         eprintln!("xtask ci: {} is missing: no published release to check", policy.display());
@@ -79,6 +79,9 @@ fn check_published(root: &Path) -> Result<()> {
     }
     let code = rebuild::rebuild_release("latest", &["--out".to_string(), out.display().to_string()])?;
     anyhow::ensure!(code == 0, "the latest published release does not reproduce from its commit (exit {code})");
+    let venv_bin = python.parent().map(Path::to_path_buf).unwrap_or_default();
+    let version = release::published_versions()?.pop().unwrap_or_default();
+    release::check_readme_commands(&version, &out, &venv_bin)?;
     let dist = root.join("target/glassbox/dist");
     for bundle in release_bundles(&out)?.into_iter().chain(release_bundles(&dist)?) {
         sh(Command::new(&glassbox).arg("verify").arg(&bundle).arg("--policy").arg(&policy))

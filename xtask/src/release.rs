@@ -216,6 +216,65 @@ pub fn published_keys() -> Result<Vec<(PathBuf, PublicKey)>> {
         .collect()
 }
 
+/// The `sh` blocks of attestations/README.md's standard-tools section, as one bash script.
+fn readme_script() -> Result<String> {
+    let path = attestations_dir().join("README.md");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let Some(start) = text.find(README_SECTION) else {
+        bail!("{} has no section {README_SECTION:?}", path.display());
+    };
+    let mut script = String::from("set -euo pipefail\n");
+    let mut in_block = false;
+    for line in text[start..].lines() {
+        if in_block && line.starts_with("```") {
+            in_block = false;
+        } else if in_block {
+            script.push_str(line);
+            script.push('\n');
+        } else if line == "```sh" {
+            in_block = true;
+        }
+    }
+    Ok(script)
+}
+
+const README_SECTION: &str = "## Checking a release with standard tools only";
+
+/// Runs the README's standard-tools checks of the latest release against the bundles in `dist`
+/// (with `python_bin` first on PATH, for securesystemslib), then against a copy of the binary
+/// bundle with one byte changed, which they must refuse.
+pub fn check_readme_commands(version: &str, dist: &Path, python_bin: &Path) -> Result<()> {
+    let root = repo_root();
+    let script = readme_script()?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![python_bin.to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    let search_path = std::env::join_paths(dirs)?;
+    let bash = |dist: &Path| {
+        let mut cmd = Command::new("bash");
+        cmd.current_dir(&root).arg("-c").arg(&script).env("V", version).env("DIST", dist).env("PATH", &search_path);
+        cmd
+    };
+    eprintln!("$ bash -c <the sh blocks of attestations/README.md, {README_SECTION:?}> (DIST={})", dist.display());
+    let status = bash(dist).status().context("running bash")?;
+    if !status.success() {
+        bail!("the standard-tools checks of attestations/README.md failed ({status})");
+    }
+
+    let corrupt = tempfile::tempdir()?;
+    let bundle = format!("{COMPONENT}-{version}-x86_64-unknown-linux-gnu.tar.gz");
+    let mut bytes = std::fs::read(dist.join(&bundle)).with_context(|| format!("reading {bundle}"))?;
+    let last = bytes.len() - 1; // a gzip file is never empty
+    bytes[last] ^= 1;
+    std::fs::write(corrupt.path().join(&bundle), bytes)?;
+    let refused = bash(corrupt.path()).output()?;
+    if refused.status.success() {
+        bail!("the README's standard-tools checks accepted a corrupted {bundle}");
+    }
+    eprintln!("xtask ci: the README's standard-tools checks pass, and refuse a corrupted bundle");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::version_key;
