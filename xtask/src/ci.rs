@@ -70,7 +70,7 @@ fn check_published(root: &Path, python: &Path) -> Result<()> {
     }
     sh(&mut audit).context("auditing attestations/log")?;
     let keys: Vec<_> = keys.into_iter().map(|(_, key)| key).collect();
-    let checked = release::check_committed_envelopes(&keys)?;
+    let checked = release::check_committed_envelopes(&release::attestations_dir(), &keys)?;
     eprintln!("xtask ci: {checked} committed envelopes are signed by published keys and in attestations/log");
 
     let out = root.join("target/glassbox/release-check");
@@ -80,7 +80,7 @@ fn check_published(root: &Path, python: &Path) -> Result<()> {
     let code = rebuild::rebuild_release("latest", &["--out".to_string(), out.display().to_string()])?;
     anyhow::ensure!(code == 0, "the latest published release does not reproduce from its commit (exit {code})");
     let venv_bin = python.parent().map(Path::to_path_buf).unwrap_or_default();
-    let version = release::published_versions()?.pop().unwrap_or_default();
+    let version = release::published_versions(&release::attestations_dir())?.pop().unwrap_or_default();
     release::check_readme_commands(&version, &out, &venv_bin)?;
     let dist = root.join("target/glassbox/dist");
     for bundle in release_bundles(&out)?.into_iter().chain(release_bundles(&dist)?) {
@@ -92,7 +92,7 @@ fn check_published(root: &Path, python: &Path) -> Result<()> {
 
 /// The binary bundles of the latest release in `dir` (none when `dir` does not exist).
 fn release_bundles(dir: &Path) -> Result<Vec<PathBuf>> {
-    let Some(version) = release::published_versions()?.pop() else { return Ok(Vec::new()) };
+    let Some(version) = release::published_versions(&release::attestations_dir())?.pop() else { return Ok(Vec::new()) };
     let prefix = format!("{}-{version}-", release::COMPONENT);
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()

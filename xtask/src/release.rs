@@ -63,9 +63,9 @@ pub fn log_vkey_file() -> Result<PathBuf> {
     }
 }
 
-/// Versions published under `attestations/glassbox/`, oldest first (numeric dotted order).
-pub fn published_versions() -> Result<Vec<String>> {
-    let dir = attestations_dir().join(COMPONENT);
+/// Versions published under `<attestations>/glassbox/`, oldest first (numeric dotted order).
+pub fn published_versions(attestations: &Path) -> Result<Vec<String>> {
+    let dir = attestations.join(COMPONENT);
     let mut versions = Vec::new();
     if dir.is_dir() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -85,18 +85,19 @@ fn version_key(version: &str) -> (Vec<u64>, String) {
     (core.split('.').map(|n| n.parse().unwrap_or(0)).collect(), pre.to_string())
 }
 
-/// Finds `version` (or the newest for `latest`) and reads its provenance, trusting only the
-/// policy's builder keys.
+/// Finds `version` (or the newest for `latest`) in the attestations directory that holds the
+/// policy, and reads its provenance, trusting only the policy's builder keys.
 pub fn find(version: &str, policy: &Policy) -> Result<Release> {
+    let attestations = policy.path.parent().map(Path::to_path_buf).unwrap_or_default();
     let version = if version == "latest" {
-        match published_versions()?.pop() {
+        match published_versions(&attestations)?.pop() {
             Some(v) => v,
-            None => bail!("no release is published under {}", attestations_dir().join(COMPONENT).display()),
+            None => bail!("no release is published under {}", attestations.join(COMPONENT).display()),
         }
     } else {
         version.to_string()
     };
-    let dir = attestations_dir().join(COMPONENT).join(&version);
+    let dir = attestations.join(COMPONENT).join(&version);
     let mut provenances: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("release {version}: reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -163,10 +164,11 @@ pub fn checkout(version: &str, commit: &str, dest: &Path) -> Result<()> {
 }
 
 /// What `cargo xtask ci` checks of the committed attestations: every envelope under
-/// `attestations/glassbox/` is signed by a key in `attestations/keys/` and is in the log the
-/// policy names. (`glassbox log audit` checks the log itself.) Returns how many were checked.
-pub fn check_committed_envelopes(keys: &[PublicKey]) -> Result<usize> {
-    let (_, entries) = committed_entries(&LogDir::new(log_dir())).context("reading attestations/log")?;
+/// `<attestations>/glassbox/` is signed by one of `keys` and is in `<attestations>/log`.
+/// (`glassbox log audit` checks the log itself.) Returns how many were checked.
+pub fn check_committed_envelopes(attestations: &Path, keys: &[PublicKey]) -> Result<usize> {
+    let log = LogDir::new(attestations.join("log"));
+    let (_, entries) = committed_entries(&log).context("reading attestations/log")?;
     let mut logged = BTreeSet::new();
     for bytes in &entries {
         if let Some(digest) = LogEntry::parse(bytes, "attestations/log")?.envelope_digest() {
@@ -174,8 +176,8 @@ pub fn check_committed_envelopes(keys: &[PublicKey]) -> Result<usize> {
         }
     }
     let mut checked = 0;
-    for version in published_versions()? {
-        let dir = attestations_dir().join(COMPONENT).join(&version);
+    for version in published_versions(attestations)? {
+        let dir = attestations.join(COMPONENT).join(&version);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.to_string_lossy().ends_with(".intoto.jsonl"))
@@ -277,12 +279,95 @@ pub fn check_readme_commands(version: &str, dist: &Path, python_bin: &Path) -> R
 
 #[cfg(test)]
 mod tests {
-    use super::version_key;
+    use super::*;
+    use glassbox::attest::ResourceDescriptor;
+    use glassbox::digest::Sha256Digest;
+    use glassbox::keys::PrivateKey;
 
     #[test]
     fn versions_sort_numerically_and_pre_releases_first() {
         let mut v = vec!["1.10.0", "1.9.0", "1.10.0-rc.1", "0.1.0"];
         v.sort_by_key(|v| version_key(v));
         assert_eq!(v, ["0.1.0", "1.9.0", "1.10.0-rc.1", "1.10.0"]);
+    }
+
+    /// A copy of the committed attestations (policy, keys, releases, log) to tamper with.
+    fn published_copy() -> tempfile::TempDir {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).unwrap();
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        copy(&attestations_dir(), dir.path());
+        dir
+    }
+
+    fn provenance_file(attestations: &Path) -> PathBuf {
+        let version = published_versions(attestations).unwrap().pop().unwrap();
+        attestations.join(COMPONENT).join(version).join("x86_64-unknown-linux-gnu.provenance.intoto.jsonl")
+    }
+
+    #[test]
+    fn the_published_release_names_a_clean_commit_and_its_source() {
+        let policy = Policy::load(&policy_path()).unwrap();
+        let release = find("latest", &policy).unwrap();
+        assert_eq!(Some(&release.version), published_versions(&attestations_dir()).unwrap().last());
+        assert_eq!(release.git_commit.len(), 40, "{}", release.git_commit);
+        let manifest = std::fs::read(attestations_dir().join(COMPONENT).join(&release.version).join("sources.sha256"));
+        assert_eq!(release.source_digest, format!("sha256:{}", Sha256Digest::of(&manifest.unwrap()).hex()));
+    }
+
+    #[test]
+    fn a_provenance_is_believed_only_with_a_builder_signature() {
+        let dir = published_copy();
+        // A policy that trusts the rebuilder's key, not the release key, as a builder.
+        let policy_file = dir.path().join("policy.toml");
+        let text = std::fs::read_to_string(&policy_file).unwrap();
+        std::fs::write(&policy_file, text.replacen("keys/release.pub", "keys/rebuilder.pub", 1)).unwrap();
+        let err = find("latest", &Policy::load(&policy_file).unwrap()).err().unwrap();
+        assert!(err.to_string().contains("not signed by a builder key"), "{err:#}");
+
+        // The real policy, and a payload changed by one character.
+        std::fs::write(&policy_file, text).unwrap();
+        let provenance = provenance_file(dir.path());
+        let line = std::fs::read_to_string(&provenance).unwrap();
+        let at = line.find("\"payload\":\"").unwrap() + 20;
+        let flipped = if &line[at..=at] == "A" { "B" } else { "A" };
+        std::fs::write(&provenance, format!("{}{flipped}{}", &line[..at], &line[at + 1..])).unwrap();
+        let err = find("latest", &Policy::load(&policy_file).unwrap()).err().unwrap();
+        assert!(err.to_string().contains("not signed by a builder key"), "{err:#}");
+    }
+
+    #[test]
+    fn committed_envelopes_must_be_signed_by_a_published_key_and_logged() {
+        let dir = published_copy();
+        let keys: Vec<PublicKey> = published_keys().unwrap().into_iter().map(|(_, k)| k).collect();
+        assert!(check_committed_envelopes(dir.path(), &keys).unwrap() >= 2);
+
+        // An envelope signed by some other key, added to the release's provenance file.
+        let stranger = PrivateKey::generate();
+        let subject = vec![ResourceDescriptor::named("glassbox", Sha256Digest::of(b"other bytes"))];
+        let envelope = Statement::new(subject, SLSA_PROVENANCE_V1, serde_json::json!({})).sign(&stranger);
+        let provenance = provenance_file(dir.path());
+        let mut text = std::fs::read_to_string(&provenance).unwrap();
+        text.push_str(&envelope.to_line());
+        text.push('\n');
+        std::fs::write(&provenance, text).unwrap();
+        let err = check_committed_envelopes(dir.path(), &keys).unwrap_err();
+        assert!(err.to_string().contains("no signature verifies"), "{err:#}");
+
+        // Signed by a key the checker trusts, but never logged.
+        let mut trusting = keys.clone();
+        trusting.push(stranger.public());
+        let err = check_committed_envelopes(dir.path(), &trusting).unwrap_err();
+        assert!(err.to_string().contains("not in attestations/log"), "{err:#}");
     }
 }
