@@ -272,7 +272,8 @@ fn publish(dir: &LogDir, checkpoint: &Checkpoint, key: &PrivateKey) -> Result<()
     write_atomic(&dir.checkpoint_path(), &note.to_bytes(), 0o644)
 }
 
-fn lock(dir: &LogDir) -> Result<File> {
+/// The log's exclusive append lock, held until the file is dropped.
+pub(crate) fn lock(dir: &LogDir) -> Result<File> {
     let path = dir.root.join(LOCK_FILE);
     let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).at(&path)?;
     file.lock().at(&path)?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::audit::{authenticate_checkpoint, check_consistent, WitnessPolicy};
-use super::store::LogDir;
+use super::store::{lock, LogDir};
 use crate::error::{Error, IoContext, Result};
 use crate::fs::write_atomic;
 use crate::keys::PrivateKey;
@@ -48,6 +48,13 @@ pub struct Cosigned {
 /// Verifies, checks consistency with the state, adds the cosignature, records the new state.
 pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
     let origin = req.checkpoint.display().to_string();
+    // Cosigning a log's own checkpoint file rewrites it: hold the log's append lock so that an
+    // append cannot publish a larger checkpoint between our read and our write (which would put
+    // the log back to an older size).
+    let _lock = match req.checkpoint.parent().filter(|dir| dir.join("tile").is_dir()) {
+        Some(dir) => Some(lock(&LogDir::new(dir))?),
+        None => None,
+    };
     let bytes = fs::read(&req.checkpoint).at(&req.checkpoint)?;
     let (mut note, new, _) = authenticate_checkpoint(&bytes, &origin, &req.log_key, &WitnessPolicy::default())?;
     let previous = read_state(&req.state)?;

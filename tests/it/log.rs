@@ -333,3 +333,35 @@ fn a_witness_cosigns_growth_and_refuses_a_fork() {
     );
     assert_eq!(rewritten.status.code(), Some(1), "{}", String::from_utf8_lossy(&rewritten.stderr));
 }
+
+#[test]
+fn cosigning_a_logs_own_checkpoint_waits_for_its_appenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let (witness_key, _) = keypair(dir.path(), "witness");
+    let file = dir.path().join("e.jsonl");
+    envelopes(&file, 0, 3);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+
+    // An appender holds the lock: the witness must not rewrite the checkpoint under it.
+    let held = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(log.join(".lock")).unwrap();
+    held.lock().unwrap();
+    let mut witness = glassbox()
+        .args(["log", "cosign"])
+        .arg(log.join("checkpoint"))
+        .arg("--key")
+        .arg(&witness_key)
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .args(["--log-vkey", &vkey])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(witness.try_wait().unwrap().is_none(), "the witness rewrote the checkpoint while the log was locked");
+    drop(held);
+    let out = witness.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(log.join("checkpoint")).unwrap().contains("witness-"));
+}
