@@ -4,9 +4,42 @@
 
 use std::collections::BTreeMap;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::ResourceDescriptor;
+use crate::error::{Error, Result};
+use crate::manifest::SourceManifest;
+
+impl Provenance {
+    /// The source manifest the build embedded (the `sources.sha256` byproduct), checked against
+    /// the source digest it claims. `origin` names the provenance in errors. A manifest that
+    /// does not hash to the digest is a definite "no" (`Rejected`); anything unreadable is
+    /// `Invalid`. The signature is the caller's business.
+    pub fn source_manifest(&self, origin: &str) -> Result<SourceManifest> {
+        let bad = |why: String| Error::invalid(origin, why);
+        let digest = self
+            .build_definition
+            .external_parameters
+            .source
+            .sha256()
+            .ok_or_else(|| bad("externalParameters.source has no sha256 digest".into()))?;
+        let byproduct = self.run_details.byproducts.iter().find(|b| b.name.as_deref() == Some(names::SOURCE_MANIFEST));
+        let content = byproduct
+            .ok_or_else(|| bad("no sources.sha256 byproduct".into()))?
+            .content
+            .as_deref()
+            .ok_or_else(|| bad("sources.sha256 byproduct has no content".into()))?;
+        let bytes = BASE64.decode(content).map_err(|e| bad(format!("sources.sha256 byproduct is not base64 ({e})")))?;
+        let text = String::from_utf8(bytes).map_err(|_| bad("sources.sha256 byproduct is not UTF-8".into()))?;
+        let manifest = SourceManifest::parse(&text, &format!("{origin}: sources.sha256"))?;
+        if manifest.digest() != digest {
+            return Err(Error::rejected(origin, "the embedded source manifest does not hash to the source digest"));
+        }
+        Ok(manifest)
+    }
+}
 
 /// The provenance predicate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

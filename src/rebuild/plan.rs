@@ -3,9 +3,6 @@
 
 use std::path::Path;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-
 use crate::attest::provenance::{names, Provenance};
 use crate::attest::{Envelope, ResourceDescriptor, Statement, BUILD_TYPE_CARGO_V1, SLSA_PROVENANCE_V1};
 use crate::cargo::{BuildParams, VendorConfig};
@@ -92,21 +89,11 @@ pub fn plan(tp: &TrustedProvenance) -> Result<RebuildPlan> {
     for part in [&ext.profile, &ext.target] {
         crate::cargo::workspace::check_component_part("build parameter", part)?;
     }
-    let source_digest =
-        ext.source.sha256().ok_or_else(|| bad("externalParameters.source has no sha256 digest".into()))?;
+    let manifest = tp.statement.predicate.source_manifest(origin)?;
+    let source_digest = manifest.digest();
 
     let byproduct =
         |name: &str| tp.statement.predicate.run_details.byproducts.iter().find(|b| b.name.as_deref() == Some(name));
-    let manifest_entry = byproduct(names::SOURCE_MANIFEST).ok_or_else(|| bad("no sources.sha256 byproduct".into()))?;
-    let content =
-        manifest_entry.content.as_deref().ok_or_else(|| bad("sources.sha256 byproduct has no content".into()))?;
-    let text = BASE64.decode(content).map_err(|e| bad(format!("sources.sha256 byproduct is not base64 ({e})")))?;
-    let text = String::from_utf8(text).map_err(|_| bad("sources.sha256 byproduct is not UTF-8".into()))?;
-    let manifest = SourceManifest::parse(&text, &format!("{origin}: sources.sha256"))?;
-    if manifest.digest() != source_digest {
-        return Err(Error::rejected(origin, "the embedded source manifest does not hash to the source digest"));
-    }
-
     let dependency = |name: &str| def.resolved_dependencies.iter().find(|d| d.name.as_deref() == Some(name));
     let lockfile_sha256 = dependency(names::CARGO_LOCK)
         .and_then(ResourceDescriptor::sha256)

@@ -18,11 +18,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use serde::Serialize;
 
-use crate::attest::provenance::{names, Provenance};
+use crate::attest::provenance::Provenance;
 use crate::attest::{Envelope, Statement, BUILD_TYPE_CARGO_V1, SLSA_PROVENANCE_V1};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, IoContext, Result};
@@ -197,7 +195,8 @@ struct EmbeddedSource {
 }
 
 /// Decodes the `sources.sha256` byproduct of every envelope in the provenance file at `path`
-/// (as `rebuild::plan` does, but without a trusted key); all must agree on the source.
+/// (as `rebuild::plan` does, but without a trusted key: a mismatch is unusable input here, exit
+/// 2, not a verdict); all must agree on the source.
 fn read_provenance(path: &Path) -> Result<EmbeddedSource> {
     let origin = path.display().to_string();
     let text = fs::read_to_string(path).at(path)?;
@@ -215,24 +214,7 @@ fn read_provenance(path: &Path) -> Result<EmbeddedSource> {
             ));
         }
         let ext = &def.external_parameters;
-        let bad = |why: &str| Error::invalid(&origin, why.to_string());
-        let digest = ext.source.sha256().ok_or_else(|| bad("externalParameters.source has no sha256 digest"))?;
-        let content = statement
-            .predicate
-            .run_details
-            .byproducts
-            .iter()
-            .find(|b| b.name.as_deref() == Some(names::SOURCE_MANIFEST))
-            .and_then(|b| b.content.as_deref())
-            .ok_or_else(|| bad("no sources.sha256 byproduct with content"))?;
-        let bytes =
-            BASE64.decode(content).map_err(|e| bad(&format!("sources.sha256 byproduct is not base64 ({e})")))?;
-        let text = String::from_utf8(bytes).map_err(|_| bad("sources.sha256 byproduct is not UTF-8"))?;
-        let manifest = SourceManifest::parse(&text, &format!("{origin}: sources.sha256"))?;
-        if manifest.digest() != digest {
-            // Malformed input here, not a verdict: a diff or a review cannot use it (exit 2).
-            return Err(Error::invalid(&origin, "the embedded source manifest does not hash to the source digest"));
-        }
+        let manifest = statement.predicate.source_manifest(&origin).map_err(unusable)?;
         if let Some(first) = &found {
             if first.manifest != manifest {
                 return Err(Error::invalid(&origin, "its envelopes name different sources; give one envelope"));

@@ -203,11 +203,8 @@ fn resolve_scope(request: &ScopeRequest, source: &LoadedSource) -> Result<Scope>
 /// of the review(s) in a review file (which must all name one source digest).
 pub fn delta_base(value: &str) -> Result<Sha256Digest> {
     let what = || format!("--delta-from {value:?}");
-    let hex = value.strip_prefix("sha256:").unwrap_or(value);
-    if hex.len() == 64 {
-        if let Some(digest) = Sha256Digest::parse(hex) {
-            return Ok(digest);
-        }
+    if let Some(digest) = Sha256Digest::parse(value) {
+        return Ok(digest);
     }
     let path = Path::new(value);
     if !path.is_file() {

@@ -27,26 +27,9 @@ fn reviewer_copy(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, provenance, bundle)
 }
 
-/// `glassbox rebuild` as a reviewer runs it: empty cargo home, no network, another HOME.
+/// `glassbox rebuild` as a reviewer runs it (`support::reviewer_rebuild`), with `extra` options.
 fn rebuild(dir: &Path, provenance: &Path, source: &Path, trust: &Path, extra: &[&str]) -> std::process::Output {
-    let home = dir.join("reviewer-home");
-    let cargo_home = dir.join("empty-cargo-home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&cargo_home).unwrap();
-    output(
-        glassbox()
-            .arg("rebuild")
-            .arg(provenance)
-            .arg("--source")
-            .arg(source)
-            .arg("--trust")
-            .arg(trust)
-            .args(extra)
-            .env("HOME", home)
-            .env("CARGO_HOME", cargo_home)
-            .env("CARGO_NET_OFFLINE", "true")
-            .env("RUSTUP_HOME", rustup_home()),
-    )
+    output(reviewer_rebuild(dir, provenance, source, trust).args(extra))
 }
 
 fn stderr(out: &std::process::Output) -> String {

@@ -267,3 +267,24 @@ for line in open(sys.argv[2]):
         count += 1
 print(key.keyid, count)
 "#;
+
+/// `glassbox rebuild` as a reviewer runs it: empty cargo home, no network, another HOME (all
+/// under `dir`). Add options and run it with `ok` or `output`.
+pub fn reviewer_rebuild(dir: &Path, provenance: &Path, source: &Path, trust: &Path) -> Command {
+    let home = dir.join("reviewer-home");
+    let cargo_home = dir.join("empty-cargo-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    let mut cmd = glassbox();
+    cmd.arg("rebuild")
+        .arg(provenance)
+        .arg("--source")
+        .arg(source)
+        .arg("--trust")
+        .arg(trust)
+        .env("HOME", home)
+        .env("CARGO_HOME", cargo_home)
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("RUSTUP_HOME", rustup_home());
+    cmd
+}

@@ -49,7 +49,10 @@ fn scenario() -> &'static Scenario {
         let provenance = att.join("avscan/0.1.0").join(PROVENANCE);
         // Two of the three rebuilders reproduce.
         for r in ["r1", "r2"] {
-            rebuild_with(&provenance, &source_bundle, &att.join("keys/vendor.pub"), &keys.join(format!("{r}.key")));
+            let trust = att.join("keys/vendor.pub");
+            ok(reviewer_rebuild(dir.path(), &provenance, &source_bundle, &trust)
+                .arg("--key")
+                .arg(keys.join(format!("{r}.key"))));
         }
         review(&keys.join("reviewer.key"), &source_bundle, "safe-to-deploy", &att, &[]);
         let vkey = ok(glassbox()
@@ -80,19 +83,6 @@ required = true
 witnesses = []
 witness_threshold = 0
 "#;
-
-fn rebuild_with(provenance: &Path, source: &Path, trust: &Path, key: &Path) {
-    ok(glassbox()
-        .arg("rebuild")
-        .arg(provenance)
-        .arg("--source")
-        .arg(source)
-        .arg("--trust")
-        .arg(trust)
-        .arg("--key")
-        .arg(key)
-        .env("RUSTUP_HOME", rustup_home()));
-}
 
 /// `glassbox review sign` into `att` (or `--out` given in `extra`).
 fn review(key: &Path, source: &Path, criteria: &str, att: &Path, extra: &[&str]) -> String {
@@ -308,7 +298,10 @@ fn a_second_version_is_covered_by_a_delta_review() {
     // Two rebuilders reproduce the second version; everything goes into the log.
     let provenance = att.join("avscan/0.1.0-v2").join(PROVENANCE);
     for r in ["r1", "r2"] {
-        rebuild_with(&provenance, &v2_bundle, &att.join("keys/vendor.pub"), &s.keys.join(format!("{r}.key")));
+        let trust = att.join("keys/vendor.pub");
+        ok(reviewer_rebuild(s.dir.path(), &provenance, &v2_bundle, &trust)
+            .arg("--key")
+            .arg(s.keys.join(format!("{r}.key"))));
     }
     log_all(&att, &s.keys);
     let (code, unmet, verdict) = verify(&out.join(TARGET).join("avscan"), &att);

@@ -74,7 +74,12 @@ fn scripts(workflow: &Value) -> String {
 fn published_toolchain() -> (String, String) {
     let dir = repo().join("attestations/glassbox");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    versions.sort();
+    // Newest last, numerically (1.10.0 after 1.9.0).
+    let numbers = |p: &PathBuf| -> Vec<u64> {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        name.split(['.', '-']).map(|n| n.parse().unwrap_or(0)).collect()
+    };
+    versions.sort_by_key(numbers);
     let provenance = std::fs::read_dir(versions.last().unwrap())
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -9,6 +9,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
+use glassbox::policy::Policy;
+
 use crate::util::{cargo, glassbox_binary, repo_root, run as sh};
 use crate::{rebuild, release};
 
@@ -57,13 +59,14 @@ fn run_ci() -> Result<()> {
 /// `target/glassbox/dist`, when present).
 fn check_published(root: &Path, python: &Path) -> Result<()> {
     let policy = release::policy_path();
+    let trust_policy = Policy::load(&policy)?;
     let Some(version) = release::published_versions(&release::attestations_dir())?.pop() else {
         anyhow::bail!("no glassbox release is published under attestations/glassbox/");
     };
     let glassbox = glassbox_binary(false)?;
     let keys = release::published_keys()?;
     let mut audit = Command::new(&glassbox);
-    audit.arg("log").arg("audit").arg(release::log_dir()).arg("--vkey").arg(release::log_vkey_file()?);
+    audit.arg("log").arg("audit").arg(release::log_dir()).arg("--vkey").arg(release::log_vkey(&trust_policy)?);
     for (path, _) in &keys {
         audit.arg("--trust").arg(path);
     }

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use glassbox::keys::PrivateKey;
 use glassbox::policy::Policy;
 
-use crate::release::{self, attestations_dir, log_dir, log_vkey_file, policy_path, COMPONENT};
+use crate::release::{self, attestations_dir, log_dir, log_vkey, policy_path, COMPONENT};
 use crate::util::{cargo, glassbox_binary, repo_root, run as sh};
 
 /// A private key file named by an environment variable; never a development key for a release.
@@ -85,7 +85,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         .arg(&log_key_path)
         .args(&new.provenances))
     .context("appending the provenance to attestations/log")?;
-    sh(Command::new(&glassbox).arg("log").arg("verify").arg(log_dir()).arg("--vkey").arg(log_vkey_file()?))
+    sh(Command::new(&glassbox).arg("log").arg("verify").arg(log_dir()).arg("--vkey").arg(log_vkey(&policy)?))
         .context("verifying attestations/log")?;
 
     println!("published {COMPONENT} {version} (commit {}, source {})", new.git_commit, new.source_digest);

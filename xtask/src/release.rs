@@ -51,15 +51,11 @@ pub fn builder_key_files(policy: &Policy) -> Vec<PathBuf> {
     policy.builders.iter().map(|k| base.join(&k.path)).collect()
 }
 
-/// The policy's `[log] vkey` file.
-pub fn log_vkey_file() -> Result<PathBuf> {
-    let text =
-        std::fs::read_to_string(policy_path()).with_context(|| format!("reading {}", policy_path().display()))?;
-    let value: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", policy_path().display()))?;
-    let vkey = value.get("log").and_then(|l| l.get("vkey")).and_then(|v| v.as_str());
-    match vkey {
-        Some(v) => Ok(attestations_dir().join(v)),
-        None => bail!("{} has no [log] vkey", policy_path().display()),
+/// The policy's `[log] vkey`, as the verifier key string `glassbox log --vkey` takes.
+pub fn log_vkey(policy: &Policy) -> Result<String> {
+    match &policy.log {
+        Some(log) => Ok(log.vkey.to_string()),
+        None => bail!("{} has no [log] vkey", policy.path.display()),
     }
 }
 
