@@ -1,8 +1,9 @@
-//! File-system helpers every workflow shares: atomic writes and safe relative paths.
+//! File-system helpers every workflow shares: atomic writes, bounded reads of regular files
+//! only, and safe relative paths.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path};
 
 use crate::error::{Error, IoContext, Result};
@@ -56,6 +57,52 @@ fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
+/// Upper bounds for reads of small files that others hand us (keys, policies, checkpoints):
+/// a hostile path may name `/dev/zero` or a FIFO, so every such read is bounded and typed.
+pub mod limits {
+    /// A PEM key or a signed-note verifier key.
+    pub const KEY_FILE: u64 = 16 << 10;
+    /// A policy file.
+    pub const POLICY: u64 = 1 << 20;
+    /// A checkpoint (a signed note with its cosignatures).
+    pub const CHECKPOINT: u64 = 1 << 20;
+}
+
+/// Reads the regular file `path` (following symlinks, as a user-given path may be one), refusing
+/// FIFOs, devices, sockets and directories before any byte is read, and files longer than
+/// `max` bytes. The open is non-blocking so that a FIFO cannot hang the caller.
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .at(path)?;
+    read_opened(file, path, max)
+}
+
+/// [`read_regular`] on a file already opened (for example with `openat` and `O_NOFOLLOW`).
+pub fn read_opened(file: fs::File, path: &Path, max: u64) -> Result<Vec<u8>> {
+    let meta = file.metadata().at(path)?;
+    if !meta.file_type().is_file() {
+        return Err(Error::invalid(path.display(), "not a regular file (a directory, FIFO, device or socket)"));
+    }
+    if meta.len() > max {
+        return Err(Error::invalid(path.display(), format!("larger than the {max}-byte limit for this file")));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow after the check: read one byte past the limit to notice.
+    file.take(max + 1).read_to_end(&mut bytes).at(path)?;
+    if bytes.len() as u64 > max {
+        return Err(Error::invalid(path.display(), format!("larger than the {max}-byte limit for this file")));
+    }
+    Ok(bytes)
+}
+
+/// [`read_regular`] as UTF-8 text. The error never quotes the contents.
+pub fn read_regular_text(path: &Path, max: u64) -> Result<String> {
+    String::from_utf8(read_regular(path, max)?).map_err(|_| Error::invalid(path.display(), "not UTF-8 text"))
+}
+
 /// Checks that `rel` is a plain relative path (no root, no `..`, no `.`-only components) in
 /// UTF-8, as every path inside a manifest or bundle must be.
 pub fn check_relative(rel: &str) -> std::result::Result<(), &'static str> {
@@ -89,6 +136,20 @@ mod tests {
         for bad in ["", "/etc/passwd", "a/../b", "./a", "a//b", "a/", "a\nb", "a\\b"] {
             assert!(check_relative(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn bounded_reads_refuse_devices_fifos_and_long_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, b"12345").unwrap();
+        assert_eq!(read_regular(&p, 5).unwrap(), b"12345");
+        assert!(read_regular(&p, 4).unwrap_err().to_string().contains("limit"));
+        assert!(read_regular(Path::new("/dev/zero"), 1 << 20).unwrap_err().to_string().contains("not a regular"));
+        assert!(read_regular(dir.path(), 1 << 20).is_err());
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(read_regular(&fifo, 1 << 20).unwrap_err().to_string().contains("not a regular"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! transparency log for Cargo workspaces.
 //!
 //! Layers (a module uses only its own layer or lower ones; see ARCHITECTURE.md):
-//! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`]
+//! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`], [`text`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
 //! 4. [`build`], [`check`], [`diff`], [`policy`], [`rebuild`], [`review`], [`transparency`]
@@ -16,6 +16,7 @@ pub mod fs;
 pub mod glob;
 pub mod json;
 pub mod progress;
+pub mod text;
 pub mod time;
 
 pub mod env;

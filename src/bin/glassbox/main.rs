@@ -65,7 +65,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("glassbox: error: {err:#}");
+            // Error messages quote names from hostile inputs: escape them for the terminal.
+            eprintln!("glassbox: error: {}", glassbox::text::escape(&format!("{err:#}")));
             let code = err.downcast_ref::<glassbox::Error>().map_or(2, glassbox::Error::exit_code);
             ExitCode::from(code)
         }

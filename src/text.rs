@@ -1,0 +1,56 @@
+//! Escaping for names that glassbox prints. File names, key names and statement fields come from
+//! people glassbox does not trust; printed raw, a newline or an ANSI escape in one can forge a
+//! line of a report or erase one above it. Everything printed that came from outside goes
+//! through [`escape`] (or the [`Escaped`] wrapper).
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// `s` with every control character (C0, DEL, C1) and the Unicode bidirectional overrides
+/// written as `\xNN` or `\u{NNNN}`, and backslashes doubled, so the printed text is one
+/// unambiguous line. Text without such characters is returned unchanged.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x80 && needs_escape(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || c == '\\' || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Displays its text through [`escape`].
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&escape(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("src/main.rs"), "src/main.rs");
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+        assert_eq!(escape("a\nb"), "a\\x0ab");
+        assert_eq!(escape("zz\u{1b}[2K\r"), "zz\\x1b[2K\\x0d");
+        assert_eq!(escape("a\\x0ab"), "a\\\\x0ab");
+        assert_eq!(escape("\u{202e}gpj.exe"), "\\u{202e}gpj.exe");
+        assert_eq!(escape("\u{85}"), "\\u{0085}");
+        assert_eq!(escape("naïve"), "naïve");
+    }
+}
