@@ -55,9 +55,13 @@ pub struct NoteVerifier {
 
 impl NoteVerifier {
     /// Parses a verifier key `<name>+<8 hex digits>+<base64(alg || key)>`, checking that the key
-    /// id is the one the name, type and key give.
+    /// id is the one the name, type and key give. Errors never quote the input (it may be a
+    /// private key given by mistake); the caller names the file or option it came from.
     pub fn parse(vkey: &str) -> Result<NoteVerifier> {
-        let bad = |reason: &str| Error::invalid(format!("verifier key {vkey:?}"), reason);
+        let bad = |reason: &str| Error::invalid("verifier key", reason);
+        if vkey.contains("PRIVATE KEY") || vkey.starts_with("PRIVATE+KEY+") {
+            return Err(bad("this is a private key, not a verifier key: keep it secret and give the verifier key"));
+        }
         let (name, rest) = vkey.split_once('+').ok_or_else(|| bad("is not <name>+<key id>+<key>"))?;
         let (hash_hex, key_b64) = rest.split_once('+').ok_or_else(|| bad("is not <name>+<key id>+<key>"))?;
         if !is_valid_key_name(name) {

@@ -13,9 +13,13 @@ use crate::json;
 
 /// Entries are at most this long (the tile format stores lengths in two bytes).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
+/// Envelopes are at most this long (their line, without the newline). The log stores every
+/// envelope, and each append rewrites the last, partial envelope bundle under a new name, so an
+/// unbounded envelope would cost its size again on every later append.
+pub const MAX_ENVELOPE_BYTES: usize = 4 << 20;
 
 /// The descriptor logged for one envelope. Field names are the JSON keys; the JSON is
-/// canonical (sorted keys, no whitespace).
+/// canonical (sorted keys, no whitespace, control characters escaped; see [`LogEntry::to_bytes`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LogEntry {
@@ -34,14 +38,57 @@ pub struct Loggable {
     pub entry: LogEntry,
     /// The entry's canonical JSON: the leaf data.
     pub entry_bytes: Vec<u8>,
-    /// The envelope as stored: its compact JSON line.
+    /// The envelope as stored: the line it was submitted as, which is its compact JSON.
     pub envelope_line: String,
+    /// The SHA-256 of `envelope_line`.
     pub digest: Sha256Digest,
 }
 
 impl Loggable {
-    /// Describes `envelope`, which must carry an in-toto statement. `origin` names it in errors.
+    /// Describes the envelope submitted as `line` (without its newline). The log names an
+    /// envelope by the SHA-256 of its line, so the line is logged exactly as given; it must be
+    /// one DSSE envelope in glassbox's compact form (the form `glassbox` writes and `json.dumps`
+    /// with `separators=(",", ":")` gives: fields in the DSSE order, no whitespace, no unknown
+    /// fields), so that the digest of the file's line and of the envelope are the same thing.
+    pub fn from_line(line: &str, origin: &str) -> Result<Loggable> {
+        check_envelope_size(line.len(), origin)?;
+        let envelope: Envelope = serde_json::from_str(line)
+            .map_err(|e| Error::invalid(origin, format!("not a DSSE envelope on one line ({e})")))?;
+        if envelope.to_line() != line {
+            return Err(Error::invalid(
+                origin,
+                "the envelope is not in compact form (fields payload, payloadType, signatures, no \
+                 whitespace, no unknown fields): the log names an envelope by the SHA-256 of its line, \
+                 so it logs only lines in that one form",
+            ));
+        }
+        Loggable::describe(&envelope, line.to_string(), origin)
+    }
+
+    /// Every envelope of an `.intoto.jsonl` text (blank lines skipped), each as
+    /// [`Loggable::from_line`]; `origin` names the file, errors say `<origin>:<line>`.
+    pub fn parse_lines(text: &str, origin: &str) -> Result<Vec<Loggable>> {
+        let mut out = Vec::new();
+        for (n, line) in text.split('\n').enumerate() {
+            if !line.trim().is_empty() {
+                out.push(Loggable::from_line(line, &format!("{origin}:{}", n + 1))?);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::invalid(origin, "contains no DSSE envelope"));
+        }
+        Ok(out)
+    }
+
+    /// Describes `envelope` as its compact line, the only form the log stores.
     pub fn from_envelope(envelope: &Envelope, origin: &str) -> Result<Loggable> {
+        let line = envelope.to_line();
+        check_envelope_size(line.len(), origin)?;
+        Loggable::describe(envelope, line, origin)
+    }
+
+    /// The entry for `envelope`, stored as `line`; it must carry an in-toto statement.
+    fn describe(envelope: &Envelope, envelope_line: String, origin: &str) -> Result<Loggable> {
         if envelope.payload_type != crate::attest::PAYLOAD_TYPE_INTOTO {
             return Err(Error::invalid(
                 origin,
@@ -60,7 +107,6 @@ impl Loggable {
         if envelope.signatures.is_empty() {
             return Err(Error::invalid(origin, "the envelope has no signature"));
         }
-        let envelope_line = envelope.to_line();
         let digest = Sha256Digest::of(envelope_line.as_bytes());
         let entry = LogEntry {
             envelope: digest.prefixed(),
@@ -69,7 +115,7 @@ impl Loggable {
             subjects: statement.subject,
             signers: envelope.signatures.iter().map(|s| s.keyid.clone()).collect(),
         };
-        let entry_bytes = entry.to_bytes()?;
+        let entry_bytes = entry.to_bytes().map_err(|e| Error::invalid(origin, format!("cannot be logged ({e})")))?;
         if entry_bytes.len() > MAX_ENTRY_BYTES {
             return Err(Error::invalid(
                 origin,
@@ -83,11 +129,35 @@ impl Loggable {
     }
 }
 
+fn check_envelope_size(len: usize, origin: &str) -> Result<()> {
+    if len > MAX_ENVELOPE_BYTES {
+        return Err(Error::invalid(
+            origin,
+            format!("the envelope is {len} bytes, more than the log's limit of {MAX_ENVELOPE_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
 impl LogEntry {
-    /// The canonical JSON bytes.
+    /// The canonical JSON bytes: securesystemslib's canonical JSON (sorted keys, no
+    /// whitespace, only `"` and `\` escaped), except that control characters U+0000 to U+001F
+    /// are written `\u00xx` (lowercase hex) rather than raw, so that every entry is also valid
+    /// JSON that any parser reads back (a raw control character in a string is not JSON).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let value = serde_json::to_value(self).map_err(|e| Error::invalid("log entry", e.to_string()))?;
-        json::canonical(&value)
+        let raw = json::canonical(&value)?;
+        // In canonical output a byte below 0x20 can only be inside a string (the structure has
+        // no whitespace), and `\` is already doubled there, so the escape is unambiguous.
+        let mut out = Vec::with_capacity(raw.len());
+        for b in raw {
+            if b < 0x20 {
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+            } else {
+                out.push(b);
+            }
+        }
+        Ok(out)
     }
 
     /// Parses an entry read from the log; it must be in canonical form.

@@ -5,9 +5,11 @@
 
 pub mod audit;
 pub mod entry;
+mod files;
 pub mod proofs;
 pub mod store;
 pub mod witness;
 
 pub use entry::{LogEntry, Loggable};
+pub use files::MAX_TILE_BYTES;
 pub use store::LogDir;

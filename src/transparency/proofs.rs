@@ -2,8 +2,6 @@
 //! the log under a signed checkpoint, checkable offline with nothing but the envelope and the
 //! log's verifier key.
 
-use std::fs;
-
 use serde::Serialize;
 
 use super::audit::{authenticate_checkpoint, WitnessPolicy};
@@ -11,7 +9,7 @@ use super::entry::Loggable;
 use super::store::LogDir;
 use crate::attest::Envelope;
 use crate::digest::Sha256Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::merkle;
 use crate::tlog::note::{Note, NoteVerifier};
@@ -24,21 +22,22 @@ pub enum Target {
     Index(u64),
 }
 
-/// An inclusion proof for one entry against the log's current checkpoint.
+/// An inclusion proof for one entry against the log's current checkpoint. For an envelope,
+/// the entry found through `envelope-index` must name it (a wrong index is refused, exit 1).
 pub fn prove(dir: &LogDir, target: Target) -> Result<(TlogProof, u64)> {
     let path = dir.checkpoint_path();
-    let note_bytes = fs::read(&path).at(&path)?;
+    let note_bytes = dir.read_checkpoint_bytes()?;
     let note = Note::parse(&note_bytes).map_err(|e| Error::invalid(path.display(), e.to_string()))?;
     let checkpoint = Checkpoint::parse(&note.text).map_err(|e| Error::invalid(path.display(), e.to_string()))?;
     let size = checkpoint.size;
+    let tree = dir.tree(size);
     let index = match target {
         Target::Index(i) if i < size => i,
         Target::Index(i) => return Err(Error::invalid(format!("--index {i}"), format!("the log has {size} entries"))),
         Target::Envelope(d) => dir
-            .find_envelope(&d, size)?
+            .find_logged(&tree, &checkpoint.root, &d)?
             .ok_or_else(|| Error::rejected(d.prefixed(), "this envelope is not in the log"))?,
     };
-    let tree = dir.tree(size);
     let hashes = merkle::inclusion_proof(&tree, index, size)?;
     let entry = dir.entries(index, index + 1, size)?.remove(0);
     // The tiles must agree with the signed root before the proof is handed out.

@@ -3,19 +3,22 @@
 //! bundles beside the entry bundles (`envelopes/<N>[.p/<W>]`, one envelope line per entry, in
 //! entry order), each checked against the digest its entry names. Appends are serialised by a lock and crash-safe: everything a new
 //! checkpoint refers to is made durable (one `syncfs`) before the checkpoint is replaced
-//! atomically, so a process killed at any instant leaves the old, complete log.
+//! atomically, so a process killed at any instant leaves the old, complete log. Nothing stored
+//! is believed: an append first authenticates the tiles, bundles and index records it builds
+//! on against the checkpoint it extends, and every file is read and written without following
+//! symlinks (see [`super::files`]).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::entry::Loggable;
+use super::entry::{LogEntry, Loggable, MAX_ENTRY_BYTES, MAX_ENVELOPE_BYTES};
+use super::files::MAX_TILE_BYTES;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::fs::write_atomic;
 use crate::keys::PrivateKey;
 use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::merkle::{self, NodeSource};
@@ -54,10 +57,15 @@ impl LogDir {
         self.root.join(rel)
     }
 
+    /// The current checkpoint note's bytes (a regular file of at most 1 MiB, not a link).
+    pub fn read_checkpoint_bytes(&self) -> Result<Vec<u8>> {
+        self.read_file(CHECKPOINT_FILE, crate::fs::limits::CHECKPOINT)
+    }
+
     /// Reads the current checkpoint note and its body (signatures not checked).
     pub fn read_checkpoint(&self) -> Result<(Note, Checkpoint)> {
         let path = self.checkpoint_path();
-        let bytes = fs::read(&path).at(&path)?;
+        let bytes = self.read_checkpoint_bytes()?;
         let note = Note::parse(&bytes).map_err(|e| Error::invalid(path.display(), e.to_string()))?;
         let checkpoint = Checkpoint::parse(&note.text).map_err(|e| Error::invalid(path.display(), e.to_string()))?;
         Ok((note, checkpoint))
@@ -68,40 +76,67 @@ impl LogDir {
         TileReader { log: self, size, cache: RefCell::new(HashMap::new()) }
     }
 
-    /// The index of the envelope with `digest` among the first `size` entries, if logged.
+    /// The index of the envelope with `digest` among the first `size` entries according to
+    /// `envelope-index`, which nothing authenticates: callers confirm a hit against the entry
+    /// ([`LogDir::confirm_logged`]) before believing it.
     pub fn find_envelope(&self, digest: &Sha256Digest, size: u64) -> Result<Option<u64>> {
         let digests = self.read_index(size)?;
         Ok(digests.iter().position(|d| d == &digest.0).map(|i| i as u64))
     }
 
+    /// The index of the envelope with `digest` in the tree `tree` whose signed root is `root`:
+    /// the index's hit, confirmed by the entry's inclusion under `root` and by the digest the
+    /// entry names. A hit the entry does not confirm is refused (exit 1), never believed.
+    pub fn find_logged(&self, tree: &TileReader<'_>, root: &Hash, digest: &Sha256Digest) -> Result<Option<u64>> {
+        match self.find_envelope(digest, tree.size())? {
+            Some(index) => self.confirm_logged(tree, root, index, digest).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks that entry `index` of `tree` (signed root `root`) names the envelope `digest`.
+    fn confirm_logged(&self, tree: &TileReader<'_>, root: &Hash, index: u64, digest: &Sha256Digest) -> Result<u64> {
+        let size = tree.size();
+        let at = format!("entry {index}");
+        let entry = self.entries(index, index + 1, size)?.remove(0);
+        let proof = merkle::inclusion_proof(tree, index, size)?;
+        if !merkle::verify_inclusion(&merkle::leaf_hash(&entry), index, size, &proof, root) {
+            return Err(Error::rejected(&at, "its bundle is not the entry the checkpoint's root commits to"));
+        }
+        if LogEntry::parse(&entry, &at)?.envelope_digest() != Some(*digest) {
+            return Err(Error::rejected(
+                self.file(INDEX_FILE).display(),
+                format!("says envelope {} is entry {index}, but that entry names another envelope", digest.prefixed()),
+            ));
+        }
+        Ok(index)
+    }
+
     fn read_index(&self, size: u64) -> Result<Vec<Hash>> {
         let path = self.root.join(INDEX_FILE);
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(mut f) => {
-                f.read_to_end(&mut bytes).at(&path)?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&path, e)),
+        // Records past the committed size are leftovers of a killed append: read only the
+        // committed ones, so a huge (or endless) file costs nothing.
+        let committed = size.saturating_mul(32);
+        let bytes = self.read_prefix(INDEX_FILE, committed)?.unwrap_or_default();
+        if (bytes.len() as u64) < committed {
+            return Err(Error::invalid(path.display(), format!("holds fewer than the {size} committed entries")));
         }
-        let committed = (size as usize).saturating_mul(32);
-        if bytes.len() < committed {
-            return Err(Error::rejected(path.display(), format!("holds fewer than the {size} committed entries")));
-        }
-        bytes.truncate(committed);
+        // `chunks_exact(32)` yields 32-byte slices only, so the conversion cannot fail.
         Ok(bytes.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())
     }
 
     /// The entries `[start, end)` of a tree of `size` entries, from the entry bundles.
     pub fn entries(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>> {
-        self.read_bundles(start, end, size, tiles::entries_path, |data, width| {
+        let max = TILE_WIDTH * (2 + MAX_ENTRY_BYTES as u64);
+        self.read_bundles(start, end, size, max, tiles::entries_path, |data, width| {
             tiles::decode_bundle_of_width(data, width).map_err(|e| e.to_string())
         })
     }
 
     /// The stored envelope lines of entries `[start, end)`, from the envelope bundles.
     pub fn envelopes(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>> {
-        self.read_bundles(start, end, size, LogDir::envelopes_path, |data, _| Ok(split_lines(data)))
+        let max = TILE_WIDTH * (1 + MAX_ENVELOPE_BYTES as u64);
+        self.read_bundles(start, end, size, max, LogDir::envelopes_path, |data, _| Ok(split_lines(data)))
     }
 
     /// Reads the items `[start, end)` from bundles of 256 (the last one partial).
@@ -110,6 +145,7 @@ impl LogDir {
         start: u64,
         end: u64,
         size: u64,
+        max: u64,
         path_of: impl Fn(u64, u64) -> String,
         decode: impl Fn(&[u8], u64) -> std::result::Result<Vec<Vec<u8>>, String>,
     ) -> Result<Vec<Vec<u8>>> {
@@ -118,8 +154,9 @@ impl LogDir {
         while i < end {
             let bundle = i / TILE_WIDTH;
             let width = (size - bundle * TILE_WIDTH).min(TILE_WIDTH);
-            let path = self.file(&path_of(bundle, width));
-            let data = fs::read(&path).at(&path)?;
+            let rel = path_of(bundle, width);
+            let path = self.file(&rel);
+            let data = self.read_file(&rel, max)?;
             let items = decode(&data, width).map_err(|why| Error::rejected(path.display(), why))?;
             if items.len() as u64 != width {
                 return Err(Error::rejected(path.display(), format!("holds {} items, not {width}", items.len())));
@@ -163,8 +200,9 @@ impl TileReader<'_> {
                 format!("beyond a tree of {} entries", self.size),
             ));
         }
-        let path = self.log.file(&tiles::tile_path(tile_level, index, width));
-        let data = fs::read(&path).at(&path)?;
+        let rel = tiles::tile_path(tile_level, index, width);
+        let path = self.log.file(&rel);
+        let data = self.log.read_file(&rel, MAX_TILE_BYTES)?;
         let hashes =
             tiles::decode_hash_tile(&data, width).map_err(|e| Error::rejected(path.display(), e.to_string()))?;
         let hashes = Rc::new(hashes);
@@ -199,9 +237,14 @@ pub struct Appended {
 
 /// Creates an empty log with origin `origin` and its first checkpoint; returns the verifier key.
 pub fn init(dir: &LogDir, origin: &str, key: &PrivateKey) -> Result<NoteVerifier> {
-    if dir.checkpoint_path().exists() {
-        return Err(Error::invalid(dir.checkpoint_path().display(), "a log already exists here"));
+    let path = dir.checkpoint_path();
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(Error::invalid(path.display(), "a log already exists here"));
     }
+    std::fs::create_dir_all(&dir.root).at(&dir.root)?;
+    // The lock file exists from the start, so that a witness cosigning the very first
+    // checkpoint and the first append serialise on it like every later pair.
+    let _lock = lock(dir)?;
     let checkpoint =
         Checkpoint { origin: origin.to_string(), size: 0, root: merkle::EMPTY_ROOT, extensions: Vec::new() };
     publish(dir, &checkpoint, key)?;
@@ -209,7 +252,8 @@ pub fn init(dir: &LogDir, origin: &str, key: &PrivateKey) -> Result<NoteVerifier
 }
 
 /// Appends every envelope not yet in the log, then publishes one new checkpoint. Returns only
-/// once the new checkpoint and everything it covers are durable.
+/// once the new checkpoint and everything it covers are durable. Refuses (exit 1), signing
+/// nothing, when the stored tree is not the one the checkpoint signs.
 pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appended> {
     let _lock = lock(dir)?;
     let (note, checkpoint) = dir.read_checkpoint()?;
@@ -221,6 +265,17 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
         ));
     }
     let old = checkpoint.size;
+    // The tiles this append combines with are the right edge of the old tree, and every hash of
+    // every partial tile goes into the old root: if the root is the signed one, so is the edge.
+    // The same reader (which caches what it read) is used to build the new tiles.
+    let reader = dir.tree(old);
+    if merkle::root(&reader, old)? != checkpoint.root {
+        return Err(Error::rejected(
+            dir.root.display(),
+            "the stored hash tiles do not add up to the checkpoint's root: refusing to extend a tree that is not the signed one",
+        ));
+    }
+    let (existing_entries, existing_lines) = authenticated_edge(dir, &reader, old)?;
     let known: HashMap<Hash, u64> = dir.read_index(old)?.into_iter().enumerate().map(|(i, d)| (d, i as u64)).collect();
     let mut added = Vec::new();
     let mut already_logged = Vec::new();
@@ -228,7 +283,7 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
     let mut in_batch = HashSet::new();
     for item in items {
         if let Some(&i) = known.get(&item.digest.0) {
-            already_logged.push((i, item.digest));
+            already_logged.push((dir.confirm_logged(&reader, &checkpoint.root, i, &item.digest)?, item.digest));
         } else if in_batch.insert(item.digest) {
             added.push((old + fresh.len() as u64, item.digest));
             fresh.push(item);
@@ -240,7 +295,7 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
 
     // 1. The index: records past the committed size are leftovers of a killed append.
     let index_path = dir.root.join(INDEX_FILE);
-    let mut index = OpenOptions::new().create(true).truncate(false).write(true).open(&index_path).at(&index_path)?;
+    let mut index = dir.open_own_file(INDEX_FILE)?;
     index.set_len(old * 32).at(&index_path)?;
     index.seek(SeekFrom::End(0)).at(&index_path)?;
     let mut records = Vec::with_capacity(fresh.len() * 32);
@@ -251,13 +306,11 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
     // 2. Envelope bundles, entry bundles and hash tiles covering [old, new). Only paths the
     //    committed checkpoint does not use are written (see `write_bundles`).
     let lines: Vec<&[u8]> = fresh.iter().map(|i| i.envelope_line.as_bytes()).collect();
-    let existing =
-        if old.is_multiple_of(TILE_WIDTH) { Vec::new() } else { dir.envelopes(old - old % TILE_WIDTH, old, old)? };
-    write_bundles(dir, old, existing, &lines, LogDir::envelopes_path, |items| {
+    write_bundles(dir, old, existing_lines, &lines, LogDir::envelopes_path, |items| {
         Ok(items.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect())
     })?;
     let entries: Vec<&[u8]> = fresh.iter().map(|i| i.entry_bytes.as_slice()).collect();
-    write_tiles(dir, old, &entries)?;
+    write_tiles(dir, &reader, existing_entries, &entries)?;
     // 3. Make all of it durable at once, then commit by replacing the checkpoint.
     rustix::fs::syncfs(&index).map_err(|e| Error::io(&dir.root, e.into()))?;
     let size = old + fresh.len() as u64;
@@ -266,27 +319,52 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
     Ok(Appended { added, already_logged, size, root: Sha256Digest(root) })
 }
 
-/// Signs and atomically replaces the checkpoint.
-fn publish(dir: &LogDir, checkpoint: &Checkpoint, key: &PrivateKey) -> Result<()> {
-    let note = Note::sign(&checkpoint.to_text(), &checkpoint.origin, key)?;
-    write_atomic(&dir.checkpoint_path(), &note.to_bytes(), 0o644)
+/// Entries or envelope lines of one bundle.
+type Items = Vec<Vec<u8>>;
+
+/// The entries and envelope lines of the old tree's last, partial bundle (which the append
+/// copies into the next one), each checked against the authenticated partial level-0 tile and
+/// against the digest its entry names.
+fn authenticated_edge(dir: &LogDir, reader: &TileReader<'_>, old: u64) -> Result<(Items, Items)> {
+    if old.is_multiple_of(TILE_WIDTH) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let start = old - old % TILE_WIDTH;
+    let entries = dir.entries(start, old, old)?;
+    let lines = dir.envelopes(start, old, old)?;
+    let tile = reader.tile(0, old / TILE_WIDTH)?;
+    for (offset, (entry, line)) in entries.iter().zip(&lines).enumerate() {
+        let at = format!("entry {}", start + offset as u64);
+        if merkle::leaf_hash(entry) != tile[offset] {
+            return Err(Error::rejected(&at, "its bundle does not hash to the leaf the checkpoint's root commits to"));
+        }
+        if LogEntry::parse(entry, &at)?.envelope_digest() != Some(Sha256Digest::of(line)) {
+            return Err(Error::rejected(&at, "its stored envelope does not hash to the digest the entry names"));
+        }
+    }
+    Ok((entries, lines))
 }
 
-/// The log's exclusive append lock, held until the file is dropped.
+/// Signs and atomically replaces the checkpoint (never through a link planted in its place).
+fn publish(dir: &LogDir, checkpoint: &Checkpoint, key: &PrivateKey) -> Result<()> {
+    let note = Note::sign(&checkpoint.to_text(), &checkpoint.origin, key)?;
+    dir.write_file(CHECKPOINT_FILE, &note.to_bytes(), true)
+}
+
+/// The log's exclusive append lock, held until the file is dropped. The lock file must be the
+/// log's own regular file: a planted (even dangling) link is refused, its target never created.
 pub(crate) fn lock(dir: &LogDir) -> Result<File> {
-    let path = dir.root.join(LOCK_FILE);
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).at(&path)?;
-    file.lock().at(&path)?;
+    let file = dir.open_own_file(LOCK_FILE)?;
+    file.lock().at(dir.file(LOCK_FILE))?;
     Ok(file)
 }
 
-/// Writes the entry bundles and hash tiles (every level) touched by appending `entries` to a
-/// tree of `old` entries. Tiles of the committed tree are never modified: a partial tile is
-/// written under a new path for its new width.
-fn write_tiles(dir: &LogDir, old: u64, entries: &[&[u8]]) -> Result<()> {
-    let reader = dir.tree(old);
-    let existing =
-        if old.is_multiple_of(TILE_WIDTH) { Vec::new() } else { dir.entries(old - old % TILE_WIDTH, old, old)? };
+/// Writes the entry bundles and hash tiles (every level) touched by appending `entries` to the
+/// tree `reader` reads (whose last, partial bundle holds `existing`, authenticated). Tiles of
+/// the committed tree are never modified: a partial tile is written under a new path for its
+/// new width.
+fn write_tiles(dir: &LogDir, reader: &TileReader<'_>, existing: Vec<Vec<u8>>, entries: &[&[u8]]) -> Result<()> {
+    let old = reader.size();
     write_bundles(dir, old, existing, entries, tiles::entries_path, |items| {
         let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
         tiles::encode_bundle(&refs)
@@ -306,14 +384,14 @@ fn write_tiles(dir: &LogDir, old: u64, entries: &[&[u8]]) -> Result<()> {
         for hash in level_hashes {
             tile.push(hash);
             if tile.len() as u64 == TILE_WIDTH {
-                write_file(dir, &tiles::tile_path(tile_level, tile_index, TILE_WIDTH), &concat(&tile))?;
+                dir.write_file(&tiles::tile_path(tile_level, tile_index, TILE_WIDTH), &concat(&tile), false)?;
                 parents.push(tile_root(&tile));
                 tile.clear();
                 tile_index += 1;
             }
         }
         if !tile.is_empty() {
-            write_file(dir, &tiles::tile_path(tile_level, tile_index, tile.len() as u64), &concat(&tile))?;
+            dir.write_file(&tiles::tile_path(tile_level, tile_index, tile.len() as u64), &concat(&tile), false)?;
         }
         level_hashes = parents;
         old_nodes /= TILE_WIDTH;
@@ -324,6 +402,7 @@ fn write_tiles(dir: &LogDir, old: u64, entries: &[&[u8]]) -> Result<()> {
 
 /// Appends `new` items to the bundles of 256 that end at `old` (whose last, partial bundle
 /// holds `existing`): full bundles when they fill, then the new partial one under its width.
+/// Files are not fsynced one by one: the append syncs the file system once before committing.
 fn write_bundles(
     dir: &LogDir,
     old: u64,
@@ -337,25 +416,15 @@ fn write_bundles(
     for item in new {
         bundle.push(item.to_vec());
         if bundle.len() as u64 == TILE_WIDTH {
-            write_file(dir, &path_of(index, TILE_WIDTH), &encode(&bundle)?)?;
+            dir.write_file(&path_of(index, TILE_WIDTH), &encode(&bundle)?, false)?;
             bundle.clear();
             index += 1;
         }
     }
     if !bundle.is_empty() {
-        write_file(dir, &path_of(index, bundle.len() as u64), &encode(&bundle)?)?;
+        dir.write_file(&path_of(index, bundle.len() as u64), &encode(&bundle)?, false)?;
     }
     Ok(())
-}
-
-fn write_file(dir: &LogDir, rel: &str, data: &[u8]) -> Result<()> {
-    let path = dir.file(rel);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).at(parent)?;
-    }
-    // Written in place: a torn file can only be one the committed checkpoint does not cover
-    // (full tiles are only written when they become full, partial ones under a new width).
-    fs::write(&path, data).at(&path)
 }
 
 fn concat(hashes: &[Hash]) -> Vec<u8> {

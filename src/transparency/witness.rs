@@ -3,20 +3,19 @@
 //! keeps. A witness never cosigns two checkpoints that could not both be views of one
 //! append-only log, so a log that shows different histories to different people is caught.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::audit::{authenticate_checkpoint, check_consistent, WitnessPolicy};
-use super::store::{lock, LogDir};
-use crate::error::{Error, IoContext, Result};
-use crate::fs::write_atomic;
+use super::store::{lock, LogDir, CHECKPOINT_FILE};
+use crate::error::{Error, Result};
+use crate::fs::{limits, read_regular, write_atomic};
 use crate::keys::PrivateKey;
 use crate::time::Timestamp;
 use crate::tlog::checkpoint::{self, Checkpoint};
 use crate::tlog::merkle;
-use crate::tlog::note::NoteVerifier;
+use crate::tlog::note::{is_valid_key_name, Note, NoteVerifier};
 
 /// A cosigning request.
 pub struct Cosign<'a> {
@@ -48,14 +47,23 @@ pub struct Cosigned {
 /// Verifies, checks consistency with the state, adds the cosignature, records the new state.
 pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
     let origin = req.checkpoint.display().to_string();
+    // A name that cannot appear in a signature line would make the rewritten checkpoint
+    // unparsable, for the log and everyone reading it.
+    if !is_valid_key_name(&req.name) {
+        return Err(Error::invalid("--name", "a witness name must be non-empty, without spaces or '+'"));
+    }
     // Cosigning a log's own checkpoint file rewrites it: hold the log's append lock so that an
     // append cannot publish a larger checkpoint between our read and our write (which would put
-    // the log back to an older size).
-    let _lock = match req.checkpoint.parent().filter(|dir| dir.join("tile").is_dir()) {
-        Some(dir) => Some(lock(&LogDir::new(dir))?),
+    // the log back to an older size). Any file named `checkpoint` is taken to be a log's, even
+    // one with nothing else beside it yet (a fresh log: its first append may be running).
+    let _lock = match req.checkpoint.file_name().filter(|name| *name == CHECKPOINT_FILE) {
+        Some(_) => {
+            let dir = req.checkpoint.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            Some(lock(&LogDir::new(dir))?)
+        }
         None => None,
     };
-    let bytes = fs::read(&req.checkpoint).at(&req.checkpoint)?;
+    let bytes = read_regular(&req.checkpoint, limits::CHECKPOINT)?;
     let (mut note, new, _) = authenticate_checkpoint(&bytes, &origin, &req.log_key, &WitnessPolicy::default())?;
     let previous = read_state(&req.state)?;
     if let Some(old) = &previous {
@@ -96,7 +104,16 @@ pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
     let witness = NoteVerifier::cosignature_v1(&req.name, &req.key.public());
     note.signatures.retain(|s| !(s.name == witness.name && s.key_hash == witness.key_hash));
     note.add_signature(checkpoint::cosign(&note.text, &req.name, req.key, timestamp));
-    write_atomic(&req.checkpoint, &note.to_bytes(), 0o644)?;
+    // What is written back must still be a checkpoint every reader accepts, with our
+    // cosignature verifying: never replace a log's checkpoint with something unreadable.
+    let out = note.to_bytes();
+    let reread =
+        Note::parse(&out).map_err(|e| Error::invalid(&origin, format!("the cosigned note would not parse ({e})")))?;
+    authenticate_checkpoint(&out, &origin, &req.log_key, &WitnessPolicy::default())?;
+    if checkpoint::verify_cosignature(&reread, &witness).is_none() {
+        return Err(Error::invalid(&origin, "the new cosignature does not verify"));
+    }
+    write_atomic(&req.checkpoint, &out, 0o644)?;
     write_atomic(&req.state, new.to_text().as_bytes(), 0o644)?;
     Ok(Cosigned {
         origin: new.origin,
@@ -107,9 +124,10 @@ pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
 }
 
 fn read_state(path: &Path) -> Result<Option<Checkpoint>> {
-    match fs::read_to_string(path) {
-        Ok(text) => Checkpoint::parse(&text).map(Some).map_err(|e| Error::invalid(path.display(), e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
+    let text = match crate::fs::read_regular_text(path, limits::CHECKPOINT) {
+        Ok(text) => text,
+        Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Checkpoint::parse(&text).map(Some).map_err(|e| Error::invalid(path.display(), e.to_string()))
 }

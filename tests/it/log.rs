@@ -12,10 +12,10 @@ use glassbox::keys::PrivateKey;
 
 use crate::support::*;
 
-const ORIGIN: &str = "example.com/glassbox-test-log";
+pub(crate) const ORIGIN: &str = "example.com/glassbox-test-log";
 
 /// A log under `dir/log` with its key; returns (log dir, key file, verifier key string).
-fn new_log(dir: &Path) -> (PathBuf, PathBuf, String) {
+pub(crate) fn new_log(dir: &Path) -> (PathBuf, PathBuf, String) {
     let (key, _) = keypair(dir, "log");
     let log = dir.join("log");
     let vkey = ok(glassbox().args(["log", "init"]).arg(&log).args(["--origin", ORIGIN, "--key"]).arg(&key));
@@ -25,7 +25,7 @@ fn new_log(dir: &Path) -> (PathBuf, PathBuf, String) {
 }
 
 /// Writes `count` distinct signed envelopes (one per line) to `path`, numbered from `first`.
-fn envelopes(path: &Path, first: usize, count: usize) -> Vec<String> {
+pub(crate) fn envelopes(path: &Path, first: usize, count: usize) -> Vec<String> {
     let key = PrivateKey::from_seed(&[42; 32]);
     let lines: Vec<String> = (first..first + count)
         .map(|i| {
@@ -39,15 +39,15 @@ fn envelopes(path: &Path, first: usize, count: usize) -> Vec<String> {
     lines
 }
 
-fn verify(log: &Path, vkey: &str) -> std::process::Output {
+pub(crate) fn verify(log: &Path, vkey: &str) -> std::process::Output {
     output(glassbox().args(["log", "verify"]).arg(log).args(["--vkey", vkey]))
 }
 
-fn audit(log: &Path, vkey: &str) -> std::process::Output {
+pub(crate) fn audit(log: &Path, vkey: &str) -> std::process::Output {
     output(glassbox().args(["log", "audit"]).arg(log).args(["--vkey", vkey]))
 }
 
-fn size(log: &Path) -> u64 {
+pub(crate) fn size(log: &Path) -> u64 {
     let text = std::fs::read_to_string(log.join("checkpoint")).unwrap();
     text.lines().nth(1).unwrap().parse().unwrap()
 }

@@ -9,6 +9,7 @@ mod diff;
 mod hash;
 mod keys;
 mod log;
+mod log_attacks;
 mod rebuild;
 mod review;
 mod support;

@@ -8,10 +8,13 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use glassbox::attest::Envelope;
 use glassbox::digest::Sha256Digest;
+use glassbox::fs::{limits, read_regular, read_regular_text};
 use glassbox::keys::{PrivateKey, PublicKey};
-use glassbox::tlog::note::NoteVerifier;
+use glassbox::text::escape;
+use glassbox::tlog::note::{is_valid_key_name, NoteVerifier};
 use glassbox::tlog::proof::TlogProof;
 use glassbox::transparency::audit::{self, WitnessPolicy};
+use glassbox::transparency::entry::MAX_ENVELOPE_BYTES;
 use glassbox::transparency::proofs::{self, Target};
 use glassbox::transparency::{store, witness, LogDir, LogEntry, Loggable};
 
@@ -55,7 +58,7 @@ pub struct AppendArgs {
     dir: PathBuf,
     #[arg(long)]
     key: PathBuf,
-    /// Files holding DSSE envelopes (one per line, or one JSON document).
+    /// `.intoto.jsonl` files: one compact DSSE envelope per line.
     #[arg(required = true)]
     envelopes: Vec<PathBuf>,
     #[arg(long)]
@@ -170,11 +173,8 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             let key = PrivateKey::read(&a.key).context("reading --key")?;
             let mut items = Vec::new();
             for file in &a.envelopes {
-                let origin = file.display().to_string();
-                let text = std::fs::read_to_string(file).with_context(|| format!("reading {origin}"))?;
-                for (i, env) in Envelope::parse_all(&text, &origin)?.iter().enumerate() {
-                    items.push(Loggable::from_envelope(env, &format!("{origin} (envelope {})", i + 1))?);
-                }
+                let text = read_regular_text(file, MAX_APPEND_FILE)?;
+                items.extend(Loggable::parse_lines(&text, &file.display().to_string())?);
             }
             let appended = store::append(&LogDir::new(&a.dir), &key, &items)?;
             if a.json {
@@ -199,11 +199,11 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             print!("{}", proof.to_text());
         }
         LogCommand::CheckProof(a) => {
-            let text = std::fs::read_to_string(&a.proof).with_context(|| format!("reading {}", a.proof.display()))?;
+            let text = read_regular(&a.proof, MAX_PROOF_FILE)?;
             let proof =
                 TlogProof::parse(&text).map_err(|e| glassbox::Error::invalid(a.proof.display(), e.to_string()))?;
             let envelope = single_envelope(&a.envelope)?;
-            let checked = proofs::check_proof(&proof, &envelope, &vkey(&a.vkey)?, &witnesses(&a.witness)?)?;
+            let checked = proofs::check_proof(&proof, &envelope, &vkey(&a.vkey, "--vkey")?, &witnesses(&a.witness)?)?;
             if a.json {
                 print_json(&checked)?;
             } else {
@@ -217,17 +217,18 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             }
         }
         LogCommand::Verify(a) => {
-            let old = a
-                .old
-                .as_ref()
-                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
-                .transpose()?;
-            let v = audit::verify(&LogDir::new(&a.dir), &vkey(&a.vkey)?, &witnesses(&a.witness)?, old.as_deref())?;
+            let old = a.old.as_ref().map(|p| read_regular(p, limits::CHECKPOINT)).transpose()?;
+            let v = audit::verify(
+                &LogDir::new(&a.dir),
+                &vkey(&a.vkey, "--vkey")?,
+                &witnesses(&a.witness)?,
+                old.as_deref(),
+            )?;
             report(&v, a.json, "verified")?;
         }
         LogCommand::Audit(a) => {
             let trusted = a.trust.iter().map(|p| PublicKey::read(p)).collect::<glassbox::Result<Vec<_>>>()?;
-            let v = audit::audit(&LogDir::new(&a.dir), &vkey(&a.vkey)?, &witnesses(&a.witness)?, &trusted)?;
+            let v = audit::audit(&LogDir::new(&a.dir), &vkey(&a.vkey, "--vkey")?, &witnesses(&a.witness)?, &trusted)?;
             report(&v, a.json, "audited")?;
         }
         LogCommand::Cosign(a) => {
@@ -238,7 +239,7 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 key: &key,
                 name,
                 state: a.state,
-                log_key: vkey(&a.log_vkey)?,
+                log_key: vkey(&a.log_vkey, "--log-vkey")?,
                 log_dir: a.log,
                 now: now(),
             })?;
@@ -254,25 +255,48 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
         LogCommand::WitnessKey(a) => {
             let key = PublicKey::read(&a.key)?;
             let name = a.name.unwrap_or_else(|| format!("witness-{}", key.key_id().short()));
+            if !is_valid_key_name(&name) {
+                anyhow::bail!(glassbox::Error::invalid(
+                    "--name",
+                    "a witness name must be non-empty, without spaces or '+'"
+                ));
+            }
             println!("{}", NoteVerifier::cosignature_v1(&name, &key));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A verifier key given as a string (`name+hash+key`) or as a file holding one.
-fn vkey(arg: &str) -> Result<NoteVerifier> {
-    let text = if Path::new(arg).is_file() {
-        std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?.trim().to_string()
+/// The largest file `log append` reads (many envelopes, one per line).
+const MAX_APPEND_FILE: u64 = 1 << 30;
+/// The largest tlog-proof file: 64 hashes and a checkpoint.
+const MAX_PROOF_FILE: u64 = limits::CHECKPOINT + (64 << 10);
+
+/// A verifier key given as a string (`name+hash+key`) or as a file holding one; `flag` names
+/// the option. Neither the string nor the file's text is ever quoted in an error (either may be
+/// a private key given by mistake): the error names the file or the option.
+fn vkey(arg: &str, flag: &str) -> Result<NoteVerifier> {
+    let path = Path::new(arg);
+    let (text, what) = if std::fs::symlink_metadata(path).is_ok() {
+        (read_regular_text(path, limits::KEY_FILE)?.trim().to_string(), path.display().to_string())
     } else {
-        arg.to_string()
+        (arg.to_string(), flag.to_string())
     };
-    NoteVerifier::parse(&text)
-        .map_err(|e| glassbox::Error::invalid(format!("verifier key {arg:?}"), e.to_string()).into())
+    NoteVerifier::parse(&text).map_err(|e| glassbox::Error::invalid(what, e.to_string()).into())
 }
 
+/// The `--witness` keys, each a distinct public key (a key given twice, even under two names,
+/// would count one witness twice), and the threshold.
 fn witnesses(args: &WitnessArgs) -> Result<WitnessPolicy> {
-    let witnesses = args.witnesses.iter().map(|w| vkey(w)).collect::<Result<Vec<_>>>()?;
+    let witnesses = args.witnesses.iter().map(|w| vkey(w, "--witness")).collect::<Result<Vec<_>>>()?;
+    for (i, w) in witnesses.iter().enumerate() {
+        if witnesses[..i].iter().any(|earlier| earlier.key.as_bytes() == w.key.as_bytes()) {
+            anyhow::bail!(glassbox::Error::invalid(
+                format!("--witness {}", i + 1),
+                "is the same public key as an earlier --witness: each witness counts once"
+            ));
+        }
+    }
     if args.witness_threshold > witnesses.len() {
         anyhow::bail!(glassbox::Error::invalid(
             "--witness-threshold",
@@ -283,7 +307,7 @@ fn witnesses(args: &WitnessArgs) -> Result<WitnessPolicy> {
 }
 
 fn single_envelope(path: &Path) -> Result<Envelope> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = read_regular_text(path, 2 * MAX_ENVELOPE_BYTES as u64)?;
     let mut all = Envelope::parse_all(&text, &path.display().to_string())?;
     if all.len() != 1 {
         anyhow::bail!(glassbox::Error::invalid(
@@ -325,9 +349,17 @@ fn list(a: &ListArgs) -> Result<()> {
         if a.predicate_type.as_ref().is_some_and(|t| t != &entry.predicate_type) {
             continue;
         }
-        let subjects: Vec<String> = entry.subjects.iter().filter_map(|s| s.name.clone()).collect();
-        let signers: Vec<String> = entry.signers.iter().map(|k| k.chars().take(8).collect()).collect();
-        rows.push(vec![i.to_string(), entry.predicate_type.clone(), subjects.join(" "), signers.join(" ")]);
+        // Anyone may log: every name is escaped so that none can forge or erase a line.
+        let subjects: Vec<String> =
+            entry.subjects.iter().filter_map(|s| s.name.as_deref()).map(|n| escape(n).into_owned()).collect();
+        let signers: Vec<String> =
+            entry.signers.iter().map(|k| escape(&k.chars().take(8).collect::<String>()).into_owned()).collect();
+        rows.push(vec![
+            i.to_string(),
+            escape(&entry.predicate_type).into_owned(),
+            subjects.join(" "),
+            signers.join(" "),
+        ]);
         listed.push(serde_json::json!({"index": i, "entry": entry}));
     }
     if a.json {

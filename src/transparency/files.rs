@@ -1,0 +1,173 @@
+//! The log directory's file access. A log is fetched from others (a git repository, a mirror, a
+//! bucket) and git keeps symlinks, so nothing under the log root is trusted to be what its path
+//! says: every file and directory is opened from the root component by component with
+//! `O_NOFOLLOW` (a symlink anywhere below the root is refused), reads accept only regular files
+//! of a bounded size and never block on a FIFO, and new files are written to a temporary name in
+//! their directory and renamed into place, so no write goes through a planted link.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::fs::{fstat, mkdirat, openat, renameat, unlinkat, AtFlags, FileType, Mode, OFlags, CWD};
+use rustix::io::Errno;
+
+use super::store::LogDir;
+use crate::error::{Error, IoContext, Result};
+
+/// The largest hash tile: 256 hashes of 32 bytes.
+pub const MAX_TILE_BYTES: u64 = 256 * 32;
+
+/// Prefix of the temporary files an append writes before renaming them into place.
+const TEMP_PREFIX: &str = ".glassbox-tmp-";
+
+impl LogDir {
+    /// The directory `rel` (components separated by `/`) below the root, opened without
+    /// following a symlink at any level; created first when `create`.
+    fn open_dir(&self, rel: &[&str], create: bool) -> Result<OwnedFd> {
+        let mut dir = openat(CWD, &self.root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::io(&self.root, e.into()))?;
+        let mut path = self.root.clone();
+        for name in rel {
+            path.push(name);
+            if create {
+                match mkdirat(&dir, *name, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Error::io(&path, e.into())),
+                }
+            }
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            dir = openat(&dir, *name, flags, Mode::empty()).map_err(|e| refused(&path, e, "a directory"))?;
+        }
+        Ok(dir)
+    }
+
+    /// The regular file `rel` below the root, opened for reading without following a symlink
+    /// and without blocking (a FIFO is refused, not waited on).
+    fn open_file(&self, rel: &str) -> Result<File> {
+        let (dirs, name) = split(rel);
+        let dir = self.open_dir(&dirs, false)?;
+        let path = self.file(rel);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = openat(&dir, name, flags, Mode::empty()).map_err(|e| refused(&path, e, "a regular file"))?;
+        Ok(File::from(fd))
+    }
+
+    /// Reads the regular file `rel` of at most `max` bytes.
+    pub fn read_file(&self, rel: &str, max: u64) -> Result<Vec<u8>> {
+        crate::fs::read_opened(self.open_file(rel)?, &self.file(rel), max)
+    }
+
+    /// Reads the first `len` bytes of the regular file `rel` (it may be longer); `None` if it
+    /// does not exist.
+    pub(crate) fn read_prefix(&self, rel: &str, len: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.file(rel);
+        let file = match self.open_file(rel) {
+            Ok(file) => file,
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !file.metadata().at(&path)?.file_type().is_file() {
+            return Err(Error::invalid(path.display(), "not a regular file (a directory, FIFO, device or socket)"));
+        }
+        let mut bytes = Vec::new();
+        file.take(len).read_to_end(&mut bytes).at(&path)?;
+        Ok(Some(bytes))
+    }
+
+    /// Writes `data` as the file `rel` (creating its directories, none of which may be a
+    /// symlink): a temporary file in the same directory, renamed over `rel`. Whatever was at
+    /// `rel` (a planted symlink included) is replaced, never written through. With `durable`
+    /// the file and its directory are fsynced (otherwise the caller syncs the file system).
+    pub(crate) fn write_file(&self, rel: &str, data: &[u8], durable: bool) -> Result<()> {
+        let (dirs, name) = split(rel);
+        let dir = self.open_dir(&dirs, true)?;
+        let path = self.file(rel);
+        // The append lock is held, so one temporary name per process is enough; a stale file or
+        // link under that name is removed (unlinking a link never touches its target).
+        let temp = format!("{TEMP_PREFIX}{}", std::process::id());
+        match unlinkat(&dir, temp.as_str(), AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(Error::io(&path, e.into())),
+        }
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd =
+            openat(&dir, temp.as_str(), flags, Mode::from_raw_mode(0o644)).map_err(|e| Error::io(&path, e.into()))?;
+        let mut file = File::from(fd);
+        file.write_all(data).at(&path)?;
+        if durable {
+            file.sync_all().at(&path)?;
+        }
+        drop(file);
+        renameat(&dir, temp.as_str(), &dir, name).map_err(|e| Error::io(&path, e.into()))?;
+        if durable {
+            File::from(dir).sync_all().at(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Opens (creating it if needed) the regular file `rel` in the root for writing, refusing a
+    /// symlink, a special file and a file with other hard links, so that truncating or
+    /// extending it can only change the log's own file.
+    pub(crate) fn open_own_file(&self, rel: &str) -> Result<File> {
+        let dir = self.open_dir(&[], false)?;
+        let path = self.file(rel);
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd =
+            openat(&dir, rel, flags, Mode::from_raw_mode(0o644)).map_err(|e| refused(&path, e, "a regular file"))?;
+        let stat = fstat(&fd).map_err(|e| Error::io(&path, e.into()))?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || stat.st_nlink != 1 {
+            return Err(Error::invalid(path.display(), "not a regular file of its own (a FIFO, device or hard link)"));
+        }
+        Ok(File::from(fd))
+    }
+}
+
+/// `a/b/c` as (`[a, b]`, `c`).
+fn split(rel: &str) -> (Vec<&str>, &str) {
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    let name = parts.pop().unwrap_or_default();
+    (parts, name)
+}
+
+/// The error for an `openat` that failed: a symlink (or a non-directory where a directory
+/// belongs) is named as such; a missing file stays a not-found I/O error.
+fn refused(path: &Path, e: Errno, what: &str) -> Error {
+    if e == Errno::LOOP || e == Errno::NOTDIR || e == Errno::MLINK {
+        Error::invalid(path.display(), format!("is a symbolic link or not {what}: refused inside a log"))
+    } else {
+        Error::io(path, e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_fifos_and_devices_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogDir::new(dir.path());
+        log.write_file("tile/0/000.p/1", b"abc", false).unwrap();
+        assert_eq!(log.read_file("tile/0/000.p/1", 3).unwrap(), b"abc");
+        assert!(log.read_file("tile/0/000.p/1", 2).is_err(), "over the limit");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        assert!(log.read_file("zero", 1 << 20).unwrap_err().to_string().contains("symbolic link"));
+        std::os::unix::fs::symlink(dir.path().join("tile"), dir.path().join("linked")).unwrap();
+        assert!(log.read_file("linked/0/000.p/1", 8).unwrap_err().to_string().contains("symbolic link"));
+        assert!(log.write_file("linked/0/000.p/2", b"x", false).is_err());
+        assert!(!dir.path().join("tile/0/000.p/2").exists(), "written through a directory link");
+        // A link at the file's own path is replaced, its target untouched.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("tile/0/000.p/2")).unwrap();
+        log.write_file("tile/0/000.p/2", b"new", true).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(log.read_file("tile/0/000.p/2", 8).unwrap(), b"new");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join(".lock")).unwrap();
+        assert!(log.open_own_file(".lock").is_err());
+        assert!(!dir.path().join("nowhere").exists(), "a dangling link's target was created");
+        assert_eq!(log.read_prefix("missing", 32).unwrap(), None);
+    }
+}

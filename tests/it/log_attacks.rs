@@ -1,0 +1,472 @@
+//! `glassbox log` against a hostile log contributor or mirror (security review D1, D2, D5, D6,
+//! D7, D8, D11, D12, D13, D24, D27, D28): planted symlinks and FIFOs, forged tiles, bundles and
+//! index records, envelopes that are too large, not compact or full of control characters,
+//! bad witness names, witnesses counted twice, and private keys given as verifier keys.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use glassbox::attest::{Envelope, ResourceDescriptor, Signature, Statement};
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::PrivateKey;
+
+use crate::log::{audit, envelopes, new_log, size, verify};
+use crate::support::*;
+
+fn append(log: &Path, key: &Path, file: &Path) -> Output {
+    output(glassbox().args(["log", "append"]).arg(log).arg("--key").arg(key).arg(file))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A signed in-toto envelope about one subject called `name`.
+fn envelope_about(name: &str, predicate_type: &str, key: &PrivateKey) -> Envelope {
+    let subject = ResourceDescriptor::named(name, Sha256Digest::of(name.as_bytes()));
+    Statement::new(vec![subject], predicate_type, serde_json::json!({})).sign(key)
+}
+
+/// Writes one envelope line (and a newline) to `dir/<name>`.
+fn line_file(dir: &Path, name: &str, line: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    path
+}
+
+/// Runs `cmd`, killing it if it has not finished after a minute (a hang is the defect).
+fn output_or_hang(cmd: &mut Command) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("{cmd:?} hung on a FIFO in the log");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    ok(Command::new("mkfifo").arg(path));
+}
+
+#[test]
+fn d5_log_append_never_writes_through_a_symlink_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e1, e2) = (dir.path().join("e1.jsonl"), dir.path().join("e2.jsonl"));
+    envelopes(&e1, 0, 1);
+    envelopes(&e2, 1, 1);
+    let victim = dir.path().join("victim");
+    let fresh = |name: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir(&sub).unwrap();
+        let (log, key, vkey) = new_log(&sub);
+        ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&e1));
+        std::fs::write(&victim, "PRECIOUS\n").unwrap();
+        (log, key, vkey)
+    };
+
+    // The next partial tile and envelope bundle are planted links: replaced, never written through.
+    let (log, key, vkey) = fresh("files");
+    std::os::unix::fs::symlink(&victim, log.join("tile/0/000.p/2")).unwrap();
+    std::os::unix::fs::symlink(&victim, log.join("envelopes/000.p/2")).unwrap();
+    let out = append(&log, &key, &e2);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "PRECIOUS\n");
+    assert!(!log.join("tile/0/000.p/2").is_symlink() && size(&log) == 2);
+    assert_eq!(audit(&log, &vkey).status.code(), Some(0));
+
+    // The index as a link: refused, the target neither truncated nor extended.
+    let (log, key, _) = fresh("index");
+    std::fs::remove_file(log.join("envelope-index")).unwrap();
+    std::os::unix::fs::symlink(&victim, log.join("envelope-index")).unwrap();
+    let out = append(&log, &key, &e2);
+    assert_ne!(out.status.code(), Some(0), "appended through a linked envelope-index");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "PRECIOUS\n");
+
+    // A dangling `.lock` link: its target is not created.
+    let (log, key, _) = fresh("lock");
+    let target = dir.path().join("created-by-glassbox");
+    std::fs::remove_file(log.join(".lock")).unwrap();
+    std::os::unix::fs::symlink(&target, log.join(".lock")).unwrap();
+    assert_ne!(append(&log, &key, &e2).status.code(), Some(0));
+    assert!(!target.exists(), "the dangling .lock link's target was created");
+
+    // A linked directory: nothing is written into the directory it points to.
+    let (log, key, _) = fresh("dir");
+    let outside = dir.path().join("outside-entries");
+    ok(Command::new("cp").arg("-a").arg(log.join("tile/entries")).arg(&outside));
+    std::fs::remove_dir_all(log.join("tile/entries")).unwrap();
+    std::os::unix::fs::symlink(&outside, log.join("tile/entries")).unwrap();
+    assert_ne!(append(&log, &key, &e2).status.code(), Some(0));
+    assert!(!outside.join("000.p/2").exists(), "wrote through a linked tile/entries directory");
+    assert_eq!(size(&log), 1);
+}
+
+#[test]
+fn d6_append_refuses_to_extend_tiles_the_checkpoint_does_not_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e1, e2) = (dir.path().join("e1.jsonl"), dir.path().join("e2.jsonl"));
+    envelopes(&e1, 0, 1);
+    envelopes(&e2, 1, 1);
+    // A forged leaf hash; one character changed inside the entry's JSON and inside the
+    // envelope's base64 payload (same lengths, still well-formed).
+    let forgeries: [(&str, fn(&[u8]) -> Vec<u8>); 3] =
+        [("tile/0/000.p/1", |_| vec![0; 32]), ("tile/entries/000.p/1", flip_at_20), ("envelopes/000.p/1", flip_at_20)];
+    for (rel, forge) in forgeries {
+        let sub = dir.path().join(rel.replace('/', "_"));
+        std::fs::create_dir(&sub).unwrap();
+        let (log, key, _) = new_log(&sub);
+        ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&e1));
+        let signed = std::fs::read(log.join("checkpoint")).unwrap();
+        let original = std::fs::read(log.join(rel)).unwrap();
+        let forged = forge(&original);
+        assert_ne!(forged, original, "{rel}: the forgery changed nothing");
+        std::fs::write(log.join(rel), forged).unwrap();
+        let out = append(&log, &key, &e2);
+        assert_eq!(out.status.code(), Some(1), "{rel}: {}", stderr(&out));
+        assert_eq!(std::fs::read(log.join("checkpoint")).unwrap(), signed, "{rel}: a new checkpoint was signed");
+    }
+}
+
+/// `data` with byte 20 switched between `a` and `b`.
+fn flip_at_20(data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    out[20] = if out[20] == b'a' { b'b' } else { b'a' };
+    out
+}
+
+#[test]
+fn d2_envelopes_with_control_characters_in_names_are_logged_and_still_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let signer = PrivateKey::from_seed(&[5; 32]);
+    let env = envelope_about("a\nb\u{1b}[2K", "x\u{7}\u{0}", &signer);
+    let file = line_file(dir.path(), "ctrl.jsonl", &env.to_line());
+    let out = append(&log, &key, &file);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let audited = audit(&log, &vkey);
+    assert_eq!(audited.status.code(), Some(0), "{}", stderr(&audited));
+    let listed = output(glassbox().args(["log", "list"]).arg(&log));
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("a\\x0ab\\x1b[2K") && !text.contains('\u{1b}'), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
+    assert_eq!(json[0]["entry"]["subjects"][0]["name"], "a\nb\u{1b}[2K");
+    assert_eq!(json[0]["entry"]["predicateType"], "x\u{7}\u{0}");
+}
+
+#[test]
+fn d28_cosign_refuses_an_invalid_witness_name_and_the_log_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let (witness_key, witness_pub) = keypair(dir.path(), "witness");
+    let before = std::fs::read(log.join("checkpoint")).unwrap();
+    for name in ["two words", "a+b", "", "line\nbreak"] {
+        let out = output(
+            glassbox()
+                .args(["log", "cosign"])
+                .arg(log.join("checkpoint"))
+                .arg("--key")
+                .arg(&witness_key)
+                .args(["--name", name])
+                .arg("--state")
+                .arg(dir.path().join("state"))
+                .args(["--log-vkey", &vkey])
+                .arg("--log")
+                .arg(&log),
+        );
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
+        assert_eq!(std::fs::read(log.join("checkpoint")).unwrap(), before, "{name:?}: the checkpoint was rewritten");
+        let out = output(glassbox().args(["log", "witness-key", "--key"]).arg(&witness_pub).args(["--name", name]));
+        assert_eq!(out.status.code(), Some(2), "witness-key {name:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    assert_eq!(verify(&log, &vkey).status.code(), Some(0));
+    let file = dir.path().join("e.jsonl");
+    envelopes(&file, 0, 1);
+    assert_eq!(append(&log, &key, &file).status.code(), Some(0));
+}
+
+#[test]
+fn d12_cosigning_a_fresh_logs_checkpoint_waits_for_the_append_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _, vkey) = new_log(dir.path());
+    let (witness_key, _) = keypair(dir.path(), "witness");
+    // Hold the append lock as a first `log append` would, on a log that has only its checkpoint.
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(log.join(".lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let inode = held.metadata().unwrap().ino();
+    let before = std::fs::read(log.join("checkpoint")).unwrap();
+    let mut witness = glassbox()
+        .args(["log", "cosign"])
+        .arg(log.join("checkpoint"))
+        .arg("--key")
+        .arg(&witness_key)
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .args(["--log-vkey", &vkey])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The witness must block on our lock: wait until the kernel lists it as a waiter on the
+    // lock file (`->` lines of /proc/locks), failing if it finishes first.
+    let waiting = format!(":{inode} ");
+    loop {
+        if let Some(status) = witness.try_wait().unwrap() {
+            panic!("the witness finished ({status}) while the fresh log's append lock was held");
+        }
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        if locks.lines().any(|l| l.contains("->") && l.contains(&waiting)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(std::fs::read(log.join("checkpoint")).unwrap(), before);
+    drop(held);
+    let out = witness.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn d7_a_wrong_envelope_index_is_not_believed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let (e1, e2) = (dir.path().join("e1.jsonl"), dir.path().join("e2.jsonl"));
+    envelopes(&e1, 0, 1);
+    let line2 = envelopes(&e2, 1, 1).remove(0);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&e1));
+    // The index now claims that e2 is entry 0 (where e1 is).
+    std::fs::write(log.join("envelope-index"), Sha256Digest::of(line2.as_bytes()).0).unwrap();
+    let out = append(&log, &key, &e2);
+    assert_eq!(out.status.code(), Some(1), "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("present"));
+    let out = output(glassbox().args(["log", "prove"]).arg(&log).arg("--envelope").arg(&e2));
+    assert_eq!(out.status.code(), Some(1), "a receipt for e1 was handed out as e2's");
+    assert!(out.stdout.is_empty());
+    assert_eq!(verify(&log, &vkey).status.code(), Some(0));
+}
+
+#[test]
+fn d24_envelopes_over_the_size_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, _) = new_log(dir.path());
+    let signer = PrivateKey::from_seed(&[6; 32]);
+    let subject = ResourceDescriptor::named("big", Sha256Digest::of(b"big"));
+    let big = Statement::new(vec![subject], "x", serde_json::json!({"b": "A".repeat(5 << 20)})).sign(&signer);
+    let file = line_file(dir.path(), "big.jsonl", &big.to_line());
+    let out = append(&log, &key, &file);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("big.jsonl:1") && stderr(&out).contains("limit"), "{}", stderr(&out));
+    assert_eq!(size(&log), 0);
+    assert!(!log.join("envelopes").exists(), "something was stored");
+}
+
+#[test]
+fn d27_the_log_names_the_submitted_line_and_refuses_other_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, _) = new_log(dir.path());
+    let signer = PrivateKey::from_seed(&[7; 32]);
+    let line = envelope_about("app", "x", &signer).to_line();
+    // A `json.dumps`-style line with spaces, and one with a field DSSE does not define inside
+    // a signature: either would be logged under a digest that is not its line's.
+    let spaced = line.replace("\":", "\": ").replace(",\"", ", \"");
+    let extra = line.replace("\"sig\":", "\"note\":\"x\",\"sig\":");
+    for (what, other) in [("spaced", &spaced), ("unknown field", &extra)] {
+        let file = line_file(dir.path(), "other.jsonl", other);
+        let out = append(&log, &key, &file);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains("compact"), "{what}: {}", stderr(&out));
+        assert_eq!(size(&log), 0, "{what} was logged");
+    }
+    let file = line_file(dir.path(), "e.jsonl", &line);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
+    let file_line = std::fs::read(&file).unwrap();
+    let expected = Sha256Digest::of(file_line.strip_suffix(b"\n").unwrap()).prefixed();
+    assert_eq!(listed[0]["entry"]["envelope"], expected.as_str());
+    assert_eq!(std::fs::read(log.join("envelopes/000.p/1")).unwrap(), file_line, "the stored line is not the file's");
+}
+
+#[test]
+fn d11_one_witness_key_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let (witness_key, witness_pub) = keypair(dir.path(), "witness");
+    let file = dir.path().join("e.jsonl");
+    envelopes(&file, 0, 1);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    // One key cosigns under two names, so the checkpoint carries two valid cosignature lines.
+    let mut wkeys = Vec::new();
+    for name in ["w1.example", "w2.example"] {
+        ok(glassbox()
+            .args(["log", "cosign"])
+            .arg(log.join("checkpoint"))
+            .arg("--key")
+            .arg(&witness_key)
+            .args(["--name", name])
+            .arg("--state")
+            .arg(dir.path().join(name))
+            .args(["--log-vkey", &vkey]));
+        let wkey = ok(glassbox().args(["log", "witness-key", "--key"]).arg(&witness_pub).args(["--name", name]));
+        wkeys.push(wkey.trim().to_string());
+    }
+    let proof = dir.path().join("proof");
+    std::fs::write(&proof, ok(glassbox().args(["log", "prove"]).arg(&log).args(["--index", "0"]))).unwrap();
+    for (a, b) in [(&wkeys[0], &wkeys[0]), (&wkeys[0], &wkeys[1])] {
+        let args = ["--witness", a, "--witness", b, "--witness-threshold", "2"];
+        let out = output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]).args(args));
+        assert_ne!(out.status.code(), Some(0), "one witness counted twice: {}", String::from_utf8_lossy(&out.stdout));
+        let out = output(
+            glassbox()
+                .args(["log", "check-proof"])
+                .arg(&proof)
+                .arg("--envelope")
+                .arg(&file)
+                .args(["--vkey", &vkey])
+                .args(args),
+        );
+        assert_ne!(out.status.code(), Some(0));
+    }
+    let one = ["--witness", &wkeys[0], "--witness-threshold", "1"];
+    let out = output(
+        glassbox()
+            .args(["log", "check-proof"])
+            .arg(&proof)
+            .arg("--envelope")
+            .arg(&file)
+            .args(["--vkey", &vkey])
+            .args(one),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn d13_audit_trust_checks_every_signature_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let (builder_key, builder_pub) = keypair(dir.path(), "builder");
+    let builder = PrivateKey::read(&builder_key).unwrap();
+    let trust_audit = |log: &Path| {
+        output(glassbox().args(["log", "audit"]).arg(log).args(["--vkey", &vkey]).arg("--trust").arg(&builder_pub))
+    };
+    // The only signature is valid but names no key id (allowed, formats.md section 6).
+    let mut no_keyid = envelope_about("anonymous", "x", &builder);
+    no_keyid.signatures[0].keyid.clear();
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(line_file(
+        dir.path(),
+        "a.jsonl",
+        &no_keyid.to_line(),
+    )));
+    let out = trust_audit(&log);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A valid signature plus a bogus one naming the builder's key id.
+    let mut bogus = envelope_about("forged", "x", &builder);
+    let keyid = bogus.signatures[0].keyid.clone();
+    bogus.signatures.push(Signature { keyid, sig: "AAAA".repeat(22) });
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(line_file(
+        dir.path(),
+        "b.jsonl",
+        &bogus.to_line(),
+    )));
+    let out = trust_audit(&log);
+    assert_eq!(out.status.code(), Some(1), "a bogus signature naming a trusted key passed: {}", stderr(&out));
+    assert!(stderr(&out).contains("signature 2"), "{}", stderr(&out));
+}
+
+#[test]
+fn d1_a_private_key_given_as_a_verifier_key_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let secret: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key_arg = key.to_str().unwrap();
+    let runs = [
+        output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", key_arg])),
+        output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey, "--witness", key_arg])),
+        output(
+            glassbox()
+                .args(["log", "cosign"])
+                .arg(log.join("checkpoint"))
+                .arg("--key")
+                .arg(&key)
+                .arg("--state")
+                .arg(dir.path().join("state"))
+                .args(["--log-vkey", key_arg]),
+        ),
+        output(glassbox().args(["log", "verify"]).arg(&log).arg(format!("--vkey={}", pem.trim()))),
+    ];
+    for out in runs {
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("private key"), "{err}");
+        for line in &secret {
+            assert!(!err.contains(line) && !String::from_utf8_lossy(&out.stdout).contains(line), "key printed: {err}");
+        }
+    }
+}
+
+#[test]
+fn d8_hostile_log_files_do_not_hang_or_exhaust_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let file = dir.path().join("e.jsonl");
+    envelopes(&file, 0, 1);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    let pristine = dir.path().join("pristine");
+    ok(Command::new("cp").arg("-a").arg(&log).arg(&pristine));
+    let restore = || {
+        std::fs::remove_dir_all(&log).unwrap();
+        ok(Command::new("cp").arg("-a").arg(&pristine).arg(&log));
+    };
+    let verify_cmd = || {
+        let mut c = glassbox();
+        c.args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]);
+        c
+    };
+    // FIFOs where a tile, the checkpoint and the index belong: refused at once, not waited on.
+    for rel in ["tile/0/000.p/1", "checkpoint", "tile/entries/000.p/1"] {
+        mkfifo(&log.join(rel));
+        let mut cmd = if rel.contains("entries") {
+            let mut c = glassbox();
+            c.args(["log", "audit"]).arg(&log).args(["--vkey", &vkey]);
+            c
+        } else {
+            verify_cmd()
+        };
+        let out = output_or_hang(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "{rel}: {}", stderr(&out));
+        restore();
+    }
+    mkfifo(&dir.path().join("fifo"));
+    std::fs::remove_file(log.join("envelope-index")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("fifo"), log.join("envelope-index")).unwrap();
+    let out = output_or_hang(glassbox().args(["log", "prove"]).arg(&log).arg("--envelope").arg(&file));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    restore();
+    // A tile linked to /dev/zero: refused before reading (under a memory limit, so that reading
+    // it all would fail fast instead of exhausting the machine).
+    std::fs::remove_file(log.join("tile/0/000.p/1")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", log.join("tile/0/000.p/1")).unwrap();
+    let out = output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v 1000000; exec \"{GLASSBOX}\" log verify \"$0\" --vkey \"$1\""))
+            .arg(&log)
+            .arg(&vkey),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
