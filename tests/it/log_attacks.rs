@@ -116,7 +116,8 @@ fn d6_append_refuses_to_extend_tiles_the_checkpoint_does_not_sign() {
     envelopes(&e2, 1, 1);
     // A forged leaf hash; one character changed inside the entry's JSON and inside the
     // envelope's base64 payload (same lengths, still well-formed).
-    let forgeries: [(&str, fn(&[u8]) -> Vec<u8>); 3] =
+    type Forge = fn(&[u8]) -> Vec<u8>;
+    let forgeries: [(&str, Forge); 3] =
         [("tile/0/000.p/1", |_| vec![0; 32]), ("tile/entries/000.p/1", flip_at_20), ("envelopes/000.p/1", flip_at_20)];
     for (rel, forge) in forgeries {
         let sub = dir.path().join(rel.replace('/', "_"));
