@@ -266,3 +266,33 @@ mod tests {
         assert!(Checkpoint::from_note(&unsigned, &other).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any text: no panic, and whatever parses is written back unchanged.
+        #[test]
+        fn checkpoints_parse_without_panic_and_round_trip(text in "[ -~\n]{0,120}") {
+            if let Ok(checkpoint) = Checkpoint::parse(&text) {
+                prop_assert_eq!(checkpoint.to_text(), text);
+            }
+        }
+
+        #[test]
+        fn built_checkpoints_round_trip(
+            origin in "[a-z0-9./-]{1,30}",
+            size in any::<u64>(),
+            root in any::<[u8; 32]>(),
+            extensions in proptest::collection::vec("[ -~]{1,20}", 0..3),
+        ) {
+            let checkpoint = Checkpoint { origin, size, root, extensions };
+            prop_assert_eq!(Checkpoint::parse(&checkpoint.to_text()).unwrap(), checkpoint);
+        }
+    }
+}

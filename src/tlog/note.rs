@@ -403,3 +403,46 @@ mod tests {
         assert!(!two.verified_by(&verifier), "a failing line for the key fails the note");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Any bytes: no panic, and whatever parses writes back byte for byte.
+        #[test]
+        fn notes_parse_without_panic_and_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(note) = Note::parse(&bytes) {
+                prop_assert_eq!(note.to_bytes(), bytes);
+            }
+        }
+
+        /// Notes we sign, with any valid name and text, parse back to themselves and verify.
+        #[test]
+        fn signed_notes_round_trip(name in "[a-z0-9./-]{1,20}", text in "[ -~\n]{0,80}", seed in any::<[u8; 32]>()) {
+            let key = PrivateKey::from_seed(&seed);
+            let text = format!("{text}\n");
+            let note = Note::sign(&text, &name, &key).unwrap();
+            let parsed = Note::parse(&note.to_bytes()).unwrap();
+            prop_assert!(parsed.verified_by(&NoteVerifier::ed25519(&name, &key.public())));
+            prop_assert_eq!(parsed, note);
+        }
+
+        /// Verifier keys: no panic, round trip, and an error never quotes the input.
+        #[test]
+        fn verifier_keys_never_echo_their_input(text in "[ -~]{12,80}") {
+            match NoteVerifier::parse(&text) {
+                Ok(v) => prop_assert_eq!(v.to_string(), text),
+                Err(e) => prop_assert!(!e.to_string().contains(&text), "{}", e),
+            }
+        }
+    }
+}

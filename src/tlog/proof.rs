@@ -226,3 +226,33 @@ sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=
         assert_eq!(TlogProof::parse(no_extra.to_bytes()).unwrap(), no_extra);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any bytes: no panic, and whatever parses is written back unchanged.
+        #[test]
+        fn proofs_parse_without_panic_and_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(proof) = TlogProof::parse(&bytes) {
+                prop_assert_eq!(proof.to_bytes(), bytes);
+            }
+        }
+
+        #[test]
+        fn built_proofs_round_trip(
+            index in any::<u64>(),
+            hashes in proptest::collection::vec(any::<[u8; 32]>(), 0..64),
+            extra in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+            checkpoint in "[ -~]{1,60}",
+        ) {
+            let proof = TlogProof { index, hashes, checkpoint: format!("{checkpoint}\n").into_bytes(), extra };
+            prop_assert_eq!(TlogProof::parse(proof.to_bytes()).unwrap(), proof);
+        }
+    }
+}

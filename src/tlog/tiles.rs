@@ -313,3 +313,33 @@ mod tests {
         assert!(decode_bundle(&[0u8; 2 * 257]).is_err(), "257 empty entries");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any bytes: no panic; whatever decodes encodes back to the same bytes.
+        #[test]
+        fn bundles_and_tiles_decode_without_panic(data in proptest::collection::vec(any::<u8>(), 0..600), width in 0u64..300) {
+            if let Ok(entries) = decode_bundle(&data) {
+                let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+                prop_assert_eq!(encode_bundle(&refs).unwrap(), data.clone());
+            }
+            if let Ok(hashes) = decode_hash_tile(&data, width) {
+                prop_assert_eq!(hashes.concat(), data);
+            }
+        }
+
+        #[test]
+        fn bundles_round_trip(entries in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..20)) {
+            let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+            let data = encode_bundle(&refs).unwrap();
+            prop_assert_eq!(decode_bundle_of_width(&data, entries.len() as u64).unwrap(), entries);
+        }
+    }
+}

@@ -262,3 +262,31 @@ fn check_signatures(envelope: &Envelope, trusted: &[PublicKey], origin: &str) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+    use crate::tlog::checkpoint::cosign;
+
+    #[test]
+    fn a_witness_key_counts_once_whatever_its_names() {
+        let log_key = PrivateKey::from_seed(&[1; 32]);
+        let witness = PrivateKey::from_seed(&[2; 32]);
+        let checkpoint = Checkpoint { origin: "o".into(), size: 0, root: merkle::EMPTY_ROOT, extensions: vec![] };
+        let mut note = checkpoint.sign(&log_key).unwrap();
+        for name in ["w1", "w2"] {
+            note.add_signature(cosign(&note.text, name, &witness, 1_700_000_000));
+        }
+        let log = NoteVerifier::ed25519("o", &log_key.public());
+        let as_w1 = NoteVerifier::cosignature_v1("w1", &witness.public());
+        let as_w2 = NoteVerifier::cosignature_v1("w2", &witness.public());
+        for witnesses in [vec![as_w1.clone(), as_w1.clone()], vec![as_w1.clone(), as_w2]] {
+            let twice = WitnessPolicy { witnesses, threshold: 2 };
+            let err = authenticate_checkpoint(&note.to_bytes(), "cp", &log, &twice).unwrap_err();
+            assert_eq!(err.exit_code(), 1, "{err}");
+        }
+        let once = WitnessPolicy { witnesses: vec![as_w1], threshold: 1 };
+        assert_eq!(authenticate_checkpoint(&note.to_bytes(), "cp", &log, &once).unwrap().2, ["w1"]);
+    }
+}

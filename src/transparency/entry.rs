@@ -199,3 +199,50 @@ mod tests {
         assert!(Loggable::from_envelope(&not_intoto, "bad.jsonl").unwrap_err().to_string().contains("bad.jsonl"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn descriptor() -> impl Strategy<Value = ResourceDescriptor> {
+        (any::<String>(), any::<[u8; 32]>())
+            .prop_map(|(name, digest)| ResourceDescriptor::named(name, Sha256Digest(digest)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any entry, whatever characters its names hold (control characters included), is
+        /// written in a form that parses back to it.
+        #[test]
+        fn entries_round_trip_their_canonical_form(
+            envelope in any::<String>(),
+            payload_type in any::<String>(),
+            predicate_type in "[\\x00-\\x1f a-z\\\\\"]{0,20}",
+            subjects in proptest::collection::vec(descriptor(), 0..4),
+            signers in proptest::collection::vec(any::<String>(), 0..3),
+        ) {
+            let entry = LogEntry { envelope, payload_type, predicate_type, subjects, signers };
+            let bytes = entry.to_bytes().unwrap();
+            prop_assert!(bytes.iter().all(|&b| b >= 0x20), "a raw control character");
+            prop_assert_eq!(LogEntry::parse(&bytes, "entry").unwrap(), entry);
+        }
+
+        /// Any bytes: no panic.
+        #[test]
+        fn entries_parse_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = LogEntry::parse(&bytes, "entry");
+        }
+
+        /// Any line: no panic; a line that is logged is stored exactly as given.
+        #[test]
+        fn lines_are_logged_verbatim_or_refused(line in "[ -~]{0,200}") {
+            if let Ok(loggable) = Loggable::from_line(&line, "line") {
+                prop_assert_eq!(&loggable.envelope_line, &line);
+                prop_assert_eq!(loggable.digest, Sha256Digest::of(line.as_bytes()));
+            }
+        }
+    }
+}
