@@ -19,8 +19,8 @@ use crate::error::{Error, IoContext, Result};
 /// The largest hash tile: 256 hashes of 32 bytes.
 pub const MAX_TILE_BYTES: u64 = 256 * 32;
 
-/// Prefix of the temporary files an append writes before renaming them into place.
-const TEMP_PREFIX: &str = ".glassbox-tmp-";
+/// The temporary file an append writes before renaming it into place (in the file's directory).
+const TEMP_NAME: &str = ".glassbox-tmp-append";
 
 impl LogDir {
     /// The directory `rel` (components separated by `/`) below the root, opened without
@@ -84,23 +84,24 @@ impl LogDir {
         let (dirs, name) = split(rel);
         let dir = self.open_dir(&dirs, true)?;
         let path = self.file(rel);
-        // The append lock is held, so one temporary name per process is enough; a stale file or
-        // link under that name is removed (unlinking a link never touches its target).
-        let temp = format!("{TEMP_PREFIX}{}", std::process::id());
-        match unlinkat(&dir, temp.as_str(), AtFlags::empty()) {
+        // Only the holder of the append lock writes here, so one temporary name is enough (and a
+        // killed append's leftover is reused, not accumulated); a stale file or link under that
+        // name is removed first (unlinking a link never touches its target).
+        let temp = TEMP_NAME;
+        match unlinkat(&dir, temp, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(Error::io(&path, e.into())),
         }
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd =
-            openat(&dir, temp.as_str(), flags, Mode::from_raw_mode(0o644)).map_err(|e| Error::io(&path, e.into()))?;
+            openat(&dir, temp, flags, Mode::from_raw_mode(0o644)).map_err(|e| Error::io(&path, e.into()))?;
         let mut file = File::from(fd);
         file.write_all(data).at(&path)?;
         if durable {
             file.sync_all().at(&path)?;
         }
         drop(file);
-        renameat(&dir, temp.as_str(), &dir, name).map_err(|e| Error::io(&path, e.into()))?;
+        renameat(&dir, temp, &dir, name).map_err(|e| Error::io(&path, e.into()))?;
         if durable {
             File::from(dir).sync_all().at(&path)?;
         }
