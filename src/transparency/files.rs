@@ -93,8 +93,7 @@ impl LogDir {
             Err(e) => return Err(Error::io(&path, e.into())),
         }
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd =
-            openat(&dir, temp, flags, Mode::from_raw_mode(0o644)).map_err(|e| Error::io(&path, e.into()))?;
+        let fd = openat(&dir, temp, flags, Mode::from_raw_mode(0o644)).map_err(|e| Error::io(&path, e.into()))?;
         let mut file = File::from(fd);
         file.write_all(data).at(&path)?;
         if durable {

@@ -338,30 +338,53 @@ fn a_witness_cosigns_growth_and_refuses_a_fork() {
 fn cosigning_a_logs_own_checkpoint_waits_for_its_appenders() {
     let dir = tempfile::tempdir().unwrap();
     let (log, key, vkey) = new_log(dir.path());
-    let (witness_key, _) = keypair(dir.path(), "witness");
     let file = dir.path().join("e.jsonl");
     envelopes(&file, 0, 3);
     ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    cosign_waits_for_the_append_lock(dir.path(), &log, &vkey);
+    assert!(std::fs::read_to_string(log.join("checkpoint")).unwrap().contains("witness-"));
+}
 
-    // An appender holds the lock: the witness must not rewrite the checkpoint under it.
-    let held = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(log.join(".lock")).unwrap();
+/// Holds `log`'s append lock as an appender would and checks that a witness cosigning the
+/// log's checkpoint blocks on it (the kernel lists it as a waiter on the lock file in
+/// /proc/locks) without touching the checkpoint, then completes once the lock is released.
+pub(crate) fn cosign_waits_for_the_append_lock(dir: &Path, log: &Path, vkey: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let (witness_key, _) = keypair(dir, "witness");
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(log.join(".lock"))
+        .unwrap();
     held.lock().unwrap();
+    let waiting = format!(":{} ", held.metadata().unwrap().ino());
+    let before = std::fs::read(log.join("checkpoint")).unwrap();
     let mut witness = glassbox()
         .args(["log", "cosign"])
         .arg(log.join("checkpoint"))
         .arg("--key")
         .arg(&witness_key)
         .arg("--state")
-        .arg(dir.path().join("state"))
-        .args(["--log-vkey", &vkey])
-        .stdout(Stdio::piped())
+        .arg(dir.join("state"))
+        .args(["--log-vkey", vkey])
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(witness.try_wait().unwrap().is_none(), "the witness rewrote the checkpoint while the log was locked");
+    loop {
+        if let Some(status) = witness.try_wait().unwrap() {
+            panic!("the witness finished ({status}) while the log's append lock was held");
+        }
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        if locks.lines().any(|l| l.contains("->") && l.contains(&waiting)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(std::fs::read(log.join("checkpoint")).unwrap(), before, "rewritten while the log was locked");
     drop(held);
     let out = witness.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::read_to_string(log.join("checkpoint")).unwrap().contains("witness-"));
 }

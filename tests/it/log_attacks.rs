@@ -3,7 +3,6 @@
 //! index records, envelopes that are too large, not compact or full of control characters,
 //! bad witness names, witnesses counted twice, and private keys given as verifier keys.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ use glassbox::attest::{Envelope, ResourceDescriptor, Signature, Statement};
 use glassbox::digest::Sha256Digest;
 use glassbox::keys::PrivateKey;
 
-use crate::log::{audit, envelopes, new_log, size, verify};
+use crate::log::{audit, cosign_waits_for_the_append_lock, envelopes, new_log, size, verify};
 use crate::support::*;
 
 fn append(log: &Path, key: &Path, file: &Path) -> Output {
@@ -50,25 +49,45 @@ fn output_or_hang(cmd: &mut Command) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `log cosign` of `log`'s own checkpoint as the witness `name`.
+fn cosign(log: &Path, witness_key: &Path, name: &str, state: &Path, vkey: &str) -> Command {
+    let mut cmd = glassbox();
+    cmd.args(["log", "cosign"]).arg(log.join("checkpoint")).arg("--key").arg(witness_key).args(["--name", name]);
+    cmd.arg("--state").arg(state).args(["--log-vkey", vkey]).arg("--log").arg(log);
+    cmd
+}
+
 fn mkfifo(path: &Path) {
     let _ = std::fs::remove_file(path);
     ok(Command::new("mkfifo").arg(path));
 }
 
+/// Two files of one envelope each, `e1.jsonl` and `e2.jsonl`, in `dir`.
+fn two_envelopes(dir: &Path) -> (PathBuf, PathBuf) {
+    let (e1, e2) = (dir.join("e1.jsonl"), dir.join("e2.jsonl"));
+    envelopes(&e1, 0, 1);
+    envelopes(&e2, 1, 1);
+    (e1, e2)
+}
+
+/// A new log in `dir/<name>` holding the envelope of `e1`: (log, key, verifier key).
+fn log_of_one(dir: &Path, name: &str, e1: &Path) -> (PathBuf, PathBuf, String) {
+    let sub = dir.join(name);
+    std::fs::create_dir(&sub).unwrap();
+    let (log, key, vkey) = new_log(&sub);
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(e1));
+    (log, key, vkey)
+}
+
 #[test]
 fn d5_log_append_never_writes_through_a_symlink_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let (e1, e2) = (dir.path().join("e1.jsonl"), dir.path().join("e2.jsonl"));
-    envelopes(&e1, 0, 1);
-    envelopes(&e2, 1, 1);
+    let (e1, e2) = two_envelopes(dir.path());
     let victim = dir.path().join("victim");
     let fresh = |name: &str| {
-        let sub = dir.path().join(name);
-        std::fs::create_dir(&sub).unwrap();
-        let (log, key, vkey) = new_log(&sub);
-        ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&e1));
+        let log = log_of_one(dir.path(), name, &e1);
         std::fs::write(&victim, "PRECIOUS\n").unwrap();
-        (log, key, vkey)
+        log
     };
 
     // The next partial tile and envelope bundle are planted links: replaced, never written through.
@@ -111,19 +130,14 @@ fn d5_log_append_never_writes_through_a_symlink_in_the_log() {
 #[test]
 fn d6_append_refuses_to_extend_tiles_the_checkpoint_does_not_sign() {
     let dir = tempfile::tempdir().unwrap();
-    let (e1, e2) = (dir.path().join("e1.jsonl"), dir.path().join("e2.jsonl"));
-    envelopes(&e1, 0, 1);
-    envelopes(&e2, 1, 1);
+    let (e1, e2) = two_envelopes(dir.path());
     // A forged leaf hash; one character changed inside the entry's JSON and inside the
     // envelope's base64 payload (same lengths, still well-formed).
     type Forge = fn(&[u8]) -> Vec<u8>;
     let forgeries: [(&str, Forge); 3] =
         [("tile/0/000.p/1", |_| vec![0; 32]), ("tile/entries/000.p/1", flip_at_20), ("envelopes/000.p/1", flip_at_20)];
     for (rel, forge) in forgeries {
-        let sub = dir.path().join(rel.replace('/', "_"));
-        std::fs::create_dir(&sub).unwrap();
-        let (log, key, _) = new_log(&sub);
-        ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&e1));
+        let (log, key, _) = log_of_one(dir.path(), &rel.replace('/', "_"), &e1);
         let signed = std::fs::read(log.join("checkpoint")).unwrap();
         let original = std::fs::read(log.join(rel)).unwrap();
         let forged = forge(&original);
@@ -170,19 +184,7 @@ fn d28_cosign_refuses_an_invalid_witness_name_and_the_log_stays_readable() {
     let (witness_key, witness_pub) = keypair(dir.path(), "witness");
     let before = std::fs::read(log.join("checkpoint")).unwrap();
     for name in ["two words", "a+b", "", "line\nbreak"] {
-        let out = output(
-            glassbox()
-                .args(["log", "cosign"])
-                .arg(log.join("checkpoint"))
-                .arg("--key")
-                .arg(&witness_key)
-                .args(["--name", name])
-                .arg("--state")
-                .arg(dir.path().join("state"))
-                .args(["--log-vkey", &vkey])
-                .arg("--log")
-                .arg(&log),
-        );
+        let out = output(&mut cosign(&log, &witness_key, name, &dir.path().join("state"), &vkey));
         assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
         assert_eq!(std::fs::read(log.join("checkpoint")).unwrap(), before, "{name:?}: the checkpoint was rewritten");
         let out = output(glassbox().args(["log", "witness-key", "--key"]).arg(&witness_pub).args(["--name", name]));
@@ -197,60 +199,19 @@ fn d28_cosign_refuses_an_invalid_witness_name_and_the_log_stays_readable() {
 #[test]
 fn d12_cosigning_a_fresh_logs_checkpoint_waits_for_the_append_lock() {
     let dir = tempfile::tempdir().unwrap();
+    // A log that has only its checkpoint, as while its first `log append` runs.
     let (log, _, vkey) = new_log(dir.path());
-    let (witness_key, _) = keypair(dir.path(), "witness");
-    // Hold the append lock as a first `log append` would, on a log that has only its checkpoint.
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(log.join(".lock"))
-        .unwrap();
-    held.lock().unwrap();
-    let inode = held.metadata().unwrap().ino();
-    let before = std::fs::read(log.join("checkpoint")).unwrap();
-    let mut witness = glassbox()
-        .args(["log", "cosign"])
-        .arg(log.join("checkpoint"))
-        .arg("--key")
-        .arg(&witness_key)
-        .arg("--state")
-        .arg(dir.path().join("state"))
-        .args(["--log-vkey", &vkey])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The witness must block on our lock: wait until the kernel lists it as a waiter on the
-    // lock file (`->` lines of /proc/locks), failing if it finishes first.
-    let waiting = format!(":{inode} ");
-    loop {
-        if let Some(status) = witness.try_wait().unwrap() {
-            panic!("the witness finished ({status}) while the fresh log's append lock was held");
-        }
-        let locks = std::fs::read_to_string("/proc/locks").unwrap();
-        if locks.lines().any(|l| l.contains("->") && l.contains(&waiting)) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(std::fs::read(log.join("checkpoint")).unwrap(), before);
-    drop(held);
-    let out = witness.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    cosign_waits_for_the_append_lock(dir.path(), &log, &vkey);
 }
 
 #[test]
 fn d7_a_wrong_envelope_index_is_not_believed() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, key, vkey) = new_log(dir.path());
-    let (e1, e2) = (dir.path().join("e1.jsonl"), dir.path().join("e2.jsonl"));
-    envelopes(&e1, 0, 1);
-    let line2 = envelopes(&e2, 1, 1).remove(0);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&e1));
+    let (e1, e2) = two_envelopes(dir.path());
+    let (log, key, vkey) = log_of_one(dir.path(), "log", &e1);
     // The index now claims that e2 is entry 0 (where e1 is).
-    std::fs::write(log.join("envelope-index"), Sha256Digest::of(line2.as_bytes()).0).unwrap();
+    let line2 = std::fs::read(&e2).unwrap();
+    std::fs::write(log.join("envelope-index"), Sha256Digest::of(line2.strip_suffix(b"\n").unwrap()).0).unwrap();
     let out = append(&log, &key, &e2);
     assert_eq!(out.status.code(), Some(1), "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("present"));
@@ -313,45 +274,30 @@ fn d11_one_witness_key_counts_once() {
     // One key cosigns under two names, so the checkpoint carries two valid cosignature lines.
     let mut wkeys = Vec::new();
     for name in ["w1.example", "w2.example"] {
-        ok(glassbox()
-            .args(["log", "cosign"])
-            .arg(log.join("checkpoint"))
-            .arg("--key")
-            .arg(&witness_key)
-            .args(["--name", name])
-            .arg("--state")
-            .arg(dir.path().join(name))
-            .args(["--log-vkey", &vkey]));
+        ok(&mut cosign(&log, &witness_key, name, &dir.path().join(name), &vkey));
         let wkey = ok(glassbox().args(["log", "witness-key", "--key"]).arg(&witness_pub).args(["--name", name]));
         wkeys.push(wkey.trim().to_string());
     }
     let proof = dir.path().join("proof");
     std::fs::write(&proof, ok(glassbox().args(["log", "prove"]).arg(&log).args(["--index", "0"]))).unwrap();
-    for (a, b) in [(&wkeys[0], &wkeys[0]), (&wkeys[0], &wkeys[1])] {
-        let args = ["--witness", a, "--witness", b, "--witness-threshold", "2"];
-        let out = output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]).args(args));
-        assert_ne!(out.status.code(), Some(0), "one witness counted twice: {}", String::from_utf8_lossy(&out.stdout));
-        let out = output(
+    let check_proof = |witnesses: &[&str]| {
+        output(
             glassbox()
                 .args(["log", "check-proof"])
                 .arg(&proof)
                 .arg("--envelope")
                 .arg(&file)
                 .args(["--vkey", &vkey])
-                .args(args),
-        );
-        assert_ne!(out.status.code(), Some(0));
+                .args(witnesses),
+        )
+    };
+    for (a, b) in [(&wkeys[0], &wkeys[0]), (&wkeys[0], &wkeys[1])] {
+        let args = ["--witness", a, "--witness", b, "--witness-threshold", "2"];
+        let out = output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]).args(args));
+        assert_ne!(out.status.code(), Some(0), "one witness counted twice: {}", String::from_utf8_lossy(&out.stdout));
+        assert_ne!(check_proof(&args).status.code(), Some(0));
     }
-    let one = ["--witness", &wkeys[0], "--witness-threshold", "1"];
-    let out = output(
-        glassbox()
-            .args(["log", "check-proof"])
-            .arg(&proof)
-            .arg("--envelope")
-            .arg(&file)
-            .args(["--vkey", &vkey])
-            .args(one),
-    );
+    let out = check_proof(&["--witness", &wkeys[0], "--witness-threshold", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -361,29 +307,22 @@ fn d13_audit_trust_checks_every_signature_on_its_own() {
     let (log, key, vkey) = new_log(dir.path());
     let (builder_key, builder_pub) = keypair(dir.path(), "builder");
     let builder = PrivateKey::read(&builder_key).unwrap();
-    let trust_audit = |log: &Path| {
-        output(glassbox().args(["log", "audit"]).arg(log).args(["--vkey", &vkey]).arg("--trust").arg(&builder_pub))
+    // Logs one envelope, then audits the whole log trusting only the builder's key.
+    let log_and_audit = |name: &str, envelope: &Envelope| {
+        let appended = append(&log, &key, &line_file(dir.path(), name, &envelope.to_line()));
+        assert_eq!(appended.status.code(), Some(0), "{}", stderr(&appended));
+        output(glassbox().args(["log", "audit"]).arg(&log).args(["--vkey", &vkey]).arg("--trust").arg(&builder_pub))
     };
     // The only signature is valid but names no key id (allowed, formats.md section 6).
     let mut no_keyid = envelope_about("anonymous", "x", &builder);
     no_keyid.signatures[0].keyid.clear();
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(line_file(
-        dir.path(),
-        "a.jsonl",
-        &no_keyid.to_line(),
-    )));
-    let out = trust_audit(&log);
+    let out = log_and_audit("a.jsonl", &no_keyid);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // A valid signature plus a bogus one naming the builder's key id.
     let mut bogus = envelope_about("forged", "x", &builder);
     let keyid = bogus.signatures[0].keyid.clone();
     bogus.signatures.push(Signature { keyid, sig: "AAAA".repeat(22) });
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(line_file(
-        dir.path(),
-        "b.jsonl",
-        &bogus.to_line(),
-    )));
-    let out = trust_audit(&log);
+    let out = log_and_audit("b.jsonl", &bogus);
     assert_eq!(out.status.code(), Some(1), "a bogus signature naming a trusted key passed: {}", stderr(&out));
     assert!(stderr(&out).contains("signature 2"), "{}", stderr(&out));
 }
