@@ -68,10 +68,11 @@ impl LogDir {
             Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        if !file.metadata().at(&path)?.file_type().is_file() {
+        let meta = file.metadata().at(&path)?;
+        if !meta.file_type().is_file() {
             return Err(Error::invalid(path.display(), "not a regular file (a directory, FIFO, device or socket)"));
         }
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(meta.len().min(len) as usize);
         file.take(len).read_to_end(&mut bytes).at(&path)?;
         Ok(Some(bytes))
     }

@@ -276,7 +276,15 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
         ));
     }
     let (existing_entries, existing_lines) = authenticated_edge(dir, &reader, old)?;
-    let known: HashMap<Hash, u64> = dir.read_index(old)?.into_iter().enumerate().map(|(i, d)| (d, i as u64)).collect();
+    // Where the index says each submitted envelope is (a set of the batch, not a map of the
+    // whole index: the index grows with the log, the batch does not).
+    let wanted: HashSet<Hash> = items.iter().map(|i| i.digest.0).collect();
+    let mut known: HashMap<Hash, u64> = HashMap::new();
+    for (i, d) in dir.read_index(old)?.into_iter().enumerate() {
+        if wanted.contains(&d) {
+            known.entry(d).or_insert(i as u64);
+        }
+    }
     let mut added = Vec::new();
     let mut already_logged = Vec::new();
     let mut fresh: Vec<&Loggable> = Vec::new();
