@@ -89,21 +89,39 @@ impl LogDir {
     /// entry names. A hit the entry does not confirm is refused (exit 1), never believed.
     pub fn find_logged(&self, tree: &TileReader<'_>, root: &Hash, digest: &Sha256Digest) -> Result<Option<u64>> {
         match self.find_envelope(digest, tree.size())? {
-            Some(index) => self.confirm_logged(tree, root, index, digest).map(Some),
+            Some(index) => self.confirm_logged(tree, root, index, digest, &mut HashMap::new()).map(Some),
             None => Ok(None),
         }
     }
 
     /// Checks that entry `index` of `tree` (signed root `root`) names the envelope `digest`.
-    fn confirm_logged(&self, tree: &TileReader<'_>, root: &Hash, index: u64, digest: &Sha256Digest) -> Result<u64> {
+    /// `bundles` keeps the entry bundles read so far, by bundle index, for the next hit.
+    fn confirm_logged(
+        &self,
+        tree: &TileReader<'_>,
+        root: &Hash,
+        index: u64,
+        digest: &Sha256Digest,
+        bundles: &mut HashMap<u64, Items>,
+    ) -> Result<u64> {
         let size = tree.size();
         let at = format!("entry {index}");
-        let entry = self.entries(index, index + 1, size)?.remove(0);
+        let bundle = index / TILE_WIDTH;
+        let entries = match bundles.entry(bundle) {
+            std::collections::hash_map::Entry::Occupied(read) => read.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let start = bundle * TILE_WIDTH;
+                slot.insert(self.entries(start, (start + TILE_WIDTH).min(size), size)?)
+            }
+        };
+        let entry = entries
+            .get((index % TILE_WIDTH) as usize)
+            .ok_or_else(|| Error::invalid(&at, format!("beyond a tree of {size} entries")))?;
         let proof = merkle::inclusion_proof(tree, index, size)?;
-        if !merkle::verify_inclusion(&merkle::leaf_hash(&entry), index, size, &proof, root) {
+        if !merkle::verify_inclusion(&merkle::leaf_hash(entry), index, size, &proof, root) {
             return Err(Error::rejected(&at, "its bundle is not the entry the checkpoint's root commits to"));
         }
-        if LogEntry::parse(&entry, &at)?.envelope_digest() != Some(*digest) {
+        if LogEntry::parse(entry, &at)?.envelope_digest() != Some(*digest) {
             return Err(Error::rejected(
                 self.file(INDEX_FILE).display(),
                 format!("says envelope {} is entry {index}, but that entry names another envelope", digest.prefixed()),
@@ -289,9 +307,11 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
     let mut already_logged = Vec::new();
     let mut fresh: Vec<&Loggable> = Vec::new();
     let mut in_batch = HashSet::new();
+    let mut bundles = HashMap::new();
     for item in items {
         if let Some(&i) = known.get(&item.digest.0) {
-            already_logged.push((dir.confirm_logged(&reader, &checkpoint.root, i, &item.digest)?, item.digest));
+            already_logged
+                .push((dir.confirm_logged(&reader, &checkpoint.root, i, &item.digest, &mut bundles)?, item.digest));
         } else if in_batch.insert(item.digest) {
             added.push((old + fresh.len() as u64, item.digest));
             fresh.push(item);
