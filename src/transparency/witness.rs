@@ -56,14 +56,16 @@ pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
     // append cannot publish a larger checkpoint between our read and our write (which would put
     // the log back to an older size). Any file named `checkpoint` is taken to be a log's, even
     // one with nothing else beside it yet (a fresh log: its first append may be running).
-    let _lock = match req.checkpoint.file_name().filter(|name| *name == CHECKPOINT_FILE) {
+    // Such a checkpoint is read like every file of a log: not through a link.
+    let (_lock, bytes) = match req.checkpoint.file_name().filter(|name| *name == CHECKPOINT_FILE) {
         Some(_) => {
             let dir = req.checkpoint.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            Some(lock(&LogDir::new(dir))?)
+            let log = LogDir::new(dir);
+            let held = lock(&log)?;
+            (Some(held), log.read_checkpoint_bytes()?)
         }
-        None => None,
+        None => (None, read_regular(&req.checkpoint, limits::CHECKPOINT)?),
     };
-    let bytes = read_regular(&req.checkpoint, limits::CHECKPOINT)?;
     let (mut note, new, _) = authenticate_checkpoint(&bytes, &origin, &req.log_key, &WitnessPolicy::default())?;
     let previous = read_state(&req.state)?;
     if let Some(old) = &previous {
