@@ -49,8 +49,16 @@ impl ResourceDescriptor {
         }
     }
 
-    /// The sha256 digest, if present and well-formed.
+    /// The sha256 digest, if present and spelt as 64 lowercase hex digits (no prefix, no
+    /// uppercase: see [`Sha256Digest::from_hex`]).
     pub fn sha256(&self) -> Option<Sha256Digest> {
+        self.digest.get("sha256").and_then(|d| Sha256Digest::from_hex(d))
+    }
+
+    /// The sha256 digest read leniently (either case, optional `sha256:` prefix). Only for
+    /// deciding that a statement might be *negative* evidence about a digest: a verdict that
+    /// spells its subject oddly must not escape notice, but it never counts in favour.
+    pub fn sha256_lenient(&self) -> Option<Sha256Digest> {
         self.digest.get("sha256").and_then(|d| Sha256Digest::parse(d))
     }
 
@@ -77,7 +85,8 @@ impl<P: DeserializeOwned> Statement<P> {
     /// an `Invalid` error). Does not check signatures.
     pub fn from_envelope(env: &Envelope, predicate_type: &str, origin: &str) -> Result<Self> {
         if env.payload_type != PAYLOAD_TYPE_INTOTO {
-            return Err(Error::rejected(
+            // Input glassbox cannot evaluate, like an unknown predicate type: "could not answer".
+            return Err(Error::invalid(
                 origin,
                 format!("payload type {:?} is not {PAYLOAD_TYPE_INTOTO}", env.payload_type),
             ));
