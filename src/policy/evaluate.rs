@@ -248,7 +248,8 @@ fn rebuilds(
                 let on: Vec<&Found> = accepted.iter().map(|(p, _)| *p).filter(|p| inputs.contains(&p.digest)).collect();
                 // The key that signed the provenance is not an independent rebuilder of it.
                 let own = key.is_some_and(|k| {
-                    on.iter().any(|p| p.envelope.verified_by(&[k.key.clone()]).is_ok_and(|ids| !ids.is_empty()))
+                    on.iter()
+                        .any(|p| p.envelope.verified_by(std::slice::from_ref(&k.key)).is_ok_and(|ids| !ids.is_empty()))
                 });
                 // Like provenance and reviews, what counts for the artifact is what is presented
                 // with it; the log is searched for what counts against it.

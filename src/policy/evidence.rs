@@ -103,9 +103,8 @@ impl Collected {
 
 fn decode(envelope: &Envelope) -> std::result::Result<Statement<Value>, String> {
     let payload = envelope.payload_bytes().map_err(|_| "the payload is not standard base64".to_string())?;
-    let statement = serde_json::from_slice::<Statement<Value>>(&payload).map_err(|e| {
-        format!("the payload is not an in-toto statement ({})", format!("line {}, column {}", e.line(), e.column()))
-    })?;
+    let statement = serde_json::from_slice::<Statement<Value>>(&payload)
+        .map_err(|e| format!("the payload is not an in-toto statement (line {}, column {})", e.line(), e.column()))?;
     if statement.type_ != STATEMENT_V1 {
         return Err(format!("the statement type is not {STATEMENT_V1}"));
     }

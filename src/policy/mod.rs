@@ -258,6 +258,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         PrivateKey::from_seed(&[1; 32]).write_pair(&dir.path().join("vendor")).unwrap();
         PrivateKey::from_seed(&[2; 32]).write_pair(&dir.path().join("r1")).unwrap();
+        let w = PrivateKey::from_seed(&[3; 32]).public();
+        for (file, name) in [("w.vkey", "w.example"), ("w2.vkey", "w2.example")] {
+            std::fs::write(dir.path().join(file), NoteVerifier::cosignature_v1(name, &w).to_string()).unwrap();
+        }
         dir
     }
 
@@ -279,9 +283,60 @@ mod tests {
             ("[builders]\nkeys = [\"vendor.pub\"]\n[rebuilds]\nkeys = [\"r1.pub\"]\nrequired = 2\n", "required"),
             ("[builders]\nkeys = []\n", "[builders] keys"),
             ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"nope.vkey\"\n", "nope.vkey"),
+            ("[builders]\nkeys = [\"vendor.pub\"]\n[rebuilds]\nkeys = [\"vendor.pub\"]\nrequired = 1\n", "own independent"),
+            ("[builders]\nkeys = [\"vendor.key\"]\n", "is a private key"),
+            ("[builders]\nkeys = [\"/dev/zero\"]\n", "not a regular file"),
+            ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"r1.key\"\n", "is a private key"),
+            ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"w.vkey\"\nwitnesses = [\"w.vkey\", \"w2.vkey\"]\n", "listed twice"),
+            ("[builders]\nkeys = [\"vendor.pub\"]\nx = \"-----BEGIN PRIVATE KEY-----\"\n", "line 3"),
         ] {
             let err = load(dir.path(), text).unwrap_err().to_string();
             assert!(err.contains(needle) && err.contains("policy.toml"), "{needle}: {err}");
+            assert!(!err.contains("BEGIN"), "{err}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const FILES: [&str; 6] = ["vendor.pub", "r1.pub", "r1.key", "w.vkey", "w2.vkey", "missing.pub"];
+
+        fn list(picks: &[usize]) -> String {
+            picks.iter().map(|&i| format!("{:?}", FILES[i % FILES.len()])).collect::<Vec<_>>().join(", ")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Any text and any combination of key files: the parser never panics, and what it
+            /// accepts keeps every invariant the evaluation relies on.
+            #[test]
+            fn policies_are_refused_or_consistent(
+                builders in proptest::collection::vec(0usize..6, 0..3),
+                rebuilds in proptest::collection::vec(0usize..6, 0..3),
+                witnesses in proptest::collection::vec(0usize..6, 0..3),
+                required in 0usize..3,
+                threshold in 0usize..3,
+                noise in "\\PC{0,60}",
+            ) {
+                let dir = dir_with_keys();
+                let text = format!(
+                    "[builders]\nkeys = [{}]\n[rebuilds]\nkeys = [{}]\nrequired = {required}\n[log]\nvkey = \"w.vkey\"\nwitnesses = [{}]\nwitness_threshold = {threshold}\n",
+                    list(&builders), list(&rebuilds), list(&witnesses)
+                );
+                let _ = Policy::parse(&noise, &dir.path().join("policy.toml"));
+                if let Ok(p) = Policy::parse(&text, &dir.path().join("policy.toml")) {
+                    prop_assert!(!p.builders.is_empty() && p.rebuilds.required <= p.rebuilds.keys.len());
+                    prop_assert!(p.rebuilds.keys.iter().all(|r| p.builders.iter().all(|b| b.id != r.id)));
+                    let log = p.log.unwrap();
+                    let mut keys: Vec<_> = log.witnesses.iter().map(|w| *w.key.as_bytes()).collect();
+                    keys.sort();
+                    keys.dedup();
+                    prop_assert_eq!(keys.len(), log.witnesses.len());
+                    prop_assert!(log.witness_threshold <= log.witnesses.len());
+                }
+            }
         }
     }
 }
