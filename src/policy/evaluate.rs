@@ -54,6 +54,12 @@ pub struct Evidence {
     pub log_index: Option<u64>,
 }
 
+impl Evidence {
+    fn of(f: &Found, key: Option<&TrustedKey>, counted: bool, detail: String, log_index: Option<u64>) -> Evidence {
+        Evidence { statement: f.location.clone(), key: key.map(describe), counted, detail, log_index }
+    }
+}
+
 /// Checks `artifact` against `policy` with the statements under `attestations` and the log at
 /// `log_dir` (default `<attestations>/log`). A trusted rebuilder's statement that cannot be read
 /// at all is an `Invalid` error: verify cannot answer.
@@ -89,13 +95,7 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
                 accepted.push((f, s));
             }
         }
-        evidence.push(Evidence {
-            statement: f.location.clone(),
-            key: key.map(describe),
-            counted,
-            detail,
-            log_index: index,
-        });
+        evidence.push(Evidence::of(f, key, counted, detail, index));
     }
     let met = !accepted.is_empty();
     requirements.push(Requirement {
@@ -160,13 +160,7 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
             let relevant =
                 sources.contains(&to) || deltas.iter().any(|(from, _, _)| from == &to) || fulls.contains_key(&to);
             if relevant || key.is_some() {
-                evidence.push(Evidence {
-                    statement: f.location.clone(),
-                    key: key.map(describe),
-                    counted,
-                    detail,
-                    log_index: index,
-                });
+                evidence.push(Evidence::of(f, key, counted, detail, index));
             }
         }
         let covered = coverage(&fulls, &deltas);
@@ -275,13 +269,7 @@ fn rebuilds(
                 against(key, &mut failed, log, f, format!("PASSED verdict that cannot be counted ({why})"))
             }
         };
-        evidence.push(Evidence {
-            statement: f.location.clone(),
-            key: key.map(describe),
-            counted,
-            detail,
-            log_index: index,
-        });
+        evidence.push(Evidence::of(f, key, counted, detail, index));
     }
     let count = passed.difference(&failed).count();
     let met = count >= policy.rebuilds.required && failed.is_empty();

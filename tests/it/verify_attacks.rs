@@ -77,6 +77,13 @@ fn verify_text(artifact: &Path, policy: &Path) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
+/// Verifies the scenario's binary: it must be rejected for its rebuilds alone.
+fn rejected_for_rebuilds(att: &Path) -> Value {
+    let (code, unmet, verdict) = verify(&scenario().binary, att);
+    assert_eq!((code, unmet), (1, vec!["rebuilds".to_string()]), "{verdict:#}");
+    verdict
+}
+
 #[test]
 fn d3_a_trusted_standard_or_unreadable_verdict_is_not_ignored() {
     let s = scenario();
@@ -85,8 +92,7 @@ fn d3_a_trusted_standard_or_unreadable_verdict_is_not_ignored() {
     let failed = att.join("avscan/0.1.0/r3.vsa.intoto.jsonl");
     write(&failed, &[&sign(&standard_vsa(&att, json!("FAILED")), &key("r3"))]);
     append(&att, &[&failed]);
-    let (code, unmet, verdict) = verify(&s.binary, &att);
-    assert_eq!((code, unmet), (1, vec!["rebuilds".to_string()]), "{verdict:#}");
+    let verdict = rejected_for_rebuilds(&att);
     assert!(verdict.to_string().contains("r3.vsa.intoto.jsonl"), "{verdict:#}");
 
     // A verdict that says something else than PASSED rejects too.
@@ -109,47 +115,47 @@ fn d3_a_trusted_standard_or_unreadable_verdict_is_not_ignored() {
     }
 }
 
-/// r3's FAILED verdict in the glassbox form (r1's PASSED one with the result changed).
-fn glassbox_failed(att: &Path) -> Envelope {
-    let (_, mut vsa) = read_statement(&rebuild_file(att, "r1"));
+/// A copy of the scenario with r3's FAILED verdict in the glassbox form (r1's PASSED one with
+/// the result changed) in a file of its own, not yet logged.
+fn with_failed_verdict(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (dir, att) = copy_of_attestations(name);
+    let (_, mut vsa) = read_statement(&rebuild_file(&att, "r1"));
     vsa["predicate"]["verificationResult"] = json!("FAILED");
     vsa["predicate"]["verifiedLevels"] = json!([]);
-    sign(&vsa, &key("r3"))
+    let failed = att.join("avscan/0.1.0/r3.vsa.intoto.jsonl");
+    write(&failed, &[&sign(&vsa, &key("r3"))]);
+    (dir, att, failed)
 }
 
 #[test]
 fn d4_a_failed_verdict_left_out_of_the_directory_still_rejects() {
-    let s = scenario();
-    let (_d, att) = copy_of_attestations("d4-omitted");
-    let failed = att.join("avscan/0.1.0/r3.vsa.intoto.jsonl");
-    write(&failed, &[&glassbox_failed(&att)]);
+    let (_d, att, failed) = with_failed_verdict("d4-omitted");
     append(&att, &[&failed]);
     std::fs::remove_file(&failed).unwrap();
-    let (code, unmet, verdict) = verify(&s.binary, &att);
-    assert_eq!((code, unmet), (1, vec!["rebuilds".to_string()]), "{verdict:#}");
+    let verdict = rejected_for_rebuilds(&att);
     assert!(verdict.to_string().contains("log entry"), "{verdict:#}");
+}
+
+/// Replaces the provenance by `envelope`, has r1 and r2 vouch for it, and logs everything.
+fn replace_provenance(att: &Path, envelope: &Envelope) {
+    write(&provenance_of(att), &[envelope]);
+    for r in ["r1", "r2"] {
+        let (_, mut vsa) = read_statement(&rebuild_file(att, r));
+        vsa["predicate"]["inputAttestations"][0]["digest"]["sha256"] = json!(envelope.digest().hex());
+        write(&rebuild_file(att, r), &[&sign(&vsa, &key(r))]);
+    }
+    log_all(att, &scenario().keys);
 }
 
 #[test]
 fn d4_a_failed_verdict_is_not_sidestepped_by_re_signing_the_provenance() {
-    let s = scenario();
-    let (_d, att) = copy_of_attestations("d4-resigned");
-    let failed = att.join("avscan/0.1.0/r3.vsa.intoto.jsonl");
-    write(&failed, &[&glassbox_failed(&att)]);
+    let (_d, att, _) = with_failed_verdict("d4-resigned");
     // The vendor re-signs the same build under another invocation id, and r1 and r2 vouch for
     // the new envelope.
     let (_, mut provenance) = read_statement(&provenance_of(&att));
     provenance["predicate"]["runDetails"]["metadata"]["invocationId"] = json!("again");
-    let resigned = sign(&provenance, &key("vendor"));
-    write(&provenance_of(&att), &[&resigned]);
-    for r in ["r1", "r2"] {
-        let (_, mut vsa) = read_statement(&rebuild_file(&att, r));
-        vsa["predicate"]["inputAttestations"][0]["digest"]["sha256"] = json!(resigned.digest().hex());
-        write(&rebuild_file(&att, r), &[&sign(&vsa, &key(r))]);
-    }
-    log_all(&att, &s.keys);
-    let (code, unmet, verdict) = verify(&s.binary, &att);
-    assert_eq!((code, unmet), (1, vec!["rebuilds".to_string()]), "{verdict:#}");
+    replace_provenance(&att, &sign(&provenance, &key("vendor")));
+    rejected_for_rebuilds(&att);
 }
 
 #[test]
@@ -170,15 +176,8 @@ fn d10_the_builder_is_never_an_independent_rebuilder() {
     use base64::Engine as _;
     let sig = base64::engine::general_purpose::STANDARD.encode(key("r2").sign(&pae));
     env.signatures.push(Signature { keyid: key("r2").public().key_id().to_string(), sig });
-    write(&provenance_of(&att), &[&env]);
-    for r in ["r1", "r2"] {
-        let (_, mut vsa) = read_statement(&rebuild_file(&att, r));
-        vsa["predicate"]["inputAttestations"][0]["digest"]["sha256"] = json!(env.digest().hex());
-        write(&rebuild_file(&att, r), &[&sign(&vsa, &key(r))]);
-    }
-    log_all(&att, &s.keys);
-    let (code, unmet, verdict) = verify(&s.binary, &att);
-    assert_eq!((code, unmet), (1, vec!["rebuilds".to_string()]), "{verdict:#}");
+    replace_provenance(&att, &env);
+    let verdict = rejected_for_rebuilds(&att);
     assert!(verdict.to_string().contains("signed the provenance itself"), "{verdict:#}");
 }
 
