@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::evidence::{self, mentions, read_verdict, Collected, Found, Reading};
+use super::evidence::{self, inputs_lenient, mentions, read_verdict, Collected, Found, Reading};
 use super::log::LogView;
 use super::{Policy, TrustedKey};
 use crate::attest::provenance::Provenance;
@@ -75,12 +75,15 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
     // The digests a verdict about these bytes may name: theirs, and every subject of a
     // trusted builder's provenance of them (a verdict on the bundle is one on the binary).
     let mut about = vec![sha256];
+    // And the trusted provenance envelopes of them: a verdict naming one is about them too.
+    let mut provenances = Vec::new();
     for f in
         collected.found.iter().filter(|f| f.statement.predicate_type == SLSA_PROVENANCE_V1 && f.has_subject(&sha256))
     {
         let key = signer(&f.envelope, &policy.builders)?;
         if key.is_some() {
             about.extend(f.statement.subject.iter().filter_map(|s| s.sha256()));
+            provenances.push(f.digest);
         }
         let source = Statement::<Provenance>::from_envelope(&f.envelope, SLSA_PROVENANCE_V1, &f.location)
             .ok()
@@ -115,6 +118,7 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
     // wherever it was found (the directory, or the log).
     if !policy.rebuilds.keys.is_empty() {
         let from_log = log.verdicts_about(&collected, &about)?;
+        let about = About { digests: &about, provenances: &provenances };
         requirements.push(rebuilds([&collected, &from_log], policy, &log, &accepted, &about)?);
     }
     let found = &collected.found;
@@ -198,6 +202,20 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
     })
 }
 
+/// What makes a verdict one about the artifact: a subject among `digests`, or an input among
+/// the trusted `provenances` of it (both read leniently).
+struct About<'a> {
+    digests: &'a [Sha256Digest],
+    provenances: &'a [Sha256Digest],
+}
+
+impl About<'_> {
+    fn covers(&self, f: &Found) -> bool {
+        mentions(&f.statement.subject, self.digests)
+            || inputs_lenient(&f.statement).iter().any(|d| self.provenances.contains(d))
+    }
+}
+
 /// The rebuilds requirement: distinct trusted rebuilders' PASSED verdicts on an accepted
 /// provenance (not counting a key that signed that provenance), and no other trusted verdict.
 fn rebuilds(
@@ -205,7 +223,7 @@ fn rebuilds(
     policy: &Policy,
     log: &LogView,
     accepted: &[(&Found, String)],
-    about: &[Sha256Digest],
+    about: &About<'_>,
 ) -> Result<Requirement> {
     let trusted = &policy.rebuilds.keys;
     for u in collected.iter().flat_map(|c| &c.undecodable) {
@@ -224,9 +242,7 @@ fn rebuilds(
     let mut evidence = Vec::new();
     // The directory's statements, then (flagged) those found only in the log.
     let verdicts = collected.iter().enumerate().flat_map(|(n, c)| c.found.iter().map(move |f| (f, n == 1)));
-    for (f, only_logged) in
-        verdicts.filter(|(f, _)| f.statement.predicate_type == SLSA_VSA_V1 && mentions(&f.statement.subject, about))
-    {
+    for (f, only_logged) in verdicts.filter(|(f, _)| f.statement.predicate_type == SLSA_VSA_V1 && about.covers(f)) {
         let key = signer(&f.envelope, trusted)?;
         let (counted, detail, index) = match read_verdict(&f.statement) {
             Reading::Unreadable { why } => {

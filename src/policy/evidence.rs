@@ -11,6 +11,10 @@ use crate::attest::{Envelope, ResourceDescriptor, Statement, PAYLOAD_TYPE_INTOTO
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 
+/// The largest `.intoto.jsonl` file read: far above any real one (a few envelopes), far below
+/// what would exhaust memory.
+const MAX_STATEMENT_FILE: u64 = 64 << 20;
+
 /// One envelope found under the attestations directory or in the log.
 #[derive(Clone, Debug)]
 pub struct Found {
@@ -51,6 +55,14 @@ pub fn mentions(subjects: &[ResourceDescriptor], digests: &[Sha256Digest]) -> bo
     subjects.iter().any(|s| s.sha256_lenient().is_some_and(|d| digests.contains(&d)))
 }
 
+/// The sha256 digests a statement's `inputAttestations` names, read leniently like
+/// [`mentions`]: for finding negative evidence only.
+pub fn inputs_lenient(statement: &Statement<Value>) -> Vec<Sha256Digest> {
+    let list = statement.predicate.get("inputAttestations").and_then(Value::as_array);
+    let digest = |d: &Value| d.get("digest")?.get("sha256")?.as_str().and_then(Sha256Digest::parse);
+    list.map(|l| l.iter().filter_map(digest).collect()).unwrap_or_default()
+}
+
 /// Every in-toto envelope in `*.intoto.jsonl` files below `dir` (the log's own directory, which
 /// holds no such files, is not special). Envelopes of another payload type are skipped; a file
 /// that is not JSON lines of envelopes is an error naming it.
@@ -65,7 +77,7 @@ pub fn collect(dir: &Path) -> Result<Collected> {
     let mut out = Collected::default();
     for path in files {
         let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = crate::fs::read_regular_text(&path, MAX_STATEMENT_FILE)?;
         for (n, raw) in text.lines().enumerate() {
             if raw.trim().is_empty() {
                 continue;
@@ -197,6 +209,7 @@ mod tests {
             assert!(matches!(read_verdict(&vsa(&d, predicate)), Reading::Unreadable { .. }));
         }
         assert!(mentions(&odd.subject, &[Sha256Digest::of(b"provenance")]));
+        assert_eq!(inputs_lenient(&prefixed), vec![Sha256Digest::of(b"provenance")]);
     }
 
     mod properties {

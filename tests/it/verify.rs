@@ -214,6 +214,9 @@ fn a_rebuild_or_review_not_in_the_log_does_not_count() {
         let (code, unmet, verdict) = verify(&s.binary, &att);
         assert_eq!(code, 1, "{what}: {verdict:#}");
         assert_eq!(unmet, vec![requirement.to_string(), "log".to_string()], "{what}: {verdict:#}");
+        // The missing statement is named with the trusted key that signed it.
+        let log = verdict["requirements"].as_array().unwrap().iter().find(|r| r["name"] == "log").unwrap();
+        assert!(log["evidence"][0]["key"].is_string(), "{what}: {log:#}");
     }
 }
 

@@ -95,6 +95,15 @@ fn d3_a_trusted_standard_or_unreadable_verdict_is_not_ignored() {
     let verdict = rejected_for_rebuilds(&att);
     assert!(verdict.to_string().contains("r3.vsa.intoto.jsonl"), "{verdict:#}");
 
+    // So does one that names the provenance but lists other subjects.
+    let (_d, att) = copy_of_attestations("d3-input");
+    let other = att.join("avscan/0.1.0/r3.vsa.intoto.jsonl");
+    let mut vsa = standard_vsa(&att, json!("FAILED"));
+    vsa["subject"] = json!([{"name": "other", "digest": {"sha256": "0".repeat(64)}}]);
+    write(&other, &[&sign(&vsa, &key("r3"))]);
+    append(&att, &[&other]);
+    rejected_for_rebuilds(&att);
+
     // A verdict that says something else than PASSED rejects too.
     let (_d, att) = copy_of_attestations("d3-odd");
     let odd = att.join("avscan/0.1.0/r3.vsa.intoto.jsonl");
