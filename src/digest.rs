@@ -26,11 +26,24 @@ impl Sha256Digest {
         format!("sha256:{}", self.hex())
     }
 
-    /// Parses 64 hex digits, with or without a `sha256:` prefix.
+    /// Parses a digest as a *person* types it on the command line: 64 hex digits of either
+    /// case, with or without a `sha256:` prefix. Never use it on a field of a statement, a log
+    /// entry or a manifest: those are read with [`Sha256Digest::from_hex`].
     pub fn parse(text: &str) -> Option<Self> {
         let hex = text.strip_prefix("sha256:").unwrap_or(text);
         let bytes = hex_decode(hex)?;
         Some(Sha256Digest(bytes.try_into().ok()?))
+    }
+
+    /// Parses a digest field of a document glassbox reads (statement subjects,
+    /// `inputAttestations`, review subjects, log entries): exactly 64 lowercase hex digits, no
+    /// prefix. One spelling per digest, so that glassbox and any tool that compares strings
+    /// agree on what a statement is about.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return None;
+        }
+        Some(Sha256Digest(hex_decode(text)?.try_into().ok()?))
     }
 
     /// Streams `reader` through SHA-256 using `buf` as the read buffer; returns the digest and
@@ -73,7 +86,9 @@ impl Serialize for Sha256Digest {
 impl<'de> Deserialize<'de> for Sha256Digest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Sha256Digest::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("not a sha256 hex digest: {text:?}")))
+        // Serialised digests are documents glassbox reads: the strict spelling only.
+        Sha256Digest::from_hex(&text)
+            .ok_or_else(|| serde::de::Error::custom("a sha256 digest is not 64 lowercase hex digits"))
     }
 }
 
@@ -148,6 +163,44 @@ mod tests {
         assert_eq!(Sha256Digest::parse(&d.hex().to_uppercase()), Some(d));
         assert_eq!(Sha256Digest::parse("abc"), None);
         assert_eq!(Sha256Digest::parse(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn from_hex_takes_only_64_lowercase_hex_digits() {
+        let d = Sha256Digest::of(b"x");
+        assert_eq!(Sha256Digest::from_hex(&d.hex()), Some(d));
+        for bad in
+            [d.prefixed(), d.hex().to_uppercase(), d.hex()[..62].to_string(), format!("{}0", d.hex()), "g".repeat(64)]
+        {
+            assert_eq!(Sha256Digest::from_hex(&bad), None, "{bad}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn from_hex_round_trips(bytes in proptest::array::uniform32(any::<u8>())) {
+                let d = Sha256Digest(bytes);
+                prop_assert_eq!(Sha256Digest::from_hex(&d.hex()), Some(d));
+                prop_assert_eq!(Sha256Digest::parse(&d.prefixed()), Some(d));
+            }
+
+            #[test]
+            fn from_hex_accepts_exactly_the_canonical_spelling(text in "(sha256:)?[0-9a-fA-Fg]{60,66}|\\PC{0,80}") {
+                // Never panics; whatever it accepts prints back as the same text.
+                if let Some(d) = Sha256Digest::from_hex(&text) {
+                    prop_assert_eq!(d.hex(), text.clone());
+                }
+                if let Some(d) = Sha256Digest::parse(&text) {
+                    prop_assert_eq!(d.hex(), text.strip_prefix("sha256:").unwrap_or(&text).to_lowercase());
+                }
+            }
+        }
     }
 
     #[test]

@@ -143,4 +143,37 @@ mod tests {
         assert_eq!(parsed, vec![env.clone(), env]);
         assert!(Envelope::parse_all("{\"payload\":1}", "bad.jsonl").unwrap_err().to_string().contains("bad.jsonl:1"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Any text: parsing never panics, and every envelope it yields prints back to a line
+            /// that parses to the same envelope.
+            #[test]
+            fn any_text_parses_or_is_refused(text in "\\PC{0,200}|\\{\"payload\":\"[A-Za-z0-9+/=]{0,12}\",\"payloadType\":\"\\PC{0,8}\",\"signatures\":\\[\\]\\}") {
+                if let Ok(envelopes) = Envelope::parse_all(&text, "x") {
+                    for env in envelopes {
+                        let again = Envelope::parse_all(&env.to_line(), "x").unwrap();
+                        prop_assert_eq!(again, vec![env.clone()]);
+                        let _ = env.verified_by(&[PrivateKey::from_seed(&[1; 32]).public()]);
+                    }
+                }
+            }
+
+            /// Signed envelopes round-trip through their line and verify only unchanged.
+            #[test]
+            fn signed_envelopes_round_trip(payload in proptest::collection::vec(any::<u8>(), 0..200), payload_type in "\\PC{0,30}") {
+                let key = PrivateKey::from_seed(&[5; 32]);
+                let env = Envelope::sign(&payload_type, &payload, &key);
+                let again = Envelope::parse_all(&env.to_line(), "x").unwrap().remove(0);
+                prop_assert_eq!(&again, &env);
+                prop_assert_eq!(again.payload_bytes().unwrap(), payload);
+                prop_assert_eq!(again.verified_by(&[key.public()]).unwrap(), vec![key.public().key_id()]);
+            }
+        }
+    }
 }

@@ -9,17 +9,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::evidence::{self, Found};
+use super::evidence::{self, inputs_lenient, mentions, read_verdict, Collected, Found, Reading};
+use super::log::LogView;
 use super::{Policy, TrustedKey};
 use crate::attest::provenance::Provenance;
 use crate::attest::review::{criteria_satisfies, Review, Scope};
-use crate::attest::vsa::{VerificationSummary, PASSED};
-use crate::attest::{Statement, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
+use crate::attest::{Envelope, Statement, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use crate::digest::Sha256Digest;
-use crate::error::{IoContext, Result};
-use crate::tlog::merkle::{self, NodeSource};
-use crate::transparency::audit::{self, WitnessPolicy};
-use crate::transparency::{LogDir, LogEntry};
+use crate::error::{Error, IoContext, Result};
+use crate::keys::KeyId;
 
 /// The answer for one artifact.
 #[derive(Clone, Debug, Serialize)]
@@ -47,7 +45,7 @@ pub struct Requirement {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evidence {
-    /// `file:line` under the attestations directory.
+    /// `file:line` under the attestations directory, or `log entry N`.
     pub statement: String,
     /// The trusted key that signed it, if any: `<key id 8 hex> (<path in the policy>)`.
     pub key: Option<String>,
@@ -56,25 +54,42 @@ pub struct Evidence {
     pub log_index: Option<u64>,
 }
 
+impl Evidence {
+    fn of(f: &Found, key: Option<&TrustedKey>, counted: bool, detail: String, log_index: Option<u64>) -> Evidence {
+        Evidence { statement: f.location.clone(), key: key.map(describe), counted, detail, log_index }
+    }
+}
+
 /// Checks `artifact` against `policy` with the statements under `attestations` and the log at
-/// `log_dir` (default `<attestations>/log`).
+/// `log_dir` (default `<attestations>/log`). A trusted rebuilder's statement that cannot be read
+/// at all is an `Invalid` error: verify cannot answer.
 pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Option<&Path>) -> Result<Verdict> {
-    let file = std::fs::File::open(artifact).at(artifact)?;
-    let (sha256, _) = Sha256Digest::of_reader(file, &mut vec![0; 1 << 20]).at(artifact)?;
-    let found = evidence::collect(attestations)?;
-    let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")))?;
+    let sha256 = hash_artifact(artifact)?;
+    let collected = evidence::collect(attestations)?;
+    let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")));
     let mut requirements = Vec::new();
 
     // Builders: provenance for these bytes signed by a trusted builder.
     let mut accepted: Vec<(&Found, String)> = Vec::new();
     let mut evidence = Vec::new();
-    for f in found.iter().filter(|f| f.statement.predicate_type == SLSA_PROVENANCE_V1 && f.has_subject(&sha256)) {
-        let key = signer(f, &policy.builders)?;
-        let source = Statement::<Provenance>::from_envelope(&f.envelope, SLSA_PROVENANCE_V1, &f.location())
+    // The digests a verdict about these bytes may name: theirs, and every subject of a
+    // trusted builder's provenance of them (a verdict on the bundle is one on the binary).
+    let mut about = vec![sha256];
+    // And the trusted provenance envelopes of them: a verdict naming one is about them too.
+    let mut provenances = Vec::new();
+    for f in
+        collected.found.iter().filter(|f| f.statement.predicate_type == SLSA_PROVENANCE_V1 && f.has_subject(&sha256))
+    {
+        let key = signer(&f.envelope, &policy.builders)?;
+        if key.is_some() {
+            about.extend(f.statement.subject.iter().filter_map(|s| s.sha256()));
+            provenances.push(f.digest);
+        }
+        let source = Statement::<Provenance>::from_envelope(&f.envelope, SLSA_PROVENANCE_V1, &f.location)
             .ok()
             .and_then(|st| st.predicate.build_definition.external_parameters.source.sha256())
             .map(|d| d.hex());
-        let (counted, detail, index) = log.count(f, key.is_some(), || match &source {
+        let (counted, detail, index) = log.count(f, key.map(describe), key.is_some(), || match &source {
             Some(s) => format!("provenance of these bytes, built from source {}", short(s)),
             None => "provenance of these bytes, but no source digest in it".into(),
         });
@@ -83,7 +98,7 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
                 accepted.push((f, s));
             }
         }
-        evidence.push(Evidence { statement: f.location(), key: key.map(describe), counted, detail, log_index: index });
+        evidence.push(Evidence::of(f, key, counted, detail, index));
     }
     let met = !accepted.is_empty();
     requirements.push(Requirement {
@@ -96,57 +111,17 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
         },
         evidence,
     });
-    let provenance_digests: BTreeSet<String> = accepted.iter().map(|(f, _)| f.digest.hex()).collect();
     let sources: BTreeSet<String> = accepted.iter().map(|(_, s)| s.clone()).collect();
 
-    // Rebuilds: PASSED verdicts on that provenance by distinct trusted rebuilders; any FAILED
-    // verdict by a trusted rebuilder rejects.
-    if policy.rebuilds.required > 0 {
-        let (mut passed, mut failed) = (BTreeSet::new(), BTreeSet::new());
-        let mut evidence = Vec::new();
-        for f in found.iter().filter(|f| f.statement.predicate_type == SLSA_VSA_V1 && f.has_subject(&sha256)) {
-            let Ok(vsa) = Statement::<VerificationSummary>::from_envelope(&f.envelope, SLSA_VSA_V1, &f.location())
-            else {
-                continue;
-            };
-            let key = signer(f, &policy.rebuilds.keys)?;
-            let result = vsa.predicate.verification_result.clone();
-            let on_accepted = vsa
-                .predicate
-                .input_attestations
-                .iter()
-                .any(|d| d.sha256().is_some_and(|s| provenance_digests.contains(&s.hex())));
-            let (counted, detail, index) = log.count(f, key.is_some() && on_accepted, || {
-                if on_accepted {
-                    format!("{result} rebuild of these bytes")
-                } else {
-                    format!("{result} verdict on a provenance that is not accepted")
-                }
-            });
-            if counted {
-                let id = key.map(|k| k.id.clone());
-                if result == PASSED {
-                    passed.extend(id)
-                } else {
-                    failed.extend(id)
-                }
-            }
-            evidence.push(Evidence {
-                statement: f.location(),
-                key: key.map(describe),
-                counted,
-                detail,
-                log_index: index,
-            });
-        }
-        let count = passed.difference(&failed).count();
-        let met = count >= policy.rebuilds.required && failed.is_empty();
-        let mut summary = format!("{count} of {} required independent PASSED rebuilds", policy.rebuilds.required);
-        if !failed.is_empty() {
-            summary.push_str(&format!("; FAILED by {} trusted rebuilder(s)", failed.len()));
-        }
-        requirements.push(Requirement { name: "rebuilds".into(), met, summary, evidence });
+    // Rebuilds: PASSED verdicts on that provenance by distinct trusted rebuilders; any other
+    // verdict about these bytes by a trusted rebuilder rejects, whatever provenance it names,
+    // wherever it was found (the directory, or the log).
+    if !policy.rebuilds.keys.is_empty() {
+        let from_log = log.verdicts_about(&collected, &about)?;
+        let about = About { digests: &about, provenances: &provenances };
+        requirements.push(rebuilds([&collected, &from_log], policy, &log, &accepted, &about)?);
     }
+    let found = &collected.found;
 
     // Reviews: trusted reviews to the required criteria covering the source, directly or by a
     // chain of delta reviews from a full review (as cargo-vet's delta audits).
@@ -155,14 +130,14 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
         let mut fulls: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut deltas: Vec<(String, String, String)> = Vec::new(); // (from, to, key id)
         for f in found.iter().filter(|f| f.statement.predicate_type == REVIEW_V1) {
-            let Ok(review) = Statement::<Review>::from_envelope(&f.envelope, REVIEW_V1, &f.location()) else {
+            let Ok(review) = Statement::<Review>::from_envelope(&f.envelope, REVIEW_V1, &f.location) else {
                 continue;
             };
             let Some(to) = review.subject.first().and_then(|s| s.sha256()).map(|d| d.hex()) else { continue };
-            let key = signer(f, &policy.reviews.keys)?;
+            let key = signer(&f.envelope, &policy.reviews.keys)?;
             let strong = criteria_satisfies(&review.predicate.criteria, &policy.review_criteria);
             let scoped = !matches!(review.predicate.scope, Scope::Paths { .. });
-            let (counted, detail, index) = log.count(f, key.is_some() && strong && scoped, || {
+            let (counted, detail, index) = log.count(f, key.map(describe), key.is_some() && strong && scoped, || {
                 let what = match &review.predicate.scope {
                     Scope::Full => format!("full review of {}", short(&to)),
                     Scope::Delta { from } => format!("delta review {} -> {}", short(from), short(&to)),
@@ -189,13 +164,7 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
             let relevant =
                 sources.contains(&to) || deltas.iter().any(|(from, _, _)| from == &to) || fulls.contains_key(&to);
             if relevant || key.is_some() {
-                evidence.push(Evidence {
-                    statement: f.location(),
-                    key: key.map(describe),
-                    counted,
-                    detail,
-                    log_index: index,
-                });
+                evidence.push(Evidence::of(f, key, counted, detail, index));
             }
         }
         let covered = coverage(&fulls, &deltas);
@@ -233,6 +202,134 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
     })
 }
 
+/// What makes a verdict one about the artifact: a subject among `digests`, or an input among
+/// the trusted `provenances` of it (both read leniently).
+struct About<'a> {
+    digests: &'a [Sha256Digest],
+    provenances: &'a [Sha256Digest],
+}
+
+impl About<'_> {
+    fn covers(&self, f: &Found) -> bool {
+        mentions(&f.statement.subject, self.digests)
+            || inputs_lenient(&f.statement).iter().any(|d| self.provenances.contains(d))
+    }
+}
+
+/// The rebuilds requirement: distinct trusted rebuilders' PASSED verdicts on an accepted
+/// provenance (not counting a key that signed that provenance), and no other trusted verdict.
+fn rebuilds(
+    collected: [&Collected; 2],
+    policy: &Policy,
+    log: &LogView,
+    accepted: &[(&Found, String)],
+    about: &About<'_>,
+) -> Result<Requirement> {
+    let trusted = &policy.rebuilds.keys;
+    for u in collected.iter().flat_map(|c| &c.undecodable) {
+        if let Some(key) = signer(&u.envelope, trusted)? {
+            return Err(Error::invalid(
+                &u.location,
+                format!(
+                    "signed by trusted rebuilder {}, but {}: cannot tell whether it is a verdict on these bytes",
+                    describe(key),
+                    u.why
+                ),
+            ));
+        }
+    }
+    let (mut passed, mut failed) = (BTreeSet::new(), BTreeSet::new());
+    let mut evidence = Vec::new();
+    // The directory's statements, then (flagged) those found only in the log.
+    let verdicts = collected.iter().enumerate().flat_map(|(n, c)| c.found.iter().map(move |f| (f, n == 1)));
+    for (f, only_logged) in verdicts.filter(|(f, _)| f.statement.predicate_type == SLSA_VSA_V1 && about.covers(f)) {
+        let key = signer(&f.envelope, trusted)?;
+        let (counted, detail, index) = match read_verdict(&f.statement) {
+            Reading::Unreadable { why } => {
+                if let Some(key) = key {
+                    return Err(Error::invalid(
+                        &f.location,
+                        format!("a verdict on these bytes signed by trusted rebuilder {}, but {why}", describe(key)),
+                    ));
+                }
+                (false, format!("unreadable verdict ({why}) (not counted)"), log.index_of(f))
+            }
+            Reading::Passed { inputs } => {
+                let on: Vec<&Found> = accepted.iter().map(|(p, _)| *p).filter(|p| inputs.contains(&p.digest)).collect();
+                // The key that signed the provenance is not an independent rebuilder of it.
+                let own = key.is_some_and(|k| {
+                    on.iter()
+                        .any(|p| p.envelope.verified_by(std::slice::from_ref(&k.key)).is_ok_and(|ids| !ids.is_empty()))
+                });
+                // Like provenance and reviews, what counts for the artifact is what is presented
+                // with it; the log is searched for what counts against it.
+                let would = key.is_some() && !on.is_empty() && !own && !only_logged;
+                let (counted, detail, index) = log.count(f, key.map(describe), would, || {
+                    if only_logged {
+                        "PASSED verdict found only in the log, not in the attestations directory".into()
+                    } else if own {
+                        "PASSED rebuild by the key that signed the provenance itself".into()
+                    } else if on.is_empty() {
+                        "PASSED verdict on a provenance that is not accepted".into()
+                    } else {
+                        "PASSED rebuild of these bytes".into()
+                    }
+                });
+                if let (true, Some(k)) = (counted, key) {
+                    passed.insert(k.id.clone());
+                }
+                (counted, detail, index)
+            }
+            Reading::NotPassed { result } => against(key, &mut failed, log, f, format!("{result} verdict")),
+            Reading::MalformedPass { why } => {
+                against(key, &mut failed, log, f, format!("PASSED verdict that cannot be counted ({why})"))
+            }
+        };
+        evidence.push(Evidence::of(f, key, counted, detail, index));
+    }
+    let count = passed.difference(&failed).count();
+    let met = count >= policy.rebuilds.required && failed.is_empty();
+    let mut summary = format!("{count} of {} required independent PASSED rebuilds", policy.rebuilds.required);
+    if !failed.is_empty() {
+        summary.push_str(&format!("; not PASSED by {} trusted rebuilder(s)", failed.len()));
+    }
+    Ok(Requirement { name: "rebuilds".into(), met, summary, evidence })
+}
+
+/// A verdict other than a countable PASSED: by a trusted rebuilder it rejects, in the log or
+/// not, whatever provenance it names.
+fn against(
+    key: Option<&TrustedKey>,
+    failed: &mut BTreeSet<KeyId>,
+    log: &LogView,
+    f: &Found,
+    what: String,
+) -> (bool, String, Option<u64>) {
+    match key {
+        Some(k) => {
+            failed.insert(k.id.clone());
+            (true, format!("{what} on these bytes: rejects them"), log.index_of(f))
+        }
+        None => (false, format!("{what} on these bytes (not counted)"), log.index_of(f)),
+    }
+}
+
+/// The artifact's sha256. It must be a regular file: opened without blocking (a FIFO would
+/// hang) and refused if it is a device, FIFO, socket or directory before a byte is read.
+fn hash_artifact(artifact: &Path) -> Result<Sha256Digest> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(artifact)
+        .at(artifact)?;
+    if !file.metadata().at(artifact)?.file_type().is_file() {
+        return Err(Error::invalid(artifact.display(), "not a regular file (a directory, FIFO, device or socket)"));
+    }
+    let (sha256, _) = Sha256Digest::of_reader(file, &mut vec![0; 1 << 20]).at(artifact)?;
+    Ok(sha256)
+}
+
 /// Digests reachable from a full review through delta reviews.
 fn coverage(fulls: &BTreeMap<String, BTreeSet<String>>, deltas: &[(String, String, String)]) -> BTreeSet<String> {
     let mut covered: BTreeSet<String> = fulls.keys().cloned().collect();
@@ -250,9 +347,9 @@ fn coverage(fulls: &BTreeMap<String, BTreeSet<String>>, deltas: &[(String, Strin
 }
 
 /// The first key of `trusted` with a valid signature on the statement.
-fn signer<'a>(f: &Found, trusted: &'a [TrustedKey]) -> Result<Option<&'a TrustedKey>> {
+fn signer<'a>(envelope: &Envelope, trusted: &'a [TrustedKey]) -> Result<Option<&'a TrustedKey>> {
     let keys: Vec<_> = trusted.iter().map(|t| t.key.clone()).collect();
-    let ids = f.envelope.verified_by(&keys)?;
+    let ids = envelope.verified_by(&keys)?;
     Ok(trusted.iter().find(|t| ids.contains(&t.id)))
 }
 
@@ -262,96 +359,4 @@ fn describe(key: &TrustedKey) -> String {
 
 fn short(hex: &str) -> String {
     format!("sha256:{}…", &hex[..12.min(hex.len())])
-}
-
-/// The log as the policy sees it: verified once, then asked about each statement.
-struct LogView {
-    required: bool,
-    /// The verified log and its size, or why it could not be verified.
-    log: std::result::Result<(LogDir, u64, String), String>,
-    missing: std::cell::RefCell<Vec<Evidence>>,
-    present: std::cell::Cell<usize>,
-}
-
-impl LogView {
-    fn open(policy: &Policy, dir: &Path) -> Result<LogView> {
-        let Some(lp) = &policy.log else {
-            return Ok(LogView {
-                required: false,
-                log: Err("no log in the policy".into()),
-                missing: Default::default(),
-                present: Default::default(),
-            });
-        };
-        let log_dir = LogDir::new(dir);
-        let witnesses = WitnessPolicy { witnesses: lp.witnesses.clone(), threshold: lp.witness_threshold };
-        let log = match audit::verify(&log_dir, &lp.vkey, &witnesses, None) {
-            Ok(v) => Ok((
-                log_dir,
-                v.size,
-                format!(
-                    "{} at size {}{}",
-                    v.origin,
-                    v.size,
-                    if v.cosigned_by.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", cosigned by {}", v.cosigned_by.join(", "))
-                    }
-                ),
-            )),
-            Err(e) => Err(e.to_string()),
-        };
-        Ok(LogView { required: lp.required, log, missing: Default::default(), present: Default::default() })
-    }
-
-    /// The authenticated log index of a statement, if it is in the log.
-    fn index_of(&self, f: &Found) -> Option<u64> {
-        let (dir, size, _) = self.log.as_ref().ok()?;
-        let i = dir.find_envelope(&f.digest, *size).ok()??;
-        let entry = dir.entries(i, i + 1, *size).ok()?.pop()?;
-        let named = LogEntry::parse(&entry, "entry").ok()?.envelope_digest()?;
-        let leaf = dir.tree(*size).node(0, i).ok()?;
-        (named == f.digest && merkle::leaf_hash(&entry) == leaf).then_some(i)
-    }
-
-    /// Whether a statement that would count (`would`) does count, with the detail to show and
-    /// its log index; a statement that would count but is not in a required log is recorded.
-    fn count(&self, f: &Found, would: bool, detail: impl FnOnce() -> String) -> (bool, String, Option<u64>) {
-        let index = self.index_of(f);
-        let mut detail = detail();
-        let counted = would && (index.is_some() || !self.required);
-        if would && index.is_none() && self.required {
-            detail.push_str(" — NOT in the log, not counted");
-            self.missing.borrow_mut().push(Evidence {
-                statement: f.location(),
-                key: None,
-                counted: false,
-                detail: "not in the log".into(),
-                log_index: None,
-            });
-        }
-        if would && index.is_some() {
-            self.present.set(self.present.get() + 1);
-        }
-        if !would {
-            detail.push_str(" (not counted)");
-        }
-        (counted, detail, index)
-    }
-
-    fn requirement(&self) -> Option<Requirement> {
-        if !self.required {
-            return None;
-        }
-        let missing = self.missing.borrow().clone();
-        let (met, summary) = match &self.log {
-            Err(why) => (false, format!("the log does not verify: {why}")),
-            Ok((_, _, what)) if missing.is_empty() => {
-                (true, format!("every counted statement ({}) is in the log {what}", self.present.get()))
-            }
-            Ok((_, _, what)) => (false, format!("{} trusted statement(s) are not in the log {what}", missing.len())),
-        };
-        Some(Requirement { name: "log".into(), met, summary, evidence: missing })
-    }
 }

@@ -15,4 +15,5 @@ mod review;
 mod support;
 mod third_party;
 mod verify;
+mod verify_attacks;
 mod workflows;

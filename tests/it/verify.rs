@@ -14,22 +14,22 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const TARGET: &str = "x86_64-unknown-linux-gnu";
-const PROVENANCE: &str = "x86_64-unknown-linux-gnu.provenance.intoto.jsonl";
-const ORIGIN: &str = "transparency.example/glassbox-log";
+pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
+pub(crate) const PROVENANCE: &str = "x86_64-unknown-linux-gnu.provenance.intoto.jsonl";
+pub(crate) const ORIGIN: &str = "transparency.example/glassbox-log";
 
 /// The attestations directory of the accepted scenario, built once.
-struct Scenario {
-    dir: tempfile::TempDir,
+pub(crate) struct Scenario {
+    pub dir: tempfile::TempDir,
     /// attestations/ with keys/, policy.toml, avscan/0.1.0/ and log/.
-    att: PathBuf,
+    pub att: PathBuf,
     /// Private keys by name (vendor, r1, r2, r3, reviewer, log).
-    keys: PathBuf,
-    binary: PathBuf,
-    source_bundle: PathBuf,
+    pub keys: PathBuf,
+    pub binary: PathBuf,
+    pub source_bundle: PathBuf,
 }
 
-fn scenario() -> &'static Scenario {
+pub(crate) fn scenario() -> &'static Scenario {
     static S: OnceLock<Scenario> = OnceLock::new();
     S.get_or_init(|| {
         let pair = avscan_pair();
@@ -67,7 +67,7 @@ fn scenario() -> &'static Scenario {
     })
 }
 
-const POLICY: &str = r#"
+pub(crate) const POLICY: &str = r#"
 [builders]
 keys = ["keys/vendor.pub"]
 [rebuilds]
@@ -95,7 +95,7 @@ fn review(key: &Path, source: &Path, criteria: &str, att: &Path, extra: &[&str])
 }
 
 /// Appends every statement under `att` (but the log) to its log.
-fn log_all(att: &Path, keys: &Path) {
+pub(crate) fn log_all(att: &Path, keys: &Path) {
     let files: Vec<PathBuf> = walkdir::WalkDir::new(att)
         .into_iter()
         .map(|e| e.unwrap().into_path())
@@ -105,7 +105,7 @@ fn log_all(att: &Path, keys: &Path) {
 }
 
 /// A copy of the scenario's attestations to break one thing in.
-fn copy_of_attestations(name: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn copy_of_attestations(name: &str) -> (tempfile::TempDir, PathBuf) {
     let s = scenario();
     let dir = tempfile::tempdir().unwrap();
     let att = dir.path().join(name);
@@ -114,7 +114,7 @@ fn copy_of_attestations(name: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// `glassbox verify --json`: the exit code and the unmet requirements' names.
-fn verify(artifact: &Path, att: &Path) -> (i32, Vec<String>, Value) {
+pub(crate) fn verify(artifact: &Path, att: &Path) -> (i32, Vec<String>, Value) {
     let out = output(glassbox().arg("verify").arg(artifact).arg("--policy").arg(att.join("policy.toml")).arg("--json"));
     let verdict: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -214,6 +214,9 @@ fn a_rebuild_or_review_not_in_the_log_does_not_count() {
         let (code, unmet, verdict) = verify(&s.binary, &att);
         assert_eq!(code, 1, "{what}: {verdict:#}");
         assert_eq!(unmet, vec![requirement.to_string(), "log".to_string()], "{what}: {verdict:#}");
+        // The missing statement is named with the trusted key that signed it.
+        let log = verdict["requirements"].as_array().unwrap().iter().find(|r| r["name"] == "log").unwrap();
+        assert!(log["evidence"][0]["key"].is_string(), "{what}: {log:#}");
     }
 }
 

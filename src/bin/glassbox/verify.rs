@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use glassbox::policy::{verify, Policy, Verdict};
+use glassbox::text::escape;
 
 use crate::render::print_json;
 
@@ -40,18 +41,25 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     Ok(if verdict.accepted { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The report. Every name in it (the artifact, statement files, key paths, anything a statement
+/// says) is escaped: a file named with a newline must not forge a `[met]` or `ACCEPTED` line.
 fn render(v: &Verdict) -> String {
-    let mut out = format!("{} sha256:{}\n", v.artifact.display(), v.sha256.hex());
+    let mut out = format!("{} sha256:{}\n", escape(&v.artifact.display().to_string()), v.sha256.hex());
     for r in &v.requirements {
-        out.push_str(&format!("\n[{}] {}: {}\n", if r.met { "met" } else { "UNMET" }, r.name, r.summary));
+        out.push_str(&format!(
+            "\n[{}] {}: {}\n",
+            if r.met { "met" } else { "UNMET" },
+            escape(&r.name),
+            escape(&r.summary)
+        ));
         for e in &r.evidence {
-            let key = e.key.as_deref().map_or("untrusted or unknown key".to_string(), |k| format!("key {k}"));
+            let key = e.key.as_deref().map_or("untrusted or unknown key".to_string(), |k| format!("key {}", escape(k)));
             let log = e.log_index.map_or(String::new(), |i| format!(", log index {i}"));
             out.push_str(&format!(
                 "    {} {}: {}, {key}{log}\n",
                 if e.counted { "+" } else { "-" },
-                e.statement,
-                e.detail
+                escape(&e.statement),
+                escape(&e.detail)
             ));
         }
     }
