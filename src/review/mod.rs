@@ -27,7 +27,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::manifest::SourceManifest;
 use crate::progress::Progress;
 use crate::tree::{self, TreeOptions};
-use crate::unpack::{unpack_bundle, DEFAULT_LIMITS};
+use crate::unpack::{unpack_bundle, Admission, Limits};
 
 /// What kind of input a path is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -138,7 +138,10 @@ pub fn load(path: &Path, options: &LoadOptions, progress: &dyn Progress) -> Resu
             let scratch = &options.scratch;
             let tmp = tempfile::Builder::new().prefix("glassbox-review-").tempdir_in(scratch).at(scratch)?;
             progress.phase("unpacking", 0);
-            let unpacked = unpack_bundle(path, &tmp.path().join("src"), DEFAULT_LIMITS)?;
+            // No attested manifest says what the bundle holds: cap what it may unpack to by its
+            // own size, so that a small gzip bomb cannot fill $TMPDIR.
+            let limits = Limits::for_compressed(fs::metadata(path).at(path)?.len());
+            let unpacked = unpack_bundle(path, &tmp.path().join("src"), limits, Admission::Any)?;
             progress.finish_phase();
             let root = tmp.path().join("src").join(&unpacked.top);
             // Never git: the bundle's own `.glassbox/` (vendored crates) is not source.
