@@ -39,64 +39,55 @@ pub fn prepare(
     host_env: &BTreeMap<String, String>,
     progress: &dyn Progress,
 ) -> Result<PreparedSource> {
-    let prepared = fill(source, plan, root, toolchain, host_env, progress);
+    let prepared = (|| -> Result<PreparedSource> {
+        if root.root.exists() {
+            fs::remove_dir_all(&root.root).at(&root.root)?;
+        }
+        fs::create_dir_all(&root.root).at(&root.root)?;
+        let meta = fs::metadata(source).at(source)?;
+        let mut vendored_from_registry = false;
+        let vendor_digest = if meta.is_file() {
+            Some(unpack_attested(source, meta.len(), plan, root, progress)?)
+        } else {
+            let options = TreeOptions { allow_dirty: true, env: host_env.clone(), ..Default::default() };
+            let tree = tree::select(source, &options)?;
+            let manifest = SourceManifest::hash(&tree, progress)?;
+            check_manifest(&manifest, plan, source)?;
+            stage::stage(&tree, &manifest, root)?;
+            let vendored = source.join(VENDOR_DIR);
+            if vendored.is_dir() {
+                stage::copy_vendored(&vendored, &root.vendor_dir())?;
+                plan.vendor_manifest_digest
+                    .map(|_| stage::vendor_manifest(root, progress).map(|m| m.digest()))
+                    .transpose()?
+            } else {
+                cargo::vendor(toolchain, root, &plan.params.manifest_rel, host_env)?;
+                vendored_from_registry = true;
+                None
+            }
+        };
+        for dir in [&root.cargo_home, &root.home] {
+            fs::create_dir_all(dir).at(dir)?;
+        }
+        let lock_path = root.src.join("Cargo.lock");
+        if Sha256Digest::of(&fs::read(&lock_path).at(&lock_path)?) != plan.lockfile_sha256 {
+            return Err(Error::rejected(source.display(), "Cargo.lock differs from the one in the provenance"));
+        }
+        check_vendored_crates(&Lockfile::read(&lock_path)?, root, source)?;
+        if let (Some(expected), Some(actual)) = (plan.vendor_manifest_digest, vendor_digest) {
+            if actual != expected {
+                return Err(Error::rejected(
+                    source.display(),
+                    "the vendored crates (.glassbox/vendor/) differ from what the builder vendored (vendor.sha256)",
+                ));
+            }
+        }
+        Ok(PreparedSource { vendor: plan.vendor_config(root), vendored_from_registry })
+    })();
     if prepared.is_err() {
         let _ = fs::remove_dir_all(&root.root);
     }
     prepared
-}
-
-fn fill(
-    source: &Path,
-    plan: &RebuildPlan,
-    root: &BuildRoot,
-    toolchain: &Toolchain,
-    host_env: &BTreeMap<String, String>,
-    progress: &dyn Progress,
-) -> Result<PreparedSource> {
-    if root.root.exists() {
-        fs::remove_dir_all(&root.root).at(&root.root)?;
-    }
-    fs::create_dir_all(&root.root).at(&root.root)?;
-    let meta = fs::metadata(source).at(source)?;
-    let mut vendored_from_registry = false;
-    let vendor_digest = if meta.is_file() {
-        Some(unpack_attested(source, meta.len(), plan, root, progress)?)
-    } else {
-        let options = TreeOptions { allow_dirty: true, env: host_env.clone(), ..Default::default() };
-        let tree = tree::select(source, &options)?;
-        let manifest = SourceManifest::hash(&tree, progress)?;
-        check_manifest(&manifest, plan, source)?;
-        stage::stage(&tree, &manifest, root)?;
-        let vendored = source.join(VENDOR_DIR);
-        if vendored.is_dir() {
-            stage::copy_vendored(&vendored, &root.vendor_dir())?;
-            plan.vendor_manifest_digest
-                .map(|_| stage::vendor_manifest(root, progress).map(|m| m.digest()))
-                .transpose()?
-        } else {
-            cargo::vendor(toolchain, root, &plan.params.manifest_rel, host_env)?;
-            vendored_from_registry = true;
-            None
-        }
-    };
-    for dir in [&root.cargo_home, &root.home] {
-        fs::create_dir_all(dir).at(dir)?;
-    }
-    let lock_path = root.src.join("Cargo.lock");
-    if Sha256Digest::of(&fs::read(&lock_path).at(&lock_path)?) != plan.lockfile_sha256 {
-        return Err(Error::rejected(source.display(), "Cargo.lock differs from the one in the provenance"));
-    }
-    check_vendored_crates(&Lockfile::read(&lock_path)?, root, source)?;
-    if let (Some(expected), Some(actual)) = (plan.vendor_manifest_digest, vendor_digest) {
-        if actual != expected {
-            return Err(Error::rejected(
-                source.display(),
-                "the vendored crates (.glassbox/vendor/) differ from what the builder vendored (vendor.sha256)",
-            ));
-        }
-    }
-    Ok(PreparedSource { vendor: plan.vendor_config(root), vendored_from_registry })
 }
 
 /// Unpacks the source bundle at `bundle` into `root.src`, admitting only the attested files and

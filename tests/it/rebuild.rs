@@ -258,10 +258,14 @@ fn python(script: &str, args: &[&str]) -> bool {
     true
 }
 
-/// The build roots left below `base` (one directory per source digest).
-fn build_roots(base: &Path) -> Vec<PathBuf> {
-    let dirs = std::fs::read_dir(base).map(|d| d.map(|e| e.unwrap().path()).collect::<Vec<_>>()).unwrap_or_default();
-    dirs.into_iter().filter(|p| p.is_dir()).collect()
+/// `glassbox rebuild` of `bundle` against `provenance` with the hello builder trusted and
+/// `--build-base <base>`; returns its output and the build roots (directories) left in `base`.
+fn rebuild_in(base: &Path, provenance: &Path, bundle: &Path) -> (std::process::Output, Vec<PathBuf>) {
+    let hello = hello_build();
+    let dir = base.parent().unwrap();
+    let out = rebuild(dir, provenance, bundle, &hello.public, &["--build-base", &base.display().to_string()]);
+    let left = std::fs::read_dir(base).map(|d| d.map(|e| e.unwrap().path()).collect::<Vec<_>>()).unwrap_or_default();
+    (out, left.into_iter().filter(|p| p.is_dir()).collect())
 }
 
 #[test]
@@ -291,13 +295,16 @@ fn d15_bundle_files_outside_the_manifest_are_refused() {
     let bundle = dir.path().join("hello-0.1.0-src.tar.gz");
     ok(Command::new("tar").arg("-czf").arg(&bundle).arg("-C").arg(&unpacked).arg("hello-0.1.0"));
 
-    let base = dir.path().join("bb");
-    let out =
-        rebuild(dir.path(), &hello.provenance, &bundle, &hello.public, &["--build-base", &base.display().to_string()]);
+    let (out, roots) = rebuild_in(&dir.path().join("bb"), &hello.provenance, &bundle);
     assert!(!pwned.exists(), "the bundle's rustc-wrapper ran: {}", stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains(".cargo/") && stderr(&out).contains("not in the attested"), "{}", stderr(&out));
-    assert!(build_roots(&base).is_empty(), "the refused build root is kept: {:?}", build_roots(&base));
+    assert!(roots.is_empty(), "the refused build root is kept: {roots:?}");
+    // A reviewer comparing the two bundles sees the same source digest, and is told of the rest.
+    let out = output(glassbox().args(["review", "diff"]).arg(&hello.bundle).arg(&bundle));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains("not part of its source digest") && stdout.contains(".cargo/config.toml"), "{stdout}");
 }
 
 /// Writes a gzip bomb (argv[1]): the top directory and one entry `zeros0.bin` of argv[2] bytes
@@ -325,12 +332,10 @@ fn d14_a_gzip_bomb_is_refused_before_it_is_written() {
     assert!(compressed < 4 << 20, "{compressed}");
 
     // rebuild: zeros0.bin is not in the attested manifest; refused at its header, nothing kept.
-    let base = dir.path().join("bb");
-    let out =
-        rebuild(dir.path(), &hello.provenance, &bomb, &hello.public, &["--build-base", &base.display().to_string()]);
+    let (out, roots) = rebuild_in(&dir.path().join("bb"), &hello.provenance, &bomb);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("zeros0.bin"), "{}", stderr(&out));
-    assert!(build_roots(&base).is_empty(), "the refused build root is kept: {:?}", build_roots(&base));
+    assert!(roots.is_empty(), "the refused build root is kept: {roots:?}");
 
     // review diff (no attested manifest): a 1 GiB file from a 1 MB bundle is over the cap.
     let tmp = dir.path().join("tmp");
@@ -373,11 +378,10 @@ fn d16_a_second_gzip_member_is_read_as_gnu_tar_reads_it() {
     let listed = ok(Command::new("tar").arg("-tzf").arg(&bundle));
     assert!(listed.contains("hello-0.1.0/src/HIDDEN_second_member.rs"), "{listed}");
 
-    let base = dir.path().join("bb");
-    let out =
-        rebuild(dir.path(), &hello.provenance, &bundle, &hello.public, &["--build-base", &base.display().to_string()]);
+    let (out, roots) = rebuild_in(&dir.path().join("bb"), &hello.provenance, &bundle);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("src/HIDDEN_second_member.rs"), "{}", stderr(&out));
+    assert!(roots.is_empty(), "the refused build root is kept: {roots:?}");
     // The reviewer's view agrees with tar: the second member's file is there.
     let out = output(glassbox().args(["review", "diff"]).arg(&hello.bundle).arg(&bundle));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -458,17 +462,10 @@ fn d17_bundle_and_artifact_names_from_the_provenance_are_checked_before_building
         let provenance = dir.path().join(format!("case{i}/att/x/y")).join(PROVENANCE);
         std::fs::create_dir_all(provenance.parent().unwrap()).unwrap();
         std::fs::write(&provenance, st.sign(&key).to_line()).unwrap();
-        let base = dir.path().join(format!("case{i}/bb"));
-        let out = rebuild(
-            dir.path(),
-            &provenance,
-            &hello.bundle,
-            &hello.public,
-            &["--build-base", &base.display().to_string()],
-        );
+        let (out, roots) = rebuild_in(&dir.path().join(format!("case{i}/bb")), &provenance, &hello.bundle);
         assert_eq!(out.status.code(), Some(2), "{to}: {}", stderr(&out));
         assert!(stderr(&out).contains("subject"), "{to}: {}", stderr(&out));
-        assert!(build_roots(&base).is_empty(), "{to}: built before checking the names");
+        assert!(roots.is_empty(), "{to}: built before checking the names");
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert!(!dir.path().join(format!("case1/escape-{TARGET}.tar.gz")).exists());
