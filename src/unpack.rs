@@ -488,7 +488,8 @@ mod tests {
 
     /// One generated entry: a name from a hostile alphabet, a type, a body.
     fn arb_entry() -> impl Strategy<Value = (String, u8, Vec<u8>)> {
-        let part = prop::sample::select(vec!["top", "..", ".", "", "a", "b.rs", "/", ".glassbox", "CACHEDIR.TAG"]);
+        let part =
+            prop::sample::select(vec!["top", "..", ".", "", "a", "b.rs", "/", ".glassbox", "vendor", "CACHEDIR.TAG"]);
         let name = prop::collection::vec(part, 1..5).prop_map(|p| p.join("/"));
         let kind = prop::sample::select(vec![b'0', b'5', b'2', b'1', b'3', b'x', b'L', b'g', b'S', b'7']);
         (name, kind, prop::collection::vec(any::<u8>(), 0..600))
@@ -520,7 +521,7 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_archives_stay_inside_and_bounded(entries in prop::collection::vec(arb_entry(), 1..8)) {
+        fn arbitrary_archives_stay_inside_and_bounded(entries in prop::collection::vec(arb_entry(), 1..8), attested in any::<bool>()) {
             let mut raw = Vec::new();
             {
                 let mut b = Builder::new(&mut raw);
@@ -537,8 +538,22 @@ mod tests {
                 b.finish().unwrap();
             }
             let limits = Limits { max_entry_bytes: 500, max_total_bytes: 1000, max_entries: 5 };
-            let (dir, result) = unpack_with(&gzip(&raw), limits, Admission::Any);
+            let listed = ["a", "b.rs", "top/a"].map(|p| ManifestEntry { path: p.into(), digest: Sha256Digest::of(b"") });
+            let manifest = SourceManifest::from_entries(listed.to_vec()).unwrap();
+            let admission = if attested {
+                Admission::Attested { top: "top", manifest: &manifest, vendor_dir: Some(".glassbox/vendor") }
+            } else {
+                Admission::Any
+            };
+            let (dir, result) = unpack_with(&gzip(&raw), limits, admission);
             let (files, total) = written(&dir.path().join("out"));
+            if attested {
+                // Only the manifest's files and vendored ones are ever written.
+                for f in &files {
+                    let rel = f.strip_prefix(dir.path().join("out/top")).unwrap().to_str().unwrap();
+                    prop_assert!(manifest.get(rel).is_some() || rel.starts_with(".glassbox/vendor/"), "{rel}");
+                }
+            }
             prop_assert!(total <= 1000, "{total}");
             prop_assert!(files.len() <= 5);
             if let Ok(unpacked) = result {
