@@ -233,10 +233,7 @@ impl Reader<'_> {
                     return Err(self.bad(&name, "is a directory with data"));
                 }
                 self.admit_dir(&name, rel)?;
-                match fs::create_dir_all(&out) {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(Error::io(&out, e)),
-                }
+                fs::create_dir_all(&out).map_err(|e| self.clash(&name, &out, e))
             }
             EntryType::Regular | EntryType::Continuous => {
                 self.admit_file(&name, rel)?;
@@ -296,6 +293,16 @@ impl Reader<'_> {
         }
     }
 
+    /// A directory that cannot be created because an earlier entry made a file of its name is
+    /// the bundle's fault; anything else is the destination's.
+    fn clash(&self, name: &str, dir: &Path, e: io::Error) -> Error {
+        if matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory) {
+            self.bad(name, "clashes with a file of an earlier entry")
+        } else {
+            Error::io(dir, e)
+        }
+    }
+
     fn not_attested(&self, name: &str) -> Error {
         Error::rejected(
             format!("{}: entry {name:?}", self.origin),
@@ -315,7 +322,7 @@ impl Reader<'_> {
         if let Some(dir) = out.parent() {
             // Parents are created by us, inside `dest`, and never symlinks: no entry can
             // create a link.
-            fs::create_dir_all(dir).at(dir)?;
+            fs::create_dir_all(dir).map_err(|e| self.clash(name, dir, e))?;
         }
         let mut file = OpenOptions::new()
             .write(true)
@@ -433,6 +440,26 @@ mod tests {
             assert!(err.contains("b.tar.gz"), "{err}");
             assert!(!dir.path().join("escape.txt").exists());
             assert!(!Path::new("/tmp/glassbox-absolute-escape").exists());
+        }
+    }
+
+    #[test]
+    fn an_entry_below_an_earlier_file_is_the_bundles_fault() {
+        for (kind, second) in [(EntryType::Regular, "top/x/y"), (EntryType::Directory, "top/x/")] {
+            let mut raw = Vec::new();
+            {
+                let mut b = Builder::new(&mut raw);
+                for (kind, name) in [(EntryType::Regular, "top/x"), (kind, second)] {
+                    let mut h = Header::new_gnu();
+                    h.set_entry_type(kind);
+                    h.set_mode(0o644);
+                    h.set_size(0);
+                    b.append_data(&mut h, name, io::empty()).unwrap();
+                }
+                b.finish().unwrap();
+            }
+            let err = unpack_bytes(&gzip(&raw)).1.unwrap_err().to_string();
+            assert!(err.contains("b.tar.gz") && err.contains(second) && err.contains("clashes"), "{err}");
         }
     }
 
