@@ -79,6 +79,30 @@ impl RebuildPlan {
     }
 }
 
+/// The `<component>-<version>` of the one bundle subject. Every subject name becomes a file name
+/// (`bundles/<stem>-<target>.tar.gz`, `--out`, `--expected`), so each must be
+/// `<target>/<file name>` or the bundle, in plain characters: a trusted builder's provenance
+/// must not make the rebuild write or read outside its directories.
+fn bundle_stem<'a>(subjects: &'a [ResourceDescriptor], target: &str) -> std::result::Result<&'a str, String> {
+    let mut stem = None;
+    for name in subjects.iter().map(|s| s.name.as_deref().unwrap_or_default()) {
+        let plain = |part: &str| crate::cargo::workspace::check_component_part("subject", part).is_ok();
+        let bundle = name.strip_suffix(&format!("-{target}.tar.gz"));
+        match (name.strip_prefix(&format!("{target}/")), bundle) {
+            (Some(file), _) if plain(file) => {}
+            (_, Some(s)) if plain(s) && stem.is_none() => stem = Some(s),
+            (_, Some(s)) if plain(s) => return Err("two bundle subjects".into()),
+            _ => {
+                return Err(format!(
+                    "subject {name:?} is neither `{target}/<file name>` nor `<component>-<version>-{target}.tar.gz` \
+                     (letters, digits, '.', '_', '+' and '-' only)"
+                ))
+            }
+        }
+    }
+    stem.ok_or_else(|| "no bundle among the subjects".into())
+}
+
 /// Reads the build's parameters out of a trusted provenance.
 pub fn plan(tp: &TrustedProvenance) -> Result<RebuildPlan> {
     let origin = tp.file_name.as_str();
@@ -111,13 +135,7 @@ pub fn plan(tp: &TrustedProvenance) -> Result<RebuildPlan> {
         return Err(bad("the rustc dependency lacks release or commitHash".into()));
     }
 
-    let bundle = tp
-        .statement
-        .subject
-        .iter()
-        .filter_map(|s| s.name.as_deref())
-        .find_map(|n| n.strip_suffix(&format!("-{}.tar.gz", ext.target)))
-        .ok_or_else(|| bad("no bundle among the subjects".into()))?;
+    let bundle = bundle_stem(&tp.statement.subject, &ext.target).map_err(bad)?;
 
     let mut vendor_config = Vec::new();
     let args = &def.internal_parameters.cargo_args;

@@ -23,11 +23,12 @@ use serde::Serialize;
 use crate::attest::provenance::Provenance;
 use crate::attest::{Envelope, Statement, BUILD_TYPE_CARGO_V1, SLSA_PROVENANCE_V1};
 use crate::digest::Sha256Digest;
+use crate::env::VENDOR_DIR;
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::SourceManifest;
 use crate::progress::Progress;
 use crate::tree::{self, TreeOptions};
-use crate::unpack::{unpack_bundle, DEFAULT_LIMITS};
+use crate::unpack::{unpack_bundle, Admission, Limits};
 
 /// What kind of input a path is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -138,12 +139,34 @@ pub fn load(path: &Path, options: &LoadOptions, progress: &dyn Progress) -> Resu
             let scratch = &options.scratch;
             let tmp = tempfile::Builder::new().prefix("glassbox-review-").tempdir_in(scratch).at(scratch)?;
             progress.phase("unpacking", 0);
-            let unpacked = unpack_bundle(path, &tmp.path().join("src"), DEFAULT_LIMITS)?;
+            // No attested manifest says what the bundle holds: cap what it may unpack to by its
+            // own size, so that a small gzip bomb cannot fill $TMPDIR.
+            let limits = Limits::for_compressed(fs::metadata(path).at(path)?.len());
+            let unpacked = unpack_bundle(path, &tmp.path().join("src"), limits, Admission::Any)?;
             progress.finish_phase();
             let root = tmp.path().join("src").join(&unpacked.top);
             // Never git: the bundle's own `.glassbox/` (vendored crates) is not source.
             let tree = tree::select(&root, &TreeOptions { no_git: true, ..Default::default() })?;
-            loaded.manifest = SourceManifest::hash(&tree, progress)?;
+            // Every file was hashed as it was unpacked; the source is the part the tree selects.
+            let selected = |rel: &str| tree.files.binary_search_by(|f| f.rel.as_bytes().cmp(rel.as_bytes())).is_ok();
+            let (source, rest): (Vec<_>, Vec<_>) = unpacked.files.into_iter().partition(|f| selected(&f.path));
+            loaded.manifest = SourceManifest::from_entries(source)?;
+            let hidden: Vec<String> = rest
+                .iter()
+                .filter(|f| !f.path.starts_with(&format!("{VENDOR_DIR}/")))
+                .map(|f| crate::text::escape(&f.path).to_string())
+                .collect();
+            if !hidden.is_empty() {
+                let shown = hidden.len().min(5);
+                loaded.notes.push(format!(
+                    "the bundle holds {} files that are not part of its source digest (below a CACHEDIR.TAG \
+                     directory, in .git/ or .glassbox/, or excluded by glassbox.toml), which glassbox rebuild \
+                     refuses: {}{}",
+                    hidden.len(),
+                    hidden[..shown].join(", "),
+                    if hidden.len() > shown { ", …" } else { "" }
+                ));
+            }
             loaded.contents_root = Some(tree.root);
             loaded.stem = Some(unpacked.top);
             loaded._tempdir = Some(tmp);

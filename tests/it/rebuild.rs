@@ -220,6 +220,253 @@ with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as t:
         info = tarfile.TarInfo("avscan-0.1.0/null"); info.type = tarfile.CHRTYPE; info.devmajor = 1; info.devminor = 3
         t.addfile(info)
     elif kind == "huge":
-        info = tarfile.TarInfo("avscan-0.1.0/huge.bin"); info.size = 1 << 40
+        info = tarfile.TarInfo("avscan-0.1.0/Cargo.toml"); info.size = 1 << 40
         t.addfile(info)
 "#;
+
+/// One `glassbox build` of the tiny `hello` workspace (no dependencies, seconds to build), shared
+/// by the bundle-intake tests below: its provenance, source bundle and builder key pair.
+struct HelloBuild {
+    _dir: tempfile::TempDir,
+    key: PathBuf,
+    public: PathBuf,
+    provenance: PathBuf,
+    bundle: PathBuf,
+}
+
+fn hello_build() -> &'static HelloBuild {
+    static BUILD: std::sync::OnceLock<HelloBuild> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("hello");
+        hello_workspace(&ws);
+        let (key, public) = keypair(dir.path(), "builder");
+        let (out, att) = build_workspace(&ws, dir.path(), &key);
+        let provenance = att.join("hello/0.1.0").join(PROVENANCE);
+        let bundle = out.join("hello-0.1.0-src.tar.gz");
+        assert!(provenance.is_file() && bundle.is_file());
+        HelloBuild { _dir: dir, key, public, provenance, bundle }
+    })
+}
+
+/// Runs the Python program `script` with `args` (the test skips when there is no python3).
+fn python(script: &str, args: &[&str]) -> bool {
+    if !have_tool("python3", &["--version"]) {
+        return false;
+    }
+    ok(Command::new("python3").arg("-c").arg(script).args(args));
+    true
+}
+
+/// `glassbox rebuild` of `bundle` against `provenance` with the hello builder trusted and
+/// `--build-base <base>`; returns its output and the build roots (directories) left in `base`.
+fn rebuild_in(base: &Path, provenance: &Path, bundle: &Path) -> (std::process::Output, Vec<PathBuf>) {
+    let hello = hello_build();
+    let dir = base.parent().unwrap();
+    let out = rebuild(dir, provenance, bundle, &hello.public, &["--build-base", &base.display().to_string()]);
+    let left = std::fs::read_dir(base).map(|d| d.map(|e| e.unwrap().path()).collect::<Vec<_>>()).unwrap_or_default();
+    (out, left.into_iter().filter(|p| p.is_dir()).collect())
+}
+
+#[test]
+fn d15_bundle_files_outside_the_manifest_are_refused() {
+    let hello = hello_build();
+    let dir = tempfile::tempdir().unwrap();
+    if !have_tool("tar", &["--version"]) {
+        return;
+    }
+    // The review's bundle: the attested files plus a `.cargo/` that a CACHEDIR.TAG hides from
+    // the source digest, whose config hands every compilation to the vendor's script.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    ok(Command::new("tar").arg("-xzf").arg(&hello.bundle).arg("-C").arg(&unpacked));
+    let pwned = dir.path().join("PWNED");
+    let top = unpacked.join("hello-0.1.0");
+    write_tree(
+        &top,
+        &[
+            (".cargo/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n"),
+            (".cargo/config.toml", "[build]\nrustc-wrapper = \".cargo/w.sh\"\n"),
+            (".cargo/w.sh", &format!("#!/bin/sh\necho \"ran: $*\" >> {}\nexit 1\n", pwned.display())),
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(top.join(".cargo/w.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bundle = dir.path().join("hello-0.1.0-src.tar.gz");
+    ok(Command::new("tar").arg("-czf").arg(&bundle).arg("-C").arg(&unpacked).arg("hello-0.1.0"));
+
+    let (out, roots) = rebuild_in(&dir.path().join("bb"), &hello.provenance, &bundle);
+    assert!(!pwned.exists(), "the bundle's rustc-wrapper ran: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(".cargo/") && stderr(&out).contains("not in the attested"), "{}", stderr(&out));
+    assert!(roots.is_empty(), "the refused build root is kept: {roots:?}");
+    // A reviewer comparing the two bundles sees the same source digest, and is told of the rest.
+    let out = output(glassbox().args(["review", "diff"]).arg(&hello.bundle).arg(&bundle));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains("not part of its source digest") && stdout.contains(".cargo/config.toml"), "{stdout}");
+}
+
+/// Writes a gzip bomb (argv[1]): the top directory and one entry `zeros0.bin` of argv[2] bytes
+/// of zeros, compressed about a thousand times.
+const BOMB: &str = r#"
+import sys, tarfile, zlib
+path, size = sys.argv[1], int(sys.argv[2])
+def hdr(n, s): t = tarfile.TarInfo(n); t.size = s; return t.tobuf(format=tarfile.GNU_FORMAT)
+co = zlib.compressobj(9, zlib.DEFLATED, 31); f = open(path, 'wb'); z = b'\0' * (1 << 24)
+f.write(co.compress(hdr('hello-0.1.0/Cargo.toml', 0)))
+f.write(co.compress(hdr('hello-0.1.0/zeros0.bin', size)))
+for _ in range(size >> 24): f.write(co.compress(z))
+f.write(co.compress(b'\0' * 1024) + co.flush())
+"#;
+
+#[test]
+fn d14_a_gzip_bomb_is_refused_before_it_is_written() {
+    let hello = hello_build();
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb-src.tar.gz");
+    if !python(BOMB, &[&bomb.display().to_string(), "1073741824"]) {
+        return;
+    }
+    let compressed = std::fs::metadata(&bomb).unwrap().len();
+    assert!(compressed < 4 << 20, "{compressed}");
+
+    // rebuild: zeros0.bin is not in the attested manifest; refused at its header, nothing kept.
+    let (out, roots) = rebuild_in(&dir.path().join("bb"), &hello.provenance, &bomb);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("zeros0.bin"), "{}", stderr(&out));
+    assert!(roots.is_empty(), "the refused build root is kept: {roots:?}");
+
+    // review diff (no attested manifest): a 1 GiB file from a 1 MB bundle is over the cap.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = output(glassbox().args(["review", "diff"]).arg(&hello.bundle).arg(&bomb).env("TMPDIR", &tmp));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bomb-src.tar.gz") && stderr(&out).contains("cap"), "{}", stderr(&out));
+    assert!(std::fs::read_dir(&tmp).unwrap().next().is_none(), "review diff left files in TMPDIR");
+}
+
+/// Rewrites the bundle argv[1] as argv[2]: its entries as a first gzip member without the tar
+/// end blocks, then a second member holding `HIDDEN_second_member.rs` (what `tar -tzf` and
+/// Python's tarfile read as one archive).
+const TWO_MEMBERS: &str = r#"
+import gzip, io, sys, tarfile
+src, dst = sys.argv[1:3]
+first = b''
+with tarfile.open(src, 'r:gz') as t:
+    for m in t.getmembers():
+        data = t.extractfile(m).read() if m.isfile() else b''
+        first += m.tobuf(format=tarfile.GNU_FORMAT) + data + b'\0' * (-len(data) % 512)
+second = io.BytesIO()
+with tarfile.open(fileobj=second, mode='w', format=tarfile.GNU_FORMAT) as t:
+    body = b'fn hidden() {}\n'
+    info = tarfile.TarInfo('hello-0.1.0/src/HIDDEN_second_member.rs'); info.size = len(body)
+    t.addfile(info, io.BytesIO(body))
+open(dst, 'wb').write(gzip.compress(first) + gzip.compress(second.getvalue()))
+"#;
+
+#[test]
+fn d16_a_second_gzip_member_is_read_as_gnu_tar_reads_it() {
+    let hello = hello_build();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("hello-0.1.0-src.tar.gz");
+    if !python(TWO_MEMBERS, &[&hello.bundle.display().to_string(), &bundle.display().to_string()])
+        || !have_tool("tar", &["--version"])
+    {
+        return;
+    }
+    let listed = ok(Command::new("tar").arg("-tzf").arg(&bundle));
+    assert!(listed.contains("hello-0.1.0/src/HIDDEN_second_member.rs"), "{listed}");
+
+    let (out, roots) = rebuild_in(&dir.path().join("bb"), &hello.provenance, &bundle);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("src/HIDDEN_second_member.rs"), "{}", stderr(&out));
+    assert!(roots.is_empty(), "the refused build root is kept: {roots:?}");
+    // The reviewer's view agrees with tar: the second member's file is there.
+    let out = output(glassbox().args(["review", "diff"]).arg(&hello.bundle).arg(&bundle));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("A  src/HIDDEN_second_member.rs"), "{out:?}");
+    // Anything after the last gzip member is refused, not ignored.
+    let mut garbage = std::fs::read(&hello.bundle).unwrap();
+    garbage.extend_from_slice(b"trailing garbage");
+    std::fs::write(&bundle, garbage).unwrap();
+    let out = output(glassbox().args(["review", "diff"]).arg(&hello.bundle).arg(&bundle));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hello-0.1.0-src.tar.gz") && stderr(&out).contains("after"), "{}", stderr(&out));
+}
+
+/// Rewrites the bundle argv[1] as argv[2] with one more file, `notes.txt`, of 30 bytes: its
+/// PAX header says 30 and its ustar header says argv[3].
+const PAX_SIZE: &str = r#"
+import io, sys, tarfile
+src, dst, ustar = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with tarfile.open(src, 'r:gz') as t, tarfile.open(dst, 'w:gz', format=tarfile.PAX_FORMAT) as out:
+    for m in t.getmembers():
+        out.addfile(m, t.extractfile(m) if m.isfile() else None)
+    body = b'A' * 30
+    info = tarfile.TarInfo('hello-0.1.0/notes.txt'); info.size = ustar; info.pax_headers = {'size': '30'}
+    buf = info.tobuf(format=tarfile.PAX_FORMAT)
+    out.fileobj.write(buf + body + b'\0' * (512 - 30)); out.offset += len(buf) + 512
+    out.members.append(info)
+"#;
+
+#[test]
+fn d16_a_pax_size_is_honoured_and_a_disagreeing_ustar_size_refused() {
+    let hello = hello_build();
+    let dir = tempfile::tempdir().unwrap();
+    if !have_tool("tar", &["--version"]) {
+        return;
+    }
+    for ustar in ["5", "0", "30"] {
+        let bundle = dir.path().join(format!("pax-{ustar}")).join("hello-0.1.0-src.tar.gz");
+        std::fs::create_dir_all(bundle.parent().unwrap()).unwrap();
+        if !python(PAX_SIZE, &[&hello.bundle.display().to_string(), &bundle.display().to_string(), ustar]) {
+            return;
+        }
+        // What GNU tar extracts: notes.txt with all 30 bytes.
+        let extracted = dir.path().join(format!("x-{ustar}"));
+        std::fs::create_dir_all(&extracted).unwrap();
+        ok(Command::new("tar").arg("-xzf").arg(&bundle).arg("-C").arg(&extracted));
+        let tree = extracted.join("hello-0.1.0");
+        assert_eq!(std::fs::read(tree.join("notes.txt")).unwrap(), [b'A'; 30]);
+        let out = output(glassbox().args(["review", "diff"]).arg(&tree).arg(&bundle));
+        if ustar == "30" {
+            assert_eq!(out.status.code(), Some(0), "glassbox reads another notes.txt than tar: {out:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{ustar}: {out:?}");
+            assert!(stderr(&out).contains("notes.txt") && stderr(&out).contains("PAX"), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn d17_bundle_and_artifact_names_from_the_provenance_are_checked_before_building() {
+    let hello = hello_build();
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join(format!("VICTIM-{TARGET}.tar.gz"));
+    std::fs::write(&victim, "precious").unwrap();
+    let text = std::fs::read_to_string(&hello.provenance).unwrap();
+    let env = Envelope::parse_all(&text, "p").unwrap().remove(0);
+    let original: Statement<Provenance> = Statement::from_envelope(&env, SLSA_PROVENANCE_V1, "p").unwrap();
+    let bundle_subject = format!("hello-0.1.0-{TARGET}.tar.gz");
+    let key = glassbox::keys::PrivateKey::read(&hello.key).unwrap();
+    let cases = [
+        (bundle_subject.clone(), victim.display().to_string()),
+        (bundle_subject.clone(), format!("../../escape-{TARGET}.tar.gz")),
+        (format!("{TARGET}/hello"), format!("{TARGET}/../../hello")),
+    ];
+    for (i, (from, to)) in cases.iter().enumerate() {
+        let mut st = original.clone();
+        let subject = st.subject.iter_mut().find(|s| s.name.as_deref() == Some(from)).unwrap();
+        subject.name = Some(to.clone());
+        let provenance = dir.path().join(format!("case{i}/att/x/y")).join(PROVENANCE);
+        std::fs::create_dir_all(provenance.parent().unwrap()).unwrap();
+        std::fs::write(&provenance, st.sign(&key).to_line()).unwrap();
+        let (out, roots) = rebuild_in(&dir.path().join(format!("case{i}/bb")), &provenance, &hello.bundle);
+        assert_eq!(out.status.code(), Some(2), "{to}: {}", stderr(&out));
+        assert!(stderr(&out).contains("subject"), "{to}: {}", stderr(&out));
+        assert!(roots.is_empty(), "{to}: built before checking the names");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!dir.path().join(format!("case1/escape-{TARGET}.tar.gz")).exists());
+}
