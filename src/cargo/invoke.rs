@@ -1,6 +1,6 @@
 //! Running cargo: `cargo vendor` into the staged tree (with the caller's cargo home and network),
-//! then `cargo build --locked --offline` in the controlled environment, collecting the
-//! workspace's artifacts from cargo's JSON messages.
+//! then `cargo build --locked --offline` in the controlled environment and the sandbox,
+//! collecting the workspace's artifacts from cargo's JSON messages.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -12,6 +12,7 @@ use cargo_metadata::Message;
 use super::workspace::{first_error_line, Workspace};
 use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{Error, Result};
+use crate::sandbox::View;
 use crate::toolchain::Toolchain;
 
 /// The `--config` flags that point cargo at the vendored sources.
@@ -22,7 +23,9 @@ pub struct VendorConfig {
 
 /// Vendors every dependency of the staged workspace into `.glassbox/vendor`. Runs with the
 /// caller's environment `host_env` (their cargo home and registry access): this is the only
-/// step that may use the network.
+/// step that may use the network. It runs no vendor code, outside the sandbox, in `/`: cargo
+/// reads `.cargo/config.toml` in every ancestor of its working directory, and neither a
+/// shared `/tmp` nor the vendor's staged tree may configure it (only the caller's cargo home).
 pub fn vendor(
     toolchain: &Toolchain,
     root: &BuildRoot,
@@ -33,7 +36,7 @@ pub fn vendor(
         .args(["vendor", "--locked", "--versioned-dirs", "--manifest-path"])
         .arg(root.src.join(manifest_rel))
         .arg(root.vendor_dir())
-        .current_dir(&root.src)
+        .current_dir("/")
         .env_clear()
         .envs(host_env)
         .output()
@@ -122,24 +125,23 @@ pub fn build_args(root: &BuildRoot, params: &BuildParams, vendor: &VendorConfig)
     args
 }
 
-/// Runs `cargo <args>` in the controlled environment with umask 022 and returns the artifacts
-/// of workspace members (bin, cdylib, dylib, staticlib).
+/// Runs `cargo <args>` in the controlled environment with the build's umask, as `view` says (in
+/// the sandbox, or not), and returns the artifacts of workspace members (bin, cdylib, dylib,
+/// staticlib) at their host paths. `args` and `env` use the paths the build sees.
 pub fn build(
     toolchain: &Toolchain,
-    root: &BuildRoot,
+    view: &View,
     env: &BuildEnv,
     workspace: &Workspace,
     args: Vec<String>,
 ) -> Result<CargoBuild> {
     // The umask is set by a shell so that glassbox needs no unsafe code to set it in the child.
-    let out = Command::new("/bin/sh")
+    let out = view
+        .command(Path::new("/bin/sh"), &view.inside.src, &env.vars)
         .arg("-c")
         .arg(format!("umask {} && exec \"$0\" \"$@\"", env.umask))
         .arg(&toolchain.cargo)
         .args(&args)
-        .current_dir(&root.src)
-        .env_clear()
-        .envs(&env.vars)
         .output()
         .map_err(|e| Error::tool("cargo build", format!("cannot run {} ({e})", toolchain.cargo.display())))?;
     let mut artifacts = Vec::new();
@@ -162,7 +164,7 @@ pub fn build(
                     .collect(),
                 _ => Vec::new(),
             };
-            for path in files {
+            for path in files.iter().map(|p| view.host_path(p)) {
                 let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 artifacts.push(Artifact { file_name, path, kind: kind.clone(), package: art.target.name.clone() });
             }
@@ -175,7 +177,7 @@ pub fn build(
     artifacts.dedup_by(|a, b| a.path == b.path);
     if artifacts.is_empty() {
         return Err(Error::invalid(
-            root.src.join("Cargo.toml").display(),
+            view.host_path(&view.inside.src.join("Cargo.toml")).display(),
             "the build produced no bin, cdylib, dylib or staticlib artifact",
         ));
     }

@@ -11,6 +11,7 @@ use glassbox::env::DEFAULT_BUILD_BASE;
 use glassbox::keys::{PrivateKey, PublicKey};
 use glassbox::rebuild::{rebuild, RebuildOutcome, RebuildRequest};
 
+use crate::build::SandboxArgs;
 use crate::context::{host_env, now, TerminalProgress};
 use crate::render::{print_json, table};
 
@@ -42,6 +43,8 @@ pub struct RebuildArgs {
     /// Parent directory of the canonical build roots.
     #[arg(long, default_value = DEFAULT_BUILD_BASE)]
     build_base: PathBuf,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     #[arg(long)]
     json: bool,
 }
@@ -61,6 +64,7 @@ pub fn run(args: RebuildArgs) -> Result<ExitCode> {
         expected: args.expected,
         allow_toolchain_mismatch: args.allow_toolchain_mismatch,
         build_base: args.build_base,
+        sandbox: args.sandbox.sandbox()?,
         host_env: host_env(),
         clock: &now,
         progress: &progress,
