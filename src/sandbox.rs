@@ -64,11 +64,10 @@ impl Sandbox {
                 ),
             ));
         };
-        let out = Command::new(program)
-            .arg("--version")
-            .env_clear()
-            .output()
-            .map_err(|e| Error::tool("bwrap", format!("cannot run {} ({e}); `{INSTALL_HINT}`", program.display())))?;
+        let out =
+            Command::new(program).arg("--version").env_clear().output().map_err(|e| {
+                Error::tool("bwrap", format!("cannot run {} ({e}); `{INSTALL_HINT}`", program.display()))
+            })?;
         let printed = String::from_utf8_lossy(&out.stdout);
         let version = printed.trim().strip_prefix("bubblewrap ").unwrap_or(printed.trim()).to_string();
         if !out.status.success() || version.is_empty() {
@@ -246,7 +245,10 @@ mod tests {
         assert_eq!(view.inside.src, view.inside.root.join("src"));
         assert_eq!(view.mounts, [(host.root.clone(), view.inside.root.clone())]);
         let flag = format!("source.\"v\".directory=\"{}\"", host.vendor_dir().display());
-        assert_eq!(view.inside_text(&flag), format!("source.\"v\".directory=\"{}\"", view.inside.vendor_dir().display()));
+        assert_eq!(
+            view.inside_text(&flag),
+            format!("source.\"v\".directory=\"{}\"", view.inside.vendor_dir().display())
+        );
         let artifact = view.inside.target_dir.join("release/app");
         assert_eq!(view.host_path(&artifact), host.target_dir.join("release/app"));
         let cmd = view.command(Path::new("/bin/sh"), &view.inside.src, &BTreeMap::from([("A".into(), "1".into())]));

@@ -88,8 +88,7 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     let mut metadata = view.command(&c.toolchain.cargo, &inside.src, &env.vars);
     metadata.args(cargo::workspace::metadata_args(&manifest));
     let staged = Workspace::load_with(metadata, &manifest).map_err(relabel)?;
-    let vendor =
-        VendorConfig { config_args: c.vendor.config_args.iter().map(|a| view.inside_text(a)).collect() };
+    let vendor = VendorConfig { config_args: c.vendor.config_args.iter().map(|a| view.inside_text(a)).collect() };
     let args = cargo::build_args(inside, c.params, &vendor);
     c.progress.phase("cargo build", 0);
     let built = cargo::build(c.toolchain, &view, &env, &staged, args).map_err(relabel)?;
@@ -122,7 +121,16 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
         .collect();
     let bundle_path = c.root.root.join("bundles").join(&bundle_name);
     let bundle = write_bundle(&bundle_path, &files, c.source_date_epoch)?;
-    Ok(Compiled { env, sandbox, inside: view.inside.clone(), args: built.args, artifacts, bundle_name, bundle_path, bundle })
+    Ok(Compiled {
+        env,
+        sandbox,
+        inside: view.inside.clone(),
+        args: built.args,
+        artifacts,
+        bundle_name,
+        bundle_path,
+        bundle,
+    })
 }
 
 /// Writes a bundle to `path` (inside the build root).

@@ -11,6 +11,7 @@ mod keys;
 mod log;
 mod rebuild;
 mod review;
+mod sandbox;
 mod support;
 mod third_party;
 mod verify;
