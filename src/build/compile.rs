@@ -89,7 +89,10 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     metadata.args(cargo::workspace::metadata_args(&manifest));
     let staged = Workspace::load_with(metadata, &manifest).map_err(relabel)?;
     let vendor = VendorConfig { config_args: c.vendor.config_args.iter().map(|a| view.inside_text(a)).collect() };
-    let args = cargo::build_args(inside, c.params, &vendor);
+    let mut args = cargo::build_args(inside, c.params, &vendor);
+    if let Some(jobs) = env.jobs {
+        args.extend(["--jobs".to_string(), jobs.to_string()]); // only `check` varies it
+    }
     c.progress.phase("cargo build", 0);
     let built = cargo::build(c.toolchain, &view, &env, &staged, args).map_err(relabel)?;
     c.progress.finish_phase();
