@@ -62,12 +62,29 @@ pub fn vendor_config_args(printed: &str, vendor_dir: &Path) -> Result<VendorConf
         for (key, value) in table {
             let value =
                 if key == "directory" { toml::Value::String(vendor_dir.display().to_string()) } else { value.clone() };
-            let quoted_name = toml::Value::String(name.clone());
             config_args.push("--config".to_string());
-            config_args.push(format!("source.{quoted_name}.{key}={value}"));
+            config_args.push(format!("source.{}.{key}={value}", toml_key(name)));
         }
     }
     Ok(VendorConfig { config_args })
+}
+
+/// A TOML quoted key (a basic string: `toml`'s own formatting may choose a multi-line string,
+/// which a key cannot be).
+fn toml_key(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// What to build.
@@ -205,5 +222,32 @@ mod tests {
             ]
         );
         assert!(vendor_config_args("", Path::new("/v")).unwrap().config_args.is_empty());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// `cargo vendor`'s output names sources from the vendor's lockfile: any text is
+            /// an answer or an error, never a panic.
+            #[test]
+            fn any_printed_text_is_handled(text in "\\PC{0,300}") {
+                let _ = vendor_config_args(&text, Path::new("/v"));
+            }
+
+            /// Every flag is a TOML `key=value` that reads back as the printed table's entry.
+            #[test]
+            fn flags_read_back_as_the_printed_tables(name in "[ -~]{1,24}", value in "[ -~]{0,24}") {
+                let printed = format!("[source.{}]\nreplace-with = {}\n", toml_key(&name), toml::Value::String(value.clone()));
+                let cfg = vendor_config_args(&printed, Path::new("/v")).unwrap();
+                prop_assert_eq!(cfg.config_args.len(), 2);
+                prop_assert_eq!(cfg.config_args[0].as_str(), "--config");
+                let parsed: toml::Table = toml::from_str(&cfg.config_args[1]).unwrap();
+                prop_assert_eq!(parsed["source"][&name]["replace-with"].as_str(), Some(value.as_str()));
+            }
+        }
     }
 }

@@ -157,4 +157,20 @@ mod tests {
         assert_eq!(first_error_line(rustc), "error[E0308]: mismatched types (src/main.rs:1:26)");
         assert_eq!(first_error_line("warning: x\nlast\n"), "last");
     }
+
+    mod properties {
+        use super::first_error_line;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// cargo's stderr carries the vendor's build script output: any text gives one
+            /// line, never a panic.
+            #[test]
+            fn any_stderr_is_summarised_in_one_line(text in "(error|Caused by:|-->|\\PC{0,40}|\n){0,30}") {
+                prop_assert!(!first_error_line(&text).contains('\n'));
+            }
+        }
+    }
 }
