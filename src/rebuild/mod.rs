@@ -273,3 +273,23 @@ pub fn compare(expected: &[ResourceDescriptor], actual: &[ResourceDescriptor]) -
     }));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_or_legacy_layout_is_rebuilt() {
+        let digest = Sha256Digest::of(b"x");
+        let record = |root: Option<&str>| SandboxRecord {
+            tool: "bubblewrap".into(),
+            version: Some("0.8.0".into()),
+            build_root: root.map(str::to_string),
+        };
+        assert!(check_layout(None, &digest, "p").is_ok());
+        assert!(check_layout(Some(&record(None)), &digest, "p").is_ok());
+        assert!(check_layout(Some(&record(Some("/tmp/glassbox/2d711642b726b044"))), &digest, "p").is_ok());
+        let err = check_layout(Some(&record(Some("/elsewhere/2d711642b726b044"))), &digest, "p").unwrap_err();
+        assert!(err.to_string().contains("/elsewhere") && err.exit_code() == 2, "{err}");
+    }
+}
