@@ -30,22 +30,25 @@ fn workspace(dir: &Path, name: &str, build_rs: Option<&str>) {
     }
 }
 
+/// A test's directory with a workspace `<dir>/ws` (binary `name`) and a builder key pair.
+struct Setup {
+    dir: tempfile::TempDir,
+    ws: PathBuf,
+    key: PathBuf,
+    public: PathBuf,
+}
+
+fn setup(name: &str, build_rs: Option<&str>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    workspace(&ws, name, build_rs);
+    let (key, public) = keypair(dir.path(), "builder");
+    Setup { dir, ws, key, public }
+}
+
 /// `glassbox build` of `ws` into `<dir>/out` and `<dir>/att` with `extra` options.
 fn build(ws: &Path, dir: &Path, key: &Path, extra: &[&str]) -> std::process::Output {
-    output(
-        glassbox()
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(ws.join("Cargo.toml"))
-            .arg("--key")
-            .arg(key)
-            .arg("--out")
-            .arg(dir.join("out"))
-            .arg("--attestations")
-            .arg(dir.join("att"))
-            .args(["--source-date-epoch", "1700000000"])
-            .args(extra),
-    )
+    output(build_command(ws, dir, key).args(extra))
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -84,10 +87,8 @@ fn d25_cargo_config_above_the_build_base_is_never_read() {
     if !have_tool("bwrap", &["--version"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let Setup { dir, ws, key, .. } = setup("sandbox-d25", None);
     let t = dir.path();
-    let ws = t.join("ws");
-    workspace(&ws, "sandbox-d25", None);
     // Stands in for /tmp/.cargo/config.toml, which any local user can create.
     let pwned = t.join("PWNED");
     let wrapper = t.join("wrapper.sh");
@@ -95,7 +96,6 @@ fn d25_cargo_config_above_the_build_base_is_never_read() {
     let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
     std::fs::set_permissions(&wrapper, executable).unwrap();
     write_tree(t, &[(".cargo/config.toml", &format!("[build]\nrustc-wrapper = \"{}\"\n", wrapper.display()))]);
-    let (key, _) = keypair(t, "builder");
     let base = t.join("build-base");
     let base_arg = base.display().to_string();
 
@@ -152,19 +152,7 @@ fn d_sandbox_a_build_script_cannot_reach_the_home_the_key_other_files_or_the_net
     workspace(&ws, "sandbox-probe", Some(&script));
 
     let out = output(
-        glassbox()
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(ws.join("Cargo.toml"))
-            .arg("--key")
-            .arg(&key)
-            .arg("--out")
-            .arg(t.join("out"))
-            .arg("--attestations")
-            .arg(t.join("att"))
-            .env("HOME", &home)
-            .env("CARGO_HOME", &cargo_home)
-            .env("RUSTUP_HOME", rustup_home()),
+        build_command(&ws, t, &key).env("HOME", &home).env("CARGO_HOME", &cargo_home).env("RUSTUP_HOME", rustup_home()),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let seen = ok(&mut std::process::Command::new(t.join("out").join(TARGET).join("sandbox-probe")));
@@ -182,11 +170,8 @@ fn d_sandbox_a_build_script_cannot_reach_the_home_the_key_other_files_or_the_net
 
 #[test]
 fn d_sandbox_a_missing_bwrap_is_refused_with_the_install_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let Setup { dir, ws, key, .. } = setup("sandbox-missing", None);
     let t = dir.path();
-    let ws = t.join("ws");
-    workspace(&ws, "sandbox-missing", None);
-    let (key, _) = keypair(t, "builder");
     let empty = t.join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
     let key_arg = key.display().to_string();
@@ -214,11 +199,8 @@ fn d_sandbox_no_sandbox_is_recorded_and_legacy_provenance_rebuilds_in_the_sandbo
     if !have_tool("bwrap", &["--version"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let Setup { dir, ws, key, public } = setup("sandbox-none", None);
     let t = dir.path();
-    let ws = t.join("ws");
-    workspace(&ws, "sandbox-none", None);
-    let (key, public) = keypair(t, "builder");
     let (reviewer, _) = keypair(t, "reviewer");
     let reviewer_arg = reviewer.display().to_string();
 
