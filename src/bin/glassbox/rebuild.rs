@@ -96,12 +96,16 @@ fn render(o: &RebuildOutcome) -> String {
         })
         .collect();
     let mut out = format!(
-        "rebuilt {} for {} from source {}\nprovenance signed by {}\ntoolchain {}\n\n",
+        "rebuilt {} for {} from source {}\nprovenance signed by {}\ntoolchain {}\nsandbox {}\n\n",
         o.stem,
         o.target,
         o.source_digest.prefixed(),
         o.builder_key,
-        o.toolchain
+        o.toolchain,
+        match &o.sandbox.version {
+            Some(version) => format!("{} {version}", o.sandbox.tool),
+            None => format!("{} (--no-sandbox: the vendor's build code ran unconfined)", o.sandbox.tool),
+        }
     );
     out.push_str(&table(&["artifact", "expected", "actual", ""], &rows));
     for note in &o.notes {
