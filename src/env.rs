@@ -11,7 +11,9 @@ use crate::toolchain::{Toolchain, SYSTEM_PATH};
 /// builds of the same source run at the same path wherever the checkout is.
 pub const DEFAULT_BUILD_BASE: &str = "/tmp/glassbox";
 
-/// The directories of one build, all below `root`.
+/// The directories of one build, all below `root`. glassbox keeps them on the host; the build
+/// itself sees them through [`crate::sandbox::View`], at their inside paths, and the controlled
+/// environment is built for those.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildRoot {
     pub root: PathBuf,

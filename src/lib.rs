@@ -3,7 +3,7 @@
 //!
 //! Layers (a module uses only its own layer or lower ones; see ARCHITECTURE.md):
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`], [`text`]
-//! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`]
+//! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`], [`sandbox`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
 //! 4. [`build`], [`check`], [`diff`], [`policy`], [`rebuild`], [`review`], [`transparency`]
 //!
@@ -22,6 +22,7 @@ pub mod time;
 pub mod env;
 pub mod keys;
 pub mod manifest;
+pub mod sandbox;
 pub mod toolchain;
 pub mod tree;
 

@@ -212,4 +212,26 @@ mod tests {
         other.commit_hash.push('0');
         assert!(v.same_compiler(&v) && !v.same_compiler(&other));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_rustc_output_is_handled(text in "\\PC{0,300}") {
+                let _ = parse_rustc_vv(&text);
+            }
+
+            /// The fields `rustc -vV` prints read back as themselves.
+            #[test]
+            fn printed_fields_read_back(release in "[0-9a-z.-]{1,16}", hash in "[0-9a-f]{1,40}", host in "[a-z0-9_-]{1,30}") {
+                let text = format!("rustc {release}\nbinary: rustc\ncommit-hash: {hash}\ncommit-date: 2026-04-14\nhost: {host}\nrelease: {release}\nLLVM version: 22\n");
+                let v = parse_rustc_vv(&text).unwrap();
+                prop_assert_eq!((v.release, v.commit_hash, v.host), (release, hash, host));
+            }
+        }
+    }
 }

@@ -90,6 +90,26 @@ pub struct InternalParameters {
     pub bundle: BundleSettings,
     /// Whether the source differed from its git commit (`--allow-dirty`).
     pub dirty: bool,
+    /// How the vendor's build code was confined. Absent in provenance written before glassbox
+    /// recorded it: the legacy layout, built outside a sandbox with `${BUILD_ROOT}` at
+    /// `/tmp/glassbox/<16 hex of the source digest>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxRecord>,
+}
+
+/// The sandbox of a build or rebuild (`internalParameters.sandbox`, `reproduction.sandbox`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxRecord {
+    /// `bubblewrap`, or `none` for a build run with `--no-sandbox`.
+    pub tool: String,
+    /// The tool's version (`bwrap --version`); absent for `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What `${BUILD_ROOT}` stood for: the path the build root was mounted at inside the
+    /// sandbox. Absent for `none` (a host path, which glassbox never records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_root: Option<String>,
 }
 
 /// How bundles are written, so that a rebuilder writes the same bytes.

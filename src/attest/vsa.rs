@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::provenance::SandboxRecord;
 use super::ResourceDescriptor;
 
 /// `verificationResult` values.
@@ -54,6 +55,10 @@ pub struct Reproduction {
     pub toolchain: String,
     /// Whether the toolchain differed from the attested one (`--allow-toolchain-mismatch`).
     pub toolchain_mismatch: bool,
+    /// How the rebuilder confined the vendor's build code; absent in verdicts written before
+    /// glassbox recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxRecord>,
     pub artifacts: Vec<ReproducedArtifact>,
 }
 

@@ -1,9 +1,10 @@
 //! The part of a build that `build` and `rebuild` share: from a staged, vendored source tree to
-//! hashed artifacts and the binary bundle, in the controlled environment.
+//! hashed artifacts and the binary bundle, in the controlled environment and the sandbox.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::attest::provenance::SandboxRecord;
 use crate::attest::ResourceDescriptor;
 use crate::bundle::{self, BundleDigests, BundleFile};
 use crate::cargo::{self, Artifact, BuildParams, VendorConfig, Workspace};
@@ -11,11 +12,15 @@ use crate::digest::Sha256Digest;
 use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{IoContext, Result};
 use crate::progress::Progress;
+use crate::sandbox::Sandbox;
 use crate::toolchain::Toolchain;
 
 /// What to compile, in a build root that already holds the staged and vendored source.
 pub struct Compilation<'a> {
+    /// On the host, below `build_base`.
     pub root: &'a BuildRoot,
+    pub build_base: &'a Path,
+    pub sandbox: &'a Sandbox,
     pub toolchain: &'a Toolchain,
     pub params: &'a BuildParams,
     pub vendor: &'a VendorConfig,
@@ -39,7 +44,12 @@ pub struct BuiltArtifact {
 /// The result of a compilation. The bundle is written inside the build root.
 #[derive(Clone, Debug)]
 pub struct Compiled {
+    /// The environment, with the paths the build saw.
     pub env: BuildEnv,
+    /// How the build was confined, as recorded.
+    pub sandbox: SandboxRecord,
+    /// The build root's directories as the build saw them (what artifacts can embed).
+    pub inside: BuildRoot,
     /// The cargo arguments as run.
     pub args: Vec<String>,
     pub artifacts: Vec<BuiltArtifact>,
@@ -63,17 +73,34 @@ pub fn bundle_descriptor(name: &str, digests: &BundleDigests) -> ResourceDescrip
     ResourceDescriptor::named(name, digests.sha256).annotate("uncompressedSha256", digests.tar_sha256.hex())
 }
 
-/// Runs cargo in the controlled environment, hashes the artifacts and writes the bundle.
+/// Runs cargo in the controlled environment and the sandbox, hashes the artifacts and writes
+/// the bundle. Cargo sees the build root at its inside path; everything else is on the host.
 pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
-    let mut env = BuildEnv::controlled(c.root, c.toolchain, c.source_date_epoch);
+    let view = c.sandbox.view(c.root, c.build_base, &c.toolchain.sysroot)?;
+    let inside = &view.inside;
+    let mut env = BuildEnv::controlled(inside, c.toolchain, c.source_date_epoch);
     if let Some(adjust) = c.adjust_env {
         adjust(&mut env);
     }
-    let staged = Workspace::load(&c.toolchain.cargo, &c.root.src.join(&c.params.manifest_rel), &env.vars)?;
-    let args = cargo::build_args(c.root, c.params, c.vendor);
+    // Inside paths in cargo's errors, back to the host's.
+    let relabel = |e| super::relabel(e, &inside.root, &c.root.root);
+    let manifest = inside.src.join(&c.params.manifest_rel);
+    let mut metadata = view.command(&c.toolchain.cargo, &inside.src, &env.vars);
+    metadata.args(cargo::workspace::metadata_args(&manifest));
+    let staged = Workspace::load_with(metadata, &manifest).map_err(relabel)?;
+    let vendor = VendorConfig { config_args: c.vendor.config_args.iter().map(|a| view.inside_text(a)).collect() };
+    let mut args = cargo::build_args(inside, c.params, &vendor);
+    if let Some(jobs) = env.jobs {
+        args.extend(["--jobs".to_string(), jobs.to_string()]); // only `check` varies it
+    }
     c.progress.phase("cargo build", 0);
-    let built = cargo::build(c.toolchain, c.root, &env, &staged, args)?;
+    let built = cargo::build(c.toolchain, &view, &env, &staged, args).map_err(relabel)?;
     c.progress.finish_phase();
+    let sandbox = SandboxRecord {
+        tool: c.sandbox.tool().to_string(),
+        version: c.sandbox.version().map(str::to_string),
+        build_root: view.sandboxed().then(|| inside.root.display().to_string()),
+    };
 
     let target = &c.params.target;
     let mut artifacts = Vec::new();
@@ -97,7 +124,16 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
         .collect();
     let bundle_path = c.root.root.join("bundles").join(&bundle_name);
     let bundle = write_bundle(&bundle_path, &files, c.source_date_epoch)?;
-    Ok(Compiled { env, args: built.args, artifacts, bundle_name, bundle_path, bundle })
+    Ok(Compiled {
+        env,
+        sandbox,
+        inside: view.inside.clone(),
+        args: built.args,
+        artifacts,
+        bundle_name,
+        bundle_path,
+        bundle,
+    })
 }
 
 /// Writes a bundle to `path` (inside the build root).

@@ -1,5 +1,6 @@
 //! `glassbox build`: hash the source, stage it at the canonical build root, vendor, build
-//! offline in the controlled environment, bundle, and sign SLSA provenance. Nothing is written
+//! offline in the controlled environment and the sandbox, bundle, and sign SLSA provenance.
+//! The signing key never enters the sandbox. Nothing is written
 //! to the output or attestations directories until everything has succeeded.
 
 pub mod compile;
@@ -21,6 +22,7 @@ use crate::fs::{install_copy, write_atomic};
 use crate::keys::{KeyId, PrivateKey};
 use crate::manifest::SourceManifest;
 use crate::progress::Progress;
+use crate::sandbox::Sandbox;
 use crate::time::Timestamp;
 use crate::toolchain::Toolchain;
 use crate::tree::{self, SourceTree, TreeOptions};
@@ -43,6 +45,8 @@ pub struct BuildRequest<'a> {
     pub allow_dirty: bool,
     /// Parent of build roots (`/tmp/glassbox` by default).
     pub build_base: PathBuf,
+    /// Where the vendor's build code runs (bubblewrap unless `--no-sandbox`).
+    pub sandbox: Sandbox,
     /// The caller's environment: used to find the toolchain and to vendor, never for the build.
     pub host_env: BTreeMap<String, String>,
     pub clock: &'a dyn Fn() -> Timestamp,
@@ -161,6 +165,8 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     };
     let compiled = compile::compile(&compile::Compilation {
         root: &root,
+        build_base: &req.build_base,
+        sandbox: &req.sandbox,
         toolchain: &toolchain,
         params: &params,
         vendor: &vendor,
@@ -188,6 +194,7 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         },
         source_date_epoch,
         env: &compiled.env,
+        sandbox: compiled.sandbox.clone(),
         cargo_args: &compiled.args,
         manifest: &manifest,
         vendor_manifest: &vendor_manifest,
@@ -295,7 +302,7 @@ fn relative_to(path: &Path, base: &Path) -> Result<String> {
 }
 
 /// Rewrites staged paths in an error message back to the user's paths.
-fn relabel(err: Error, staged: &Path, original: &Path) -> Error {
+pub(crate) fn relabel(err: Error, staged: &Path, original: &Path) -> Error {
     let (from, to) = (staged.display().to_string(), original.display().to_string());
     match err {
         Error::Tool { program, reason } => Error::Tool { program, reason: reason.replace(&from, &to) },

@@ -8,6 +8,7 @@ use base64::Engine as _;
 
 use crate::attest::provenance::{
     names, BuildDefinition, BuildMetadata, Builder, ExternalParameters, InternalParameters, Provenance, RunDetails,
+    SandboxRecord,
 };
 use crate::attest::{Envelope, ResourceDescriptor, Statement, BUILD_TYPE_CARGO_V1, SLSA_PROVENANCE_V1};
 use crate::bundle;
@@ -27,6 +28,7 @@ pub struct BuildRecord<'a> {
     pub external: ExternalParameters,
     pub source_date_epoch: i64,
     pub env: &'a BuildEnv,
+    pub sandbox: SandboxRecord,
     pub cargo_args: &'a [String],
     pub manifest: &'a SourceManifest,
     /// The vendored dependencies' files (`.glassbox/vendor/…`), which the source digest does
@@ -96,6 +98,7 @@ pub fn statement(record: BuildRecord<'_>) -> Statement<Provenance> {
                 umask: record.env.umask.clone(),
                 bundle: bundle::settings(),
                 dirty: record.dirty,
+                sandbox: Some(record.sandbox),
             },
             resolved_dependencies: deps,
         },

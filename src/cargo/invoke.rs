@@ -1,6 +1,6 @@
 //! Running cargo: `cargo vendor` into the staged tree (with the caller's cargo home and network),
-//! then `cargo build --locked --offline` in the controlled environment, collecting the
-//! workspace's artifacts from cargo's JSON messages.
+//! then `cargo build --locked --offline` in the controlled environment and the sandbox,
+//! collecting the workspace's artifacts from cargo's JSON messages.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -12,6 +12,7 @@ use cargo_metadata::Message;
 use super::workspace::{first_error_line, Workspace};
 use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{Error, Result};
+use crate::sandbox::View;
 use crate::toolchain::Toolchain;
 
 /// The `--config` flags that point cargo at the vendored sources.
@@ -22,7 +23,9 @@ pub struct VendorConfig {
 
 /// Vendors every dependency of the staged workspace into `.glassbox/vendor`. Runs with the
 /// caller's environment `host_env` (their cargo home and registry access): this is the only
-/// step that may use the network.
+/// step that may use the network. It runs no vendor code, outside the sandbox, in `/`: cargo
+/// reads `.cargo/config.toml` in every ancestor of its working directory, and neither a
+/// shared `/tmp` nor the vendor's staged tree may configure it (only the caller's cargo home).
 pub fn vendor(
     toolchain: &Toolchain,
     root: &BuildRoot,
@@ -33,7 +36,7 @@ pub fn vendor(
         .args(["vendor", "--locked", "--versioned-dirs", "--manifest-path"])
         .arg(root.src.join(manifest_rel))
         .arg(root.vendor_dir())
-        .current_dir(&root.src)
+        .current_dir("/")
         .env_clear()
         .envs(host_env)
         .output()
@@ -59,12 +62,29 @@ pub fn vendor_config_args(printed: &str, vendor_dir: &Path) -> Result<VendorConf
         for (key, value) in table {
             let value =
                 if key == "directory" { toml::Value::String(vendor_dir.display().to_string()) } else { value.clone() };
-            let quoted_name = toml::Value::String(name.clone());
             config_args.push("--config".to_string());
-            config_args.push(format!("source.{quoted_name}.{key}={value}"));
+            config_args.push(format!("source.{}.{key}={value}", toml_key(name)));
         }
     }
     Ok(VendorConfig { config_args })
+}
+
+/// A TOML quoted key (a basic string: `toml`'s own formatting may choose a multi-line string,
+/// which a key cannot be).
+fn toml_key(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// What to build.
@@ -122,24 +142,23 @@ pub fn build_args(root: &BuildRoot, params: &BuildParams, vendor: &VendorConfig)
     args
 }
 
-/// Runs `cargo <args>` in the controlled environment with umask 022 and returns the artifacts
-/// of workspace members (bin, cdylib, dylib, staticlib).
+/// Runs `cargo <args>` in the controlled environment with the build's umask, as `view` says (in
+/// the sandbox, or not), and returns the artifacts of workspace members (bin, cdylib, dylib,
+/// staticlib) at their host paths. `args` and `env` use the paths the build sees.
 pub fn build(
     toolchain: &Toolchain,
-    root: &BuildRoot,
+    view: &View,
     env: &BuildEnv,
     workspace: &Workspace,
     args: Vec<String>,
 ) -> Result<CargoBuild> {
     // The umask is set by a shell so that glassbox needs no unsafe code to set it in the child.
-    let out = Command::new("/bin/sh")
+    let out = view
+        .command(Path::new("/bin/sh"), &view.inside.src, &env.vars)
         .arg("-c")
         .arg(format!("umask {} && exec \"$0\" \"$@\"", env.umask))
         .arg(&toolchain.cargo)
         .args(&args)
-        .current_dir(&root.src)
-        .env_clear()
-        .envs(&env.vars)
         .output()
         .map_err(|e| Error::tool("cargo build", format!("cannot run {} ({e})", toolchain.cargo.display())))?;
     let mut artifacts = Vec::new();
@@ -162,7 +181,7 @@ pub fn build(
                     .collect(),
                 _ => Vec::new(),
             };
-            for path in files {
+            for path in files.iter().map(|p| view.host_path(p)) {
                 let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 artifacts.push(Artifact { file_name, path, kind: kind.clone(), package: art.target.name.clone() });
             }
@@ -175,7 +194,7 @@ pub fn build(
     artifacts.dedup_by(|a, b| a.path == b.path);
     if artifacts.is_empty() {
         return Err(Error::invalid(
-            root.src.join("Cargo.toml").display(),
+            view.host_path(&view.inside.src.join("Cargo.toml")).display(),
             "the build produced no bin, cdylib, dylib or staticlib artifact",
         ));
     }
@@ -203,5 +222,32 @@ mod tests {
             ]
         );
         assert!(vendor_config_args("", Path::new("/v")).unwrap().config_args.is_empty());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// `cargo vendor`'s output names sources from the vendor's lockfile: any text is
+            /// an answer or an error, never a panic.
+            #[test]
+            fn any_printed_text_is_handled(text in "\\PC{0,300}") {
+                let _ = vendor_config_args(&text, Path::new("/v"));
+            }
+
+            /// Every flag is a TOML `key=value` that reads back as the printed table's entry.
+            #[test]
+            fn flags_read_back_as_the_printed_tables(name in "[ -~]{1,24}", value in "[ -~]{0,24}") {
+                let printed = format!("[source.{}]\nreplace-with = {}\n", toml_key(&name), toml::Value::String(value.clone()));
+                let cfg = vendor_config_args(&printed, Path::new("/v")).unwrap();
+                prop_assert_eq!(cfg.config_args.len(), 2);
+                prop_assert_eq!(cfg.config_args[0].as_str(), "--config");
+                let parsed: toml::Table = toml::from_str(&cfg.config_args[1]).unwrap();
+                prop_assert_eq!(parsed["source"][&name]["replace-with"].as_str(), Some(value.as_str()));
+            }
+        }
     }
 }

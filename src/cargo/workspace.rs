@@ -40,10 +40,15 @@ pub struct Workspace {
 impl Workspace {
     /// Runs `cargo metadata --no-deps` on `manifest_path` with `cargo` in the environment `env`.
     pub fn load(cargo: &Path, manifest_path: &Path, env: &BTreeMap<String, String>) -> Result<Workspace> {
-        let mut cmd = MetadataCommand::new();
-        cmd.cargo_path(cargo).manifest_path(manifest_path).no_deps();
-        let mut command = cmd.cargo_command();
-        command.env_clear().envs(env);
+        let mut command = std::process::Command::new(cargo);
+        command.env_clear().envs(env).args(metadata_args(manifest_path));
+        Workspace::load_with(command, manifest_path)
+    }
+
+    /// Runs `command`, a `cargo` (possibly in a sandbox) given [`metadata_args`], and reads the
+    /// workspace it prints. `manifest_path` names the workspace in errors.
+    pub fn load_with(mut command: std::process::Command, manifest_path: &Path) -> Result<Workspace> {
+        let cargo = PathBuf::from(command.get_program());
         let out = command
             .output()
             .map_err(|e| Error::tool("cargo metadata", format!("cannot run {} ({e})", cargo.display())))?;
@@ -66,6 +71,14 @@ impl Workspace {
     pub fn is_member(&self, id: &cargo_metadata::PackageId) -> bool {
         self.metadata.workspace_members.contains(id)
     }
+}
+
+/// The arguments after `cargo` that [`Workspace::load_with`] expects.
+pub fn metadata_args(manifest_path: &Path) -> Vec<std::ffi::OsString> {
+    let mut cmd = MetadataCommand::new();
+    // The program is the caller's; naming one keeps cargo_metadata from reading `$CARGO`.
+    cmd.cargo_path("cargo").manifest_path(manifest_path).no_deps();
+    cmd.cargo_command().get_args().map(std::ffi::OsStr::to_os_string).collect()
 }
 
 fn component_of(metadata: &Metadata, root: &Path) -> Result<Component> {
@@ -143,5 +156,21 @@ mod tests {
         let rustc = "   Compiling x v0.1.0\nerror[E0308]: mismatched types\n --> src/main.rs:1:26\n  |\n";
         assert_eq!(first_error_line(rustc), "error[E0308]: mismatched types (src/main.rs:1:26)");
         assert_eq!(first_error_line("warning: x\nlast\n"), "last");
+    }
+
+    mod properties {
+        use super::first_error_line;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// cargo's stderr carries the vendor's build script output: any text gives one
+            /// line, never a panic.
+            #[test]
+            fn any_stderr_is_summarised_in_one_line(text in "(error|Caused by:|-->|\\PC{0,40}|\n){0,30}") {
+                prop_assert!(!first_error_line(&text).contains('\n'));
+            }
+        }
     }
 }

@@ -23,6 +23,7 @@ use crate::env::BuildRoot;
 use crate::error::{IoContext, Result};
 use crate::fs::install_copy;
 use crate::progress::Progress;
+use crate::sandbox::Sandbox;
 use crate::time::Timestamp;
 
 /// What to check.
@@ -39,6 +40,10 @@ pub struct CheckRequest<'a> {
     pub keep: bool,
     pub allow_dirty: bool,
     pub build_base: PathBuf,
+    /// Where the vendor's build code runs (bubblewrap unless `--no-sandbox`). In the sandbox
+    /// the check's directories appear below `/tmp/glassbox/check-<16 hex>/`, the varied build
+    /// root at another path than the control's.
+    pub sandbox: Sandbox,
     pub host_env: BTreeMap<String, String>,
     /// `Sync`: the two builds of a check run on two threads.
     pub clock: &'a (dyn Fn() -> Timestamp + Sync),
@@ -278,6 +283,8 @@ impl Checker<'_> {
         let adjust = |env: &mut crate::env::BuildEnv| conditions.apply(env);
         let compiled = compile::compile(&compile::Compilation {
             root,
+            build_base: &self.req.build_base,
+            sandbox: &self.req.sandbox,
             toolchain: &self.ws.toolchain,
             params: self.params,
             vendor,
@@ -298,6 +305,8 @@ impl Checker<'_> {
         install_copy(&compiled.bundle_path, &saved, 0o644)?;
         files.insert(compiled.bundle_name.clone(), (compiled.bundle.sha256, saved));
         self.req.progress.finish_phase();
+        // Causes are found by the paths the artifacts can embed: those the build saw.
+        let conditions = Conditions { root: compiled.inside, ..conditions };
         Ok(Outcome { conditions, files })
     }
 

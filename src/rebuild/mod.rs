@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::attest::provenance::SandboxRecord;
 use crate::attest::vsa::ReproducedArtifact;
 use crate::attest::ResourceDescriptor;
 use crate::build::{compile, stage};
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::fs::install_copy;
 use crate::keys::{KeyId, PrivateKey, PublicKey};
 use crate::progress::Progress;
+use crate::sandbox::{self, Sandbox};
 use crate::time::Timestamp;
 use crate::toolchain::ToolchainChoice;
 
@@ -42,6 +44,8 @@ pub struct RebuildRequest<'a> {
     pub expected: Option<PathBuf>,
     pub allow_toolchain_mismatch: bool,
     pub build_base: PathBuf,
+    /// Where the vendor's build code runs (bubblewrap unless `--no-sandbox`).
+    pub sandbox: Sandbox,
     pub host_env: BTreeMap<String, String>,
     pub clock: &'a dyn Fn() -> Timestamp,
     pub progress: &'a dyn Progress,
@@ -60,6 +64,8 @@ pub struct RebuildOutcome {
     /// The toolchain used, and how it was chosen.
     pub toolchain: String,
     pub toolchain_mismatch: bool,
+    /// How the rebuild confined the vendor's build code.
+    pub sandbox: SandboxRecord,
     pub artifacts: Vec<ReproducedArtifact>,
     /// Differences between what the provenance records and what this glassbox would run.
     pub notes: Vec<String>,
@@ -107,11 +113,16 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         }
     };
 
+    let recorded_sandbox = trusted.statement.predicate.build_definition.internal_parameters.sandbox.clone();
+    check_layout(recorded_sandbox.as_ref(), &plan.source_digest, &trusted.file_name)?;
+
     let root = BuildRoot::for_source(&req.build_base, &plan.source_digest);
     let _lock = stage::lock(&root)?;
     let prepared = source::prepare(&req.source, &plan, &root, &toolchain, &req.host_env, req.progress)?;
     let compiled = compile::compile(&compile::Compilation {
         root: &root,
+        build_base: &req.build_base,
+        sandbox: &req.sandbox,
         toolchain: &toolchain,
         params: &plan.params,
         vendor: &prepared.vendor,
@@ -134,6 +145,11 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         .any(|(k, v)| k != "RUSTUP_TOOLCHAIN" && def.internal_parameters.environment.get(&k) != Some(&v))
     {
         notes.push("the recorded build environment differs from the one this glassbox sets".into());
+    }
+    if recorded_sandbox.as_ref().is_some_and(|s| s.build_root.is_none()) {
+        notes.push(
+            "the provenance was built outside a sandbox (--no-sandbox), at a build root it does not record".into(),
+        );
     }
     let ran: Vec<String> = compiled.args.iter().map(|a| compiled.env.placeholders(a)).collect();
     if ran != def.internal_parameters.cargo_args {
@@ -163,6 +179,7 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         builder_key: trusted.signer.clone(),
         toolchain: toolchain_desc,
         toolchain_mismatch: mismatch,
+        sandbox: compiled.sandbox.clone(),
         artifacts,
         notes,
         differences,
@@ -184,6 +201,20 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
     // The build root is a cache of this rebuild; errors above keep it for inspection.
     let _ = fs::remove_dir_all(&root.root);
     Ok(outcome)
+}
+
+/// The provenance's layout must be one this glassbox rebuilds in: the legacy one (no sandbox
+/// field, built at `/tmp/glassbox/<16 hex>`), or a sandbox whose build root was the canonical
+/// path, where the rebuild's sandbox mounts it too.
+fn check_layout(recorded: Option<&SandboxRecord>, source_digest: &Sha256Digest, origin: &str) -> Result<()> {
+    let canonical = sandbox::canonical_root(source_digest).display().to_string();
+    match recorded.and_then(|s| s.build_root.as_deref()) {
+        Some(root) if root != canonical => Err(Error::invalid(
+            origin,
+            format!("the build ran with its build root at {root:?}, not at the canonical {canonical}; this glassbox cannot rebuild that layout"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Compares each mismatching artifact with the vendor's copy, if one is at hand: the binary
@@ -241,4 +272,24 @@ pub fn compare(expected: &[ResourceDescriptor], actual: &[ResourceDescriptor]) -
         matches: false,
     }));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_or_legacy_layout_is_rebuilt() {
+        let digest = Sha256Digest::of(b"x");
+        let record = |root: Option<&str>| SandboxRecord {
+            tool: "bubblewrap".into(),
+            version: Some("0.8.0".into()),
+            build_root: root.map(str::to_string),
+        };
+        assert!(check_layout(None, &digest, "p").is_ok());
+        assert!(check_layout(Some(&record(None)), &digest, "p").is_ok());
+        assert!(check_layout(Some(&record(Some("/tmp/glassbox/2d711642b726b044"))), &digest, "p").is_ok());
+        let err = check_layout(Some(&record(Some("/elsewhere/2d711642b726b044"))), &digest, "p").unwrap_err();
+        assert!(err.to_string().contains("/elsewhere") && err.exit_code() == 2, "{err}");
+    }
 }

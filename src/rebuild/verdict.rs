@@ -44,6 +44,7 @@ pub fn statement(
             source_digest: outcome.source_digest.hex(),
             toolchain: outcome.toolchain.clone(),
             toolchain_mismatch: outcome.toolchain_mismatch,
+            sandbox: Some(outcome.sandbox.clone()),
             artifacts: outcome.artifacts.clone(),
         },
     };

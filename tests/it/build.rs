@@ -71,6 +71,12 @@ fn provenance_records_source_lockfile_toolchain_and_environment() {
     ] {
         assert!(env.contains_key(var), "environment lacks {var}");
     }
+    // The sandbox and the one path it names: where the build root was mounted inside it.
+    let mut st = st.clone();
+    let sandbox = st.predicate.build_definition.internal_parameters.sandbox.take().unwrap();
+    let source = &st.predicate.build_definition.external_parameters.source.digest["sha256"];
+    assert_eq!(sandbox.tool, "bubblewrap");
+    assert_eq!(sandbox.build_root, Some(format!("/tmp/glassbox/{}", &source[..16])));
     let all_text = serde_json::to_string(&st).unwrap();
     assert!(!all_text.contains("/tmp/"), "provenance contains a local path");
     let lock = glassbox::cargo::Lockfile::read(&pair.a.clone.join("Cargo.lock")).unwrap();

@@ -99,3 +99,22 @@ fn an_unknown_variation_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("moon-phase"));
 }
+
+#[test]
+fn d_sandbox_the_varied_build_root_is_another_inside_path_whatever_the_build_base() {
+    if !have_tool("bwrap", &["--version"]) {
+        return;
+    }
+    let (dir, ws) = fixture("manifest-dir");
+    let base = dir.path().join("private-build-base");
+    let (code, report) = check(&ws, &["--variations", "build-root", "--build-base", &base.display().to_string()]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["causes"][0]["follows"], serde_json::json!(["build-root"]), "{report:#}");
+    // The build saw its root at the sandbox's paths, never the host's build base.
+    let evidence: Vec<&str> =
+        report["causes"][0]["evidence"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(evidence.len(), 2, "{report:#}");
+    assert!(evidence[0].contains("/tmp/glassbox/check-") && evidence[0].contains("/control/src"), "{evidence:?}");
+    assert!(evidence[1].contains("/tmp/glassbox/check-") && evidence[1].contains("/varied/"), "{evidence:?}");
+    assert!(!report["causes"].to_string().contains(&base.display().to_string()), "{report:#}");
+}

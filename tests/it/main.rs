@@ -12,6 +12,7 @@ mod log;
 mod log_attacks;
 mod rebuild;
 mod review;
+mod sandbox;
 mod support;
 mod third_party;
 mod verify;

@@ -120,19 +120,24 @@ pub fn copy_fixture(name: &str, dest: &Path) {
 
 /// Runs `glassbox build` on the workspace at `ws` into `<dir>/out` and `<dir>/att`.
 pub fn build_workspace(ws: &Path, dir: &Path, key: &Path) -> (PathBuf, PathBuf) {
-    let (out, att) = (dir.join("out"), dir.join("att"));
-    ok(glassbox()
-        .arg("build")
+    ok(&mut build_command(ws, dir, key));
+    (dir.join("out"), dir.join("att"))
+}
+
+/// The `glassbox build` command of [`build_workspace`], to add options and run.
+pub fn build_command(ws: &Path, dir: &Path, key: &Path) -> Command {
+    let mut cmd = glassbox();
+    cmd.arg("build")
         .arg("--manifest-path")
         .arg(ws.join("Cargo.toml"))
         .arg("--key")
         .arg(key)
         .arg("--out")
-        .arg(&out)
+        .arg(dir.join("out"))
         .arg("--attestations")
-        .arg(&att)
-        .args(["--source-date-epoch", "1700000000"]));
-    (out, att)
+        .arg(dir.join("att"))
+        .args(["--source-date-epoch", "1700000000"]);
+    cmd
 }
 
 /// A throwaway builder key pair; returns (private, public).

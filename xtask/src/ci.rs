@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: everything CI checks, on a fresh machine with only Rust, Python 3 and git.
 //! Installs what the tests need (Python's securesystemslib and check-jsonschema in a virtual
-//! environment under `target/`; diffoscope with apt-get when root), then runs formatting, clippy
+//! environment under `target/`; bubblewrap and diffoscope with apt-get when root), then runs formatting, clippy
 //! with warnings denied, and all tests; then checks glassbox's own published attestations (signatures, the
 //! log, and a rebuild of the latest release from its commit, verified against the policy).
 
@@ -44,7 +44,7 @@ fn run_ci() -> Result<()> {
         .arg(&avscan))?;
 
     let python = python_venv(&root)?;
-    install_diffoscope()?;
+    install_system_tools()?;
     sh(cargo().current_dir(&root).env("GLASSBOX_TEST_PYTHON", &python).env("GLASSBOX_REQUIRE_TOOLS", "1").args([
         "test",
         "--locked",
@@ -134,28 +134,35 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// The diff tests compare `glassbox diff` with diffoscope (which runs readelf and objdump):
-/// install both when diffoscope is missing and this is a root shell with apt-get.
-fn install_diffoscope() -> Result<()> {
-    let runs = |program: &str, arg: &str| Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success());
-    if runs("diffoscope", "--version") {
+/// The system tools the tests need, each with the Debian packages that provide it: bubblewrap
+/// (`build`, `check` and `rebuild` run the vendor's build code in its sandbox) and diffoscope
+/// (the diff tests compare `glassbox diff` with it; it runs readelf and objdump).
+const SYSTEM_TOOLS: [(&str, &[&str]); 2] =
+    [("bwrap", &["bubblewrap"]), ("diffoscope", &["diffoscope-minimal", "binutils"])];
+
+/// Installs the missing [`SYSTEM_TOOLS`] with apt-get when this is a root shell that has it.
+fn install_system_tools() -> Result<()> {
+    let runs = |program: &str| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
+    let missing: Vec<&str> = SYSTEM_TOOLS
+        .iter()
+        .filter(|(tool, _)| !runs(tool))
+        .flat_map(|(_, packages)| packages.iter().copied())
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root || !runs("apt-get", "--version") {
-        eprintln!("xtask ci: diffoscope is missing and cannot be installed here (needs root and apt-get)");
-        return Ok(()); // the tests that need it fail and say so
+    if !root || !runs("apt-get") {
+        eprintln!("xtask ci: {} missing and cannot be installed here (needs root and apt-get)", missing.join(", "));
+        return Ok(()); // the tests that need them fail and say so
     }
     sh(Command::new("apt-get").args(["update", "-qq"])).context("apt-get update")?;
     sh(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(DIFFOSCOPE_PACKAGES)
+        .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
-    .context("installing diffoscope")
+    .with_context(|| format!("installing {}", missing.join(", ")))
 }
-
-/// Debian packages for the diffoscope comparisons.
-const DIFFOSCOPE_PACKAGES: [&str; 2] = ["diffoscope-minimal", "binutils"];
 
 /// The Python packages the tests use: securesystemslib verifies DSSE envelopes, check-jsonschema
 /// validates the workflow files against the published GitHub workflow schema.

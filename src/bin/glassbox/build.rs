@@ -9,6 +9,7 @@ use glassbox::attest::DEFAULT_BUILDER_ID;
 use glassbox::build::{build, BuildOutcome, BuildRequest};
 use glassbox::env::DEFAULT_BUILD_BASE;
 use glassbox::keys::PrivateKey;
+use glassbox::sandbox::Sandbox;
 
 use crate::context::{host_env, invocation_id, now, TerminalProgress};
 use crate::render::{bytes, print_json, table};
@@ -49,11 +50,37 @@ pub struct BuildArgs {
     /// Parent directory of the canonical build roots.
     #[arg(long, default_value = DEFAULT_BUILD_BASE)]
     build_base: PathBuf,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     #[arg(long)]
     json: bool,
 }
 
+/// Where the vendor's build code runs (`build`, `check` and `rebuild`).
+#[derive(Args)]
+pub struct SandboxArgs {
+    /// Run the vendor's build scripts and proc macros without the bubblewrap sandbox, with
+    /// this user's rights (recorded in the provenance or verdict).
+    #[arg(long)]
+    no_sandbox: bool,
+    /// The bubblewrap program (default: `bwrap` on PATH).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_sandbox")]
+    bwrap: Option<PathBuf>,
+}
+
+impl SandboxArgs {
+    /// The sandbox: refused (exit 2, with the install line) when bwrap is missing.
+    pub fn sandbox(&self) -> Result<Sandbox> {
+        let bwrap = match &self.bwrap {
+            Some(given) => given.is_file().then(|| given.clone()),
+            None => glassbox::toolchain::which("bwrap", &std::env::var("PATH").unwrap_or_default()),
+        };
+        Ok(Sandbox::choose(bwrap.as_deref(), self.no_sandbox)?)
+    }
+}
+
 pub fn run(args: BuildArgs) -> Result<ExitCode> {
+    let sandbox = args.sandbox.sandbox()?;
     let key = PrivateKey::read(&args.key).context("reading the signing key (--key)")?;
     let features = args.features.iter().flat_map(|f| f.split_whitespace()).map(str::to_string).collect();
     let progress = TerminalProgress::new();
@@ -70,6 +97,7 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
         source_date_epoch: args.source_date_epoch,
         allow_dirty: args.allow_dirty,
         build_base: args.build_base,
+        sandbox,
         host_env: host_env(),
         clock: &now,
         invocation_id: invocation_id(),

@@ -9,6 +9,7 @@ use glassbox::check::variation::Variation;
 use glassbox::check::{check, CheckReport, CheckRequest};
 use glassbox::env::DEFAULT_BUILD_BASE;
 
+use crate::build::SandboxArgs;
 use crate::context::{host_env, now, TerminalProgress};
 use crate::render::{print_json, table};
 
@@ -40,6 +41,8 @@ pub struct CheckArgs {
     /// Parent directory of the check's build directories.
     #[arg(long, default_value = DEFAULT_BUILD_BASE)]
     build_base: PathBuf,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     #[arg(long)]
     json: bool,
 }
@@ -58,6 +61,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         keep: args.keep,
         allow_dirty: args.allow_dirty,
         build_base: args.build_base,
+        sandbox: args.sandbox.sandbox()?,
         host_env: host_env(),
         clock: &now,
         progress: &progress,

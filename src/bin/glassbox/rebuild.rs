@@ -11,6 +11,7 @@ use glassbox::env::DEFAULT_BUILD_BASE;
 use glassbox::keys::{PrivateKey, PublicKey};
 use glassbox::rebuild::{rebuild, RebuildOutcome, RebuildRequest};
 
+use crate::build::SandboxArgs;
 use crate::context::{host_env, now, TerminalProgress};
 use crate::render::{print_json, table};
 
@@ -42,6 +43,8 @@ pub struct RebuildArgs {
     /// Parent directory of the canonical build roots.
     #[arg(long, default_value = DEFAULT_BUILD_BASE)]
     build_base: PathBuf,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     #[arg(long)]
     json: bool,
 }
@@ -61,6 +64,7 @@ pub fn run(args: RebuildArgs) -> Result<ExitCode> {
         expected: args.expected,
         allow_toolchain_mismatch: args.allow_toolchain_mismatch,
         build_base: args.build_base,
+        sandbox: args.sandbox.sandbox()?,
         host_env: host_env(),
         clock: &now,
         progress: &progress,
@@ -92,12 +96,16 @@ fn render(o: &RebuildOutcome) -> String {
         })
         .collect();
     let mut out = format!(
-        "rebuilt {} for {} from source {}\nprovenance signed by {}\ntoolchain {}\n\n",
+        "rebuilt {} for {} from source {}\nprovenance signed by {}\ntoolchain {}\nsandbox {}\n\n",
         o.stem,
         o.target,
         o.source_digest.prefixed(),
         o.builder_key,
-        o.toolchain
+        o.toolchain,
+        match &o.sandbox.version {
+            Some(version) => format!("{} {version}", o.sandbox.tool),
+            None => format!("{} (--no-sandbox: the vendor's build code ran unconfined)", o.sandbox.tool),
+        }
     );
     out.push_str(&table(&["artifact", "expected", "actual", ""], &rows));
     for note in &o.notes {
