@@ -115,6 +115,11 @@ fn the_workflows_run_the_release_tasks_in_the_recorded_environment() {
     assert!(steps.iter().any(|s| s["if"] == "failure()"), "rebuild.yml does not report a failure");
 
     assert!(scripts(&all["ci.yml"]).contains(".ci/run"));
+    // Builds run in bubblewrap: the jobs that build install it (`cargo xtask ci` installs it
+    // itself), and every container may create the sandbox's namespaces.
+    for name in ["release.yml", "rebuild.yml"] {
+        assert!(scripts(&all[name]).contains("install -y -qq --no-install-recommends bubblewrap"), "{name}");
+    }
 
     // Every job runs in the environment the release was built in: that rustc, and Debian 12
     // (bookworm), whose cc the provenance names as the linker.
@@ -122,7 +127,8 @@ fn the_workflows_run_the_release_tasks_in_the_recorded_environment() {
     assert!(linker.contains("Debian 12."), "the release was linked by {linker:?}: update the containers");
     for (name, workflow) in all.as_object().unwrap() {
         for (job, body) in workflow["jobs"].as_object().unwrap() {
-            assert_eq!(body["container"], format!("rust:{rustc}-bookworm"), "{name} job {job}");
+            assert_eq!(body["container"]["image"], format!("rust:{rustc}-bookworm"), "{name} job {job}");
+            assert_eq!(body["container"]["options"], "--privileged", "{name} job {job}: bwrap needs namespaces");
         }
     }
 }

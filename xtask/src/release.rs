@@ -324,10 +324,13 @@ mod tests {
     #[test]
     fn a_provenance_is_believed_only_with_a_builder_signature() {
         let dir = published_copy();
-        // A policy that trusts the rebuilder's key, not the release key, as a builder.
+        // A policy that trusts another key, not the release key, as a builder (not the
+        // rebuilder's: a policy may not make one key both).
         let policy_file = dir.path().join("policy.toml");
+        let other = dir.path().join("keys/other.pub");
+        std::fs::write(&other, glassbox::keys::PrivateKey::from_seed(&[7; 32]).public().to_pem()).unwrap();
         let text = std::fs::read_to_string(&policy_file).unwrap();
-        std::fs::write(&policy_file, text.replacen("keys/release.pub", "keys/rebuilder.pub", 1)).unwrap();
+        std::fs::write(&policy_file, text.replacen("keys/release.pub", "keys/other.pub", 1)).unwrap();
         let err = find("latest", &Policy::load(&policy_file).unwrap()).err().unwrap();
         assert!(err.to_string().contains("not signed by a builder key"), "{err:#}");
 
