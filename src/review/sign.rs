@@ -187,7 +187,8 @@ fn resolve_scope(request: &ScopeRequest, source: &LoadedSource) -> Result<Scope>
                 return Err(Error::invalid("--paths", "give at least one pattern"));
             }
             for pattern in patterns {
-                if !source.manifest.entries().iter().any(|e| glob::matches(pattern, &e.path)) {
+                let compiled = glob::Pattern::new(pattern)?;
+                if !source.manifest.entries().iter().any(|e| compiled.matches(&e.path)) {
                     return Err(Error::invalid(
                         format!("--paths {pattern:?}"),
                         format!("matches no file of source {}", source.digest.prefixed()),

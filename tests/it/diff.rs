@@ -311,3 +311,110 @@ fn agrees_with_diffoscope_on_which_elf_sections_differ() {
         strings(&ours["details"]["strings"]["onlyInB"]).into_iter().map(String::from).collect();
     assert_eq!((ours_a, ours_b), (theirs.strings_a, theirs.strings_b), "strings only in A, only in B");
 }
+
+/// A little-endian ELF64 file whose `count` section headers (all named `.x`) all point at one
+/// region holding `region`, plus `.shstrtab`.
+fn elf_with_overlapping_sections(region: &[u8], count: u16) -> Vec<u8> {
+    let shstrtab = b"\0.x\0.shstrtab\0";
+    let mut out = vec![0u8; 64];
+    let region_at = out.len() as u64;
+    out.extend_from_slice(region);
+    let shstrtab_at = out.len() as u64;
+    out.extend_from_slice(shstrtab);
+    while out.len() % 8 != 0 {
+        out.push(0);
+    }
+    let shoff = out.len() as u64;
+    let header = |out: &mut Vec<u8>, name: u32, kind: u32, offset: u64, size: u64| {
+        out.extend_from_slice(&name.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&[0u8; 16]); // flags, addr
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&[0u8; 8]); // link, info
+        out.extend_from_slice(&1u64.to_le_bytes()); // addralign
+        out.extend_from_slice(&0u64.to_le_bytes()); // entsize
+    };
+    out.extend_from_slice(&[0u8; 64]); // the null section
+    for _ in 0..count {
+        header(&mut out, 1, 1, region_at, region.len() as u64);
+    }
+    header(&mut out, 4, 3, shstrtab_at, shstrtab.len() as u64);
+    let sections = count + 2;
+    let h = &mut out[..64];
+    h[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    h[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    h[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    h[20..24].copy_from_slice(&1u32.to_le_bytes());
+    h[40..48].copy_from_slice(&shoff.to_le_bytes());
+    h[52..54].copy_from_slice(&64u16.to_le_bytes());
+    h[58..60].copy_from_slice(&64u16.to_le_bytes());
+    h[60..62].copy_from_slice(&sections.to_le_bytes());
+    h[62..64].copy_from_slice(&(sections - 1).to_le_bytes());
+    out
+}
+
+#[test]
+fn d20_sections_that_share_one_region_are_compared_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut region = vec![0x55u8; 1 << 20];
+    let (a, b) = (dir.path().join("a.elf"), dir.path().join("b.elf"));
+    std::fs::write(&a, elf_with_overlapping_sections(&region, 2_000)).unwrap();
+    *region.last_mut().unwrap() = 0x66; // the last byte differs: each comparison reads it all
+    std::fs::write(&b, elf_with_overlapping_sections(&region, 2_000)).unwrap();
+    let v = json_diff(&a, &b);
+    let elf = &v["details"];
+    assert_eq!(elf["kind"], "elf");
+    assert_eq!(elf["sections"].as_array().unwrap().len(), 2_000, "every section is still reported");
+    assert_eq!(elf["sections"][1999]["firstDifference"], (1 << 20) - 1);
+    let compared = elf["sectionBytesCompared"].as_u64().expect("the report says how many bytes it compared");
+    assert!(compared <= 2 << 20, "compared {compared} bytes: the one shared region more than once");
+}
+
+#[test]
+fn d21_the_strings_pass_keeps_a_bounded_number_of_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let strings = |prefix: char| -> Vec<u8> {
+        (0..1_100_000u32).flat_map(|i| format!("{prefix}{i:07}\0").into_bytes()).collect()
+    };
+    let (a, b) = (dir.path().join("a.elf"), dir.path().join("b.elf"));
+    std::fs::write(&a, elf_with_overlapping_sections(&strings('a'), 1)).unwrap();
+    std::fs::write(&b, elf_with_overlapping_sections(&strings('b'), 1)).unwrap();
+    let v = json_diff(&a, &b);
+    let s = &v["details"]["strings"];
+    assert_eq!(s["truncated"], true, "more distinct strings than glassbox keeps: {s}");
+    let total = s["onlyInATotal"].as_u64().unwrap();
+    assert!(total > 0 && total <= 1 << 20, "{total}");
+    assert_eq!(s["onlyInA"][0], "a0000000");
+}
+
+#[test]
+fn d8_diff_of_a_fifo_or_a_device_answers_at_once_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fifo, file) = (dir.path().join("fifo"), dir.path().join("file"));
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::fs::write(&file, b"x").unwrap();
+    let limit = std::time::Duration::from_secs(60);
+    let zero = PathBuf::from("/dev/zero");
+    for (a, b) in [(&fifo, &file), (&file, &fifo), (&zero, &zero)]
+    {
+        let out = output_within(glassbox().arg("diff").arg(a).arg(b), limit);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?} {b:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+    }
+}
+
+#[test]
+fn d19_member_and_section_names_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.tar.gz"), dir.path().join("b.tar.gz"));
+    let evil = "zz\u{1b}[2K\u{1b}[1A\rM  ok";
+    bundle(&a, &[(evil, b"one", 0o644), ("gone\u{1b}[8m", b"x", 0o644)]);
+    bundle(&b, &[(evil, b"two", 0o644)]);
+    let (code, stdout, stderr) = diff(&a, &b, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stdout.contains('\u{1b}') && !stdout.contains('\r'), "raw control characters: {stdout:?}");
+    assert!(stdout.contains("zz\\x1b[2K\\x1b[1A\\x0dM  ok"), "{stdout}");
+    assert!(stdout.contains("gone\\x1b[8m"), "{stdout}");
+}
