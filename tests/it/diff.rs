@@ -396,8 +396,7 @@ fn d8_diff_of_a_fifo_or_a_device_answers_at_once_with_exit_2() {
     std::fs::write(&file, b"x").unwrap();
     let limit = std::time::Duration::from_secs(60);
     let zero = PathBuf::from("/dev/zero");
-    for (a, b) in [(&fifo, &file), (&file, &fifo), (&zero, &zero)]
-    {
+    for (a, b) in [(&fifo, &file), (&file, &fifo), (&zero, &zero)] {
         let out = output_within(glassbox().arg("diff").arg(a).arg(b), limit);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{a:?} {b:?}: {stderr}");

@@ -61,7 +61,10 @@ fn d23_exclude_patterns_from_the_source_match_in_linear_time() {
     let name = format!("{}.rs", "a".repeat(200));
     write_tree(
         dir.path(),
-        &[(&name, "x\n"), ("glassbox.toml", "[source]\nexclude = [\"*a*a*a*a*a*a*a*a*a*a*a*b\", \"**/*a*a*a*a*a*c/**\"]\n")],
+        &[
+            (&name, "x\n"),
+            ("glassbox.toml", "[source]\nexclude = [\"*a*a*a*a*a*a*a*a*a*a*a*b\", \"**/*a*a*a*a*a*c/**\"]\n"),
+        ],
     );
     let out = output_within(
         glassbox().arg("hash").arg(dir.path()).args(["--no-git", "--json"]),

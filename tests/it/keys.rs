@@ -136,7 +136,10 @@ fn key_files_openssl_writes_other_algorithms_and_non_keys_are_named_plainly() {
     assert!(!stderr_of(&out).contains("preamble"), "{}", stderr_of(&out));
 
     if have_tool("openssl", &["version"]) {
-        for (name, args) in [("rsa", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..]), ("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"][..])] {
+        for (name, args) in [
+            ("rsa", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..]),
+            ("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"][..]),
+        ] {
             let key = dir.path().join(format!("{name}.key"));
             ok(Command::new("openssl").arg("genpkey").args(args).arg("-out").arg(&key));
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -158,7 +161,9 @@ fn generate_writes_inside_a_directory_and_never_replaces_a_symlink() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     std::fs::create_dir(&keys).unwrap();
-    let out = output(glassbox().args(["key", "generate", "--out"]).arg(format!("{}/", keys.display())).current_dir(dir.path()));
+    let out = output(
+        glassbox().args(["key", "generate", "--out"]).arg(format!("{}/", keys.display())).current_dir(dir.path()),
+    );
     assert!(out.status.success() || out.status.code() == Some(2), "{}", stderr_of(&out));
     assert!(!dir.path().join("keys.key").exists(), "wrote ./keys.key beside the directory");
     if out.status.success() {
