@@ -8,7 +8,6 @@ use clap::Args;
 use glassbox::attest::DEFAULT_BUILDER_ID;
 use glassbox::build::{build, BuildOutcome, BuildRequest};
 use glassbox::env::DEFAULT_BUILD_BASE;
-use glassbox::keys::PrivateKey;
 
 use crate::context::{host_env, invocation_id, now, TerminalProgress};
 use crate::render::{bytes, print_json, table};
@@ -54,7 +53,7 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: BuildArgs) -> Result<ExitCode> {
-    let key = PrivateKey::read(&args.key).context("reading the signing key (--key)")?;
+    let key = crate::context::private_key(&args.key).context("reading the signing key (--key)")?;
     let features = args.features.iter().flat_map(|f| f.split_whitespace()).map(str::to_string).collect();
     let progress = TerminalProgress::new();
     let request = BuildRequest {

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use glassbox::attest::review::Scope;
-use glassbox::keys::PrivateKey;
 use glassbox::review::{self, Destination, LoadOptions, Patch, ScopeRequest, SignRequest, SignedReview, SourceDiff};
 
 use crate::context::{now, GitTreeArgs, TerminalProgress};
@@ -157,7 +156,7 @@ fn render_diff(d: &SourceDiff) -> String {
 }
 
 fn run_sign(args: SignArgs) -> Result<ExitCode> {
-    let key = PrivateKey::read(&args.key).context("reading the reviewer's key (--key)")?;
+    let key = crate::context::private_key(&args.key).context("reading the reviewer's key (--key)")?;
     let options = load_options(&args.tree);
     let progress = TerminalProgress::new();
     let source = review::load(&args.source, &options, &progress)?;
