@@ -80,6 +80,22 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>> {
     read_opened(file, path, max)
 }
 
+/// Opens the regular file `path` for reading (following symlinks) without blocking, refusing
+/// FIFOs, devices, sockets and directories: for reads that stream a file instead of
+/// [`read_regular`]. Returns the file and its length.
+pub fn open_regular(path: &Path) -> Result<(fs::File, u64)> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .at(path)?;
+    let meta = file.metadata().at(path)?;
+    if !meta.file_type().is_file() {
+        return Err(Error::invalid(path.display(), "not a regular file (a directory, FIFO, device or socket)"));
+    }
+    Ok((file, meta.len()))
+}
+
 /// [`read_regular`] on a file already opened (for example with `openat` and `O_NOFOLLOW`).
 pub fn read_opened(file: fs::File, path: &Path, max: u64) -> Result<Vec<u8>> {
     let meta = file.metadata().at(path)?;

@@ -142,19 +142,20 @@ impl PrivateKey {
     /// Parses a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, any line width); errors never quote
     /// the text.
     pub fn from_pem(pem: &str, origin: &str) -> Result<PrivateKey> {
-        let der =
-            match Pem::parse(pem, origin)? {
-                Pem { label: PemLabel::Private, der } => der,
-                Pem { label: PemLabel::Public, .. } => {
-                    return Err(Error::invalid(origin, "is a public key; a private key (PKCS#8 PEM) is expected here"))
-                }
-                Pem { label: PemLabel::Other(label), .. } => return Err(Error::invalid(
+        let der = match Pem::parse(pem, origin)? {
+            Pem { label: PemLabel::Private, der } => der,
+            Pem { label: PemLabel::Public, .. } => {
+                return Err(Error::invalid(origin, "is a public key; a private key (PKCS#8 PEM) is expected here"))
+            }
+            Pem { label: PemLabel::Other(label), .. } => {
+                return Err(Error::invalid(
                     origin,
                     format!(
                         "holds a {label:?}; glassbox reads unencrypted Ed25519 PKCS#8 private keys (\"PRIVATE KEY\")"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let info = ed25519_dalek::pkcs8::PrivateKeyInfo::try_from(der.as_slice())
             .map_err(|_| Error::invalid(origin, "this is a private key, but not a valid PKCS#8 one (damaged DER)"))?;
         check_ed25519(&info.algorithm.oid, origin)?;
@@ -172,7 +173,7 @@ impl PrivateKey {
     /// refuses a file that group or others may access (unless `options.allow_open`), and it
     /// refuses FIFOs, devices and files larger than a key.
     pub fn read_with(path: &Path, options: KeyFileOptions) -> Result<PrivateKey> {
-        let file = open_nonblocking(path)?;
+        let (file, _) = crate::fs::open_regular(path)?;
         let mode = file.metadata().at(path)?.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 && !options.allow_open {
             return Err(Error::invalid(
@@ -327,12 +328,6 @@ impl Pem {
 
 fn read_key_text(path: &Path) -> Result<String> {
     crate::fs::read_regular_text(path, crate::fs::limits::KEY_FILE)
-}
-
-/// Opens a key file for reading without blocking on a FIFO.
-fn open_nonblocking(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path).at(path)
 }
 
 #[cfg(test)]

@@ -321,7 +321,7 @@ fn elf_with_overlapping_sections(region: &[u8], count: u16) -> Vec<u8> {
     out.extend_from_slice(region);
     let shstrtab_at = out.len() as u64;
     out.extend_from_slice(shstrtab);
-    while out.len() % 8 != 0 {
+    while !out.len().is_multiple_of(8) {
         out.push(0);
     }
     let shoff = out.len() as u64;
