@@ -36,7 +36,7 @@ impl GitTreeArgs {
 }
 
 /// Reads a private key file, the one way every command does: refused when group or others may
-/// access it, unless `GLASSBOX_ALLOW_OPEN_KEYS=1` (docs/keys.md).
+/// access it, unless `GLASSBOX_ALLOW_OPEN_KEYS=1` (docs/formats.md, section 2).
 pub fn private_key(path: &std::path::Path) -> glassbox::Result<PrivateKey> {
     PrivateKey::read_with(path, key_file_options())
 }
