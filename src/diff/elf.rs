@@ -332,6 +332,59 @@ fn read_sections<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::r
     Ok(sections)
 }
 
+/// One section header of [`synthetic_elf64`]: name, type, and where its contents lie in the
+/// data area (offset from the start of the data, length).
+pub type SyntheticSection<'a> = (&'a str, u32, u64, u64);
+
+/// A minimal little-endian ELF64 file without program headers: the ELF header, `data`, a
+/// `.shstrtab`, and the given section headers pointing into `data` (they may overlap, as a
+/// hostile file's do). Test support for glassbox's unit and integration tests only.
+#[doc(hidden)]
+pub fn synthetic_elf64(data: &[u8], sections: &[SyntheticSection]) -> Vec<u8> {
+    const HEADER: u64 = 64;
+    let mut shstrtab = vec![0u8];
+    let mut names = Vec::new();
+    for name in sections.iter().map(|s| s.0).chain([".shstrtab"]) {
+        names.push(shstrtab.len() as u32);
+        shstrtab.extend_from_slice(name.as_bytes());
+        shstrtab.push(0);
+    }
+    let mut out = vec![0u8; HEADER as usize];
+    out.extend_from_slice(data);
+    let shstrtab_at = out.len() as u64 - HEADER;
+    out.extend_from_slice(&shstrtab);
+    while !out.len().is_multiple_of(8) {
+        out.push(0);
+    }
+    let shoff = out.len() as u64;
+    out.extend_from_slice(&[0u8; 64]); // the null section
+    let all = sections.iter().copied().chain([(".shstrtab", 3, shstrtab_at, shstrtab.len() as u64)]);
+    for (name, (_, kind, offset, size)) in names.iter().zip(all) {
+        out.extend_from_slice(&name.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&[0u8; 16]); // flags, addr
+        out.extend_from_slice(&(HEADER + offset).to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&[0u8; 8]); // link, info
+        out.extend_from_slice(&1u64.to_le_bytes()); // addralign
+        out.extend_from_slice(&0u64.to_le_bytes()); // entsize
+    }
+    // Section counts above 0xff00 need the extended numbering this writer does not do.
+    let count = u16::try_from(names.len() + 1).unwrap_or(u16::MAX);
+    let header = &mut out[..HEADER as usize];
+    header[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    header[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    header[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    header[20..24].copy_from_slice(&1u32.to_le_bytes());
+    header[40..48].copy_from_slice(&shoff.to_le_bytes());
+    header[52..54].copy_from_slice(&64u16.to_le_bytes());
+    header[54..56].copy_from_slice(&56u16.to_le_bytes());
+    header[58..60].copy_from_slice(&64u16.to_le_bytes());
+    header[60..62].copy_from_slice(&count.to_le_bytes());
+    header[62..64].copy_from_slice(&(count - 1).to_le_bytes());
+    out
+}
+
 /// A section type as `readelf` names it.
 fn type_name(kind: u32) -> String {
     let name = match kind {
@@ -374,47 +427,13 @@ pub(crate) mod tests {
     /// A minimal little-endian ELF64 file with the given (name, type, contents) sections plus
     /// `.shstrtab`; no program headers.
     pub(crate) fn tiny_elf(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
-        let mut shstrtab = vec![0u8];
-        let mut name_offsets = Vec::new();
-        for (name, _, _) in sections.iter().copied().chain([(".shstrtab", 3, &[][..])]) {
-            name_offsets.push(shstrtab.len() as u32);
-            shstrtab.extend_from_slice(name.as_bytes());
-            shstrtab.push(0);
+        let mut data = Vec::new();
+        let mut headers = Vec::new();
+        for (name, kind, contents) in sections {
+            headers.push((*name, *kind, data.len() as u64, contents.len() as u64));
+            data.extend_from_slice(contents);
         }
-        let mut out = vec![0u8; 64];
-        let mut placed = Vec::new();
-        for (_, kind, data) in sections.iter().copied().chain([(".shstrtab", 3, shstrtab.as_slice())]) {
-            placed.push((kind, out.len() as u64, data.len() as u64));
-            out.extend_from_slice(data);
-        }
-        while !out.len().is_multiple_of(8) {
-            out.push(0);
-        }
-        let shoff = out.len() as u64;
-        out.extend_from_slice(&[0u8; 64]); // the null section
-        for (name, (kind, offset, size)) in name_offsets.iter().zip(&placed) {
-            out.extend_from_slice(&name.to_le_bytes());
-            out.extend_from_slice(&kind.to_le_bytes());
-            out.extend_from_slice(&[0u8; 16]); // flags, addr
-            out.extend_from_slice(&offset.to_le_bytes());
-            out.extend_from_slice(&size.to_le_bytes());
-            out.extend_from_slice(&[0u8; 8]); // link, info
-            out.extend_from_slice(&1u64.to_le_bytes()); // addralign
-            out.extend_from_slice(&0u64.to_le_bytes()); // entsize
-        }
-        let count = placed.len() as u16 + 1;
-        let header = &mut out[..64];
-        header[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
-        header[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-        header[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-        header[20..24].copy_from_slice(&1u32.to_le_bytes());
-        header[40..48].copy_from_slice(&shoff.to_le_bytes());
-        header[52..54].copy_from_slice(&64u16.to_le_bytes());
-        header[54..56].copy_from_slice(&56u16.to_le_bytes());
-        header[58..60].copy_from_slice(&64u16.to_le_bytes());
-        header[60..62].copy_from_slice(&count.to_le_bytes());
-        header[62..64].copy_from_slice(&(count - 1).to_le_bytes());
-        out
+        synthetic_elf64(&data, &headers)
     }
 
     #[test]

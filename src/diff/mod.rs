@@ -19,6 +19,8 @@ pub use archive::{
     MAX_MEMBER_BYTES,
 };
 pub use bytes::{BytesDiff, MIN_STRING, WINDOW_AFTER, WINDOW_BEFORE};
+#[doc(hidden)]
+pub use elf::synthetic_elf64;
 pub use elf::{ElfDiff, SectionDiff, SectionInfo, StringsDiff, MAX_SECTIONS, MAX_STRINGS, MAX_STRINGS_KEPT};
 
 use crate::digest::Sha256Digest;

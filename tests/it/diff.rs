@@ -312,46 +312,11 @@ fn agrees_with_diffoscope_on_which_elf_sections_differ() {
     assert_eq!((ours_a, ours_b), (theirs.strings_a, theirs.strings_b), "strings only in A, only in B");
 }
 
-/// A little-endian ELF64 file whose `count` section headers (all named `.x`) all point at one
-/// region holding `region`, plus `.shstrtab`.
+/// An ELF64 file whose `count` section headers (all named `.x`) all point at one region
+/// holding `region`.
 fn elf_with_overlapping_sections(region: &[u8], count: u16) -> Vec<u8> {
-    let shstrtab = b"\0.x\0.shstrtab\0";
-    let mut out = vec![0u8; 64];
-    let region_at = out.len() as u64;
-    out.extend_from_slice(region);
-    let shstrtab_at = out.len() as u64;
-    out.extend_from_slice(shstrtab);
-    while !out.len().is_multiple_of(8) {
-        out.push(0);
-    }
-    let shoff = out.len() as u64;
-    let header = |out: &mut Vec<u8>, name: u32, kind: u32, offset: u64, size: u64| {
-        out.extend_from_slice(&name.to_le_bytes());
-        out.extend_from_slice(&kind.to_le_bytes());
-        out.extend_from_slice(&[0u8; 16]); // flags, addr
-        out.extend_from_slice(&offset.to_le_bytes());
-        out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(&[0u8; 8]); // link, info
-        out.extend_from_slice(&1u64.to_le_bytes()); // addralign
-        out.extend_from_slice(&0u64.to_le_bytes()); // entsize
-    };
-    out.extend_from_slice(&[0u8; 64]); // the null section
-    for _ in 0..count {
-        header(&mut out, 1, 1, region_at, region.len() as u64);
-    }
-    header(&mut out, 4, 3, shstrtab_at, shstrtab.len() as u64);
-    let sections = count + 2;
-    let h = &mut out[..64];
-    h[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
-    h[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    h[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    h[20..24].copy_from_slice(&1u32.to_le_bytes());
-    h[40..48].copy_from_slice(&shoff.to_le_bytes());
-    h[52..54].copy_from_slice(&64u16.to_le_bytes());
-    h[58..60].copy_from_slice(&64u16.to_le_bytes());
-    h[60..62].copy_from_slice(&sections.to_le_bytes());
-    h[62..64].copy_from_slice(&(sections - 1).to_le_bytes());
-    out
+    let headers = vec![(".x", 1, 0, region.len() as u64); usize::from(count)];
+    glassbox::diff::synthetic_elf64(region, &headers)
 }
 
 #[test]
