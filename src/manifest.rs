@@ -211,14 +211,13 @@ fn open_regular(path: &Path) -> Result<File> {
     Ok(opened)
 }
 
-/// What identifies one version of a file: if any of it differs after hashing, the bytes read
-/// may mix two versions (the inode and device too, for a caller that compares a path's stat).
+/// What identifies one version of an open file: if any of it differs after hashing, the bytes
+/// read may mix two versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FileState {
     size: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
-    inode: (u64, u64),
 }
 
 impl FileState {
@@ -228,7 +227,6 @@ impl FileState {
             size: meta.len(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
-            inode: (meta.dev(), meta.ino()),
         }
     }
 }
