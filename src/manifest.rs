@@ -177,8 +177,9 @@ pub fn hash_files(files: &[TreeFile], progress: &dyn Progress) -> Result<Vec<Sha
     Ok(results.into_iter().map(|d| d.unwrap_or(Sha256Digest([0; 32]))).collect())
 }
 
-/// Files at least this large are hashed from a memory map instead of `read` copies.
-const MAP_AT_LEAST: u64 = 64 << 10;
+/// Files at least this large are hashed from a memory map instead of `read` copies. Smaller
+/// ones are faster with `read`: mapping and unmapping a file costs more than copying it.
+const MAP_AT_LEAST: u64 = 1 << 20;
 
 /// Hashes one file of the tree, refusing anything that is not the regular file the tree
 /// listed or that changes while it is read (security review D22): the open file's size, mtime
@@ -276,7 +277,7 @@ fn hash_mapped(file: &File, path: &Path) -> Result<(Sha256Digest, u64)> {
     // which raises SIGBUS and ends glassbox without recording anything. That residual risk is
     // accepted: it needs write access to the tree being hashed, whose owner can stop glassbox
     // anyway, and it fails closed (no digest, no manifest).
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }.at(path)?;
+    let map = unsafe { memmap2::MmapOptions::new().map(file) }.at(path)?;
     let _ = map.advise(memmap2::Advice::Sequential);
     let digest = Sha256Digest(Sha256::digest(&map[..]).into());
     Ok((digest, map.len() as u64))
