@@ -169,6 +169,19 @@ mod tests {
     }
 
     #[test]
+    fn open_regular_refuses_fifos_and_devices_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, b"123").unwrap();
+        assert_eq!(open_regular(&p).unwrap().1, 3);
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for bad in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
+            assert!(open_regular(bad).unwrap_err().to_string().contains("not a regular file"), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn atomic_write_sets_mode_and_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/file");
