@@ -91,11 +91,17 @@ fn select(dir: &std::path::Path) -> glassbox::tree::SourceTree {
     glassbox::tree::select(dir, &options).unwrap()
 }
 
-#[test]
-fn d22_a_file_that_changes_while_it_is_hashed_is_refused() {
+/// A directory `a.txt`, `b.txt`, selected as a tree.
+fn two_file_tree() -> (tempfile::TempDir, glassbox::tree::SourceTree) {
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), &[("a.txt", "before\n"), ("b.txt", "other\n")]);
     let tree = select(dir.path());
+    (dir, tree)
+}
+
+#[test]
+fn d22_a_file_that_changes_while_it_is_hashed_is_refused() {
+    let (dir, tree) = two_file_tree();
     let grow = || {
         let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join("a.txt")).unwrap();
         std::io::Write::write_all(&mut f, b"appended while hashing\n").unwrap();
@@ -111,9 +117,7 @@ fn d22_a_file_that_changes_while_it_is_hashed_is_refused() {
 
 #[test]
 fn d8_a_file_replaced_by_a_fifo_before_it_is_hashed_is_refused_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    write_tree(dir.path(), &[("a.txt", "x\n"), ("b.txt", "y\n")]);
-    let tree = select(dir.path());
+    let (dir, tree) = two_file_tree();
     let to_fifo = || {
         let path = dir.path().join("a.txt");
         std::fs::remove_file(&path).unwrap();
