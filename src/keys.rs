@@ -175,6 +175,11 @@ impl PrivateKey {
     pub fn read_with(path: &Path, options: KeyFileOptions) -> Result<PrivateKey> {
         let (file, _) = crate::fs::open_regular(path)?;
         let mode = file.metadata().at(path)?.permissions().mode() & 0o7777;
+        let bytes = crate::fs::read_opened(file, path, crate::fs::limits::KEY_FILE)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::invalid(path.display(), "not a PEM key file"))?;
+        // Parsed first, so that a public key given by mistake is named as one (its 0644 mode
+        // would otherwise be reported instead).
+        let key = PrivateKey::from_pem(&text, &path.display().to_string())?;
         if mode & 0o077 != 0 && !options.allow_open {
             return Err(Error::invalid(
                 path.display(),
@@ -185,9 +190,7 @@ impl PrivateKey {
                 ),
             ));
         }
-        let bytes = crate::fs::read_opened(file, path, crate::fs::limits::KEY_FILE)?;
-        let text = String::from_utf8(bytes).map_err(|_| Error::invalid(path.display(), "not a PEM key file"))?;
-        PrivateKey::from_pem(&text, &path.display().to_string())
+        Ok(key)
     }
 
     pub fn public(&self) -> PublicKey {
@@ -400,7 +403,7 @@ mod tests {
         assert_eq!(PublicKey::read_either(&public, strict).unwrap(), (key.public(), false));
         assert_eq!(PrivateKey::read(&private).unwrap().public(), key.public());
         assert!(key.write_pair(&dir.path().join("me")).is_err(), "must not overwrite");
-        assert!(PrivateKey::read(&public).is_err());
+        assert!(PrivateKey::read(&public).unwrap_err().to_string().contains("is a public key"));
         assert!(key.write_pair(&dir.path().join("sub/")).unwrap_err().to_string().contains("is a directory"));
         assert_eq!(format!("{key:?}"), format!("PrivateKey({})", key.public().key_id()));
     }
