@@ -80,6 +80,22 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>> {
     read_opened(file, path, max)
 }
 
+/// Opens the regular file `path` for reading (following symlinks) without blocking, refusing
+/// FIFOs, devices, sockets and directories: for reads that stream a file instead of
+/// [`read_regular`]. Returns the file and its length.
+pub fn open_regular(path: &Path) -> Result<(fs::File, u64)> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .at(path)?;
+    let meta = file.metadata().at(path)?;
+    if !meta.file_type().is_file() {
+        return Err(Error::invalid(path.display(), "not a regular file (a directory, FIFO, device or socket)"));
+    }
+    Ok((file, meta.len()))
+}
+
 /// [`read_regular`] on a file already opened (for example with `openat` and `O_NOFOLLOW`).
 pub fn read_opened(file: fs::File, path: &Path, max: u64) -> Result<Vec<u8>> {
     let meta = file.metadata().at(path)?;
@@ -150,6 +166,19 @@ mod tests {
         let fifo = dir.path().join("fifo");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         assert!(read_regular(&fifo, 1 << 20).unwrap_err().to_string().contains("not a regular"));
+    }
+
+    #[test]
+    fn open_regular_refuses_fifos_and_devices_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, b"123").unwrap();
+        assert_eq!(open_regular(&p).unwrap().1, 3);
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for bad in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
+            assert!(open_regular(bad).unwrap_err().to_string().contains("not a regular file"), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Ed25519 keys: PKCS#8 PEM private keys, SPKI PEM public keys (both readable by openssl), and
-//! securesystemslib-compatible key ids.
+//! securesystemslib-compatible key ids. Private key files are read through one function that
+//! refuses files others may access; errors name the file and never quote it.
 
 use std::fmt;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
@@ -11,7 +14,6 @@ use serde_json::json;
 
 use crate::digest::{hex_encode, Sha256Digest};
 use crate::error::{Error, IoContext, Result};
-use crate::fs::write_atomic;
 use crate::json;
 
 /// The securesystemslib default key id: SHA-256 of the canonical JSON of
@@ -52,11 +54,28 @@ impl PublicKey {
         self.0.as_bytes()
     }
 
-    /// Parses an SPKI PEM (`-----BEGIN PUBLIC KEY-----`); `origin` names the source in errors.
+    /// Parses an SPKI PEM (`-----BEGIN PUBLIC KEY-----`, any line width); `origin` names the
+    /// source in errors, which never quote the text.
     pub fn from_pem(pem: &str, origin: &str) -> Result<PublicKey> {
-        VerifyingKey::from_public_key_pem(pem)
+        let der = match Pem::parse(pem, origin)? {
+            Pem { label: PemLabel::Public, der } => der,
+            Pem { label: PemLabel::Private, .. } => {
+                return Err(Error::invalid(
+                    origin,
+                    "this is a private key; a public key (the .pub file) is expected here. Keep the private key \
+                     to yourself",
+                ))
+            }
+            Pem { label: PemLabel::Other(label), .. } => {
+                return Err(Error::invalid(origin, format!("holds a {label:?}, not a PEM public key")))
+            }
+        };
+        let spki = ed25519_dalek::pkcs8::spki::SubjectPublicKeyInfoRef::try_from(der.as_slice())
+            .map_err(|_| Error::invalid(origin, "not a valid SPKI public key (damaged DER)"))?;
+        check_ed25519(&spki.algorithm.oid, origin)?;
+        VerifyingKey::from_public_key_der(&der)
             .map(PublicKey)
-            .map_err(|e| Error::invalid(origin, format!("not an Ed25519 SPKI PEM public key ({e})")))
+            .map_err(|e| Error::invalid(origin, format!("not a valid Ed25519 public key ({e})")))
     }
 
     pub fn to_pem(&self) -> String {
@@ -64,13 +83,21 @@ impl PublicKey {
         self.0.to_public_key_pem(LineEnding::LF).unwrap_or_default()
     }
 
-    /// Reads a public key file; a private key file is accepted too (its public half is used).
+    /// Reads a public key file. A private key is refused ("this is a private key"): a path
+    /// where others' keys are expected (`--trust`, a policy) must never hold a secret.
     pub fn read(path: &Path) -> Result<PublicKey> {
         let text = read_key_text(path)?;
-        if text.contains("PRIVATE KEY") {
-            return Ok(PrivateKey::from_pem(&text, &path.display().to_string())?.public());
-        }
         PublicKey::from_pem(&text, &path.display().to_string())
+    }
+
+    /// Reads a public key file, or the public half of a private key file (read as
+    /// [`PrivateKey::read_with`] does, permissions checked); the flag says which it was.
+    pub fn read_either(path: &Path, options: KeyFileOptions) -> Result<(PublicKey, bool)> {
+        let text = read_key_text(path)?;
+        match Pem::parse(&text, &path.display().to_string())?.label {
+            PemLabel::Private => Ok((PrivateKey::read_with(path, options)?.public(), true)),
+            _ => Ok((PublicKey::from_pem(&text, &path.display().to_string())?, false)),
+        }
     }
 
     pub fn key_id(&self) -> KeyId {
@@ -112,15 +139,58 @@ impl PrivateKey {
         PrivateKey(SigningKey::from_bytes(seed))
     }
 
+    /// Parses a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, any line width); errors never quote
+    /// the text.
     pub fn from_pem(pem: &str, origin: &str) -> Result<PrivateKey> {
-        SigningKey::from_pkcs8_pem(pem)
+        let der = match Pem::parse(pem, origin)? {
+            Pem { label: PemLabel::Private, der } => der,
+            Pem { label: PemLabel::Public, .. } => {
+                return Err(Error::invalid(origin, "is a public key; a private key (PKCS#8 PEM) is expected here"))
+            }
+            Pem { label: PemLabel::Other(label), .. } => {
+                return Err(Error::invalid(
+                    origin,
+                    format!(
+                        "holds a {label:?}; glassbox reads unencrypted Ed25519 PKCS#8 private keys (\"PRIVATE KEY\")"
+                    ),
+                ))
+            }
+        };
+        let info = ed25519_dalek::pkcs8::PrivateKeyInfo::try_from(der.as_slice())
+            .map_err(|_| Error::invalid(origin, "this is a private key, but not a valid PKCS#8 one (damaged DER)"))?;
+        check_ed25519(&info.algorithm.oid, origin)?;
+        SigningKey::from_pkcs8_der(&der)
             .map(PrivateKey)
-            .map_err(|e| Error::invalid(origin, format!("not an Ed25519 PKCS#8 PEM private key ({e})")))
+            .map_err(|e| Error::invalid(origin, format!("this is a private key, but not a valid Ed25519 one ({e})")))
     }
 
+    /// [`PrivateKey::read_with`] with the default (strict) options.
     pub fn read(path: &Path) -> Result<PrivateKey> {
-        let text = read_key_text(path)?;
-        PrivateKey::from_pem(&text, &path.display().to_string())
+        PrivateKey::read_with(path, KeyFileOptions::default())
+    }
+
+    /// Reads a private key file: the one way every command loads a signing key. Like ssh, it
+    /// refuses a file that group or others may access (unless `options.allow_open`), and it
+    /// refuses FIFOs, devices and files larger than a key.
+    pub fn read_with(path: &Path, options: KeyFileOptions) -> Result<PrivateKey> {
+        let (file, _) = crate::fs::open_regular(path)?;
+        let mode = file.metadata().at(path)?.permissions().mode() & 0o7777;
+        let bytes = crate::fs::read_opened(file, path, crate::fs::limits::KEY_FILE)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::invalid(path.display(), "not a PEM key file"))?;
+        // Parsed first, so that a public key given by mistake is named as one (its 0644 mode
+        // would otherwise be reported instead).
+        let key = PrivateKey::from_pem(&text, &path.display().to_string())?;
+        if mode & 0o077 != 0 && !options.allow_open {
+            return Err(Error::invalid(
+                path.display(),
+                format!(
+                    "permissions {mode:04o} for '{}' are too open: a private key must not be accessible by group or \
+                     others (chmod 600 it, or set {ALLOW_OPEN_KEYS_VAR}=1 to use it anyway)",
+                    crate::text::escape(&path.display().to_string())
+                ),
+            ));
+        }
+        Ok(key)
     }
 
     pub fn public(&self) -> PublicKey {
@@ -132,12 +202,22 @@ impl PrivateKey {
     }
 
     /// Writes `PREFIX.key` (PKCS#8 PEM, mode 0600) and `PREFIX.pub` (SPKI PEM, 0644).
-    /// Refuses to overwrite an existing key file.
+    /// Refuses to replace anything at either path, a dangling symlink included (each file is
+    /// written to a temporary name and linked into place only if the name is free), and a
+    /// prefix that names a directory (`keys/`).
     pub fn write_pair(&self, prefix: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
-        let private = prefix.with_file_name(file_name_with(prefix, ".key"));
-        let public = prefix.with_file_name(file_name_with(prefix, ".pub"));
+        use std::os::unix::ffi::OsStrExt;
+        let base = prefix.file_name().filter(|_| !prefix.as_os_str().as_bytes().ends_with(b"/"));
+        let Some(base) = base.map(|b| b.to_string_lossy().into_owned()) else {
+            return Err(Error::invalid(
+                prefix.display(),
+                "is a directory, not a key path prefix (give e.g. keys/me to write keys/me.key and keys/me.pub)",
+            ));
+        };
+        let private = prefix.with_file_name(format!("{base}.key"));
+        let public = prefix.with_file_name(format!("{base}.pub"));
         for p in [&private, &public] {
-            if p.exists() {
+            if std::fs::symlink_metadata(p).is_ok() {
                 return Err(Error::invalid(p.display(), "already exists; refusing to overwrite a key"));
             }
         }
@@ -146,20 +226,111 @@ impl PrivateKey {
         let pem = pkcs8
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| Error::invalid(private.display(), format!("cannot encode key ({e})")))?;
-        write_atomic(&private, pem.as_bytes(), 0o600)?;
-        write_atomic(&public, self.public().to_pem().as_bytes(), 0o644)?;
+        write_new(&private, pem.as_bytes(), 0o600)?;
+        write_new(&public, self.public().to_pem().as_bytes(), 0o644)?;
         Ok((private, public))
     }
 }
 
-fn file_name_with(prefix: &Path, ext: &str) -> String {
-    let base = prefix.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    format!("{base}{ext}")
+/// How private key files may be read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyFileOptions {
+    /// Accept a private key file that group or others may access. The CLI sets it from
+    /// [`ALLOW_OPEN_KEYS_VAR`]; the library never reads the environment.
+    pub allow_open: bool,
+}
+
+/// The environment variable (`=1`) with which a user of the CLI accepts private key files that
+/// group or others may access.
+pub const ALLOW_OPEN_KEYS_VAR: &str = "GLASSBOX_ALLOW_OPEN_KEYS";
+
+/// Writes a new file atomically, never replacing anything at `path`.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut tmp = crate::fs::temp_beside(path)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).at(tmp.path())?;
+    tmp.write_all(bytes).at(tmp.path())?;
+    tmp.as_file().sync_all().at(tmp.path())?;
+    tmp.persist_noclobber(path).map_err(|e| Error::io(path, e.error))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+/// Refuses any algorithm but Ed25519, naming the one found.
+fn check_ed25519(oid: &ed25519_dalek::pkcs8::ObjectIdentifier, origin: &str) -> Result<()> {
+    const ED25519: &str = "1.3.101.112";
+    let found = oid.to_string();
+    if found == ED25519 {
+        return Ok(());
+    }
+    let name = match found.as_str() {
+        "1.2.840.113549.1.1.1" => " (RSA)",
+        "1.2.840.10045.2.1" => " (EC, e.g. P-256)",
+        "1.3.101.113" => " (Ed448)",
+        "1.3.101.110" => " (X25519)",
+        _ => "",
+    };
+    Err(Error::invalid(origin, format!("not an Ed25519 key: its algorithm is OID {found}{name}")))
+}
+
+/// What a PEM document's label says it is.
+enum PemLabel {
+    Private,
+    Public,
+    Other(String),
+}
+
+/// A PEM document's label and DER contents.
+struct Pem {
+    label: PemLabel,
+    der: Vec<u8>,
+}
+
+impl Pem {
+    /// The first PEM document of `text`. Lenient about line width (openssl writes and reads
+    /// any), strict about the rest; errors never quote the text.
+    fn parse(text: &str, origin: &str) -> Result<Pem> {
+        if text.trim().is_empty() {
+            return Err(Error::invalid(origin, "empty file; not a PEM key file"));
+        }
+        let mut lines = text.lines().map(str::trim);
+        let begin = lines.by_ref().find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"));
+        let Some(label) = begin else {
+            return Err(Error::invalid(origin, "not a PEM key file (no -----BEGIN line)"));
+        };
+        let private = label.contains("PRIVATE KEY");
+        let what = if private { "this is a private key, but its PEM" } else { "the PEM" };
+        let end = format!("-----END {label}-----");
+        let mut body = String::new();
+        let mut ended = false;
+        for line in lines {
+            if line == end {
+                ended = true;
+                break;
+            }
+            if line.contains(':') {
+                return Err(Error::invalid(origin, format!("{what} has headers (an encrypted key?); not supported")));
+            }
+            body.push_str(line);
+        }
+        if !ended {
+            return Err(Error::invalid(origin, format!("{what} has no matching -----END line")));
+        }
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| Error::invalid(origin, format!("{what} holds damaged Base64")))?;
+        let label = match label {
+            "PRIVATE KEY" => PemLabel::Private,
+            "PUBLIC KEY" => PemLabel::Public,
+            other if private => PemLabel::Other(format!("{other} (this is a private key, in another format)")),
+            other => PemLabel::Other(other.to_string()),
+        };
+        Ok(Pem { label, der })
+    }
 }
 
 fn read_key_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).at(path)?;
-    String::from_utf8(bytes).map_err(|_| Error::invalid(path.display(), "key file is not PEM text"))
+    crate::fs::read_regular_text(path, crate::fs::limits::KEY_FILE)
 }
 
 #[cfg(test)]
@@ -226,10 +397,47 @@ mod tests {
         let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(PublicKey::read(&public).unwrap(), key.public());
-        assert_eq!(PublicKey::read(&private).unwrap(), key.public());
+        let strict = KeyFileOptions::default();
+        assert!(PublicKey::read(&private).unwrap_err().to_string().contains("this is a private key"));
+        assert_eq!(PublicKey::read_either(&private, strict).unwrap(), (key.public(), true));
+        assert_eq!(PublicKey::read_either(&public, strict).unwrap(), (key.public(), false));
         assert_eq!(PrivateKey::read(&private).unwrap().public(), key.public());
         assert!(key.write_pair(&dir.path().join("me")).is_err(), "must not overwrite");
-        assert!(PrivateKey::read(&public).is_err());
+        assert!(PrivateKey::read(&public).unwrap_err().to_string().contains("is a public key"));
+        assert!(key.write_pair(&dir.path().join("sub/")).unwrap_err().to_string().contains("is a directory"));
         assert_eq!(format!("{key:?}"), format!("PrivateKey({})", key.public().key_id()));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_line_width_reads_the_same_key(seed in any::<[u8; 32]>(), width in 1usize..100) {
+                let key = PrivateKey::from_seed(&seed);
+                let pem = key.public().to_pem();
+                let lines: Vec<&str> = pem.lines().collect();
+                let body = lines[1..lines.len() - 1].concat();
+                let wrapped: Vec<String> =
+                    body.as_bytes().chunks(width).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+                let text = format!("{}\n{}\n{}\n", lines[0], wrapped.join("\n"), lines[lines.len() - 1]);
+                prop_assert_eq!(PublicKey::from_pem(&text, "k").unwrap(), key.public());
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics_nor_is_quoted(
+                text in "(-----(BEGIN|END) (PRIVATE|PUBLIC) KEY-----\n|[A-Za-z0-9+/=:]{0,70}\n){0,5}"
+            ) {
+                for err in [PublicKey::from_pem(&text, "k").err(), PrivateKey::from_pem(&text, "k").err()].into_iter().flatten() {
+                    let msg = err.to_string();
+                    for line in text.lines().filter(|l| l.len() > 12) {
+                        prop_assert!(!msg.contains(line), "{} quotes {}", msg, line);
+                    }
+                }
+            }
+        }
     }
 }

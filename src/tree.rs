@@ -105,7 +105,7 @@ pub fn select(root: &Path, options: &TreeOptions) -> Result<SourceTree> {
     for rel in rels {
         // The walk never lists these; git may track them. Both modes must select the same
         // files, or an unpacked source bundle would hash differently from its checkout.
-        if is_reserved(&rel) || cache_dirs.contains(&root, &rel) || excludes.iter().any(|p| glob::matches(p, &rel)) {
+        if is_reserved(&rel) || cache_dirs.contains(&root, &rel) || excludes.matches(&rel) {
             continue;
         }
         let path = root.join(&rel);
@@ -149,16 +149,18 @@ impl CacheDirs {
     }
 }
 
-fn read_excludes(root: &Path) -> Result<Vec<String>> {
+/// The `glassbox.toml` excludes, compiled once. The file comes from the source (perhaps a
+/// hostile one): it is read bounded and must be a regular file.
+fn read_excludes(root: &Path) -> Result<glob::PatternSet> {
     let path = root.join(CONFIG_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
+    if fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok(glob::PatternSet::default());
+    }
+    let text = crate::fs::read_regular_text(&path, crate::fs::limits::POLICY)?;
     let config: TreeConfig =
         toml::from_str(&text).map_err(|e| Error::invalid(path.display(), e.message().to_string()))?;
-    Ok(config.source.exclude)
+    glob::PatternSet::new(config.source.exclude.iter().map(String::as_str))
+        .map_err(|e| Error::invalid(path.display(), e.to_string()))
 }
 
 /// Checks one listed path and resolves it to something readable.

@@ -7,7 +7,6 @@
 //! a time (at most [`MAX_MEMBER_BYTES`] each).
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
@@ -26,6 +25,12 @@ pub const MAX_DEPTH: usize = 4;
 /// Changed members larger than this (on either side) are not read into memory: only their
 /// header fields and digests are compared.
 pub const MAX_MEMBER_BYTES: u64 = 512 << 20;
+/// An archive is read at most this far once decompressed (per pass): a small gzip bomb cannot
+/// make `diff` inflate gigabytes for ever.
+pub const MAX_ARCHIVE_BYTES: u64 = 8 << 30;
+/// An archive with more members than this is not compared (the first pass keeps every
+/// member's header fields: about a kilobyte each).
+pub const MAX_MEMBERS: usize = 1 << 18;
 /// At most this many changed members per archive get a report of their contents.
 pub const MAX_CONTENT_DIFFS: usize = 100;
 /// Members named in a one-line summary, per list.
@@ -134,15 +139,21 @@ pub(crate) enum Source<'a> {
 }
 
 impl<'a> Source<'a> {
+    /// The archive's tar stream from the start, decompressed, at most [`MAX_ARCHIVE_BYTES`].
     fn open(&self) -> Result<Box<dyn Read + 'a>> {
+        self.open_capped(MAX_ARCHIVE_BYTES)
+    }
+
+    fn open_capped(&self, max: u64) -> Result<Box<dyn Read + 'a>> {
         let (reader, gzip): (Box<dyn Read + 'a>, bool) = match *self {
             Source::File { path, gzip } => {
-                let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                let (file, _) = crate::fs::open_regular(path)?;
                 (Box::new(BufReader::with_capacity(1 << 20, file)), gzip)
             }
             Source::Memory { data, gzip, .. } => (Box::new(data), gzip),
         };
-        Ok(if gzip { Box::new(GzDecoder::new(reader)) } else { reader })
+        let tar: Box<dyn Read + 'a> = if gzip { Box::new(GzDecoder::new(reader)) } else { reader };
+        Ok(Box::new(Capped { inner: tar, read: 0, max }))
     }
 
     /// An error reading this archive, naming it.
@@ -151,6 +162,24 @@ impl<'a> Source<'a> {
             Source::File { path, .. } => Error::io(path, cause),
             Source::Memory { name, .. } => Error::invalid(name, format!("cannot read as a tar archive: {cause}")),
         }
+    }
+}
+
+/// A reader that fails once more than `max` bytes came through it.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.max {
+            return Err(io::Error::other(format!("more than {} bytes once decompressed (glassbox's limit)", self.max)));
+        }
+        Ok(n)
     }
 }
 
@@ -210,12 +239,20 @@ pub(crate) fn diff_archives(a: &Source, b: &Source, depth: usize) -> Result<Arch
 
 /// First pass: every member's header fields and content digest, streaming the contents.
 fn list(src: &Source) -> Result<Vec<Member>> {
-    let mut archive = tar::Archive::new(src.open()?);
+    list_capped(src, MAX_ARCHIVE_BYTES, MAX_MEMBERS)
+}
+
+/// [`list`] with the limits given: at most `max_bytes` decompressed, `max_members` members.
+fn list_capped(src: &Source, max_bytes: u64, max_members: usize) -> Result<Vec<Member>> {
+    let mut archive = tar::Archive::new(src.open_capped(max_bytes)?);
     let mut buf = vec![0u8; 1 << 20];
     let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut members = Vec::new();
     for entry in archive.entries().map_err(|e| src.error(e))? {
         let mut entry = entry.map_err(|e| src.error(e))?;
+        if members.len() == max_members {
+            return Err(src.error(io::Error::other(format!("more than {max_members} members (glassbox's limit)"))));
+        }
         let key = next_key(&mut seen, entry.path_bytes().into_owned());
         let header = entry.header();
         let entry_type = header.entry_type();
@@ -287,7 +324,7 @@ fn compare_contents(
                 Some(data_b) => {
                     let name = changed[index].path.clone();
                     changed[index].contents =
-                        Some(Box::new(super::diff_memory(&name, &name, &data_a, &data_b, depth + 1)));
+                        Some(Box::new(super::diff_memory(&name, &name, &data_a, &data_b, depth + 1)?));
                     remaining -= 1;
                 }
                 None if fresh => {
@@ -427,7 +464,7 @@ pub(crate) mod tests {
             gzip(&tar(&[("README", b"same", 0o644), ("bin/app", &elf_a, 0o755), ("only-a.txt", b"a", 0o644)], 0), 6);
         let b =
             gzip(&tar(&[("README", b"same", 0o600), ("bin/app", &elf_b, 0o755), ("only-b.txt", b"b", 0o644)], 0), 6);
-        let report = diff_bytes("bundle.tar.gz", &a, &b);
+        let report = diff_bytes("bundle.tar.gz", &a, &b).unwrap();
         assert!(!report.identical());
         assert_eq!((report.a.format, report.b.format), (Format::TarGz, Format::TarGz));
         let diff = archive(&report);
@@ -464,7 +501,7 @@ pub(crate) mod tests {
     fn members_in_another_order_are_still_paired_and_the_order_is_reported() {
         let files_a: [(&str, &[u8], u32); 3] = [("one", b"1a", 0o644), ("two", b"2a", 0o644), ("three", b"3", 0o644)];
         let files_b: [(&str, &[u8], u32); 3] = [("three", b"3", 0o644), ("two", b"2b", 0o644), ("one", b"1b", 0o644)];
-        let report = diff_bytes("x.tar", &tar(&files_a, 5), &tar(&files_b, 5));
+        let report = diff_bytes("x.tar", &tar(&files_a, 5), &tar(&files_b, 5)).unwrap();
         assert_eq!((report.a.format, report.b.format), (Format::Tar, Format::Tar));
         let diff = archive(&report);
         assert!(diff.order_differs);
@@ -484,13 +521,13 @@ pub(crate) mod tests {
     #[test]
     fn same_members_other_compression_and_mtime_changes() {
         let files: [(&str, &[u8], u32); 1] = [("f", b"contents", 0o644)];
-        let report = diff_bytes("b.tar.gz", &gzip(&tar(&files, 0), 1), &gzip(&tar(&files, 0), 9));
+        let report = diff_bytes("b.tar.gz", &gzip(&tar(&files, 0), 1), &gzip(&tar(&files, 0), 9)).unwrap();
         assert!(archive(&report).changed.is_empty());
         assert_eq!(
             report.summary(),
             "tar.gz members identical; the archives differ elsewhere (tar headers, padding or compression)"
         );
-        let report = diff_bytes("b.tar", &tar(&files, 0), &tar(&files, 1_700_000_000));
+        let report = diff_bytes("b.tar", &tar(&files, 0), &tar(&files, 1_700_000_000)).unwrap();
         assert_eq!(
             report.summary(),
             "tar members differ: f (mtime 0 (1970-01-01T00:00:00Z) -> 1700000000 (2023-11-14T22:13:20Z))"
@@ -504,7 +541,7 @@ pub(crate) mod tests {
             a = tar(&[("nested.tar", &a, 0o644)], 0);
             b = tar(&[("nested.tar", &b, 0o644)], 0);
         }
-        let report = diff_bytes("outer.tar", &a, &b);
+        let report = diff_bytes("outer.tar", &a, &b).unwrap();
         let kinds: Vec<&str> = report
             .reports()
             .iter()
@@ -523,8 +560,49 @@ pub(crate) mod tests {
     #[test]
     fn a_truncated_archive_is_compared_as_bytes_in_memory() {
         let whole = tar(&[("f", &[7u8; 4096], 0o644)], 0);
-        let report = diff_bytes("t.tar", &whole, &whole[..1024]);
+        let report = diff_bytes("t.tar", &whole, &whole[..1024]).unwrap();
         assert!(matches!(report.details, Details::Bytes(_)), "{report:?}");
         assert_eq!(report.summary(), "sizes 5632 and 1024 bytes; bytes differ at offset 0x400");
+    }
+
+    #[test]
+    fn decompressed_bytes_and_members_are_capped() {
+        let files: Vec<(String, Vec<u8>)> = (0..10).map(|i| (format!("f{i}"), vec![0u8; 4096])).collect();
+        let members: Vec<(&str, &[u8], u32)> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice(), 0o644)).collect();
+        let bomb = gzip(&tar(&members, 0), 9);
+        let src = super::Source::Memory { name: "bomb.tar.gz", data: &bomb, gzip: true };
+        assert_eq!(super::list_capped(&src, 1 << 20, 100).unwrap().len(), 10);
+        let err = super::list_capped(&src, 20_000, 100).err().unwrap().to_string();
+        assert!(err.contains("bomb.tar.gz") && err.contains("decompressed"), "{err}");
+        let err = super::list_capped(&src, 1 << 20, 9).err().unwrap().to_string();
+        assert!(err.contains("more than 9 members"), "{err}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, failure_persistence: None, ..Default::default() })]
+
+            #[test]
+            fn arbitrary_bytes_as_tar_and_tar_gz_never_panic(
+                a in prop::collection::vec(any::<u8>(), 0..2048),
+                flips in prop::collection::vec((0usize..4096, any::<u8>()), 0..8),
+                gz in any::<bool>(),
+            ) {
+                // A real archive with bytes overwritten, so that parsing gets past the first header.
+                let mut real = tar(&[("x/a", &a, 0o644), ("x/b", b"bb", 0o755)], 0);
+                for (at, byte) in &flips {
+                    let len = real.len();
+                    real[at % len] = *byte;
+                }
+                let data = if gz { gzip(&real, 1) } else { real };
+                let other = tar(&[("x/a", b"other", 0o644)], 0);
+                let report = diff_bytes("t", &data, &other).unwrap();
+                let _ = report.summary();
+                let _ = diff_bytes("t", &a, &data).unwrap().summary();
+            }
+        }
     }
 }

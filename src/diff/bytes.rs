@@ -80,8 +80,8 @@ pub fn diff_slices(a: &[u8], b: &[u8]) -> Option<BytesDiff> {
 /// Like [`diff_slices`] for two files, streaming them (any size); `None` when they are equal.
 pub fn diff_file_bytes(a: &Path, b: &Path) -> Result<Option<BytesDiff>> {
     const CHUNK: usize = 1 << 20;
-    let mut file_a = File::open(a).at(a)?;
-    let mut file_b = File::open(b).at(b)?;
+    let (mut file_a, _) = crate::fs::open_regular(a)?;
+    let (mut file_b, _) = crate::fs::open_regular(b)?;
     let (mut buf_a, mut buf_b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut offset = 0u64;
     let at = loop {
@@ -132,28 +132,11 @@ fn printable(byte: u8) -> bool {
 }
 
 /// Every run of at least [`MIN_STRING`] printable ASCII bytes (and tabs) in `data`, in order,
-/// as `strings --all -n 8` prints them.
-pub fn printable_strings(data: &[u8]) -> Vec<&str> {
-    let mut strings = Vec::new();
-    let mut start = None;
-    for (i, &byte) in data.iter().enumerate() {
-        match (printable(byte), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                if i - s >= MIN_STRING {
-                    strings.push(&data[s..i]);
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start.filter(|s| data.len() - s >= MIN_STRING) {
-        strings.push(&data[s..]);
-    }
+/// as `strings --all -n 8` prints them. Lazy: the caller decides how many to keep.
+pub fn printable_strings(data: &[u8]) -> impl Iterator<Item = &str> {
     // Printable ASCII is UTF-8, so the conversion cannot fail; `filter_map` only satisfies the
     // type checker.
-    strings.into_iter().filter_map(|s| std::str::from_utf8(s).ok()).collect()
+    data.split(|&b| !printable(b)).filter(|run| run.len() >= MIN_STRING).filter_map(|run| std::str::from_utf8(run).ok())
 }
 
 #[cfg(test)]
@@ -214,7 +197,8 @@ mod tests {
     #[test]
     fn strings_are_runs_of_at_least_eight_printable_bytes() {
         let data = b"\x00short\x00/home/builder/x\x01\x02tab\there ok\xffexactly8\x00tail-string";
-        assert_eq!(printable_strings(data), ["/home/builder/x", "tab\there ok", "exactly8", "tail-string"]);
-        assert!(printable_strings(b"1234567").is_empty());
+        let found: Vec<&str> = printable_strings(data).collect();
+        assert_eq!(found, ["/home/builder/x", "tab\there ok", "exactly8", "tail-string"]);
+        assert_eq!(printable_strings(b"1234567").count(), 0);
     }
 }

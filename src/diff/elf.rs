@@ -2,17 +2,22 @@
 //! inside the section), which sections exist on one side only, and which printable strings
 //! occur on one side only, where absolute paths and timestamps show up.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, TryReserveError};
 
 use object::elf::{FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader, SectionHeader};
 use object::{Endianness, FileKind};
 use serde::Serialize;
 
-use super::bytes::{diff_slices, first_difference, printable_strings, BytesDiff};
+use super::bytes::{diff_slices, first_difference, printable_strings, BytesDiff, MIN_STRING};
 
 /// Strings listed per side; the report says how many there are in all.
 pub const MAX_STRINGS: usize = 50;
+/// Distinct strings kept per side for the strings pass (the first ones, in file order): the
+/// pass needs memory proportional to what it keeps, not to the file (security review D21).
+pub const MAX_STRINGS_KEPT: usize = 1 << 20;
+/// Sections read per side; a section table can claim millions.
+pub const MAX_SECTIONS: usize = 1 << 16;
 /// Differing sections named in a one-line summary.
 const SUMMARY_SECTIONS: usize = 6;
 
@@ -30,6 +35,13 @@ pub struct ElfDiff {
     /// When no section differs: where the files differ (ELF or program headers, the section
     /// header table, padding).
     pub outside_sections: Option<BytesDiff>,
+    /// Bytes of section contents compared (each distinct pair of file ranges once, whatever the
+    /// section table says: security review D20).
+    pub section_bytes_compared: u64,
+    /// Sections whose contents were not compared because a limit was reached (more than
+    /// [`MAX_SECTIONS`] sections, or overlapping sections adding up to more than twice the
+    /// files' size); 0 for any ordinary ELF file.
+    pub sections_not_compared: usize,
 }
 
 /// A section present on both sides that differs.
@@ -66,6 +78,10 @@ pub struct StringsDiff {
     /// How many distinct strings only A has (the list holds the first [`MAX_STRINGS`]).
     pub only_in_a_total: usize,
     pub only_in_b_total: usize,
+    /// A side has more than [`MAX_STRINGS_KEPT`] distinct strings: only the first ones of each
+    /// side were compared, so the counts are lower bounds and a listed string may occur late in
+    /// the other file.
+    pub truncated: bool,
 }
 
 impl ElfDiff {
@@ -88,9 +104,13 @@ impl ElfDiff {
                 None => "ELF files differ outside sections".to_string(),
             });
         }
+        if self.sections_not_compared > 0 {
+            parts.push(format!("{} sections not compared (limits)", self.sections_not_compared));
+        }
         let (a, b) = (self.strings.only_in_a_total, self.strings.only_in_b_total);
+        let more = if self.strings.truncated { " (at least)" } else { "" };
         if a > 0 || b > 0 {
-            parts.push(format!("{a} string{} only in A, {b} only in B", if a == 1 { "" } else { "s" }));
+            parts.push(format!("{a} string{} only in A, {b} only in B{more}", if a == 1 { "" } else { "s" }));
         }
         parts.join("; ")
     }
@@ -121,14 +141,27 @@ pub fn is_elf(data: &[u8]) -> bool {
 }
 
 /// Compares two ELF files; `None` when either cannot be parsed as ELF (the caller then compares
-/// bytes). Call only for files that differ.
-pub fn diff_elf(a: &[u8], b: &[u8]) -> Option<ElfDiff> {
-    let (sections_a, sections_b) = (sections(a)?, sections(b)?);
+/// bytes). Call only for files that differ. The work is bounded by the files' sizes whatever
+/// their section tables say; the error is memory that could not be reserved.
+pub fn diff_elf(a: &[u8], b: &[u8]) -> Result<Option<ElfDiff>, TryReserveError> {
+    let (Some(mut sections_a), Some(mut sections_b)) = (sections(a), sections(b)) else {
+        return Ok(None);
+    };
+    let mut not_compared = 0;
+    for sections in [&mut sections_a, &mut sections_b] {
+        not_compared += sections.len().saturating_sub(MAX_SECTIONS);
+        sections.truncate(MAX_SECTIONS);
+    }
     // Sections are matched by name; the n-th section of a name in A with the n-th in B.
     let mut index_b: HashMap<(&str, usize), &Section> = HashMap::new();
     for (key, section) in keyed(&sections_b) {
         index_b.insert(key, section);
     }
+    // Each distinct pair of ranges is compared once, and all comparisons together read at most
+    // twice the files' size: overlapping sections cannot make the work quadratic.
+    let budget = 2 * (a.len() as u64 + b.len() as u64);
+    let mut compared = 0u64;
+    let mut done: HashMap<(Span, Span), Option<usize>> = HashMap::new();
     let mut matched = HashSet::new();
     let (mut differing, mut only_in_a) = (Vec::new(), Vec::new());
     for (key, sa) in keyed(&sections_a) {
@@ -137,7 +170,23 @@ pub fn diff_elf(a: &[u8], b: &[u8]) -> Option<ElfDiff> {
             continue;
         };
         matched.insert(key);
-        let contents = first_difference(sa.data, sb.data);
+        let spans = (span(a, sa.data), span(b, sb.data));
+        let contents = match done.get(&spans) {
+            Some(&result) => Some(result),
+            None => {
+                let cost = sa.data.len().min(sb.data.len()) as u64;
+                (compared + cost <= budget).then(|| {
+                    compared += cost;
+                    let result = first_difference(sa.data, sb.data);
+                    done.insert(spans, result);
+                    result
+                })
+            }
+        };
+        let Some(contents) = contents else {
+            not_compared += 1;
+            continue;
+        };
         if contents.is_some() || sa.size != sb.size || sa.kind != sb.kind {
             let kind = if sa.kind == sb.kind {
                 type_name(sa.kind)
@@ -155,19 +204,36 @@ pub fn diff_elf(a: &[u8], b: &[u8]) -> Option<ElfDiff> {
     }
     let only_in_b = keyed(&sections_b).filter(|(key, _)| !matched.contains(key)).map(|(_, s)| s.info()).collect();
     let outside_sections = if differing.is_empty() { diff_slices(a, b) } else { None };
-    Some(ElfDiff { sections: differing, only_in_a, only_in_b, strings: diff_strings(a, b), outside_sections })
+    Ok(Some(ElfDiff {
+        sections: differing,
+        only_in_a,
+        only_in_b,
+        strings: diff_strings(a, b)?,
+        outside_sections,
+        section_bytes_compared: compared,
+        sections_not_compared: not_compared,
+    }))
 }
 
-/// The strings only one side has.
-pub fn diff_strings(a: &[u8], b: &[u8]) -> StringsDiff {
-    let (strings_a, strings_b) = rayon::join(|| printable_strings(a), || printable_strings(b));
-    let (set_a, set_b): (HashSet<&str>, HashSet<&str>) =
-        (strings_a.iter().copied().collect(), strings_b.iter().copied().collect());
-    let only = |strings: &[&str], other: &HashSet<&str>| -> (Vec<String>, usize) {
-        let mut seen = HashSet::new();
+/// Where a section's contents lie in its file: (offset, length).
+type Span = (usize, usize);
+
+fn span(file: &[u8], part: &[u8]) -> Span {
+    // An empty slice (a NOBITS section) need not point into the file.
+    if part.is_empty() {
+        return (0, 0);
+    }
+    ((part.as_ptr() as usize).wrapping_sub(file.as_ptr() as usize), part.len())
+}
+
+/// The strings only one side has, from the first [`MAX_STRINGS_KEPT`] distinct strings of each.
+pub fn diff_strings(a: &[u8], b: &[u8]) -> Result<StringsDiff, TryReserveError> {
+    let (kept_a, kept_b) = rayon::join(|| Distinct::of(a), || Distinct::of(b));
+    let (kept_a, kept_b) = (kept_a?, kept_b?);
+    let only = |mine: &Distinct, other: &Distinct| -> (Vec<String>, usize) {
         let mut total = 0;
         let mut listed = Vec::new();
-        for s in strings.iter().filter(|s| !other.contains(*s) && seen.insert(**s)) {
+        for s in mine.order.iter().filter(|s| !other.set.contains(*s)) {
             total += 1;
             if listed.len() < MAX_STRINGS {
                 listed.push(s.to_string());
@@ -175,9 +241,40 @@ pub fn diff_strings(a: &[u8], b: &[u8]) -> StringsDiff {
         }
         (listed, total)
     };
-    let (only_in_a, only_in_a_total) = only(&strings_a, &set_b);
-    let (only_in_b, only_in_b_total) = only(&strings_b, &set_a);
-    StringsDiff { only_in_a, only_in_b, only_in_a_total, only_in_b_total }
+    let (only_in_a, only_in_a_total) = only(&kept_a, &kept_b);
+    let (only_in_b, only_in_b_total) = only(&kept_b, &kept_a);
+    let truncated = kept_a.truncated || kept_b.truncated;
+    Ok(StringsDiff { only_in_a, only_in_b, only_in_a_total, only_in_b_total, truncated })
+}
+
+/// The first distinct printable strings of a file, in file order.
+struct Distinct<'d> {
+    order: Vec<&'d str>,
+    set: HashSet<&'d str>,
+    /// More distinct strings than [`MAX_STRINGS_KEPT`].
+    truncated: bool,
+}
+
+impl<'d> Distinct<'d> {
+    fn of(data: &'d [u8]) -> Result<Distinct<'d>, TryReserveError> {
+        let estimate = (data.len() / (MIN_STRING + 1) + 1).min(MAX_STRINGS_KEPT);
+        let (mut order, mut set) = (Vec::new(), HashSet::new());
+        order.try_reserve_exact(estimate)?;
+        set.try_reserve(estimate)?;
+        for s in printable_strings(data) {
+            if set.contains(s) {
+                continue;
+            }
+            if set.len() == MAX_STRINGS_KEPT {
+                return Ok(Distinct { order, set, truncated: true });
+            }
+            order.try_reserve(1)?;
+            set.try_reserve(1)?;
+            set.insert(s);
+            order.push(s);
+        }
+        Ok(Distinct { order, set, truncated: false })
+    }
 }
 
 /// One section header and its contents.
@@ -235,6 +332,59 @@ fn read_sections<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::r
     Ok(sections)
 }
 
+/// One section header of [`synthetic_elf64`]: name, type, and where its contents lie in the
+/// data area (offset from the start of the data, length).
+pub type SyntheticSection<'a> = (&'a str, u32, u64, u64);
+
+/// A minimal little-endian ELF64 file without program headers: the ELF header, `data`, a
+/// `.shstrtab`, and the given section headers pointing into `data` (they may overlap, as a
+/// hostile file's do). Test support for glassbox's unit and integration tests only.
+#[doc(hidden)]
+pub fn synthetic_elf64(data: &[u8], sections: &[SyntheticSection]) -> Vec<u8> {
+    const HEADER: u64 = 64;
+    let mut shstrtab = vec![0u8];
+    let mut names = Vec::new();
+    for name in sections.iter().map(|s| s.0).chain([".shstrtab"]) {
+        names.push(shstrtab.len() as u32);
+        shstrtab.extend_from_slice(name.as_bytes());
+        shstrtab.push(0);
+    }
+    let mut out = vec![0u8; HEADER as usize];
+    out.extend_from_slice(data);
+    let shstrtab_at = out.len() as u64 - HEADER;
+    out.extend_from_slice(&shstrtab);
+    while !out.len().is_multiple_of(8) {
+        out.push(0);
+    }
+    let shoff = out.len() as u64;
+    out.extend_from_slice(&[0u8; 64]); // the null section
+    let all = sections.iter().copied().chain([(".shstrtab", 3, shstrtab_at, shstrtab.len() as u64)]);
+    for (name, (_, kind, offset, size)) in names.iter().zip(all) {
+        out.extend_from_slice(&name.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&[0u8; 16]); // flags, addr
+        out.extend_from_slice(&(HEADER + offset).to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&[0u8; 8]); // link, info
+        out.extend_from_slice(&1u64.to_le_bytes()); // addralign
+        out.extend_from_slice(&0u64.to_le_bytes()); // entsize
+    }
+    // Section counts above 0xff00 need the extended numbering this writer does not do.
+    let count = u16::try_from(names.len() + 1).unwrap_or(u16::MAX);
+    let header = &mut out[..HEADER as usize];
+    header[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    header[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    header[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    header[20..24].copy_from_slice(&1u32.to_le_bytes());
+    header[40..48].copy_from_slice(&shoff.to_le_bytes());
+    header[52..54].copy_from_slice(&64u16.to_le_bytes());
+    header[54..56].copy_from_slice(&56u16.to_le_bytes());
+    header[58..60].copy_from_slice(&64u16.to_le_bytes());
+    header[60..62].copy_from_slice(&count.to_le_bytes());
+    header[62..64].copy_from_slice(&(count - 1).to_le_bytes());
+    out
+}
+
 /// A section type as `readelf` names it.
 fn type_name(kind: u32) -> String {
     let name = match kind {
@@ -277,47 +427,13 @@ pub(crate) mod tests {
     /// A minimal little-endian ELF64 file with the given (name, type, contents) sections plus
     /// `.shstrtab`; no program headers.
     pub(crate) fn tiny_elf(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
-        let mut shstrtab = vec![0u8];
-        let mut name_offsets = Vec::new();
-        for (name, _, _) in sections.iter().copied().chain([(".shstrtab", 3, &[][..])]) {
-            name_offsets.push(shstrtab.len() as u32);
-            shstrtab.extend_from_slice(name.as_bytes());
-            shstrtab.push(0);
+        let mut data = Vec::new();
+        let mut headers = Vec::new();
+        for (name, kind, contents) in sections {
+            headers.push((*name, *kind, data.len() as u64, contents.len() as u64));
+            data.extend_from_slice(contents);
         }
-        let mut out = vec![0u8; 64];
-        let mut placed = Vec::new();
-        for (_, kind, data) in sections.iter().copied().chain([(".shstrtab", 3, shstrtab.as_slice())]) {
-            placed.push((kind, out.len() as u64, data.len() as u64));
-            out.extend_from_slice(data);
-        }
-        while !out.len().is_multiple_of(8) {
-            out.push(0);
-        }
-        let shoff = out.len() as u64;
-        out.extend_from_slice(&[0u8; 64]); // the null section
-        for (name, (kind, offset, size)) in name_offsets.iter().zip(&placed) {
-            out.extend_from_slice(&name.to_le_bytes());
-            out.extend_from_slice(&kind.to_le_bytes());
-            out.extend_from_slice(&[0u8; 16]); // flags, addr
-            out.extend_from_slice(&offset.to_le_bytes());
-            out.extend_from_slice(&size.to_le_bytes());
-            out.extend_from_slice(&[0u8; 8]); // link, info
-            out.extend_from_slice(&1u64.to_le_bytes()); // addralign
-            out.extend_from_slice(&0u64.to_le_bytes()); // entsize
-        }
-        let count = placed.len() as u16 + 1;
-        let header = &mut out[..64];
-        header[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
-        header[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-        header[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-        header[20..24].copy_from_slice(&1u32.to_le_bytes());
-        header[40..48].copy_from_slice(&shoff.to_le_bytes());
-        header[52..54].copy_from_slice(&64u16.to_le_bytes());
-        header[54..56].copy_from_slice(&56u16.to_le_bytes());
-        header[58..60].copy_from_slice(&64u16.to_le_bytes());
-        header[60..62].copy_from_slice(&count.to_le_bytes());
-        header[62..64].copy_from_slice(&(count - 1).to_le_bytes());
-        out
+        synthetic_elf64(&data, &headers)
     }
 
     #[test]
@@ -334,7 +450,7 @@ pub(crate) mod tests {
             (".note.gnu.build-id", 7, b"id-bbbb\0"),
             (".only-b", 1, b"yy"),
         ]);
-        let d = diff_elf(&a, &b).unwrap();
+        let d = diff_elf(&a, &b).unwrap().unwrap();
         let names: Vec<&str> = d.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, [".rodata", ".note.gnu.build-id", ".shstrtab"]);
         let rodata = &d.sections[0];
@@ -358,7 +474,7 @@ pub(crate) mod tests {
         let a = tiny_elf(&[(".text", 1, b"\xc3")]);
         let mut b = a.clone();
         b[24] = 0x10; // e_entry
-        let d = diff_elf(&a, &b).unwrap();
+        let d = diff_elf(&a, &b).unwrap().unwrap();
         assert!(d.sections.is_empty() && d.only_in_a.is_empty() && d.only_in_b.is_empty());
         assert_eq!(d.outside_sections.as_ref().map(|o| o.first_difference), Some(24));
         assert_eq!(d.summary(), "ELF files differ outside sections (at 0x18)");
@@ -366,15 +482,64 @@ pub(crate) mod tests {
 
     #[test]
     fn not_elf_is_none_and_strings_are_capped() {
-        assert!(diff_elf(b"\x7fELF but truncated", b"\x7fELF").is_none());
+        assert!(diff_elf(b"\x7fELF but truncated", b"\x7fELF").unwrap().is_none());
         let many_a: Vec<u8> = (0..120).flat_map(|i| format!("string-a-{i:04}\0").into_bytes()).collect();
         let many_b: Vec<u8> = (0..3).flat_map(|i| format!("string-b-{i:04}\0").into_bytes()).collect();
-        let s = diff_strings(&many_a, &many_b);
+        let s = diff_strings(&many_a, &many_b).unwrap();
         assert_eq!((s.only_in_a.len(), s.only_in_a_total), (MAX_STRINGS, 120));
         assert_eq!(s.only_in_a[0], "string-a-0000");
         assert_eq!((s.only_in_b.len(), s.only_in_b_total), (3, 3));
         // Repeats count once.
-        let s = diff_strings(b"repeated-x\0repeated-x\0common-1\0", b"common-1\0");
+        let s = diff_strings(b"repeated-x\0repeated-x\0common-1\0", b"common-1\0").unwrap();
         assert_eq!((s.only_in_a.as_slice(), s.only_in_a_total), (&["repeated-x".to_string()][..], 1));
+    }
+
+    #[test]
+    fn overlapping_sections_are_compared_once_and_the_work_is_bounded() {
+        // Every section header points at one region (as a hostile file's would).
+        let region = vec![7u8; 4096];
+        let names: Vec<String> = (0..300).map(|i| format!(".s{i}")).collect();
+        let a = tiny_elf(&names.iter().map(|n| (n.as_str(), 1, &region[..])).collect::<Vec<_>>());
+        let mut b = a.clone();
+        // Point all of B's section headers at A's first region, then change its last byte.
+        let shoff = u64::from_le_bytes(a[40..48].try_into().unwrap()) as usize;
+        for i in 1..=300 {
+            let at = shoff + 64 * i + 24;
+            b[at..at + 8].copy_from_slice(&64u64.to_le_bytes());
+        }
+        b[64 + 4095] = 8;
+        let d = diff_elf(&a, &b).unwrap().unwrap();
+        assert_eq!(d.sections.iter().filter(|s| s.name.starts_with(".s")).count(), 300);
+        assert_eq!(d.sections[0].first_difference, Some(4095));
+        assert!(d.section_bytes_compared <= 2 * (a.len() + b.len()) as u64);
+        assert_eq!(d.sections_not_compared, 0);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_after_an_elf_header_never_panic(
+                flips in prop::collection::vec((0usize..512, any::<u8>()), 0..16),
+                tail in prop::collection::vec(any::<u8>(), 0..256),
+            ) {
+                let a = tiny_elf(&[(".text", 1, b"\x90\xc3"), (".bss", 8, b""), (".rodata", 1, b"some/path/string\0")]);
+                let mut b = a.clone();
+                for (at, byte) in &flips {
+                    let len = b.len();
+                    b[at % len] = *byte;
+                }
+                b.extend_from_slice(&tail);
+                if let Some(d) = diff_elf(&a, &b).unwrap() {
+                    let _ = d.summary();
+                    prop_assert!(d.section_bytes_compared <= 2 * (a.len() + b.len()) as u64);
+                }
+                let _ = diff_elf(&b, &tail).unwrap();
+            }
+        }
     }
 }

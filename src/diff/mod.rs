@@ -8,19 +8,24 @@ mod archive;
 mod bytes;
 mod elf;
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use flate2::read::GzDecoder;
 use serde::Serialize;
 
-pub use archive::{ArchiveDiff, FieldChange, MemberDiff, MemberInfo, MAX_CONTENT_DIFFS, MAX_DEPTH, MAX_MEMBER_BYTES};
+pub use archive::{
+    ArchiveDiff, FieldChange, MemberDiff, MemberInfo, MAX_ARCHIVE_BYTES, MAX_CONTENT_DIFFS, MAX_DEPTH, MAX_MEMBERS,
+    MAX_MEMBER_BYTES,
+};
 pub use bytes::{BytesDiff, MIN_STRING, WINDOW_AFTER, WINDOW_BEFORE};
-pub use elf::{ElfDiff, SectionDiff, SectionInfo, StringsDiff, MAX_STRINGS};
+#[doc(hidden)]
+pub use elf::synthetic_elf64;
+pub use elf::{ElfDiff, SectionDiff, SectionInfo, StringsDiff, MAX_SECTIONS, MAX_STRINGS, MAX_STRINGS_KEPT};
 
 use crate::digest::Sha256Digest;
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
+use crate::fs::open_regular;
 use archive::Source;
 
 /// Files larger than this are not read into memory as a whole: they are compared as byte
@@ -155,17 +160,18 @@ impl DiffReport {
     }
 }
 
-/// Compares two files. Errors name the file that is missing or unreadable.
+/// Compares two files. Errors name the file that is missing, unreadable or not a regular file
+/// (a FIFO or a device is refused before anything is read, security review D8).
 pub fn diff_files(a: &Path, b: &Path) -> Result<DiffReport> {
     let (size_a, format_a) = inspect(a)?;
     let (size_b, format_b) = inspect(b)?;
     let (name_a, name_b) = (a.display().to_string(), b.display().to_string());
     if !format_a.is_archive() && !format_b.is_archive() && size_a.max(size_b) <= MAX_IN_MEMORY {
-        let (data_a, data_b) = rayon::join(|| std::fs::read(a).at(a), || std::fs::read(b).at(b));
-        return Ok(diff_memory(&name_a, &name_b, &data_a?, &data_b?, 0));
+        let (data_a, data_b) = rayon::join(|| read_whole(a), || read_whole(b));
+        return diff_memory(&name_a, &name_b, &data_a?, &data_b?, 0);
     }
     let digest = |path: &Path| -> Result<Sha256Digest> {
-        let file = File::open(path).at(path)?;
+        let (file, _) = open_regular(path)?;
         Ok(Sha256Digest::of_reader(file, &mut vec![0u8; 1 << 20]).at(path)?.0)
     };
     let (sha_a, sha_b) = rayon::join(|| digest(a), || digest(b));
@@ -186,35 +192,52 @@ pub fn diff_files(a: &Path, b: &Path) -> Result<DiffReport> {
 }
 
 /// Compares two byte strings that are versions of one thing called `name`.
-pub fn diff_bytes(name: &str, a: &[u8], b: &[u8]) -> DiffReport {
+pub fn diff_bytes(name: &str, a: &[u8], b: &[u8]) -> Result<DiffReport> {
     diff_memory(name, name, a, b, 0)
 }
 
-/// Compares in memory; `depth` is the archive nesting level (0: not inside an archive).
-fn diff_memory(name_a: &str, name_b: &str, a: &[u8], b: &[u8], depth: usize) -> DiffReport {
+/// Compares in memory; `depth` is the archive nesting level (0: not inside an archive). Fails
+/// only when memory for the comparison cannot be had.
+fn diff_memory(name_a: &str, name_b: &str, a: &[u8], b: &[u8], depth: usize) -> Result<DiffReport> {
     let (sha_a, sha_b) = rayon::join(|| Sha256Digest::of(a), || Sha256Digest::of(b));
     let side_a = Side { name: name_a.to_string(), format: detect(a), size: a.len() as u64, sha256: sha_a };
     let side_b = Side { name: name_b.to_string(), format: detect(b), size: b.len() as u64, sha256: sha_b };
     if sha_a == sha_b {
-        return report(side_a, side_b, Details::Identical);
+        return Ok(report(side_a, side_b, Details::Identical));
     }
     let (format_a, format_b) = (side_a.format, side_b.format);
     if format_a == Format::Elf && format_b == Format::Elf {
-        if let Some(elf) = elf::diff_elf(a, b) {
-            return report(side_a, side_b, Details::Elf(elf));
+        if let Some(elf) = elf::diff_elf(a, b).map_err(|_| out_of_memory(name_a, (a.len() + b.len()) as u64))? {
+            return Ok(report(side_a, side_b, Details::Elf(elf)));
         }
     }
     if format_a.is_archive() && format_b.is_archive() && depth < MAX_DEPTH {
         let source = |name, data, format| Source::Memory { name, data, gzip: format == Format::TarGz };
         // An archive that cannot be read to the end is compared as bytes instead.
         if let Ok(archive) = archive::diff_archives(&source(name_a, a, format_a), &source(name_b, b, format_b), depth) {
-            return report(side_a, side_b, Details::Archive(archive));
+            return Ok(report(side_a, side_b, Details::Archive(archive)));
         }
     }
-    match bytes::diff_slices(a, b) {
+    Ok(match bytes::diff_slices(a, b) {
         Some(bytes) => report(side_a, side_b, Details::Bytes(bytes)),
         None => report(side_a, side_b, Details::Identical), // equal bytes behind different digests cannot happen
-    }
+    })
+}
+
+/// The whole of a regular file, its buffer reserved fallibly: a file too large for the memory
+/// available is exit 2, not an abort (security review D21).
+fn read_whole(path: &Path) -> Result<Vec<u8>> {
+    let (file, size) = open_regular(path)?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+        .map_err(|_| out_of_memory(path.display(), size))?;
+    // The file may have grown since: never read past the size checked.
+    file.take(size).read_to_end(&mut data).at(path)?;
+    Ok(data)
+}
+
+fn out_of_memory(what: impl std::fmt::Display, size: u64) -> Error {
+    Error::invalid(what, format!("not enough memory to compare {size} bytes"))
 }
 
 fn report(a: Side, b: Side, details: Details) -> DiffReport {
@@ -224,11 +247,10 @@ fn report(a: Side, b: Side, details: Details) -> DiffReport {
 
 /// A file's size and format, from its first bytes.
 fn inspect(path: &Path) -> Result<(u64, Format)> {
-    let mut file = File::open(path).at(path)?;
-    let size = file.metadata().at(path)?.len();
+    let (mut file, size) = open_regular(path)?;
     let mut head = [0u8; 512];
     let n = bytes::read_full(&mut file, &mut head).at(path)?;
-    Ok((size, detect_head(&head[..n], || File::open(path).map(|f| Box::new(f) as Box<dyn Read>).at(path))?))
+    Ok((size, detect_head(&head[..n], || open_regular(path).map(|(f, _)| Box::new(f) as Box<dyn Read>))?))
 }
 
 /// The format of data held in memory.
@@ -297,7 +319,7 @@ mod tests {
         std::fs::write(&pa, &a).unwrap();
         std::fs::write(&pb, &b).unwrap();
         let on_disk = diff_files(&pa, &pb).unwrap();
-        assert_eq!(on_disk.summary(), diff_bytes("x", &a, &b).summary());
+        assert_eq!(on_disk.summary(), diff_bytes("x", &a, &b).unwrap().summary());
         assert_eq!(
             on_disk.summary(),
             "tar.gz members differ: d/x (mode 0644 -> 0755), d/y (bytes differ at offset 0x0)"
@@ -318,13 +340,13 @@ mod tests {
         assert_eq!(detect(&gzip(b"not a tar", 6)), Format::Gzip);
         assert_eq!(detect(b"\x7fELF..."), Format::Elf);
         assert_eq!(detect(b""), Format::Data);
-        let report = diff_bytes("x", b"\x7fELF", b"text");
+        let report = diff_bytes("x", b"\x7fELF", b"text").unwrap();
         assert_eq!(report.summary(), "A is ELF, B is data; bytes differ at offset 0x0");
     }
 
     #[test]
     fn json_is_camel_case_with_a_kind_tag() {
-        let report = diff_bytes("x", b"0123456789abcdef0123", b"0123456789abcdef012X");
+        let report = diff_bytes("x", b"0123456789abcdef0123", b"0123456789abcdef012X").unwrap();
         let json: serde_json::Value = serde_json::from_str(&crate::json::to_pretty(&report)).unwrap();
         assert_eq!(json["identical"], false);
         assert_eq!(json["a"]["name"], "x");
@@ -335,7 +357,7 @@ mod tests {
         assert_eq!(json["details"]["firstDifference"], 19);
         assert_eq!(json["details"]["windowStart"], 3);
         assert_eq!(json["details"]["windowB"], "33343536373839616263646566303132"[..].to_string() + "58");
-        let same = serde_json::to_value(diff_bytes("x", b"a", b"a")).unwrap();
+        let same = serde_json::to_value(diff_bytes("x", b"a", b"a").unwrap()).unwrap();
         assert_eq!(same["details"], serde_json::json!({"kind": "identical"}));
     }
 }

@@ -175,7 +175,8 @@ fn read_side(side: &LoadedSource, path: &str, digest: Option<Sha256Digest>) -> R
     if size > MAX_PATCH_BYTES {
         return Ok(Contents::Unavailable(format!("too large to show ({size} bytes)")));
     }
-    let bytes = fs::read(&file).at(&file)?;
+    // Bounded and regular files only: the file may have been replaced since it was hashed.
+    let bytes = crate::fs::read_regular(&file, MAX_PATCH_BYTES)?;
     if Sha256Digest::of(&bytes) != digest {
         return Ok(Contents::Unavailable(format!("{} changed on disk since it was hashed", file.display())));
     }

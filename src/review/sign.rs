@@ -12,7 +12,7 @@ use crate::attest::review::{valid_criteria, Component, Finding, Review, Reviewer
 use crate::attest::{Envelope, ResourceDescriptor, Statement, REVIEW_V1};
 use crate::cargo::workspace::{check_component_part, Workspace};
 use crate::digest::Sha256Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::fs::write_atomic;
 use crate::glob;
 use crate::keys::PrivateKey;
@@ -107,10 +107,10 @@ pub fn sign(req: &SignRequest) -> Result<SignedReview> {
         Destination::File(path) => (path.clone(), format!("{}\n", envelope.to_line()), false, 0),
         Destination::Attestations(dir) => {
             let path = review_file(dir, &component, req.key);
-            let existing = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(e) => return Err(Error::io(&path, e)),
+            let existing = if std::fs::symlink_metadata(&path).is_ok() {
+                crate::fs::read_regular_text(&path, MAX_REVIEW_FILE)?
+            } else {
+                String::new()
             };
             let (text, replaced, kept) =
                 merge_into(&existing, &path.display().to_string(), &envelope, &source.digest, req.key)?;
@@ -187,7 +187,8 @@ fn resolve_scope(request: &ScopeRequest, source: &LoadedSource) -> Result<Scope>
                 return Err(Error::invalid("--paths", "give at least one pattern"));
             }
             for pattern in patterns {
-                if !source.manifest.entries().iter().any(|e| glob::matches(pattern, &e.path)) {
+                let compiled = glob::Pattern::new(pattern)?;
+                if !source.manifest.entries().iter().any(|e| compiled.matches(&e.path)) {
                     return Err(Error::invalid(
                         format!("--paths {pattern:?}"),
                         format!("matches no file of source {}", source.digest.prefixed()),
@@ -198,6 +199,9 @@ fn resolve_scope(request: &ScopeRequest, source: &LoadedSource) -> Result<Scope>
         }
     }
 }
+
+/// The largest review file read (a reviewer's file holds one line per source reviewed).
+const MAX_REVIEW_FILE: u64 = 64 << 20;
 
 /// The base of a delta review: a source digest (`sha256:<hex>` or 64 hex digits), or the subject
 /// of the review(s) in a review file (which must all name one source digest).
@@ -214,7 +218,7 @@ pub fn delta_base(value: &str) -> Result<Sha256Digest> {
         ));
     }
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).at(path)?;
+    let text = crate::fs::read_regular_text(path, MAX_REVIEW_FILE)?;
     let mut digests: Vec<Sha256Digest> = Vec::new();
     for env in Envelope::parse_all(&text, &origin)? {
         let review = Statement::<Review>::from_envelope(&env, REVIEW_V1, &origin)

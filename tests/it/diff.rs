@@ -311,3 +311,74 @@ fn agrees_with_diffoscope_on_which_elf_sections_differ() {
         strings(&ours["details"]["strings"]["onlyInB"]).into_iter().map(String::from).collect();
     assert_eq!((ours_a, ours_b), (theirs.strings_a, theirs.strings_b), "strings only in A, only in B");
 }
+
+/// An ELF64 file whose `count` section headers (all named `.x`) all point at one region
+/// holding `region`.
+fn elf_with_overlapping_sections(region: &[u8], count: u16) -> Vec<u8> {
+    let headers = vec![(".x", 1, 0, region.len() as u64); usize::from(count)];
+    glassbox::diff::synthetic_elf64(region, &headers)
+}
+
+#[test]
+fn d20_sections_that_share_one_region_are_compared_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut region = vec![0x55u8; 1 << 20];
+    let (a, b) = (dir.path().join("a.elf"), dir.path().join("b.elf"));
+    std::fs::write(&a, elf_with_overlapping_sections(&region, 2_000)).unwrap();
+    *region.last_mut().unwrap() = 0x66; // the last byte differs: each comparison reads it all
+    std::fs::write(&b, elf_with_overlapping_sections(&region, 2_000)).unwrap();
+    let v = json_diff(&a, &b);
+    let elf = &v["details"];
+    assert_eq!(elf["kind"], "elf");
+    assert_eq!(elf["sections"].as_array().unwrap().len(), 2_000, "every section is still reported");
+    assert_eq!(elf["sections"][1999]["firstDifference"], (1 << 20) - 1);
+    let compared = elf["sectionBytesCompared"].as_u64().expect("the report says how many bytes it compared");
+    assert!(compared <= 2 << 20, "compared {compared} bytes: the one shared region more than once");
+}
+
+#[test]
+fn d21_the_strings_pass_keeps_a_bounded_number_of_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let strings = |prefix: char| -> Vec<u8> {
+        (0..1_100_000u32).flat_map(|i| format!("{prefix}{i:07}\0").into_bytes()).collect()
+    };
+    let (a, b) = (dir.path().join("a.elf"), dir.path().join("b.elf"));
+    std::fs::write(&a, elf_with_overlapping_sections(&strings('a'), 1)).unwrap();
+    std::fs::write(&b, elf_with_overlapping_sections(&strings('b'), 1)).unwrap();
+    let v = json_diff(&a, &b);
+    let s = &v["details"]["strings"];
+    assert_eq!(s["truncated"], true, "more distinct strings than glassbox keeps: {s}");
+    let total = s["onlyInATotal"].as_u64().unwrap();
+    assert!(total > 0 && total <= 1 << 20, "{total}");
+    assert_eq!(s["onlyInA"][0], "a0000000");
+}
+
+#[test]
+fn d8_diff_of_a_fifo_or_a_device_answers_at_once_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fifo, file) = (dir.path().join("fifo"), dir.path().join("file"));
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::fs::write(&file, b"x").unwrap();
+    let limit = std::time::Duration::from_secs(60);
+    let zero = PathBuf::from("/dev/zero");
+    for (a, b) in [(&fifo, &file), (&file, &fifo), (&zero, &zero)] {
+        let out = output_within(glassbox().arg("diff").arg(a).arg(b), limit);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?} {b:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+    }
+}
+
+#[test]
+fn d19_member_and_section_names_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.tar.gz"), dir.path().join("b.tar.gz"));
+    let evil = "zz\u{1b}[2K\u{1b}[1A\rM  ok";
+    bundle(&a, &[(evil, b"one", 0o644), ("gone\u{1b}[8m", b"x", 0o644)]);
+    bundle(&b, &[(evil, b"two", 0o644)]);
+    let (code, stdout, stderr) = diff(&a, &b, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stdout.contains('\u{1b}') && !stdout.contains('\r'), "raw control characters: {stdout:?}");
+    assert!(stdout.contains("zz\\x1b[2K\\x1b[1A\\x0dM  ok"), "{stdout}");
+    assert!(stdout.contains("gone\\x1b[8m"), "{stdout}");
+}

@@ -263,3 +263,48 @@ fn delta_reviews_from_a_digest_and_refusals_name_the_value() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--component"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn d18_a_manifest_that_is_not_exactly_canonical_is_refused_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let hex = Sha256Digest::of(b"1").hex();
+    let good = format!("{hex}  a.txt\n{hex}  b.txt\n");
+    let cases = [
+        ("no-final-newline", format!("{hex}  a.txt\n{hex}  b.txt"), 2),
+        ("crlf", format!("{hex}  a.txt\r\n{hex}  b.txt\r\n"), 1),
+        ("uppercase", format!("{hex}  a.txt\n{}  b.txt\n", hex.to_uppercase()), 2),
+        ("blank-line", format!("{hex}  a.txt\n\n{hex}  b.txt\n"), 2),
+    ];
+    let good_path = dir.path().join("good.sha256");
+    std::fs::write(&good_path, &good).unwrap();
+    for (name, body, line) in cases {
+        let path = dir.path().join(format!("{name}.sha256"));
+        std::fs::write(&path, body).unwrap();
+        let out = review_diff(&good_path, &path, &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{name}.sha256:{line}")), "{name}: {stderr}");
+        assert!(stderr.contains("canonical"), "{name}: {stderr}");
+        assert!(!stderr.contains(&hex), "{name}: the error quotes the file: {stderr}");
+    }
+    // The canonical form is accepted and its digest is sha256sum of the file.
+    let out = review_diff(&good_path, &good_path, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["old"]["sourceDigest"], Sha256Digest::of(good.as_bytes()).prefixed());
+}
+
+#[test]
+fn d19_review_diff_prints_file_names_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    let evil = "zz\u{1b}[2K\u{1b}[1A\u{1b}[2K\u{1b}[GM  docs.md";
+    write_tree(&old, &[("docs.md", "d\n")]);
+    write_tree(&new, &[("docs.md", "d\n"), ("evil.rs", "x\n"), (evil, "y\n")]);
+    let out = review_diff(&old, &new, &["--no-git", "--patch"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!stdout.contains('\u{1b}'), "raw escape sequences: {stdout:?}");
+    assert!(stdout.contains("A  evil.rs\n"), "{stdout}");
+    assert!(stdout.contains("A  zz\\x1b[2K\\x1b[1A\\x1b[2K\\x1b[GM  docs.md\n"), "{stdout}");
+}

@@ -293,3 +293,26 @@ pub fn reviewer_rebuild(dir: &Path, provenance: &Path, source: &Path, trust: &Pa
         .env("RUSTUP_HOME", rustup_home());
     cmd
 }
+
+/// Runs `cmd` to completion; if it has not finished after `limit`, kills it and fails the test.
+/// A guard against hangs (FIFOs, exponential matching), not a timing assertion: the limit is
+/// generous and only a hang reaches it.
+pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("{cmd:?} still ran after {limit:?} (it hangs)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}

@@ -54,8 +54,12 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     if !source.is_file() {
         bail!("{} is missing: run `cargo xtask build` first", source.display());
     }
-    // The builder's key: its private half works as a public key for --trust.
-    let trust = signing_key(&glassbox)?;
+    // The builder's key: --trust takes public keys only (a private key is refused there), so
+    // its public half is written beside the development keys.
+    let builder = signing_key(&glassbox)?;
+    let public = glassbox::keys::PrivateKey::read(&builder).with_context(|| format!("{}", builder.display()))?.public();
+    let trust = root.join("target/glassbox/trusted-builder.pub");
+    glassbox::fs::write_atomic(&trust, public.to_pem().as_bytes(), 0o644)?;
     let reviewer = match std::env::var_os("GLASSBOX_REVIEWER_KEY").filter(|k| !k.is_empty()) {
         Some(key) => PathBuf::from(key),
         None => dev_key(&glassbox, "dev-reviewer")?,

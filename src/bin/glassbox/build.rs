@@ -8,7 +8,6 @@ use clap::Args;
 use glassbox::attest::DEFAULT_BUILDER_ID;
 use glassbox::build::{build, BuildOutcome, BuildRequest};
 use glassbox::env::DEFAULT_BUILD_BASE;
-use glassbox::keys::PrivateKey;
 use glassbox::sandbox::Sandbox;
 
 use crate::context::{host_env, invocation_id, now, TerminalProgress};
@@ -81,7 +80,7 @@ impl SandboxArgs {
 
 pub fn run(args: BuildArgs) -> Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
-    let key = PrivateKey::read(&args.key).context("reading the signing key (--key)")?;
+    let key = crate::context::private_key(&args.key).context("reading the signing key (--key)")?;
     let features = args.features.iter().flat_map(|f| f.split_whitespace()).map(str::to_string).collect();
     let progress = TerminalProgress::new();
     let request = BuildRequest {

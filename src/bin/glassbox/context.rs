@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use glassbox::keys::{KeyFileOptions, PrivateKey, ALLOW_OPEN_KEYS_VAR};
 use glassbox::progress::Progress;
 use glassbox::time::Timestamp;
 use glassbox::tree::TreeOptions;
@@ -32,6 +33,17 @@ impl GitTreeArgs {
     pub fn tree_options(&self) -> TreeOptions {
         TreeOptions { allow_dirty: self.allow_dirty, no_git: self.no_git, env: host_env() }
     }
+}
+
+/// Reads a private key file, the one way every command does: refused when group or others may
+/// access it, unless `GLASSBOX_ALLOW_OPEN_KEYS=1` (docs/formats.md, section 2).
+pub fn private_key(path: &std::path::Path) -> glassbox::Result<PrivateKey> {
+    PrivateKey::read_with(path, key_file_options())
+}
+
+/// How key files are read, from the environment.
+pub fn key_file_options() -> KeyFileOptions {
+    KeyFileOptions { allow_open: std::env::var_os(ALLOW_OPEN_KEYS_VAR).is_some_and(|v| v == "1") }
 }
 
 /// The wall clock.

@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use glassbox::diff::{diff_files, ArchiveDiff, BytesDiff, Details, DiffReport, ElfDiff, Side};
+use glassbox::text::escape;
 
 use crate::render::{bytes, print_json, table};
 
@@ -65,13 +66,13 @@ pub fn render(report: &DiffReport) -> String {
         out.push_str("identical\n");
         return out;
     }
-    out.push_str(&format!("differ: {}\n", report.summary()));
+    out.push_str(&format!("differ: {}\n", escape(&report.summary())));
     render_details(report, "", &mut out);
     out
 }
 
 fn describe_side(side: &Side) -> String {
-    format!("{} ({}, {}, sha256 {})", side.name, side.format.label(), bytes(side.size), side.sha256)
+    format!("{} ({}, {}, sha256 {})", escape(&side.name), side.format.label(), bytes(side.size), side.sha256)
 }
 
 /// The details of `report`, each line prefixed with `indent`.
@@ -92,7 +93,7 @@ fn render_elf(elf: &ElfDiff, indent: &str, out: &mut String) {
             .iter()
             .map(|s| {
                 let at = s.first_difference.map_or("-".to_string(), |at| format!("+{at:#x}"));
-                vec![s.name.clone(), s.kind.clone(), s.size_a.to_string(), s.size_b.to_string(), at]
+                vec![escape(&s.name).into_owned(), s.kind.clone(), s.size_a.to_string(), s.size_b.to_string(), at]
             })
             .collect();
         push_indented(&table(&["section", "type", "size A", "size B", "first difference"], &rows), indent, out);
@@ -101,9 +102,16 @@ fn render_elf(elf: &ElfDiff, indent: &str, out: &mut String) {
         if !only.is_empty() {
             out.push_str(&format!("{indent}ELF sections only in {side}:\n"));
             for s in only {
-                out.push_str(&format!("{indent}  {} ({}, {} bytes)\n", s.name, s.kind, s.size));
+                out.push_str(&format!("{indent}  {} ({}, {} bytes)\n", escape(&s.name), s.kind, s.size));
             }
         }
+    }
+    if elf.sections_not_compared > 0 {
+        out.push_str(&format!(
+            "{indent}{} sections not compared (more than glassbox's limits: the section table claims too many, \
+             or overlapping ones)\n",
+            elf.sections_not_compared
+        ));
     }
     if let Some(outside) = &elf.outside_sections {
         out.push_str(&format!("{indent}no section differs; the files differ outside sections:\n"));
@@ -118,10 +126,16 @@ fn render_elf(elf: &ElfDiff, indent: &str, out: &mut String) {
         }
         out.push_str(&format!("{indent}strings only in {side} ({total}):\n"));
         for s in listed {
-            out.push_str(&format!("{indent}  {s}\n"));
+            out.push_str(&format!("{indent}  {}\n", escape(s)));
         }
         if total > listed.len() {
             out.push_str(&format!("{indent}  … and {} more\n", total - listed.len()));
+        }
+        if strings.truncated {
+            out.push_str(&format!(
+                "{indent}  (the files hold more distinct strings than glassbox compares: the first {} of each)\n",
+                glassbox::diff::MAX_STRINGS_KEPT
+            ));
         }
     }
 }
@@ -132,7 +146,7 @@ fn render_archive(archive: &ArchiveDiff, indent: &str, out: &mut String) {
         if !list.is_empty() {
             out.push_str(&format!("{indent}{what}:\n"));
             for m in list {
-                out.push_str(&format!("{indent}  {} ({}, {} bytes)\n", m.path, m.kind, m.size));
+                out.push_str(&format!("{indent}  {} ({}, {} bytes)\n", escape(&m.path), m.kind, m.size));
             }
         }
     }
@@ -141,9 +155,9 @@ fn render_archive(archive: &ArchiveDiff, indent: &str, out: &mut String) {
     }
     let nested_indent = format!("{indent}      ");
     for member in &archive.changed {
-        out.push_str(&format!("{indent}  {}\n", member.path));
+        out.push_str(&format!("{indent}  {}\n", escape(&member.path)));
         for change in &member.changes {
-            out.push_str(&format!("{indent}    {}: {} -> {}\n", change.field, change.a, change.b));
+            out.push_str(&format!("{indent}    {}: {} -> {}\n", change.field, escape(&change.a), escape(&change.b)));
         }
         if let Some(contents) = &member.contents {
             out.push_str(&format!("{indent}    contents ({}):\n", contents.a.format.label()));

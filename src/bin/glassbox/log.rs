@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use glassbox::attest::Envelope;
 use glassbox::digest::Sha256Digest;
 use glassbox::fs::{limits, read_regular, read_regular_text};
-use glassbox::keys::{PrivateKey, PublicKey};
+use glassbox::keys::PublicKey;
 use glassbox::text::escape;
 use glassbox::tlog::note::{is_valid_key_name, NoteVerifier};
 use glassbox::tlog::proof::TlogProof;
@@ -165,12 +165,12 @@ pub struct WitnessKeyArgs {
 pub fn run(cmd: LogCommand) -> Result<ExitCode> {
     match cmd {
         LogCommand::Init(a) => {
-            let key = PrivateKey::read(&a.key).context("reading --key")?;
+            let key = crate::context::private_key(&a.key).context("reading --key")?;
             let vkey = store::init(&LogDir::new(&a.dir), &a.origin, &key)?;
             println!("{vkey}");
         }
         LogCommand::Append(a) => {
-            let key = PrivateKey::read(&a.key).context("reading --key")?;
+            let key = crate::context::private_key(&a.key).context("reading --key")?;
             let mut items = Vec::new();
             for file in &a.envelopes {
                 let text = read_regular_text(file, MAX_APPEND_FILE)?;
@@ -232,7 +232,7 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             report(&v, a.json, "audited")?;
         }
         LogCommand::Cosign(a) => {
-            let key = PrivateKey::read(&a.key).context("reading --key")?;
+            let key = crate::context::private_key(&a.key).context("reading --key")?;
             let name = a.name.unwrap_or_else(|| format!("witness-{}", key.public().key_id().short()));
             let done = witness::cosign(&witness::Cosign {
                 checkpoint: a.checkpoint,

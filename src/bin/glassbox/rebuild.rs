@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use glassbox::attest::DEFAULT_VERIFIER_ID;
 use glassbox::env::DEFAULT_BUILD_BASE;
-use glassbox::keys::{PrivateKey, PublicKey};
+use glassbox::keys::PublicKey;
 use glassbox::rebuild::{rebuild, RebuildOutcome, RebuildRequest};
 
 use crate::build::SandboxArgs;
@@ -52,7 +52,8 @@ pub struct RebuildArgs {
 pub fn run(args: RebuildArgs) -> Result<ExitCode> {
     let trusted =
         args.trust.iter().map(|p| PublicKey::read(p).context("reading a --trust key")).collect::<Result<Vec<_>>>()?;
-    let key = args.key.as_deref().map(PrivateKey::read).transpose().context("reading the verdict key (--key)")?;
+    let key =
+        args.key.as_deref().map(crate::context::private_key).transpose().context("reading the verdict key (--key)")?;
     let progress = TerminalProgress::new();
     let outcome = rebuild(&RebuildRequest {
         provenance: args.provenance,

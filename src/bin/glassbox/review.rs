@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use glassbox::attest::review::Scope;
-use glassbox::keys::PrivateKey;
 use glassbox::review::{self, Destination, LoadOptions, Patch, ScopeRequest, SignRequest, SignedReview, SourceDiff};
+
+use glassbox::text::escape;
 
 use crate::context::{now, GitTreeArgs, TerminalProgress};
 use crate::render::print_json;
@@ -117,13 +118,13 @@ fn render_diff(d: &SourceDiff) -> String {
         let git = side.git_commit.as_deref().map_or(String::new(), |c| format!(", git {c}"));
         out.push_str(&format!(
             "{label}: {} ({}, {} files{git})\n     {}\n",
-            side.path,
+            escape(&side.path),
             side.kind.label(),
             side.files,
             side.source_digest
         ));
         for note in &side.notes {
-            out.push_str(&format!("note: {label}: {note}\n"));
+            out.push_str(&format!("note: {label}: {}\n", escape(note)));
         }
     }
     if d.identical {
@@ -137,7 +138,7 @@ fn render_diff(d: &SourceDiff) -> String {
             review::Status::Removed => "D",
             review::Status::Changed => "M",
         };
-        out.push_str(&format!("{mark}  {}\n", f.path));
+        out.push_str(&format!("{mark}  {}\n", escape(&f.path)));
     }
     let (added, removed, changed) = d.counts();
     out.push_str(&format!("\n{added} added, {removed} removed, {changed} changed, {} unchanged\n", d.unchanged));
@@ -145,19 +146,34 @@ fn render_diff(d: &SourceDiff) -> String {
         out.push('\n');
         match &f.patch {
             Some(Patch::Text { unified }) if unified.is_empty() => {
-                out.push_str(&format!("{}: empty file\n", f.path));
+                out.push_str(&format!("{}: empty file\n", escape(&f.path)));
             }
-            Some(Patch::Text { unified }) => out.push_str(unified),
-            Some(Patch::Binary { summary }) => out.push_str(&format!("{summary}\n")),
-            Some(Patch::Unavailable { reason }) => out.push_str(&format!("{}: {reason}\n", f.path)),
+            Some(Patch::Text { unified }) => out.push_str(&patch_for_terminal(unified)),
+            Some(Patch::Binary { summary }) => out.push_str(&format!("{}\n", escape(summary))),
+            Some(Patch::Unavailable { reason }) => {
+                out.push_str(&format!("{}: {}\n", escape(&f.path), escape(reason)));
+            }
             None => {}
         }
     }
     out
 }
 
+/// A unified diff with every control character of its lines escaped except tabs: the lines are
+/// the reviewed files' contents, and an escape sequence in one must not hide another line.
+fn patch_for_terminal(unified: &str) -> String {
+    let mut out = String::with_capacity(unified.len());
+    for line in unified.split_inclusive('\n') {
+        let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        let pieces: Vec<_> = body.split('\t').map(escape).collect();
+        out.push_str(&pieces.join("\t"));
+        out.push_str(newline);
+    }
+    out
+}
+
 fn run_sign(args: SignArgs) -> Result<ExitCode> {
-    let key = PrivateKey::read(&args.key).context("reading the reviewer's key (--key)")?;
+    let key = crate::context::private_key(&args.key).context("reading the reviewer's key (--key)")?;
     let options = load_options(&args.tree);
     let progress = TerminalProgress::new();
     let source = review::load(&args.source, &options, &progress)?;
@@ -198,22 +214,28 @@ fn render_signed(s: &SignedReview) -> String {
     let scope = match &p.scope {
         Scope::Full => "full: every file".to_string(),
         Scope::Delta { from } => format!("delta: the changes since sha256:{from}"),
-        Scope::Paths { paths } => format!("paths: {} (not a review of the whole source)", paths.join(", ")),
+        Scope::Paths { paths } => format!("paths: {} (not a review of the whole source)", escape(&paths.join(", "))),
     };
     let findings = if p.findings.is_empty() {
         "none".to_string()
     } else {
-        let list: Vec<String> = p.findings.iter().map(|f| format!("{}:{} {}", f.path, f.line, f.severity)).collect();
+        let list: Vec<String> =
+            p.findings.iter().map(|f| format!("{}:{} {}", escape(&f.path), f.line, f.severity)).collect();
         format!("{} ({})", p.findings.len(), list.join(", "))
     };
-    let name = if p.reviewer.name.is_empty() { String::new() } else { format!(" ({})", p.reviewer.name) };
+    let name = if p.reviewer.name.is_empty() { String::new() } else { format!(" ({})", escape(&p.reviewer.name)) };
     let mut out = format!(
         "signed a review of {}-{} source {}\n  criteria  {}\n  scope     {scope}\n  findings  {findings}\n  \
          reviewer  {}{name}\n  time      {}\n",
-        p.component.name, p.component.version, s.source_digest, p.criteria, s.keyid, p.time_reviewed
+        escape(&p.component.name),
+        escape(&p.component.version),
+        s.source_digest,
+        escape(&p.criteria),
+        s.keyid,
+        p.time_reviewed
     );
     for note in &s.notes {
-        out.push_str(&format!("note: {note}\n"));
+        out.push_str(&format!("note: {}\n", escape(note)));
     }
     let mut done = Vec::new();
     if s.replaced {
@@ -223,6 +245,6 @@ fn render_signed(s: &SignedReview) -> String {
         done.push(format!("kept {} other review(s)", s.kept));
     }
     let done = if done.is_empty() { String::new() } else { format!(" ({})", done.join("; ")) };
-    out.push_str(&format!("wrote {}{done}\n", s.file.display()));
+    out.push_str(&format!("wrote {}{done}\n", escape(&s.file.display().to_string())));
     out
 }
