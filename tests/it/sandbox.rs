@@ -170,18 +170,19 @@ fn d_sandbox_a_build_script_cannot_reach_the_home_the_key_other_files_or_the_net
 
 #[test]
 fn d_sandbox_a_missing_bwrap_is_refused_with_the_install_line() {
-    let Setup { dir, ws, key, .. } = setup("sandbox-missing", None);
+    let Setup { dir, ws, key, public } = setup("sandbox-missing", None);
     let t = dir.path();
     let empty = t.join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
     let key_arg = key.display().to_string();
+    let trust_arg = public.display().to_string();
     let manifest = ws.join("Cargo.toml").display().to_string();
     let provenance = t.join("none.provenance.intoto.jsonl").display().to_string();
     let missing = t.join("no-bwrap-here").display().to_string();
     for args in [
         vec!["build", "--manifest-path", &manifest, "--key", &key_arg],
         vec!["check", "--manifest-path", &manifest],
-        vec!["rebuild", &provenance, "--source", &manifest, "--trust", &key_arg],
+        vec!["rebuild", &provenance, "--source", &manifest, "--trust", &trust_arg],
     ] {
         // No bwrap on PATH (nor anything else).
         let out = output(glassbox().args(&args).env("PATH", &empty));
