@@ -82,7 +82,7 @@ impl<R> TarGuard<R> {
                 self.next = self.pos;
             } else {
                 self.sparse_data = None;
-                self.next = self.pos + data;
+                self.next = self.pos.saturating_add(data);
             }
             return Ok(());
         }
@@ -129,7 +129,8 @@ impl<R> TarGuard<R> {
             self.sparse_data = Some(padded);
             self.next = self.pos;
         } else {
-            self.next = self.pos + padded;
+            // Past the end of any real stream when it saturates: the read ends first.
+            self.next = self.pos.saturating_add(padded);
         }
         Ok(())
     }
@@ -203,5 +204,24 @@ mod tests {
         let mut archive = tar::Archive::new(TarGuard::new(&ok[..]));
         let sizes: Vec<u64> = archive.entries().unwrap().map(|e| e.unwrap().size()).collect();
         assert_eq!(sizes, [3, 5]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            kind in proptest::prelude::any::<u8>(),
+            size in proptest::prelude::any::<u64>(),
+        ) {
+            let mut h = header(tar::EntryType::new(kind), 0);
+            h.as_mut_bytes()[124..136].copy_from_slice(&{ let mut f = [0x80u8; 12]; f[4..].copy_from_slice(&size.to_be_bytes()); f });
+            h.set_cksum();
+            let mut stream = h.as_bytes().to_vec();
+            stream.extend_from_slice(&data);
+            let _ = guard(&stream);
+            let _ = guard(&data);
+        }
     }
 }
