@@ -15,6 +15,7 @@ use serde::Serialize;
 use tar::EntryType;
 
 use super::elf::capped_list;
+use super::tar_guard::TarGuard;
 use super::DiffReport;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
@@ -153,7 +154,7 @@ impl<'a> Source<'a> {
             Source::Memory { data, gzip, .. } => (Box::new(data), gzip),
         };
         let tar: Box<dyn Read + 'a> = if gzip { Box::new(GzDecoder::new(reader)) } else { reader };
-        Ok(Box::new(Capped { inner: tar, read: 0, max }))
+        Ok(Box::new(TarGuard::new(Capped { inner: tar, read: 0, max })))
     }
 
     /// An error reading this archive, naming it.

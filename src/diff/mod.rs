@@ -1,12 +1,14 @@
 //! Explains where two files differ, as diffoscope would but fast and focused on what Rust builds
 //! produce: ELF sections and strings (`elf`), tar and tar.gz members, recursively (`archive`),
-//! and raw bytes for everything else (`bytes`). This module holds the report types and decides
+//! and raw bytes for everything else (`bytes`); `tar_guard` keeps the `tar` crate from reading
+//! huge extension members whole. This module holds the report types and decides
 //! which comparison applies. The report is data (camelCase JSON) with a one-line summary; the
 //! library never prints.
 
 mod archive;
 mod bytes;
 mod elf;
+mod tar_guard;
 
 use std::io::Read;
 use std::path::Path;
@@ -22,6 +24,7 @@ pub use bytes::{BytesDiff, MIN_STRING, WINDOW_AFTER, WINDOW_BEFORE};
 #[doc(hidden)]
 pub use elf::synthetic_elf64;
 pub use elf::{ElfDiff, SectionDiff, SectionInfo, StringsDiff, MAX_SECTIONS, MAX_STRINGS, MAX_STRINGS_KEPT};
+pub use tar_guard::MAX_EXTENSION;
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, IoContext, Result};
