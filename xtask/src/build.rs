@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
-use crate::util::{glassbox_binary, repo_root, status};
+use crate::util::{glassbox_binary, repo_root, sandbox_ready, status};
 
 /// `$GLASSBOX_KEY`, or the development builder key (created on first use), announced loudly.
 pub fn signing_key(glassbox: &Path) -> Result<PathBuf> {
@@ -33,6 +33,7 @@ pub fn dev_key(glassbox: &Path, name: &str) -> Result<PathBuf> {
 }
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
+    sandbox_ready("build", args)?;
     let root = repo_root();
     let glassbox = glassbox_binary(false)?;
     let has = |flag: &str| args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));

@@ -5,9 +5,10 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
-use crate::util::{glassbox_binary, repo_root, status};
+use crate::util::{glassbox_binary, repo_root, sandbox_ready, status};
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
+    sandbox_ready("check", args)?;
     let root = repo_root();
     let glassbox = glassbox_binary(false)?;
     let mut cmd = Command::new(&glassbox);

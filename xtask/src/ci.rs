@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use glassbox::policy::Policy;
 
-use crate::util::{cargo, glassbox_binary, repo_root, run as sh};
+use crate::util::{cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, BUBBLEWRAP};
 use crate::{rebuild, release};
 
 fn run_ci() -> Result<()> {
@@ -44,7 +44,7 @@ fn run_ci() -> Result<()> {
         .arg(&avscan))?;
 
     let python = python_venv(&root)?;
-    install_system_tools()?;
+    install_system_tools("ci", &SYSTEM_TOOLS)?;
     sh(cargo().current_dir(&root).env("GLASSBOX_TEST_PYTHON", &python).env("GLASSBOX_REQUIRE_TOOLS", "1").args([
         "test",
         "--locked",
@@ -134,35 +134,10 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// The system tools the tests need, each with the Debian packages that provide it: bubblewrap
-/// (`build`, `check` and `rebuild` run the vendor's build code in its sandbox) and diffoscope
-/// (the diff tests compare `glassbox diff` with it; it runs readelf and objdump).
-const SYSTEM_TOOLS: [(&str, &[&str]); 2] =
-    [("bwrap", &["bubblewrap"]), ("diffoscope", &["diffoscope-minimal", "binutils"])];
-
-/// Installs the missing [`SYSTEM_TOOLS`] with apt-get when this is a root shell that has it.
-fn install_system_tools() -> Result<()> {
-    let runs = |program: &str| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
-    let missing: Vec<&str> = SYSTEM_TOOLS
-        .iter()
-        .filter(|(tool, _)| !runs(tool))
-        .flat_map(|(_, packages)| packages.iter().copied())
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root || !runs("apt-get") {
-        eprintln!("xtask ci: {} missing and cannot be installed here (needs root and apt-get)", missing.join(", "));
-        return Ok(()); // the tests that need them fail and say so
-    }
-    sh(Command::new("apt-get").args(["update", "-qq"])).context("apt-get update")?;
-    sh(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
-    .with_context(|| format!("installing {}", missing.join(", ")))
-}
+/// The system tools the tests need: bubblewrap (`build`, `check` and `rebuild` run the vendor's
+/// build code in its sandbox) and diffoscope (the diff tests compare `glassbox diff` with it; it
+/// runs readelf and objdump).
+const SYSTEM_TOOLS: [SystemTool; 2] = [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"])];
 
 /// The Python packages the tests use: securesystemslib verifies DSSE envelopes, check-jsonschema
 /// validates the workflow files against the published GitHub workflow schema.

@@ -11,7 +11,7 @@ use glassbox::keys::PrivateKey;
 use glassbox::policy::Policy;
 
 use crate::release::{self, attestations_dir, log_dir, log_vkey, policy_path, COMPONENT};
-use crate::util::{cargo, glassbox_binary, repo_root, run as sh};
+use crate::util::{cargo, glassbox_binary, repo_root, run as sh, sandbox_ready};
 
 /// A private key file named by an environment variable; never a development key for a release.
 fn key_from_env(var: &str, what: &str) -> Result<(PathBuf, PrivateKey)> {
@@ -41,6 +41,7 @@ fn crate_version() -> Result<String> {
 }
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
+    sandbox_ready("dist", args)?;
     let root = repo_root();
     let (builder_path, builder) = key_from_env("GLASSBOX_KEY", "release builder")?;
     let (log_key_path, _) = key_from_env("GLASSBOX_LOG_KEY", "transparency log")?;

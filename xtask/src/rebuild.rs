@@ -16,7 +16,7 @@ use glassbox::policy::Policy;
 
 use crate::build::{dev_key, signing_key};
 use crate::release::{self, COMPONENT};
-use crate::util::{glassbox_binary, repo_root, status};
+use crate::util::{glassbox_binary, repo_root, sandbox_ready, status};
 
 /// The newest `*.provenance.intoto.jsonl` below `dir`.
 fn newest_provenance(dir: &Path) -> Result<PathBuf> {
@@ -38,6 +38,7 @@ fn newest_provenance(dir: &Path) -> Result<PathBuf> {
 }
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
+    sandbox_ready("rebuild", args)?;
     if let Some(rest) = args.strip_prefix(&["--release".to_string()]) {
         let Some((version, rest)) = rest.split_first() else {
             bail!("usage: cargo xtask rebuild --release VERSION|latest [glassbox rebuild options]");

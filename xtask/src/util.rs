@@ -35,6 +35,45 @@ pub fn describe(cmd: &Command) -> String {
     std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
 }
 
+/// A program and the Debian packages that provide it.
+pub type SystemTool = (&'static str, &'static [&'static str]);
+
+/// bubblewrap: `glassbox build`, `check` and `rebuild` run the vendor's build code in its
+/// sandbox and refuse to run without it.
+pub const BUBBLEWRAP: SystemTool = ("bwrap", &["bubblewrap"]);
+
+/// Installs the missing `tools` with apt-get when this is a root shell that has it, so that a
+/// fresh machine needs nothing but Rust, Python 3 and git; elsewhere says what is missing and
+/// leaves the refusal to whatever needs the tool.
+pub fn install_system_tools(task: &str, tools: &[SystemTool]) -> Result<()> {
+    let runs = |program: &str| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
+    let missing: Vec<&str> =
+        tools.iter().filter(|(tool, _)| !runs(tool)).flat_map(|(_, packages)| packages.iter().copied()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !runs("apt-get") {
+        eprintln!("xtask {task}: {} missing and cannot be installed here (needs root and apt-get)", missing.join(", "));
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"])).context("apt-get update")?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .with_context(|| format!("installing {}", missing.join(", ")))
+}
+
+/// Before a task that runs `glassbox build`, `check` or `rebuild`: bubblewrap, unless the
+/// task's arguments turn the sandbox off.
+pub fn sandbox_ready(task: &str, args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--no-sandbox") {
+        return Ok(());
+    }
+    install_system_tools(task, &[BUBBLEWRAP])
+}
+
 /// Builds the glassbox binary (profile `release` or `dev`) and returns its path.
 pub fn glassbox_binary(release: bool) -> Result<PathBuf> {
     let root = repo_root();

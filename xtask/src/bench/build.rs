@@ -58,7 +58,7 @@ pub(super) fn bench_build(glassbox: &Path, bench_dir: &Path) -> Result<Vec<Ratio
     let glassbox_rebuild = || -> Result<Duration> {
         let mut cmd = Command::new(glassbox);
         cmd.arg("rebuild").arg(saved.join("provenance.intoto.jsonl")).arg("--source").arg(saved.join("src.tar.gz"));
-        cmd.arg("--trust").arg(&key);
+        cmd.arg("--trust").arg(key.with_extension("pub"));
         Ok(timed(&mut cmd)?.1)
     };
 
