@@ -21,7 +21,7 @@ pub struct BuildRoot {
     pub src: PathBuf,
     pub cargo_home: PathBuf,
     pub home: PathBuf,
-    /// Inside the staged tree, as DESIGN.md fixes.
+    /// Inside the staged tree, as docs/design.md fixes.
     pub target_dir: PathBuf,
 }
 
