@@ -181,7 +181,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(256))]
 
             #[test]
             fn from_hex_round_trips(bytes in proptest::array::uniform32(any::<u8>())) {

@@ -184,7 +184,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         #[test]
         fn agrees_with_the_reference_on_small_inputs(

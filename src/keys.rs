@@ -413,7 +413,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(128))]
 
             #[test]
             fn any_line_width_reads_the_same_key(seed in any::<[u8; 32]>(), width in 1usize..100) {

@@ -40,6 +40,9 @@ pub mod rebuild;
 pub mod review;
 pub mod transparency;
 
+#[cfg(test)]
+mod testing;
+
 pub use error::{Error, Result};
 
 /// glassbox's own version, recorded in every attestation it writes.

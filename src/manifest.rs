@@ -366,7 +366,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(256))]
 
             #[test]
             fn any_text_parses_only_if_canonical(text in "(([0-9a-fA-F]{62,65}|sha256:)[ \t]{0,3}[a-z./ \r]{0,6}\r?\n?){0,4}") {

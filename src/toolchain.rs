@@ -218,7 +218,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(256))]
 
             #[test]
             fn any_rustc_output_is_handled(text in "\\PC{0,300}") {

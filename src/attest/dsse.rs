@@ -149,7 +149,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(256))]
 
             /// Any text: parsing never panics, and every envelope it yields prints back to a line
             /// that parses to the same envelope.

@@ -131,7 +131,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         /// A signed statement decodes back to itself; its subjects' digests read strictly.
         #[test]

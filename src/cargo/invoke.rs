@@ -229,7 +229,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(256))]
 
             /// `cargo vendor`'s output names sources from the vendor's lockfile: any text is
             /// an answer or an error, never a panic.

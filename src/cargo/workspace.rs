@@ -163,7 +163,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(256))]
 
             /// cargo's stderr carries the vendor's build script output: any text gives one
             /// line, never a panic.

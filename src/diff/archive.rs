@@ -584,7 +584,7 @@ pub(crate) mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, failure_persistence: None, ..Default::default() })]
+            #![proptest_config(crate::testing::bounded_cases(128))]
 
             #[test]
             fn arbitrary_bytes_as_tar_and_tar_gz_never_panic(

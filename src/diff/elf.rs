@@ -520,7 +520,7 @@ pub(crate) mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(256))]
 
             #[test]
             fn arbitrary_bytes_after_an_elf_header_never_panic(

@@ -207,7 +207,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         #[test]
         fn arbitrary_bytes_never_panic(

@@ -307,7 +307,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::testing::bounded_cases(64))]
 
             /// Any text and any combination of key files: the parser never panics, and what it
             /// accepts keeps every invariant the evaluation relies on.

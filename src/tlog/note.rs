@@ -410,12 +410,8 @@ mod properties {
 
     use super::*;
 
-    fn config() -> ProptestConfig {
-        ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
-    }
-
     proptest! {
-        #![proptest_config(config())]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         /// Any bytes: no panic, and whatever parses writes back byte for byte.
         #[test]

@@ -234,7 +234,7 @@ mod properties {
     use super::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         /// Any bytes: no panic, and whatever parses is written back unchanged.
         #[test]

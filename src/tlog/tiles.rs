@@ -321,7 +321,7 @@ mod properties {
     use super::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         /// Any bytes: no panic; whatever decodes encodes back to the same bytes.
         #[test]

@@ -212,7 +212,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         /// Any entry, whatever characters its names hold (control characters included), is
         /// written in a form that parses back to it.

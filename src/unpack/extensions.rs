@@ -132,7 +132,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(crate::testing::bounded_cases(256))]
 
         #[test]
         fn pax_records_round_trip(path in "[a-z/._-]{1,40}", size in any::<u64>(), mtime in "[0-9.]{0,12}") {
