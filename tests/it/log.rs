@@ -24,6 +24,11 @@ pub(crate) fn new_log(dir: &Path) -> (PathBuf, PathBuf, String) {
     (log, key, vkey)
 }
 
+/// Appends the envelopes of `file` to `log`, which must succeed.
+pub(crate) fn append_ok(log: &Path, key: &Path, file: &Path) -> String {
+    ok(glassbox().args(["log", "append"]).arg(log).arg("--key").arg(key).arg(file))
+}
+
 /// Writes `count` distinct signed envelopes (one per line) to `path`, numbered from `first`.
 pub(crate) fn envelopes(path: &Path, first: usize, count: usize) -> Vec<String> {
     let key = PrivateKey::from_seed(&[42; 32]);
@@ -58,7 +63,7 @@ fn append_prove_check_and_list() {
     let (log, key, vkey) = new_log(dir.path());
     let file = dir.path().join("batch.jsonl");
     envelopes(&file, 0, 300);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    append_ok(&log, &key, &file);
     assert_eq!(size(&log), 300);
     // Appending the same envelopes again adds nothing.
     let again = ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file).arg("--json"));
@@ -129,7 +134,7 @@ fn changing_any_byte_is_caught() {
     let (log, key, vkey) = new_log(dir.path());
     let file = dir.path().join("batch.jsonl");
     envelopes(&file, 0, 600);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    append_ok(&log, &key, &file);
     let pristine = dir.path().join("pristine");
     ok(Command::new("cp").arg("-a").arg(&log).arg(&pristine));
 
@@ -211,7 +216,7 @@ fn appends_survive_sigkill_at_any_instant() {
     // A later append works, and the whole log audits.
     let file = dir.path().join("after.jsonl");
     envelopes(&file, 999_000, 10);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    append_ok(&log, &key, &file);
     let result = audit(&log, &vkey);
     assert_eq!(result.status.code(), Some(0), "{}", String::from_utf8_lossy(&result.stderr));
 }
@@ -340,7 +345,7 @@ fn cosigning_a_logs_own_checkpoint_waits_for_its_appenders() {
     let (log, key, vkey) = new_log(dir.path());
     let file = dir.path().join("e.jsonl");
     envelopes(&file, 0, 3);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    append_ok(&log, &key, &file);
     cosign_waits_for_the_append_lock(dir.path(), &log, &vkey);
     assert!(std::fs::read_to_string(log.join("checkpoint")).unwrap().contains("witness-"));
 }

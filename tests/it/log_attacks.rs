@@ -11,7 +11,7 @@ use glassbox::attest::{Envelope, ResourceDescriptor, Signature, Statement};
 use glassbox::digest::Sha256Digest;
 use glassbox::keys::PrivateKey;
 
-use crate::log::{audit, cosign_waits_for_the_append_lock, envelopes, new_log, size, verify};
+use crate::log::{append_ok, audit, cosign_waits_for_the_append_lock, envelopes, new_log, size, verify};
 use crate::support::*;
 
 fn append(log: &Path, key: &Path, file: &Path) -> Output {
@@ -254,7 +254,7 @@ fn d27_the_log_names_the_submitted_line_and_refuses_other_forms() {
         assert_eq!(size(&log), 0, "{what} was logged");
     }
     let file = line_file(dir.path(), "e.jsonl", &line);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    append_ok(&log, &key, &file);
     let listed: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
     let file_line = std::fs::read(&file).unwrap();
@@ -270,7 +270,7 @@ fn d11_one_witness_key_counts_once() {
     let (witness_key, witness_pub) = keypair(dir.path(), "witness");
     let file = dir.path().join("e.jsonl");
     envelopes(&file, 0, 1);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    append_ok(&log, &key, &file);
     // One key cosigns under two names, so the checkpoint carries two valid cosignature lines.
     let mut wkeys = Vec::new();
     for name in ["w1.example", "w2.example"] {
@@ -365,7 +365,7 @@ fn d8_hostile_log_files_do_not_hang_or_exhaust_memory() {
     let (log, key, vkey) = new_log(dir.path());
     let file = dir.path().join("e.jsonl");
     envelopes(&file, 0, 1);
-    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&file));
+    append_ok(&log, &key, &file);
     let pristine = dir.path().join("pristine");
     ok(Command::new("cp").arg("-a").arg(&log).arg(&pristine));
     let restore = || {
