@@ -34,6 +34,7 @@ pub mod unpack;
 
 pub mod build;
 pub mod check;
+pub mod custody;
 pub mod diff;
 pub mod policy;
 pub mod rebuild;

@@ -43,6 +43,57 @@ impl Timestamp {
     }
 }
 
+/// The calendar periods custody statistics and quotas are counted in (UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Day,
+    Month,
+    Year,
+}
+
+impl Period {
+    /// `day`, `month` or `year`.
+    pub fn parse(text: &str) -> Option<Period> {
+        match text {
+            "day" => Some(Period::Day),
+            "month" => Some(Period::Month),
+            "year" => Some(Period::Year),
+            _ => None,
+        }
+    }
+}
+
+impl Timestamp {
+    /// The period this instant falls in: `2026-12-01`, `2026-12` or `2026`.
+    pub fn period(&self, period: Period) -> String {
+        let (y, m, d) = civil_from_days(self.0.div_euclid(86_400));
+        match period {
+            Period::Day => format!("{y:04}-{m:02}-{d:02}"),
+            Period::Month => format!("{y:04}-{m:02}"),
+            Period::Year => format!("{y:04}"),
+        }
+    }
+}
+
+/// A duration as a person writes it in a policy or a flag: a positive whole number of seconds,
+/// minutes, hours or days (`90s`, `30m`, `72h`, `7d`). Returns seconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let digits = &text[..text.len() - 1];
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = digits.parse().ok()?;
+    (n > 0).then_some(n * unit)
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.rfc3339())
@@ -104,6 +155,16 @@ mod tests {
         assert_eq!(Timestamp::parse_rfc3339("2023-11-14T22:13:20.123Z"), Some(Timestamp(1_700_000_000)));
         for bad in ["2023-02-29T00:00:00Z", "2023-11-14 22:13:20Z", "2023-11-14T22:13:20+01:00", "x"] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_and_durations() {
+        let t = Timestamp(1_700_000_000);
+        assert_eq!([t.period(Period::Day), t.period(Period::Month), t.period(Period::Year)], ["2023-11-14", "2023-11", "2023"]);
+        assert_eq!([parse_duration("90s"), parse_duration("30m"), parse_duration("72h"), parse_duration("7d")], [Some(90), Some(1800), Some(259_200), Some(604_800)]);
+        for bad in ["", "d", "0d", "-1h", "1.5h", "7w", "1 d", "9999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
 }

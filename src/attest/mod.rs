@@ -1,6 +1,7 @@
 //! in-toto attestations: Statements, their predicates (SLSA provenance, …) and DSSE envelopes.
 //! Every type URI glassbox writes or accepts is a constant here and in docs/formats.md.
 
+pub mod custody;
 pub mod dsse;
 pub mod provenance;
 pub mod review;
@@ -29,3 +30,10 @@ pub const DEFAULT_VERIFIER_ID: &str = "https://glassbox.dev/rebuilders/local/v1"
 /// The policy a rebuild verdict applies: every subject rebuilt bit for bit from the attested
 /// source with the attested parameters.
 pub const POLICY_BIT_FOR_BIT: &str = "https://glassbox.dev/policies/bit-for-bit-rebuild/v1";
+/// glassbox sample custody predicate types (docs/formats.md, section 17).
+pub const SAMPLE_INTAKE_V1: &str = "https://glassbox.dev/sample-intake/v1";
+pub const SAMPLE_REQUEST_V1: &str = "https://glassbox.dev/sample-request/v1";
+pub const SAMPLE_DECISION_V1: &str = "https://glassbox.dev/sample-decision/v1";
+pub const SAMPLE_RELEASE_V1: &str = "https://glassbox.dev/sample-release/v1";
+/// The receipt a customer gets for a sample (a JSON file, not a statement).
+pub const SAMPLE_RECEIPT_V1: &str = "https://glassbox.dev/sample-receipt/v1";

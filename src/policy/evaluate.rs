@@ -64,6 +64,12 @@ impl Evidence {
 /// `log_dir` (default `<attestations>/log`). A trusted rebuilder's statement that cannot be read
 /// at all is an `Invalid` error: verify cannot answer.
 pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Option<&Path>) -> Result<Verdict> {
+    if policy.builders.is_empty() {
+        return Err(crate::error::Error::invalid(
+            policy.path.display(),
+            "has no [builders] section: it governs samples only and cannot accept an artifact",
+        ));
+    }
     let sha256 = hash_artifact(artifact)?;
     let collected = evidence::collect(attestations)?;
     let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")));

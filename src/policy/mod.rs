@@ -6,18 +6,21 @@
 pub mod evaluate;
 pub mod evidence;
 mod log;
+pub mod samples;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::attest::review::{valid_criteria, SAFE_TO_DEPLOY};
+use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::fs::{limits, read_regular_text};
 use crate::keys::{KeyId, PublicKey};
 use crate::tlog::note::NoteVerifier;
 
 pub use evaluate::{verify, Evidence, Requirement, Verdict};
+pub use samples::SamplesPolicy;
 
 /// A key the policy trusts, with the path it was given as.
 #[derive(Clone, Debug)]
@@ -47,23 +50,32 @@ pub struct LogPolicy {
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub path: PathBuf,
+    /// What "the policy in force" means in a sample request: SHA-256 of the policy file's bytes
+    /// followed by the 32 bytes of every key it trusts, in the order loaded (so replacing a key
+    /// file behind an unchanged policy changes it too).
+    pub digest: Sha256Digest,
+    /// Empty only in a policy that governs samples alone (`verify` then refuses it).
     pub builders: Vec<TrustedKey>,
     pub rebuilds: Threshold,
     pub reviews: Threshold,
     pub review_criteria: String,
     pub log: Option<LogPolicy>,
+    pub samples: Option<SamplesPolicy>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
-    builders: RawKeys,
+    #[serde(default)]
+    builders: Option<RawKeys>,
     #[serde(default)]
     rebuilds: Option<RawThreshold>,
     #[serde(default)]
     reviews: Option<RawReviews>,
     #[serde(default)]
     log: Option<RawLog>,
+    #[serde(default)]
+    samples: Option<samples::RawSamples>,
 }
 
 #[derive(Deserialize)]
@@ -128,22 +140,7 @@ impl Policy {
             Error::invalid(&origin, format!("{line}{}", e.message().trim().replace('\n', " ")))
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let keys = |section: &str, list: &[String]| -> Result<Vec<TrustedKey>> {
-            let mut out: Vec<TrustedKey> = Vec::new();
-            for rel in list {
-                let key = trusted_key(&base.join(rel))
-                    .map_err(|why| Error::invalid(format!("{origin}: [{section}] key {rel:?}"), why))?;
-                let id = key.key_id();
-                if let Some(first) = out.iter().find(|k| k.id == id) {
-                    return Err(Error::invalid(
-                        format!("{origin}: [{section}]"),
-                        format!("key {rel:?} is listed twice (it is the key of {:?})", first.path),
-                    ));
-                }
-                out.push(TrustedKey { path: rel.clone(), key, id });
-            }
-            Ok(out)
-        };
+        let keys = |section: &str, list: &[String]| load_keys(base, &origin, section, list);
         let threshold = |section: &str, keys: Vec<TrustedKey>, required: usize| -> Result<Threshold> {
             if required > keys.len() {
                 return Err(Error::invalid(
@@ -153,8 +150,12 @@ impl Policy {
             }
             Ok(Threshold { keys, required })
         };
-        let builders = keys("builders", &raw.builders.keys)?;
-        if builders.is_empty() {
+        let builders = match &raw.builders {
+            Some(b) => keys("builders", &b.keys)?,
+            None if raw.samples.is_some() => Vec::new(),
+            None => return Err(Error::invalid(&origin, "has no [builders] section: nothing could be accepted")),
+        };
+        if builders.is_empty() && raw.builders.is_some() {
             return Err(Error::invalid(
                 format!("{origin}: [builders] keys"),
                 "lists no key: nothing could be accepted",
@@ -189,8 +190,63 @@ impl Policy {
             Some(l) => Some(log_policy(base, &origin, l)?),
             None => None,
         };
-        Ok(Policy { path: path.to_path_buf(), builders, rebuilds, reviews, review_criteria, log })
+        let samples = match raw.samples {
+            Some(raw) => {
+                if log.is_none() {
+                    return Err(Error::invalid(
+                        format!("{origin}: [samples]"),
+                        "needs a [log] section: the gateway releases only what the log holds",
+                    ));
+                }
+                Some(samples::parse(raw, base, &origin)?)
+            }
+            None => None,
+        };
+        let digest = policy_digest(text, &builders, &rebuilds, &reviews, log.as_ref(), samples.as_ref());
+        Ok(Policy { path: path.to_path_buf(), digest, builders, rebuilds, reviews, review_criteria, log, samples })
     }
+}
+
+/// See [`Policy::digest`].
+fn policy_digest(
+    text: &str,
+    builders: &[TrustedKey],
+    rebuilds: &Threshold,
+    reviews: &Threshold,
+    log: Option<&LogPolicy>,
+    samples: Option<&SamplesPolicy>,
+) -> Sha256Digest {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut add = |k: &PublicKey| bytes.extend_from_slice(k.as_bytes());
+    builders.iter().chain(&rebuilds.keys).chain(&reviews.keys).for_each(|k| add(&k.key));
+    if let Some(l) = log {
+        std::iter::once(&l.vkey).chain(&l.witnesses).for_each(|v| add(&v.key));
+    }
+    if let Some(s) = samples {
+        s.centers.iter().chain(&s.gateways).for_each(|k| add(&k.key));
+        s.requesters.iter().for_each(|r| add(&r.key.key));
+        s.approvers.iter().flat_map(|g| &g.keys).for_each(|k| add(&k.key));
+    }
+    Sha256Digest::of(&bytes)
+}
+
+/// Loads the public key files `list` (relative to `base`) of policy section `section`, refusing
+/// a missing, private or repeated key with an error that names the entry.
+fn load_keys(base: &Path, origin: &str, section: &str, list: &[String]) -> Result<Vec<TrustedKey>> {
+    let mut out: Vec<TrustedKey> = Vec::new();
+    for rel in list {
+        let key =
+            trusted_key(&base.join(rel)).map_err(|why| Error::invalid(format!("{origin}: [{section}] key {rel:?}"), why))?;
+        let id = key.key_id();
+        if let Some(first) = out.iter().find(|k| k.id == id) {
+            return Err(Error::invalid(
+                format!("{origin}: [{section}]"),
+                format!("key {rel:?} is listed twice (it is the key of {:?})", first.path),
+            ));
+        }
+        out.push(TrustedKey { path: rel.clone(), key, id });
+    }
+    Ok(out)
 }
 
 /// A public key file named by the policy: a small regular file holding an SPKI PEM. A private

@@ -1,0 +1,268 @@
+//! Signing and reading custody statements. Reading is strict: a custody envelope is decoded
+//! only if its statement has exactly the subjects its predicate type prescribes, every digest
+//! is 64 lowercase hex, every time is RFC 3339 UTC and every name is a policy identifier; the
+//! signer is the policy key (for that statement's role) whose signature verifies, found by the
+//! key id first so that a replay of a million entries verifies each signature once.
+
+use serde::de::DeserializeOwned;
+
+use crate::attest::custody::{
+    Decision, DecisionKind, Intake, Release, Request, BATCH_TREE, SAMPLE_BATCH, SAMPLE_COMMITMENT, SUBJECT_BATCH,
+    SUBJECT_REQUEST, SUBJECT_SAMPLE,
+};
+use crate::attest::dsse::pae;
+use crate::attest::{
+    Envelope, ResourceDescriptor, Statement, SAMPLE_DECISION_V1, SAMPLE_INTAKE_V1, SAMPLE_RELEASE_V1, SAMPLE_REQUEST_V1,
+};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::keys::PrivateKey;
+use crate::policy::samples::{is_country, is_identifier, SamplesPolicy};
+use crate::policy::TrustedKey;
+use crate::time::Timestamp;
+
+/// A custody statement read from the log (or a file), with what every rule needs.
+#[derive(Clone, Debug)]
+pub struct Logged<P> {
+    /// Log index (`u64::MAX` for a statement not read from the log).
+    pub index: u64,
+    /// SHA-256 of the envelope's compact line: how the log and other statements name it.
+    pub envelope: Sha256Digest,
+    /// The policy key of this statement's role whose signature verifies, if any.
+    pub signer: Option<TrustedKey>,
+    pub predicate: P,
+    /// The sample's commitment (requests, decisions, releases) or the batch root (intake).
+    pub subject: Sha256Digest,
+    /// The statement's own time: period end, requestedAt, decidedAt or releasedAt.
+    pub time: Timestamp,
+}
+
+/// Any custody statement.
+#[derive(Clone, Debug)]
+pub enum Custody {
+    Intake(Logged<Intake>),
+    Request(Logged<Request>),
+    Decision(Logged<Decision>),
+    Release(Logged<Release>),
+}
+
+impl Custody {
+    pub fn index(&self) -> u64 {
+        match self {
+            Custody::Intake(l) => l.index,
+            Custody::Request(l) => l.index,
+            Custody::Decision(l) => l.index,
+            Custody::Release(l) => l.index,
+        }
+    }
+
+    /// `intake`, `request`, `decision` or `release`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Custody::Intake(_) => "intake",
+            Custody::Request(_) => "request",
+            Custody::Decision(_) => "decision",
+            Custody::Release(_) => "release",
+        }
+    }
+}
+
+/// Whether a predicate type is one of custody's.
+pub fn is_custody_type(predicate_type: &str) -> bool {
+    [SAMPLE_INTAKE_V1, SAMPLE_REQUEST_V1, SAMPLE_DECISION_V1, SAMPLE_RELEASE_V1].contains(&predicate_type)
+}
+
+/// A subject naming a sample by its commitment.
+pub fn sample_subject(commitment: &Sha256Digest) -> ResourceDescriptor {
+    ResourceDescriptor {
+        name: Some(SUBJECT_SAMPLE.into()),
+        digest: [(SAMPLE_COMMITMENT.to_string(), commitment.hex())].into(),
+        ..Default::default()
+    }
+}
+
+/// The subjects of a decision or release: the request envelope, then the sample.
+pub fn request_subjects(request: &Sha256Digest, commitment: &Sha256Digest) -> Vec<ResourceDescriptor> {
+    vec![ResourceDescriptor::named(SUBJECT_REQUEST, *request), sample_subject(commitment)]
+}
+
+/// Signs an intake batch statement.
+pub fn sign_intake(intake: &Intake, root: &Sha256Digest, key: &PrivateKey) -> Envelope {
+    let subject = ResourceDescriptor {
+        name: Some(SUBJECT_BATCH.into()),
+        digest: [(SAMPLE_BATCH.to_string(), root.hex())].into(),
+        ..Default::default()
+    };
+    Statement::new(vec![subject], SAMPLE_INTAKE_V1, intake).sign(key)
+}
+
+pub fn sign_request(request: &Request, commitment: &Sha256Digest, key: &PrivateKey) -> Envelope {
+    Statement::new(vec![sample_subject(commitment)], SAMPLE_REQUEST_V1, request).sign(key)
+}
+
+pub fn sign_decision(decision: &Decision, request: &Sha256Digest, commitment: &Sha256Digest, key: &PrivateKey) -> Envelope {
+    Statement::new(request_subjects(request, commitment), SAMPLE_DECISION_V1, decision).sign(key)
+}
+
+pub fn sign_release(release: &Release, request: &Sha256Digest, commitment: &Sha256Digest, key: &PrivateKey) -> Envelope {
+    Statement::new(request_subjects(request, commitment), SAMPLE_RELEASE_V1, release).sign(key)
+}
+
+/// Decodes a custody envelope (`None` if its predicate type is not custody's). `digest` is the
+/// envelope line's SHA-256 and `index` its log index; `origin` names it in errors. The signer
+/// is looked up among the policy's keys for the statement's role.
+pub fn decode(envelope: &Envelope, digest: Sha256Digest, index: u64, policy: &SamplesPolicy, origin: &str) -> Result<Option<Custody>> {
+    let payload = envelope.payload_bytes().map_err(|e| Error::invalid(origin, e.to_string()))?;
+    let head: Statement<serde::de::IgnoredAny> = serde_json::from_slice(&payload)
+        .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
+    if head.type_ != crate::attest::STATEMENT_V1 || envelope.payload_type != crate::attest::PAYLOAD_TYPE_INTOTO {
+        return Ok(None);
+    }
+    let bad = |why: String| Error::invalid(origin, why);
+    let message = pae(&envelope.payload_type, &payload);
+    let signed_by = |keys: Vec<&TrustedKey>| signer(envelope, &message, &keys);
+    let out = match head.predicate_type.as_str() {
+        SAMPLE_INTAKE_V1 => {
+            let (subject, p) = read::<Intake>(&payload, origin, SUBJECT_BATCH, SAMPLE_BATCH)?;
+            if p.tree != BATCH_TREE || p.count == 0 || !is_hex(&p.batch_id, 32) || p.merkle_root != subject.hex() {
+                return Err(bad("not a valid intake batch (tree, count, batchId or merkleRoot)".into()));
+            }
+            let start = time(&p.period.start, origin, "period.start")?;
+            let time = time(&p.period.end, origin, "period.end")?;
+            if time < start {
+                return Err(bad("its period ends before it starts".into()));
+            }
+            let signer = signed_by(policy.centers.iter().collect());
+            Custody::Intake(Logged { index, envelope: digest, signer, predicate: p, subject, time })
+        }
+        SAMPLE_REQUEST_V1 => {
+            let (subject, p) = read::<Request>(&payload, origin, SUBJECT_SAMPLE, SAMPLE_COMMITMENT)?;
+            let requested = time(&p.requested_at, origin, "requestedAt")?;
+            let expires = time(&p.expires_at, origin, "expiresAt")?;
+            let i = &p.intake;
+            if !is_hex(&p.request_id, 32)
+                || !is_identifier(&p.reason)
+                || !is_identifier(&p.destination)
+                || !is_identifier(&p.requester.role)
+                || !is_country(&p.requester.country)
+                || Sha256Digest::from_hex(&p.detail).is_none()
+                || prefixed(&p.policy).is_none()
+                || prefixed(&i.envelope).is_none()
+                || Sha256Digest::from_hex(&i.batch_root).is_none()
+                || i.proof.iter().any(|h| Sha256Digest::from_hex(h).is_none())
+                || i.proof.len() > 64
+                || !is_age_recipient(&p.recipient)
+            {
+                return Err(bad("not a valid sample request (an identifier, digest or recipient is malformed)".into()));
+            }
+            if expires <= requested {
+                return Err(bad("it expires before it was made".into()));
+            }
+            let signer = signed_by(policy.requesters.iter().map(|r| &r.key).collect());
+            Custody::Request(Logged { index, envelope: digest, signer, predicate: p, subject, time: requested })
+        }
+        SAMPLE_DECISION_V1 | SAMPLE_RELEASE_V1 => {
+            let statement: Statement<serde_json::Value> = serde_json::from_slice(&payload)
+                .map_err(|e| bad(format!("payload is not an in-toto statement ({e})")))?;
+            let (request, subject) = two_subjects(&statement.subject).ok_or_else(|| {
+                bad("must have exactly two subjects: the request (sha256) and the sample (glassboxSampleCommitment)".into())
+            })?;
+            if head.predicate_type == SAMPLE_DECISION_V1 {
+                let p: Decision = predicate(statement.predicate, origin)?;
+                if prefixed(&p.request) != Some(request) {
+                    return Err(bad("its request field and its request subject differ".into()));
+                }
+                if p.decision == DecisionKind::Deny && p.why.trim().is_empty() {
+                    return Err(bad("a denial must say why".into()));
+                }
+                let time = time(&p.decided_at, origin, "decidedAt")?;
+                let signer = signed_by(policy.decision_keys());
+                Custody::Decision(Logged { index, envelope: digest, signer, predicate: p, subject, time })
+            } else {
+                let p: Release = predicate(statement.predicate, origin)?;
+                if prefixed(&p.request) != Some(request) {
+                    return Err(bad("its request field and its request subject differ".into()));
+                }
+                if p.approvals.iter().any(|a| prefixed(a).is_none())
+                    || prefixed(&p.ciphertext).is_none()
+                    || Sha256Digest::from_hex(&p.checkpoint.root).is_none()
+                {
+                    return Err(bad("not a valid release (an approval, ciphertext or checkpoint digest is malformed)".into()));
+                }
+                let time = time(&p.released_at, origin, "releasedAt")?;
+                let signer = signed_by(policy.gateways.iter().collect());
+                Custody::Release(Logged { index, envelope: digest, signer, predicate: p, subject, time })
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(out))
+}
+
+/// The request digest and commitment of a decision's or release's subjects.
+fn two_subjects(subjects: &[ResourceDescriptor]) -> Option<(Sha256Digest, Sha256Digest)> {
+    let [request, sample] = subjects else { return None };
+    if request.name.as_deref() != Some(SUBJECT_REQUEST) || request.digest.len() != 1 {
+        return None;
+    }
+    Some((request.sha256()?, sample_commitment(sample)?))
+}
+
+/// The commitment of a `sample` subject (exactly one digest, under the commitment's name).
+fn sample_commitment(s: &ResourceDescriptor) -> Option<Sha256Digest> {
+    if s.name.as_deref() != Some(SUBJECT_SAMPLE) || s.digest.len() != 1 {
+        return None;
+    }
+    s.digest.get(SAMPLE_COMMITMENT).and_then(|d| Sha256Digest::from_hex(d))
+}
+
+/// A statement with one subject named `name` whose only digest is `digest_name`.
+fn read<P: DeserializeOwned>(payload: &[u8], origin: &str, name: &str, digest_name: &str) -> Result<(Sha256Digest, P)> {
+    let statement: Statement<serde_json::Value> = serde_json::from_slice(payload)
+        .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
+    let subject = match statement.subject.as_slice() {
+        [s] if s.name.as_deref() == Some(name) && s.digest.len() == 1 => {
+            s.digest.get(digest_name).and_then(|d| Sha256Digest::from_hex(d))
+        }
+        _ => None,
+    }
+    .ok_or_else(|| Error::invalid(origin, format!("must have exactly one subject {name:?} with a {digest_name} digest")))?;
+    Ok((subject, predicate(statement.predicate, origin)?))
+}
+
+fn predicate<P: DeserializeOwned>(value: serde_json::Value, origin: &str) -> Result<P> {
+    serde_json::from_value(value).map_err(|e| Error::invalid(origin, format!("predicate: {e}")))
+}
+
+fn time(text: &str, origin: &str, field: &str) -> Result<Timestamp> {
+    Timestamp::parse_rfc3339(text).ok_or_else(|| Error::invalid(origin, format!("{field} {text:?} is not an RFC 3339 UTC time")))
+}
+
+/// `sha256:<64 lowercase hex>`.
+pub fn prefixed(text: &str) -> Option<Sha256Digest> {
+    text.strip_prefix("sha256:").and_then(Sha256Digest::from_hex)
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Whether `text` is an age X25519 recipient (`age1…`).
+pub fn is_age_recipient(text: &str) -> bool {
+    text.len() < 100 && text.parse::<age::x25519::Recipient>().is_ok()
+}
+
+/// The key of `keys` whose signature over `message` verifies: signatures naming a key id are
+/// checked against that key only, those without one against each key.
+fn signer(envelope: &Envelope, message: &[u8], keys: &[&TrustedKey]) -> Option<TrustedKey> {
+    use base64::Engine as _;
+    for s in &envelope.signatures {
+        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(&s.sig) else { continue };
+        let candidates: Vec<&&TrustedKey> =
+            if s.keyid.is_empty() { keys.iter().collect() } else { keys.iter().filter(|k| k.id.as_str() == s.keyid).collect() };
+        if let Some(k) = candidates.into_iter().find(|k| k.key.verify(message, &sig)) {
+            return Some((*k).clone());
+        }
+    }
+    None
+}
