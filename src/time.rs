@@ -161,8 +161,14 @@ mod tests {
     #[test]
     fn periods_and_durations() {
         let t = Timestamp(1_700_000_000);
-        assert_eq!([t.period(Period::Day), t.period(Period::Month), t.period(Period::Year)], ["2023-11-14", "2023-11", "2023"]);
-        assert_eq!([parse_duration("90s"), parse_duration("30m"), parse_duration("72h"), parse_duration("7d")], [Some(90), Some(1800), Some(259_200), Some(604_800)]);
+        assert_eq!(
+            [t.period(Period::Day), t.period(Period::Month), t.period(Period::Year)],
+            ["2023-11-14", "2023-11", "2023"]
+        );
+        assert_eq!(
+            [parse_duration("90s"), parse_duration("30m"), parse_duration("72h"), parse_duration("7d")],
+            [Some(90), Some(1800), Some(259_200), Some(604_800)]
+        );
         for bad in ["", "d", "0d", "-1h", "1.5h", "7w", "1 d", "9999999999d"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }

@@ -119,7 +119,8 @@ pub fn proves(intake: &IntakeRef, commitment: &Sha256Digest) -> bool {
 
 /// Decodes 64 hex digits into 32 bytes (any case), for values a person typed.
 pub fn parse_commitment(text: &str) -> Option<Sha256Digest> {
-    let text = text.strip_prefix(crate::attest::custody::SAMPLE_COMMITMENT).and_then(|t| t.strip_prefix(':')).unwrap_or(text);
+    let text =
+        text.strip_prefix(crate::attest::custody::SAMPLE_COMMITMENT).and_then(|t| t.strip_prefix(':')).unwrap_or(text);
     let bytes = hex_decode(&text.to_ascii_lowercase())?;
     Some(Sha256Digest(bytes.try_into().ok()?))
 }

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::attest::custody::Decision;
 use crate::attest::custody::{DecisionKind, Intake, Request};
 use crate::custody::commitment::proves;
 use crate::custody::statements::{prefixed, Logged};
-use crate::attest::custody::Decision;
 use crate::digest::Sha256Digest;
 use crate::policy::samples::SamplesPolicy;
 use crate::time::Timestamp;
@@ -110,7 +110,10 @@ pub fn judge(policy: &SamplesPolicy, case: &Case<'_>, at: Timestamp) -> Result<A
         return Err(refuse(ReasonNotAllowed, format!("reason {:?} is not one the policy allows", p.reason)));
     }
     if !policy.destinations.contains(&p.destination) {
-        return Err(refuse(DestinationNotAllowed, format!("destination {:?} is not one the policy allows", p.destination)));
+        return Err(refuse(
+            DestinationNotAllowed,
+            format!("destination {:?} is not one the policy allows", p.destination),
+        ));
     }
     let expires = Timestamp::parse_rfc3339(&p.expires_at).unwrap_or(Timestamp(i64::MIN));
     if expires.0.saturating_sub(request.time.0) > policy.request_lifetime {
@@ -124,7 +127,8 @@ pub fn judge(policy: &SamplesPolicy, case: &Case<'_>, at: Timestamp) -> Result<A
     }
     // Decisions by keys the policy does not trust are ignored: anyone may append to the log.
     let trusted: Vec<&&Logged<Decision>> = case.decisions.iter().filter(|d| d.signer.is_some()).collect();
-    let is_requester = |d: &Logged<Decision>| d.signer.as_ref().is_some_and(|k| k.key.as_bytes() == signer.key.as_bytes());
+    let is_requester =
+        |d: &Logged<Decision>| d.signer.as_ref().is_some_and(|k| k.key.as_bytes() == signer.key.as_bytes());
     let is_approver = |d: &Logged<Decision>| {
         d.signer.as_ref().is_some_and(|k| policy.approvers.iter().any(|g| g.keys.iter().any(|gk| gk.id == k.id)))
     };
@@ -143,7 +147,12 @@ pub fn judge(policy: &SamplesPolicy, case: &Case<'_>, at: Timestamp) -> Result<A
         if case.releases_in_period >= q.releases {
             return Err(refuse(
                 QuotaExceeded,
-                format!("{} releases already in {} (quota {})", case.releases_in_period, at.period(q.period), q.releases),
+                format!(
+                    "{} releases already in {} (quota {})",
+                    case.releases_in_period,
+                    at.period(q.period),
+                    q.releases
+                ),
             ));
         }
     }

@@ -100,18 +100,34 @@ pub fn sign_request(request: &Request, commitment: &Sha256Digest, key: &PrivateK
     Statement::new(vec![sample_subject(commitment)], SAMPLE_REQUEST_V1, request).sign(key)
 }
 
-pub fn sign_decision(decision: &Decision, request: &Sha256Digest, commitment: &Sha256Digest, key: &PrivateKey) -> Envelope {
+pub fn sign_decision(
+    decision: &Decision,
+    request: &Sha256Digest,
+    commitment: &Sha256Digest,
+    key: &PrivateKey,
+) -> Envelope {
     Statement::new(request_subjects(request, commitment), SAMPLE_DECISION_V1, decision).sign(key)
 }
 
-pub fn sign_release(release: &Release, request: &Sha256Digest, commitment: &Sha256Digest, key: &PrivateKey) -> Envelope {
+pub fn sign_release(
+    release: &Release,
+    request: &Sha256Digest,
+    commitment: &Sha256Digest,
+    key: &PrivateKey,
+) -> Envelope {
     Statement::new(request_subjects(request, commitment), SAMPLE_RELEASE_V1, release).sign(key)
 }
 
 /// Decodes a custody envelope (`None` if its predicate type is not custody's). `digest` is the
 /// envelope line's SHA-256 and `index` its log index; `origin` names it in errors. The signer
 /// is looked up among the policy's keys for the statement's role.
-pub fn decode(envelope: &Envelope, digest: Sha256Digest, index: u64, policy: &SamplesPolicy, origin: &str) -> Result<Option<Custody>> {
+pub fn decode(
+    envelope: &Envelope,
+    digest: Sha256Digest,
+    index: u64,
+    policy: &SamplesPolicy,
+    origin: &str,
+) -> Result<Option<Custody>> {
     let payload = envelope.payload_bytes().map_err(|e| Error::invalid(origin, e.to_string()))?;
     let head: Statement<serde::de::IgnoredAny> = serde_json::from_slice(&payload)
         .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
@@ -187,7 +203,9 @@ pub fn decode(envelope: &Envelope, digest: Sha256Digest, index: u64, policy: &Sa
                     || prefixed(&p.ciphertext).is_none()
                     || Sha256Digest::from_hex(&p.checkpoint.root).is_none()
                 {
-                    return Err(bad("not a valid release (an approval, ciphertext or checkpoint digest is malformed)".into()));
+                    return Err(bad(
+                        "not a valid release (an approval, ciphertext or checkpoint digest is malformed)".into()
+                    ));
                 }
                 let time = time(&p.released_at, origin, "releasedAt")?;
                 let signer = signed_by(policy.gateways.iter().collect());
@@ -226,7 +244,9 @@ fn read<P: DeserializeOwned>(payload: &[u8], origin: &str, name: &str, digest_na
         }
         _ => None,
     }
-    .ok_or_else(|| Error::invalid(origin, format!("must have exactly one subject {name:?} with a {digest_name} digest")))?;
+    .ok_or_else(|| {
+        Error::invalid(origin, format!("must have exactly one subject {name:?} with a {digest_name} digest"))
+    })?;
     Ok((subject, predicate(statement.predicate, origin)?))
 }
 
@@ -235,7 +255,8 @@ fn predicate<P: DeserializeOwned>(value: serde_json::Value, origin: &str) -> Res
 }
 
 fn time(text: &str, origin: &str, field: &str) -> Result<Timestamp> {
-    Timestamp::parse_rfc3339(text).ok_or_else(|| Error::invalid(origin, format!("{field} {text:?} is not an RFC 3339 UTC time")))
+    Timestamp::parse_rfc3339(text)
+        .ok_or_else(|| Error::invalid(origin, format!("{field} {text:?} is not an RFC 3339 UTC time")))
 }
 
 /// `sha256:<64 lowercase hex>`.
@@ -258,8 +279,11 @@ fn signer(envelope: &Envelope, message: &[u8], keys: &[&TrustedKey]) -> Option<T
     use base64::Engine as _;
     for s in &envelope.signatures {
         let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(&s.sig) else { continue };
-        let candidates: Vec<&&TrustedKey> =
-            if s.keyid.is_empty() { keys.iter().collect() } else { keys.iter().filter(|k| k.id.as_str() == s.keyid).collect() };
+        let candidates: Vec<&&TrustedKey> = if s.keyid.is_empty() {
+            keys.iter().collect()
+        } else {
+            keys.iter().filter(|k| k.id.as_str() == s.keyid).collect()
+        };
         if let Some(k) = candidates.into_iter().find(|k| k.key.verify(message, &sig)) {
             return Some((*k).clone());
         }

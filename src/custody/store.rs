@@ -102,7 +102,10 @@ impl SampleStore {
             .map_err(|e| db_error(&db_path, e))?;
         let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| db_error(&db_path, e))?;
         if version != 0 && version != SCHEMA_VERSION {
-            return Err(Error::invalid(db_path.display(), format!("has schema version {version}, not {SCHEMA_VERSION}")));
+            return Err(Error::invalid(
+                db_path.display(),
+                format!("has schema version {version}, not {SCHEMA_VERSION}"),
+            ));
         }
         db.execute_batch(SCHEMA).map_err(|e| db_error(&db_path, e))?;
         db.execute_batch(super::ledger::SCHEMA).map_err(|e| db_error(&db_path, e))?;
@@ -173,16 +176,30 @@ impl SampleStore {
         let tx = self.db.transaction().map_err(|e| db_error(&path, e))?;
         tx.execute(
             "INSERT INTO batches (batch_id, root, size, envelope, log_index) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![batch.batch_id, batch.root.hex(), batch.size as i64, batch.envelope.hex(), batch.log_index.map(|i| i as i64)],
+            params![
+                batch.batch_id,
+                batch.root.hex(),
+                batch.size as i64,
+                batch.envelope.hex(),
+                batch.log_index.map(|i| i as i64)
+            ],
         )
         .map_err(|e| db_error(&path, e))?;
         {
             let mut insert = tx
-                .prepare("INSERT INTO samples (commitment, sha256, salt, batch_id, leaf_index) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .prepare(
+                    "INSERT INTO samples (commitment, sha256, salt, batch_id, leaf_index) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(|e| db_error(&path, e))?;
             for s in samples {
                 insert
-                    .execute(params![s.commitment.hex(), s.sha256.hex(), hex_encode(&s.salt), s.batch_id, s.leaf_index as i64])
+                    .execute(params![
+                        s.commitment.hex(),
+                        s.sha256.hex(),
+                        hex_encode(&s.salt),
+                        s.batch_id,
+                        s.leaf_index as i64
+                    ])
                     .map_err(|e| db_error(&path, e))?;
             }
         }
@@ -209,7 +226,9 @@ impl SampleStore {
             .optional()
             .map_err(|e| self.err(e))?;
         let Some((sha256, salt, batch_id, leaf_index)) = row else { return Ok(None) };
-        let bad = || Error::invalid(self.db_path().display(), format!("the row of commitment {} is corrupt", commitment.hex()));
+        let bad = || {
+            Error::invalid(self.db_path().display(), format!("the row of commitment {} is corrupt", commitment.hex()))
+        };
         Ok(Some(SampleRecord {
             commitment: *commitment,
             sha256: Sha256Digest::from_hex(&sha256).ok_or_else(bad)?,
@@ -226,7 +245,14 @@ impl SampleStore {
             .query_row(
                 "SELECT root, size, envelope, log_index FROM batches WHERE batch_id = ?1",
                 params![batch_id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<i64>>(3)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                },
             )
             .optional()
             .map_err(|e| self.err(e))?;
@@ -244,13 +270,19 @@ impl SampleStore {
     /// The commitments of a batch in leaf order, forgotten samples included (the batch root
     /// covers them; a forgotten sample's row keeps its commitment but loses its salt and hash).
     pub fn batch_commitments(&self, batch_id: &str) -> Result<Vec<Sha256Digest>> {
-        let mut stmt =
-            self.db.prepare("SELECT commitment FROM samples WHERE batch_id = ?1 ORDER BY leaf_index").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .db
+            .prepare("SELECT commitment FROM samples WHERE batch_id = ?1 ORDER BY leaf_index")
+            .map_err(|e| self.err(e))?;
         let rows = stmt.query_map(params![batch_id], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
             let hex = row.map_err(|e| self.err(e))?;
-            out.push(Sha256Digest::from_hex(&hex).ok_or_else(|| Error::invalid(self.db_path().display(), format!("commitment {hex:?} is corrupt")))?);
+            out.push(
+                Sha256Digest::from_hex(&hex).ok_or_else(|| {
+                    Error::invalid(self.db_path().display(), format!("commitment {hex:?} is corrupt"))
+                })?,
+            );
         }
         Ok(out)
     }
@@ -288,8 +320,11 @@ impl SampleStore {
         }
         let path = self.db_path();
         let tx = self.db.transaction().map_err(|e| db_error(&path, e))?;
-        tx.execute("UPDATE samples SET sha256 = ?1, salt = ?1 WHERE commitment = ?2", params!["0".repeat(64), commitment.hex()])
-            .map_err(|e| db_error(&path, e))?;
+        tx.execute(
+            "UPDATE samples SET sha256 = ?1, salt = ?1 WHERE commitment = ?2",
+            params!["0".repeat(64), commitment.hex()],
+        )
+        .map_err(|e| db_error(&path, e))?;
         let others: i64 = tx
             .query_row("SELECT COUNT(*) FROM samples WHERE sha256 = ?1", params![record.sha256.hex()], |r| r.get(0))
             .map_err(|e| db_error(&path, e))?;

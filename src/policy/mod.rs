@@ -235,8 +235,8 @@ fn policy_digest(
 fn load_keys(base: &Path, origin: &str, section: &str, list: &[String]) -> Result<Vec<TrustedKey>> {
     let mut out: Vec<TrustedKey> = Vec::new();
     for rel in list {
-        let key =
-            trusted_key(&base.join(rel)).map_err(|why| Error::invalid(format!("{origin}: [{section}] key {rel:?}"), why))?;
+        let key = trusted_key(&base.join(rel))
+            .map_err(|why| Error::invalid(format!("{origin}: [{section}] key {rel:?}"), why))?;
         let id = key.key_id();
         if let Some(first) = out.iter().find(|k| k.id == id) {
             return Err(Error::invalid(

@@ -161,7 +161,10 @@ pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<Sample
             return Err(Error::invalid(at(&format!("{field} role")), "must be 1 to 64 of a-z, 0-9, '-', '.', '_'"));
         }
         if !is_country(&r.country) {
-            return Err(Error::invalid(at(&format!("{field} country")), "must be an ISO 3166-1 alpha-2 code (two uppercase letters)"));
+            return Err(Error::invalid(
+                at(&format!("{field} country")),
+                "must be an ISO 3166-1 alpha-2 code (two uppercase letters)",
+            ));
         }
         if requesters.iter().any(|o| o.key.id == key.id) {
             return Err(Error::invalid(at(&field), format!("key {:?} is listed twice", r.key)));
@@ -172,7 +175,10 @@ pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<Sample
     for (n, g) in raw.approvers.into_iter().enumerate() {
         let field = format!("approvers[{n}]");
         if !is_identifier(&g.group) || approvers.iter().any(|o| o.name == g.group) {
-            return Err(Error::invalid(at(&format!("{field} group")), "must be a unique name of a-z, 0-9, '-', '.', '_'"));
+            return Err(Error::invalid(
+                at(&format!("{field} group")),
+                "must be a unique name of a-z, 0-9, '-', '.', '_'",
+            ));
         }
         let keys = load_keys(base, origin, &format!("samples.{field}"), &g.keys)?;
         if g.required == 0 || g.required > keys.len() {
@@ -210,7 +216,10 @@ pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<Sample
         }
     }
     if let Some(k) = gateways.iter().find(|g| centers.iter().any(|c| c.id == g.id)) {
-        return Err(Error::invalid(at("gateways"), format!("key {:?} is also a center key: one key, one role", k.path)));
+        return Err(Error::invalid(
+            at("gateways"),
+            format!("key {:?} is also a center key: one key, one role", k.path),
+        ));
     }
     let names = |field: &str, list: Vec<String>| -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
@@ -230,13 +239,15 @@ pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<Sample
     let reasons = names("reasons", raw.reasons)?;
     let destinations = names("destinations", raw.destinations)?;
     let duration = |field: &str, text: &str| {
-        parse_duration(text).ok_or_else(|| Error::invalid(at(field), format!("{text:?} is not a duration like 90s, 30m, 72h or 7d")))
+        parse_duration(text)
+            .ok_or_else(|| Error::invalid(at(field), format!("{text:?} is not a duration like 90s, 30m, 72h or 7d")))
     };
     let request_lifetime = duration("request_lifetime", &raw.request_lifetime)?;
     let quota = match raw.quota {
         Some(q) => Some(Quota {
-            period: Period::parse(&q.period)
-                .ok_or_else(|| Error::invalid(at("quota period"), format!("{:?} is not day, month or year", q.period)))?,
+            period: Period::parse(&q.period).ok_or_else(|| {
+                Error::invalid(at("quota period"), format!("{:?} is not day, month or year", q.period))
+            })?,
             releases: q.releases,
         }),
         None => None,
@@ -244,14 +255,30 @@ pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<Sample
     let break_glass = match raw.break_glass {
         Some(b) => {
             if !approvers.iter().any(|g| g.outside) {
-                return Err(Error::invalid(at("break_glass"), "no approver group is marked outside = true: there is nothing to skip"));
+                return Err(Error::invalid(
+                    at("break_glass"),
+                    "no approver group is marked outside = true: there is nothing to skip",
+                ));
             }
             if approvers.iter().all(|g| g.outside) {
-                return Err(Error::invalid(at("break_glass"), "every approver group is outside: a break-glass release would need no approval at all"));
+                return Err(Error::invalid(
+                    at("break_glass"),
+                    "every approver group is outside: a break-glass release would need no approval at all",
+                ));
             }
             Some(BreakGlass { post_hoc_within: duration("break_glass post_hoc_within", &b.post_hoc_within)? })
         }
         None => None,
     };
-    Ok(SamplesPolicy { centers, gateways, requesters, approvers, reasons, destinations, request_lifetime, quota, break_glass })
+    Ok(SamplesPolicy {
+        centers,
+        gateways,
+        requesters,
+        approvers,
+        reasons,
+        destinations,
+        request_lifetime,
+        quota,
+        break_glass,
+    })
 }

@@ -11,6 +11,7 @@ mod log;
 mod rebuild;
 mod render;
 mod review;
+mod sample;
 mod verify;
 
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ enum Command {
     /// Source reviews: what changed between two sources; sign a review of an exact source digest.
     #[command(subcommand)]
     Review(review::ReviewCommand),
+    /// Sample custody: intake, requests, approvals, the release gateway, audit and lookup.
+    #[command(subcommand)]
+    Sample(sample::SampleCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Review(cmd) => review::run(cmd),
+        Command::Sample(cmd) => sample::run(cmd),
     };
     match result {
         Ok(code) => code,

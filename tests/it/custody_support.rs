@@ -1,0 +1,140 @@
+//! A transparency center for the custody tests: every key of every role, a log, an empty
+//! sample store, the destination's age identity, and a policy with two approver groups (the
+//! vendor's security team and an outside auditor), a quota and break-glass rules.
+
+use std::path::{Path, PathBuf};
+
+use crate::log::{new_log, ORIGIN};
+use crate::support::*;
+
+/// Requester keys and what the policy says they speak for.
+pub const REQUESTERS: [(&str, &str, &str); 2] =
+    [("analyst", "malware-analyst", "CH"), ("support", "support-engineer", "DE")];
+/// Approver groups: (group, keys, outside).
+pub const GROUPS: [(&str, &[&str], bool); 2] =
+    [("vendor-security", &["sec1", "sec2"], false), ("outside-auditor", &["auditor1", "auditor2"], true)];
+pub const REASONS: [&str; 4] = ["anomaly-manual-review", "detection-quality", "customer-support", "legal-process"];
+pub const DESTINATION: &str = "hq-lab";
+
+pub struct Center {
+    pub dir: tempfile::TempDir,
+    pub keys: PathBuf,
+    pub policy: PathBuf,
+    pub log: PathBuf,
+    pub log_key: PathBuf,
+    pub vkey: String,
+    pub store: PathBuf,
+    /// The destination's age identity file (`AGE-SECRET-KEY-1…`) and its recipient (`age1…`).
+    pub identity: PathBuf,
+    pub recipient: String,
+}
+
+impl Center {
+    /// A fresh center. Keys are `keys/<name>.key` and `.pub` for center, gateway, each
+    /// requester and each approver.
+    pub fn new() -> Center {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::create_dir(&keys).unwrap();
+        for name in ["center", "gateway", "outsider"]
+            .into_iter()
+            .chain(REQUESTERS.iter().map(|r| r.0))
+            .chain(GROUPS.iter().flat_map(|g| g.1.iter().copied()))
+        {
+            keypair(&keys, name);
+        }
+        let (log, log_key, vkey) = new_log(dir.path());
+        std::fs::write(keys.join("log.vkey"), format!("{vkey}\n")).unwrap();
+        let identity = age::x25519::Identity::generate();
+        let recipient = identity.to_public().to_string();
+        let identity_file = keys.join("destination.agekey");
+        {
+            use age::secrecy::ExposeSecret;
+            std::fs::write(&identity_file, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+        }
+        let center = Center {
+            policy: dir.path().join("policy.toml"),
+            store: dir.path().join("store"),
+            keys,
+            log,
+            log_key,
+            vkey,
+            identity: identity_file,
+            recipient,
+            dir,
+        };
+        center.write_policy(&center.policy_text(""));
+        center
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The private key file of `name`.
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.keys.join(format!("{name}.key"))
+    }
+
+    /// The default policy, with `extra` appended to the `[samples]` table (before its
+    /// sub-tables), e.g. `"quota = { period = \"month\", releases = 1 }\n"`.
+    pub fn policy_text(&self, extra: &str) -> String {
+        let list = |items: &[&str]| items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
+        let mut text = format!(
+            "# The custody policy of the test center.\n[log]\nvkey = \"keys/log.vkey\"\n\n[samples]\n\
+             centers = [\"keys/center.pub\"]\ngateways = [\"keys/gateway.pub\"]\nreasons = [{}]\n\
+             destinations = [{DESTINATION:?}]\nrequest_lifetime = \"7d\"\n{extra}",
+            list(&REASONS)
+        );
+        if !extra.contains("quota") {
+            text.push_str("quota = { period = \"month\", releases = 1000 }\n");
+        }
+        if !extra.contains("break_glass") {
+            text.push_str("break_glass = { post_hoc_within = \"72h\" }\n");
+        }
+        for (key, role, country) in REQUESTERS {
+            text.push_str(&format!(
+                "\n[[samples.requesters]]\nkey = \"keys/{key}.pub\"\nrole = {role:?}\ncountry = {country:?}\n"
+            ));
+        }
+        for (group, keys, outside) in GROUPS {
+            let keys: Vec<String> = keys.iter().map(|k| format!("keys/{k}.pub")).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            text.push_str(&format!(
+                "\n[[samples.approvers]]\ngroup = {group:?}\nkeys = [{}]\nrequired = 1\noutside = {outside}\n",
+                list(&keys)
+            ));
+        }
+        text
+    }
+
+    pub fn write_policy(&self, text: &str) {
+        std::fs::write(&self.policy, text).unwrap();
+    }
+
+    /// `count` distinct sample files of `size` bytes under `dir/samples/`.
+    pub fn sample_files(&self, count: usize, size: usize) -> Vec<PathBuf> {
+        let dir = self.path().join("incoming");
+        std::fs::create_dir_all(&dir).unwrap();
+        (0..count)
+            .map(|i| {
+                let path = dir.join(format!("sample-{i:05}.bin"));
+                let mut bytes = format!("suspicious file {i}\n").into_bytes();
+                bytes.resize(size.max(bytes.len()), (i % 251) as u8);
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn the_test_policy_loads() {
+    let center = Center::new();
+    let policy = glassbox::policy::Policy::load(&center.policy).unwrap();
+    let samples = policy.samples.unwrap();
+    assert_eq!((samples.requesters.len(), samples.approvers.len(), samples.reasons.len()), (2, 2, 4));
+    assert!(samples.break_glass.is_some() && samples.quota.is_some());
+    assert!(center.recipient.starts_with("age1"), "{}", center.recipient);
+    assert_eq!(ORIGIN, crate::log::ORIGIN);
+}
