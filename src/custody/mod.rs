@@ -7,7 +7,9 @@
 //! before releasing and the audit ([`audit`]) applies again to the whole log.
 
 pub mod commitment;
+pub mod gateway;
 pub mod ledger;
+pub mod request;
 pub mod rules;
 pub mod statements;
 pub mod store;
