@@ -8,9 +8,11 @@
 //! before releasing and the audit ([`audit`]) applies again to the whole log.
 
 pub mod commitment;
+pub mod gateway;
 pub mod intake;
 pub mod ledger;
 pub mod receipt;
+pub mod request;
 pub mod rules;
 pub mod statements;
 pub mod store;

@@ -6,6 +6,7 @@ mod bad_input;
 mod build;
 mod check;
 mod custody_intake;
+mod custody_release;
 mod custody_support;
 mod diff;
 mod hash;
