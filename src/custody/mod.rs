@@ -6,8 +6,10 @@
 //! [`rules`] is the one definition of a proper release, which the gateway ([`gateway`]) applies
 //! before releasing and the audit ([`audit`]) applies again to the whole log.
 
+pub mod audit;
 pub mod commitment;
 pub mod ledger;
+pub mod lookup;
 pub mod rules;
 pub mod statements;
 pub mod store;
