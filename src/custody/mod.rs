@@ -7,10 +7,12 @@
 //! [`rules`] is the one definition of a proper release, which the gateway ([`gateway`]) applies
 //! before releasing and the audit ([`audit`]) applies again to the whole log.
 
+pub mod audit;
 pub mod commitment;
 pub mod gateway;
 pub mod intake;
 pub mod ledger;
+pub mod lookup;
 pub mod receipt;
 pub mod request;
 pub mod rules;

@@ -4,6 +4,8 @@
 //! signer is the policy key (for that statement's role) whose signature verifies, found by the
 //! key id first so that a replay of a million entries verifies each signature once.
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde::de::DeserializeOwned;
 
 use crate::attest::custody::{
@@ -54,6 +56,68 @@ impl Custody {
             Custody::Decision(l) => l.index,
             Custody::Release(l) => l.index,
         }
+    }
+
+    /// The envelope's digest.
+    pub fn envelope(&self) -> Sha256Digest {
+        match self {
+            Custody::Intake(l) => l.envelope,
+            Custody::Request(l) => l.envelope,
+            Custody::Decision(l) => l.envelope,
+            Custody::Release(l) => l.envelope,
+        }
+    }
+
+    /// The statement's own time.
+    pub fn time(&self) -> Timestamp {
+        match self {
+            Custody::Intake(l) => l.time,
+            Custody::Request(l) => l.time,
+            Custody::Decision(l) => l.time,
+            Custody::Release(l) => l.time,
+        }
+    }
+
+    pub fn signer(&self) -> Option<&TrustedKey> {
+        match self {
+            Custody::Intake(l) => l.signer.as_ref(),
+            Custody::Request(l) => l.signer.as_ref(),
+            Custody::Decision(l) => l.signer.as_ref(),
+            Custody::Release(l) => l.signer.as_ref(),
+        }
+    }
+
+    pub fn set_signer(&mut self, signer: Option<TrustedKey>) {
+        match self {
+            Custody::Intake(l) => l.signer = signer,
+            Custody::Request(l) => l.signer = signer,
+            Custody::Decision(l) => l.signer = signer,
+            Custody::Release(l) => l.signer = signer,
+        }
+    }
+
+    /// The policy keys that may sign this kind of statement: center keys for intake batches,
+    /// requester keys for requests, approvers and requesters for decisions, gateways for
+    /// releases.
+    pub fn role_keys<'p>(&self, policy: &'p SamplesPolicy) -> Vec<&'p TrustedKey> {
+        match self {
+            Custody::Intake(_) => policy.centers.iter().collect(),
+            Custody::Request(_) => policy.requesters.iter().map(|r| &r.key).collect(),
+            Custody::Decision(_) => policy.decision_keys(),
+            Custody::Release(_) => policy.gateways.iter().collect(),
+        }
+    }
+
+    /// The predicate as JSON.
+    pub fn predicate_json(&self) -> serde_json::Value {
+        let value = match self {
+            Custody::Intake(l) => serde_json::to_value(&l.predicate),
+            Custody::Request(l) => serde_json::to_value(&l.predicate),
+            Custody::Decision(l) => serde_json::to_value(&l.predicate),
+            Custody::Release(l) => serde_json::to_value(&l.predicate),
+        };
+        // Plain structs of strings and numbers always serialize.
+        value.unwrap_or_default()
     }
 
     /// `intake`, `request`, `decision` or `release`.
@@ -128,18 +192,37 @@ pub fn decode(
     policy: &SamplesPolicy,
     origin: &str,
 ) -> Result<Option<Custody>> {
+    let Some(Parsed { mut custody, message }) = parse(envelope, digest, index, origin)? else { return Ok(None) };
+    let signer = find_signer(envelope, &message, &custody.role_keys(policy));
+    custody.set_signer(signer);
+    Ok(Some(custody))
+}
+
+/// A custody statement read strictly but whose signer is not looked up yet (`signer` is
+/// `None`), with the message its signatures sign: the first half of [`decode`], for readers
+/// that verify many signatures together (`sample audit`).
+pub struct Parsed {
+    pub custody: Custody,
+    /// The DSSE pre-authentication encoding of the payload.
+    pub message: Vec<u8>,
+}
+
+/// Reads a custody envelope as [`decode`] does, without looking for its signer.
+pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str) -> Result<Option<Parsed>> {
     let payload = envelope.payload_bytes().map_err(|e| Error::invalid(origin, e.to_string()))?;
-    let head: Statement<serde::de::IgnoredAny> = serde_json::from_slice(&payload)
-        .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
-    if head.type_ != crate::attest::STATEMENT_V1 || envelope.payload_type != crate::attest::PAYLOAD_TYPE_INTOTO {
+    let bad = |why: String| Error::invalid(origin, why);
+    if envelope.payload_type != crate::attest::PAYLOAD_TYPE_INTOTO {
         return Ok(None);
     }
-    let bad = |why: String| Error::invalid(origin, why);
-    let message = pae(&envelope.payload_type, &payload);
-    let signed_by = |keys: Vec<&TrustedKey>| signer(envelope, &message, &keys);
-    let out = match head.predicate_type.as_str() {
+    let statement: Statement<serde_json::Value> =
+        serde_json::from_slice(&payload).map_err(|e| bad(format!("payload is not an in-toto statement ({e})")))?;
+    if statement.type_ != crate::attest::STATEMENT_V1 || !is_custody_type(&statement.predicate_type) {
+        return Ok(None);
+    }
+    let custody = match statement.predicate_type.as_str() {
         SAMPLE_INTAKE_V1 => {
-            let (subject, p) = read::<Intake>(&payload, origin, SUBJECT_BATCH, SAMPLE_BATCH)?;
+            let subject = one_subject(&statement.subject, origin, SUBJECT_BATCH, SAMPLE_BATCH)?;
+            let p: Intake = predicate(statement.predicate, origin)?;
             if p.tree != BATCH_TREE || p.count == 0 || !is_hex(&p.batch_id, 32) || p.merkle_root != subject.hex() {
                 return Err(bad("not a valid intake batch (tree, count, batchId or merkleRoot)".into()));
             }
@@ -148,11 +231,11 @@ pub fn decode(
             if time < start {
                 return Err(bad("its period ends before it starts".into()));
             }
-            let signer = signed_by(policy.centers.iter().collect());
-            Custody::Intake(Logged { index, envelope: digest, signer, predicate: p, subject, time })
+            Custody::Intake(Logged { index, envelope: digest, signer: None, predicate: p, subject, time })
         }
         SAMPLE_REQUEST_V1 => {
-            let (subject, p) = read::<Request>(&payload, origin, SUBJECT_SAMPLE, SAMPLE_COMMITMENT)?;
+            let subject = one_subject(&statement.subject, origin, SUBJECT_SAMPLE, SAMPLE_COMMITMENT)?;
+            let p: Request = predicate(statement.predicate, origin)?;
             let requested = time(&p.requested_at, origin, "requestedAt")?;
             let expires = time(&p.expires_at, origin, "expiresAt")?;
             let i = &p.intake;
@@ -174,16 +257,13 @@ pub fn decode(
             if expires <= requested {
                 return Err(bad("it expires before it was made".into()));
             }
-            let signer = signed_by(policy.requesters.iter().map(|r| &r.key).collect());
-            Custody::Request(Logged { index, envelope: digest, signer, predicate: p, subject, time: requested })
+            Custody::Request(Logged { index, envelope: digest, signer: None, predicate: p, subject, time: requested })
         }
-        SAMPLE_DECISION_V1 | SAMPLE_RELEASE_V1 => {
-            let statement: Statement<serde_json::Value> = serde_json::from_slice(&payload)
-                .map_err(|e| bad(format!("payload is not an in-toto statement ({e})")))?;
+        _ => {
             let (request, subject) = two_subjects(&statement.subject).ok_or_else(|| {
                 bad("must have exactly two subjects: the request (sha256) and the sample (glassboxSampleCommitment)".into())
             })?;
-            if head.predicate_type == SAMPLE_DECISION_V1 {
+            if statement.predicate_type == SAMPLE_DECISION_V1 {
                 let p: Decision = predicate(statement.predicate, origin)?;
                 if prefixed(&p.request) != Some(request) {
                     return Err(bad("its request field and its request subject differ".into()));
@@ -192,8 +272,7 @@ pub fn decode(
                     return Err(bad("a denial must say why".into()));
                 }
                 let time = time(&p.decided_at, origin, "decidedAt")?;
-                let signer = signed_by(policy.decision_keys());
-                Custody::Decision(Logged { index, envelope: digest, signer, predicate: p, subject, time })
+                Custody::Decision(Logged { index, envelope: digest, signer: None, predicate: p, subject, time })
             } else {
                 let p: Release = predicate(statement.predicate, origin)?;
                 if prefixed(&p.request) != Some(request) {
@@ -208,13 +287,11 @@ pub fn decode(
                     ));
                 }
                 let time = time(&p.released_at, origin, "releasedAt")?;
-                let signer = signed_by(policy.gateways.iter().collect());
-                Custody::Release(Logged { index, envelope: digest, signer, predicate: p, subject, time })
+                Custody::Release(Logged { index, envelope: digest, signer: None, predicate: p, subject, time })
             }
         }
-        _ => return Ok(None),
     };
-    Ok(Some(out))
+    Ok(Some(Parsed { custody, message: pae(&envelope.payload_type, &payload) }))
 }
 
 /// The request digest and commitment of a decision's or release's subjects.
@@ -234,11 +311,9 @@ fn sample_commitment(s: &ResourceDescriptor) -> Option<Sha256Digest> {
     s.digest.get(SAMPLE_COMMITMENT).and_then(|d| Sha256Digest::from_hex(d))
 }
 
-/// A statement with one subject named `name` whose only digest is `digest_name`.
-fn read<P: DeserializeOwned>(payload: &[u8], origin: &str, name: &str, digest_name: &str) -> Result<(Sha256Digest, P)> {
-    let statement: Statement<serde_json::Value> = serde_json::from_slice(payload)
-        .map_err(|e| Error::invalid(origin, format!("payload is not an in-toto statement ({e})")))?;
-    let subject = match statement.subject.as_slice() {
+/// The digest of the one subject named `name` whose only digest is `digest_name`.
+fn one_subject(subjects: &[ResourceDescriptor], origin: &str, name: &str, digest_name: &str) -> Result<Sha256Digest> {
+    match subjects {
         [s] if s.name.as_deref() == Some(name) && s.digest.len() == 1 => {
             s.digest.get(digest_name).and_then(|d| Sha256Digest::from_hex(d))
         }
@@ -246,8 +321,7 @@ fn read<P: DeserializeOwned>(payload: &[u8], origin: &str, name: &str, digest_na
     }
     .ok_or_else(|| {
         Error::invalid(origin, format!("must have exactly one subject {name:?} with a {digest_name} digest"))
-    })?;
-    Ok((subject, predicate(statement.predicate, origin)?))
+    })
 }
 
 fn predicate<P: DeserializeOwned>(value: serde_json::Value, origin: &str) -> Result<P> {
@@ -275,18 +349,29 @@ pub fn is_age_recipient(text: &str) -> bool {
 
 /// The key of `keys` whose signature over `message` verifies: signatures naming a key id are
 /// checked against that key only, those without one against each key.
-fn signer(envelope: &Envelope, message: &[u8], keys: &[&TrustedKey]) -> Option<TrustedKey> {
-    use base64::Engine as _;
+pub fn find_signer(envelope: &Envelope, message: &[u8], keys: &[&TrustedKey]) -> Option<TrustedKey> {
     for s in &envelope.signatures {
-        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(&s.sig) else { continue };
-        let candidates: Vec<&&TrustedKey> = if s.keyid.is_empty() {
-            keys.iter().collect()
-        } else {
-            keys.iter().filter(|k| k.id.as_str() == s.keyid).collect()
-        };
-        if let Some(k) = candidates.into_iter().find(|k| k.key.verify(message, &sig)) {
-            return Some((*k).clone());
+        let Ok(sig) = BASE64.decode(&s.sig) else { continue };
+        if let Some(k) = candidates(&s.keyid, keys).find(|k| k.key.verify(message, &sig)) {
+            return Some(k.clone());
         }
     }
     None
+}
+
+/// The first (signature, key) pair [`find_signer`] tries: if it verifies, `find_signer` returns
+/// that key. `None` when there is no such pair or its signature is not 64 bytes.
+pub fn first_candidate<'k>(envelope: &Envelope, keys: &[&'k TrustedKey]) -> Option<([u8; 64], &'k TrustedKey)> {
+    for s in &envelope.signatures {
+        let Ok(sig) = BASE64.decode(&s.sig) else { continue };
+        if let Some(k) = candidates(&s.keyid, keys).next() {
+            return Some((sig.try_into().ok()?, k));
+        }
+    }
+    None
+}
+
+/// The keys a signature naming `keyid` is checked against, in order.
+fn candidates<'a, 'k>(keyid: &'a str, keys: &'a [&'k TrustedKey]) -> impl Iterator<Item = &'k TrustedKey> + 'a {
+    keys.iter().copied().filter(move |k| keyid.is_empty() || k.id.as_str() == keyid)
 }

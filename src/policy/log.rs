@@ -16,7 +16,6 @@ use super::Policy;
 use crate::attest::{Envelope, SLSA_VSA_V1};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::tlog::merkle::{leaf_hash, MemoryTree};
 use crate::transparency::audit::{self, WitnessPolicy};
 use crate::transparency::{LogDir, LogEntry};
 
@@ -140,13 +139,7 @@ impl LogView {
 /// Verifies the checkpoint and tiles, reads every entry from the entry bundles and checks that
 /// they hash to the checkpoint's root: from then on, what an entry says is what the log says.
 fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -> Result<Authenticated> {
-    let v = audit::verify(&dir, &lp.vkey, witnesses, None)?;
-    let raw = dir.entries(0, v.size, v.size)?;
-    let mut tree = MemoryTree::new();
-    raw.iter().for_each(|e| tree.push(leaf_hash(e)));
-    if tree.root() != v.root.0 {
-        return Err(Error::rejected(dir.root.display(), "the entry bundles do not hash to the checkpoint's root"));
-    }
+    let (v, raw) = audit::authenticated_entries(&dir, &lp.vkey, witnesses)?;
     let mut entries = Vec::with_capacity(raw.len());
     let mut index = HashMap::new();
     for (i, bytes) in raw.iter().enumerate() {

@@ -5,6 +5,7 @@
 mod bad_input;
 mod build;
 mod check;
+mod custody_audit;
 mod custody_intake;
 mod custody_release;
 mod custody_support;

@@ -1,0 +1,313 @@
+//! `sample lookup`: the customer's question, "did my file leave?", answered from the receipt
+//! the center handed back and the public log alone. The checkpoint is verified (with the
+//! receipt's log key, or the policy's `[log]`), the receipt's intake entry is checked to name
+//! the batch envelope and its inclusion proof to verify, and every request, decision and
+//! release whose subjects name the commitment is read (only those envelopes are fetched).
+
+use std::io::Read as _;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::attest::custody::{DecisionKind, IntakeRef, SAMPLE_COMMITMENT};
+use crate::attest::{Envelope, SAMPLE_RECEIPT_V1};
+use crate::custody::commitment::{commit, parse_salt, proves, Salt};
+use crate::custody::statements::{self, prefixed, Custody};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::policy::Policy;
+use crate::tlog::note::NoteVerifier;
+use crate::transparency::audit::{authenticated_entries, WitnessPolicy};
+use crate::transparency::{LogDir, LogEntry};
+
+/// Receipts are small: a commitment, a salt, a key and a proof of at most 64 hashes.
+const MAX_RECEIPT: u64 = 64 << 10;
+
+/// A receipt as the center writes it (docs/formats.md, section 17), read strictly.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReceipt {
+    #[serde(rename = "_type")]
+    type_: String,
+    commitment: String,
+    salt: String,
+    log: ReceiptLog,
+    intake: IntakeRef,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiptLog {
+    origin: String,
+    vkey: String,
+}
+
+/// A receipt whose fields are checked.
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    pub commitment: Sha256Digest,
+    pub salt: Salt,
+    pub origin: String,
+    pub vkey: String,
+    pub intake: IntakeRef,
+}
+
+/// Reads a receipt file; anything malformed is bad input naming the file.
+pub fn read_receipt(path: &Path) -> Result<Receipt> {
+    let at = path.display().to_string();
+    let text = crate::fs::read_regular_text(path, MAX_RECEIPT)?;
+    let raw: RawReceipt =
+        serde_json::from_str(&text).map_err(|e| Error::invalid(&at, format!("not a sample receipt ({e})")))?;
+    if raw.type_ != SAMPLE_RECEIPT_V1 {
+        return Err(Error::invalid(&at, format!("_type is not {SAMPLE_RECEIPT_V1}")));
+    }
+    let hex = |v: &str| Sha256Digest::from_hex(v).filter(|d| d.hex() == v);
+    let commitment =
+        hex(&raw.commitment).ok_or_else(|| Error::invalid(&at, "commitment is not 64 lowercase hex digits"))?;
+    let salt = parse_salt(&raw.salt)
+        .filter(|s| crate::digest::hex_encode(s) == raw.salt)
+        .ok_or_else(|| Error::invalid(&at, "salt is not 64 lowercase hex digits"))?;
+    let i = &raw.intake;
+    if prefixed(&i.envelope).is_none()
+        || hex(&i.batch_root).is_none()
+        || i.proof.len() > 64
+        || i.proof.iter().any(|h| hex(h).is_none())
+        || i.leaf_index >= i.batch_size
+    {
+        return Err(Error::invalid(&at, "intake is not a valid reference (a digest, proof or index is malformed)"));
+    }
+    Ok(Receipt { commitment, salt, origin: raw.log.origin, vkey: raw.log.vkey, intake: raw.intake })
+}
+
+/// What the log says about one sample.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lookup {
+    pub commitment: String,
+    pub log: super::audit::LogSummary,
+    pub intake_index: u64,
+    /// Whether the intake batch is signed by a center key (`null` without a policy).
+    pub intake_trusted: Option<bool>,
+    pub requested: bool,
+    /// Whether a release names the sample (with a policy: a release a gateway key signed).
+    pub released: bool,
+    pub requests: Vec<RequestSeen>,
+    /// Decisions and releases whose request is not in the log.
+    pub orphans: Vec<Seen>,
+    /// With `--file`: whether the file opens the commitment.
+    pub file_matches: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSeen {
+    pub index: u64,
+    pub envelope: String,
+    pub reason: String,
+    pub destination: String,
+    pub requester: crate::attest::custody::Requester,
+    pub requested_at: String,
+    pub expires_at: String,
+    pub break_glass: bool,
+    /// Whether a requester key of the policy signed it (`null` without a policy).
+    pub trusted: Option<bool>,
+    pub decisions: Vec<Seen>,
+    pub releases: Vec<Seen>,
+}
+
+/// A decision or a release.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seen {
+    pub index: u64,
+    /// `approve`, `deny`, `invalidate` or `release`.
+    pub kind: String,
+    pub at: String,
+    pub request: String,
+    pub trusted: Option<bool>,
+}
+
+/// Answers for `receipt` from the log at `dir`: verified with the policy's `[log]` when given,
+/// else with the receipt's own key. `file` is the customer's copy of the sample, if any.
+pub fn lookup(
+    receipt: &Receipt,
+    receipt_path: &Path,
+    dir: &LogDir,
+    policy: Option<&Policy>,
+    file: Option<&Path>,
+) -> Result<Lookup> {
+    let at = receipt_path.display().to_string();
+    let (_, checkpoint) = dir.read_checkpoint()?;
+    if checkpoint.origin != receipt.origin {
+        return Err(Error::invalid(
+            &at,
+            format!(
+                "is a receipt of the log {:?}, but {} is the log {:?}",
+                receipt.origin,
+                dir.root.display(),
+                checkpoint.origin
+            ),
+        ));
+    }
+    let samples = match policy {
+        Some(p) => Some(super::audit::sections(p)?),
+        None => None,
+    };
+    let (verified, raw) = match samples {
+        Some((log, _)) => super::audit::open_log(dir, log)?,
+        None => {
+            let vkey = NoteVerifier::parse(&receipt.vkey).map_err(|e| Error::invalid(&at, format!("log.vkey: {e}")))?;
+            authenticated_entries(dir, &vkey, &WitnessPolicy::default())?
+        }
+    };
+    let size = verified.size;
+    let samples = samples.map(|(_, s)| s);
+    let read = |index: u64| -> Result<Option<Custody>> {
+        let origin = format!("log entry {index}");
+        let entry = LogEntry::parse(&raw[index as usize], &origin)?;
+        let digest = entry.envelope_digest().ok_or_else(|| Error::rejected(&origin, "names no envelope digest"))?;
+        let line = dir.envelopes(index, index + 1, size)?.into_iter().next().unwrap_or_default();
+        if Sha256Digest::of(&line) != digest {
+            return Err(Error::rejected(&origin, "the stored envelope does not hash to the entry's digest"));
+        }
+        let envelope: Envelope = serde_json::from_slice(&line)
+            .map_err(|e| Error::rejected(&origin, format!("the stored envelope is not DSSE ({e})")))?;
+        match samples {
+            Some(s) => statements::decode(&envelope, digest, index, s, &origin),
+            None => Ok(statements::parse(&envelope, digest, index, &origin)?.map(|p| p.custody)),
+        }
+    };
+
+    // The intake batch the receipt names.
+    let i = &receipt.intake;
+    let not_in = |why: &str| Error::rejected(&at, format!("its intake entry {} {why}", i.log_index));
+    if i.log_index >= size {
+        return Err(not_in(&format!("is beyond the log's {size} entries")));
+    }
+    let intake = match read(i.log_index) {
+        Ok(Some(Custody::Intake(l))) => l,
+        Ok(_) => return Err(not_in("is not an intake batch")),
+        Err(e) => return Err(not_in(&format!("cannot be read ({e})"))),
+    };
+    if prefixed(&i.envelope) != Some(intake.envelope)
+        || i.batch_root != intake.subject.hex()
+        || i.batch_size != intake.predicate.count
+        || !proves(i, &receipt.commitment)
+    {
+        return Err(not_in("is not the batch the receipt names, or its inclusion proof does not verify"));
+    }
+
+    // Every entry whose subjects name the commitment.
+    let hex = receipt.commitment.hex();
+    let hits: Vec<u64> = raw
+        .par_iter()
+        .enumerate()
+        .filter_map(|(n, bytes)| {
+            let entry = LogEntry::parse(bytes, "entry").ok()?;
+            let names = statements::is_custody_type(&entry.predicate_type)
+                && entry.subjects.iter().any(|s| s.digest.get(SAMPLE_COMMITMENT) == Some(&hex));
+            names.then_some(n as u64)
+        })
+        .collect();
+    let trusted = |c: &Custody| samples.map(|_| c.signer().is_some());
+    let mut requests: Vec<RequestSeen> = Vec::new();
+    let mut later: Vec<(Sha256Digest, Seen, bool)> = Vec::new();
+    for index in hits {
+        // A statement naming the sample that does not decode says nothing trustworthy.
+        let Ok(Some(custody)) = read(index) else { continue };
+        if custody.index() == i.log_index {
+            continue;
+        }
+        let t = trusted(&custody);
+        match &custody {
+            Custody::Request(l) if l.subject == receipt.commitment => {
+                let p = &l.predicate;
+                requests.push(RequestSeen {
+                    index,
+                    envelope: l.envelope.prefixed(),
+                    reason: p.reason.clone(),
+                    destination: p.destination.clone(),
+                    requester: p.requester.clone(),
+                    requested_at: p.requested_at.clone(),
+                    expires_at: p.expires_at.clone(),
+                    break_glass: p.break_glass,
+                    trusted: t,
+                    decisions: Vec::new(),
+                    releases: Vec::new(),
+                });
+            }
+            Custody::Decision(l) if l.subject == receipt.commitment => {
+                let kind = match l.predicate.decision {
+                    DecisionKind::Approve => "approve",
+                    DecisionKind::Deny => "deny",
+                    DecisionKind::Invalidate => "invalidate",
+                };
+                let request = prefixed(&l.predicate.request).unwrap_or(Sha256Digest([0; 32]));
+                let seen = Seen {
+                    index,
+                    kind: kind.into(),
+                    at: l.predicate.decided_at.clone(),
+                    request: l.predicate.request.clone(),
+                    trusted: t,
+                };
+                later.push((request, seen, false));
+            }
+            Custody::Release(l) if l.subject == receipt.commitment => {
+                let request = prefixed(&l.predicate.request).unwrap_or(Sha256Digest([0; 32]));
+                let seen = Seen {
+                    index,
+                    kind: "release".into(),
+                    at: l.predicate.released_at.clone(),
+                    request: l.predicate.request.clone(),
+                    trusted: t,
+                };
+                later.push((request, seen, true));
+            }
+            _ => {}
+        }
+    }
+    let mut orphans = Vec::new();
+    let mut released = false;
+    for (request, seen, is_release) in later {
+        if is_release && seen.trusted != Some(false) {
+            released = true;
+        }
+        match requests.iter_mut().find(|r| r.envelope == request.prefixed()) {
+            Some(r) if is_release => r.releases.push(seen),
+            Some(r) => r.decisions.push(seen),
+            None => orphans.push(seen),
+        }
+    }
+    let file_matches = match file {
+        Some(path) => Some(commit(&receipt.salt, &sha256_file(path)?) == receipt.commitment),
+        None => None,
+    };
+    Ok(Lookup {
+        commitment: hex,
+        log: super::audit::LogSummary::of(&verified),
+        intake_index: i.log_index,
+        intake_trusted: samples.map(|_| intake.signer.is_some()),
+        requested: !requests.is_empty(),
+        released,
+        requests,
+        orphans,
+        file_matches,
+    })
+}
+
+/// The SHA-256 of a regular file, streamed.
+fn sha256_file(path: &Path) -> Result<Sha256Digest> {
+    let (mut file, _) = crate::fs::open_regular(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).at(path)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
+}
