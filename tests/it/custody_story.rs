@@ -134,7 +134,9 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
     assert!((p["releaseRate"].as_f64().unwrap() - 0.001).abs() < 1e-12, "{p}");
 
     // The customer's lookups.
-    for (commitment, requested, was_released) in [(&released, true, true), (&denied, true, false), (&untouched, false, false)] {
+    for (commitment, requested, was_released) in
+        [(&released, true, true), (&denied, true, false), (&untouched, false, false)]
+    {
         let receipt = receipts.join(format!("{commitment}.json"));
         let answer = json(&ok(glassbox()
             .args(["sample", "lookup", "--receipt"])
@@ -144,11 +146,16 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
             .arg("--json")));
         assert_eq!(answer["commitment"], commitment.as_str(), "{answer}");
         assert_eq!(answer["intakeIndex"], 0, "{answer}");
-        assert_eq!((answer["requested"].as_bool(), answer["released"].as_bool()), (Some(requested), Some(was_released)), "{answer}");
+        assert_eq!(
+            (answer["requested"].as_bool(), answer["released"].as_bool()),
+            (Some(requested), Some(was_released)),
+            "{answer}"
+        );
     }
 
     // No sample's sha256 is anywhere under the log, in hex or raw.
-    let digests: Vec<[u8; 32]> = files.iter().map(|f| glassbox::digest::Sha256Digest::of(&std::fs::read(f).unwrap()).0).collect();
+    let digests: Vec<[u8; 32]> =
+        files.iter().map(|f| glassbox::digest::Sha256Digest::of(&std::fs::read(f).unwrap()).0).collect();
     let log_files = read_all(&center.log);
     assert!(log_files.len() > 5, "{}", log_files.len());
     for (name, bytes) in &log_files {

@@ -8,6 +8,7 @@ mod check;
 mod custody_audit;
 mod custody_intake;
 mod custody_release;
+mod custody_story;
 mod custody_support;
 mod diff;
 mod hash;
