@@ -554,3 +554,54 @@ fn a_malformed_request_file_is_bad_input_named_and_nothing_is_written() {
     assert!(empty(&out));
     assert!(logged_releases(&center).is_empty());
 }
+
+/// Appends `n` envelopes that are not custody statements.
+fn filler(center: &Center, n: usize) {
+    let filler_key = PrivateKey::from_seed(&[7; 32]);
+    let items: Vec<Loggable> = (0..n)
+        .map(|i| {
+            let subject =
+                glassbox::attest::ResourceDescriptor::named(format!("f{i}"), Sha256Digest::of(&i.to_le_bytes()));
+            let e =
+                glassbox::attest::Statement::new(vec![subject], "https://example.com/filler/v1", serde_json::json!({}))
+                    .sign(&filler_key);
+            Loggable::from_envelope(&e, "filler").unwrap()
+        })
+        .collect();
+    store::append(&LogDir::new(&center.log), &PrivateKey::read(&center.log_key).unwrap(), &items).unwrap();
+}
+
+/// A first sync of more than a thousand entries authenticates every tile at once; later syncs
+/// read only the new entries, one inclusion proof each.
+#[test]
+fn a_long_log_is_synced_in_bulk_then_incrementally() {
+    let center = Center::new();
+    filler(&center, 1500);
+    let files = center.sample_files(2, 1000);
+    let samples = intake(&center, &files);
+    let out = center.path().join("out");
+    for (commitment, _) in &samples {
+        let request = request_cli(&center, commitment, &[], true);
+        approve_both(&center, &request);
+        filler(&center, 3);
+        let json = ok(release_cmd(&center, &request, &out).arg("--json"));
+        let released: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(released["outcome"], "released", "{json}");
+    }
+    assert_eq!(logged_releases(&center).len(), 2);
+    // A log rewritten behind the ledger's back is refused: replace the checkpoint by one of
+    // a fresh log with the same key and origin.
+    let rewritten = center.path().join("rewritten");
+    std::fs::create_dir(&rewritten).unwrap();
+    let log_key = PrivateKey::read(&center.log_key).unwrap();
+    store::init(&LogDir::new(&rewritten), crate::log::ORIGIN, &log_key).unwrap();
+    let request = request_cli(&center, &samples[0].0, &[], true);
+    approve_both(&center, &request);
+    std::fs::remove_dir_all(&center.log).unwrap();
+    std::fs::rename(&rewritten, &center.log).unwrap();
+    let other = center.path().join("other-out");
+    let refused = release(&center, &request, &other);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not an extension"));
+    assert!(empty(&other));
+}
