@@ -613,3 +613,21 @@ fn a_long_log_is_synced_in_bulk_then_incrementally() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not an extension"));
     assert!(empty(&other));
 }
+
+#[test]
+fn a_break_glass_request_may_skip_the_outside_group_and_says_so() {
+    let (center, samples) = center_with_samples();
+    let request = request_cli(&center, &samples[0].0, &["--break-glass"], true);
+    decide_lib(&center, &request, "sec1", DecisionKind::Approve, true);
+    let out = center.path().join("out");
+    let json = ok(release_cmd(&center, &request, &out).arg("--json"));
+    let released: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((released["outcome"].as_str(), released["breakGlass"].as_bool()), (Some("released"), Some(true)));
+    // Without the vendor's own approval, break-glass is no way out.
+    let second = request_cli(&center, &samples[1].0, &["--break-glass"], true);
+    decide_lib(&center, &second, "auditor1", DecisionKind::Approve, true);
+    let other = center.path().join("other-out");
+    let refused = release(&center, &second, &other);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(empty(&other));
+}
