@@ -492,6 +492,7 @@ fn a_gateway_killed_at_random_instants_never_leaves_an_output_without_a_logged_r
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
     let span = (started.elapsed().as_micros() as u64 * 5 / 4).max(1);
     let mut killed_before_the_entry = 0;
+    let mut completed = 0;
     for request in &requests[..ROUNDS] {
         let delay = rand_core::RngCore::next_u64(&mut rand_core::OsRng) % span;
         let mut child =
@@ -512,15 +513,22 @@ fn a_gateway_killed_at_random_instants_never_leaves_an_output_without_a_logged_r
             killed_before_the_entry += 1;
         }
         // The rerun completes the delivery (or releases), never a second entry.
-        let rerun = release(&center, request, &out);
+        let rerun = output(release_cmd(&center, request, &out).arg("--json"));
         assert_eq!(rerun.status.code(), Some(0), "{}", String::from_utf8_lossy(&rerun.stderr));
+        let outcome: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
+        if outcome["outcome"] == "completed" {
+            completed += 1;
+        }
         let logged: Vec<_> = logged_releases(&center).into_iter().filter(|(r, _)| *r == digest.prefixed()).collect();
         assert_eq!(logged.len(), 1, "not exactly one release entry after the rerun");
         let ciphertext = Sha256Digest::of(&std::fs::read(&delivered).unwrap()).prefixed();
         assert_eq!(logged[0].1, ciphertext);
     }
     assert_eq!(logged_releases(&center).len(), ROUNDS + 1);
-    eprintln!("{killed_before_the_entry} of {ROUNDS} gateways were killed before their release entry");
+    eprintln!(
+        "of {ROUNDS} gateways, {killed_before_the_entry} were killed before their release entry and \
+         {completed} after it but before delivery (their rerun completed it)"
+    );
 }
 
 #[test]
@@ -553,4 +561,73 @@ fn a_malformed_request_file_is_bad_input_named_and_nothing_is_written() {
     assert_eq!(result.status.code(), Some(2), "{}", String::from_utf8_lossy(&result.stderr));
     assert!(empty(&out));
     assert!(logged_releases(&center).is_empty());
+}
+
+/// Appends `n` envelopes that are not custody statements.
+fn filler(center: &Center, n: usize) {
+    let filler_key = PrivateKey::from_seed(&[7; 32]);
+    let items: Vec<Loggable> = (0..n)
+        .map(|i| {
+            let subject =
+                glassbox::attest::ResourceDescriptor::named(format!("f{i}"), Sha256Digest::of(&i.to_le_bytes()));
+            let e =
+                glassbox::attest::Statement::new(vec![subject], "https://example.com/filler/v1", serde_json::json!({}))
+                    .sign(&filler_key);
+            Loggable::from_envelope(&e, "filler").unwrap()
+        })
+        .collect();
+    store::append(&LogDir::new(&center.log), &PrivateKey::read(&center.log_key).unwrap(), &items).unwrap();
+}
+
+/// A first sync of more than a thousand entries authenticates every tile at once; later syncs
+/// read only the new entries, one inclusion proof each.
+#[test]
+fn a_long_log_is_synced_in_bulk_then_incrementally() {
+    let center = Center::new();
+    filler(&center, 1500);
+    let files = center.sample_files(2, 1000);
+    let samples = intake(&center, &files);
+    let out = center.path().join("out");
+    for (commitment, _) in &samples {
+        let request = request_cli(&center, commitment, &[], true);
+        approve_both(&center, &request);
+        filler(&center, 3);
+        let json = ok(release_cmd(&center, &request, &out).arg("--json"));
+        let released: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(released["outcome"], "released", "{json}");
+    }
+    assert_eq!(logged_releases(&center).len(), 2);
+    // A log rewritten behind the ledger's back is refused: replace the checkpoint by one of
+    // a fresh log with the same key and origin.
+    let rewritten = center.path().join("rewritten");
+    std::fs::create_dir(&rewritten).unwrap();
+    let log_key = PrivateKey::read(&center.log_key).unwrap();
+    store::init(&LogDir::new(&rewritten), crate::log::ORIGIN, &log_key).unwrap();
+    let request = request_cli(&center, &samples[0].0, &[], true);
+    approve_both(&center, &request);
+    std::fs::remove_dir_all(&center.log).unwrap();
+    std::fs::rename(&rewritten, &center.log).unwrap();
+    let other = center.path().join("other-out");
+    let refused = release(&center, &request, &other);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not an extension"));
+    assert!(empty(&other));
+}
+
+#[test]
+fn a_break_glass_request_may_skip_the_outside_group_and_says_so() {
+    let (center, samples) = center_with_samples();
+    let request = request_cli(&center, &samples[0].0, &["--break-glass"], true);
+    decide_lib(&center, &request, "sec1", DecisionKind::Approve, true);
+    let out = center.path().join("out");
+    let json = ok(release_cmd(&center, &request, &out).arg("--json"));
+    let released: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((released["outcome"].as_str(), released["breakGlass"].as_bool()), (Some("released"), Some(true)));
+    // Without the vendor's own approval, break-glass is no way out.
+    let second = request_cli(&center, &samples[1].0, &["--break-glass"], true);
+    decide_lib(&center, &second, "auditor1", DecisionKind::Approve, true);
+    let other = center.path().join("other-out");
+    let refused = release(&center, &second, &other);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(empty(&other));
 }
