@@ -9,10 +9,11 @@ use std::path::Path;
 
 use crate::attest::custody::{Decision, DecisionKind, IntakeRef, Request, Requester};
 use crate::attest::Envelope;
-use crate::custody::commitment::{commit_detail, fresh_salt, BatchTree};
+use crate::custody::commitment::{commit_detail, fresh_salt};
+use crate::custody::receipt;
 use crate::custody::ledger::samples_policy;
 use crate::custody::statements::{self, decode, is_age_recipient, Custody, Logged};
-use crate::custody::store::{is_forgotten, SampleStore};
+use crate::custody::store::SampleStore;
 use crate::digest::{hex_encode, Sha256Digest};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
@@ -119,46 +120,21 @@ fn list(names: &std::collections::BTreeSet<String>) -> String {
     names.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// Where `commitment` is in the log: its batch's entry and its proof in the batch root.
-// TODO(intake): switch to `receipt::intake_ref` once the intake helper's version is on main.
+/// Where `commitment` is in the log ([`receipt::intake_ref`]); a batch logged by someone else
+/// since the intake (no log key at intake) is looked up in the log first.
 fn intake_ref(store: &SampleStore, log: &LogDir, commitment: &Sha256Digest) -> Result<IntakeRef> {
-    let what = || format!("--sample {}", commitment.hex());
-    let record = store
-        .lookup(commitment)?
-        .ok_or_else(|| Error::invalid(what(), format!("the store {} holds no such sample", store.root.display())))?;
-    if is_forgotten(&record) {
-        return Err(Error::invalid(what(), "the sample was forgotten (erased from the store)"));
-    }
-    let batch = store.batch(&record.batch_id)?.ok_or_else(|| {
-        Error::invalid(store.db_path().display(), format!("names batch {} that it does not hold", record.batch_id))
-    })?;
-    let log_index = match batch.log_index {
-        Some(i) => i,
-        None => {
-            let (_, checkpoint) = log.read_checkpoint()?;
-            let tree = log.tree(checkpoint.size);
-            let index = log.find_logged(&tree, &checkpoint.root, &batch.envelope)?.ok_or_else(|| {
-                Error::invalid(what(), format!("its intake batch {} is not in the log yet", batch.batch_id))
-            })?;
-            store.set_batch_index(&batch.batch_id, index)?;
-            index
+    if let Some(record) = store.lookup(commitment)? {
+        if let Some(batch) = store.batch(&record.batch_id)? {
+            if batch.log_index.is_none() {
+                let (_, checkpoint) = log.read_checkpoint()?;
+                let tree = log.tree(checkpoint.size);
+                if let Some(index) = log.find_logged(&tree, &checkpoint.root, &batch.envelope)? {
+                    store.set_batch_index(&batch.batch_id, index)?;
+                }
+            }
         }
-    };
-    let tree = BatchTree::new(store.batch_commitments(&batch.batch_id)?)?;
-    if tree.root() != batch.root || tree.position(commitment) != Some(record.leaf_index) {
-        return Err(Error::invalid(
-            store.db_path().display(),
-            format!("the commitments of batch {} do not give its root", batch.batch_id),
-        ));
     }
-    Ok(IntakeRef {
-        log_index,
-        envelope: batch.envelope.prefixed(),
-        batch_root: batch.root.hex(),
-        batch_size: tree.len(),
-        leaf_index: record.leaf_index,
-        proof: tree.proof(record.leaf_index)?.iter().map(Sha256Digest::hex).collect(),
-    })
+    receipt::intake_ref(store, commitment)
 }
 
 /// A request envelope file, read strictly: one compact DSSE envelope (a trailing newline
