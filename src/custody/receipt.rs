@@ -26,7 +26,7 @@ use crate::transparency::audit::{verify, WitnessPolicy};
 use crate::transparency::LogDir;
 
 /// The receipt's `_type`.
-pub const RECEIPT_TYPE: &str = "https://glassbox.dev/sample-receipt/v1";
+pub const RECEIPT_TYPE: &str = crate::attest::SAMPLE_RECEIPT_V1;
 /// The default receipts directory, under the store.
 pub const RECEIPTS_DIR: &str = "receipts";
 /// The largest receipt read: a proof has at most 64 hashes, so a few kilobytes suffice.
@@ -56,13 +56,14 @@ pub struct ReceiptLog {
 }
 
 impl Receipt {
-    pub fn commitment(&self) -> Sha256Digest {
-        // Proven by `read_receipt` and by construction in `write_receipts`.
-        Sha256Digest::from_hex(&self.commitment).unwrap_or(Sha256Digest([0; 32]))
+    /// The commitment, if it is 64 lowercase hex (always, for a receipt [`read_receipt`] read).
+    pub fn commitment(&self) -> Option<Sha256Digest> {
+        Sha256Digest::from_hex(&self.commitment)
     }
 
-    pub fn salt(&self) -> Salt {
-        parse_salt(&self.salt).unwrap_or([0; 32])
+    /// The salt, if it is 64 lowercase hex (always, for a receipt [`read_receipt`] read).
+    pub fn salt(&self) -> Option<Salt> {
+        parse_salt(&self.salt)
     }
 }
 
@@ -300,6 +301,53 @@ mod tests {
         let path = dir.path().join("r.json");
         std::fs::write(&path, text).unwrap();
         read_receipt(&path)
+    }
+
+    #[test]
+    fn intake_ref_proves_a_held_logged_sample_only() {
+        use crate::custody::store::{BatchRecord, SampleRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SampleStore::open(&dir.path().join("store"), true).unwrap();
+        let rows: Vec<(Salt, Sha256Digest)> = (0..6u8).map(|i| (fresh_salt(), Sha256Digest::of(&[i]))).collect();
+        let commitments: Vec<_> = rows.iter().map(|(s, d)| commit(s, d)).collect();
+        let tree = BatchTree::new(commitments.clone()).unwrap();
+        let records: Vec<SampleRecord> = rows
+            .iter()
+            .zip(&commitments)
+            .map(|((salt, sha256), c)| SampleRecord {
+                commitment: *c,
+                sha256: *sha256,
+                salt: *salt,
+                batch_id: "b".repeat(32),
+                leaf_index: tree.position(c).unwrap(),
+            })
+            .collect();
+        let batch = BatchRecord {
+            batch_id: "b".repeat(32),
+            root: tree.root(),
+            size: tree.len(),
+            envelope: Sha256Digest::of(b"envelope"),
+            log_index: None,
+        };
+        store.record_batch(&batch, &records).unwrap();
+        // Not in the log yet, then logged at index 9.
+        assert!(intake_ref(&store, &commitments[1]).unwrap_err().to_string().contains("not in the log yet"));
+        store.set_batch_index(&batch.batch_id, 9).unwrap();
+        for c in &commitments {
+            let r = intake_ref(&store, c).unwrap();
+            assert_eq!((r.log_index, r.batch_size, r.envelope.as_str()), (9, 6, batch.envelope.prefixed().as_str()));
+            assert!(proves(&r, c));
+        }
+        assert!(intake_ref(&store, &Sha256Digest::of(b"unknown")).is_err());
+        // Forgotten: refused, and the other samples' proofs still compute.
+        store.forget(&commitments[2]).unwrap();
+        assert!(intake_ref(&store, &commitments[2]).unwrap_err().to_string().contains("forgotten"));
+        assert!(proves(&intake_ref(&store, &commitments[3]).unwrap(), &commitments[3]));
+        // Receipts: one per sample still held.
+        let receipts = dir.path().join("receipts");
+        let written = write_receipts(&store, &batch.batch_id, "example.com/log", "v", &receipts).unwrap();
+        assert_eq!(written.len(), 5);
+        assert!(!receipts.join(format!("{}.json", commitments[2].hex())).exists());
     }
 
     #[test]

@@ -200,7 +200,11 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     ]))?;
     ensure!(intake["count"] == SAMPLES, "intake took in {} samples", intake["count"]);
     let commitment = |i: usize| intake["samples"][i]["commitment"].as_str().unwrap_or_default().to_string();
-    println!("batch {} in the log at index {}, {SAMPLES} receipts in receipts/", intake["batchId"], intake["logIndex"]);
+    println!(
+        "batch {} in the log at index {}, {SAMPLES} receipts in receipts/",
+        intake["batchId"].as_str().unwrap_or("?"),
+        intake["logIndex"]
+    );
 
     println!("\n== requests and decisions");
     // Approved by one of each group, then released.
