@@ -67,7 +67,7 @@ impl Book {
 
     fn append(&self, envelope: &Envelope) -> (u64, Sha256Digest) {
         let l = Loggable::from_envelope(envelope, "test").unwrap();
-        let appended = store::append(&self.log, &self.log_key, &[l.clone()]).unwrap();
+        let appended = store::append(&self.log, &self.log_key, std::slice::from_ref(&l)).unwrap();
         assert_eq!(appended.added.len(), 1, "every statement of these logs is new");
         (appended.added[0].0, l.digest)
     }
