@@ -107,7 +107,7 @@ pub fn read_opened(file: fs::File, path: &Path, max: u64) -> Result<Vec<u8>> {
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // The file may grow after the check: read one byte past the limit to notice.
-    file.take(max + 1).read_to_end(&mut bytes).at(path)?;
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes).at(path)?;
     if bytes.len() as u64 > max {
         return Err(Error::invalid(path.display(), format!("larger than the {max}-byte limit for this file")));
     }

@@ -2,14 +2,19 @@
 //! center only on a signed request, approved as the policy's `[samples]` section requires, with
 //! every step in the transparency log before a byte leaves. The log names samples only by
 //! salted commitments ([`commitment`]); the center's private store ([`store`]) keeps the files,
-//! salts and openings. [`statements`] signs and strictly reads the four statement kinds,
+//! salts and openings; [`intake`] takes files in as one signed batch and [`receipt`] writes
+//! and reads the customers' receipts. [`statements`] signs and strictly reads the four statement kinds,
 //! [`rules`] is the one definition of a proper release, which the gateway ([`gateway`]) applies
 //! before releasing and the audit ([`audit`]) applies again to the whole log.
 
 pub mod audit;
 pub mod commitment;
+pub mod gateway;
+pub mod intake;
 pub mod ledger;
 pub mod lookup;
+pub mod receipt;
+pub mod request;
 pub mod rules;
 pub mod statements;
 pub mod store;

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::entry::{LogEntry, Loggable};
-use super::store::LogDir;
+use super::store::{LogDir, TileReader};
 use crate::attest::dsse::pae;
 use crate::attest::Envelope;
 use crate::digest::Sha256Digest;
@@ -137,7 +137,15 @@ pub fn check_consistent(dir: &LogDir, old: &Checkpoint, new: &Checkpoint) -> Res
 /// Checks every full tile against its node one level up and the root against the checkpoint;
 /// returns how many tiles were read.
 fn authenticate_tiles(dir: &LogDir, checkpoint: &Checkpoint) -> Result<u64> {
-    let tree = dir.tree(checkpoint.size);
+    authenticate_tree(dir, &dir.tree(checkpoint.size), checkpoint)
+}
+
+/// [`authenticate_tiles`] through the caller's reader (whose size must be the checkpoint's),
+/// which keeps every tile it read, so that later reads through it see the authenticated tiles.
+pub fn authenticate_tree(dir: &LogDir, tree: &TileReader<'_>, checkpoint: &Checkpoint) -> Result<u64> {
+    if tree.size() != checkpoint.size {
+        return Err(Error::invalid(dir.root.display(), "a tile reader of another size than the checkpoint's"));
+    }
     let mut count = 0;
     let mut tile_level = 0u8;
     loop {
@@ -162,7 +170,7 @@ fn authenticate_tiles(dir: &LogDir, checkpoint: &Checkpoint) -> Result<u64> {
         }
         tile_level += 1;
     }
-    let root = merkle::root(&tree, checkpoint.size)?;
+    let root = merkle::root(tree, checkpoint.size)?;
     if root != checkpoint.root {
         return Err(Error::rejected(dir.root.display(), "the hash tiles do not add up to the checkpoint's root hash"));
     }

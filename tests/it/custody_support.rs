@@ -139,5 +139,6 @@ fn the_test_policy_loads() {
     assert_eq!((samples.requesters.len(), samples.approvers.len(), samples.reasons.len()), (2, 2, 4));
     assert!(samples.break_glass.is_some() && samples.quota.is_some());
     assert!(center.recipient.starts_with("age1"), "{}", center.recipient);
+    assert!(std::fs::read_to_string(&center.identity).unwrap().starts_with("AGE-SECRET-KEY-1"));
     assert_eq!(ORIGIN, crate::log::ORIGIN);
 }

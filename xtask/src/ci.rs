@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use glassbox::policy::Policy;
 
-use crate::util::{cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, BUBBLEWRAP};
+use crate::util::{cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, AGE, BUBBLEWRAP};
 use crate::{rebuild, release};
 
 fn run_ci() -> Result<()> {
@@ -135,9 +135,9 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
 }
 
 /// The system tools the tests need: bubblewrap (`build`, `check` and `rebuild` run the vendor's
-/// build code in its sandbox) and diffoscope (the diff tests compare `glassbox diff` with it; it
-/// runs readelf and objdump).
-const SYSTEM_TOOLS: [SystemTool; 2] = [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"])];
+/// build code in its sandbox), diffoscope (the diff tests compare `glassbox diff` with it; it
+/// runs readelf and objdump) and age (released samples must decrypt with the Debian tool).
+const SYSTEM_TOOLS: [SystemTool; 3] = [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"]), AGE];
 
 /// The Python packages the tests use: securesystemslib verifies DSSE envelopes, check-jsonschema
 /// validates the workflow files against the published GitHub workflow schema.

@@ -1,10 +1,11 @@
-//! Build-engineer and maintainer tasks: `cargo xtask build | check | rebuild | dist | ci | bench`.
+//! Build-engineer and maintainer tasks: `cargo xtask build | check | rebuild | dist | ci | bench | custody`.
 //! Each task is a file; this one only dispatches.
 
 mod bench;
 mod build;
 mod check;
 mod ci;
+mod custody;
 mod dist;
 mod rebuild;
 mod release;
@@ -25,7 +26,9 @@ tasks:
   dist [glassbox build options]    release glassbox: build it with glassbox, attest, log
                                    ($GLASSBOX_KEY, $GLASSBOX_LOG_KEY)
   ci                               formatting, clippy, and every test (installs what tests need)
-  bench [--quick]                  benchmarks, as ratios against standard tools";
+  bench [--quick]                  benchmarks, as ratios against standard tools
+  custody                          the whole sample custody story with development keys, under
+                                   target/glassbox/custody/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +53,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         "dist" => dist::run(rest),
         "rebuild" => rebuild::run(rest),
         "bench" => bench::run(rest),
+        "custody" => custody::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

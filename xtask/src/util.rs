@@ -42,6 +42,9 @@ pub type SystemTool = (&'static str, &'static [&'static str]);
 /// sandbox and refuse to run without it.
 pub const BUBBLEWRAP: SystemTool = ("bwrap", &["bubblewrap"]);
 
+/// The Debian `age` tool: the custody tests check that released samples decrypt with it.
+pub const AGE: SystemTool = ("age", &["age"]);
+
 /// Installs the missing `tools` with apt-get when this is a root shell that has it, so that a
 /// fresh machine needs nothing but Rust, Python 3 and git; elsewhere says what is missing and
 /// leaves the refusal to whatever needs the tool.

@@ -275,7 +275,7 @@ const MAX_PROOF_FILE: u64 = limits::CHECKPOINT + (64 << 10);
 /// A verifier key given as a string (`name+hash+key`) or as a file holding one; `flag` names
 /// the option. Neither the string nor the file's text is ever quoted in an error (either may be
 /// a private key given by mistake): the error names the file or the option.
-fn vkey(arg: &str, flag: &str) -> Result<NoteVerifier> {
+pub(crate) fn vkey(arg: &str, flag: &str) -> Result<NoteVerifier> {
     let path = Path::new(arg);
     let (text, what) = if std::fs::symlink_metadata(path).is_ok() {
         (read_regular_text(path, limits::KEY_FILE)?.trim().to_string(), path.display().to_string())

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [hash|build|diff]...`: benchmarks printed as ratios against
+//! `cargo xtask bench [--quick] [hash|build|diff|log|intake|custody]...`: benchmarks printed as ratios against
 //! standard tools measured in the same run. Machines are noisy, so absolute times are only
 //! context.
 //!
@@ -14,6 +14,8 @@
 //!   entries/s target and `glassbox log audit`'s check of the same log.
 //! - `diff`: `glassbox diff` of two ~50 MB ELF binaries that differ in a few places (~5 MB with
 //!   `--quick`) against `diffoscope` on the same pair.
+//! - `intake`: `glassbox sample intake --from-list` of 100,000 files of 10 KB (10,000 with
+//!   `--quick`) into a fresh store, logged, in samples/s against `sha256sum` over the same list.
 //!
 //! Everything generated lives under `target/bench/`. Missing a target is reported, not an error;
 //! a tool that fails is an error. Each benchmark is a module; this one parses the arguments and
@@ -22,6 +24,7 @@
 mod build;
 mod diff;
 mod hash;
+mod intake;
 
 use std::fs;
 use std::path::Path;
@@ -32,7 +35,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::util::{describe, glassbox_binary, repo_root};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log|custody]...   (no names: all)";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log|intake|custody]...   (no names: all)";
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -45,7 +48,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            "hash" | "build" | "diff" | "log" | "custody" => names.push(arg.as_str()),
+            "hash" | "build" | "diff" | "log" | "intake" | "custody" => names.push(arg.as_str()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -69,6 +72,10 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     }
     if wanted("diff") {
         ratios.extend(diff::bench_diff(&glassbox, &bench_dir, quick)?);
+    }
+
+    if wanted("intake") {
+        ratios.extend(intake::bench_intake(&glassbox, &bench_dir, quick)?);
     }
 
     if wanted("log") {

@@ -1,20 +1,209 @@
-//! `sample request` and `sample decide`: the requester's and the approvers' commands.
+//! `sample request` and `sample decide`: the requester's and the approvers' commands. Each signs
+//! one statement, writes its envelope as one compact line and, given `--log-key`, appends it.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
+use glassbox::attest::custody::DecisionKind;
+use glassbox::attest::Envelope;
+use glassbox::custody::commitment::parse_commitment;
+use glassbox::custody::request::{self, RequestSpec};
+use glassbox::custody::store::SampleStore;
+use glassbox::policy::Policy;
+use glassbox::text::escape;
+use glassbox::time::parse_duration;
+use glassbox::transparency::{store, LogDir, Loggable};
+use glassbox::Error;
+use serde::Serialize;
+
+use crate::context::{now, private_key};
+use crate::render::print_json;
 
 #[derive(Args)]
-pub struct RequestArgs {}
-
-#[derive(Args)]
-pub struct DecideArgs {}
-
-pub fn run_request(_args: RequestArgs) -> Result<ExitCode> {
-    bail!("not built yet")
+pub struct RequestArgs {
+    #[arg(long)]
+    store: PathBuf,
+    #[arg(long)]
+    policy: PathBuf,
+    /// The sample's commitment (64 hex).
+    #[arg(long)]
+    sample: String,
+    /// A reason code of the policy.
+    #[arg(long)]
+    reason: String,
+    /// Free text; the request carries only a salted commitment to it (kept in the store).
+    #[arg(long)]
+    detail: String,
+    #[arg(long)]
+    destination: String,
+    /// The age X25519 recipient (age1…) the sample is to be encrypted to.
+    #[arg(long)]
+    recipient: String,
+    /// How long the request lives, e.g. 72h (default and maximum: the policy's request_lifetime).
+    #[arg(long)]
+    expires: Option<String>,
+    #[arg(long)]
+    break_glass: bool,
+    /// The requester's private key.
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    log: PathBuf,
+    /// The log's key: append the request to the log.
+    #[arg(long)]
+    log_key: Option<PathBuf>,
+    /// Where to write the envelope (default: <store>/requests/<requestId>.intoto.jsonl).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn run_decide(_args: DecideArgs) -> Result<ExitCode> {
-    bail!("not built yet")
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("decision").required(true).args(["approve", "deny", "invalidate"])))]
+pub struct DecideArgs {
+    /// The request envelope file.
+    request: PathBuf,
+    #[arg(long)]
+    approve: bool,
+    #[arg(long, requires = "why")]
+    deny: bool,
+    /// Why the request is denied.
+    #[arg(long, requires = "deny")]
+    why: Option<String>,
+    #[arg(long)]
+    invalidate: bool,
+    /// The approver's (or, to invalidate, the requester's) private key.
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    log: PathBuf,
+    /// The log's key: append the decision to the log.
+    #[arg(long)]
+    log_key: Option<PathBuf>,
+    /// Where to write the envelope (default: beside the request file,
+    /// <request-hex>.<decision-hex>.decision.intoto.jsonl).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Signed {
+    kind: &'static str,
+    envelope: String,
+    file: PathBuf,
+    log_index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+}
+
+pub fn run_request(args: RequestArgs) -> Result<ExitCode> {
+    let policy = Policy::load(&args.policy)?;
+    let commitment = parse_commitment(&args.sample)
+        .ok_or_else(|| Error::invalid("--sample", format!("{:?} is not a commitment (64 hex)", args.sample)))?;
+    let lifetime = match &args.expires {
+        Some(text) => Some(parse_duration(text).ok_or_else(|| {
+            Error::invalid("--expires", format!("{text:?} is not a duration like 90s, 30m, 72h or 7d"))
+        })?),
+        None => None,
+    };
+    let key = private_key(&args.key)?;
+    let log_key = args.log_key.as_deref().map(private_key).transpose()?;
+    let sample_store = SampleStore::open(&args.store, false)?;
+    let log = LogDir::new(&args.log);
+    let spec = RequestSpec {
+        commitment,
+        reason: &args.reason,
+        detail: &args.detail,
+        destination: &args.destination,
+        recipient: &args.recipient,
+        lifetime,
+        break_glass: args.break_glass,
+        now: now(),
+    };
+    let signed = request::sign_request(&sample_store, &log, &policy, &key, &spec)?;
+    let file = match args.out {
+        Some(path) => path,
+        None => sample_store.subdir("requests")?.join(format!("{}.intoto.jsonl", signed.request.request_id)),
+    };
+    let log_index = write_and_log(&signed.envelope, &file, &log, log_key.as_ref())?;
+    let out = Signed {
+        kind: "request",
+        envelope: signed.digest.prefixed(),
+        file,
+        log_index,
+        request_id: Some(signed.request.request_id),
+        expires_at: Some(signed.request.expires_at),
+    };
+    render(&out, args.json)
+}
+
+pub fn run_decide(args: DecideArgs) -> Result<ExitCode> {
+    let kind = if args.approve {
+        DecisionKind::Approve
+    } else if args.deny {
+        DecisionKind::Deny
+    } else {
+        DecisionKind::Invalidate
+    };
+    let request = request::read_request_structure(&args.request)?;
+    let key = private_key(&args.key)?;
+    let log_key = args.log_key.as_deref().map(private_key).transpose()?;
+    let log = LogDir::new(&args.log);
+    request::check_logged(&log, &request.envelope)?;
+    let envelope = request::sign_decision(&request, kind, args.why.as_deref().unwrap_or(""), &key, now())?;
+    let digest = envelope.digest();
+    let file = match args.out {
+        Some(path) => path,
+        None => beside(&args.request, &format!("{}.{}.decision.intoto.jsonl", request.envelope.hex(), digest.hex())),
+    };
+    let log_index = write_and_log(&envelope, &file, &log, log_key.as_ref())?;
+    let out =
+        Signed { kind: "decision", envelope: digest.prefixed(), file, log_index, request_id: None, expires_at: None };
+    render(&out, args.json)
+}
+
+fn beside(path: &Path, name: &str) -> PathBuf {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(name)
+}
+
+/// Writes the envelope's line to `file` atomically and, with the log's key, appends it.
+fn write_and_log(
+    envelope: &Envelope,
+    file: &Path,
+    log: &LogDir,
+    log_key: Option<&glassbox::keys::PrivateKey>,
+) -> Result<Option<u64>> {
+    let loggable = Loggable::from_envelope(envelope, &file.display().to_string())?;
+    glassbox::fs::write_atomic(file, format!("{}\n", loggable.envelope_line).as_bytes(), 0o644)?;
+    let Some(key) = log_key else { return Ok(None) };
+    let appended = store::append(log, key, std::slice::from_ref(&loggable))?;
+    Ok(appended.added.iter().chain(&appended.already_logged).find(|(_, d)| *d == loggable.digest).map(|(i, _)| *i))
+}
+
+fn render(out: &Signed, json: bool) -> Result<ExitCode> {
+    if json {
+        print_json(out)?;
+    } else {
+        println!("signed {} {}", out.kind, out.envelope);
+        if let Some(id) = &out.request_id {
+            println!("request id: {id}");
+        }
+        if let Some(expires) = &out.expires_at {
+            println!("expires:    {expires}");
+        }
+        println!("written to: {}", escape(&out.file.display().to_string()));
+        match out.log_index {
+            Some(i) => println!("logged at:  entry {i}"),
+            None => println!("not logged: append it with `glassbox log append` (or pass --log-key)"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

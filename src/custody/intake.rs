@@ -1,0 +1,319 @@
+//! Taking samples in (`glassbox sample intake`) and erasing them (`glassbox sample forget`).
+//!
+//! An intake batch is all or nothing. Every input is checked first (a regular file, not a
+//! symbolic link, FIFO, device or directory; readable), before anything is written. Then each
+//! file is streamed once, in parallel, into the store's content-addressed `samples/<sha256>`
+//! while it is hashed (a file taken in twice is stored once but gets a commitment per intake,
+//! each with its own fresh salt). One `syncfs` makes the whole batch durable, the intake
+//! statement is signed and its envelope written atomically, and only then do the batch's index
+//! rows commit, in one transaction: a failure before that leaves no row (and no new sample
+//! file). With the log's key the envelope is appended, its index recorded and the receipts
+//! written; without it the operator appends the envelope later and runs `sample receipts`.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::commitment::{commit, fresh_salt, BatchTree};
+use super::receipt::{write_receipts, RECEIPTS_DIR};
+use super::statements::sign_intake;
+use super::store::{is_forgotten, BatchRecord, SampleRecord, SampleStore};
+use crate::attest::custody::{Intake, Period, BATCH_TREE};
+use crate::digest::{hex_encode, HashingWriter, Sha256Digest};
+use crate::error::{Error, IoContext, Result};
+use crate::keys::PrivateKey;
+use crate::time::Timestamp;
+use crate::tlog::note::NoteVerifier;
+use crate::transparency::{store as log_store, LogDir, Loggable};
+
+/// The largest `--from-list` file read (a million paths of a kilobyte).
+pub const MAX_LIST_BYTES: u64 = 1 << 30;
+/// Where intake envelopes go by default, under the store.
+pub const BATCHES_DIR: &str = "batches";
+
+/// What an intake needs besides its inputs.
+pub struct IntakeOptions<'a> {
+    /// The center key that signs the batch (one of the policy's `centers`).
+    pub key: &'a PrivateKey,
+    pub log: &'a LogDir,
+    /// The log's own key: append the batch and write receipts now.
+    pub log_key: Option<&'a PrivateKey>,
+    /// Where the envelope goes (default `<store>/batches/<batchId>.intoto.jsonl`).
+    pub out: Option<PathBuf>,
+    /// Where receipts go (default `<store>/receipts/`).
+    pub receipts: Option<PathBuf>,
+    pub now: Timestamp,
+}
+
+/// One input and the commitment it was taken in under.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Taken {
+    pub file: PathBuf,
+    pub commitment: Sha256Digest,
+}
+
+/// What an intake did.
+#[derive(Clone, Debug)]
+pub struct IntakeOutcome {
+    pub batch_id: String,
+    pub root: Sha256Digest,
+    /// The envelope file and the SHA-256 of its line.
+    pub envelope: PathBuf,
+    pub envelope_digest: Sha256Digest,
+    pub log_index: Option<u64>,
+    /// The receipts directory, when receipts were written.
+    pub receipts: Option<PathBuf>,
+    /// In input order.
+    pub samples: Vec<Taken>,
+}
+
+/// The inputs of an intake: `files`, then the paths of `from_list` (one per line, blank lines
+/// skipped, relative paths taken from the working directory as on the command line).
+pub fn inputs(files: &[PathBuf], from_list: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut out = files.to_vec();
+    if let Some(list) = from_list {
+        let text = crate::fs::read_regular_text(list, MAX_LIST_BYTES)?;
+        out.extend(text.lines().filter(|l| !l.trim().is_empty()).map(PathBuf::from));
+    }
+    if out.is_empty() {
+        return Err(Error::invalid("sample intake", "no input files: an intake batch holds at least one sample"));
+    }
+    Ok(out)
+}
+
+/// Opens an input for reading: a regular file, the path itself not a symbolic link, opened
+/// without blocking so that a FIFO cannot hang the intake.
+fn open_input(path: &Path) -> Result<fs::File> {
+    let meta = fs::symlink_metadata(path).at(path)?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::invalid(path.display(), "is a symbolic link: give the file itself"));
+    }
+    if !meta.file_type().is_file() {
+        return Err(Error::invalid(path.display(), "not a regular file (a directory, FIFO, device or socket)"));
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .at(path)?;
+    // The path may have been replaced between the two looks: judge the file actually opened.
+    if !file.metadata().at(path)?.file_type().is_file() {
+        return Err(Error::invalid(path.display(), "not a regular file (a directory, FIFO, device or socket)"));
+    }
+    Ok(file)
+}
+
+/// Streams `path` into `samples/` under its sha256 (temporary file of mode 0600, renamed; not
+/// synced). Returns the digest and whether this call created the stored file.
+fn copy_in(samples: &Path, path: &Path) -> Result<(Sha256Digest, bool)> {
+    let mut input = open_input(path)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(samples)
+        .at(samples)?;
+    let tmp_path = tmp.path().to_path_buf();
+    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(64 << 10, tmp.as_file_mut()));
+    std::io::copy(&mut input, &mut writer).at(path)?;
+    let (mut buffered, digest, _) = writer.finish();
+    buffered.flush().at(&tmp_path)?;
+    drop(buffered);
+    let target = samples.join(digest.hex());
+    if fs::symlink_metadata(&target).is_ok() {
+        return Ok((digest, false));
+    }
+    // `persist_noclobber`: two intakes of the same bytes at once both see "absent"; the
+    // second rename must not count as having created the file (its cleanup would remove the
+    // first one's sample).
+    match tmp.persist_noclobber(&target) {
+        Ok(_) => Ok((digest, true)),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok((digest, false)),
+        Err(e) => Err(Error::io(&target, e.error)),
+    }
+}
+
+/// Checks the log before anything is written: its checkpoint reads, and `log_key` (if given)
+/// is the key that signs it. Returns the log's origin.
+fn check_log(log: &LogDir, log_key: Option<&PrivateKey>) -> Result<String> {
+    let (note, checkpoint) = log.read_checkpoint()?;
+    if let Some(key) = log_key {
+        if !note.verified_by(&NoteVerifier::ed25519(&checkpoint.origin, &key.public())) {
+            return Err(Error::invalid(
+                log.checkpoint_path().display(),
+                "is not signed by this --log-key under the log's origin: wrong key for this log",
+            ));
+        }
+    }
+    Ok(checkpoint.origin)
+}
+
+/// A random batch id: 32 lowercase hex digits.
+pub fn fresh_batch_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    hex_encode(&bytes)
+}
+
+/// Takes `inputs` into the store at `store_root` (created if missing) as one batch.
+pub fn intake(store_root: &Path, inputs: &[PathBuf], opts: &IntakeOptions<'_>) -> Result<IntakeOutcome> {
+    if inputs.is_empty() {
+        return Err(Error::invalid("sample intake", "no input files: an intake batch holds at least one sample"));
+    }
+    // Everything that can be checked is checked before the first write.
+    inputs.par_iter().try_for_each(|p| open_input(p).map(drop))?;
+    if fs::symlink_metadata(store_root).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::invalid(store_root.display(), "is not a sample store directory"));
+    }
+    let origin = check_log(opts.log, opts.log_key)?;
+
+    let mut store = SampleStore::open(store_root, true)?;
+    let samples_dir = store.root.join("samples");
+    let copied: Vec<Result<(Sha256Digest, bool)>> = inputs.par_iter().map(|p| copy_in(&samples_dir, p)).collect();
+    let created: Vec<&Sha256Digest> =
+        copied.iter().filter_map(|r| r.as_ref().ok().filter(|d| d.1).map(|d| &d.0)).collect();
+    let undo = |store: &SampleStore, created: &[&Sha256Digest]| {
+        for digest in created {
+            // Another intake running at the same time may have found this file and recorded
+            // it: keep what any row names. Best effort otherwise: an unreferenced sample file
+            // is harmless, and the error that made us undo is the one to report.
+            let named: rusqlite::Result<i64> =
+                store.db.query_row("SELECT COUNT(*) FROM samples WHERE sha256 = ?1", [digest.hex()], |r| r.get(0));
+            if named == Ok(0) {
+                let _ = fs::remove_file(store.sample_path(digest));
+            }
+        }
+    };
+    let digests: Vec<Sha256Digest> = match copied.iter().find_map(|r| r.as_ref().err()) {
+        None => copied.iter().filter_map(|r| r.as_ref().ok().map(|d| d.0)).collect(),
+        Some(_) => {
+            undo(&store, &created);
+            // Proven: `find_map` found an error in `copied`.
+            let first = copied.into_iter().find_map(Result::err);
+            return Err(first.unwrap_or_else(|| Error::invalid("sample intake", "an input failed")));
+        }
+    };
+
+    let result = (|| {
+        let salts: Vec<_> = digests.iter().map(|_| fresh_salt()).collect();
+        let commitments: Vec<Sha256Digest> = salts.iter().zip(&digests).map(|(s, d)| commit(s, d)).collect();
+        let tree = BatchTree::new(commitments.clone())?;
+        let root = tree.root();
+        store.sync()?;
+
+        let batch_id = fresh_batch_id();
+        let now = opts.now.rfc3339();
+        let statement = Intake {
+            batch_id: batch_id.clone(),
+            count: tree.len(),
+            period: Period { start: now.clone(), end: now },
+            merkle_root: root.hex(),
+            tree: BATCH_TREE.to_string(),
+        };
+        let envelope = sign_intake(&statement, &root, opts.key);
+        let line = envelope.to_line();
+        let envelope_digest = Sha256Digest::of(line.as_bytes());
+        let out = match &opts.out {
+            Some(p) => p.clone(),
+            None => store.subdir(BATCHES_DIR)?.join(format!("{batch_id}.intoto.jsonl")),
+        };
+        crate::fs::write_atomic(&out, format!("{line}\n").as_bytes(), 0o644)?;
+
+        let rows: Vec<SampleRecord> = commitments
+            .iter()
+            .zip(&digests)
+            .zip(&salts)
+            .map(|((c, d), s)| SampleRecord {
+                commitment: *c,
+                sha256: *d,
+                salt: *s,
+                batch_id: batch_id.clone(),
+                // Proven: every commitment is in the tree built from them.
+                leaf_index: tree.position(c).unwrap_or(u64::MAX),
+            })
+            .collect();
+        let batch = BatchRecord {
+            batch_id: batch_id.clone(),
+            root,
+            size: tree.len(),
+            envelope: envelope_digest,
+            log_index: None,
+        };
+        if let Err(e) = store.record_batch(&batch, &rows) {
+            let _ = fs::remove_file(&out);
+            return Err(e);
+        }
+        Ok((batch_id, root, envelope, out, envelope_digest, commitments))
+    })();
+    let (batch_id, root, envelope, out, envelope_digest, commitments) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            undo(&store, &created);
+            return Err(e);
+        }
+    };
+
+    // From here on the batch is taken in: a failure leaves it recorded, not yet logged, and
+    // `glassbox log append` plus `sample receipts` finish it.
+    let mut log_index = None;
+    let mut receipts = None;
+    if let Some(key) = opts.log_key {
+        let loggable = Loggable::from_envelope(&envelope, &out.display().to_string())?;
+        let appended = log_store::append(opts.log, key, &[loggable])?;
+        let index = appended
+            .added
+            .iter()
+            .chain(&appended.already_logged)
+            .find(|(_, d)| *d == envelope_digest)
+            .map(|(i, _)| *i)
+            .ok_or_else(|| Error::invalid(opts.log.root.display(), "the append did not log the intake envelope"))?;
+        store.set_batch_index(&batch_id, index)?;
+        log_index = Some(index);
+        let dir = opts.receipts.clone().unwrap_or_else(|| store.root.join(RECEIPTS_DIR));
+        let vkey = NoteVerifier::ed25519(&origin, &key.public()).to_string();
+        write_receipts(&store, &batch_id, &origin, &vkey, &dir)?;
+        receipts = Some(dir);
+    }
+    let samples =
+        inputs.iter().zip(commitments).map(|(file, commitment)| Taken { file: file.clone(), commitment }).collect();
+    Ok(IntakeOutcome { batch_id, root, envelope: out, envelope_digest, log_index, receipts, samples })
+}
+
+/// What `forget` erased.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Forgotten {
+    pub commitment: Sha256Digest,
+    /// The salt and the sample's hash were erased from the index.
+    pub salt_erased: bool,
+    /// The stored bytes were deleted (false: another commitment still names the same bytes).
+    pub file_deleted: bool,
+    /// The receipt in the store's default receipts directory, if there was one (it holds the
+    /// salt, so it goes too).
+    pub receipt_deleted: Option<PathBuf>,
+}
+
+/// Erasure: deletes the sample's salt and hash, its stored bytes unless another commitment
+/// names them, and its receipt in `<store>/receipts/`. An unknown commitment and one already
+/// forgotten are errors naming it.
+pub fn forget(store: &mut SampleStore, commitment: &Sha256Digest) -> Result<Forgotten> {
+    let record = store
+        .lookup(commitment)?
+        .ok_or_else(|| Error::invalid(commitment.hex(), "no sample with this commitment is in the store"))?;
+    if is_forgotten(&record) {
+        return Err(Error::invalid(commitment.hex(), "already forgotten"));
+    }
+    if !store.forget(commitment)? {
+        return Err(Error::invalid(commitment.hex(), "already forgotten"));
+    }
+    let file_deleted = fs::symlink_metadata(store.sample_path(&record.sha256)).is_err();
+    let receipt = store.root.join(RECEIPTS_DIR).join(format!("{}.json", commitment.hex()));
+    let receipt_deleted = match fs::remove_file(&receipt) {
+        Ok(()) => Some(receipt),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(&receipt, e)),
+    };
+    Ok(Forgotten { commitment: *commitment, salt_erased: true, file_deleted, receipt_deleted })
+}

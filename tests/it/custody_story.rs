@@ -1,0 +1,169 @@
+//! The whole custody story on real files, through the CLI only: 1,000 samples taken in, one
+//! requested and approved by both groups and released (the Debian `age` tool decrypts it to the
+//! original bytes), one denied, the rest never asked for; the audit's counts are exact, the
+//! customer's lookup answers for each kind, and no sample's sha256 is anywhere under the log.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::custody_support::*;
+use crate::support::*;
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// Signs and logs a request for `commitment` by `requester`; returns the request file.
+fn request(center: &Center, commitment: &str, requester: &str, reason: &str, out: &Path) -> PathBuf {
+    ok(glassbox()
+        .args(["sample", "request", "--store"])
+        .arg(&center.store)
+        .arg("--policy")
+        .arg(&center.policy)
+        .args(["--sample", commitment, "--reason", reason, "--detail", "heuristic 4711 fires on a signed installer"])
+        .args(["--destination", DESTINATION, "--recipient", &center.recipient, "--key"])
+        .arg(center.key(requester))
+        .arg("--log")
+        .arg(&center.log)
+        .arg("--log-key")
+        .arg(&center.log_key)
+        .arg("--out")
+        .arg(out));
+    out.to_path_buf()
+}
+
+fn decide(center: &Center, request: &Path, decision: &[&str], key: &str) {
+    ok(glassbox()
+        .args(["sample", "decide"])
+        .arg(request)
+        .args(decision)
+        .arg("--key")
+        .arg(center.key(key))
+        .arg("--log")
+        .arg(&center.log)
+        .arg("--log-key")
+        .arg(&center.log_key)
+        .arg("--out")
+        .arg(request.with_extension(format!("{key}.intoto.jsonl"))));
+}
+
+#[test]
+fn a_thousand_samples_one_leaves_and_everyone_can_check() {
+    let center = Center::new();
+    let files = center.sample_files(1000, 2048);
+    let list = center.path().join("files.txt");
+    std::fs::write(&list, files.iter().map(|f| f.display().to_string() + "\n").collect::<String>()).unwrap();
+    let receipts = center.path().join("receipts");
+    let intake = json(&ok(glassbox()
+        .args(["sample", "intake", "--store"])
+        .arg(&center.store)
+        .arg("--key")
+        .arg(center.key("center"))
+        .arg("--log")
+        .arg(&center.log)
+        .arg("--log-key")
+        .arg(&center.log_key)
+        .arg("--from-list")
+        .arg(&list)
+        .arg("--receipts")
+        .arg(&receipts)
+        .arg("--json")));
+    assert_eq!(intake["count"], 1000, "{intake}");
+    let samples = intake["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 1000);
+    let commitment_of = |i: usize| -> String {
+        let file = files[i].display().to_string();
+        let s = samples.iter().find(|s| s["file"] == file.as_str()).unwrap_or_else(|| panic!("{file} not in {intake}"));
+        s["commitment"].as_str().unwrap().to_string()
+    };
+    let (released, denied, untouched) = (commitment_of(17), commitment_of(400), commitment_of(999));
+
+    // One request, approved by one key of each group, released.
+    let requests = center.path().join("requests");
+    std::fs::create_dir(&requests).unwrap();
+    let req = request(&center, &released, "analyst", "anomaly-manual-review", &requests.join("a.intoto.jsonl"));
+    decide(&center, &req, &["--approve"], "sec1");
+    decide(&center, &req, &["--approve"], "auditor1");
+    let out = center.path().join("out");
+    ok(glassbox()
+        .args(["sample", "release"])
+        .arg(&req)
+        .arg("--store")
+        .arg(&center.store)
+        .arg("--policy")
+        .arg(&center.policy)
+        .arg("--log")
+        .arg(&center.log)
+        .arg("--log-key")
+        .arg(&center.log_key)
+        .arg("--key")
+        .arg(center.key("gateway"))
+        .arg("--out")
+        .arg(&out));
+    let delivered: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    let request_line = std::fs::read_to_string(&req).unwrap();
+    let request_digest = glassbox::digest::Sha256Digest::of(request_line.trim_end().as_bytes()).hex();
+    assert_eq!(delivered[0], out.join(format!("{request_digest}.age")));
+    if have_tool("age", &["--version"]) {
+        let plain = ok(std::process::Command::new("age").arg("-d").arg("-i").arg(&center.identity).arg(&delivered[0]));
+        assert_eq!(plain.as_bytes(), std::fs::read(&files[17]).unwrap(), "age -d does not give the sample back");
+    }
+
+    // Another request, denied by the security team.
+    let req_b = request(&center, &denied, "support", "customer-support", &requests.join("b.intoto.jsonl"));
+    decide(&center, &req_b, &["--deny", "--why", "not an anomaly"], "sec2");
+
+    // The audit: no violation, exact counts.
+    let audit = json(&ok(glassbox()
+        .args(["sample", "audit", "--log"])
+        .arg(&center.log)
+        .arg("--policy")
+        .arg(&center.policy)
+        .arg("--json")));
+    assert_eq!(audit["violations"], serde_json::json!([]), "{audit}");
+    let periods = audit["periods"].as_array().unwrap();
+    assert_eq!(periods.len(), 1, "{audit}");
+    let p = &periods[0];
+    for (field, want) in
+        [("samplesIn", 1000), ("batches", 1), ("requests", 2), ("approvals", 2), ("denials", 1), ("releases", 1)]
+    {
+        assert_eq!(p[field], want, "{field} in {p}");
+    }
+    assert!((p["releaseRate"].as_f64().unwrap() - 0.001).abs() < 1e-12, "{p}");
+
+    // The customer's lookups.
+    for (commitment, requested, was_released) in
+        [(&released, true, true), (&denied, true, false), (&untouched, false, false)]
+    {
+        let receipt = receipts.join(format!("{commitment}.json"));
+        let answer = json(&ok(glassbox()
+            .args(["sample", "lookup", "--receipt"])
+            .arg(&receipt)
+            .arg("--log")
+            .arg(&center.log)
+            .arg("--json")));
+        assert_eq!(answer["commitment"], commitment.as_str(), "{answer}");
+        assert_eq!(answer["intakeIndex"], 0, "{answer}");
+        assert_eq!(
+            (answer["requested"].as_bool(), answer["released"].as_bool()),
+            (Some(requested), Some(was_released)),
+            "{answer}"
+        );
+    }
+
+    // No sample's sha256 is anywhere under the log, in hex or raw.
+    let digests: Vec<[u8; 32]> =
+        files.iter().map(|f| glassbox::digest::Sha256Digest::of(&std::fs::read(f).unwrap()).0).collect();
+    let log_files = read_all(&center.log);
+    assert!(log_files.len() > 5, "{}", log_files.len());
+    for (name, bytes) in &log_files {
+        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+        for d in &digests {
+            let hex = glassbox::digest::hex_encode(d);
+            assert!(!text.contains(&hex), "{name} holds a sample's sha256");
+            assert!(!bytes.windows(32).any(|w| w == d), "{name} holds a sample's raw sha256");
+        }
+    }
+}
