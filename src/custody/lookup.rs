@@ -8,12 +8,12 @@ use std::io::Read as _;
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::attest::custody::{DecisionKind, IntakeRef, SAMPLE_COMMITMENT};
-use crate::attest::{Envelope, SAMPLE_RECEIPT_V1};
-use crate::custody::commitment::{commit, parse_salt, proves, Salt};
+use crate::attest::Envelope;
+use crate::custody::commitment::{commit, proves, Salt};
 use crate::custody::statements::{self, prefixed, Custody};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, IoContext, Result};
@@ -21,28 +21,6 @@ use crate::policy::Policy;
 use crate::tlog::note::NoteVerifier;
 use crate::transparency::audit::{authenticated_entries, WitnessPolicy};
 use crate::transparency::{LogDir, LogEntry};
-
-/// Receipts are small: a commitment, a salt, a key and a proof of at most 64 hashes.
-const MAX_RECEIPT: u64 = 64 << 10;
-
-/// A receipt as the center writes it (docs/formats.md, section 17), read strictly.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReceipt {
-    #[serde(rename = "_type")]
-    type_: String,
-    commitment: String,
-    salt: String,
-    log: ReceiptLog,
-    intake: IntakeRef,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReceiptLog {
-    origin: String,
-    vkey: String,
-}
 
 /// A receipt whose fields are checked.
 #[derive(Clone, Debug)]
@@ -54,31 +32,11 @@ pub struct Receipt {
     pub intake: IntakeRef,
 }
 
-/// Reads a receipt file; anything malformed is bad input naming the file.
+/// Reads a receipt file strictly ([`super::receipt::read_receipt`]); anything malformed is bad
+/// input naming the file.
 pub fn read_receipt(path: &Path) -> Result<Receipt> {
-    let at = path.display().to_string();
-    let text = crate::fs::read_regular_text(path, MAX_RECEIPT)?;
-    let raw: RawReceipt =
-        serde_json::from_str(&text).map_err(|e| Error::invalid(&at, format!("not a sample receipt ({e})")))?;
-    if raw.type_ != SAMPLE_RECEIPT_V1 {
-        return Err(Error::invalid(&at, format!("_type is not {SAMPLE_RECEIPT_V1}")));
-    }
-    let hex = |v: &str| Sha256Digest::from_hex(v).filter(|d| d.hex() == v);
-    let commitment =
-        hex(&raw.commitment).ok_or_else(|| Error::invalid(&at, "commitment is not 64 lowercase hex digits"))?;
-    let salt = parse_salt(&raw.salt)
-        .filter(|s| crate::digest::hex_encode(s) == raw.salt)
-        .ok_or_else(|| Error::invalid(&at, "salt is not 64 lowercase hex digits"))?;
-    let i = &raw.intake;
-    if prefixed(&i.envelope).is_none()
-        || hex(&i.batch_root).is_none()
-        || i.proof.len() > 64
-        || i.proof.iter().any(|h| hex(h).is_none())
-        || i.leaf_index >= i.batch_size
-    {
-        return Err(Error::invalid(&at, "intake is not a valid reference (a digest, proof or index is malformed)"));
-    }
-    Ok(Receipt { commitment, salt, origin: raw.log.origin, vkey: raw.log.vkey, intake: raw.intake })
+    let r = super::receipt::read_receipt(path)?;
+    Ok(Receipt { commitment: r.commitment(), salt: r.salt(), origin: r.log.origin, vkey: r.log.vkey, intake: r.intake })
 }
 
 /// What the log says about one sample.

@@ -67,7 +67,7 @@ impl Book {
 
     fn append(&self, envelope: &Envelope) -> (u64, Sha256Digest) {
         let l = Loggable::from_envelope(envelope, "test").unwrap();
-        let appended = store::append(&self.log, &self.log_key, &[l.clone()]).unwrap();
+        let appended = store::append(&self.log, &self.log_key, std::slice::from_ref(&l)).unwrap();
         assert_eq!(appended.added.len(), 1, "every statement of these logs is new");
         (appended.added[0].0, l.digest)
     }
@@ -428,7 +428,10 @@ fn lookup_refuses_bad_receipts() {
     let text = std::fs::read_to_string(&good).unwrap();
 
     let other = b.c.path().join("other-log.json");
-    std::fs::write(&other, text.replace(crate::log::ORIGIN, "elsewhere.example/log")).unwrap();
+    let elsewhere = glassbox::tlog::note::NoteVerifier::ed25519("elsewhere.example/log", &b.key("outsider").public());
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    value["log"] = serde_json::json!({"origin": "elsewhere.example/log", "vkey": elsewhere.to_string()});
+    std::fs::write(&other, serde_json::to_string_pretty(&value).unwrap()).unwrap();
     let (code, _, stderr) = b.lookup(&other, &["--json"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("other-log.json") && stderr.contains("elsewhere.example/log"), "{stderr}");
@@ -447,11 +450,19 @@ fn lookup_refuses_bad_receipts() {
         assert!(stderr.contains(name), "{stderr}");
         assert!(stdout.is_empty());
     }
-    // A proof that does not put the commitment in the batch is a definite no.
+    // A proof that does not put the commitment in the batch is bad input.
     let wrong = b.receipt(&s[1], "wrong");
     let swapped =
         std::fs::read_to_string(&wrong).unwrap().replace(&s[1].commitment.hex(), &Sha256Digest::of(b"x").hex());
     std::fs::write(&wrong, swapped).unwrap();
     let (code, _, stderr) = b.lookup(&wrong, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    // A receipt naming an entry that is not its batch is a definite no.
+    b.intake(2, "b", "center");
+    let mut moved = s[1].clone();
+    moved.intake.log_index = 1;
+    let moved = b.receipt(&moved, "moved");
+    let (code, _, stderr) = b.lookup(&moved, &[]);
     assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("intake entry 1"), "{stderr}");
 }

@@ -16,6 +16,8 @@ pub const GROUPS: [(&str, &[&str], bool); 2] =
 pub const REASONS: [&str; 4] = ["anomaly-manual-review", "detection-quality", "customer-support", "legal-process"];
 pub const DESTINATION: &str = "hq-lab";
 
+// Each custody test module uses its own part of the center.
+#[allow(dead_code)]
 pub struct Center {
     pub dir: tempfile::TempDir,
     pub keys: PathBuf,
@@ -113,6 +115,7 @@ impl Center {
     }
 
     /// `count` distinct sample files of `size` bytes under `dir/samples/`.
+    #[allow(dead_code)]
     pub fn sample_files(&self, count: usize, size: usize) -> Vec<PathBuf> {
         let dir = self.path().join("incoming");
         std::fs::create_dir_all(&dir).unwrap();

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [hash|build|diff|log|intake]...`: benchmarks printed as ratios against
+//! `cargo xtask bench [--quick] [hash|build|diff|log|intake|custody]...`: benchmarks printed as ratios against
 //! standard tools measured in the same run. Machines are noisy, so absolute times are only
 //! context.
 //!
@@ -9,6 +9,9 @@
 //!   `cargo build --release --locked` of the same copy.
 //! - `log`: `cargo bench --bench tlog`: 1,000,000 log entries (100,000 with `--quick`) appended
 //!   in durable batches through the library, then inclusion proof times at that size.
+//! - `custody`: `cargo bench --bench custody`: `sample audit`'s replay of a log of 1,000,000
+//!   custody entries (100,000 with `--quick`), built with the library, against the 200,000
+//!   entries/s target and `glassbox log audit`'s check of the same log.
 //! - `diff`: `glassbox diff` of two ~50 MB ELF binaries that differ in a few places (~5 MB with
 //!   `--quick`) against `diffoscope` on the same pair.
 //! - `intake`: `glassbox sample intake --from-list` of 100,000 files of 10 KB (10,000 with
@@ -32,7 +35,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::util::{describe, glassbox_binary, repo_root};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log|intake]...   (no names: all)";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log|intake|custody]...   (no names: all)";
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -45,7 +48,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            "hash" | "build" | "diff" | "log" | "intake" => names.push(arg.as_str()),
+            "hash" | "build" | "diff" | "log" | "intake" | "custody" => names.push(arg.as_str()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -81,6 +84,16 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         let entries = if quick { "100000" } else { "1000000" };
         crate::util::run(
             crate::util::cargo().current_dir(repo_root()).args(["bench", "--locked", "--bench", "tlog", "--", entries]),
+        )?;
+    }
+
+    if wanted("custody") {
+        println!();
+        let entries = if quick { "100000" } else { "1000000" };
+        crate::util::run(
+            crate::util::cargo()
+                .current_dir(repo_root())
+                .args(["bench", "--locked", "--bench", "custody", "--", entries]),
         )?;
     }
 

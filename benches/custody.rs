@@ -1,0 +1,261 @@
+//! Sample custody at scale, run by `cargo xtask bench custody` (or `cargo bench --bench
+//! custody -- [ENTRIES]`): builds a log of 1,000,000 custody entries with the library (mostly
+//! intake batches, then requests, approvals by both groups and releases, every one really
+//! signed), then times `sample audit`'s library replay of it against the 200,000 entries/s
+//! target, and `glassbox log audit`'s library check of the same log (every leaf, every stored
+//! envelope, every signature one by one) as the baseline. Prints rates and ratios; asserts only
+//! that the audit finds the log clean.
+
+use std::path::Path;
+use std::time::Instant;
+
+use glassbox::attest::custody::{
+    CheckpointRef, Decision, DecisionKind, Intake, IntakeRef, Period, Release, Request, Requester, BATCH_TREE,
+};
+use glassbox::custody::audit::{self, Options};
+use glassbox::custody::commitment::{commit, commit_detail, BatchTree};
+use glassbox::custody::statements;
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::PrivateKey;
+use glassbox::policy::Policy;
+use glassbox::time::Timestamp;
+use glassbox::transparency::audit::WitnessPolicy;
+use glassbox::transparency::{store, LogDir, Loggable};
+use rayon::prelude::*;
+
+/// Custody entries replayed per second the audit should reach.
+const TARGET: f64 = 200_000.0;
+/// Entries per cycle of the generated log: 40 intake batches of 25 samples, 3 requests, 6
+/// approvals and 1 release (one release per 1,000 samples taken in, a tenth of a percent).
+const CYCLE: usize = 50;
+const BATCHES: usize = 40;
+const SAMPLES: usize = 25;
+/// 2026-01-01T00:00:00Z.
+const T0: i64 = 1_767_225_600;
+
+const ROLES: [&str; 6] = ["center", "gateway", "analyst", "sec1", "auditor1", "log"];
+
+fn main() {
+    let total: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let total = total.div_ceil(CYCLE) * CYCLE;
+    let dir =
+        tempfile::Builder::new().prefix("glassbox-bench-custody-").tempdir_in(bench_dir()).expect("bench directory");
+    let keys: Vec<PrivateKey> = (0..ROLES.len()).map(|i| PrivateKey::from_seed(&[i as u8 + 1; 32])).collect();
+    let key = |name: &str| &keys[ROLES.iter().position(|r| *r == name).expect("role")];
+    let log = LogDir::new(dir.path().join("log"));
+    let vkey = store::init(&log, "bench.glassbox.dev/custody", key("log")).expect("init");
+    let policy_path = write_policy(dir.path(), &keys, &vkey.to_string());
+    let policy = Policy::load(&policy_path).expect("policy");
+
+    println!("custody: building a log of {total} custody entries ({CYCLE} per cycle: {BATCHES} intake batches of {SAMPLES} samples, 3 requests, 6 approvals, 1 release)");
+    let started = Instant::now();
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let mut index = 0u64;
+    for chunk in (0..total / CYCLE).collect::<Vec<_>>().chunks(200) {
+        // Each cycle's entries depend on the index of its own batches, known in advance.
+        let lines: Vec<Vec<Loggable>> = chunk
+            .par_iter()
+            .map(|&cycle| cycle_entries(cycle, index + ((cycle - chunk[0]) * CYCLE) as u64, &key, &recipient))
+            .collect();
+        let batch: Vec<Loggable> = lines.into_iter().flatten().collect();
+        index += batch.len() as u64;
+        store::append(&log, key("log"), &batch).expect("append");
+    }
+    println!("  built in {:.1} s (signing and appending, not timed below)", started.elapsed().as_secs_f64());
+
+    {
+        let k = key("center");
+        let public = k.public();
+        let messages: Vec<Vec<u8>> = (0..256u32).map(|i| format!("message {i}").into_bytes()).collect();
+        let sigs: Vec<[u8; 64]> = messages.iter().map(|m| k.sign(m)).collect();
+        let started = Instant::now();
+        for _ in 0..4 {
+            for (m, s) in messages.iter().zip(&sigs) {
+                assert!(public.verify(m, s));
+            }
+        }
+        let single = started.elapsed().as_secs_f64() / 1024.0;
+        let items: Vec<glassbox::keys::BatchItem<'_>> = messages
+            .iter()
+            .zip(&sigs)
+            .map(|(m, s)| glassbox::keys::BatchItem { message: m, signature: *s, key: &public })
+            .collect();
+        let started = Instant::now();
+        for _ in 0..4 {
+            assert!(glassbox::keys::verify_batch(&items));
+        }
+        let batch = started.elapsed().as_secs_f64() / 1024.0;
+        println!(
+            "  Ed25519 on one core: {:.1} us per signature one by one, {:.1} us in batches of 256",
+            single * 1e6,
+            batch * 1e6
+        );
+    }
+    let options =
+        Options { from: None, to: None, period: glassbox::time::Period::Month, now: Timestamp(T0 + 400 * 86_400) };
+    let started = Instant::now();
+    let report = audit::audit(&log, &policy, &options).expect("audit");
+    let took = started.elapsed().as_secs_f64();
+    assert!(report.violations.is_empty(), "the generated log has violations: {:?}", &report.violations[..1]);
+    assert_eq!(report.custody_entries, total as u64);
+    let rate = total as f64 / took;
+    let releases: u64 = report.periods.iter().map(|p| p.releases).sum();
+    println!(
+        "  sample audit           {rate:>10.0} entries/s  ({took:.2} s, {releases} releases judged, 0 violations)"
+    );
+    println!(
+        "  sample audit / target {TARGET:.0}/s = {:.2} (target >= 1.00) {}",
+        rate / TARGET,
+        verdict(rate >= TARGET)
+    );
+
+    let lp = policy.log.as_ref().expect("[log]");
+    let witnesses = WitnessPolicy::default();
+    let started = Instant::now();
+    glassbox::transparency::audit::verify(&log, &lp.vkey, &witnesses, None).expect("verify");
+    let verify = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    glassbox::transparency::audit::authenticated_entries(&log, &lp.vkey, &witnesses).expect("entries");
+    let entries = started.elapsed().as_secs_f64();
+    println!("  of which: checkpoint and tiles {verify:.2} s, reading and authenticating every entry {entries:.2} s");
+    let started = Instant::now();
+    glassbox::transparency::audit::audit(&log, &lp.vkey, &witnesses, &[]).expect("log audit");
+    let plain = started.elapsed().as_secs_f64();
+    let trusted: Vec<_> = keys.iter().map(PrivateKey::public).collect();
+    let started = Instant::now();
+    glassbox::transparency::audit::audit(&log, &lp.vkey, &witnesses, &trusted).expect("log audit --trust");
+    let signed = started.elapsed().as_secs_f64();
+    println!(
+        "  log audit (no --trust)  {:>10.0} entries/s  ({plain:.2} s): leaves and stored envelopes, no signature",
+        total as f64 / plain
+    );
+    println!(
+        "  log audit --trust       {:>10.0} entries/s  ({signed:.2} s): every signature one by one",
+        total as f64 / signed
+    );
+    println!("  sample audit / log audit --trust = {:.2} (both check every signature)", signed / took);
+    println!("  sample audit / log audit (no --trust) = {:.2}", plain / took);
+}
+
+/// The entries of one cycle, whose first entry is log index `first`.
+fn cycle_entries<'k>(
+    cycle: usize,
+    first: u64,
+    key: &(impl Fn(&str) -> &'k PrivateKey + Sync),
+    recipient: &str,
+) -> Vec<Loggable> {
+    let day = T0 + (cycle as i64 % 360) * 86_400;
+    let time = |offset: i64| Timestamp(day + offset).rfc3339();
+    let mut out = Vec::with_capacity(CYCLE);
+    let mut batches = Vec::new();
+    for b in 0..BATCHES {
+        let commitments: Vec<Sha256Digest> = (0..SAMPLES)
+            .map(|s| {
+                let seed = Sha256Digest::of(format!("{cycle}/{b}/{s}").as_bytes());
+                commit(&seed.0, &seed)
+            })
+            .collect();
+        let tree = BatchTree::new(commitments).expect("batch");
+        let intake = Intake {
+            batch_id: Sha256Digest::of(format!("{cycle}/{b}").as_bytes()).hex()[..32].to_string(),
+            count: SAMPLES as u64,
+            period: Period { start: time(0), end: time(60) },
+            merkle_root: tree.root().hex(),
+            tree: BATCH_TREE.into(),
+        };
+        let envelope = statements::sign_intake(&intake, &tree.root(), key("center"));
+        let loggable = Loggable::from_envelope(&envelope, "bench").expect("loggable");
+        batches.push((first + b as u64, loggable.digest, tree));
+        out.push(loggable);
+    }
+    let mut requests = Vec::new();
+    for r in 0..3 {
+        let (log_index, envelope, tree) = &batches[r * 7];
+        let commitment = tree.commitments()[r];
+        let intake = IntakeRef {
+            log_index: *log_index,
+            envelope: envelope.prefixed(),
+            batch_root: tree.root().hex(),
+            batch_size: tree.len(),
+            leaf_index: r as u64,
+            proof: tree.proof(r as u64).expect("proof").iter().map(Sha256Digest::hex).collect(),
+        };
+        let request = Request {
+            request_id: Sha256Digest::of(format!("request {cycle}/{r}").as_bytes()).hex()[..32].to_string(),
+            intake,
+            reason: ["anomaly-manual-review", "detection-quality", "customer-support"][r].into(),
+            detail: commit_detail(&[r as u8; 32], "an anomaly").hex(),
+            requester: Requester { role: "malware-analyst".into(), country: "CH".into() },
+            destination: "hq-lab".into(),
+            recipient: recipient.into(),
+            requested_at: time(3600),
+            expires_at: time(3600 + 72 * 3600),
+            break_glass: false,
+            policy: Sha256Digest::of(b"policy").prefixed(),
+        };
+        let envelope = statements::sign_request(&request, &commitment, key("analyst"));
+        let loggable = Loggable::from_envelope(&envelope, "bench").expect("loggable");
+        requests.push((loggable.digest, commitment, request));
+        out.push(loggable);
+    }
+    for (digest, commitment, _) in &requests {
+        for (who, at) in [("sec1", 7200), ("auditor1", 10_800)] {
+            let d = Decision {
+                request: digest.prefixed(),
+                decision: DecisionKind::Approve,
+                why: String::new(),
+                decided_at: time(at),
+            };
+            let envelope = statements::sign_decision(&d, digest, commitment, key(who));
+            out.push(Loggable::from_envelope(&envelope, "bench").expect("loggable"));
+        }
+    }
+    let (digest, commitment, request) = &requests[0];
+    let release = Release {
+        request: digest.prefixed(),
+        approvals: Vec::new(),
+        break_glass: false,
+        destination: request.destination.clone(),
+        recipient: request.recipient.clone(),
+        released_at: time(14_400),
+        checkpoint: CheckpointRef { size: first, root: Sha256Digest::of(b"root").hex() },
+        ciphertext: Sha256Digest::of(b"ciphertext").prefixed(),
+    };
+    let envelope = statements::sign_release(&release, digest, commitment, key("gateway"));
+    out.push(Loggable::from_envelope(&envelope, "bench").expect("loggable"));
+    assert_eq!(out.len(), CYCLE);
+    out
+}
+
+/// The keys' public halves and the custody policy, in `dir`.
+fn write_policy(dir: &Path, keys: &[PrivateKey], vkey: &str) -> std::path::PathBuf {
+    let key_dir = dir.join("keys");
+    std::fs::create_dir_all(&key_dir).expect("keys");
+    for (name, key) in ROLES.iter().zip(keys) {
+        std::fs::write(key_dir.join(format!("{name}.pub")), key.public().to_pem()).expect("public key");
+    }
+    std::fs::write(key_dir.join("log.vkey"), format!("{vkey}\n")).expect("vkey");
+    let text = "[log]\nvkey = \"keys/log.vkey\"\n\n[samples]\ncenters = [\"keys/center.pub\"]\n\
+        gateways = [\"keys/gateway.pub\"]\nreasons = [\"anomaly-manual-review\", \"detection-quality\", \"customer-support\"]\n\
+        destinations = [\"hq-lab\"]\nrequest_lifetime = \"7d\"\nquota = { period = \"month\", releases = 1000000 }\n\n\
+        [[samples.requesters]]\nkey = \"keys/analyst.pub\"\nrole = \"malware-analyst\"\ncountry = \"CH\"\n\n\
+        [[samples.approvers]]\ngroup = \"vendor-security\"\nkeys = [\"keys/sec1.pub\"]\nrequired = 1\n\n\
+        [[samples.approvers]]\ngroup = \"outside-auditor\"\nkeys = [\"keys/auditor1.pub\"]\nrequired = 1\noutside = true\n";
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).expect("policy");
+    path
+}
+
+fn bench_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    dir
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "ok"
+    } else {
+        "MISSED"
+    }
+}
