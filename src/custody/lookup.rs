@@ -36,7 +36,10 @@ pub struct Receipt {
 /// input naming the file.
 pub fn read_receipt(path: &Path) -> Result<Receipt> {
     let r = super::receipt::read_receipt(path)?;
-    Ok(Receipt { commitment: r.commitment(), salt: r.salt(), origin: r.log.origin, vkey: r.log.vkey, intake: r.intake })
+    // `read_receipt` has checked both hex fields; a failure here would be a bug, still an error.
+    let bad = || Error::invalid(path.display(), "commitment or salt is not 64 lowercase hex digits");
+    let (commitment, salt) = (r.commitment().ok_or_else(bad)?, r.salt().ok_or_else(bad)?);
+    Ok(Receipt { commitment, salt, origin: r.log.origin, vkey: r.log.vkey, intake: r.intake })
 }
 
 /// What the log says about one sample.
