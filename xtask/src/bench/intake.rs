@@ -2,7 +2,9 @@
 //! (10,000 with `--quick`) into a fresh store with a log and its key (one signed, logged batch
 //! and a receipt per sample), against `sha256sum` over the same list on two cores. Intake is
 //! hashing-bound but also copies every byte into the store and makes it durable, so the ratio
-//! (glassbox time / sha256sum time) says what custody costs beyond hashing.
+//! (glassbox time / sha256sum time) says what custody costs beyond hashing; a second baseline,
+//! `cp` of the same files into a fresh directory on two cores followed by `sync`, is the copy
+//! and durability alone, which any store of the samples pays.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -33,7 +35,7 @@ pub(super) fn bench_intake(glassbox: &Path, bench_dir: &Path, quick: bool) -> Re
     println!();
     println!("intake: {count} files of {} KB ({mb:.0} MB) from {}, best of {RUNS}", SIZE / KIB, list.display());
 
-    let (mut glassbox_time, mut sha256sum_time) = (Duration::MAX, Duration::MAX);
+    let (mut glassbox_time, mut sha256sum_time, mut cp_time) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..RUNS {
         let (store, log) = (dir.join("store"), dir.join("log"));
         remove_dir(&store)?;
@@ -62,18 +64,37 @@ pub(super) fn bench_intake(glassbox: &Path, bench_dir: &Path, quick: bool) -> Re
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(script).arg("sh").arg(&list);
         sha256sum_time = sha256sum_time.min(timed(&mut cmd)?.1);
+
+        let copy = dir.join("copy");
+        remove_dir(&copy)?;
+        fs::create_dir_all(&copy).with_context(|| format!("creating {}", copy.display()))?;
+        let script = format!("xargs -d '\\n' -P{CORES} -n 256 cp --parents -t \"$2\" < \"$1\" && sync");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script).arg("sh").arg(&list).arg(&copy);
+        cp_time = cp_time.min(timed(&mut cmd)?.1);
+        remove_dir(&copy)?;
     }
     let rate = |t: Duration| count as f64 / t.as_secs_f64();
     println!("  {:<34} {:>10} {:>9}", "", "samples/s", "time");
     println!("  {:<34} {:>10.0} {:>8.2}s", "glassbox sample intake", rate(glassbox_time), glassbox_time.as_secs_f64());
     println!("  {:<34} {:>10.0} {:>8.2}s", "sha256sum (2 cores)", rate(sha256sum_time), sha256sum_time.as_secs_f64());
-    let ratio = Ratio {
-        label: "intake time / sha256sum(2 cores) time",
-        value: glassbox_time.as_secs_f64() / sha256sum_time.as_secs_f64(),
-        target: None,
-    };
-    println!("  {ratio}");
-    Ok(vec![ratio])
+    println!("  {:<34} {:>10.0} {:>8.2}s", "cp + sync (2 cores)", rate(cp_time), cp_time.as_secs_f64());
+    let ratios = vec![
+        Ratio {
+            label: "intake time / sha256sum(2 cores) time",
+            value: glassbox_time.as_secs_f64() / sha256sum_time.as_secs_f64(),
+            target: None,
+        },
+        Ratio {
+            label: "intake time / cp+sync(2 cores) time",
+            value: glassbox_time.as_secs_f64() / cp_time.as_secs_f64(),
+            target: None,
+        },
+    ];
+    for ratio in &ratios {
+        println!("  {ratio}");
+    }
+    Ok(ratios)
 }
 
 /// Generates `count` distinct files of [`SIZE`] bytes under `files` and the list of their
