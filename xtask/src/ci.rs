@@ -50,6 +50,9 @@ fn run_ci() -> Result<()> {
         "--locked",
         "--workspace",
     ]))?;
+    // The newcomer's one command must keep working: the whole custody story, end to end.
+    let code = crate::custody::run(&[])?;
+    anyhow::ensure!(code == ExitCode::SUCCESS, "cargo xtask custody failed");
     check_published(&root, &python)
 }
 
