@@ -2,9 +2,9 @@
 //! (10,000 with `--quick`) into a fresh store with a log and its key (one signed, logged batch
 //! and a receipt per sample), against `sha256sum` over the same list on two cores. Intake is
 //! hashing-bound but also copies every byte into the store and makes it durable, so the ratio
-//! (glassbox time / sha256sum time) says what custody costs beyond hashing; a second baseline,
-//! `cp` of the same files into a fresh directory on two cores followed by `sync`, is the copy
-//! and durability alone, which any store of the samples pays.
+//! (glassbox time / sha256sum time) says what custody costs beyond hashing. A second baseline,
+//! `cp` of the same files (their names are unique) into one fresh directory on two cores, then
+//! `sync`, is the copy and durability alone, which any store of the samples pays.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -68,7 +68,7 @@ pub(super) fn bench_intake(glassbox: &Path, bench_dir: &Path, quick: bool) -> Re
         let copy = dir.join("copy");
         remove_dir(&copy)?;
         fs::create_dir_all(&copy).with_context(|| format!("creating {}", copy.display()))?;
-        let script = format!("xargs -d '\\n' -P{CORES} -n 256 cp --parents -t \"$2\" < \"$1\" && sync");
+        let script = format!("xargs -d '\\n' -P{CORES} -n 256 cp -t \"$2\" < \"$1\" && sync");
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(script).arg("sh").arg(&list).arg(&copy);
         cp_time = cp_time.min(timed(&mut cmd)?.1);
