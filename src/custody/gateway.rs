@@ -256,9 +256,13 @@ fn deliver(
 ) -> Result<()> {
     crate::fs::write_atomic(output, ciphertext, 0o600)?;
     if !release_line.is_empty() {
+        // A convenience copy of what the log holds durably: written whole (temporary file and
+        // rename) but not flushed to disk, which would cost the release two more disk flushes.
         let releases = store.subdir("releases")?;
         let file = releases.join(format!("{}.intoto.jsonl", request.hex()));
-        crate::fs::write_atomic(&file, format!("{release_line}\n").as_bytes(), 0o600)?;
+        let mut tmp = crate::fs::temp_beside(&file)?;
+        std::io::Write::write_all(&mut tmp, format!("{release_line}\n").as_bytes()).at(tmp.path())?;
+        tmp.persist(&file).map_err(|e| Error::io(&file, e.error))?;
     }
     match fs::remove_file(pending) {
         Ok(()) => {}

@@ -98,7 +98,16 @@ pub fn sync(store: &mut SampleStore, log: &LogDir, policy: &Policy) -> Result<Sy
             )
         })?;
     }
+    if new_size == old_size {
+        // The consistency check above proved the roots equal: nothing to record.
+        return Ok(Synced { size: new_size, root: new_root, read: 0, indexed: 0 });
+    }
     let db_path = store.db_path();
+    // The ledger is a cache of the log: a commit lost to a power cut is read from the log again
+    // by the next sync (the state it falls back to is older, and still checked for
+    // consistency). So its commits need not wait for the disk (WAL with synchronous=NORMAL
+    // stays consistent), which saves a release one flush of the disk.
+    store.db.execute_batch("PRAGMA synchronous=NORMAL").map_err(|e| db_error(&db_path, e))?;
     let tx = store.db.transaction().map_err(|e| db_error(&db_path, e))?;
     let mut indexed = 0;
     if new_size > old_size {
@@ -161,6 +170,7 @@ pub fn sync(store: &mut SampleStore, log: &LogDir, policy: &Policy) -> Result<Sy
     )
     .map_err(|e| db_error(&db_path, e))?;
     tx.commit().map_err(|e| db_error(&db_path, e))?;
+    store.db.execute_batch("PRAGMA synchronous=FULL").map_err(|e| db_error(&db_path, e))?;
     Ok(Synced { size: new_size, root: new_root, read: new_size.saturating_sub(old_size), indexed })
 }
 
