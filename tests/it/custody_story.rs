@@ -10,6 +10,9 @@ use serde_json::Value;
 use crate::custody_support::*;
 use crate::support::*;
 
+/// The free-text detail of every request in the story.
+const DETAIL: &str = "heuristic 4711 fires on a signed installer";
+
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
@@ -21,7 +24,7 @@ fn request(center: &Center, commitment: &str, requester: &str, reason: &str, out
         .arg(&center.store)
         .arg("--policy")
         .arg(&center.policy)
-        .args(["--sample", commitment, "--reason", reason, "--detail", "heuristic 4711 fires on a signed installer"])
+        .args(["--sample", commitment, "--reason", reason, "--detail", DETAIL])
         .args(["--destination", DESTINATION, "--recipient", &center.recipient, "--key"])
         .arg(center.key(requester))
         .arg("--log")
@@ -83,6 +86,18 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
     let requests = center.path().join("requests");
     std::fs::create_dir(&requests).unwrap();
     let req = request(&center, &released, "analyst", "anomaly-manual-review", &requests.join("a.intoto.jsonl"));
+    // The request carries only a commitment to its detail; the opening stays in the store, and
+    // it opens that commitment to the text the requester gave.
+    let envelope: glassbox::attest::Envelope =
+        serde_json::from_str(std::fs::read_to_string(&req).unwrap().trim_end()).unwrap();
+    let statement: Value = serde_json::from_slice(&envelope.payload_bytes().unwrap()).unwrap();
+    let detail = glassbox::digest::Sha256Digest::from_hex(statement["predicate"]["detail"].as_str().unwrap()).unwrap();
+    let store = glassbox::custody::store::SampleStore::open(&center.store, false).unwrap();
+    let (salt, text) = store.detail(&detail).unwrap().expect("the store keeps the detail's opening");
+    assert_eq!(text, DETAIL);
+    assert_eq!(glassbox::custody::commitment::commit_detail(&salt, &text), detail);
+    assert!(!statement.to_string().contains(DETAIL), "the request must not carry the detail text");
+    drop(store);
     decide(&center, &req, &["--approve"], "sec1");
     decide(&center, &req, &["--approve"], "auditor1");
     let out = center.path().join("out");
