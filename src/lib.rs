@@ -5,7 +5,8 @@
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`], [`text`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`], [`sandbox`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
-//! 4. [`build`], [`check`], [`diff`], [`policy`], [`rebuild`], [`review`], [`transparency`]
+//! 4. [`build`], [`check`], [`custody`], [`diff`], [`policy`], [`rebuild`], [`review`], [`site`],
+//!    [`transparency`]
 //!
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.
@@ -39,6 +40,7 @@ pub mod diff;
 pub mod policy;
 pub mod rebuild;
 pub mod review;
+pub mod site;
 pub mod transparency;
 
 #[cfg(test)]

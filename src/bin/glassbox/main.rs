@@ -12,6 +12,7 @@ mod rebuild;
 mod render;
 mod review;
 mod sample;
+mod site;
 mod verify;
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     /// Sample custody: intake, requests, approvals, the release gateway, audit and lookup.
     #[command(subcommand)]
     Sample(sample::SampleCommand),
+    /// Write the static transparency site that verifies itself in the reader's browser.
+    Site(site::SiteArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Review(cmd) => review::run(cmd),
         Command::Sample(cmd) => sample::run(cmd),
+        Command::Site(args) => site::run(args),
     };
     match result {
         Ok(code) => code,
