@@ -8,6 +8,7 @@
 mod archive;
 mod bytes;
 mod elf;
+pub mod html;
 mod tar_guard;
 
 use std::io::Read;
