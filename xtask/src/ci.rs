@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, on a fresh machine with only Rust, Python 3 and git.
 //! Installs what the tests need (Python's securesystemslib and check-jsonschema in a virtual
-//! environment under `target/`; bubblewrap and diffoscope with apt-get when root), then runs formatting, clippy
+//! environment under `target/`; bubblewrap, diffoscope, age, Chromium and npm with apt-get when root;
+//! playwright-core with `npm ci` under `target/browser`), then runs formatting, clippy
 //! with warnings denied, and all tests; then checks glassbox's own published attestations (signatures, the
 //! log, and a rebuild of the latest release from its commit, verified against the policy).
 
@@ -11,7 +12,9 @@ use anyhow::{Context, Result};
 
 use glassbox::policy::Policy;
 
-use crate::util::{cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, AGE, BUBBLEWRAP};
+use crate::util::{
+    cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, AGE, BUBBLEWRAP, CHROMIUM, NPM,
+};
 use crate::{rebuild, release};
 
 fn run_ci() -> Result<()> {
@@ -45,11 +48,13 @@ fn run_ci() -> Result<()> {
 
     let python = python_venv(&root)?;
     install_system_tools("ci", &SYSTEM_TOOLS)?;
-    sh(cargo().current_dir(&root).env("GLASSBOX_TEST_PYTHON", &python).env("GLASSBOX_REQUIRE_TOOLS", "1").args([
-        "test",
-        "--locked",
-        "--workspace",
-    ]))?;
+    let node_modules = browser_modules(&root)?;
+    sh(cargo()
+        .current_dir(&root)
+        .env("GLASSBOX_TEST_PYTHON", &python)
+        .env("GLASSBOX_TEST_NODE_MODULES", &node_modules)
+        .env("GLASSBOX_REQUIRE_TOOLS", "1")
+        .args(["test", "--locked", "--workspace"]))?;
     // The newcomer's one command must keep working: the whole custody story, end to end.
     let code = crate::custody::run(&[])?;
     anyhow::ensure!(code == ExitCode::SUCCESS, "cargo xtask custody failed");
@@ -139,8 +144,34 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
 
 /// The system tools the tests need: bubblewrap (`build`, `check` and `rebuild` run the vendor's
 /// build code in its sandbox), diffoscope (the diff tests compare `glassbox diff` with it; it
-/// runs readelf and objdump) and age (released samples must decrypt with the Debian tool).
-const SYSTEM_TOOLS: [SystemTool; 3] = [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"]), AGE];
+/// runs readelf and objdump), age (released samples must decrypt with the Debian tool), and
+/// Chromium with node and npm (the site's pages are verified in a real browser).
+const SYSTEM_TOOLS: [SystemTool; 5] =
+    [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"]), AGE, CHROMIUM, NPM];
+
+/// `npm ci` of tests/browser (playwright-core, pinned by its committed lock file) into
+/// `target/browser`, unless the installed lock is already the committed one; returns the
+/// `node_modules` directory the site tests import playwright-core from.
+fn browser_modules(root: &Path) -> Result<PathBuf> {
+    let source = root.join("tests/browser");
+    let dest = root.join("target/browser");
+    let lock = std::fs::read(source.join("package-lock.json")).context("reading tests/browser/package-lock.json")?;
+    let installed = std::fs::read(dest.join("package-lock.json")).ok();
+    if installed.as_deref() != Some(&lock[..]) || !dest.join("node_modules/playwright-core").is_dir() {
+        std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), dest.join(file))
+                .with_context(|| format!("copying tests/browser/{file}"))?;
+        }
+        sh(Command::new("npm")
+            .current_dir(&dest)
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            // The browser is Debian's; playwright must not try to download its own.
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
+        .context("npm ci of tests/browser (playwright-core)")?;
+    }
+    Ok(dest.join("node_modules"))
+}
 
 /// The Python packages the tests use: securesystemslib verifies DSSE envelopes, check-jsonschema
 /// validates the workflow files against the published GitHub workflow schema.

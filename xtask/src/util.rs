@@ -45,6 +45,12 @@ pub const BUBBLEWRAP: SystemTool = ("bwrap", &["bubblewrap"]);
 /// The Debian `age` tool: the custody tests check that released samples decrypt with it.
 pub const AGE: SystemTool = ("age", &["age"]);
 
+/// Debian's Chromium: the site tests (tests/it/site_browser.rs) verify pages in a real browser.
+pub const CHROMIUM: SystemTool = ("chromium", &["chromium"]);
+
+/// Node and npm: tests/browser drives Chromium with playwright-core from npm.
+pub const NPM: SystemTool = ("npm", &["nodejs", "npm"]);
+
 /// Installs the missing `tools` with apt-get when this is a root shell that has it, so that a
 /// fresh machine needs nothing but Rust, Python 3 and git; elsewhere says what is missing and
 /// leaves the refusal to whatever needs the tool.

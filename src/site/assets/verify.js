@@ -1,1 +1,642 @@
-// glassbox site: in-browser verification (docs/formats.md section 19). Not written yet.
+// glassbox site: in-browser verification (docs/formats.md section 19).
+//
+// Every page carries its data in <script id="glassbox-data">. This module checks, in the
+// reader's browser and against nothing but the verifier key printed on the page:
+//   1. the log's checkpoint: a C2SP signed note signed by that key, for the page's origin, at
+//      least as large as the one the site was generated from (and the same root at that size),
+//      plus the witnesses' tlog-cosignature/v1 lines;
+//   2. for each statement the page shows: its log entry (an HTTP range of an entry bundle), the
+//      RFC 6962 inclusion of that entry under the checkpoint's root, recomputed from hash tiles;
+//      the envelope (its sha256 is the one the entry names), one DSSE signature by a key the
+//      policy trusts, and every claim the page makes about the statement;
+//   3. on the custody page, a pasted sample receipt (released, requested or not requested).
+// It fetches only from the site and the log, each tile once per page. No dependencies.
+
+const STATE_OK = "verified";
+const STATE_FAILED = "failed";
+const TILE_HEIGHT = 8;
+const TILE_WIDTH = 256;
+const HASH_SIZE = 32;
+
+// A check that failed, with the reason the reader sees after "FAILED: ".
+class Failure extends Error {}
+const fail = (why) => {
+  throw new Failure(why);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Bytes, encodings, hashes
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function equalBytes(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+function fromBase64(text, what) {
+  try {
+    const raw = atob(text);
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  } catch {
+    fail(`${what} is not base64`);
+  }
+}
+
+function toBase64(bytes) {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function fromHex(text, what) {
+  if (typeof text !== "string" || !/^([0-9a-f]{2})*$/.test(text)) fail(`${what} is not lowercase hex`);
+  return Uint8Array.from(text.match(/../g) || [], (h) => parseInt(h, 16));
+}
+
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+// RFC 6962: leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right).
+const leafHash = (data) => sha256(concat(Uint8Array.of(0), data));
+const nodeHash = (left, right) => sha256(concat(Uint8Array.of(1), left, right));
+
+// The RFC 6962 Merkle tree hash of a list of hashes taken as the tree's nodes at one level:
+// split at the largest power of two below the count.
+async function treeHash(hashes) {
+  if (hashes.length === 0) fail("the log's tiles do not cover the checkpoint");
+  if (hashes.length === 1) return hashes[0];
+  let split = 1;
+  while (split * 2 < hashes.length) split *= 2;
+  return nodeHash(await treeHash(hashes.slice(0, split)), await treeHash(hashes.slice(split)));
+}
+
+async function ed25519Verify(publicKey, signature, message) {
+  try {
+    const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    return await crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+  } catch {
+    return false; // a malformed key or signature verifies nothing
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetching: the site and the log, each URL once per page
+
+const fetched = new Map(); // URL (and range) -> Promise<Uint8Array | null>
+const firstRange = new Map(); // URL -> the first range request made of it
+const whole = new Map(); // URL -> the whole file, when its server ignored a range
+let base = { site: "", log: "" };
+
+function fetchBytes(url, { range = null, noStore = false } = {}) {
+  const key = range ? `${url}#${range[0]}-${range[1]}` : url;
+  if (!fetched.has(key)) {
+    let promise;
+    if (!range) {
+      promise = get(url, null, noStore);
+    } else if (!firstRange.has(url)) {
+      promise = get(url, range, noStore);
+      firstRange.set(url, promise);
+    } else {
+      // Later ranges of a file wait for the first: a server that ignored it sent the whole
+      // file, which is then sliced instead of fetched again.
+      promise = firstRange
+        .get(url)
+        .catch(() => null)
+        .then(() => (whole.has(url) ? slice(whole.get(url), range, url) : get(url, range, noStore)));
+    }
+    fetched.set(key, promise);
+  }
+  return fetched.get(key);
+}
+
+function slice(bytes, range, url) {
+  const part = bytes.slice(range[0], range[1] + 1);
+  if (part.length !== range[1] - range[0] + 1) fail(`${url} is shorter than the log says`);
+  return part;
+}
+
+async function get(url, range, noStore) {
+  const headers = range ? { Range: `bytes=${range[0]}-${range[1]}` } : {};
+  const reply = await fetch(url, { headers, cache: noStore ? "no-store" : "default" });
+  if (reply.status === 404) return null;
+  if (!reply.ok) fail(`${url} answered HTTP ${reply.status}`);
+  const bytes = new Uint8Array(await reply.arrayBuffer());
+  if (!range) return bytes;
+  if (reply.status === 200) {
+    whole.set(url, bytes); // the server ignores ranges
+    return slice(bytes, range, url);
+  }
+  if (reply.status !== 206 || bytes.length !== range[1] - range[0] + 1) fail(`${url} did not answer the range asked for`);
+  return bytes;
+}
+
+async function fetchRequired(url, what) {
+  const bytes = await fetchBytes(url);
+  if (bytes === null) fail(`${what} is missing (${url})`);
+  return bytes;
+}
+
+async function fetchJson(url, what) {
+  const bytes = await fetchBytes(url);
+  if (bytes === null) return null;
+  try {
+    return JSON.parse(utf8Decoder.decode(bytes));
+  } catch {
+    fail(`${what} is not JSON`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and the signed checkpoint (formats.md section 15)
+
+// `<name>+<key hash, 8 hex>+<base64(alg || public key)>`; the key hash is the first four bytes
+// of SHA-256(name || "\n" || alg || public key).
+async function parseVerifierKey(text, alg) {
+  const first = text.indexOf("+");
+  const second = text.indexOf("+", first + 1);
+  if (first <= 0 || second < 0) fail(`the verifier key ${text} is malformed`);
+  const name = text.slice(0, first);
+  const hash = fromHex(text.slice(first + 1, second), "a verifier key's hash");
+  const key = fromBase64(text.slice(second + 1), "a verifier key");
+  if (key.length !== 33 || key[0] !== alg || hash.length !== 4) fail(`the verifier key ${name} is malformed`);
+  const expected = (await sha256(concat(utf8.encode(name + "\n"), key))).slice(0, 4);
+  if (!equalBytes(expected, hash)) fail(`the verifier key ${name} has a wrong key hash`);
+  return { name, hash, publicKey: key.slice(1) };
+}
+
+// A signed note: the body (through its final newline), a blank line, and signature lines
+// `— <name> <base64(key hash || signature)>`.
+function parseNote(text) {
+  const split = text.lastIndexOf("\n\n"); // signature lines are never empty
+  if (split < 0 || !text.endsWith("\n")) fail("the checkpoint is not a signed note");
+  const body = text.slice(0, split + 1);
+  const signatures = text
+    .slice(split + 2, -1)
+    .split("\n")
+    .map((line) => {
+      const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+      if (!m) fail("the checkpoint has a malformed signature line");
+      const bytes = fromBase64(m[2], "a checkpoint signature");
+      if (bytes.length < 4) fail("the checkpoint has a malformed signature line");
+      return { name: m[1], hash: bytes.slice(0, 4), bytes: bytes.slice(4) };
+    });
+  const lines = body.split("\n");
+  if (lines.length < 4 || !/^[0-9]+$/.test(lines[1])) fail("the checkpoint's body is malformed");
+  const root = fromBase64(lines[2], "the checkpoint's root");
+  if (root.length !== HASH_SIZE) fail("the checkpoint's root is not a SHA-256 hash");
+  return { body, signatures, origin: lines[0], size: Number(lines[1]), root };
+}
+
+// Fetches and checks the checkpoint; returns {size, root, cosigned: [{name, time}]}.
+async function checkCheckpoint(data) {
+  const logKey = await parseVerifierKey(data.vkey, 0x01);
+  const bytes = await fetchBytes(new URL("checkpoint", base.log).href, { noStore: true });
+  if (bytes === null) fail("the log's checkpoint is missing");
+  let note;
+  try {
+    note = parseNote(utf8Decoder.decode(bytes));
+  } catch (e) {
+    if (e instanceof Failure) throw e;
+    fail("the checkpoint is not UTF-8 text");
+  }
+  const body = utf8.encode(note.body);
+  let signed = false;
+  for (const s of note.signatures) {
+    if (s.name === logKey.name && equalBytes(s.hash, logKey.hash) && s.bytes.length === 64) {
+      signed ||= await ed25519Verify(logKey.publicKey, s.bytes, body);
+    }
+  }
+  if (!signed) fail(`checkpoint not signed by ${logKey.name}`);
+  if (note.origin !== data.origin) fail(`the checkpoint is for ${note.origin}, not ${data.origin}`);
+  const generated = data.checkpoint;
+  if (note.size < generated.size) fail(`the log shrank: ${note.size} entries, the site showed ${generated.size}`);
+  if (note.size === generated.size && toBase64(note.root) !== generated.root) {
+    fail("the log's root at the site's size is not the one the site was generated from");
+  }
+  const cosigned = [];
+  for (const witness of data.witnesses || []) {
+    const key = await parseVerifierKey(witness.vkey, 0x04).catch(() => null);
+    if (key === null) continue;
+    for (const s of note.signatures) {
+      if (s.name !== key.name || !equalBytes(s.hash, key.hash) || s.bytes.length !== 72) continue;
+      const time = new DataView(s.bytes.buffer, s.bytes.byteOffset, 8).getBigUint64(0);
+      const message = concat(utf8.encode(`cosignature/v1\ntime ${time}\n`), body);
+      if (await ed25519Verify(key.publicKey, s.bytes.slice(8), message)) {
+        cosigned.push({ name: witness.name, time: Number(time) });
+        break;
+      }
+    }
+  }
+  return { size: note.size, root: note.root, cosigned };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiles and inclusion (tlog-tiles, formats.md section 15)
+
+// `<N>` in groups of three digits, all but the last prefixed with `x`; `.p/<W>` when partial.
+function tilePath(kind, index, width) {
+  let digits = String(index);
+  while (digits.length % 3) digits = "0" + digits;
+  const groups = digits.match(/.../g);
+  const name = groups.map((g, i) => (i < groups.length - 1 ? "x" + g : g)).join("/");
+  return `tile/${kind}/${name}${width < TILE_WIDTH ? `.p/${width}` : ""}`;
+}
+
+// The tree of one checkpoint as hash tiles. Nodes at level 8·L are stored in the tiles of
+// level L; `group(L, n)` is the hash of the leaves tile (L, n) covers, computed from all the
+// hashes of that tile (and of the partial tiles below it on the right edge), so that a changed
+// byte anywhere in a tile used changes the result.
+class TiledTree {
+  constructor(size, root) {
+    this.size = BigInt(size);
+    this.root = root;
+    this.groups = new Map(); // "L/n" -> Promise<hash>
+  }
+
+  span(level) {
+    return 1n << BigInt(TILE_HEIGHT * level); // leaves under one node at level 8·L
+  }
+
+  nodesAt(level) {
+    return this.size / this.span(level);
+  }
+
+  width(level, index) {
+    const left = this.nodesAt(level) - BigInt(index) * BigInt(TILE_WIDTH);
+    return Number(left < 0n ? 0n : left > TILE_WIDTH ? BigInt(TILE_WIDTH) : left);
+  }
+
+  async tile(level, index) {
+    const width = this.width(level, index);
+    if (width === 0) return [];
+    const url = new URL(tilePath(level, index, width), base.log).href;
+    const bytes = await fetchBytes(url);
+    if (bytes === null) fail(`the log's hash tile ${tilePath(level, index, width)} is missing`);
+    if (bytes.length !== width * HASH_SIZE) fail("a hash tile has the wrong size");
+    return Array.from({ length: width }, (_, i) => bytes.slice(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+  }
+
+  // Whether group (L, n) has the right edge's partial hash appended: it is the last group of its
+  // level and the leaves past its level's whole nodes are not covered by them.
+  hasEdge(level, index) {
+    const last = this.nodesAt(level) / BigInt(TILE_WIDTH) === BigInt(index);
+    return level > 0 && last && this.size % this.span(level) !== 0n;
+  }
+
+  // The hash of group (L, n): its tile's hashes, then the edge from the level below.
+  group(level, index) {
+    const key = `${level}/${index}`;
+    if (!this.groups.has(key)) {
+      this.groups.set(
+        key,
+        (async () => {
+          const hashes = await this.tile(level, index);
+          if (this.hasEdge(level, index)) hashes.push(await this.group(level - 1, this.nodesAt(level)));
+          return treeHash(hashes);
+        })(),
+      );
+    }
+    return this.groups.get(key);
+  }
+
+  // Recomputes the root from the leaf at `index` upwards, checking at each level that the tile
+  // holds the hash computed below; fails unless the result is the checkpoint's root.
+  async proveInclusion(index, leaf) {
+    const i = BigInt(index);
+    if (i >= this.size) fail("the entry is not under the checkpoint");
+    let hash = leaf;
+    for (let level = 0; ; level++) {
+      const node = i / this.span(level); // the leaf's ancestor at level 8·L
+      const groupIndex = node / BigInt(TILE_WIDTH);
+      const hashes = await this.tile(level, groupIndex);
+      const slot = Number(node % BigInt(TILE_WIDTH));
+      if (slot < hashes.length) {
+        if (!equalBytes(hashes[slot], hash)) {
+          fail(level === 0 ? "the log's hash tile does not hold this entry" : "inclusion proof does not reach the checkpoint's root");
+        }
+        if (this.hasEdge(level, groupIndex)) hashes.push(await this.group(level - 1, this.nodesAt(level)));
+      } else {
+        hashes.push(hash); // the ancestor is the right edge's partial subtree itself
+      }
+      hash = await treeHash(hashes);
+      if (this.span(level + 1) >= this.size) break; // this group covers the whole tree
+    }
+    if (!equalBytes(hash, this.root)) fail("inclusion proof does not reach the checkpoint's root");
+  }
+}
+
+// The entry of a statement record: a range of its entry bundle, length-prefixed.
+async function readEntry(tree, record) {
+  const bundle = BigInt(record.logIndex) / BigInt(TILE_WIDTH);
+  const path = tilePath("entries", bundle, tree.width(0, bundle));
+  const start = record.entryOffset;
+  const bytes = await fetchBytes(new URL(path, base.log).href, { range: [start, start + 2 + record.entryLength - 1] });
+  if (bytes === null) fail(`the log's entry bundle ${path} is missing`);
+  if (((bytes[0] << 8) | bytes[1]) !== record.entryLength) fail("the entry's length prefix is not the site's");
+  return bytes.slice(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements: entry, envelope, DSSE signature, claims
+
+// DSSE's pre-authentication encoding; lengths are byte lengths in ASCII decimal.
+function pae(type, body) {
+  const t = utf8.encode(type);
+  return concat(utf8.encode(`DSSEv1 ${t.length} `), t, utf8.encode(` ${body.length} `), body);
+}
+
+function shortKey(id) {
+  return id.length > 16 ? id.slice(0, 16) + "…" : id;
+}
+
+function describe(value) {
+  const text = JSON.stringify(value);
+  return text === undefined ? "nothing" : text.length > 80 ? text.slice(0, 80) + "…" : text;
+}
+
+function deepEqual(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
+}
+
+function lookup(payload, path) {
+  let at = payload;
+  for (const part of path === "" ? [] : path.split(".")) {
+    if (at === null || typeof at !== "object" || !Object.hasOwn(at, part)) return undefined;
+    at = at[part];
+  }
+  return at;
+}
+
+// Checks one statement record; returns its decoded payload. Throws a Failure.
+async function checkStatement(record, checkpoint) {
+  const tree = checkpoint.tree;
+  if (record.logIndex === null || record.logIndex === undefined) fail("this statement is not in the log");
+  const entry = await readEntry(tree, record);
+  await tree.proveInclusion(record.logIndex, await leafHash(entry));
+  let named;
+  try {
+    named = JSON.parse(utf8Decoder.decode(entry)).envelope;
+  } catch {
+    fail("the log entry is not JSON");
+  }
+  if (named !== `sha256:${record.envelope}`) fail("the log entry names another envelope than the site");
+  const line = await fetchRequired(new URL(record.envelopeUrl, base.site).href, "the envelope");
+  if (toHex(await sha256(line)) !== record.envelope) fail("envelope does not match the log entry");
+  let envelope;
+  try {
+    envelope = JSON.parse(utf8Decoder.decode(line));
+  } catch {
+    fail("the envelope is not JSON");
+  }
+  const payload = fromBase64(String(envelope.payload), "the envelope's payload");
+  const message = pae(String(envelope.payloadType), payload);
+  let verified = false;
+  for (const signature of Array.isArray(envelope.signatures) ? envelope.signatures : []) {
+    for (const key of record.keys || []) {
+      if (verified || (signature.keyid && signature.keyid !== key.keyid)) continue;
+      const sig = fromBase64(String(signature.sig), "a signature");
+      verified = await ed25519Verify(fromBase64(key.publicKey, "a trusted key"), sig, message);
+    }
+  }
+  if (!verified) fail(`no signature by ${(record.keys || []).map((k) => shortKey(k.keyid)).join(" or ") || "a trusted key"} verifies`);
+  let statement;
+  try {
+    statement = JSON.parse(utf8Decoder.decode(payload));
+  } catch {
+    fail("the statement is not JSON");
+  }
+  for (const claim of record.claims || []) {
+    const actual = lookup(statement, claim.path);
+    if (!deepEqual(actual, claim.value)) {
+      fail(`the page says ${describe(claim.value)} but the statement says ${describe(actual)} (${claim.path})`);
+    }
+  }
+  return statement;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page
+
+function setStatus(row, ok, why) {
+  for (const tr of document.querySelectorAll("tr[data-statement]")) {
+    if (tr.dataset.statement !== row) continue;
+    tr.dataset.state = ok ? STATE_OK : STATE_FAILED;
+    for (const cell of tr.querySelectorAll("td.gb-status")) {
+      cell.textContent = ok ? "verified in this browser" : `FAILED: ${why}`;
+      cell.classList.remove("gb-ok", "gb-failed", "gb-unchecked");
+      cell.classList.add(ok ? "gb-ok" : "gb-failed");
+    }
+  }
+}
+
+function age(seconds) {
+  const units = [
+    ["year", 365 * 86400],
+    ["month", 30 * 86400],
+    ["day", 86400],
+    ["hour", 3600],
+    ["minute", 60],
+  ];
+  if (seconds < 0) return "in the future";
+  for (const [unit, size] of units) {
+    const n = Math.floor(seconds / size);
+    if (n >= 1) return `${n} ${unit}${n === 1 ? "" : "s"} ago`;
+  }
+  return "just now";
+}
+
+function fillAges() {
+  const now = Date.now() / 1000;
+  for (const el of document.querySelectorAll("time.gb-age[data-unix]")) {
+    const unix = Number(el.dataset.unix);
+    if (Number.isFinite(unix)) el.textContent = age(now - unix);
+  }
+}
+
+function banner(ok, text) {
+  const el = document.getElementById("gb-banner");
+  if (!el) return;
+  el.dataset.state = ok ? STATE_OK : STATE_FAILED;
+  el.classList.remove("gb-ok", "gb-failed");
+  el.classList.add(ok ? "gb-ok" : "gb-failed");
+  el.textContent = text;
+}
+
+function witnessNote(cosigned) {
+  if (cosigned.length === 0) return "no witness cosignature verified";
+  const now = Date.now() / 1000;
+  return "cosigned by " + cosigned.map((c) => `${c.name} (${age(now - c.time)})`).join(", ");
+}
+
+// Checks the checkpoint once; every row and the receipt box wait on it.
+async function loadCheckpoint(data) {
+  try {
+    const cp = await checkCheckpoint(data);
+    cp.tree = new TiledTree(cp.size, cp.root);
+    const name = data.vkey.slice(0, data.vkey.indexOf("+"));
+    banner(
+      true,
+      `Verified in this browser against the log key ${data.vkey}: checkpoint of ${cp.size} entries signed by ${name}; ` +
+        `${witnessNote(cp.cosigned)}. Compare this key with one you obtained independently ` +
+        `(the center's publication, a witness, or a colleague's copy).`,
+    );
+    return { ok: true, cp };
+  } catch (e) {
+    const why = e instanceof Failure ? e.message : `the checkpoint could not be checked (${e})`;
+    banner(false, `FAILED: ${why}. Nothing on this page is verified.`);
+    return { ok: false, why };
+  }
+}
+
+async function checkRecord(record, checkpoint) {
+  if (!checkpoint.ok) return { ok: false, why: checkpoint.why };
+  try {
+    return { ok: true, statement: await checkStatement(record, checkpoint.cp) };
+  } catch (e) {
+    return { ok: false, why: e instanceof Failure ? e.message : `could not be checked (${e})` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The receipt box (custody.html)
+
+function answer(state, text) {
+  const el = document.getElementById("gb-receipt-answer");
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+// RFC 6962 inclusion of `leaf` at `index` in a tree of `size`, from an audit path (leaf to root).
+async function auditPathRoot(leaf, index, size, path) {
+  if (!(index < size)) fail("the receipt's leaf index is outside its batch");
+  let hash = leaf;
+  let i = BigInt(index);
+  let last = BigInt(size) - 1n;
+  for (const sibling of path) {
+    if (last === 0n) fail("the receipt's proof is too long");
+    if (i % 2n === 1n || i === last) {
+      hash = await nodeHash(sibling, hash);
+      if (i % 2n === 0n) {
+        while (i % 2n === 0n && i !== 0n) {
+          i >>= 1n;
+          last >>= 1n;
+        }
+      }
+    } else {
+      hash = await nodeHash(hash, sibling);
+    }
+    i >>= 1n;
+    last >>= 1n;
+  }
+  if (last !== 0n) fail("the receipt's proof is too short");
+  return hash;
+}
+
+function namesCommitment(statement, commitment) {
+  return (statement.subject || []).some((s) => s && s.digest && s.digest.glassboxSampleCommitment === commitment);
+}
+
+async function checkReceipt(text, data, checkpoint) {
+  let receipt;
+  try {
+    receipt = JSON.parse(text);
+  } catch {
+    return answer("refused", "This is not a receipt (not JSON).");
+  }
+  if (!receipt || receipt._type !== "https://glassbox.dev/sample-receipt/v1" || !receipt.intake || !receipt.log) {
+    return answer("refused", "This is not a glassbox sample receipt.");
+  }
+  if (receipt.log.origin !== data.origin || receipt.log.vkey !== data.vkey) {
+    return answer("refused", `Refused: a receipt for another log (${describe(receipt.log.origin)}), not ${data.origin}.`);
+  }
+  if (!checkpoint.ok) return answer("failed", `FAILED: ${checkpoint.why}`);
+  try {
+    const commitment = receipt.commitment;
+    const intake = receipt.intake;
+    const path = (intake.proof || []).map((h) => fromHex(h, "the receipt's proof"));
+    const leaf = await leafHash(fromHex(commitment, "the receipt's commitment"));
+    const root = await auditPathRoot(leaf, intake.leafIndex, intake.batchSize, path);
+    if (toHex(root) !== intake.batchRoot) fail("the receipt's proof does not give its batch root");
+    const intakes = (await fetchJson(new URL("custody/intakes.json", base.site).href, "the intake index")) || [];
+    const records = Array.isArray(intakes) ? intakes : intakes.statements || [];
+    const record = records.find((r) => r.logIndex === intake.logIndex);
+    if (!record) fail(`the site knows no intake batch at log index ${intake.logIndex}`);
+    if (`sha256:${record.envelope}` !== intake.envelope) fail("the receipt names another intake envelope than the log");
+    const batch = await checkRecord(record, checkpoint);
+    if (!batch.ok) fail(`the intake batch: ${batch.why}`);
+    if (lookup(batch.statement, "predicate.merkleRoot") !== intake.batchRoot) fail("the intake batch has another root than the receipt");
+    const shard = await fetchJson(new URL(`custody/lookup/${commitment.slice(0, 2)}.json`, base.site).href, "the lookup index");
+    const named = (shard && shard[commitment]) || { requests: [], releases: [] };
+    const checked = async (records) => {
+      for (const r of records || []) {
+        const result = await checkRecord(r, checkpoint);
+        if (!result.ok) fail(`a statement about this sample (log index ${r.logIndex}): ${result.why}`);
+        if (!namesCommitment(result.statement, commitment)) fail(`the statement at log index ${r.logIndex} is not about this sample`);
+      }
+      return (records || []).length;
+    };
+    const releases = await checked(named.releases);
+    const requests = await checked(named.requests);
+    const where = `intake batch at log index ${intake.logIndex}, checked in this browser`;
+    if (releases > 0) answer("released", `Released: ${releases} release(s) and ${requests} request(s) of this sample are in the log (${where}).`);
+    else if (requests > 0) answer("requested", `Requested but not released: ${requests} request(s) of this sample are in the log (${where}).`);
+    else answer("not-requested", `Not requested: the site's index names no request or release of this sample (${where}).`);
+  } catch (e) {
+    answer("failed", `FAILED: ${e instanceof Failure ? e.message : e}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const data = JSON.parse(document.getElementById("glassbox-data").textContent);
+  base.site = new URL(data.siteRoot || "", document.baseURI).href;
+  base.log = new URL(data.logUrl, base.site).href;
+  if (!base.log.endsWith("/")) base.log += "/";
+  fillAges();
+  const checkpoint = await loadCheckpoint(data);
+  await Promise.all(
+    (data.statements || []).map(async (record) => {
+      const result = await checkRecord(record, checkpoint);
+      setStatus(record.row, result.ok, result.why);
+    }),
+  );
+  const button = document.getElementById("gb-receipt-check");
+  const box = document.getElementById("gb-receipt");
+  if (button && box) {
+    button.addEventListener("click", async () => {
+      document.documentElement.dataset.glassbox = "checking";
+      answer("checking", "Checking…");
+      await checkReceipt(box.value, data, checkpoint);
+      document.documentElement.dataset.glassbox = "done";
+    });
+  }
+}
+
+main()
+  .catch((e) => banner(false, `FAILED: the page could not be checked (${e})`))
+  .finally(() => {
+    document.documentElement.dataset.glassbox = "done";
+  });

@@ -1,0 +1,147 @@
+// Opens one page of a served directory in Debian's Chromium (through playwright-core) and prints
+// what the reader sees as JSON. Used by tests/it/site_browser.rs.
+//
+//   node visit.mjs --root DIR --page PATH [--screenshot FILE] [--no-range] [--no-js]
+//                  [--receipt FILE] [--timeout MS]
+//
+// It serves DIR itself on 127.0.0.1 (an ephemeral port; a static server with or without HTTP
+// Range support that counts the bytes it sends), launches /usr/bin/chromium with a fresh
+// temporary profile, waits for html[data-glassbox=done] (unless JavaScript is off), optionally pastes a
+// receipt and presses the check button, takes a screenshot, and prints
+// {rows, banner, receipt, tables, bytesServed, requests, console}. It closes the browser and the
+// server itself. playwright-core is found through NODE_PATH (GLASSBOX_TEST_NODE_MODULES).
+
+import { createServer } from "node:http";
+import { createRequire } from "node:module";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, normalize, resolve, sep } from "node:path";
+
+const args = parseArgs(process.argv.slice(2));
+const require = createRequire(join(process.env.NODE_PATH || process.cwd(), "noop.js"));
+const { chromium } = require("playwright-core");
+
+function parseArgs(argv) {
+  const out = { range: true, js: true, timeout: 60000 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === "--root") out.root = resolve(value());
+    else if (a === "--page") out.page = value();
+    else if (a === "--screenshot") out.screenshot = value();
+    else if (a === "--receipt") out.receipt = readFileSync(value(), "utf8");
+    else if (a === "--timeout") out.timeout = Number(value());
+    else if (a === "--no-range") out.range = false;
+    else if (a === "--no-js") out.js = false;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!out.root || !out.page) throw new Error("--root and --page are required");
+  return out;
+}
+
+const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".json": "application/json" };
+
+// A static file server confined to `root`; with `range`, honours one `bytes=a-b` range.
+function serve(root, range) {
+  const stats = { bytes: 0, requests: [] };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const file = normalize(join(root, path));
+    let body;
+    try {
+      if (!(file === root || file.startsWith(root + sep)) || !statSync(file).isFile()) throw new Error("not a file");
+      body = readFileSync(file);
+    } catch {
+      stats.requests.push({ path, status: 404 });
+      res.writeHead(404).end();
+      return;
+    }
+    const dot = file.lastIndexOf(".");
+    const type = TYPES[dot > file.lastIndexOf(sep) ? file.slice(dot) : ""] || "application/octet-stream";
+    const headers = { "Content-Type": type, "Cache-Control": "no-cache" };
+    let status = 200;
+    const m = range && /^bytes=(\d+)-(\d+)$/.exec(req.headers.range || "");
+    if (m && Number(m[1]) <= Number(m[2]) && Number(m[1]) < body.length) {
+      const end = Math.min(Number(m[2]), body.length - 1);
+      headers["Content-Range"] = `bytes ${m[1]}-${end}/${body.length}`;
+      body = body.subarray(Number(m[1]), end + 1);
+      status = 206;
+    }
+    if (range) headers["Accept-Ranges"] = "bytes";
+    stats.bytes += body.length;
+    stats.requests.push({ path, status, bytes: body.length, range: req.headers.range || null });
+    res.writeHead(status, headers).end(body);
+  });
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok({ server, stats })));
+}
+
+const { server, stats } = await serve(args.root, args.range);
+const profile = mkdtempSync(join(tmpdir(), "glassbox-chromium-"));
+let context;
+let result;
+try {
+  // A fresh temporary profile (--user-data-dir), which playwright takes as this argument.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    javaScriptEnabled: args.js,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const page = await context.newPage();
+  const console = [];
+  page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
+  const url = `http://127.0.0.1:${server.address().port}/${args.page.replace(/^\//, "")}`;
+  await page.goto(url, { waitUntil: "load", timeout: args.timeout });
+  if (args.js) await page.waitForSelector("html[data-glassbox=done]", { state: "attached", timeout: args.timeout });
+  let receipt = null;
+  if (args.receipt !== undefined) {
+    await page.fill("#gb-receipt", args.receipt);
+    await page.click("#gb-receipt-check");
+    await page.waitForFunction(
+      () => {
+        const a = document.getElementById("gb-receipt-answer");
+        return a && a.dataset.state && a.dataset.state !== "checking" && document.documentElement.dataset.glassbox === "done";
+      },
+      null,
+      { timeout: args.timeout },
+    );
+    receipt = await page.$eval("#gb-receipt-answer", (a) => ({ state: a.dataset.state, text: a.textContent.trim() }));
+  }
+  if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
+  const seen = await page.evaluate(() => ({
+    done: document.documentElement.dataset.glassbox || null,
+    rows: Array.from(document.querySelectorAll("tr[data-statement]"), (tr) => ({
+      statement: tr.dataset.statement,
+      state: tr.dataset.state || null,
+      status: Array.from(tr.querySelectorAll("td.gb-status"), (td) => td.textContent.trim()).join(" | "),
+    })),
+    banner: document.getElementById("gb-banner")
+      ? { state: document.getElementById("gb-banner").dataset.state || null, text: document.getElementById("gb-banner").textContent.trim() }
+      : null,
+    tables: Array.from(document.querySelectorAll("table"), (t) =>
+      Array.from(t.rows, (r) => Array.from(r.cells, (c) => c.innerText.trim())),
+    ),
+  }));
+  result = { ...seen, receipt, console };
+} finally {
+  if (context) await context.close();
+  server.closeAllConnections();
+  await new Promise((ok) => server.close(ok));
+  rmSync(profile, { recursive: true, force: true });
+}
+result.bytesServed = stats.bytes;
+result.requests = stats.requests;
+process.stdout.write(JSON.stringify(result) + "\n");
