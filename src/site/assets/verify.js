@@ -445,7 +445,7 @@ function setStatus(row, ok, why) {
     tr.dataset.state = ok ? STATE_OK : STATE_FAILED;
     for (const cell of tr.querySelectorAll("td.gb-status")) {
       cell.textContent = ok ? "verified in this browser" : `FAILED: ${why}`;
-      cell.classList.remove("gb-ok", "gb-failed", "gb-unchecked");
+      cell.classList.remove("gb-ok", "gb-failed", "gb-pending");
       cell.classList.add(ok ? "gb-ok" : "gb-failed");
     }
   }
@@ -475,13 +475,15 @@ function fillAges() {
   }
 }
 
+// The banner's status line (the whole banner when it has none), and the index's checkpoint line.
 function banner(ok, text) {
-  const el = document.getElementById("gb-banner");
-  if (!el) return;
-  el.dataset.state = ok ? STATE_OK : STATE_FAILED;
-  el.classList.remove("gb-ok", "gb-failed");
-  el.classList.add(ok ? "gb-ok" : "gb-failed");
-  el.textContent = text;
+  for (const el of [document.getElementById("gb-banner"), document.getElementById("gb-checkpoint-status")]) {
+    if (!el) continue;
+    el.dataset.state = ok ? STATE_OK : STATE_FAILED;
+    el.classList.remove("gb-ok", "gb-failed", "gb-pending");
+    el.classList.add(ok ? "gb-ok" : "gb-failed");
+    (el.querySelector(".gb-banner-status") || el).textContent = text;
+  }
 }
 
 function witnessNote(cosigned) {

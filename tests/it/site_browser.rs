@@ -1,0 +1,560 @@
+//! The transparency site in a real browser (issue 13): the avscan story (a build, two PASSED
+//! rebuilds by two rebuilders, a review, a FAILED rebuild of the `build-time` fixture, a custody
+//! run, a witness cosignature, all in one log) goes through `glassbox site`; Debian's Chromium,
+//! driven by playwright-core (tests/browser/visit.mjs), must verify every row, fail exactly the
+//! rows each tampering affects, answer the receipt box, and show every table without JavaScript.
+//! One fixture per test run; each visit serves its own copy of the site on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+use crate::custody_support::Center;
+use crate::support::*;
+use crate::verify::{copy_of_attestations, log_all, scenario, POLICY, PROVENANCE};
+
+const WITNESS: &str = "witness.example";
+
+/// node, Chromium and playwright-core's `node_modules` (`$GLASSBOX_TEST_NODE_MODULES`, else
+/// `target/browser/node_modules`, where `cargo xtask ci` installs it); `None` (with a printed
+/// reason) when one is missing, a failure under GLASSBOX_REQUIRE_TOOLS=1.
+fn browser() -> Option<PathBuf> {
+    if !have_tool("node", &["--version"]) || !have_tool("/usr/bin/chromium", &["--version"]) {
+        return None;
+    }
+    let modules = std::env::var_os("GLASSBOX_TEST_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/browser/node_modules"));
+    if !modules.join("playwright-core/package.json").is_file() {
+        assert!(
+            std::env::var_os("GLASSBOX_REQUIRE_TOOLS").is_none(),
+            "playwright-core is required under cargo xtask ci ({})",
+            modules.display()
+        );
+        eprintln!("SKIPPED: playwright-core is not installed in {} (run cargo xtask ci)", modules.display());
+        return None;
+    }
+    Some(modules)
+}
+
+/// The generated site, the log beside it, and what the pages should show.
+struct Site {
+    _dir: tempfile::TempDir,
+    _attestations: tempfile::TempDir,
+    /// The site with the log as `log/`, never changed: visits copy it.
+    served: PathBuf,
+    /// The release page of avscan and of the FAILED build-time fixture (relative to `served`).
+    avscan_page: String,
+    failed_page: String,
+    /// Receipts of a released and of a never requested sample, and one for another log.
+    released_receipt: PathBuf,
+    unreleased_receipt: PathBuf,
+    foreign_receipt: PathBuf,
+    /// The attestations directory (with the log and policy) the site was generated from, and
+    /// the log's key.
+    attestations: PathBuf,
+    log_key: PathBuf,
+}
+
+fn site() -> Option<&'static Site> {
+    static SITE: OnceLock<Site> = OnceLock::new();
+    browser()?;
+    Some(SITE.get_or_init(build_site))
+}
+
+fn build_site() -> Site {
+    let s = scenario();
+    let (attestations, att) = copy_of_attestations("site");
+    let dir = tempfile::tempdir().unwrap();
+    let log = att.join("log");
+    let log_key = s.keys.join("log.key");
+
+    // 256 other statements, so that the story spans two level-0 tiles and a tampered full tile
+    // fails only the rows whose leaves it holds.
+    let fillers = dir.path().join("fillers.intoto.jsonl");
+    crate::log::envelopes(&fillers, 0, 256);
+    crate::log::append_ok(&log, &log_key, &fillers);
+
+    // A FAILED rebuild: the build-time fixture embeds the time, so r1's rebuild differs.
+    let ws = dir.path().join("build-time");
+    copy_fixture("build-time", &ws);
+    let (_, fixture_att) = build_workspace(&ws, &dir.path().join("fixture"), &s.keys.join("vendor.key"));
+    ok(Command::new("cp").arg("-a").arg(fixture_att.join("build-time")).arg(&att));
+    let provenance = att.join("build-time/0.1.0").join(PROVENANCE);
+    let source = dir.path().join("fixture/out/build-time-0.1.0-src.tar.gz");
+    let rebuild = output(
+        &mut reviewer_rebuild(dir.path(), &provenance, &source, &att.join("keys/vendor.pub"))
+            .arg("--key")
+            .arg(s.keys.join("r1.key")),
+    );
+    assert_eq!(rebuild.status.code(), Some(1), "the build-time rebuild should fail: {rebuild:?}");
+    log_all(&att, &s.keys);
+
+    // The custody run, into the same log: three samples in, one requested, approved and released.
+    let center = Center::new();
+    for entry in std::fs::read_dir(&center.keys).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pub") {
+            std::fs::copy(&path, att.join("keys").join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let (witness_key, _) = keypair(dir.path(), "witness");
+    let witness_vkey = ok(glassbox().args(["log", "witness-key", "--key"]).arg(&witness_key).args(["--name", WITNESS]));
+    std::fs::write(att.join("keys/witness.vkey"), witness_vkey.trim()).unwrap();
+    let samples = center.policy_text("");
+    let samples = &samples[samples.find("[samples]").expect("the center's policy has [samples]")..];
+    let policy = att.join("policy.toml");
+    let text = POLICY.replace("witnesses = []", "witnesses = [\"keys/witness.vkey\"]");
+    std::fs::write(&policy, format!("{text}\n{samples}")).unwrap();
+    let (released, unreleased, receipts) = custody_run(&center, &att, &log_key);
+
+    // The witness cosigns the final checkpoint.
+    ok(glassbox()
+        .args(["log", "cosign"])
+        .arg(log.join("checkpoint"))
+        .arg("--key")
+        .arg(&witness_key)
+        .args(["--name", WITNESS, "--state"])
+        .arg(dir.path().join("witness.state"))
+        .arg("--log-vkey")
+        .arg(att.join("keys/log.vkey"))
+        .arg("--log")
+        .arg(&log));
+
+    let out = dir.path().join("site");
+    ok(glassbox()
+        .arg("site")
+        .arg("--attestations")
+        .arg(&att)
+        .arg("--log")
+        .arg(&log)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--out")
+        .arg(&out));
+    let served = dir.path().join("served");
+    copy_tree(&out, &served);
+    copy_tree(&log, &served.join("log"));
+
+    // A receipt for another log: the same receipt, naming another origin and key.
+    let (other_key, _) = keypair(dir.path(), "other-log");
+    let other_vkey = ok(glassbox()
+        .args(["log", "init"])
+        .arg(dir.path().join("other-log"))
+        .args(["--origin", "other.example/log", "--key"])
+        .arg(&other_key));
+    let mut foreign: Value =
+        serde_json::from_slice(&std::fs::read(receipts.join(format!("{released}.json"))).unwrap()).unwrap();
+    foreign["log"] = serde_json::json!({"origin": "other.example/log", "vkey": other_vkey.trim()});
+    let foreign_receipt = dir.path().join("foreign-receipt.json");
+    std::fs::write(&foreign_receipt, serde_json::to_vec_pretty(&foreign).unwrap()).unwrap();
+
+    Site {
+        avscan_page: "releases/avscan-0.1.0-x86_64-unknown-linux-gnu.html".into(),
+        failed_page: "releases/build-time-0.1.0-x86_64-unknown-linux-gnu.html".into(),
+        released_receipt: receipts.join(format!("{released}.json")),
+        unreleased_receipt: receipts.join(format!("{unreleased}.json")),
+        foreign_receipt,
+        attestations: att,
+        log_key,
+        served,
+        _dir: dir,
+        _attestations: attestations,
+    }
+}
+
+/// Intake of three samples, a request for the first approved by both groups and released;
+/// returns (released commitment, never requested commitment, receipts directory).
+fn custody_run(center: &Center, att: &Path, log_key: &Path) -> (String, String, PathBuf) {
+    let log = att.join("log");
+    let policy = att.join("policy.toml");
+    let files = center.sample_files(3, 512);
+    let receipts = center.path().join("receipts");
+    let intake: Value = serde_json::from_str(&ok(glassbox()
+        .args(["sample", "intake", "--store"])
+        .arg(&center.store)
+        .arg("--key")
+        .arg(center.key("center"))
+        .arg("--log")
+        .arg(&log)
+        .arg("--log-key")
+        .arg(log_key)
+        .arg("--receipts")
+        .arg(&receipts)
+        .arg("--json")
+        .args(&files)))
+    .unwrap();
+    let commitment = |i: usize| -> String {
+        let file = files[i].display().to_string();
+        let sample = intake["samples"].as_array().unwrap().iter().find(|s| s["file"] == file.as_str()).unwrap();
+        sample["commitment"].as_str().unwrap().to_string()
+    };
+    let (released, unreleased) = (commitment(0), commitment(2));
+    let request = center.path().join("request.intoto.jsonl");
+    ok(glassbox()
+        .args(["sample", "request", "--store"])
+        .arg(&center.store)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--sample", &released, "--reason", "anomaly-manual-review", "--detail", "heuristic 4711"])
+        .args(["--destination", crate::custody_support::DESTINATION, "--recipient", &center.recipient, "--key"])
+        .arg(center.key("analyst"))
+        .arg("--log")
+        .arg(&log)
+        .arg("--log-key")
+        .arg(log_key)
+        .arg("--out")
+        .arg(&request));
+    for approver in ["sec1", "auditor1"] {
+        ok(glassbox()
+            .args(["sample", "decide"])
+            .arg(&request)
+            .arg("--approve")
+            .arg("--key")
+            .arg(center.key(approver))
+            .arg("--log")
+            .arg(&log)
+            .arg("--log-key")
+            .arg(log_key)
+            .arg("--out")
+            .arg(center.path().join(format!("decision-{approver}.intoto.jsonl"))));
+    }
+    ok(glassbox()
+        .args(["sample", "release"])
+        .arg(&request)
+        .arg("--store")
+        .arg(&center.store)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--log")
+        .arg(&log)
+        .arg("--log-key")
+        .arg(log_key)
+        .arg("--key")
+        .arg(center.key("gateway"))
+        .arg("--out")
+        .arg(center.path().join("delivered")));
+    (released, unreleased, receipts)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    ok(Command::new("cp").arg("-a").arg(format!("{}/.", from.display())).arg(to));
+}
+
+/// A copy of the served site to tamper with.
+fn served_copy(site: &Site) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&site.served, dir.path());
+    dir
+}
+
+/// How to visit a page.
+#[derive(Default)]
+struct Visit<'a> {
+    no_range: bool,
+    no_js: bool,
+    receipt: Option<&'a Path>,
+    screenshot: Option<&'a str>,
+}
+
+/// Opens `page` of the directory `root` in Chromium; returns what visit.mjs saw.
+fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
+    // Two cores for four agents: one browser at a time.
+    static ONE_BROWSER: Mutex<()> = Mutex::new(());
+    let modules = browser().expect("checked by site()");
+    let mut cmd = Command::new("node");
+    cmd.arg(repo().join("tests/browser/visit.mjs"))
+        .arg("--root")
+        .arg(root)
+        .args(["--page", page, "--timeout", "120000"])
+        .env("NODE_PATH", &modules);
+    if how.no_range {
+        cmd.arg("--no-range");
+    }
+    if how.no_js {
+        cmd.arg("--no-js");
+    }
+    if let Some(receipt) = how.receipt {
+        cmd.arg("--receipt").arg(receipt);
+    }
+    if let Some(name) = how.screenshot {
+        let dir = repo().join("target/glassbox/site-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        cmd.arg("--screenshot").arg(dir.join(format!("{name}.png")));
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let stdout = ok(&mut cmd);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("visit.mjs printed no JSON ({e}): {stdout}"))
+}
+
+/// The statement records of a page (its `#glassbox-data`).
+fn records(root: &Path, page: &str) -> Vec<Value> {
+    let html = std::fs::read_to_string(root.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+    let at = html.find("id=\"glassbox-data\"").unwrap_or_else(|| panic!("{page} has no #glassbox-data"));
+    let start = at + html[at..].find('>').unwrap() + 1;
+    let end = start + html[start..].find("</script>").unwrap();
+    let data: Value = serde_json::from_str(&html[start..end]).unwrap_or_else(|e| panic!("{page}'s data: {e}"));
+    data["statements"].as_array().cloned().unwrap_or_default()
+}
+
+/// Asserts that every `[data-statement]` row of `seen` is failed exactly when its record is in
+/// `failed` (by row id), with `why` in its status, and verified otherwise.
+fn assert_rows(seen: &Value, records: &[Value], failed: &dyn Fn(&Value) -> bool, why: &str) {
+    let rows = seen["rows"].as_array().unwrap();
+    assert_eq!(seen["done"], "done", "{seen:#}");
+    for row in rows {
+        let id = &row["statement"];
+        let record = records.iter().find(|r| &r["row"] == id).unwrap_or_else(|| panic!("row {id} has no record"));
+        let status = row["status"].as_str().unwrap();
+        if failed(record) {
+            assert_eq!(row["state"], "failed", "row {id} should fail: {row}");
+            assert!(status.starts_with("FAILED: ") && status.contains(why), "row {id}: {status} (wanted {why})");
+        } else {
+            assert_eq!(row["state"], "verified", "row {id}: {row}\n{:#}", seen["banner"]);
+            assert_eq!(status, "verified in this browser", "row {id}");
+        }
+    }
+}
+
+fn index_of(record: &Value) -> Option<u64> {
+    record["logIndex"].as_u64()
+}
+
+#[test]
+fn every_row_of_the_avscan_story_verifies_in_chromium() {
+    let Some(site) = site() else { return };
+    let pages = ["index.html", site.avscan_page.as_str(), site.failed_page.as_str(), "custody.html"];
+    for page in pages {
+        let name = page.trim_end_matches(".html").replace('/', "-");
+        let seen = visit(&site.served, page, Visit { screenshot: Some(&name), ..Visit::default() });
+        let records = records(&site.served, page);
+        assert_eq!(seen["banner"]["state"], "verified", "{page}: {:#}", seen["banner"]);
+        assert!(seen["banner"].to_string().contains(WITNESS), "{page}: the witness is not shown: {:#}", seen["banner"]);
+        assert_rows(&seen, &records, &|_| false, "");
+        if page != "index.html" {
+            assert!(!seen["rows"].as_array().unwrap().is_empty(), "{page} shows no statement");
+        }
+        for record in &records {
+            assert!(
+                seen["rows"].as_array().unwrap().iter().any(|r| r["statement"] == record["row"]),
+                "{page}: no row shows {}",
+                record["row"]
+            );
+        }
+    }
+    // A release page reads only what it needs: not the whole log.
+    let seen = visit(&site.served, &site.avscan_page, Visit::default());
+    let log_bytes: u64 = read_all(&site.served.join("log")).iter().map(|(_, b)| b.len() as u64).sum();
+    assert!(seen["bytesServed"].as_u64().unwrap() < log_bytes, "{} of {log_bytes}", seen["bytesServed"]);
+}
+
+#[test]
+fn a_server_without_range_support_is_sliced() {
+    let Some(site) = site() else { return };
+    for page in [site.avscan_page.as_str(), "custody.html"] {
+        let seen = visit(&site.served, page, Visit { no_range: true, ..Visit::default() });
+        let statuses: Vec<&Value> = seen["requests"].as_array().unwrap().iter().map(|r| &r["status"]).collect();
+        assert!(!statuses.contains(&&Value::from(206)), "{statuses:?}");
+        assert_rows(&seen, &records(&site.served, page), &|_| false, "");
+    }
+}
+
+#[test]
+fn one_changed_byte_of_a_full_hash_tile_fails_the_rows_whose_leaves_it_holds() {
+    let Some(site) = site() else { return };
+    let copy = served_copy(site);
+    flip(&copy.path().join("log/tile/0/000"), 32 * 3 + 7);
+    for page in [site.avscan_page.as_str(), site.failed_page.as_str(), "custody.html"] {
+        let records = records(copy.path(), page);
+        // The fillers put the FAILED rebuild and the custody run in the second tile.
+        let in_tile = |r: &Value| index_of(r).is_some_and(|i| i < 256);
+        if page != site.avscan_page {
+            assert!(records.iter().any(|r| !in_tile(r)), "{page}: every row is in the first tile");
+        }
+        let seen = visit(copy.path(), page, Visit::default());
+        assert_rows(&seen, &records, &in_tile, "inclusion proof does not reach the checkpoint's root");
+    }
+}
+
+#[test]
+fn one_changed_byte_of_a_shown_entry_fails_that_row_only() {
+    let Some(site) = site() else { return };
+    let page = site.avscan_page.as_str();
+    let records = records(&site.served, page);
+    let target = records.iter().find(|r| index_of(r).is_some()).expect("a logged statement").clone();
+    let index = index_of(&target).unwrap();
+    let size = checkpoint_size(&site.served.join("log/checkpoint"));
+    let copy = served_copy(site);
+    let bundle = copy.path().join("log").join(bundle_path(index / 256, size));
+    let offset = target["entryOffset"].as_u64().unwrap() + 2 + target["entryLength"].as_u64().unwrap() / 2;
+    flip(&bundle, offset as usize);
+    for no_range in [false, true] {
+        let seen = visit(copy.path(), page, Visit { no_range, ..Visit::default() });
+        assert_rows(&seen, &records, &|r| index_of(r) == Some(index), "");
+    }
+}
+
+#[test]
+fn a_checkpoint_signed_by_another_key_fails_every_row() {
+    let Some(site) = site() else { return };
+    let copy = served_copy(site);
+    let checkpoint = copy.path().join("log/checkpoint");
+    let note = glassbox::tlog::note::Note::parse(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    let origin = note.text.lines().next().unwrap().to_string();
+    let stranger = glassbox::keys::PrivateKey::from_seed(&[7; 32]);
+    let forged = glassbox::tlog::note::Note::sign(&note.text, &origin, &stranger).unwrap();
+    std::fs::write(&checkpoint, forged.to_bytes()).unwrap();
+    for page in ["index.html", site.avscan_page.as_str(), "custody.html"] {
+        let seen = visit(copy.path(), page, Visit::default());
+        assert_eq!(seen["banner"]["state"], "failed", "{page}: {:#}", seen["banner"]);
+        let why = format!("checkpoint not signed by {origin}");
+        assert!(seen["banner"]["text"].as_str().unwrap().contains(&why), "{:#}", seen["banner"]);
+        assert_rows(&seen, &records(copy.path(), page), &|_| true, &why);
+    }
+    // The receipt box refuses to answer under a forged checkpoint.
+    let seen = visit(copy.path(), "custody.html", Visit { receipt: Some(&site.released_receipt), ..Visit::default() });
+    assert_eq!(seen["receipt"]["state"], "failed", "{seen:#}");
+}
+
+#[test]
+fn an_edited_envelope_on_the_site_fails_its_rows_only() {
+    let Some(site) = site() else { return };
+    for page in [site.avscan_page.as_str(), "custody.html"] {
+        let records = records(&site.served, page);
+        let target = records.iter().find(|r| index_of(r).is_some()).expect("a logged statement").clone();
+        let copy = served_copy(site);
+        let path = copy.path().join(target["envelopeUrl"].as_str().unwrap());
+        let mut envelope: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        envelope["payload"] = Value::from(edited_payload(envelope["payload"].as_str().unwrap()));
+        std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
+        let seen = visit(copy.path(), page, Visit::default());
+        let same = |r: &Value| r["envelope"] == target["envelope"];
+        assert_rows(&seen, &records, &same, "envelope does not match the log entry");
+    }
+}
+
+#[test]
+fn the_receipt_box_answers_released_not_requested_and_refuses_another_log() {
+    let Some(site) = site() else { return };
+    for (receipt, state) in [
+        (&site.released_receipt, "released"),
+        (&site.unreleased_receipt, "not-requested"),
+        (&site.foreign_receipt, "refused"),
+    ] {
+        let seen = visit(&site.served, "custody.html", Visit { receipt: Some(receipt), ..Visit::default() });
+        assert_eq!(seen["receipt"]["state"], state, "{}: {:#}", receipt.display(), seen["receipt"]);
+        if state == "refused" {
+            assert!(seen["receipt"]["text"].as_str().unwrap().contains("a receipt for another log"), "{seen:#}");
+        }
+    }
+}
+
+#[test]
+fn with_javascript_off_the_index_and_release_pages_show_every_table() {
+    let Some(site) = site() else { return };
+    for page in ["index.html", site.avscan_page.as_str(), site.failed_page.as_str()] {
+        let on = visit(&site.served, page, Visit::default());
+        let off = visit(&site.served, page, Visit { no_js: true, ..Visit::default() });
+        assert_eq!(off["done"], Value::Null, "{page}: JavaScript ran");
+        let tables = off["tables"].as_array().unwrap();
+        assert!(!tables.is_empty(), "{page} shows no table without JavaScript");
+        // The same tables, but for the status cells the script fills in.
+        let strip = |v: &Value| -> String {
+            v.to_string()
+                .replace("verified in this browser", "STATUS")
+                .replace("not checked (JavaScript is off)", "STATUS")
+        };
+        assert_eq!(strip(&on["tables"]), strip(&off["tables"]), "{page}");
+        for row in off["rows"].as_array().unwrap() {
+            assert_eq!(row["state"], Value::Null, "{page}: {row}");
+            assert_eq!(row["status"], "not checked (JavaScript is off)", "{page}: {row}");
+        }
+    }
+}
+
+#[test]
+fn a_logged_envelope_whose_payload_was_edited_after_signing_fails_its_rows_only() {
+    let Some(site) = site() else { return };
+    // r2's verdict, its time edited after signing, replaces the verdict file and is logged.
+    let dir = tempfile::tempdir().unwrap();
+    let att = dir.path().join("attestations");
+    ok(Command::new("cp").arg("-a").arg(&site.attestations).arg(&att));
+    let verdicts: Vec<PathBuf> = std::fs::read_dir(att.join("avscan/0.1.0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".rebuild."))
+        .collect();
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    let line = std::fs::read_to_string(&verdicts[1]).unwrap();
+    // The same compact line as glassbox writes it, only the payload replaced.
+    let envelope: Value = serde_json::from_str(line.trim_end()).unwrap();
+    let payload = envelope["payload"].as_str().unwrap();
+    let edited = line.trim_end().replacen(payload, &edited_time(payload), 1);
+    std::fs::write(&verdicts[1], format!("{edited}\n")).unwrap();
+    crate::log::append_ok(&att.join("log"), &site.log_key, &verdicts[1]);
+    let out = dir.path().join("site");
+    ok(glassbox()
+        .arg("site")
+        .arg("--attestations")
+        .arg(&att)
+        .arg("--log")
+        .arg(att.join("log"))
+        .arg("--policy")
+        .arg(att.join("policy.toml"))
+        .arg("--out")
+        .arg(&out));
+    copy_tree(&att.join("log"), &out.join("log"));
+    let digest = glassbox::digest::Sha256Digest::of(edited.as_bytes()).hex();
+    let records = records(&out, &site.avscan_page);
+    assert!(records.iter().any(|r| r["envelope"] == digest.as_str()), "the page does not show the edited verdict");
+    let seen = visit(&out, &site.avscan_page, Visit::default());
+    assert_rows(&seen, &records, &|r| r["envelope"] == digest.as_str(), "no signature by");
+}
+
+/// Flips one bit of the byte at `offset` of `path`.
+fn flip(path: &Path, offset: usize) {
+    let mut bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes[offset] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The tree size of a checkpoint file (its second line).
+fn checkpoint_size(path: &Path) -> u64 {
+    std::fs::read_to_string(path).unwrap().lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// `tile/entries/<N>[.p/<W>]` for bundle `n` of a log of `size` entries (formats.md section 15).
+fn bundle_path(n: u64, size: u64) -> String {
+    let digits = format!("{n:03}");
+    let digits = format!("{}{digits}", "0".repeat((3 - digits.len() % 3) % 3));
+    let groups: Vec<&str> = (0..digits.len()).step_by(3).map(|i| &digits[i..i + 3]).collect();
+    let last = groups.len() - 1;
+    let name: Vec<String> =
+        groups.iter().enumerate().map(|(i, g)| if i < last { format!("x{g}") } else { g.to_string() }).collect();
+    let width = (size - n * 256).min(256);
+    let partial = if width < 256 { format!(".p/{width}") } else { String::new() };
+    format!("tile/entries/{}{partial}", name.join("/"))
+}
+
+/// A verdict's payload (base64) with its `timeVerified` a year later.
+fn edited_time(payload: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let text = String::from_utf8(engine.decode(payload).unwrap()).unwrap();
+    let edited = text.replacen("\"timeVerified\":\"20", "\"timeVerified\":\"21", 1);
+    assert_ne!(edited, text, "{text}");
+    engine.encode(edited)
+}
+
+/// A statement payload (base64) with one character of its JSON changed.
+fn edited_payload(payload: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let text = String::from_utf8(engine.decode(payload).unwrap()).unwrap();
+    let edited = text.replacen("\"_type\"", "\"_typf\"", 1);
+    assert_ne!(edited, text);
+    engine.encode(edited)
+}
