@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::Path;
 
 use flate2::read::GzDecoder;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use archive::{
     ArchiveDiff, FieldChange, MemberDiff, MemberInfo, MAX_ARCHIVE_BYTES, MAX_CONTENT_DIFFS, MAX_DEPTH, MAX_MEMBERS,
@@ -37,7 +37,7 @@ use archive::Source;
 pub const MAX_IN_MEMORY: u64 = 1 << 30;
 
 /// How two files (or two versions of an archive member) differ.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffReport {
     pub a: Side,
@@ -48,7 +48,7 @@ pub struct DiffReport {
 }
 
 /// One of the two things compared.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Side {
     /// The path given, or the member's path inside its archive.
@@ -59,7 +59,7 @@ pub struct Side {
 }
 
 /// What glassbox recognised a file as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
     #[serde(rename = "elf")]
     Elf,
@@ -92,7 +92,7 @@ impl Format {
 }
 
 /// The comparison that applied, and what it found. Serialised with a `kind` tag.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Details {
     Identical,

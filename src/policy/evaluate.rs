@@ -64,13 +64,22 @@ impl Evidence {
 /// `log_dir` (default `<attestations>/log`). A trusted rebuilder's statement that cannot be read
 /// at all is an `Invalid` error: verify cannot answer.
 pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Option<&Path>) -> Result<Verdict> {
-    if policy.builders.is_empty() {
-        return Err(crate::error::Error::invalid(
-            policy.path.display(),
-            "has no [builders] section: it governs samples only and cannot accept an artifact",
-        ));
-    }
+    governs_artifacts(policy)?;
     let sha256 = hash_artifact(artifact)?;
+    verify_digest(artifact, sha256, policy, attestations, log_dir)
+}
+
+/// [`verify`] for bytes known by their sha256 (`name` is what the verdict calls them): what
+/// `glassbox site` uses, which has the provenance's subjects but not the files.
+pub fn verify_digest(
+    name: &Path,
+    sha256: Sha256Digest,
+    policy: &Policy,
+    attestations: &Path,
+    log_dir: Option<&Path>,
+) -> Result<Verdict> {
+    governs_artifacts(policy)?;
+    let artifact = name;
     let collected = evidence::collect(attestations)?;
     let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")));
     let mut requirements = Vec::new();
@@ -206,6 +215,17 @@ pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Op
         source_digests: sources.into_iter().collect(),
         requirements,
     })
+}
+
+/// A policy without builders governs samples only.
+fn governs_artifacts(policy: &Policy) -> Result<()> {
+    if policy.builders.is_empty() {
+        return Err(Error::invalid(
+            policy.path.display(),
+            "has no [builders] section: it governs samples only and cannot accept an artifact",
+        ));
+    }
+    Ok(())
 }
 
 /// What makes a verdict one about the artifact: a subject among `digests`, or an input among

@@ -5,14 +5,31 @@
 //! page shows) against the log key printed on the page. The layout and the page data are
 //! docs/formats.md section 19; the guide is docs/site.md.
 
-use std::path::PathBuf;
+mod custody;
+mod html;
+mod model;
+mod pages;
+mod report;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde::Serialize;
+use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::policy::{verify_digest, Policy};
+use crate::time::{Period, Timestamp};
+
+pub use custody::bar_chart;
+pub use html::esc;
 
 /// The JavaScript module every page loads; it only reads what the page names.
 pub const VERIFY_JS: &str = include_str!("assets/verify.js");
+/// The one style sheet.
+pub const SITE_CSS: &str = include_str!("assets/site.css");
 
 /// What `glassbox site` is asked to do.
 #[derive(Clone, Debug)]
@@ -43,5 +60,237 @@ pub struct SiteSummary {
 
 /// Generates the site. Deterministic: the same inputs give byte-identical files.
 pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
-    Err(Error::invalid(request.out.display(), "glassbox site is not built yet"))
+    check_log_url(&request.log_url)?;
+    check_out(&request.out)?;
+    let policy = Policy::load(&request.policy)?;
+    let lp = policy.log.as_ref().ok_or_else(|| {
+        Error::invalid(policy.path.display(), "has no [log] section: the site shows a log, and needs its vkey")
+    })?;
+    let mut log = model::Log::open(&request.log, lp)?;
+    let shown = model::statements(&request.attestations, &mut log)?;
+    let releases = model::releases(&shown);
+    let chrome = html::Chrome {
+        origin: log.verified.origin.clone(),
+        vkey: lp.vkey.to_string(),
+        log_url: request.log_url.clone(),
+        size: log.verified.size,
+        root_base64: BASE64.encode(log.verified.root.0),
+        witnesses: lp.witnesses.iter().map(|w| json!({"name": w.name, "vkey": w.to_string()})).collect(),
+    };
+
+    // Verdicts as `glassbox verify` gives them, for each provenance's bundle.
+    let mut verdicts = Vec::new();
+    for r in &releases {
+        let mut vs = Vec::new();
+        for &p in &r.provenances {
+            let bundle = shown[p]
+                .found
+                .statement
+                .subject
+                .iter()
+                .find(|d| d.name.as_deref().is_some_and(|n| n.ends_with(".tar.gz")) && d.sha256().is_some());
+            vs.push(match bundle.and_then(|d| Some((d.name.clone()?, d.sha256()?))) {
+                Some((name, sha)) => {
+                    verify_digest(Path::new(&name), sha, &policy, &request.attestations, Some(&request.log))
+                        .map_err(|e| e.to_string())
+                }
+                None => Err("the provenance names no bundle with a sha256".into()),
+            });
+        }
+        verdicts.push(vs);
+    }
+
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut reports = BTreeMap::new();
+    for r in &releases {
+        for &n in &r.verdicts {
+            if model::str_at(&shown[n].payload, "predicate.verificationResult") == "PASSED" {
+                continue;
+            }
+            let title = format!("{} {} ({}): rebuild mismatch", r.component, r.version, r.target);
+            let answer = report::mismatch_page(&request.attestations, &shown[n], &title).map(|page| {
+                let rel = format!("reports/{}.html", shown[n].found.digest.hex());
+                files.insert(rel.clone(), page.into_bytes());
+                format!("../{rel}")
+            });
+            reports.insert(n, answer);
+        }
+    }
+    let mut shown_digests = std::collections::BTreeSet::new();
+    let cx = pages::ReleaseContext { chrome: &chrome, log: &log, policy: &policy, shown: &shown, reports: &reports };
+    let mut statement_count = 0;
+    for (r, vs) in releases.iter().zip(&verdicts) {
+        let (page, records) = pages::release(&cx, r, vs);
+        statement_count += records.len();
+        files.insert(format!("releases/{}.html", r.file), page.into_bytes());
+        for &n in r.provenances.iter().chain(&r.verdicts).chain(&r.reviews) {
+            shown_digests.insert(n);
+        }
+    }
+    for n in shown_digests {
+        files.insert(model::envelope_url(&shown[n].found.digest), shown[n].line.clone());
+    }
+
+    // Custody, when the policy governs samples and the log holds some.
+    let mut custody_entries = 0;
+    let has_custody = log.entries.iter().any(|e| crate::custody::statements::is_custody_type(&e.predicate_type));
+    if let (true, Some(samples)) = (has_custody, policy.samples.as_ref()) {
+        let report = custody_report(&request.log, &policy, &log)?;
+        custody_entries = report.custody_entries as usize;
+        let c = custody::render(&chrome, &mut log, &report, samples)?;
+        for (index, digest) in c.envelopes {
+            files.insert(model::envelope_url(&digest), log.envelope_line(index)?);
+        }
+        statement_count += c.records;
+        files.extend(c.files);
+    }
+    let custody_page = files.contains_key("custody.html");
+
+    files.insert("index.html".into(), pages::index(&chrome, &log, &releases, &verdicts, custody_page).into_bytes());
+    files.insert("site.json".into(), site_json(&log, &releases, &verdicts));
+    files.insert("site.css".into(), SITE_CSS.as_bytes().to_vec());
+    files.insert("verify.js".into(), VERIFY_JS.as_bytes().to_vec());
+    write_all(&request.out, &files)?;
+    Ok(SiteSummary {
+        out: request.out.clone(),
+        log_size: log.verified.size,
+        releases: releases.len(),
+        statements: statement_count,
+        custody_entries,
+        files: files.len(),
+    })
+}
+
+/// The custody audit as of the checkpoint: its newest cosignature, else the newest custody
+/// statement (the site has no clock; expiries and break-glass deadlines are judged then).
+fn custody_report(dir: &Path, policy: &Policy, log: &model::Log) -> Result<crate::custody::audit::Report> {
+    use crate::custody::audit::{audit, Options};
+    let logdir = crate::transparency::LogDir::new(dir);
+    let options = |now| Options { from: None, to: None, period: Period::Month, now };
+    let refuse = |e: Error| Error::invalid(dir.display(), format!("the custody entries do not audit: {e}"));
+    if let Some(t) = log.newest_cosignature {
+        return audit(&logdir, policy, &options(Timestamp(t as i64))).map_err(refuse);
+    }
+    let first = audit(&logdir, policy, &options(Timestamp(0))).map_err(refuse)?;
+    let newest = first.decoded.iter().map(|c| c.time()).max().unwrap_or(Timestamp(0));
+    audit(&logdir, policy, &options(newest)).map_err(refuse)
+}
+
+/// site.json: the index's data.
+fn site_json(log: &model::Log, releases: &[model::Release], verdicts: &[pages::Verdicts]) -> Vec<u8> {
+    let list: Vec<_> = releases
+        .iter()
+        .zip(verdicts)
+        .map(|(r, vs)| {
+            json!({
+                "component": r.component,
+                "version": r.version,
+                "target": r.target,
+                "page": format!("releases/{}.html", r.file),
+                "accepted": vs.iter().any(|v| v.as_ref().is_ok_and(|v| v.accepted)),
+                "verdicts": vs.iter().map(|v| match v {
+                    Ok(v) => serde_json::to_value(v).unwrap_or_default(),
+                    Err(why) => json!({"error": why}),
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let v = &log.verified;
+    let value = json!({
+        "version": 1,
+        "checkpoint": {
+            "origin": v.origin,
+            "size": v.size,
+            "root": v.root.hex(),
+            "cosignedBy": v.cosigned_by,
+            "newestCosignature": log.newest_cosignature,
+        },
+        "releases": list,
+    });
+    let mut bytes = crate::json::to_pretty(&value).into_bytes();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// `--log-url`: an absolute http(s) URL or a relative path ending in `/`, with nothing that
+/// could leave an attribute or become a script URL.
+fn check_log_url(url: &str) -> Result<()> {
+    let bad = |why: &str| Error::invalid(format!("--log-url {url:?}"), why.to_string());
+    if url.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'<>`\\".contains(c)) {
+        return Err(bad("holds whitespace, a quote, a backslash or an angle bracket"));
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.contains("javascript:") || lower.contains("data:") {
+        return Err(bad("is a script or data URL"));
+    }
+    if let Some(rest) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) {
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(bad("names no host"));
+        }
+        if !url.ends_with('/') {
+            return Err(bad("must end with '/' (the log's directory)"));
+        }
+        return Ok(());
+    }
+    if url.contains(':') || url.starts_with("//") || !url.ends_with('/') {
+        return Err(bad("must be an absolute http(s) URL or a relative path ending in '/'"));
+    }
+    Ok(())
+}
+
+/// The output directory: created if missing; an existing file or symlink is refused.
+fn check_out(out: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if m.file_type().is_symlink() => {
+            Err(Error::invalid(out.display(), "is a symlink: --out must be a directory"))
+        }
+        Ok(m) if !m.is_dir() => Err(Error::invalid(out.display(), "is not a directory")),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(out, e)),
+    }
+}
+
+/// Writes every file atomically under `out`, refusing a directory on the way that is a symlink
+/// (so nothing lands outside `out`).
+fn write_all(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+    check_out(out)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut checked = std::collections::BTreeSet::new();
+    for (rel, bytes) in files {
+        let path = out.join(rel);
+        let mut dir = PathBuf::from(out);
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            dir.push(part);
+            if checked.insert(dir.clone()) {
+                match std::fs::symlink_metadata(&dir) {
+                    Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                        return Err(Error::invalid(dir.display(), "is not a directory (a symlink or a file) in --out"))
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?,
+                }
+            }
+        }
+        crate::fs::write_atomic(&path, bytes, 0o644)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_urls() {
+        for ok in ["log/", "../log/", "https://log.example/glassbox/", "http://127.0.0.1:8080/log/"] {
+            assert!(check_log_url(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["log", "javascript:alert(1)//", "https://", "a b/", "x\"/", "<x>/", "//evil/", "data:text/", "ftp://x/"]
+        {
+            assert!(check_log_url(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ mod log_attacks;
 mod rebuild;
 mod review;
 mod sandbox;
+mod site;
 mod site_browser;
 mod support;
 mod third_party;

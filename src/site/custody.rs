@@ -1,0 +1,287 @@
+//! The custody page (`custody.html`): per month, samples taken in and released (an inline SVG
+//! bar chart glassbox draws itself, deterministically), releases per intake, requests and
+//! releases by reason and destination, every violation `sample audit` finds, a table of
+//! releases (each a statement record), and the receipt box; and the data the receipt box
+//! reads: `custody/intakes.json` and the `custody/lookup/<2 hex>.json` shards.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::html::{esc, page, statement_row, table, td, td_code, Chrome};
+use super::model::{envelope_url, record, Log, Record};
+use crate::custody::audit::{Counts, Report};
+use crate::custody::statements::Custody;
+use crate::digest::Sha256Digest;
+use crate::error::Result;
+use crate::policy::samples::SamplesPolicy;
+
+/// What the custody part of the site is: the page, its JSON files and the envelopes to copy.
+pub struct CustodyFiles {
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Every custody statement a record names: (log index, envelope digest).
+    pub envelopes: Vec<(u64, Sha256Digest)>,
+    pub records: usize,
+}
+
+/// The payload of a logged custody statement, for claims.
+fn payload(log: &mut Log, index: u64) -> Result<Value> {
+    let line = log.envelope_line(index)?;
+    let envelope: Option<crate::attest::Envelope> = serde_json::from_slice(&line).ok();
+    let bytes = envelope.and_then(|e| e.payload_bytes().ok()).unwrap_or_default();
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn custody_record(log: &mut Log, c: &Custody, samples: &SamplesPolicy, paths: &[&str]) -> Result<Record> {
+    let p = payload(log, c.index())?;
+    let paths: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
+    Ok(record(log, &c.envelope(), Some(c.index()), &c.role_keys(samples), &p, &paths))
+}
+
+/// Renders the custody page and data from the audit's report.
+pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &SamplesPolicy) -> Result<CustodyFiles> {
+    let mut files = BTreeMap::new();
+    let mut envelopes = Vec::new();
+    let mut body = String::new();
+
+    // Per month.
+    let bars: Vec<(String, u64, u64)> =
+        report.periods.iter().map(|p| (p.period.clone(), p.samples_in, p.releases)).collect();
+    body.push_str("<section class=\"gb-custody-months\">\n<h2>Samples per month</h2>\n");
+    body.push_str(&bar_chart(&bars));
+    let rows: Vec<String> = report
+        .periods
+        .iter()
+        .map(|p| {
+            format!(
+                "<tr>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                td(&p.period),
+                p.samples_in,
+                p.requests,
+                p.releases,
+                p.denials,
+                esc(&percent(p.releases, p.samples_in))
+            )
+        })
+        .collect();
+    body.push_str(&table(
+        "gb-table",
+        &["month", "samples in", "requests", "released", "denied", "released per intake"],
+        &rows,
+    ));
+    body.push_str("</section>\n");
+
+    // By reason and destination, over the whole log.
+    let mut reasons: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut destinations: BTreeMap<String, Counts> = BTreeMap::new();
+    for p in &report.periods {
+        for (into, from) in [(&mut reasons, &p.by_reason), (&mut destinations, &p.by_destination)] {
+            for (k, c) in from {
+                let e = into.entry(k.clone()).or_default();
+                e.requests += c.requests;
+                e.releases += c.releases;
+            }
+        }
+    }
+    for (title, map) in [("By reason", &reasons), ("By destination", &destinations)] {
+        let rows: Vec<String> = map
+            .iter()
+            .map(|(k, c)| format!("<tr>{}<td>{}</td><td>{}</td></tr>", td(k), c.requests, c.releases))
+            .collect();
+        body.push_str(&format!("<section>\n<h2>{}</h2>\n", esc(title)));
+        body.push_str(&table("gb-table", &["", "requests", "releases"], &rows));
+        body.push_str("</section>\n");
+    }
+
+    // Violations.
+    body.push_str("<section class=\"gb-violations\">\n<h2>Violations</h2>\n");
+    if report.violations.is_empty() {
+        body.push_str("<p>sample audit finds no violation in the log.</p>\n");
+    } else {
+        let rows: Vec<String> = report
+            .violations
+            .iter()
+            .map(|v| format!("<tr><td>{}</td>{}{}</tr>", v.index, td(&v.kind), td(&v.detail)))
+            .collect();
+        body.push_str(&table("gb-table", &["log index", "kind", "detail"], &rows));
+    }
+    body.push_str("</section>\n");
+
+    // Releases, each a statement record; intakes and the lookup shards.
+    let mut records = Vec::new();
+    let mut rows = Vec::new();
+    let mut intakes = Vec::new();
+    let mut lookup: BTreeMap<String, (Vec<Record>, Vec<Record>)> = BTreeMap::new();
+    for c in &report.decoded {
+        match c {
+            Custody::Intake(_) => {
+                let paths =
+                    ["predicate.merkleRoot", "predicate.count", "predicate.period.start", "predicate.period.end"];
+                intakes.push(custody_record(log, c, samples, &paths)?);
+            }
+            Custody::Request(l) => {
+                let paths =
+                    ["predicate.reason", "predicate.destination", "predicate.requestedAt", "predicate.intake.logIndex"];
+                let r = custody_record(log, c, samples, &paths)?;
+                lookup.entry(l.subject.hex()).or_default().0.push(r);
+            }
+            Custody::Decision(_) => continue,
+            Custody::Release(l) => {
+                let paths =
+                    ["predicate.request", "predicate.destination", "predicate.recipient", "predicate.releasedAt"];
+                let r = custody_record(log, c, samples, &paths)?;
+                let p = &l.predicate;
+                let signer = match &l.signer {
+                    Some(k) => format!("{} ({}), trusted gateway", k.id.short(), k.path),
+                    None => "NOT signed by a gateway key of the policy".into(),
+                };
+                rows.push(statement_row(
+                    &r.row,
+                    &[
+                        format!("<td>{}</td>", l.index),
+                        td_code(&p.request),
+                        td(&p.destination),
+                        td_code(&p.recipient),
+                        td(&p.released_at),
+                        td(&signer),
+                        format!("<td><a href=\"{}\">envelope</a></td>", esc(&envelope_url(&l.envelope))),
+                    ],
+                ));
+                lookup.entry(l.subject.hex()).or_default().1.push(r.clone());
+                records.push(r);
+            }
+        }
+        envelopes.push((c.index(), c.envelope()));
+    }
+    body.push_str("<section class=\"gb-custody-releases\">\n<h2>Releases</h2>\n");
+    if rows.is_empty() {
+        body.push_str("<p>No sample was released.</p>\n");
+    } else {
+        body.push_str(&table(
+            "gb-table",
+            &[
+                "log index",
+                "request",
+                "destination",
+                "recipient",
+                "releasedAt",
+                "gateway key",
+                "raw",
+                "checked in this browser",
+            ],
+            &rows,
+        ));
+    }
+    body.push_str("</section>\n");
+    body.push_str(RECEIPT_BOX);
+
+    let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
+    files.insert("custody.html".to_string(), page(chrome, "Sample custody", "", &body, &values).into_bytes());
+    files.insert("custody/intakes.json".to_string(), json_bytes(&intakes));
+    let count = records.len() + intakes.len() + lookup.values().map(|(a, b)| a.len() + b.len()).sum::<usize>();
+    // Every shard exists (possibly `{}`), so a missing file is never an answer.
+    for byte in 0..=255u8 {
+        let prefix = format!("{byte:02x}");
+        let shard: BTreeMap<&String, Value> = lookup
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, (req, rel))| (k, json!({"requests": req, "releases": rel})))
+            .collect();
+        files.insert(format!("custody/lookup/{prefix}.json"), json_bytes(&shard));
+    }
+    Ok(CustodyFiles { files, envelopes, records: count })
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// `released / in` as a percentage with two decimals, or "n/a" without intake.
+fn percent(released: u64, taken_in: u64) -> String {
+    if taken_in == 0 {
+        return "n/a".into();
+    }
+    // Integer arithmetic: the same text on every machine.
+    let hundredths = (u128::from(released) * 10_000 + u128::from(taken_in) / 2) / u128::from(taken_in);
+    format!("{}.{:02}%", hundredths / 100, hundredths % 100)
+}
+
+const RECEIPT_BOX: &str = "<section class=\"gb-receipt-box\">\n<h2>Was my sample requested or released?</h2>\n\
+<p>Paste the receipt you were given when the sample was taken in. It is checked in this browser against the \
+log key above; nothing is sent anywhere.</p>\n\
+<textarea id=\"gb-receipt\" rows=\"8\" cols=\"80\" spellcheck=\"false\" aria-label=\"receipt\"></textarea>\n\
+<p><button id=\"gb-receipt-check\" type=\"button\">Check</button></p>\n\
+<div id=\"gb-receipt-answer\" data-state=\"empty\" aria-live=\"polite\">The receipt box needs JavaScript; \
+without it, run <code>glassbox sample lookup</code>.</div>\n</section>\n";
+
+/// Chart geometry.
+const BAR_WIDTH: u64 = 14;
+const GROUP_WIDTH: u64 = 44;
+const CHART_HEIGHT: u64 = 120;
+const LEFT: u64 = 40;
+
+/// An inline SVG bar chart: per label, a bar for samples in and one for released, scaled to the
+/// largest value. Integer coordinates only, so the same data draw the same bytes.
+pub fn bar_chart(bars: &[(String, u64, u64)]) -> String {
+    let max = bars.iter().map(|(_, a, b)| (*a).max(*b)).max().unwrap_or(0).max(1);
+    let width = LEFT + GROUP_WIDTH * bars.len() as u64 + 10;
+    let height = CHART_HEIGHT + 40;
+    let mut out = format!(
+        "<svg class=\"gb-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"samples in and released per month\">\n\
+         <text x=\"0\" y=\"12\" font-size=\"10\">{max}</text>\n\
+         <line x1=\"{LEFT}\" y1=\"{CHART_HEIGHT}\" x2=\"{width}\" y2=\"{CHART_HEIGHT}\" stroke=\"#555\"/>\n"
+    );
+    for (n, (label, taken_in, released)) in bars.iter().enumerate() {
+        let x = LEFT + GROUP_WIDTH * n as u64 + 4;
+        for (dx, value, class) in [(0, *taken_in, "gb-bar-in"), (BAR_WIDTH + 2, *released, "gb-bar-out")] {
+            let h = (u128::from(value) * u128::from(CHART_HEIGHT) / u128::from(max)) as u64;
+            out.push_str(&format!(
+                "<rect class=\"{class}\" x=\"{}\" y=\"{}\" width=\"{BAR_WIDTH}\" height=\"{h}\"><title>{} {}: {value}</title></rect>\n",
+                x + dx,
+                CHART_HEIGHT - h,
+                esc(label),
+                if dx == 0 { "in" } else { "released" }
+            ));
+        }
+        out.push_str(&format!("<text x=\"{x}\" y=\"{}\" font-size=\"10\">{}</text>\n", CHART_HEIGHT + 14, esc(label)));
+    }
+    out.push_str(&format!(
+        "<rect class=\"gb-bar-in\" x=\"{LEFT}\" y=\"{}\" width=\"10\" height=\"10\"/><text x=\"{}\" y=\"{}\" font-size=\"10\">samples in</text>\n\
+         <rect class=\"gb-bar-out\" x=\"{}\" y=\"{}\" width=\"10\" height=\"10\"/><text x=\"{}\" y=\"{}\" font-size=\"10\">released</text>\n</svg>\n",
+        CHART_HEIGHT + 24,
+        LEFT + 14,
+        CHART_HEIGHT + 33,
+        LEFT + 90,
+        CHART_HEIGHT + 24,
+        LEFT + 104,
+        CHART_HEIGHT + 33
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_scales_to_the_largest_bar_and_escapes_labels() {
+        let svg = bar_chart(&[("2026-11".into(), 10, 5), ("<x>".into(), 0, 0)]);
+        assert!(svg.contains("y=\"0\" width=\"14\" height=\"120\""), "{svg}");
+        assert!(svg.contains("y=\"60\" width=\"14\" height=\"60\""), "{svg}");
+        assert!(svg.contains("&lt;x&gt;") && !svg.contains("<x>"));
+        assert_eq!(svg, bar_chart(&[("2026-11".into(), 10, 5), ("<x>".into(), 0, 0)]));
+        assert!(bar_chart(&[]).starts_with("<svg"));
+        assert_eq!(svg.matches("<rect").count(), 4 + 2);
+    }
+
+    #[test]
+    fn percentages_are_exact_text() {
+        assert_eq!(percent(1, 3), "33.33%");
+        assert_eq!(percent(2, 3), "66.67%");
+        assert_eq!(percent(0, 0), "n/a");
+        assert_eq!(percent(5, 5), "100.00%");
+    }
+}

@@ -1,0 +1,334 @@
+//! What the site shows, read authenticated: the log (checkpoint verified with the policy's
+//! vkey, every entry against its leaf, every envelope shown against the digest its entry
+//! names), the statements of the attestations directory and of the log, the releases they
+//! describe, and the statement record (docs/formats.md section 19) of each statement shown.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::attest::{Envelope, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::policy::evidence::{self, inputs_lenient, mentions, Collected, Found};
+use crate::policy::{LogPolicy, TrustedKey};
+use crate::tlog::checkpoint::verify_cosignature;
+use crate::tlog::note::Note;
+use crate::tlog::tiles::TILE_WIDTH;
+use crate::transparency::audit::{authenticated_entries, Verified, WitnessPolicy};
+use crate::transparency::{LogDir, LogEntry};
+
+/// The authenticated log.
+pub struct Log {
+    pub dir: LogDir,
+    pub verified: Verified,
+    pub entries: Vec<LogEntry>,
+    /// (offset of the length prefix in its bundle, entry length), per entry.
+    pub spans: Vec<(u64, u64)>,
+    /// Envelope digest → the first index naming it.
+    pub index: BTreeMap<Sha256Digest, u64>,
+    /// The newest verified cosignature time of a policy witness (Unix seconds).
+    pub newest_cosignature: Option<u64>,
+    /// Envelope bundles read so far, by bundle index.
+    bundles: BTreeMap<u64, Vec<Vec<u8>>>,
+}
+
+impl Log {
+    /// Verifies the log at `path` with the policy's `[log]` section, or refuses it (exit 2),
+    /// naming it.
+    pub fn open(path: &Path, lp: &LogPolicy) -> Result<Log> {
+        let dir = LogDir::new(path);
+        let witnesses = WitnessPolicy { witnesses: lp.witnesses.clone(), threshold: lp.witness_threshold };
+        let refuse = |e: Error| Error::invalid(path.display(), format!("the log does not verify: {e}"));
+        let (verified, raw) = authenticated_entries(&dir, &lp.vkey, &witnesses).map_err(refuse)?;
+        let note = Note::parse(&dir.read_checkpoint_bytes().map_err(refuse)?).map_err(refuse)?;
+        let newest_cosignature = lp.witnesses.iter().filter_map(|w| verify_cosignature(&note, w)).max();
+        let mut entries = Vec::with_capacity(raw.len());
+        let mut spans = Vec::with_capacity(raw.len());
+        let mut index = BTreeMap::new();
+        let mut offset = 0u64;
+        for (i, bytes) in raw.iter().enumerate() {
+            if (i as u64).is_multiple_of(TILE_WIDTH) {
+                offset = 0;
+            }
+            spans.push((offset, bytes.len() as u64));
+            offset += 2 + bytes.len() as u64;
+            let entry = LogEntry::parse(bytes, &format!("log entry {i}")).map_err(refuse)?;
+            let digest = entry.envelope_digest().ok_or_else(|| {
+                refuse(Error::rejected(format!("log entry {i}"), "names no envelope as sha256:<64 hex>"))
+            })?;
+            index.entry(digest).or_insert(i as u64);
+            entries.push(entry);
+        }
+        Ok(Log { dir, verified, entries, spans, index, newest_cosignature, bundles: BTreeMap::new() })
+    }
+
+    /// The stored envelope line of entry `i`, checked against the digest the entry names.
+    pub fn envelope_line(&mut self, i: u64) -> Result<Vec<u8>> {
+        let size = self.verified.size;
+        let bundle = i / TILE_WIDTH;
+        if !self.bundles.contains_key(&bundle) {
+            let end = ((bundle + 1) * TILE_WIDTH).min(size);
+            let lines = self.dir.envelopes(bundle * TILE_WIDTH, end, size).map_err(|e| {
+                Error::invalid(self.dir.root.display(), format!("the log's envelopes cannot be read: {e}"))
+            })?;
+            self.bundles.insert(bundle, lines);
+        }
+        let line =
+            self.bundles.get(&bundle).and_then(|b| b.get((i % TILE_WIDTH) as usize)).cloned().unwrap_or_default();
+        let named = self.entries.get(i as usize).and_then(LogEntry::envelope_digest);
+        if named != Some(Sha256Digest::of(&line)) {
+            return Err(Error::invalid(
+                self.dir.root.display(),
+                format!("the log does not verify: the stored envelope of entry {i} is not the one its entry names"),
+            ));
+        }
+        Ok(line)
+    }
+}
+
+/// One statement the site shows.
+#[derive(Clone, Debug)]
+pub struct Shown {
+    pub found: Found,
+    /// The envelope's line: the logged bytes, or the directory's compact line.
+    pub line: Vec<u8>,
+    /// The decoded payload, for claims.
+    pub payload: Value,
+    pub log_index: Option<u64>,
+}
+
+/// Every provenance, verdict and review in the directory or the log, once each (by envelope
+/// digest), directory first, in a sorted order.
+pub fn statements(attestations: &Path, log: &mut Log) -> Result<Vec<Shown>> {
+    let mut collected = evidence::collect(attestations)?;
+    let wanted = [SLSA_PROVENANCE_V1, SLSA_VSA_V1, REVIEW_V1];
+    let logged: Vec<u64> = (0..log.entries.len() as u64)
+        .filter(|&i| wanted.contains(&log.entries[i as usize].predicate_type.as_str()))
+        .collect();
+    let mut lines: BTreeMap<Sha256Digest, Vec<u8>> = BTreeMap::new();
+    let mut from_log = Collected::default();
+    for i in logged {
+        let Some(digest) = log.entries[i as usize].envelope_digest() else { continue };
+        if collected.holds(&digest) || from_log.holds(&digest) {
+            continue;
+        }
+        let line = log.envelope_line(i)?;
+        // The log holds only compact envelope lines; one that is not an envelope is not shown.
+        if let Ok(envelope) = serde_json::from_slice::<Envelope>(&line) {
+            from_log.add(envelope, format!("log entry {i}"));
+        }
+        lines.insert(digest, line);
+    }
+    collected.found.extend(from_log.found);
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for found in collected.found.into_iter().filter(|f| wanted.contains(&f.statement.predicate_type.as_str())) {
+        if !seen.insert(found.digest) {
+            continue;
+        }
+        let line = lines.remove(&found.digest).unwrap_or_else(|| found.envelope.to_line().into_bytes());
+        let payload = found.envelope.payload_bytes().ok().and_then(|p| serde_json::from_slice(&p).ok());
+        let log_index = log.index.get(&found.digest).copied();
+        out.push(Shown { found, line, payload: payload.unwrap_or(Value::Null), log_index });
+    }
+    Ok(out)
+}
+
+/// A statement record (formats.md section 19).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub row: String,
+    pub log_index: Option<u64>,
+    pub envelope: String,
+    pub envelope_url: String,
+    pub entry_offset: Option<u64>,
+    pub entry_length: Option<u64>,
+    pub keys: Vec<RecordKey>,
+    pub claims: Vec<Claim>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordKey {
+    pub keyid: String,
+    pub public_key: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Claim {
+    pub path: String,
+    pub value: Value,
+}
+
+/// The row id of a statement: its envelope digest.
+pub fn row_id(digest: &Sha256Digest) -> String {
+    format!("s-{}", digest.hex())
+}
+
+/// The site path of an envelope's copy.
+pub fn envelope_url(digest: &Sha256Digest) -> String {
+    format!("envelopes/{}.json", digest.hex())
+}
+
+/// The record of a statement with these claims (paths into `payload`; a path the payload
+/// does not have is not claimed, as the page then prints nothing for it).
+pub fn record(
+    log: &Log,
+    digest: &Sha256Digest,
+    index: Option<u64>,
+    keys: &[&TrustedKey],
+    payload: &Value,
+    paths: &[String],
+) -> Record {
+    let span = index.and_then(|i| log.spans.get(i as usize));
+    Record {
+        row: row_id(digest),
+        log_index: index,
+        envelope: digest.hex(),
+        envelope_url: envelope_url(digest),
+        entry_offset: span.map(|s| s.0),
+        entry_length: span.map(|s| s.1),
+        keys: keys
+            .iter()
+            .map(|k| RecordKey { keyid: k.id.to_string(), public_key: BASE64.encode(k.key.as_bytes()) })
+            .collect(),
+        claims: paths
+            .iter()
+            .filter_map(|p| at_path(payload, p).map(|v| Claim { path: p.clone(), value: v.clone() }))
+            .collect(),
+    }
+}
+
+/// The value at a dot-separated path of object keys and array indices.
+pub fn at_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, part| match v {
+        Value::Object(m) => m.get(part),
+        Value::Array(a) => part.parse::<usize>().ok().and_then(|n| a.get(n)),
+        _ => None,
+    })
+}
+
+/// The string at a path, or "".
+pub fn str_at<'v>(value: &'v Value, path: &str) -> &'v str {
+    at_path(value, path).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// One release: a component, version and target, and the statements about it.
+#[derive(Clone, Debug)]
+pub struct Release {
+    pub component: String,
+    pub version: String,
+    pub target: String,
+    /// The page's file stem: `<component>-<version>-<target>` when that is a plain file name,
+    /// else `release-<digest>` so that no name from a statement becomes a path.
+    pub file: String,
+    /// Indices into the shown statements: provenances, verdicts, reviews (each sorted).
+    pub provenances: Vec<usize>,
+    pub verdicts: Vec<usize>,
+    pub reviews: Vec<usize>,
+}
+
+/// Whether `name` may be a file name on the site.
+pub fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 200
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+}
+
+/// The releases the provenances describe, sorted by component, version and target.
+pub fn releases(shown: &[Shown]) -> Vec<Release> {
+    let mut by_name: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
+    for (n, s) in shown.iter().enumerate() {
+        if s.found.statement.predicate_type != SLSA_PROVENANCE_V1 {
+            continue;
+        }
+        let target = str_at(&s.payload, "predicate.buildDefinition.externalParameters.target");
+        let suffix = format!("-{target}.tar.gz");
+        let stem = s.found.statement.subject.iter().find_map(|d| d.name.as_deref()?.strip_suffix(&suffix));
+        let Some((component, version)) = stem.and_then(crate::review::sign::split_stem) else { continue };
+        by_name.entry((component, version, target.to_string())).or_default().push(n);
+    }
+    let mut out = Vec::new();
+    for ((component, version, target), provenances) in by_name {
+        let stem = format!("{component}-{version}-{target}");
+        let file = if plain_file_name(&stem) {
+            stem
+        } else {
+            format!("release-{}", &Sha256Digest::of(format!("{component}\0{version}\0{target}").as_bytes()).hex()[..32])
+        };
+        let subjects: Vec<Sha256Digest> = provenances
+            .iter()
+            .flat_map(|&p| shown[p].found.statement.subject.iter().filter_map(|d| d.sha256()))
+            .collect();
+        let provenance_digests: Vec<Sha256Digest> = provenances.iter().map(|&p| shown[p].found.digest).collect();
+        let sources: Vec<String> = provenances
+            .iter()
+            .map(|&p| {
+                str_at(&shown[p].payload, "predicate.buildDefinition.externalParameters.source.digest.sha256")
+                    .to_string()
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        let verdicts = (0..shown.len())
+            .filter(|&n| {
+                let f = &shown[n].found;
+                f.statement.predicate_type == SLSA_VSA_V1
+                    && (mentions(&f.statement.subject, &subjects)
+                        || inputs_lenient(&f.statement).iter().any(|d| provenance_digests.contains(d)))
+            })
+            .collect();
+        let reviews = (0..shown.len())
+            .filter(|&n| {
+                shown[n].found.statement.predicate_type == REVIEW_V1
+                    && sources.iter().any(|s| str_at(&shown[n].payload, "subject.0.digest.sha256") == s)
+            })
+            .collect();
+        out.push(Release { component, version, target, file, provenances, verdicts, reviews });
+    }
+    out
+}
+
+/// What glassbox thinks of a statement's signature: the trusted key of the role that signed it.
+pub fn signer<'k>(envelope: &Envelope, keys: &'k [TrustedKey]) -> Option<&'k TrustedKey> {
+    let public: Vec<_> = keys.iter().map(|k| k.key.clone()).collect();
+    let ids = envelope.verified_by(&public).ok()?;
+    keys.iter().find(|k| ids.contains(&k.id))
+}
+
+/// The signer as a row prints it.
+pub fn describe_signer(envelope: &Envelope, keys: &[TrustedKey], role: &str) -> String {
+    match signer(envelope, keys) {
+        Some(k) => format!("{} ({}), trusted {role}", k.id.short(), k.path),
+        None => {
+            let named: Vec<String> =
+                envelope.signatures.iter().map(|s| s.keyid.chars().take(16).collect::<String>()).collect();
+            format!("NOT signed by a key the policy trusts as {role} (key ids named: {})", named.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_file_names() {
+        let v = serde_json::json!({"subject": [{"digest": {"sha256": "ab"}}], "predicate": {"x": 1}});
+        assert_eq!(at_path(&v, "subject.0.digest.sha256"), Some(&Value::from("ab")));
+        assert_eq!(at_path(&v, "predicate.x"), Some(&Value::from(1)));
+        assert_eq!(at_path(&v, "subject.1"), None);
+        for ok in ["avscan-0.1.0-x86_64-unknown-linux-gnu", "a+b_c"] {
+            assert!(plain_file_name(ok), "{ok}");
+        }
+        for bad in ["", ".hidden", "../x", "a/b", "a<b", "a b"] {
+            assert!(!plain_file_name(bad), "{bad}");
+        }
+    }
+}

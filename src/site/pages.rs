@@ -1,0 +1,271 @@
+//! The index page (every release with its policy verdict; the checkpoint) and one page per
+//! release (artifacts, source, builder, every rebuild verdict, every review, log indices,
+//! envelope links, mismatch report links). Each statement row carries its statement record's
+//! id; the record's claims are the values the row prints, taken from the signed payload.
+
+use serde_json::Value;
+
+use super::html::{esc, page, statement_row, table, td, td_code, td_link, Chrome};
+use super::model::{describe_signer, envelope_url, record, row_id, str_at, Log, Record, Release, Shown};
+use crate::policy::{Policy, Verdict};
+
+/// A release's verdicts: one per provenance (by its bundle subject), or why none could be given.
+pub type Verdicts = Vec<std::result::Result<Verdict, String>>;
+
+/// The verdict cell: accepted, or each unmet requirement with glassbox verify's summary.
+pub fn verdict_text(v: &std::result::Result<Verdict, String>) -> String {
+    match v {
+        Ok(v) if v.accepted => "accepted".into(),
+        Ok(v) => {
+            let unmet: Vec<String> =
+                v.requirements.iter().filter(|r| !r.met).map(|r| format!("{}: {}", r.name, r.summary)).collect();
+            format!("NOT accepted — {}", unmet.join("; "))
+        }
+        Err(why) => format!("cannot answer: {why}"),
+    }
+}
+
+/// The checkpoint section (index page).
+pub fn checkpoint_section(log: &Log) -> String {
+    let v = &log.verified;
+    let cosigned = if v.cosigned_by.is_empty() { "none".to_string() } else { v.cosigned_by.join(", ") };
+    let mut out = String::from("<section class=\"gb-checkpoint\">\n<h2>Checkpoint</h2>\n<dl>\n");
+    out.push_str(&format!("<dt>origin</dt><dd><code>{}</code></dd>\n", esc(&v.origin)));
+    out.push_str(&format!("<dt>size</dt><dd>{}</dd>\n", v.size));
+    out.push_str(&format!("<dt>root hash</dt><dd><code>{}</code></dd>\n", v.root.hex()));
+    out.push_str(&format!("<dt>cosigned by</dt><dd>{}</dd>\n", esc(&cosigned)));
+    if let Some(t) = log.newest_cosignature {
+        let at = crate::time::Timestamp(t as i64).rfc3339();
+        out.push_str(&format!(
+            "<dt>newest cosignature</dt><dd><time class=\"gb-age\" data-unix=\"{t}\" datetime=\"{at}\">{at}</time></dd>\n"
+        ));
+    }
+    out.push_str(
+        "</dl>\n<p id=\"gb-checkpoint-status\" class=\"gb-pending\">not checked (JavaScript is off)</p>\n</section>\n",
+    );
+    out
+}
+
+/// index.html.
+pub fn index(chrome: &Chrome, log: &Log, releases: &[Release], verdicts: &[Verdicts], custody: bool) -> String {
+    let rows: Vec<String> = releases
+        .iter()
+        .zip(verdicts)
+        .map(|(r, vs)| {
+            let verdict = vs.iter().map(verdict_text).collect::<Vec<_>>().join(" | ");
+            let class =
+                if vs.iter().any(|v| v.as_ref().is_ok_and(|v| v.accepted)) { "gb-accepted" } else { "gb-rejected" };
+            format!(
+                "<tr class=\"{class}\"><td><a href=\"releases/{}.html\">{}</a></td>{}{}<td>{}</td></tr>",
+                esc(&r.file),
+                esc(&r.component),
+                td(&r.version),
+                td(&r.target),
+                esc(&verdict)
+            )
+        })
+        .collect();
+    let mut body = String::from("<section class=\"gb-releases\">\n<h2>Releases</h2>\n");
+    if rows.is_empty() {
+        body.push_str("<p>The log and the attestations hold no release.</p>\n");
+    } else {
+        body.push_str(&table("gb-table", &["component", "version", "target", "policy verdict"], &rows));
+    }
+    body.push_str("</section>\n");
+    body.push_str(&checkpoint_section(log));
+    if custody {
+        body.push_str(
+            "<p><a href=\"custody.html\">Sample custody</a>: intake, requests and releases of samples.</p>\n",
+        );
+    }
+    page(chrome, "Releases", "", &body, &[])
+}
+
+/// What a release page needs besides the release.
+pub struct ReleaseContext<'a> {
+    pub chrome: &'a Chrome,
+    pub log: &'a Log,
+    pub policy: &'a Policy,
+    pub shown: &'a [Shown],
+    /// Report page of a FAILED verdict, by statement index: `Ok(href)` or why there is none.
+    pub reports: &'a std::collections::BTreeMap<usize, std::result::Result<String, String>>,
+}
+
+fn log_index(s: &Shown) -> String {
+    s.log_index.map_or("not in the log".to_string(), |i| i.to_string())
+}
+
+/// releases/<file>.html, with the records of every statement shown.
+pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (String, Vec<Record>) {
+    let (shown, policy, log) = (cx.shown, cx.policy, cx.log);
+    let mut records = Vec::new();
+    let mut body = String::new();
+    body.push_str("<section class=\"gb-verdict\">\n<h2>Policy verdict</h2>\n");
+    for (v, &p) in verdicts.iter().zip(&r.provenances) {
+        body.push_str(&format!(
+            "<p class=\"gb-verdict-line\">{}: {}</p>\n",
+            esc(&shown[p].found.location),
+            esc(&verdict_text(v))
+        ));
+        if let Ok(v) = v {
+            let rows: Vec<String> = v
+                .requirements
+                .iter()
+                .map(|q| {
+                    format!("<tr>{}{}{}</tr>", td(&q.name), td(if q.met { "met" } else { "NOT met" }), td(&q.summary))
+                })
+                .collect();
+            body.push_str(&table("gb-table", &["requirement", "", "as glassbox verify says"], &rows));
+        }
+    }
+    body.push_str("</section>\n");
+
+    // Artifacts and provenance.
+    let mut artifact_rows = Vec::new();
+    let mut provenance_rows = Vec::new();
+    for &p in &r.provenances {
+        let s = &shown[p];
+        let row = row_id(&s.found.digest);
+        let mut paths = Vec::new();
+        for (n, d) in s.found.statement.subject.iter().enumerate() {
+            let name = d.name.clone().unwrap_or_default();
+            let sha = d.digest.get("sha256").cloned().unwrap_or_default();
+            paths.push(format!("subject.{n}.name"));
+            paths.push(format!("subject.{n}.digest.sha256"));
+            artifact_rows.push(statement_row(&row, &[td(&name), td_code(&sha)]));
+        }
+        let ext = "predicate.buildDefinition.externalParameters";
+        let source = str_at(&s.payload, &format!("{ext}.source.digest.sha256"));
+        let commit = str_at(&s.payload, &format!("{ext}.source.digest.gitCommit"));
+        for field in ["source.digest.sha256", "source.digest.gitCommit", "target"] {
+            paths.push(format!("{ext}.{field}"));
+        }
+        provenance_rows.push(statement_row(
+            &row,
+            &[
+                td(&s.found.location),
+                td(&log_index(s)),
+                td_code(source),
+                td_code(if commit.is_empty() { "none" } else { commit }),
+                td(&describe_signer(&s.found.envelope, &policy.builders, "builder")),
+                td_link(&format!("../{}", envelope_url(&s.found.digest)), "envelope"),
+            ],
+        ));
+        let keys: Vec<_> = policy.builders.iter().collect();
+        records.push(record(log, &s.found.digest, s.log_index, &keys, &s.payload, &paths));
+    }
+    body.push_str("<section class=\"gb-artifacts\">\n<h2>Artifacts</h2>\n");
+    body.push_str(&table("gb-table", &["name", "sha256", "checked in this browser"], &artifact_rows));
+    body.push_str("</section>\n<section class=\"gb-provenance\">\n<h2>Provenance</h2>\n");
+    body.push_str(&table(
+        "gb-table",
+        &["statement", "log index", "source digest", "git commit", "builder key", "raw", "checked in this browser"],
+        &provenance_rows,
+    ));
+    body.push_str("</section>\n");
+
+    // Rebuild verdicts.
+    let rebuild_keys: Vec<_> = policy.rebuilds.keys.iter().collect();
+    let mut rows = Vec::new();
+    for &n in &r.verdicts {
+        let s = &shown[n];
+        let result = str_at(&s.payload, "predicate.verificationResult");
+        let when = str_at(&s.payload, "predicate.timeVerified");
+        let report = match cx.reports.get(&n) {
+            Some(Ok(href)) => format!("<td><a href=\"{}\">mismatch report</a></td>", esc(href)),
+            Some(Err(why)) => td(why),
+            None => td(""),
+        };
+        rows.push(statement_row(
+            &row_id(&s.found.digest),
+            &[
+                td(&describe_signer(&s.found.envelope, &policy.rebuilds.keys, "rebuilder")),
+                td(if result.is_empty() { "(no verificationResult)" } else { result }),
+                td(when),
+                td(&log_index(s)),
+                report,
+                td_link(&format!("../{}", envelope_url(&s.found.digest)), "envelope"),
+            ],
+        ));
+        let paths = ["predicate.verificationResult".to_string(), "predicate.timeVerified".to_string()];
+        records.push(record(log, &s.found.digest, s.log_index, &rebuild_keys, &s.payload, &paths));
+    }
+    body.push_str("<section class=\"gb-rebuilds\">\n<h2>Rebuild verdicts</h2>\n");
+    if rows.is_empty() {
+        body.push_str("<p>No rebuild verdict about these artifacts.</p>\n");
+    } else {
+        body.push_str(&table(
+            "gb-table",
+            &["rebuilder key", "result", "timeVerified", "log index", "report", "raw", "checked in this browser"],
+            &rows,
+        ));
+    }
+    body.push_str("</section>\n");
+
+    // Reviews.
+    let review_keys: Vec<_> = policy.reviews.keys.iter().collect();
+    let mut rows = Vec::new();
+    for &n in &r.reviews {
+        let s = &shown[n];
+        let scope = match str_at(&s.payload, "predicate.scope.kind") {
+            "full" => "full".to_string(),
+            "delta" => format!("delta from {}", str_at(&s.payload, "predicate.scope.from")),
+            "paths" => "some paths only".to_string(),
+            other => other.to_string(),
+        };
+        let findings = findings_html(super::model::at_path(&s.payload, "predicate.findings"));
+        rows.push(statement_row(
+            &row_id(&s.found.digest),
+            &[
+                td(&describe_signer(&s.found.envelope, &policy.reviews.keys, "reviewer")),
+                td(str_at(&s.payload, "predicate.criteria")),
+                td(&scope),
+                td_code(str_at(&s.payload, "subject.0.digest.sha256")),
+                findings,
+                td(&log_index(s)),
+                td_link(&format!("../{}", envelope_url(&s.found.digest)), "envelope"),
+            ],
+        ));
+        let paths: Vec<String> =
+            ["predicate.criteria", "predicate.scope", "predicate.findings", "subject.0.digest.sha256"]
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+        records.push(record(log, &s.found.digest, s.log_index, &review_keys, &s.payload, &paths));
+    }
+    body.push_str("<section class=\"gb-reviews\">\n<h2>Source reviews</h2>\n");
+    if rows.is_empty() {
+        body.push_str("<p>No review of this source.</p>\n");
+    } else {
+        body.push_str(&table(
+            "gb-table",
+            &["reviewer key", "criteria", "scope", "source", "findings", "log index", "raw", "checked in this browser"],
+            &rows,
+        ));
+    }
+    body.push_str("</section>\n");
+    let title = format!("{} {} ({})", r.component, r.version, r.target);
+    let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
+    (page(cx.chrome, &title, "../", &body, &values), records)
+}
+
+/// The findings of a review as a list cell.
+fn findings_html(findings: Option<&Value>) -> String {
+    let list = findings.and_then(Value::as_array).cloned().unwrap_or_default();
+    if list.is_empty() {
+        return td("none");
+    }
+    let items: String = list
+        .iter()
+        .map(|f| {
+            format!(
+                "<li>{} {}:{}: {}</li>",
+                esc(str_at(f, "severity")),
+                esc(str_at(f, "path")),
+                f.get("line").and_then(Value::as_u64).unwrap_or(0),
+                esc(str_at(f, "text"))
+            )
+        })
+        .collect();
+    format!("<td><ul class=\"gb-findings\">{items}</ul></td>")
+}

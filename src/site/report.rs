@@ -1,0 +1,42 @@
+//! The mismatch report of a FAILED rebuild verdict: the verdict's
+//! `predicate.reproduction.differences` (`{"name", "digest": {"sha256"}}`) names a JSON file
+//! beside the verdict in the attestations directory (`[{"name", "report": <DiffReport>}]`),
+//! whose sha256 the signed verdict fixes. The page is `glassbox diff --html`'s.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::model::{plain_file_name, str_at, Shown};
+use crate::diff::html::{report_page, ReportItem};
+use crate::diff::DiffReport;
+use crate::digest::Sha256Digest;
+
+/// The largest report file read.
+const MAX_REPORT: u64 = 64 << 20;
+
+#[derive(Deserialize)]
+struct Item {
+    name: String,
+    report: DiffReport,
+}
+
+/// The report page of a verdict, or what the row says instead.
+pub fn mismatch_page(attestations: &Path, verdict: &Shown, title: &str) -> std::result::Result<String, String> {
+    const NONE: &str = "no report attached";
+    let name = str_at(&verdict.payload, "predicate.reproduction.differences.name");
+    let want = Sha256Digest::from_hex(str_at(&verdict.payload, "predicate.reproduction.differences.digest.sha256"));
+    // Only a verdict read from a file has a place beside it; a log entry's has none here.
+    let file = verdict.found.location.rsplit_once(':').map(|(f, _)| f).filter(|f| !f.starts_with("log entry"));
+    let (Some(want), Some(file), true) = (want, file, plain_file_name(name)) else { return Err(NONE.into()) };
+    let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+    let bytes =
+        crate::fs::read_regular(&attestations.join(dir).join(name), MAX_REPORT).map_err(|_| NONE.to_string())?;
+    if Sha256Digest::of(&bytes) != want {
+        return Err("report attached, but its sha256 is not the one the verdict names".into());
+    }
+    let items: Vec<Item> = serde_json::from_slice(&bytes)
+        .map_err(|_| "report attached, but it is not a list of diff reports".to_string())?;
+    let refs: Vec<ReportItem<'_>> = items.iter().map(|i| ReportItem { name: &i.name, report: &i.report }).collect();
+    Ok(report_page(title, &refs))
+}

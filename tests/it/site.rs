@@ -1,0 +1,439 @@
+//! `glassbox site` (the generator only; the browser's checks are `site_browser`): a small log
+//! written with the library (a release with a provenance, a PASSED and a FAILED verdict with its
+//! mismatch report, a review, a hostile release only in the log, and a custody run), the site
+//! generated twice and checked with Python's html.parser and json, the log's bundles and
+//! sha256sum.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use glassbox::attest::custody::{
+    CheckpointRef, Decision, DecisionKind, Intake, IntakeRef, Period, Release, Request, Requester, BATCH_TREE,
+};
+use glassbox::attest::review::{Component, Finding, Review, Reviewer, Scope};
+use glassbox::attest::{Envelope, ResourceDescriptor, Statement, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
+use glassbox::custody::commitment::{commit, commit_detail, BatchTree};
+use glassbox::custody::statements;
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::PrivateKey;
+use glassbox::transparency::{store, LogDir, Loggable};
+use serde_json::{json, Value};
+
+use crate::custody_support::{Center, DESTINATION};
+use crate::support::*;
+
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// When the witness cosigned (2026-11-10T00:00:00Z).
+const COSIGNED: u64 = 1_794_268_800;
+const HOSTILE_SUBJECT: &str = "x86_64-unknown-linux-gnu/<script>alert(1)</script>";
+
+/// The inputs of a site.
+struct Story {
+    c: Center,
+    attestations: PathBuf,
+    provenance: Sha256Digest,
+    failed: Sha256Digest,
+    source: Sha256Digest,
+    binary: Sha256Digest,
+}
+
+fn key(c: &Center, name: &str) -> PrivateKey {
+    PrivateKey::read(&c.key(name)).unwrap()
+}
+
+fn provenance(component: &str, source: &Sha256Digest, subjects: Vec<ResourceDescriptor>) -> Statement<Value> {
+    let predicate = json!({
+        "buildDefinition": {
+            "buildType": "https://glassbox.dev/cargo-build/v1",
+            "externalParameters": {
+                "source": {"name": "source", "uri": format!("{component}-src.tar.gz"),
+                           "digest": {"sha256": source.hex(), "gitCommit": "0123456789abcdef0123456789abcdef01234567"}},
+                "manifestPath": "Cargo.toml", "packages": [], "profile": "release", "target": TARGET, "features": []
+            },
+            "internalParameters": {
+                "sourceDateEpoch": 1, "environment": {}, "rustflags": [], "cargoArgs": [], "umask": "022",
+                "bundle": {"format": "tar.gz", "gzipLevel": 9, "gzipMtime": 0, "entryOrder": "name"}, "dirty": false
+            },
+            "resolvedDependencies": []
+        },
+        "runDetails": {
+            "builder": {"id": "https://glassbox.dev/builders/local/v1", "version": {}},
+            "metadata": {"invocationId": "x", "startedOn": "2026-11-01T00:00:00Z", "finishedOn": "2026-11-01T00:01:00Z"},
+            "byproducts": []
+        }
+    });
+    Statement::new(subjects, SLSA_PROVENANCE_V1, predicate)
+}
+
+fn verdict(
+    subjects: Vec<ResourceDescriptor>,
+    provenance: &Sha256Digest,
+    result: &str,
+    extra: Value,
+) -> Statement<Value> {
+    let mut predicate = json!({
+        "verifier": {"id": "https://glassbox.dev/rebuilders/local/v1", "version": {}},
+        "timeVerified": "2026-11-03T12:00:00Z",
+        "inputAttestations": [{"name": "p", "digest": {"sha256": provenance.hex()}}],
+        "verificationResult": result,
+        "reproduction": extra,
+    });
+    predicate["policy"] = json!({"uri": "https://glassbox.dev/policies/bit-for-bit-rebuild/v1"});
+    Statement::new(subjects, SLSA_VSA_V1, predicate)
+}
+
+fn append(log: &Path, log_key: &PrivateKey, envelopes: &[&Envelope]) -> Vec<u64> {
+    let items: Vec<Loggable> = envelopes.iter().map(|e| Loggable::from_envelope(e, "test").unwrap()).collect();
+    store::append(&LogDir::new(log), log_key, &items).unwrap().added.iter().map(|a| a.0).collect()
+}
+
+fn write_lines(path: &Path, envelopes: &[&Envelope]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text: String = envelopes.iter().map(|e| format!("{}\n", e.to_line())).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A log and an attestations directory holding one release and a custody run.
+fn story() -> Story {
+    let c = Center::new();
+    for name in ["vendor", "rebuilder", "reviewer"] {
+        keypair(&c.keys, name);
+    }
+    let mut policy = c.policy_text("");
+    policy.push_str(
+        "\n[builders]\nkeys = [\"keys/vendor.pub\"]\n[rebuilds]\nkeys = [\"keys/rebuilder.pub\"]\nrequired = 1\n\
+         [reviews]\nkeys = [\"keys/reviewer.pub\"]\nrequired = 1\n",
+    );
+    let witness = PrivateKey::from_seed(&[5; 32]);
+    let w = glassbox::tlog::note::NoteVerifier::cosignature_v1("witness.example/w1", &witness.public());
+    std::fs::write(c.keys.join("w1.vkey"), w.to_string()).unwrap();
+    let policy =
+        policy.replacen("vkey = \"keys/log.vkey\"\n", "vkey = \"keys/log.vkey\"\nwitnesses = [\"keys/w1.vkey\"]\n", 1);
+    c.write_policy(&policy);
+    let log_key = PrivateKey::read(&c.log_key).unwrap();
+    let attestations = c.path().join("attestations");
+    let dir = attestations.join("avscan/0.1.0");
+
+    let source = Sha256Digest::of(b"source");
+    let binary = Sha256Digest::of(b"binary");
+    let subjects = vec![
+        ResourceDescriptor::named(format!("{TARGET}/avscan"), binary),
+        ResourceDescriptor::named(HOSTILE_SUBJECT, Sha256Digest::of(b"odd")),
+        ResourceDescriptor::named(format!("avscan-0.1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"bundle")),
+    ];
+    let prov = provenance("avscan-0.1.0", &source, subjects.clone()).sign(&key(&c, "vendor"));
+    write_lines(&dir.join(format!("{TARGET}.provenance.intoto.jsonl")), &[&prov]);
+    let passed = verdict(subjects.clone(), &prov.digest(), "PASSED", json!({})).sign(&key(&c, "rebuilder"));
+    write_lines(&dir.join(format!("{TARGET}.rebuild.rebuilder.intoto.jsonl")), &[&passed]);
+    // A FAILED verdict by a key the policy does not trust, with its mismatch report beside it.
+    let report = glassbox::diff::diff_bytes("avscan", b"one\x00two", b"one\x00six").unwrap();
+    let report_bytes = serde_json::to_vec(&json!([{"name": format!("{TARGET}/avscan"), "report": report}])).unwrap();
+    std::fs::write(dir.join("mismatch.json"), &report_bytes).unwrap();
+    let differences =
+        json!({"differences": {"name": "mismatch.json", "digest": {"sha256": Sha256Digest::of(&report_bytes).hex()}}});
+    let failed = verdict(subjects.clone(), &prov.digest(), "FAILED", differences).sign(&key(&c, "outsider"));
+    write_lines(&dir.join(format!("{TARGET}.rebuild.outsider.intoto.jsonl")), &[&failed]);
+    let review = Review {
+        reviewer: Reviewer { keyid: key(&c, "reviewer").public().key_id().to_string(), name: String::new() },
+        criteria: "safe-to-deploy".into(),
+        scope: Scope::Full,
+        component: Component { name: "avscan".into(), version: "0.1.0".into() },
+        findings: vec![Finding {
+            path: "src/main.rs".into(),
+            line: 3,
+            severity: "low".into(),
+            text: "<b>odd</b> & more".into(),
+        }],
+        notes: String::new(),
+        time_reviewed: "2026-11-02T00:00:00Z".into(),
+    };
+    let subject = ResourceDescriptor::named("avscan-0.1.0 source", source);
+    let review = Statement::new(vec![subject], REVIEW_V1, &review).sign(&key(&c, "reviewer"));
+    write_lines(&dir.join("review.reviewer.intoto.jsonl"), &[&review]);
+    // A release only in the log, by nobody the policy trusts, whose name climbs out.
+    let evil = provenance(
+        "../evil-1.0",
+        &source,
+        vec![ResourceDescriptor::named(format!("../evil-1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"evil"))],
+    )
+    .sign(&key(&c, "outsider"));
+    append(&c.log, &log_key, &[&prov, &passed, &failed, &review, &evil]);
+
+    custody(&c, &log_key);
+    // The witness cosigns the final checkpoint.
+    let mut note = glassbox::tlog::note::Note::parse(&std::fs::read(c.log.join("checkpoint")).unwrap()).unwrap();
+    note.add_signature(glassbox::tlog::checkpoint::cosign(&note.text, "witness.example/w1", &witness, COSIGNED));
+    std::fs::write(c.log.join("checkpoint"), note.to_bytes()).unwrap();
+    Story { c, attestations, provenance: prov.digest(), failed: failed.digest(), source, binary }
+}
+
+/// Intake of two samples; the first one requested, approved by both groups and released.
+fn custody(c: &Center, log_key: &PrivateKey) {
+    let at = |h: i64| glassbox::time::Timestamp(1_793_613_600 + h * 3600).rfc3339();
+    let commitments: Vec<Sha256Digest> = (0..2u8).map(|i| commit(&[i; 32], &Sha256Digest::of(&[i]))).collect();
+    let batch = BatchTree::new(commitments.clone()).unwrap();
+    let intake = Intake {
+        batch_id: "0".repeat(32),
+        count: 2,
+        period: Period { start: at(-1), end: at(0) },
+        merkle_root: batch.root().hex(),
+        tree: BATCH_TREE.into(),
+    };
+    let intake_env = statements::sign_intake(&intake, &batch.root(), &key(c, "center"));
+    let index = append(&c.log, log_key, &[&intake_env])[0];
+    let leaf = batch.position(&commitments[0]).unwrap();
+    let request = Request {
+        request_id: "1".repeat(32),
+        intake: IntakeRef {
+            log_index: index,
+            envelope: intake_env.digest().prefixed(),
+            batch_root: batch.root().hex(),
+            batch_size: batch.len(),
+            leaf_index: leaf,
+            proof: batch.proof(leaf).unwrap().iter().map(Sha256Digest::hex).collect(),
+        },
+        reason: "anomaly-manual-review".into(),
+        detail: commit_detail(&[7; 32], "looks odd").hex(),
+        requester: Requester { role: "malware-analyst".into(), country: "CH".into() },
+        destination: DESTINATION.into(),
+        recipient: c.recipient.clone(),
+        requested_at: at(1),
+        expires_at: at(72),
+        break_glass: false,
+        policy: Sha256Digest::of(b"policy").prefixed(),
+    };
+    let req = statements::sign_request(&request, &commitments[0], &key(c, "analyst"));
+    append(&c.log, log_key, &[&req]);
+    for (who, h) in [("sec1", 2), ("auditor1", 3)] {
+        let d = Decision {
+            request: req.digest().prefixed(),
+            decision: DecisionKind::Approve,
+            why: String::new(),
+            decided_at: at(h),
+        };
+        append(&c.log, log_key, &[&statements::sign_decision(&d, &req.digest(), &commitments[0], &key(c, who))]);
+    }
+    let release = Release {
+        request: req.digest().prefixed(),
+        approvals: Vec::new(),
+        break_glass: false,
+        destination: DESTINATION.into(),
+        recipient: c.recipient.clone(),
+        released_at: at(4),
+        checkpoint: CheckpointRef { size: 1, root: Sha256Digest::of(b"root").hex() },
+        ciphertext: Sha256Digest::of(b"ciphertext").prefixed(),
+    };
+    append(&c.log, log_key, &[&statements::sign_release(&release, &req.digest(), &commitments[0], &key(c, "gateway"))]);
+}
+
+fn site(s: &Story, out: &Path, extra: &[&str]) -> std::process::Output {
+    output(
+        glassbox()
+            .arg("site")
+            .arg("--attestations")
+            .arg(&s.attestations)
+            .arg("--log")
+            .arg(&s.c.log)
+            .arg("--policy")
+            .arg(&s.c.policy)
+            .arg("--out")
+            .arg(out)
+            .args(extra),
+    )
+}
+
+/// What Python's html.parser sees in a page: statement rows and their status cells, ids,
+/// scripts, and the glassbox-data block.
+const PARSE: &str = r#"
+import html.parser, json, sys
+class P(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows = []; self.ids = []; self.scripts = []; self.data = None; self.in_data = False
+        self.cur = None; self.text = []
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if 'id' in a: self.ids.append(a['id'])
+        if tag == 'script':
+            self.scripts.append(a)
+            self.in_data = a.get('id') == 'glassbox-data'
+        if tag == 'tr' and 'data-statement' in a:
+            self.cur = {'row': a['data-statement'], 'status': 0, 'cells': []}
+            self.rows.append(self.cur)
+        if tag == 'td' and self.cur is not None:
+            if 'gb-status' in (a.get('class') or '').split(): self.cur['status'] += 1
+            self.cur['cells'].append('')
+    def handle_endtag(self, tag):
+        if tag == 'tr': self.cur = None
+        if tag == 'script': self.in_data = False
+    def handle_data(self, d):
+        self.text.append(d)
+        if self.in_data: self.data = json.loads(d)
+        elif self.cur is not None and self.cur['cells']: self.cur['cells'][-1] += d
+out = {}
+for path in sys.argv[1:]:
+    p = P(); p.feed(open(path, encoding='utf-8').read()); p.close()
+    out[path] = {'rows': p.rows, 'ids': p.ids, 'scripts': p.scripts, 'data': p.data, 'text': ''.join(p.text)}
+print(json.dumps(out))
+"#;
+
+fn parse_pages(out: &Path) -> Option<Value> {
+    if !have_tool("python3", &["--version"]) {
+        return None;
+    }
+    let mut pages = Vec::new();
+    for entry in walkdir::WalkDir::new(out).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_some_and(|e| e == "html") {
+            pages.push(entry.into_path());
+        }
+    }
+    let o = output(Command::new("python3").arg("-c").arg(PARSE).args(&pages));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(serde_json::from_slice(&o.stdout).unwrap())
+}
+
+#[test]
+fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
+    let s = story();
+    let (one, two) = (s.c.path().join("site1"), s.c.path().join("site2"));
+    for out in [&one, &two] {
+        let o = site(&s, out, &["--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(read_all(&one), read_all(&two), "two runs, different directories: the same bytes");
+    let summary: Value = serde_json::from_slice(&site(&s, &one, &["--json"]).stdout).unwrap();
+    assert_eq!(summary["releases"], 2, "{summary}");
+
+    let release = one.join(format!("releases/avscan-0.1.0-{TARGET}.html"));
+    let text = std::fs::read_to_string(&release).unwrap();
+    for needle in [
+        s.binary.hex(),
+        s.source.hex(),
+        "0123456789abcdef0123456789abcdef01234567".into(),
+        "PASSED".into(),
+        "FAILED".into(),
+        "safe-to-deploy".into(),
+    ] {
+        assert!(text.contains(&needle), "the release page shows {needle}");
+    }
+    assert!(!text.contains("<script>alert") && text.contains("&lt;script&gt;alert(1)"), "names are escaped");
+    assert!(text.contains("&lt;b&gt;odd&lt;/b&gt; &amp; more"));
+    assert!(text.contains(&format!("../reports/{}.html", s.failed.hex())));
+    assert!(one.join(format!("reports/{}.html", s.failed.hex())).is_file());
+    let index = std::fs::read_to_string(one.join("index.html")).unwrap();
+    assert!(index.contains("<td>accepted</td>") && index.contains("custody.html"), "{index}");
+    assert!(index.contains(&format!("<time class=\"gb-age\" data-unix=\"{COSIGNED}\"")), "{index}");
+    assert!(index.contains("witness.example/w1"), "the witnesses that cosigned");
+    // The hostile release's page is named by a digest, and nothing is written outside the site.
+    let releases: Vec<String> = std::fs::read_dir(one.join("releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(releases.len(), 2, "{releases:?}");
+    assert!(releases.iter().any(|r| r.starts_with("release-")), "{releases:?}");
+    assert!(
+        !s.c.path().join("evil-1.0").exists()
+            && !one.parent().unwrap().join("evil-1.0-x86_64-unknown-linux-gnu.html").exists()
+    );
+    assert_eq!(std::fs::read(one.join("verify.js")).unwrap(), glassbox::site::VERIFY_JS.as_bytes());
+    assert_eq!(std::fs::read_dir(one.join("custody/lookup")).unwrap().count(), 256);
+
+    let Some(pages) = parse_pages(&one) else { return };
+    let bundle = std::fs::read(s.c.log.join(glassbox::tlog::tiles::entries_path(0, 10))).unwrap();
+    for (path, page) in pages.as_object().unwrap() {
+        let scripts = page["scripts"].as_array().unwrap();
+        if path.contains("/reports/") {
+            assert!(scripts.is_empty(), "{path}: the report page (glassbox diff --html's) has no script");
+            continue;
+        }
+        let data = &page["data"];
+        assert_eq!(data["version"], 1, "{path}");
+        assert!(page["ids"].as_array().unwrap().contains(&json!("gb-banner")), "{path}");
+        assert_eq!(scripts.len(), 2, "{path}: the data block and the module, nothing else");
+        let records = data["statements"].as_array().unwrap();
+        let rows = page["rows"].as_array().unwrap();
+        for row in rows {
+            assert_eq!(row["status"], 1, "{path}: one status cell per row");
+            assert!(records.iter().any(|r| r["row"] == row["row"]), "{path}: row {} has a record", row["row"]);
+            assert_eq!(row["cells"].as_array().unwrap().last().unwrap(), "not checked (JavaScript is off)");
+        }
+        for r in records {
+            assert!(rows.iter().any(|row| row["row"] == r["row"]), "{path}: record {} has rows", r["row"]);
+            let hex = r["envelope"].as_str().unwrap();
+            let copy = std::fs::read(one.join(r["envelopeUrl"].as_str().unwrap())).unwrap();
+            assert_eq!(Sha256Digest::of(&copy).hex(), hex, "the envelope copy is the logged line");
+            let (Some(offset), Some(len)) = (r["entryOffset"].as_u64(), r["entryLength"].as_u64()) else {
+                panic!("{path}: every statement shown here is logged: {r}")
+            };
+            let (offset, len) = (offset as usize, len as usize);
+            assert_eq!(u16::from_be_bytes([bundle[offset], bundle[offset + 1]]) as usize, len);
+            let entry: Value = serde_json::from_slice(&bundle[offset + 2..offset + 2 + len]).unwrap();
+            assert_eq!(entry["envelope"], format!("sha256:{hex}"), "{path}: the span is this statement's entry");
+            // Every claim is what the signed payload says.
+            let envelope: Envelope = serde_json::from_slice(&copy).unwrap();
+            let payload: Value = serde_json::from_slice(&envelope.payload_bytes().unwrap()).unwrap();
+            for claim in r["claims"].as_array().unwrap() {
+                let pointer = format!("/{}", claim["path"].as_str().unwrap().replace('.', "/"));
+                assert_eq!(payload.pointer(&pointer), Some(&claim["value"]), "{path}: {claim}");
+            }
+        }
+        if path.ends_with(&format!("avscan-0.1.0-{TARGET}.html")) {
+            let prov = records.iter().find(|r| r["envelope"] == s.provenance.hex()).unwrap();
+            assert!(prov["claims"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"path": "subject.0.digest.sha256", "value": s.binary.hex()})));
+            assert_eq!(prov["keys"].as_array().unwrap().len(), 1, "the builder keys of the policy");
+            let failed = records.iter().find(|r| r["envelope"] == s.failed.hex()).unwrap();
+            assert!(failed["claims"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"path": "predicate.verificationResult", "value": "FAILED"})));
+        }
+        if path.ends_with("custody.html") {
+            for id in ["gb-receipt", "gb-receipt-check", "gb-receipt-answer"] {
+                assert!(page["ids"].as_array().unwrap().contains(&json!(id)), "{id}");
+            }
+            assert_eq!(records.len(), 1, "one release");
+            assert!(page["text"].as_str().unwrap().contains("50.00%"), "one of two samples released");
+        }
+    }
+    let intakes: Value = serde_json::from_slice(&std::fs::read(one.join("custody/intakes.json")).unwrap()).unwrap();
+    assert_eq!(intakes[0]["logIndex"], 5, "{intakes}");
+}
+
+#[test]
+fn bad_inputs_exit_2_naming_the_file() {
+    let s = story();
+    let file = s.c.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let link = s.c.path().join("a-link");
+    std::os::unix::fs::symlink(s.c.path().join("elsewhere"), &link).unwrap();
+    for (out, needle) in [(&file, "a-file"), (&link, "a-link")] {
+        let o = site(&s, out, &[]);
+        assert_eq!(o.status.code(), Some(2), "{needle}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(!s.c.path().join("elsewhere").exists(), "nothing written through the symlink");
+    for url in ["javascript:alert(1)/", "log", "\"><script>/", "https:///"] {
+        let o = site(&s, &s.c.path().join("out"), &["--log-url", url]);
+        assert_eq!(o.status.code(), Some(2), "{url}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--log-url"), "{url}");
+    }
+    // A log whose checkpoint another key signed does not verify.
+    let other = PrivateKey::from_seed(&[9; 32]);
+    let cp = std::fs::read_to_string(s.c.log.join("checkpoint")).unwrap();
+    let text = cp.split("\n\n").next().unwrap().to_string() + "\n";
+    let note = glassbox::tlog::note::Note::sign(&text, glassbox_origin(&cp), &other).unwrap();
+    std::fs::write(s.c.log.join("checkpoint"), note.to_bytes()).unwrap();
+    let o = site(&s, &s.c.path().join("out"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&s.c.log.display().to_string()) && err.contains("does not verify"), "{err}");
+    assert!(!s.c.path().join("out").exists(), "nothing written for a log that does not verify");
+}
+
+fn glassbox_origin(checkpoint: &str) -> &str {
+    checkpoint.lines().next().unwrap()
+}
