@@ -79,9 +79,34 @@ pub fn verify_digest(
     log_dir: Option<&Path>,
 ) -> Result<Verdict> {
     governs_artifacts(policy)?;
+    verify_in(&Context::open(policy, attestations, log_dir)?, name, sha256, policy)
+}
+
+/// What [`verify_in`] reads once for many artifacts: the attestations directory's statements
+/// and the log, authenticated (or why it is not).
+pub struct Context {
+    collected: Collected,
+    log: LogView,
+}
+
+impl Context {
+    /// Reads the statements under `attestations` and opens the log at `log_dir` (default
+    /// `<attestations>/log`).
+    pub fn open(policy: &Policy, attestations: &Path, log_dir: Option<&Path>) -> Result<Context> {
+        let collected = evidence::collect(attestations)?;
+        let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")));
+        Ok(Context { collected, log })
+    }
+}
+
+/// [`verify_digest`] with statements and log already read (`policy` must be the one `cx` was
+/// opened with).
+pub fn verify_in(cx: &Context, name: &Path, sha256: Sha256Digest, policy: &Policy) -> Result<Verdict> {
+    governs_artifacts(policy)?;
     let artifact = name;
-    let collected = evidence::collect(attestations)?;
-    let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")));
+    let collected = &cx.collected;
+    let log = &cx.log;
+    log.reset();
     let mut requirements = Vec::new();
 
     // Builders: provenance for these bytes signed by a trusted builder.
@@ -132,9 +157,9 @@ pub fn verify_digest(
     // verdict about these bytes by a trusted rebuilder rejects, whatever provenance it names,
     // wherever it was found (the directory, or the log).
     if !policy.rebuilds.keys.is_empty() {
-        let from_log = log.verdicts_about(&collected, &about)?;
+        let from_log = log.verdicts_about(collected, &about)?;
         let about = About { digests: &about, provenances: &provenances };
-        requirements.push(rebuilds([&collected, &from_log], policy, &log, &accepted, &about)?);
+        requirements.push(rebuilds([collected, &from_log], policy, log, &accepted, &about)?);
     }
     let found = &collected.found;
 

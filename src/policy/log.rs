@@ -50,6 +50,12 @@ impl LogView {
         }
     }
 
+    /// Forgets what the last verification counted, for the next artifact.
+    pub fn reset(&self) {
+        self.missing.borrow_mut().clear();
+        self.present.set(0);
+    }
+
     /// The authenticated log index of a statement, if it is in the log.
     pub fn index_of(&self, f: &Found) -> Option<u64> {
         self.log.as_ref().ok()?.index.get(&f.digest).copied()

@@ -19,7 +19,7 @@ use crate::fs::{limits, read_regular_text};
 use crate::keys::{KeyId, PublicKey};
 use crate::tlog::note::NoteVerifier;
 
-pub use evaluate::{verify, verify_digest, Evidence, Requirement, Verdict};
+pub use evaluate::{verify, verify_digest, verify_in, Context, Evidence, Requirement, Verdict};
 pub use samples::SamplesPolicy;
 
 /// A key the policy trusts, with the path it was given as.

@@ -226,7 +226,8 @@ const LEFT: u64 = 40;
 /// largest value. Integer coordinates only, so the same data draw the same bytes.
 pub fn bar_chart(bars: &[(String, u64, u64)]) -> String {
     let max = bars.iter().map(|(_, a, b)| (*a).max(*b)).max().unwrap_or(0).max(1);
-    let width = LEFT + GROUP_WIDTH * bars.len() as u64 + 10;
+    // At least wide enough for the legend.
+    let width = (LEFT + GROUP_WIDTH * bars.len() as u64 + 10).max(LEFT + 180);
     let height = CHART_HEIGHT + 40;
     let mut out = format!(
         "<svg class=\"gb-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
@@ -275,6 +276,7 @@ mod tests {
         assert_eq!(svg, bar_chart(&[("2026-11".into(), 10, 5), ("<x>".into(), 0, 0)]));
         assert!(bar_chart(&[]).starts_with("<svg"));
         assert_eq!(svg.matches("<rect").count(), 4 + 2);
+        assert!(bar_chart(&[]).contains("width=\"220\""), "room for the legend");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Chrome {
     pub root_base64: String,
     /// `[{name, vkey}]` of the policy's witnesses.
     pub witnesses: Vec<Value>,
+    /// Whether the site has a custody page (the header links it).
+    pub custody: bool,
 }
 
 /// One page: `title`, at `site_root` (`""` or `"../"`), with `body` (already HTML) and the
@@ -67,9 +69,11 @@ pub fn page(chrome: &Chrome, title: &str, site_root: &str, body: &str, statement
     out.push_str(&format!("<link rel=\"stylesheet\" href=\"{root}site.css\">\n"));
     out.push_str(&format!("<script type=\"application/json\" id=\"glassbox-data\">{}</script>\n", script_json(&data)));
     out.push_str(&format!("<script type=\"module\" src=\"{root}verify.js\"></script>\n</head>\n<body>\n"));
+    let custody =
+        if chrome.custody { format!(" · <a href=\"{root}custody.html\">sample custody</a>") } else { String::new() };
     out.push_str(&format!(
         "<header class=\"gb-header\"><a href=\"{root}index.html\">glassbox transparency</a> · \
-         <span class=\"gb-origin\">{}</span> · <a href=\"{root}custody.html\">sample custody</a></header>\n",
+         <span class=\"gb-origin\">{}</span>{custody}</header>\n",
         esc(&chrome.origin)
     ));
     out.push_str(&banner(chrome));
@@ -164,11 +168,13 @@ mod tests {
             size: 3,
             root_base64: "AA==".into(),
             witnesses: vec![],
+            custody: false,
         };
         let html = page(&chrome, "t", "../", "<p>b</p>", &[]);
         assert!(html.contains("<link rel=\"stylesheet\" href=\"../site.css\">"));
         assert!(html.contains("<script type=\"module\" src=\"../verify.js\"></script>"));
         assert!(html.contains("id=\"gb-banner\"") && html.contains("o&lt;"));
+        assert!(!html.contains("custody.html"), "no link to a page that is not there");
         let start = html.find("id=\"glassbox-data\">").unwrap() + 19;
         let end = start + html[start..].find("</script>").unwrap();
         let data: Value = serde_json::from_str(&html[start..end]).unwrap();

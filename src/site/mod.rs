@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::policy::{verify_digest, Policy};
+use crate::policy::{verify_in, Context, Policy};
 use crate::time::{Period, Timestamp};
 
 pub use custody::bar_chart;
@@ -69,6 +69,8 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     let mut log = model::Log::open(&request.log, lp)?;
     let shown = model::statements(&request.attestations, &mut log)?;
     let releases = model::releases(&shown);
+    let has_custody = policy.samples.is_some()
+        && log.entries.iter().any(|e| crate::custody::statements::is_custody_type(&e.predicate_type));
     let chrome = html::Chrome {
         origin: log.verified.origin.clone(),
         vkey: lp.vkey.to_string(),
@@ -76,9 +78,15 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         size: log.verified.size,
         root_base64: BASE64.encode(log.verified.root.0),
         witnesses: lp.witnesses.iter().map(|w| json!({"name": w.name, "vkey": w.to_string()})).collect(),
+        custody: has_custody,
     };
 
-    // Verdicts as `glassbox verify` gives them, for each provenance's bundle.
+    // Verdicts as `glassbox verify` gives them, for each provenance's bundle (the statements
+    // and the log read once for all). A policy without builders gives none.
+    let cx = match policy.builders.is_empty() {
+        true => None,
+        false => Some(Context::open(&policy, &request.attestations, Some(&request.log))?),
+    };
     let mut verdicts = Vec::new();
     for r in &releases {
         let mut vs = Vec::new();
@@ -89,12 +97,12 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
                 .subject
                 .iter()
                 .find(|d| d.name.as_deref().is_some_and(|n| n.ends_with(".tar.gz")) && d.sha256().is_some());
-            vs.push(match bundle.and_then(|d| Some((d.name.clone()?, d.sha256()?))) {
-                Some((name, sha)) => {
-                    verify_digest(Path::new(&name), sha, &policy, &request.attestations, Some(&request.log))
-                        .map_err(|e| e.to_string())
+            vs.push(match (bundle.and_then(|d| Some((d.name.clone()?, d.sha256()?))), &cx) {
+                (Some((name, sha)), Some(cx)) => {
+                    verify_in(cx, Path::new(&name), sha, &policy).map_err(|e| e.to_string())
                 }
-                None => Err("the provenance names no bundle with a sha256".into()),
+                (None, _) => Err("the provenance names no bundle with a sha256".into()),
+                (_, None) => Err("the policy has no [builders] section".into()),
             });
         }
         verdicts.push(vs);
@@ -133,7 +141,6 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
 
     // Custody, when the policy governs samples and the log holds some.
     let mut custody_entries = 0;
-    let has_custody = log.entries.iter().any(|e| crate::custody::statements::is_custody_type(&e.predicate_type));
     if let (true, Some(samples)) = (has_custody, policy.samples.as_ref()) {
         let report = custody_report(&request.log, &policy, &log)?;
         custody_entries = report.custody_entries as usize;

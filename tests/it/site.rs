@@ -437,3 +437,21 @@ fn bad_inputs_exit_2_naming_the_file() {
 fn glassbox_origin(checkpoint: &str) -> &str {
     checkpoint.lines().next().unwrap()
 }
+
+#[test]
+fn without_a_samples_policy_there_is_no_custody_page() {
+    let s = story();
+    let text = std::fs::read_to_string(&s.c.policy).unwrap();
+    // The same policy without its [samples] tables: the custody entries are then not audited.
+    let kept: Vec<&str> =
+        text.split("\n[").filter(|t| !t.starts_with("samples") && !t.starts_with("[samples")).collect();
+    let policy = kept.join("\n[");
+    assert!(!policy.contains("samples") && policy.contains("[builders]"), "{policy}");
+    s.c.write_policy(&policy);
+    let out = s.c.path().join("site");
+    let o = site(&s, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.join("custody.html").exists() && !out.join("custody").exists());
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(!index.contains("custody.html") && index.contains("<td>accepted</td>"), "{index}");
+}
