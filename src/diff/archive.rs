@@ -11,7 +11,7 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::GzDecoder;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tar::EntryType;
 
 use super::elf::capped_list;
@@ -38,7 +38,7 @@ pub const MAX_CONTENT_DIFFS: usize = 100;
 const SUMMARY_MEMBERS: usize = 3;
 
 /// How two tar archives differ.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArchiveDiff {
     /// Number of members in A and B.
@@ -55,7 +55,7 @@ pub struct ArchiveDiff {
 }
 
 /// A member present on one side only.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberInfo {
     pub path: String,
@@ -67,7 +67,7 @@ pub struct MemberInfo {
 }
 
 /// A member present on both sides that differs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberDiff {
     pub path: String,
@@ -80,7 +80,7 @@ pub struct MemberDiff {
 }
 
 /// One header field (or the content digest) with its value on each side.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldChange {
     pub field: String,

@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::digest::hex_encode;
+use crate::digest::{hex_decode, hex_encode};
 use crate::error::{IoContext, Result};
 
 /// Bytes shown before the first difference.
@@ -19,7 +19,7 @@ pub const WINDOW_AFTER: u64 = 32;
 pub const MIN_STRING: usize = 8;
 
 /// Where two byte sequences first differ, with the bytes around that place.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BytesDiff {
     /// The first offset at which the two differ; when one is a prefix of the other, the
@@ -29,15 +29,20 @@ pub struct BytesDiff {
     pub window_start: u64,
     /// A's bytes from `window_start` (at most `WINDOW_BEFORE + WINDOW_AFTER`; fewer at the end
     /// of the data). Serialised as lowercase hex.
-    #[serde(serialize_with = "as_hex")]
+    #[serde(serialize_with = "as_hex", deserialize_with = "from_hex")]
     pub window_a: Vec<u8>,
     /// B's bytes from `window_start`, likewise.
-    #[serde(serialize_with = "as_hex")]
+    #[serde(serialize_with = "as_hex", deserialize_with = "from_hex")]
     pub window_b: Vec<u8>,
 }
 
 fn as_hex<S: Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&hex_encode(bytes))
+}
+
+fn from_hex<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(d)?;
+    hex_decode(&text).ok_or_else(|| serde::de::Error::custom("not hex"))
 }
 
 impl BytesDiff {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, TryReserveError};
 use object::elf::{FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader, SectionHeader};
 use object::{Endianness, FileKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bytes::{diff_slices, first_difference, printable_strings, BytesDiff, MIN_STRING};
 
@@ -22,7 +22,7 @@ pub const MAX_SECTIONS: usize = 1 << 16;
 const SUMMARY_SECTIONS: usize = 6;
 
 /// How two ELF files differ.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ElfDiff {
     /// Sections present on both sides whose type, size or contents differ, in A's order.
@@ -45,7 +45,7 @@ pub struct ElfDiff {
 }
 
 /// A section present on both sides that differs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SectionDiff {
     pub name: String,
@@ -59,7 +59,7 @@ pub struct SectionDiff {
 }
 
 /// A section present on one side only.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SectionInfo {
     pub name: String,
@@ -70,7 +70,7 @@ pub struct SectionInfo {
 /// Printable strings (runs of at least 8 printable ASCII bytes, as `strings -n 8` finds them)
 /// found anywhere in one file and nowhere in the other, in file order, at most [`MAX_STRINGS`]
 /// per side.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StringsDiff {
     pub only_in_a: Vec<String>,

@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::Path;
 
 use flate2::read::GzDecoder;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use archive::{
     ArchiveDiff, FieldChange, MemberDiff, MemberInfo, MAX_ARCHIVE_BYTES, MAX_CONTENT_DIFFS, MAX_DEPTH, MAX_MEMBERS,
@@ -37,7 +37,7 @@ use archive::Source;
 pub const MAX_IN_MEMORY: u64 = 1 << 30;
 
 /// How two files (or two versions of an archive member) differ.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffReport {
     pub a: Side,
@@ -48,7 +48,7 @@ pub struct DiffReport {
 }
 
 /// One of the two things compared.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Side {
     /// The path given, or the member's path inside its archive.
@@ -59,7 +59,7 @@ pub struct Side {
 }
 
 /// What glassbox recognised a file as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
     #[serde(rename = "elf")]
     Elf,
@@ -92,7 +92,7 @@ impl Format {
 }
 
 /// The comparison that applied, and what it found. Serialised with a `kind` tag.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Details {
     Identical,
@@ -363,5 +363,28 @@ mod tests {
         assert_eq!(json["details"]["windowB"], "33343536373839616263646566303132"[..].to_string() + "58");
         let same = serde_json::to_value(diff_bytes("x", b"a", b"a").unwrap()).unwrap();
         assert_eq!(same["details"], serde_json::json!({"kind": "identical"}));
+    }
+
+    #[test]
+    fn reports_parse_back_to_the_same_json() {
+        let elf_a = synthetic_elf64(b"/home/builder/src/x.rs\0built 2026-01-02", &[(".rodata", 1, 0, 39)]);
+        let elf_b = synthetic_elf64(b"/home/someone/src/x.rs\0built 2026-11-23", &[(".rodata", 1, 0, 39)]);
+        let a = gzip(&tar(&[("d/x", &elf_a, 0o755), ("d/y", b"two", 0o644), ("d/gone", b"", 0o644)], 0), 6);
+        let b = gzip(&tar(&[("d/x", &elf_b, 0o755), ("d/y", b"TWO", 0o600), ("d/new", b"n", 0o644)], 0), 6);
+        let reports = [
+            diff_bytes("bundle.tar.gz", &a, &b).unwrap(),
+            diff_bytes("x", &elf_a, &elf_b).unwrap(),
+            diff_bytes("x", b"0123456789abcdef0123", b"0123456789abcdef012X").unwrap(),
+            diff_bytes("x", b"same", b"same").unwrap(),
+        ];
+        assert!(matches!(reports[0].details, Details::Archive(_)) && matches!(reports[1].details, Details::Elf(_)));
+        for report in &reports {
+            let json = crate::json::to_pretty(report);
+            let back: DiffReport = serde_json::from_str(&json).unwrap();
+            assert_eq!(crate::json::to_pretty(&back), json);
+            assert_eq!(back.summary(), report.summary());
+        }
+        let bad = crate::json::to_pretty(&reports[2]).replace("\"windowA\": \"", "\"windowA\": \"z");
+        assert!(serde_json::from_str::<DiffReport>(&bad).is_err(), "a window that is not hex is refused");
     }
 }
