@@ -1,5 +1,6 @@
 //! SLSA verification summary (VSA) v1: a rebuilder's signed verdict on a provenance, with a
-//! `reproduction` object listing every artifact's expected and actual digest.
+//! `reproduction` object listing every artifact's expected and actual digest (and, when it
+//! failed, naming the file of mismatch reports beside it).
 
 use std::collections::BTreeMap;
 
@@ -60,6 +61,11 @@ pub struct Reproduction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxRecord>,
     pub artifacts: Vec<ReproducedArtifact>,
+    /// On a FAILED verdict that could compare the rebuilt files with the vendor's: the
+    /// mismatch reports file written beside the verdict (`name`, `digest.sha256` of its bytes).
+    /// Absent on PASSED, and in verdicts written before glassbox recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differences: Option<ResourceDescriptor>,
 }
 
 /// One subject of the provenance, and what the rebuild produced for it.
@@ -72,4 +78,32 @@ pub struct ReproducedArtifact {
     /// sha256 hex of the rebuilt file; absent when the rebuild did not produce it.
     pub actual: Option<String>,
     pub matches: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Sha256Digest;
+
+    #[test]
+    fn reproduction_reads_with_and_without_differences() {
+        let old = serde_json::json!({
+            "sourceDigest": "ab", "toolchain": "rustc", "toolchainMismatch": false,
+            "artifacts": [{"name": "x", "expected": "aa", "actual": "bb", "matches": false}]
+        });
+        let read: Reproduction = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!((read.sandbox.as_ref(), read.differences.as_ref()), (None, None));
+        assert_eq!(serde_json::to_value(&read).unwrap(), old, "nothing is added to a verdict without reports");
+        let mut new = old;
+        let digest = Sha256Digest::of(b"[]");
+        new["differences"] =
+            serde_json::json!({"name": "t.rebuild.01234567.diff.json", "digest": {"sha256": digest.hex()}});
+        let read: Reproduction = serde_json::from_value(new.clone()).unwrap();
+        let differences = read.differences.as_ref().unwrap();
+        assert_eq!(
+            (differences.name.as_deref(), differences.sha256()),
+            (Some("t.rebuild.01234567.diff.json"), Some(digest))
+        );
+        assert_eq!(serde_json::to_value(&read).unwrap(), new);
+    }
 }

@@ -364,4 +364,27 @@ mod tests {
         let same = serde_json::to_value(diff_bytes("x", b"a", b"a").unwrap()).unwrap();
         assert_eq!(same["details"], serde_json::json!({"kind": "identical"}));
     }
+
+    #[test]
+    fn reports_parse_back_to_the_same_json() {
+        let elf_a = synthetic_elf64(b"/home/builder/src/x.rs\0built 2026-01-02", &[(".rodata", 1, 0, 39)]);
+        let elf_b = synthetic_elf64(b"/home/someone/src/x.rs\0built 2026-11-23", &[(".rodata", 1, 0, 39)]);
+        let a = gzip(&tar(&[("d/x", &elf_a, 0o755), ("d/y", b"two", 0o644), ("d/gone", b"", 0o644)], 0), 6);
+        let b = gzip(&tar(&[("d/x", &elf_b, 0o755), ("d/y", b"TWO", 0o600), ("d/new", b"n", 0o644)], 0), 6);
+        let reports = [
+            diff_bytes("bundle.tar.gz", &a, &b).unwrap(),
+            diff_bytes("x", &elf_a, &elf_b).unwrap(),
+            diff_bytes("x", b"0123456789abcdef0123", b"0123456789abcdef012X").unwrap(),
+            diff_bytes("x", b"same", b"same").unwrap(),
+        ];
+        assert!(matches!(reports[0].details, Details::Archive(_)) && matches!(reports[1].details, Details::Elf(_)));
+        for report in &reports {
+            let json = crate::json::to_pretty(report);
+            let back: DiffReport = serde_json::from_str(&json).unwrap();
+            assert_eq!(crate::json::to_pretty(&back), json);
+            assert_eq!(back.summary(), report.summary());
+        }
+        let bad = crate::json::to_pretty(&reports[2]).replace("\"windowA\": \"", "\"windowA\": \"z");
+        assert!(serde_json::from_str::<DiffReport>(&bad).is_err(), "a window that is not hex is refused");
+    }
 }

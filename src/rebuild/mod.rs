@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::attest::provenance::SandboxRecord;
 use crate::attest::vsa::ReproducedArtifact;
@@ -75,10 +75,13 @@ pub struct RebuildOutcome {
     pub rebuilt_files: Vec<PathBuf>,
     /// The signed verdict, when `--key` was given.
     pub verdict_file: Option<PathBuf>,
+    /// The mismatch reports the FAILED verdict names (`differences` as JSON), when written.
+    pub differences_file: Option<PathBuf>,
 }
 
-/// A mismatching artifact compared with the vendor's copy.
-#[derive(Clone, Debug, Serialize)]
+/// A mismatching artifact compared with the vendor's copy. A FAILED verdict's `.diff.json` file
+/// is a list of these.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactDifference {
     pub name: String,
@@ -185,10 +188,11 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         differences,
         rebuilt_files,
         verdict_file: None,
+        differences_file: None,
     };
     if let Some(key) = req.key {
         let dir = req.provenance.parent().map(PathBuf::from).unwrap_or_default();
-        outcome.verdict_file = Some(verdict::sign_and_write(
+        let written = verdict::sign_and_write(
             &dir,
             &trusted,
             &outcome,
@@ -196,7 +200,9 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
             &req.verifier_id,
             (req.clock)(),
             key,
-        )?);
+        )?;
+        outcome.verdict_file = Some(written.verdict);
+        outcome.differences_file = written.differences;
     }
     // The build root is a cache of this rebuild; errors above keep it for inspection.
     let _ = fs::remove_dir_all(&root.root);

@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use crate::support::*;
 
+mod html;
+
 const PATH_A: &str = "/home/builder/src/x.rs";
 const PATH_B: &str = "/home/someone/src/x.rs";
 const STAMP_A: &str = "built 2026-01-02T03:04:05Z";
@@ -148,12 +150,12 @@ fn bundle(path: &Path, members: &[(&str, &[u8], u32)]) {
     std::fs::File::create(path).unwrap().write_all(&bytes).unwrap();
 }
 
-#[test]
-fn tar_gz_bundles_name_added_removed_and_changed_members() {
+/// Two bundles of the ELF pair: README's mode changed, the binary changed, `old` removed and
+/// `new` added.
+fn probe_bundles(dir: &Path) -> (PathBuf, PathBuf) {
     let pair = elf_pair();
     let (elf_a, elf_b) = (std::fs::read(&pair.a).unwrap(), std::fs::read(&pair.b).unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("probe-a.tar.gz"), dir.path().join("probe-b.tar.gz"));
+    let (a, b) = (dir.join("probe-a.tar.gz"), dir.join("probe-b.tar.gz"));
     bundle(
         &a,
         &[
@@ -170,7 +172,13 @@ fn tar_gz_bundles_name_added_removed_and_changed_members() {
             ("probe-0.1.0/new", b"n", 0o644),
         ],
     );
+    (a, b)
+}
 
+#[test]
+fn tar_gz_bundles_name_added_removed_and_changed_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = probe_bundles(dir.path());
     let (code, stdout, stderr) = diff(&a, &b, &[]);
     assert_eq!(code, Some(1), "stderr: {stderr}");
     let summary = stdout.lines().find_map(|l| l.strip_prefix("differ: ")).unwrap();

@@ -54,6 +54,8 @@ fn rebuild_from_the_source_bundle_offline_passes_and_signs_a_vsa() {
     let vsa: Statement<VerificationSummary> = Statement::from_envelope(env, SLSA_VSA_V1, "vsa").unwrap();
     assert_eq!(vsa.predicate.verification_result, "PASSED");
     assert!(vsa.predicate.reproduction.artifacts.iter().all(|a| a.matches && a.expected == a.actual));
+    assert_eq!(vsa.predicate.reproduction.differences, None, "a PASSED verdict names no reports");
+    assert!(!vsa_path.with_file_name(format!("{TARGET}.rebuild.{}.diff.json", id.short())).exists());
     let prov_text = std::fs::read_to_string(&provenance).unwrap();
     let prov_env = &Envelope::parse_all(&prov_text, "p").unwrap()[0];
     let prov: Statement<Provenance> = Statement::from_envelope(prov_env, SLSA_PROVENANCE_V1, "p").unwrap();
@@ -146,7 +148,7 @@ fn a_build_that_embeds_the_time_fails_with_a_report_and_a_failed_verdict() {
     let (key, public) = keypair(dir.path(), "builder");
     let (out, att) = build_workspace(&ws, dir.path(), &key);
     let provenance = att.join("build-time/0.1.0").join(PROVENANCE);
-    let (reviewer, _) = keypair(dir.path(), "reviewer");
+    let (reviewer, reviewer_pub) = keypair(dir.path(), "reviewer");
     let source = out.join("build-time-0.1.0-src.tar.gz");
     let result = rebuild(dir.path(), &provenance, &source, &public, &["--key", &reviewer.display().to_string()]);
     let stdout = String::from_utf8_lossy(&result.stdout);
@@ -169,6 +171,22 @@ fn a_build_that_embeds_the_time_fails_with_a_report_and_a_failed_verdict() {
     assert!(vsa.predicate.verified_levels.is_empty());
     let binary = vsa.predicate.reproduction.artifacts.iter().find(|a| a.name.ends_with("/build-time")).unwrap();
     assert!(!binary.matches && binary.actual.is_some() && binary.actual != binary.expected);
+
+    // The reports are beside the verdict, bound to it by the digest in the signed statement.
+    let id = glassbox::keys::PublicKey::read(&reviewer_pub).unwrap().key_id();
+    let name = format!("{TARGET}.rebuild.{}.diff.json", id.short());
+    let differences = vsa.predicate.reproduction.differences.as_ref().expect("the verdict names its reports");
+    assert_eq!(differences.name.as_deref(), Some(name.as_str()));
+    let file = provenance.with_file_name(&name);
+    let sha256sum = ok(Command::new("sha256sum").arg(&file));
+    assert_eq!(differences.digest.get("sha256").map(String::as_str), sha256sum.split_whitespace().next());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let reports: Vec<glassbox::rebuild::ArtifactDifference> = serde_json::from_str(&text).unwrap();
+    assert_eq!(reports.len(), 1, "{text}");
+    assert_eq!(reports[0].name, "build-time-0.1.0-x86_64-unknown-linux-gnu.tar.gz");
+    assert!(reports[0].report.summary().contains(".rodata"), "{}", reports[0].report.summary());
+    let again: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_value(&reports).unwrap(), again, "the reports parse back to the same JSON");
 }
 
 /// Hostile source bundles, made with Python's tarfile: each is refused (exit 2) with a clear

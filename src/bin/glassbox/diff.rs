@@ -1,12 +1,13 @@
 //! `glassbox diff A B`: where and why two files differ (ELF sections and strings, tar(.gz)
-//! members, bytes). Exit 0 identical, 1 different, 2 could not compare. `--diffoscope` hands the
-//! pair to diffoscope instead.
+//! members, bytes), as text, JSON or one standalone HTML page. Exit 0 identical, 1 different, 2
+//! could not compare. `--diffoscope` hands the pair to diffoscope instead.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use glassbox::diff::html::{report_page, ReportItem};
 use glassbox::diff::{diff_files, ArchiveDiff, BytesDiff, Details, DiffReport, ElfDiff, Side};
 use glassbox::text::escape;
 
@@ -19,6 +20,10 @@ pub struct DiffArgs {
     /// Print the report as JSON (see docs/formats.md, "Diff reports").
     #[arg(long)]
     json: bool,
+    /// Print the report as one standalone HTML page (inline style, no script), as diffoscope's
+    /// --html does.
+    #[arg(long, conflicts_with_all = ["json", "diffoscope"])]
+    html: bool,
     /// Run diffoscope on the pair instead and pass its output and exit status through.
     #[arg(long)]
     diffoscope: bool,
@@ -31,6 +36,10 @@ pub fn run(args: DiffArgs) -> Result<ExitCode> {
     let report = diff_files(&args.a, &args.b)?;
     if args.json {
         print_json(&report)?;
+    } else if args.html {
+        let (a, b) = (args.a.display().to_string(), args.b.display().to_string());
+        let title = format!("glassbox diff {a} {b}");
+        print!("{}", report_page(&title, &[ReportItem { name: &a, report: &report }]));
     } else {
         print!("{}", render(&report));
     }

@@ -128,5 +128,8 @@ fn render(o: &RebuildOutcome) -> String {
             if o.reproduced && !o.toolchain_mismatch { "PASSED" } else { "FAILED" }
         ));
     }
+    if let Some(d) = &o.differences_file {
+        out.push_str(&format!("wrote {} (the mismatch reports the verdict names)\n", d.display()));
+    }
     out
 }
