@@ -339,6 +339,18 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
     assert_eq!(std::fs::read(one.join("verify.js")).unwrap(), glassbox::site::VERIFY_JS.as_bytes());
     assert_eq!(std::fs::read_dir(one.join("custody/lookup")).unwrap().count(), 256);
 
+    if have_tool("sha256sum", &["--version"]) {
+        let o = output(Command::new("sh").arg("-c").arg("sha256sum envelopes/*.json").current_dir(&one));
+        let listing = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            o.status.success() && listing.lines().count() == 8,
+            "5 release statements, an intake, a request, a release: {listing}"
+        );
+        for line in listing.lines() {
+            let (hex, name) = line.split_once("  ").unwrap();
+            assert_eq!(name, format!("envelopes/{hex}.json"), "each envelope copy is named by its sha256");
+        }
+    }
     let Some(pages) = parse_pages(&one) else { return };
     let bundle = std::fs::read(s.c.log.join(glassbox::tlog::tiles::entries_path(0, 10))).unwrap();
     for (path, page) in pages.as_object().unwrap() {
