@@ -84,11 +84,8 @@ fn build_site() -> Site {
     ok(Command::new("cp").arg("-a").arg(fixture_att.join("build-time")).arg(&att));
     let provenance = att.join("build-time/0.1.0").join(PROVENANCE);
     let source = dir.path().join("fixture/out/build-time-0.1.0-src.tar.gz");
-    let rebuild = output(
-        &mut reviewer_rebuild(dir.path(), &provenance, &source, &att.join("keys/vendor.pub"))
-            .arg("--key")
-            .arg(s.keys.join("r1.key")),
-    );
+    let mut rebuild = reviewer_rebuild(dir.path(), &provenance, &source, &att.join("keys/vendor.pub"));
+    let rebuild = output(rebuild.arg("--key").arg(s.keys.join("r1.key")));
     assert_eq!(rebuild.status.code(), Some(1), "the build-time rebuild should fail: {rebuild:?}");
     log_all(&att, &s.keys);
 
