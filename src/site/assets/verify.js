@@ -500,9 +500,8 @@ async function loadCheckpoint(data) {
     const name = data.vkey.slice(0, data.vkey.indexOf("+"));
     banner(
       true,
-      `Verified in this browser against the log key ${data.vkey}: checkpoint of ${cp.size} entries signed by ${name}; ` +
-        `${witnessNote(cp.cosigned)}. Compare this key with one you obtained independently ` +
-        `(the center's publication, a witness, or a colleague's copy).`,
+      `Verified in this browser: the log's checkpoint of ${cp.size} entries is signed by ${name} ` +
+        `with the key ${data.vkey}; ${witnessNote(cp.cosigned)}.`,
     );
     return { ok: true, cp };
   } catch (e) {
