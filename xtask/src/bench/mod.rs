@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [hash|build|diff|log|intake|custody]...`: benchmarks printed as ratios against
+//! `cargo xtask bench [--quick] [hash|build|diff|log|intake|custody|site]...`: benchmarks printed as ratios against
 //! standard tools measured in the same run. Machines are noisy, so absolute times are only
 //! context.
 //!
@@ -16,6 +16,10 @@
 //!   `--quick`) against `diffoscope` on the same pair.
 //! - `intake`: `glassbox sample intake --from-list` of 100,000 files of 10 KB (10,000 with
 //!   `--quick`) into a fresh store, logged, in samples/s against `sha256sum` over the same list.
+//! - `site`: `glassbox site` over a log of 100,000 entries holding 1,000 releases (10,000 and
+//!   100 with `--quick`), built with the library and cached under `target/bench-site/`, against
+//!   `glassbox log audit` of the same log; then the bytes a browser downloads to verify one
+//!   release page (target: under 200 KB), when Chromium and playwright-core are installed.
 //!
 //! Everything generated lives under `target/bench/`. Missing a target is reported, not an error;
 //! a tool that fails is an error. Each benchmark is a module; this one parses the arguments and
@@ -25,6 +29,8 @@ mod build;
 mod diff;
 mod hash;
 mod intake;
+mod site;
+mod site_log;
 
 use std::fs;
 use std::path::Path;
@@ -35,7 +41,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::util::{describe, glassbox_binary, repo_root};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log|intake|custody]...   (no names: all)";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log|intake|custody|site]...   (no names: all)";
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -48,7 +54,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            "hash" | "build" | "diff" | "log" | "intake" | "custody" => names.push(arg.as_str()),
+            "hash" | "build" | "diff" | "log" | "intake" | "custody" | "site" => names.push(arg.as_str()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -95,6 +101,10 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 .current_dir(repo_root())
                 .args(["bench", "--locked", "--bench", "custody", "--", entries]),
         )?;
+    }
+
+    if wanted("site") {
+        ratios.extend(site::bench_site(&glassbox, quick)?);
     }
 
     println!();

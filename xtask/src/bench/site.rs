@@ -1,0 +1,152 @@
+//! `cargo xtask bench site`: `glassbox site` over a log of 100,000 entries holding 1,000
+//! releases (10,000 and 100 with `--quick`; see `site_log`) against `glassbox log audit` of the
+//! same log (both the release binary, best of 3): the site reads and authenticates the whole log
+//! as the audit does, then writes a page per release, so the ratio says what the pages cost
+//! beyond reading the log. Then the bytes a browser downloads to verify one release page of
+//! that site (target: under 200 KB), measured by the browser tests' driver
+//! (`tests/browser/visit.mjs`: Debian's Chromium through playwright-core, the site served with
+//! the log beside it by a loopback server that counts the bytes it sends); without Chromium,
+//! node or playwright-core the figure is reported as not measured, with the reason.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::site_log::{self, Fixture, TARGET};
+use super::{remove_dir, timed, Ratio, Target};
+use crate::util::repo_root;
+
+/// Timed runs of each command; the best counts.
+const RUNS: u32 = 3;
+/// Bytes a browser may download to verify one release page.
+const PAGE_BYTES_TARGET: f64 = 200_000.0;
+
+pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
+    println!();
+    let bench_dir = repo_root().join("target/bench-site");
+    let fixture = site_log::ensure(&bench_dir, quick)?;
+    println!(
+        "site: glassbox site vs glassbox log audit on a log of {} entries ({} releases of 4 statements, the rest custody intake batches), best of {RUNS}",
+        fixture.entries, fixture.releases
+    );
+    let out = bench_dir.join(format!("out-{}", fixture.entries));
+
+    let mut audit = Duration::MAX;
+    for _ in 0..RUNS {
+        let mut cmd = Command::new(glassbox);
+        cmd.args(["log", "audit"]).arg(&fixture.log).arg("--vkey").arg(&fixture.vkey);
+        audit = audit.min(timed(&mut cmd)?.1);
+    }
+    println!("  {:<24} {:>8.2}s", "glassbox log audit", audit.as_secs_f64());
+
+    let mut site = Duration::MAX;
+    let mut summary = Value::Null;
+    for _ in 0..RUNS {
+        remove_dir(&out)?;
+        let mut cmd = Command::new(glassbox);
+        cmd.arg("site")
+            .arg("--attestations")
+            .arg(&fixture.attestations)
+            .arg("--log")
+            .arg(&fixture.log)
+            .arg("--policy")
+            .arg(&fixture.policy)
+            .arg("--out")
+            .arg(&out)
+            .arg("--json");
+        match timed(&mut cmd) {
+            Ok((output, elapsed)) => {
+                site = site.min(elapsed);
+                summary = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+            }
+            Err(e) => {
+                // A tree without the generator (before the site branch is merged) still gets the
+                // audit's figure; the site's is reported as not measured.
+                println!("  glassbox site failed, not measured: {e:#}");
+                return Ok(Vec::new());
+            }
+        }
+    }
+    println!(
+        "  {:<24} {:>8.2}s  ({} files, {} releases, {} statements, {} custody entries)",
+        "glassbox site",
+        site.as_secs_f64(),
+        summary["files"],
+        summary["releases"],
+        summary["statements"],
+        summary["custodyEntries"]
+    );
+    let mut ratios = vec![Ratio {
+        label: "site: glassbox site / glassbox log audit",
+        value: site.as_secs_f64() / audit.as_secs_f64(),
+        target: None,
+    }];
+
+    let page = format!("releases/{}-1.0.0-{TARGET}.html", Fixture::component(fixture.releases / 2));
+    match page_bytes(&out, &fixture, &page)? {
+        Measured::Bytes { bytes, requests, verified, rows } => {
+            println!(
+                "  a browser verifying {page}: {bytes} bytes in {requests} requests, {verified} of {rows} rows verified"
+            );
+            ratios.push(Ratio {
+                label: "site: bytes to verify one release page / 200 KB",
+                value: bytes as f64 / PAGE_BYTES_TARGET,
+                target: Some(Target::AtMost(1.0)),
+            });
+        }
+        Measured::Not(why) => println!("  bytes a browser downloads to verify one release page: not measured ({why})"),
+    }
+    Ok(ratios)
+}
+
+enum Measured {
+    Bytes { bytes: u64, requests: usize, verified: usize, rows: usize },
+    Not(String),
+}
+
+/// Serves the site with the log beside it (`SITE/log`, the default `--log-url`) and opens
+/// `page` in Chromium until every check on it is done; the bytes the server sent.
+fn page_bytes(site: &Path, fixture: &Fixture, page: &str) -> Result<Measured> {
+    let visit = repo_root().join("tests/browser/visit.mjs");
+    if !visit.is_file() {
+        return Ok(Measured::Not(format!("{} is not in this tree (the browser tests' driver)", visit.display())));
+    }
+    let runs = |program: &str| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !runs("node") {
+        return Ok(Measured::Not("node is not installed".into()));
+    }
+    if !runs("/usr/bin/chromium") {
+        return Ok(Measured::Not("Debian's chromium is not installed at /usr/bin/chromium".into()));
+    }
+    let modules = std::env::var_os("GLASSBOX_TEST_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/browser/node_modules"));
+    if !modules.join("playwright-core/package.json").is_file() {
+        return Ok(Measured::Not(format!(
+            "playwright-core is not installed in {} (cargo xtask ci installs it)",
+            modules.display()
+        )));
+    }
+    if !site.join(page).is_file() {
+        return Ok(Measured::Not(format!("the site has no page {page}")));
+    }
+    let log_link = site.join("log");
+    if std::fs::symlink_metadata(&log_link).is_err() {
+        std::os::unix::fs::symlink(&fixture.log, &log_link)
+            .with_context(|| format!("linking {} to the log", log_link.display()))?;
+    }
+    let mut cmd = Command::new("node");
+    cmd.arg(&visit).arg("--root").arg(site).args(["--page", page, "--timeout", "300000"]).env("NODE_PATH", &modules);
+    let (output, _) = timed(&mut cmd)?;
+    let seen: Value = serde_json::from_slice(&output.stdout).context("visit.mjs printed no JSON")?;
+    let rows = seen["rows"].as_array().map(Vec::as_slice).unwrap_or_default();
+    Ok(Measured::Bytes {
+        bytes: seen["bytesServed"].as_u64().unwrap_or(0),
+        requests: seen["requests"].as_array().map_or(0, Vec::len),
+        verified: rows.iter().filter(|r| r["state"] == "verified").count(),
+        rows: rows.len(),
+    })
+}
