@@ -29,6 +29,23 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || c == '\\' || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// `text` safe for HTML element content and attribute values in double or single quotes: `&`,
+/// `<`, `>`, `"` and `'` as character references. (The site's pages and `diff --html` share it.)
+pub fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Displays its text through [`escape`].
 pub struct Escaped<'a>(pub &'a str);
 

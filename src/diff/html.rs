@@ -308,19 +308,7 @@ fn render_bytes(diff: &BytesDiff, out: &mut String) {
 /// bidirectional overrides written as the text output writes them (`\x1b`), then `&`, `<`, `>`,
 /// `"` and `'` as character references.
 fn esc(s: &str) -> String {
-    let visible = crate::text::escape(s);
-    let mut out = String::with_capacity(visible.len());
-    for c in visible.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::html(&crate::text::escape(s))
 }
 
 /// `n` with thousands separators.

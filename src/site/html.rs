@@ -11,18 +11,7 @@ pub const PENDING: &str = "<td class=\"gb-status gb-pending\">not checked (JavaS
 
 /// Escapes text for HTML element content and for attribute values in double or single quotes.
 pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::html(text)
 }
 
 /// JSON for a `<script type="application/json">` block: `<` as `\u003c`, so that no

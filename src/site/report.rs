@@ -5,21 +5,13 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-
 use super::model::{plain_file_name, str_at, Shown};
 use crate::diff::html::{report_page, ReportItem};
-use crate::diff::DiffReport;
 use crate::digest::Sha256Digest;
+use crate::rebuild::ArtifactDifference;
 
 /// The largest report file read.
 const MAX_REPORT: u64 = 64 << 20;
-
-#[derive(Deserialize)]
-struct Item {
-    name: String,
-    report: DiffReport,
-}
 
 /// The report page of a verdict, or what the row says instead.
 pub fn mismatch_page(attestations: &Path, verdict: &Shown, title: &str) -> std::result::Result<String, String> {
@@ -35,7 +27,7 @@ pub fn mismatch_page(attestations: &Path, verdict: &Shown, title: &str) -> std::
     if Sha256Digest::of(&bytes) != want {
         return Err("report attached, but its sha256 is not the one the verdict names".into());
     }
-    let items: Vec<Item> = serde_json::from_slice(&bytes)
+    let items: Vec<ArtifactDifference> = serde_json::from_slice(&bytes)
         .map_err(|_| "report attached, but it is not a list of diff reports".to_string())?;
     let refs: Vec<ReportItem<'_>> = items.iter().map(|i| ReportItem { name: &i.name, report: &i.report }).collect();
     Ok(report_page(title, &refs))

@@ -125,16 +125,7 @@ fn build_site() -> Site {
         .arg(&log));
 
     let out = dir.path().join("site");
-    ok(glassbox()
-        .arg("site")
-        .arg("--attestations")
-        .arg(&att)
-        .arg("--log")
-        .arg(&log)
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--out")
-        .arg(&out));
+    generate_site(&att, &log, &policy, &out);
     let served = dir.path().join("served");
     copy_tree(&out, &served);
     copy_tree(&log, &served.join("log"));
@@ -238,6 +229,20 @@ fn custody_run(center: &Center, att: &Path, log_key: &Path) -> (String, String, 
         .arg("--out")
         .arg(center.path().join("delivered")));
     (released, unreleased, receipts)
+}
+
+/// `glassbox site` of `attestations`, `log` and `policy` into `out`.
+fn generate_site(attestations: &Path, log: &Path, policy: &Path, out: &Path) {
+    ok(glassbox()
+        .arg("site")
+        .arg("--attestations")
+        .arg(attestations)
+        .arg("--log")
+        .arg(log)
+        .arg("--policy")
+        .arg(policy)
+        .arg("--out")
+        .arg(out));
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -503,16 +508,7 @@ fn a_logged_envelope_whose_payload_was_edited_after_signing_fails_its_rows_only(
     std::fs::write(&verdicts[1], format!("{edited}\n")).unwrap();
     crate::log::append_ok(&att.join("log"), &site.log_key, &verdicts[1]);
     let out = dir.path().join("site");
-    ok(glassbox()
-        .arg("site")
-        .arg("--attestations")
-        .arg(&att)
-        .arg("--log")
-        .arg(att.join("log"))
-        .arg("--policy")
-        .arg(att.join("policy.toml"))
-        .arg("--out")
-        .arg(&out));
+    generate_site(&att, &att.join("log"), &att.join("policy.toml"), &out);
     copy_tree(&att.join("log"), &out.join("log"));
     let digest = glassbox::digest::Sha256Digest::of(edited.as_bytes()).hex();
     let records = records(&out, &site.avscan_page);

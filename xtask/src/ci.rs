@@ -152,7 +152,7 @@ const SYSTEM_TOOLS: [SystemTool; 5] =
 /// `npm ci` of tests/browser (playwright-core, pinned by its committed lock file) into
 /// `target/browser`, unless the installed lock is already the committed one; returns the
 /// `node_modules` directory the site tests import playwright-core from.
-fn browser_modules(root: &Path) -> Result<PathBuf> {
+pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
     let source = root.join("tests/browser");
     let dest = root.join("target/browser");
     let lock = std::fs::read(source.join("package-lock.json")).context("reading tests/browser/package-lock.json")?;

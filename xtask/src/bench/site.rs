@@ -5,10 +5,11 @@
 //! beyond reading the log. Then the bytes a browser downloads to verify one release page of
 //! that site (target: under 200 KB), measured by the browser tests' driver
 //! (`tests/browser/visit.mjs`: Debian's Chromium through playwright-core, the site served with
-//! the log beside it by a loopback server that counts the bytes it sends); without Chromium,
-//! node or playwright-core the figure is reported as not measured, with the reason.
+//! the log beside it by a loopback server that counts the bytes it sends); without Chromium or
+//! node and npm the figure is reported as not measured, with the reason (playwright-core is
+//! installed under `target/browser` as `cargo xtask ci` installs it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -57,18 +58,9 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
             .arg("--out")
             .arg(&out)
             .arg("--json");
-        match timed(&mut cmd) {
-            Ok((output, elapsed)) => {
-                site = site.min(elapsed);
-                summary = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-            }
-            Err(e) => {
-                // A tree without the generator (before the site branch is merged) still gets the
-                // audit's figure; the site's is reported as not measured.
-                println!("  glassbox site failed, not measured: {e:#}");
-                return Ok(Vec::new());
-            }
-        }
+        let (output, elapsed) = timed(&mut cmd)?;
+        site = site.min(elapsed);
+        summary = serde_json::from_slice(&output.stdout).context("glassbox site --json printed no JSON")?;
     }
     println!(
         "  {:<24} {:>8.2}s  ({} files, {} releases, {} statements, {} custody entries)",
@@ -110,26 +102,15 @@ enum Measured {
 /// Serves the site with the log beside it (`SITE/log`, the default `--log-url`) and opens
 /// `page` in Chromium until every check on it is done; the bytes the server sent.
 fn page_bytes(site: &Path, fixture: &Fixture, page: &str) -> Result<Measured> {
-    let visit = repo_root().join("tests/browser/visit.mjs");
-    if !visit.is_file() {
-        return Ok(Measured::Not(format!("{} is not in this tree (the browser tests' driver)", visit.display())));
-    }
     let runs = |program: &str| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
-    if !runs("node") {
-        return Ok(Measured::Not("node is not installed".into()));
+    if !runs("npm") {
+        return Ok(Measured::Not("node and npm are not installed".into()));
     }
     if !runs("/usr/bin/chromium") {
         return Ok(Measured::Not("Debian's chromium is not installed at /usr/bin/chromium".into()));
     }
-    let modules = std::env::var_os("GLASSBOX_TEST_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/browser/node_modules"));
-    if !modules.join("playwright-core/package.json").is_file() {
-        return Ok(Measured::Not(format!(
-            "playwright-core is not installed in {} (cargo xtask ci installs it)",
-            modules.display()
-        )));
-    }
+    // playwright-core where the browser tests find it, installed as cargo xtask ci does.
+    let modules = crate::ci::browser_modules(&repo_root())?;
     if !site.join(page).is_file() {
         return Ok(Measured::Not(format!("the site has no page {page}")));
     }
@@ -139,7 +120,11 @@ fn page_bytes(site: &Path, fixture: &Fixture, page: &str) -> Result<Measured> {
             .with_context(|| format!("linking {} to the log", log_link.display()))?;
     }
     let mut cmd = Command::new("node");
-    cmd.arg(&visit).arg("--root").arg(site).args(["--page", page, "--timeout", "300000"]).env("NODE_PATH", &modules);
+    cmd.arg(repo_root().join("tests/browser/visit.mjs"))
+        .arg("--root")
+        .arg(site)
+        .args(["--page", page, "--timeout", "300000"])
+        .env("NODE_PATH", &modules);
     let (output, _) = timed(&mut cmd)?;
     let seen: Value = serde_json::from_slice(&output.stdout).context("visit.mjs printed no JSON")?;
     let rows = seen["rows"].as_array().map(Vec::as_slice).unwrap_or_default();
