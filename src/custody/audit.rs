@@ -33,8 +33,10 @@ pub struct Options {
     /// Only entries whose own time is at or before this.
     pub to: Option<Timestamp>,
     pub period: Period,
-    /// The auditor's clock: break-glass windows and expiries are judged against it.
-    pub now: Timestamp,
+    /// The auditor's clock: break-glass windows and expiries are judged against it. `None`
+    /// judges them as of the newest custody statement's own time, for a reader without a clock
+    /// (the static site, whose files must not depend on when they were made).
+    pub now: Option<Timestamp>,
 }
 
 /// The audit's answer.
@@ -150,8 +152,21 @@ pub fn open_log(dir: &LogDir, log: &LogPolicy) -> Result<(Verified, Vec<Vec<u8>>
 
 /// Audits the custody entries of the log at `dir` under `policy`.
 pub fn audit(dir: &LogDir, policy: &Policy, options: &Options) -> Result<Report> {
-    let (log, samples) = sections(policy)?;
+    let (log, _) = sections(policy)?;
     let (verified, raw) = open_log(dir, log)?;
+    audit_in(dir, policy, &verified, &raw, options)
+}
+
+/// [`audit`] of a log already authenticated ([`open_log`]'s answer for this `dir` and policy),
+/// for a caller that reads the log for other reasons too and so reads and verifies it once.
+pub fn audit_in(
+    dir: &LogDir,
+    policy: &Policy,
+    verified: &Verified,
+    raw: &[Vec<u8>],
+    options: &Options,
+) -> Result<Report> {
+    let (_, samples) = sections(policy)?;
     let size = verified.size;
     // Which entries are custody's, and the envelope each names.
     let named: Vec<Option<Sha256Digest>> = raw
@@ -174,14 +189,17 @@ pub fn audit(dir: &LogDir, policy: &Policy, options: &Options) -> Result<Report>
             Ok(Some(digest))
         })
         .collect::<Result<_>>()?;
-    drop(raw);
     let custody_entries = named.iter().filter(|n| n.is_some()).count() as u64;
     let bundles: Vec<Vec<Outcome>> = (0..size.div_ceil(TILE_WIDTH))
         .into_par_iter()
         .map(|b| read_bundle(dir, b, size, &named, samples))
         .collect::<Result<_>>()?;
     let outcomes: Vec<Outcome> = bundles.into_iter().flatten().collect();
-    let mut replay = Replay::new(samples, options);
+    let now = options.now.unwrap_or_else(|| {
+        let decoded = outcomes.iter().filter_map(|o| if let Outcome::Decoded(c) = o { Some(c.time()) } else { None });
+        decoded.max().unwrap_or(Timestamp(0))
+    });
+    let mut replay = Replay::new(samples, options, now);
     for outcome in &outcomes {
         replay.step(outcome);
     }
@@ -331,6 +349,8 @@ struct RequestState<'a> {
 struct Replay<'a> {
     policy: &'a SamplesPolicy,
     options: &'a Options,
+    /// The clock, resolved (`Options::now`).
+    now: Timestamp,
     intakes: HashMap<u64, &'a Logged<Intake>>,
     requests: HashMap<Sha256Digest, RequestState<'a>>,
     decisions: HashMap<Sha256Digest, Vec<&'a Logged<Decision>>>,
@@ -346,10 +366,11 @@ struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    fn new(policy: &'a SamplesPolicy, options: &'a Options) -> Replay<'a> {
+    fn new(policy: &'a SamplesPolicy, options: &'a Options, now: Timestamp) -> Replay<'a> {
         Replay {
             policy,
             options,
+            now,
             intakes: HashMap::new(),
             requests: HashMap::new(),
             decisions: HashMap::new(),
@@ -520,9 +541,7 @@ impl<'a> Replay<'a> {
         for (index, request, released_at) in std::mem::take(&mut self.post_hoc) {
             let Some(state) = self.requests.get(&request) else { continue };
             let decisions = self.decisions.get(&request).cloned().unwrap_or_default();
-            if rules::post_hoc_approved(self.policy, state.logged, released_at, &decisions, self.options.now)
-                == Some(false)
-            {
+            if rules::post_hoc_approved(self.policy, state.logged, released_at, &decisions, self.now) == Some(false) {
                 let window = self.policy.break_glass.map_or(0, |b| b.post_hoc_within);
                 self.violation(
                     index,
@@ -540,7 +559,7 @@ impl<'a> Replay<'a> {
             .values()
             .filter(|r| r.released.is_none() && r.logged.signer.is_some())
             .filter_map(|r| Timestamp::parse_rfc3339(&r.logged.predicate.expires_at))
-            .filter(|t| *t <= self.options.now)
+            .filter(|t| *t <= self.now)
             .collect();
         for t in expired {
             if let Some(s) = self.at(t) {

@@ -97,6 +97,20 @@ impl Context {
         let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")));
         Ok(Context { collected, log })
     }
+
+    /// [`Context::open`] with the statements already collected (`evidence::collect`) and the
+    /// log at `log_dir` already authenticated by the caller
+    /// (`transparency::audit::authenticated_entries` with the policy's `[log]` key and
+    /// witnesses; `entries` parsed), so that each is read and verified once.
+    pub fn of_authenticated(
+        policy: &Policy,
+        collected: Collected,
+        log_dir: &Path,
+        verified: &crate::transparency::audit::Verified,
+        entries: Vec<crate::transparency::LogEntry>,
+    ) -> Context {
+        Context { collected, log: LogView::of_authenticated(policy, log_dir, verified, entries) }
+    }
 }
 
 /// [`verify_digest`] with statements and log already read (`policy` must be the one `cx` was

@@ -50,6 +50,23 @@ impl LogView {
         }
     }
 
+    /// The view of a log the caller has already authenticated
+    /// (`transparency::audit::authenticated_entries` for this `dir` and the policy's `[log]`).
+    /// `entries` are its entries, parsed, in order.
+    pub fn of_authenticated(
+        policy: &Policy,
+        dir: &Path,
+        verified: &audit::Verified,
+        entries: Vec<LogEntry>,
+    ) -> LogView {
+        let required = policy.log.as_ref().is_some_and(|lp| lp.required);
+        let log = match &policy.log {
+            None => Err("no log in the policy".into()),
+            Some(_) => index_entries(LogDir::new(dir), verified, entries).map_err(|e| e.to_string()),
+        };
+        LogView { required, log, missing: Default::default(), present: Default::default() }
+    }
+
     /// Forgets what the last verification counted, for the next artifact.
     pub fn reset(&self) {
         self.missing.borrow_mut().clear();
@@ -146,15 +163,22 @@ impl LogView {
 /// they hash to the checkpoint's root: from then on, what an entry says is what the log says.
 fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -> Result<Authenticated> {
     let (v, raw) = audit::authenticated_entries(&dir, &lp.vkey, witnesses)?;
-    let mut entries = Vec::with_capacity(raw.len());
+    let entries = raw
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| LogEntry::parse(bytes, &format!("log entry {i}")))
+        .collect::<Result<_>>()?;
+    index_entries(dir, &v, entries)
+}
+
+/// Indexes the authenticated, parsed entries by the envelope each names.
+fn index_entries(dir: LogDir, v: &audit::Verified, entries: Vec<LogEntry>) -> Result<Authenticated> {
     let mut index = HashMap::new();
-    for (i, bytes) in raw.iter().enumerate() {
-        let entry = LogEntry::parse(bytes, &format!("log entry {i}"))?;
-        let digest = envelope_digest(&entry).ok_or_else(|| {
+    for (i, entry) in entries.iter().enumerate() {
+        let digest = envelope_digest(entry).ok_or_else(|| {
             Error::rejected(format!("log entry {i}"), "does not name its envelope as sha256:<64 lowercase hex digits>")
         })?;
         index.entry(digest).or_insert(i as u64);
-        entries.push(entry);
     }
     let cosigned =
         if v.cosigned_by.is_empty() { String::new() } else { format!(", cosigned by {}", v.cosigned_by.join(", ")) };

@@ -2,7 +2,7 @@
 //! bar chart glassbox draws itself, deterministically), releases per intake, requests and
 //! releases by reason and destination, every violation `sample audit` finds, a table of
 //! releases (each a statement record), and the receipt box; and the data the receipt box
-//! reads: `custody/intakes.json` and the `custody/lookup/<2 hex>.json` shards.
+//! reads: the `custody/intakes/<N>.json` and `custody/lookup/<2 hex>.json` shards.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +19,9 @@ use crate::policy::samples::SamplesPolicy;
 /// What the custody part of the site is: the page, its JSON files and the envelopes to copy.
 pub struct CustodyFiles {
     pub files: BTreeMap<String, Vec<u8>>,
-    /// Every custody statement a record names: (log index, envelope digest).
+    /// The releases the page links to: (log index, envelope digest). Intake batches and
+    /// requests get no copy (a log of 100,000 entries would make as many files): their records
+    /// name the line's range in the log's own envelope bundle.
     pub envelopes: Vec<(u64, Sha256Digest)>,
     pub records: usize,
 }
@@ -32,10 +34,17 @@ fn payload(log: &mut Log, index: u64) -> Result<Value> {
     Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-fn custody_record(log: &mut Log, c: &Custody, samples: &SamplesPolicy, paths: &[&str]) -> Result<Record> {
+/// A custody statement's record; `copied` when the site has a copy of its envelope, else the
+/// record names the line's range in the log's envelope bundle.
+fn custody_record(log: &mut Log, c: &Custody, samples: &SamplesPolicy, paths: &[&str], copied: bool) -> Result<Record> {
     let p = payload(log, c.index())?;
     let paths: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
-    Ok(record(log, &c.envelope(), Some(c.index()), &c.role_keys(samples), &p, &paths))
+    let mut r = record(log, &c.envelope(), Some(c.index()), &c.role_keys(samples), &p, &paths);
+    if !copied {
+        let (offset, length) = log.envelope_span(c.index())?;
+        (r.envelope_url, r.envelope_offset, r.envelope_length) = (None, Some(offset), Some(length));
+    }
+    Ok(r)
 }
 
 /// Renders the custody page and data from the audit's report.
@@ -117,19 +126,20 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
             Custody::Intake(_) => {
                 let paths =
                     ["predicate.merkleRoot", "predicate.count", "predicate.period.start", "predicate.period.end"];
-                intakes.push(custody_record(log, c, samples, &paths)?);
+                intakes.push(custody_record(log, c, samples, &paths, false)?);
             }
             Custody::Request(l) => {
                 let paths =
                     ["predicate.reason", "predicate.destination", "predicate.requestedAt", "predicate.intake.logIndex"];
-                let r = custody_record(log, c, samples, &paths)?;
+                let r = custody_record(log, c, samples, &paths, false)?;
                 lookup.entry(l.subject.hex()).or_default().0.push(r);
             }
             Custody::Decision(_) => continue,
             Custody::Release(l) => {
                 let paths =
                     ["predicate.request", "predicate.destination", "predicate.recipient", "predicate.releasedAt"];
-                let r = custody_record(log, c, samples, &paths)?;
+                let r = custody_record(log, c, samples, &paths, true)?;
+                envelopes.push((c.index(), c.envelope()));
                 let p = &l.predicate;
                 let signer = match &l.signer {
                     Some(k) => format!("{} ({}), trusted gateway", k.id.short(), k.path),
@@ -151,7 +161,6 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
                 records.push(r);
             }
         }
-        envelopes.push((c.index(), c.envelope()));
     }
     body.push_str("<section class=\"gb-custody-releases\">\n<h2>Releases</h2>\n");
     if rows.is_empty() {
@@ -177,7 +186,15 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
 
     let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
     files.insert("custody.html".to_string(), page(chrome, "Sample custody", "", &body, &values).into_bytes());
-    files.insert("custody/intakes.json".to_string(), json_bytes(&intakes));
+    // Intake batches by log index, INTAKE_SHARD to a file: a receipt names its batch's index,
+    // so the receipt box reads one small file, not every batch of the log.
+    let mut shards: BTreeMap<u64, Vec<&Record>> = BTreeMap::new();
+    for r in &intakes {
+        shards.entry(r.log_index.unwrap_or_default() / INTAKE_SHARD).or_default().push(r);
+    }
+    for (n, shard) in shards {
+        files.insert(format!("custody/intakes/{n}.json"), json_bytes(&shard));
+    }
     let count = records.len() + intakes.len() + lookup.values().map(|(a, b)| a.len() + b.len()).sum::<usize>();
     // Every shard exists (possibly `{}`), so a missing file is never an answer.
     for byte in 0..=255u8 {
@@ -191,6 +208,9 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
     }
     Ok(CustodyFiles { files, envelopes, records: count })
 }
+
+/// Intake batch records per `custody/intakes/<N>.json` (log indices `64·N` to `64·N + 63`).
+pub const INTAKE_SHARD: u64 = 64;
 
 fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();

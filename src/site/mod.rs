@@ -66,8 +66,9 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     let lp = policy.log.as_ref().ok_or_else(|| {
         Error::invalid(policy.path.display(), "has no [log] section: the site shows a log, and needs its vkey")
     })?;
-    let mut log = model::Log::open(&request.log, lp)?;
-    let shown = model::statements(&request.attestations, &mut log)?;
+    let (mut log, raw) = model::Log::open(&request.log, lp)?;
+    let collected = crate::policy::evidence::collect(&request.attestations)?;
+    let shown = model::statements(&collected, &mut log)?;
     let releases = model::releases(&shown);
     let has_custody = policy.samples.is_some()
         && log.entries.iter().any(|e| crate::custody::statements::is_custody_type(&e.predicate_type));
@@ -85,7 +86,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     // and the log read once for all). A policy without builders gives none.
     let cx = match policy.builders.is_empty() {
         true => None,
-        false => Some(Context::open(&policy, &request.attestations, Some(&request.log))?),
+        false => Some(Context::of_authenticated(&policy, collected, &request.log, &log.verified, log.entries.clone())),
     };
     let mut verdicts = Vec::new();
     for r in &releases {
@@ -142,7 +143,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     // Custody, when the policy governs samples and the log holds some.
     let mut custody_entries = 0;
     if let (true, Some(samples)) = (has_custody, policy.samples.as_ref()) {
-        let report = custody_report(&request.log, &policy, &log)?;
+        let report = custody_report(&policy, &log, &raw)?;
         custody_entries = report.custody_entries as usize;
         let c = custody::render(&chrome, &mut log, &report, samples)?;
         for (index, digest) in c.envelopes {
@@ -170,17 +171,12 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
 
 /// The custody audit as of the checkpoint: its newest cosignature, else the newest custody
 /// statement (the site has no clock; expiries and break-glass deadlines are judged then).
-fn custody_report(dir: &Path, policy: &Policy, log: &model::Log) -> Result<crate::custody::audit::Report> {
-    use crate::custody::audit::{audit, Options};
-    let logdir = crate::transparency::LogDir::new(dir);
-    let options = |now| Options { from: None, to: None, period: Period::Month, now };
-    let refuse = |e: Error| Error::invalid(dir.display(), format!("the custody entries do not audit: {e}"));
-    if let Some(t) = log.newest_cosignature {
-        return audit(&logdir, policy, &options(Timestamp(t as i64))).map_err(refuse);
-    }
-    let first = audit(&logdir, policy, &options(Timestamp(0))).map_err(refuse)?;
-    let newest = first.decoded.iter().map(|c| c.time()).max().unwrap_or(Timestamp(0));
-    audit(&logdir, policy, &options(newest)).map_err(refuse)
+fn custody_report(policy: &Policy, log: &model::Log, raw: &[Vec<u8>]) -> Result<crate::custody::audit::Report> {
+    use crate::custody::audit::{audit_in, Options};
+    let now = log.newest_cosignature.map(|t| Timestamp(t as i64));
+    let options = Options { from: None, to: None, period: Period::Month, now };
+    audit_in(&log.dir, policy, &log.verified, raw, &options)
+        .map_err(|e| Error::invalid(log.dir.root.display(), format!("the custody entries do not audit: {e}")))
 }
 
 /// site.json: the index's data.
@@ -258,12 +254,13 @@ fn check_out(out: &Path) -> Result<()> {
     }
 }
 
-/// Writes every file atomically under `out`, refusing a directory on the way that is a symlink
+/// Writes every file atomically under `out`, as one batch (`fs::write_batch`), refusing a directory on the way that is a symlink
 /// (so nothing lands outside `out`).
 fn write_all(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
     check_out(out)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut checked = std::collections::BTreeSet::new();
+    let mut batch = Vec::with_capacity(files.len());
     for (rel, bytes) in files {
         let path = out.join(rel);
         let mut dir = PathBuf::from(out);
@@ -280,9 +277,9 @@ fn write_all(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
                 }
             }
         }
-        crate::fs::write_atomic(&path, bytes, 0o644)?;
+        batch.push((path, bytes.as_slice()));
     }
-    Ok(())
+    crate::fs::write_batch(&batch, 0o644)
 }
 
 #[cfg(test)]

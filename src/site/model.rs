@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::attest::{Envelope, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::policy::evidence::{self, inputs_lenient, mentions, Collected, Found};
+use crate::policy::evidence::{inputs_lenient, mentions, Collected, Found};
 use crate::policy::{LogPolicy, TrustedKey};
 use crate::tlog::checkpoint::verify_cosignature;
 use crate::tlog::note::Note;
@@ -39,32 +39,37 @@ pub struct Log {
 
 impl Log {
     /// Verifies the log at `path` with the policy's `[log]` section, or refuses it (exit 2),
-    /// naming it.
-    pub fn open(path: &Path, lp: &LogPolicy) -> Result<Log> {
+    /// naming it. Also returns the authenticated entries' bytes, for the verdicts and the
+    /// custody audit: the log is read and verified once, so all three see the same checkpoint.
+    pub fn open(path: &Path, lp: &LogPolicy) -> Result<(Log, Vec<Vec<u8>>)> {
         let dir = LogDir::new(path);
         let witnesses = WitnessPolicy { witnesses: lp.witnesses.clone(), threshold: lp.witness_threshold };
         let refuse = |e: Error| Error::invalid(path.display(), format!("the log does not verify: {e}"));
         let (verified, raw) = authenticated_entries(&dir, &lp.vkey, &witnesses).map_err(refuse)?;
         let note = Note::parse(&dir.read_checkpoint_bytes().map_err(refuse)?).map_err(refuse)?;
         let newest_cosignature = lp.witnesses.iter().filter_map(|w| verify_cosignature(&note, w)).max();
-        let mut entries = Vec::with_capacity(raw.len());
+        use rayon::prelude::*;
+        let entries: Vec<LogEntry> = raw
+            .par_iter()
+            .enumerate()
+            .map(|(i, bytes)| LogEntry::parse(bytes, &format!("log entry {i}")))
+            .collect::<Result<_>>()
+            .map_err(refuse)?;
         let mut spans = Vec::with_capacity(raw.len());
         let mut index = BTreeMap::new();
         let mut offset = 0u64;
-        for (i, bytes) in raw.iter().enumerate() {
+        for (i, (bytes, entry)) in raw.iter().zip(&entries).enumerate() {
             if (i as u64).is_multiple_of(TILE_WIDTH) {
                 offset = 0;
             }
             spans.push((offset, bytes.len() as u64));
             offset += 2 + bytes.len() as u64;
-            let entry = LogEntry::parse(bytes, &format!("log entry {i}")).map_err(refuse)?;
             let digest = entry.envelope_digest().ok_or_else(|| {
                 refuse(Error::rejected(format!("log entry {i}"), "names no envelope as sha256:<64 hex>"))
             })?;
             index.entry(digest).or_insert(i as u64);
-            entries.push(entry);
         }
-        Ok(Log { dir, verified, entries, spans, index, newest_cosignature, bundles: BTreeMap::new() })
+        Ok((Log { dir, verified, entries, spans, index, newest_cosignature, bundles: BTreeMap::new() }, raw))
     }
 
     /// The stored envelope line of entry `i`, checked against the digest the entry names.
@@ -89,6 +94,15 @@ impl Log {
         }
         Ok(line)
     }
+
+    /// Where entry `i`'s envelope line is in its envelope bundle (`envelopes/<N>[.p/<W>]`): the
+    /// byte offset and the length without the LF, the line checked as [`Log::envelope_line`]
+    /// checks it. The browser reads it from the log by that range.
+    pub fn envelope_span(&mut self, i: u64) -> Result<(u64, u64)> {
+        let length = self.envelope_line(i)?.len() as u64;
+        let before = self.bundles.get(&(i / TILE_WIDTH)).map_or(&[][..], |b| &b[..(i % TILE_WIDTH) as usize]);
+        Ok((before.iter().map(|l| l.len() as u64 + 1).sum(), length))
+    }
 }
 
 /// One statement the site shows.
@@ -102,10 +116,10 @@ pub struct Shown {
     pub log_index: Option<u64>,
 }
 
-/// Every provenance, verdict and review in the directory or the log, once each (by envelope
-/// digest), directory first, in a sorted order.
-pub fn statements(attestations: &Path, log: &mut Log) -> Result<Vec<Shown>> {
-    let mut collected = evidence::collect(attestations)?;
+/// Every provenance, verdict and review in the directory (`collected`, as `evidence::collect`
+/// read it) or the log, once each (by envelope digest), directory first, in a sorted order.
+pub fn statements(collected: &Collected, log: &mut Log) -> Result<Vec<Shown>> {
+    let mut collected = collected.clone();
     let wanted = [SLSA_PROVENANCE_V1, SLSA_VSA_V1, REVIEW_V1];
     let logged: Vec<u64> = (0..log.entries.len() as u64)
         .filter(|&i| wanted.contains(&log.entries[i as usize].predicate_type.as_str()))
@@ -146,7 +160,11 @@ pub struct Record {
     pub row: String,
     pub log_index: Option<u64>,
     pub envelope: String,
-    pub envelope_url: String,
+    /// The site's copy, for statements a page links to; else `envelope_span` says where the
+    /// line is in the log's envelope bundle.
+    pub envelope_url: Option<String>,
+    pub envelope_offset: Option<u64>,
+    pub envelope_length: Option<u64>,
     pub entry_offset: Option<u64>,
     pub entry_length: Option<u64>,
     pub keys: Vec<RecordKey>,
@@ -191,7 +209,9 @@ pub fn record(
         row: row_id(digest),
         log_index: index,
         envelope: digest.hex(),
-        envelope_url: envelope_url(digest),
+        envelope_url: Some(envelope_url(digest)),
+        envelope_offset: None,
+        envelope_length: None,
         entry_offset: span.map(|s| s.0),
         entry_length: span.map(|s| s.1),
         keys: keys

@@ -17,6 +17,7 @@ const STATE_FAILED = "failed";
 const TILE_HEIGHT = 8;
 const TILE_WIDTH = 256;
 const HASH_SIZE = 32;
+const INTAKE_SHARD = 64; // intake batch records per custody/intakes/<N>.json
 
 // A check that failed, with the reason the reader sees after "FAILED: ".
 class Failure extends Error {}
@@ -251,12 +252,16 @@ async function checkCheckpoint(data) {
 // Tiles and inclusion (tlog-tiles, formats.md section 15)
 
 // `<N>` in groups of three digits, all but the last prefixed with `x`; `.p/<W>` when partial.
-function tilePath(kind, index, width) {
+function bundleName(index, width) {
   let digits = String(index);
   while (digits.length % 3) digits = "0" + digits;
   const groups = digits.match(/.../g);
   const name = groups.map((g, i) => (i < groups.length - 1 ? "x" + g : g)).join("/");
-  return `tile/${kind}/${name}${width < TILE_WIDTH ? `.p/${width}` : ""}`;
+  return `${name}${width < TILE_WIDTH ? `.p/${width}` : ""}`;
+}
+
+function tilePath(kind, index, width) {
+  return `tile/${kind}/${bundleName(index, width)}`;
 }
 
 // The tree of one checkpoint as hash tiles. Nodes at level 8·L are stored in the tiles of
@@ -353,6 +358,19 @@ async function readEntry(tree, record) {
   return bytes.slice(2);
 }
 
+// The envelope line of a statement record: the site's copy when the page links to one, else a
+// range of the log's envelope bundle (intake batches and requests get no copy on the site).
+async function readEnvelope(tree, record) {
+  if (record.envelopeUrl) return fetchRequired(new URL(record.envelopeUrl, base.site).href, "the envelope");
+  const bundle = BigInt(record.logIndex) / BigInt(TILE_WIDTH);
+  const path = `envelopes/${bundleName(bundle, tree.width(0, bundle))}`;
+  const start = record.envelopeOffset;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(record.envelopeLength)) fail("the site names no envelope");
+  const bytes = await fetchBytes(new URL(path, base.log).href, { range: [start, start + record.envelopeLength - 1] });
+  if (bytes === null) fail(`the log's envelope bundle ${path} is missing`);
+  return bytes;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Statements: entry, envelope, DSSE signature, claims
 
@@ -402,7 +420,7 @@ async function checkStatement(record, checkpoint) {
     fail("the log entry is not JSON");
   }
   if (named !== `sha256:${record.envelope}`) fail("the log entry names another envelope than the site");
-  const line = await fetchRequired(new URL(record.envelopeUrl, base.site).href, "the envelope");
+  const line = await readEnvelope(tree, record);
   if (toHex(await sha256(line)) !== record.envelope) fail("envelope does not match the log entry");
   let envelope;
   try {
@@ -580,8 +598,10 @@ async function checkReceipt(text, data, checkpoint) {
     const leaf = await leafHash(fromHex(commitment, "the receipt's commitment"));
     const root = await auditPathRoot(leaf, intake.leafIndex, intake.batchSize, path);
     if (toHex(root) !== intake.batchRoot) fail("the receipt's proof does not give its batch root");
-    const intakes = (await fetchJson(new URL("custody/intakes.json", base.site).href, "the intake index")) || [];
-    const records = Array.isArray(intakes) ? intakes : intakes.statements || [];
+    if (!Number.isSafeInteger(intake.logIndex) || intake.logIndex < 0) fail("the receipt names no log index for its intake batch");
+    const intakeShard = `custody/intakes/${Math.floor(intake.logIndex / INTAKE_SHARD)}.json`;
+    const records = (await fetchJson(new URL(intakeShard, base.site).href, "the intake index")) || [];
+    if (!Array.isArray(records)) fail("the intake index is not a list");
     const record = records.find((r) => r.logIndex === intake.logIndex);
     if (!record) fail(`the site knows no intake batch at log index ${intake.logIndex}`);
     if (`sha256:${record.envelope}` !== intake.envelope) fail("the receipt names another intake envelope than the log");

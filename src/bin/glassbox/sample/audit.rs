@@ -73,7 +73,7 @@ pub fn run_audit(args: AuditArgs) -> Result<ExitCode> {
         from: time_flag(&args.from, "--from")?,
         to: time_flag(&args.to, "--to")?,
         period,
-        now: crate::context::now(),
+        now: Some(crate::context::now()),
     };
     let policy = Policy::load(&args.policy)?;
     let report = audit::audit(&LogDir::new(&args.log), &policy, &options)?;
