@@ -11,11 +11,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::evaluate::Evidence;
-use super::evidence::{mentions, Collected, Found};
+use super::evidence::{Collected, Found};
 use super::Policy;
 use crate::attest::{Envelope, SLSA_VSA_V1};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{self, WitnessPolicy};
 use crate::transparency::{LogDir, LogEntry};
 
@@ -36,6 +37,11 @@ struct Authenticated {
     entries: Vec<LogEntry>,
     /// Envelope digest → its first index.
     index: HashMap<Sha256Digest, u64>,
+    /// Subject sha256 (read leniently, as `mentions` reads it) → the VSA entries naming it, in
+    /// log order: a verdict is found without a scan of the log per artifact.
+    verdicts: HashMap<Sha256Digest, Vec<u64>>,
+    /// Envelope bundles read so far, by bundle index (verdicts of one release share bundles).
+    bundles: RefCell<HashMap<u64, std::rc::Rc<Vec<Vec<u8>>>>>,
 }
 
 impl LogView {
@@ -84,20 +90,19 @@ impl LogView {
     pub fn verdicts_about(&self, known: &Collected, digests: &[Sha256Digest]) -> Result<Collected> {
         let mut out = Collected::default();
         let Ok(log) = &self.log else { return Ok(out) };
-        for (i, entry) in log.entries.iter().enumerate() {
-            let i = i as u64;
-            if entry.predicate_type != SLSA_VSA_V1 || !mentions(&entry.subjects, digests) {
-                continue;
-            }
+        let mut about: Vec<u64> = digests.iter().filter_map(|d| log.verdicts.get(d)).flatten().copied().collect();
+        about.sort_unstable();
+        about.dedup();
+        for i in about {
+            let entry = &log.entries[i as usize];
             let Some(digest) = envelope_digest(entry) else { continue };
             if known.holds(&digest) || out.holds(&digest) {
                 continue;
             }
             let what = format!("log entry {i}");
-            let line = log.dir.envelopes(i, i + 1, log.size).map_err(|e| {
+            let line = log.envelope_line(i).map_err(|e| {
                 Error::invalid(&what, format!("a verdict about the artifact, but its envelope cannot be read ({e})"))
             })?;
-            let line = line.into_iter().next().unwrap_or_default();
             let envelope: Envelope = serde_json::from_slice(&line)
                 .ok()
                 .filter(|e: &Envelope| Sha256Digest::of(&line) == digest && e.digest() == digest)
@@ -171,19 +176,45 @@ fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -
     index_entries(dir, &v, entries)
 }
 
-/// Indexes the authenticated, parsed entries by the envelope each names.
+impl Authenticated {
+    /// The stored envelope line of entry `i` (not checked here: callers compare its digest).
+    fn envelope_line(&self, i: u64) -> Result<Vec<u8>> {
+        let bundle = i / TILE_WIDTH;
+        let lines = match self.bundles.borrow().get(&bundle) {
+            Some(lines) => lines.clone(),
+            None => {
+                let end = ((bundle + 1) * TILE_WIDTH).min(self.size);
+                std::rc::Rc::new(self.dir.envelopes(bundle * TILE_WIDTH, end, self.size)?)
+            }
+        };
+        self.bundles.borrow_mut().insert(bundle, lines.clone());
+        Ok(lines.get((i % TILE_WIDTH) as usize).cloned().unwrap_or_default())
+    }
+}
+
+/// Indexes the authenticated, parsed entries by the envelope each names, and the verdicts by
+/// the subjects they name.
 fn index_entries(dir: LogDir, v: &audit::Verified, entries: Vec<LogEntry>) -> Result<Authenticated> {
     let mut index = HashMap::new();
+    let mut verdicts: HashMap<Sha256Digest, Vec<u64>> = HashMap::new();
     for (i, entry) in entries.iter().enumerate() {
         let digest = envelope_digest(entry).ok_or_else(|| {
             Error::rejected(format!("log entry {i}"), "does not name its envelope as sha256:<64 lowercase hex digits>")
         })?;
         index.entry(digest).or_insert(i as u64);
+        if entry.predicate_type == SLSA_VSA_V1 {
+            for subject in entry.subjects.iter().filter_map(|s| s.sha256_lenient()) {
+                let list = verdicts.entry(subject).or_default();
+                if list.last() != Some(&(i as u64)) {
+                    list.push(i as u64);
+                }
+            }
+        }
     }
     let cosigned =
         if v.cosigned_by.is_empty() { String::new() } else { format!(", cosigned by {}", v.cosigned_by.join(", ")) };
     let what = format!("{} at size {}{cosigned}", v.origin, v.size);
-    Ok(Authenticated { dir, size: v.size, what, entries, index })
+    Ok(Authenticated { dir, size: v.size, what, entries, index, verdicts, bundles: Default::default() })
 }
 
 /// The envelope digest an entry names, in the one spelling glassbox writes.

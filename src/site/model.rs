@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::attest::{Envelope, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::policy::evidence::{inputs_lenient, mentions, Collected, Found};
+use crate::policy::evidence::{inputs_lenient, Collected, Found};
 use crate::policy::{LogPolicy, TrustedKey};
 use crate::tlog::checkpoint::verify_cosignature;
 use crate::tlog::note::Note;
@@ -275,6 +275,25 @@ pub fn releases(shown: &[Shown]) -> Vec<Release> {
         let Some((component, version)) = stem.and_then(crate::review::sign::split_stem) else { continue };
         by_name.entry((component, version, target.to_string())).or_default().push(n);
     }
+    // Verdicts by the digests they name (subjects, and input attestations, each read leniently
+    // as `mentions` and `inputs_lenient` read them) and reviews by their source digest: each
+    // release looks its statements up instead of scanning them all.
+    let mut verdicts_naming: BTreeMap<Sha256Digest, Vec<usize>> = BTreeMap::new();
+    let mut verdicts_on: BTreeMap<Sha256Digest, Vec<usize>> = BTreeMap::new();
+    let mut reviews_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (n, s) in shown.iter().enumerate() {
+        let statement = &s.found.statement;
+        if statement.predicate_type == SLSA_VSA_V1 {
+            for digest in statement.subject.iter().filter_map(|d| d.sha256_lenient()) {
+                verdicts_naming.entry(digest).or_default().push(n);
+            }
+            for digest in inputs_lenient(statement) {
+                verdicts_on.entry(digest).or_default().push(n);
+            }
+        } else if statement.predicate_type == REVIEW_V1 {
+            reviews_of.entry(str_at(&s.payload, "subject.0.digest.sha256")).or_default().push(n);
+        }
+    }
     let mut out = Vec::new();
     for ((component, version, target), provenances) in by_name {
         let stem = format!("{component}-{version}-{target}");
@@ -283,33 +302,24 @@ pub fn releases(shown: &[Shown]) -> Vec<Release> {
         } else {
             format!("release-{}", &Sha256Digest::of(format!("{component}\0{version}\0{target}").as_bytes()).hex()[..32])
         };
-        let subjects: Vec<Sha256Digest> = provenances
-            .iter()
-            .flat_map(|&p| shown[p].found.statement.subject.iter().filter_map(|d| d.sha256()))
+        let subjects =
+            provenances.iter().flat_map(|&p| shown[p].found.statement.subject.iter().filter_map(|d| d.sha256()));
+        let provenance_digests = provenances.iter().map(|&p| shown[p].found.digest);
+        let mut verdicts: Vec<usize> = (subjects.filter_map(|d| verdicts_naming.get(&d)))
+            .chain(provenance_digests.filter_map(|d| verdicts_on.get(&d)))
+            .flatten()
+            .copied()
             .collect();
-        let provenance_digests: Vec<Sha256Digest> = provenances.iter().map(|&p| shown[p].found.digest).collect();
-        let sources: Vec<String> = provenances
+        verdicts.sort_unstable();
+        verdicts.dedup();
+        let sources: std::collections::BTreeSet<&str> = provenances
             .iter()
-            .map(|&p| {
-                str_at(&shown[p].payload, "predicate.buildDefinition.externalParameters.source.digest.sha256")
-                    .to_string()
-            })
+            .map(|&p| str_at(&shown[p].payload, "predicate.buildDefinition.externalParameters.source.digest.sha256"))
             .filter(|s| !s.is_empty())
             .collect();
-        let verdicts = (0..shown.len())
-            .filter(|&n| {
-                let f = &shown[n].found;
-                f.statement.predicate_type == SLSA_VSA_V1
-                    && (mentions(&f.statement.subject, &subjects)
-                        || inputs_lenient(&f.statement).iter().any(|d| provenance_digests.contains(d)))
-            })
-            .collect();
-        let reviews = (0..shown.len())
-            .filter(|&n| {
-                shown[n].found.statement.predicate_type == REVIEW_V1
-                    && sources.iter().any(|s| str_at(&shown[n].payload, "subject.0.digest.sha256") == s)
-            })
-            .collect();
+        let mut reviews: Vec<usize> = sources.iter().filter_map(|s| reviews_of.get(s)).flatten().copied().collect();
+        reviews.sort_unstable();
+        reviews.dedup();
         out.push(Release { component, version, target, file, provenances, verdicts, reviews });
     }
     out
