@@ -114,8 +114,12 @@ fn main() {
             batch * 1e6
         );
     }
-    let options =
-        Options { from: None, to: None, period: glassbox::time::Period::Month, now: Timestamp(T0 + 400 * 86_400) };
+    let options = Options {
+        from: None,
+        to: None,
+        period: glassbox::time::Period::Month,
+        now: Some(Timestamp(T0 + 400 * 86_400)),
+    };
     let started = Instant::now();
     let report = audit::audit(&log, &policy, &options).expect("audit");
     let took = started.elapsed().as_secs_f64();

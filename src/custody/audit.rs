@@ -212,7 +212,7 @@ pub fn audit_in(
             _ => None,
         })
         .collect();
-    Ok(Report { log: LogSummary::of(&verified), entries: size, custody_entries, ignored, periods, violations, decoded })
+    Ok(Report { log: LogSummary::of(verified), entries: size, custody_entries, ignored, periods, violations, decoded })
 }
 
 /// The two fields of a log entry the audit reads.
