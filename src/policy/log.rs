@@ -18,6 +18,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{self, WitnessPolicy};
+use crate::transparency::store::EnvelopeBundles;
 use crate::transparency::{LogDir, LogEntry};
 
 /// The log as the policy sees it.
@@ -40,8 +41,8 @@ struct Authenticated {
     /// Subject sha256 (read leniently, as `mentions` reads it) → the VSA entries naming it, in
     /// log order: a verdict is found without a scan of the log per artifact.
     verdicts: HashMap<Sha256Digest, Vec<u64>>,
-    /// Envelope bundles read so far, by bundle index (verdicts of one release share bundles).
-    bundles: RefCell<HashMap<u64, std::rc::Rc<Vec<Vec<u8>>>>>,
+    /// Envelope bundles read so far (verdicts of one release share bundles).
+    bundles: EnvelopeBundles,
 }
 
 impl LogView {
@@ -179,15 +180,7 @@ fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -
 impl Authenticated {
     /// The stored envelope line of entry `i` (not checked here: callers compare its digest).
     fn envelope_line(&self, i: u64) -> Result<Vec<u8>> {
-        let bundle = i / TILE_WIDTH;
-        let lines = match self.bundles.borrow().get(&bundle) {
-            Some(lines) => lines.clone(),
-            None => {
-                let end = ((bundle + 1) * TILE_WIDTH).min(self.size);
-                std::rc::Rc::new(self.dir.envelopes(bundle * TILE_WIDTH, end, self.size)?)
-            }
-        };
-        self.bundles.borrow_mut().insert(bundle, lines.clone());
+        let lines = self.bundles.bundle_of(&self.dir, i, self.size)?;
         Ok(lines.get((i % TILE_WIDTH) as usize).cloned().unwrap_or_default())
     }
 }

@@ -20,6 +20,7 @@ use crate::tlog::checkpoint::verify_cosignature;
 use crate::tlog::note::Note;
 use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{authenticated_entries, Verified, WitnessPolicy};
+use crate::transparency::store::EnvelopeBundles;
 use crate::transparency::{LogDir, LogEntry};
 
 /// The authenticated log.
@@ -33,8 +34,8 @@ pub struct Log {
     pub index: BTreeMap<Sha256Digest, u64>,
     /// The newest verified cosignature time of a policy witness (Unix seconds).
     pub newest_cosignature: Option<u64>,
-    /// Envelope bundles read so far, by bundle index.
-    bundles: BTreeMap<u64, Vec<Vec<u8>>>,
+    /// Envelope bundles read so far.
+    bundles: EnvelopeBundles,
 }
 
 impl Log {
@@ -69,22 +70,12 @@ impl Log {
             })?;
             index.entry(digest).or_insert(i as u64);
         }
-        Ok((Log { dir, verified, entries, spans, index, newest_cosignature, bundles: BTreeMap::new() }, raw))
+        Ok((Log { dir, verified, entries, spans, index, newest_cosignature, bundles: EnvelopeBundles::default() }, raw))
     }
 
     /// The stored envelope line of entry `i`, checked against the digest the entry names.
     pub fn envelope_line(&mut self, i: u64) -> Result<Vec<u8>> {
-        let size = self.verified.size;
-        let bundle = i / TILE_WIDTH;
-        if !self.bundles.contains_key(&bundle) {
-            let end = ((bundle + 1) * TILE_WIDTH).min(size);
-            let lines = self.dir.envelopes(bundle * TILE_WIDTH, end, size).map_err(|e| {
-                Error::invalid(self.dir.root.display(), format!("the log's envelopes cannot be read: {e}"))
-            })?;
-            self.bundles.insert(bundle, lines);
-        }
-        let line =
-            self.bundles.get(&bundle).and_then(|b| b.get((i % TILE_WIDTH) as usize)).cloned().unwrap_or_default();
+        let line = self.bundle_of(i)?.get((i % TILE_WIDTH) as usize).cloned().unwrap_or_default();
         let named = self.entries.get(i as usize).and_then(LogEntry::envelope_digest);
         if named != Some(Sha256Digest::of(&line)) {
             return Err(Error::invalid(
@@ -100,8 +91,15 @@ impl Log {
     /// checks it. The browser reads it from the log by that range.
     pub fn envelope_span(&mut self, i: u64) -> Result<(u64, u64)> {
         let length = self.envelope_line(i)?.len() as u64;
-        let before = self.bundles.get(&(i / TILE_WIDTH)).map_or(&[][..], |b| &b[..(i % TILE_WIDTH) as usize]);
-        Ok((before.iter().map(|l| l.len() as u64 + 1).sum(), length))
+        let lines = self.bundle_of(i)?;
+        let before = lines.iter().take((i % TILE_WIDTH) as usize);
+        Ok((before.map(|l| l.len() as u64 + 1).sum(), length))
+    }
+
+    fn bundle_of(&self, i: u64) -> Result<std::rc::Rc<Vec<Vec<u8>>>> {
+        self.bundles
+            .bundle_of(&self.dir, i, self.verified.size)
+            .map_err(|e| Error::invalid(self.dir.root.display(), format!("the log's envelopes cannot be read: {e}")))
     }
 }
 

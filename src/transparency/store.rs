@@ -194,6 +194,29 @@ fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
     data.split_inclusive(|b| *b == b'\n').map(|l| l.strip_suffix(b"\n").unwrap_or(l).to_vec()).collect()
 }
 
+/// The envelope bundles of a tree, each read once: for readers that fetch the envelopes of
+/// many scattered entries (the site, `verify`'s verdicts found in the log). The lines are not
+/// checked here; callers compare each with the digest its entry names.
+#[derive(Default)]
+pub struct EnvelopeBundles {
+    read: RefCell<HashMap<u64, Rc<Vec<Vec<u8>>>>>,
+}
+
+impl EnvelopeBundles {
+    /// The lines of the envelope bundle that holds entry `i` of a tree of `size` entries (entry
+    /// `i`'s is line `i mod 256`), read from `dir` the first time it is asked for.
+    pub fn bundle_of(&self, dir: &LogDir, i: u64, size: u64) -> Result<Rc<Vec<Vec<u8>>>> {
+        let bundle = i / TILE_WIDTH;
+        if let Some(lines) = self.read.borrow().get(&bundle) {
+            return Ok(lines.clone());
+        }
+        let end = ((bundle + 1) * TILE_WIDTH).min(size);
+        let lines = Rc::new(dir.envelopes(bundle * TILE_WIDTH, end, size)?);
+        self.read.borrow_mut().insert(bundle, lines.clone());
+        Ok(lines)
+    }
+}
+
 /// (tile level, tile index).
 type TileId = (u8, u64);
 
