@@ -160,11 +160,7 @@ fn a_build_that_embeds_the_time_fails_with_a_report_and_a_failed_verdict() {
     assert!(stdout.contains(".rodata"), "{stdout}");
     assert!(stdout.contains("built at "), "the differing strings should show the time: {stdout}");
 
-    let vsa = std::fs::read_dir(provenance.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains(".rebuild."))
-        .expect("a verdict is written");
+    let vsa = verdict_files(provenance.parent().unwrap()).pop().expect("a verdict is written");
     let env = &Envelope::parse_all(&std::fs::read_to_string(vsa).unwrap(), "vsa").unwrap()[0];
     let vsa: Statement<VerificationSummary> = Statement::from_envelope(env, SLSA_VSA_V1, "vsa").unwrap();
     assert_eq!(vsa.predicate.verification_result, "FAILED");

@@ -72,11 +72,7 @@ fn recorded_sandbox(path: &Path) -> serde_json::Value {
 /// The only verdict next to `provenance`, as JSON.
 fn verdict(provenance: &Path) -> VerificationSummary {
     let dir = provenance.parent().unwrap();
-    let file = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains(".rebuild."))
-        .expect("no verdict was written");
+    let file = verdict_files(dir).pop().expect("no verdict was written");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::remove_file(&file).unwrap();
     Statement::from_envelope(&Envelope::parse_all(&text, "vsa").unwrap()[0], SLSA_VSA_V1, "vsa").unwrap().predicate

@@ -494,11 +494,7 @@ fn a_logged_envelope_whose_payload_was_edited_after_signing_fails_its_rows_only(
     let dir = tempfile::tempdir().unwrap();
     let att = dir.path().join("attestations");
     ok(Command::new("cp").arg("-a").arg(&site.attestations).arg(&att));
-    let verdicts: Vec<PathBuf> = std::fs::read_dir(att.join("avscan/0.1.0"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains(".rebuild."))
-        .collect();
+    let verdicts = verdict_files(&att.join("avscan/0.1.0"));
     assert_eq!(verdicts.len(), 2, "{verdicts:?}");
     let line = std::fs::read_to_string(&verdicts[1]).unwrap();
     // The same compact line as glassbox writes it, only the payload replaced.

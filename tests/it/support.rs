@@ -316,3 +316,18 @@ pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// The rebuild verdicts (`<target>.rebuild.<keyid>.intoto.jsonl`) in `dir`, sorted by name.
+/// A failed verdict's diff report (`….rebuild.<keyid>.diff.json`) sits beside it and is not one.
+pub fn verdict_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.contains(".rebuild.") && name.ends_with(".intoto.jsonl")
+        })
+        .collect();
+    files.sort();
+    files
+}
