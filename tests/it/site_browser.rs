@@ -432,6 +432,63 @@ fn a_checkpoint_signed_by_another_key_fails_every_row() {
 }
 
 #[test]
+fn a_log_grown_since_the_site_verifies_and_another_history_fails_every_row() {
+    let Some(site) = site() else { return };
+    let generated = checkpoint_size(&site.served.join("log/checkpoint"));
+    let page = site.avscan_page.as_str();
+    let shown = records(&site.served, page);
+
+    // 300 more entries: the checkpoint the browser fetches is larger than the site's, and must
+    // be proved to extend it (the proof crosses a level-0 tile and reads the level-1 tile).
+    let grown = served_copy(site);
+    let more = grown.path().join("more.intoto.jsonl");
+    crate::log::envelopes(&more, 10_000, 300);
+    crate::log::append_ok(&grown.path().join("log"), &site.log_key, &more);
+    let seen = visit(grown.path(), page, Visit::default());
+    assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
+    let extends = format!("of {} entries", generated + 300);
+    let from = format!("extends the {generated} entries this site was generated from");
+    let text = seen["banner"]["text"].as_str().unwrap();
+    assert!(text.contains(&extends) && text.contains(&from), "{text}");
+    assert_rows(&seen, &shown, &|_| false, "");
+
+    // The same key and origin, another history of more entries: every row fails.
+    let forked = served_copy(site);
+    let log = forked.path().join("log");
+    let note = glassbox::tlog::note::Note::parse(&std::fs::read(log.join("checkpoint")).unwrap()).unwrap();
+    let origin = note.text.lines().next().unwrap().to_string();
+    std::fs::remove_dir_all(&log).unwrap();
+    ok(glassbox().args(["log", "init"]).arg(&log).args(["--origin", &origin, "--key"]).arg(&site.log_key));
+    let other = forked.path().join("other.intoto.jsonl");
+    crate::log::envelopes(&other, 20_000, generated as usize + 10);
+    crate::log::append_ok(&log, &site.log_key, &other);
+    for page in [page, "index.html", "custody.html"] {
+        let seen = visit(forked.path(), page, Visit::default());
+        assert_eq!(seen["banner"]["state"], "failed", "{page}: {:#}", seen["banner"]);
+        let why = format!("do not extend the {generated} the site was generated from");
+        assert!(seen["banner"]["text"].as_str().unwrap().contains(&why), "{page}: {:#}", seen["banner"]);
+        assert_rows(&seen, &records(forked.path(), page), &|_| true, &why);
+    }
+}
+
+/// verify.js's consistency and inclusion proofs, under Node, against a reference tree that
+/// tests/browser/tree-proofs.mjs builds itself: every size to 40, sizes around tile boundaries,
+/// wrong old roots, a forked history and flipped tile bytes.
+#[test]
+fn the_browser_tree_proofs_agree_with_a_reference_tree() {
+    if !have_tool("node", &["--version"]) {
+        return;
+    }
+    let out = ok(Command::new("node")
+        .arg(repo().join("tests/browser/tree-proofs.mjs"))
+        .arg(repo().join("src/site/assets/verify.js")));
+    let result: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("tree-proofs.mjs printed no JSON ({e}): {out}"));
+    assert_eq!(result["failures"], serde_json::json!([]), "{result:#}");
+    assert!(result["cases"].as_u64().unwrap() > 2000, "{result:#}");
+}
+
+#[test]
 fn an_edited_envelope_on_the_site_fails_its_rows_only() {
     let Some(site) = site() else { return };
     for page in [site.avscan_page.as_str(), "custody.html"] {

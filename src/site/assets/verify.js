@@ -2,9 +2,9 @@
 //
 // Every page carries its data in <script id="glassbox-data">. This module checks, in the
 // reader's browser and against nothing but the verifier key printed on the page:
-//   1. the log's checkpoint: a C2SP signed note signed by that key, for the page's origin, at
-//      least as large as the one the site was generated from (and the same root at that size),
-//      plus the witnesses' tlog-cosignature/v1 lines;
+//   1. the log's checkpoint: a C2SP signed note signed by that key, for the page's origin, that
+//      is the one the site was generated from or extends it (an RFC 6962 consistency proof from
+//      hash tiles), plus the witnesses' tlog-cosignature/v1 lines;
 //   2. for each statement the page shows: its log entry (an HTTP range of an entry bundle), the
 //      RFC 6962 inclusion of that entry under the checkpoint's root, recomputed from hash tiles;
 //      the envelope (its sha256 is the one the entry names), one DSSE signature by a key the
@@ -231,6 +231,14 @@ async function checkCheckpoint(data) {
   if (note.size === generated.size && toBase64(note.root) !== generated.root) {
     fail("the log's root at the site's size is not the one the site was generated from");
   }
+  // A larger log must extend the one the site was generated from, not be another history
+  // signed by the same key.
+  const tree = new TiledTree(note.size, note.root);
+  if (note.size > generated.size) {
+    const root = fromBase64(generated.root, "the site's checkpoint root");
+    if (root.length !== HASH_SIZE) fail("the site's checkpoint root is not a SHA-256 hash");
+    await tree.proveConsistency(generated.size, root);
+  }
   const cosigned = [];
   for (const witness of data.witnesses || []) {
     const key = await parseVerifierKey(witness.vkey, 0x04).catch(() => null);
@@ -245,7 +253,7 @@ async function checkCheckpoint(data) {
       }
     }
   }
-  return { size: note.size, root: note.root, cosigned };
+  return { size: note.size, root: note.root, cosigned, tree, extends: note.size > generated.size ? generated.size : null };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,6 +352,88 @@ class TiledTree {
       if (this.span(level + 1) >= this.size) break; // this group covers the whole tree
     }
     if (!equalBytes(hash, this.root)) fail("inclusion proof does not reach the checkpoint's root");
+  }
+
+  // The hash of the complete subtree of 2^height leaves that starts at leaf index·2^height: a
+  // hash of the tile of level ⌊height/8⌋, or the tree hash of the 2^(height mod 8) hashes of
+  // that tile under it. Unauthenticated: only a proof that checks it against a root gives it
+  // meaning.
+  async subtree(height, index) {
+    const below = BigInt(height % TILE_HEIGHT);
+    if ((BigInt(index) + 1n) << BigInt(height) > this.size) fail("the log's tiles do not cover the checkpoint");
+    const first = BigInt(index) << below; // its leftmost node at level 8·L
+    const hashes = await this.tile(Math.floor(height / TILE_HEIGHT), first / BigInt(TILE_WIDTH));
+    const slot = Number(first % BigInt(TILE_WIDTH));
+    const count = 1 << Number(below);
+    if (slot + count > hashes.length) fail("the log's tiles do not cover the checkpoint");
+    return treeHash(hashes.slice(slot, slot + count));
+  }
+
+  // MTH(D[lo:hi]) for a subtree of RFC 6962's recursion: the complete subtrees that [lo, hi)
+  // splits into, largest first, hashed together from the right.
+  async rangeHash(lo, hi) {
+    const parts = [];
+    while (lo < hi) {
+      let height = 0n;
+      while (lo % (2n << height) === 0n && lo + (2n << height) <= hi) height++;
+      parts.push(this.subtree(Number(height), lo >> height));
+      lo += 1n << height;
+    }
+    let hash = await parts.pop();
+    while (parts.length) hash = await nodeHash(await parts.pop(), hash);
+    return hash;
+  }
+
+  // RFC 6962 section 2.1.2, SUBPROOF(m, D[lo:hi], complete): the consistency proof's hashes (as
+  // promises), read from this tree's tiles.
+  consistencyPath(m, lo, hi, complete) {
+    const n = hi - lo;
+    if (m === n) return complete ? [] : [this.rangeHash(lo, hi)];
+    let k = 1n;
+    while (k * 2n < n) k *= 2n;
+    if (m <= k) return [...this.consistencyPath(m, lo, lo + k, complete), this.rangeHash(lo + k, hi)];
+    return [...this.consistencyPath(m - k, lo + k, hi, false), this.rangeHash(lo, lo + k)];
+  }
+
+  // Fails unless the tree of `size` leaves with `root` is a prefix of this one: the consistency
+  // proof read from this tree's tiles, verified as RFC 9162 section 2.1.4.2 says against both
+  // roots (so no tile is taken on trust).
+  async proveConsistency(size, root) {
+    const m = BigInt(size);
+    const inconsistent = () =>
+      fail(`the log's ${this.size} entries do not extend the ${m} the site was generated from (consistency proof fails)`);
+    if (m === this.size) {
+      if (!equalBytes(root, this.root)) inconsistent();
+      return;
+    }
+    if (m === 0n) return; // the empty tree is a prefix of every tree
+    if (m > this.size) inconsistent();
+    const path = await Promise.all(this.consistencyPath(m, 0n, this.size, true));
+    if ((m & (m - 1n)) === 0n) path.unshift(root); // the old tree is one subtree of the new
+    let fn = m - 1n;
+    let sn = this.size - 1n;
+    while (fn & 1n) {
+      fn >>= 1n;
+      sn >>= 1n;
+    }
+    let fr = path[0];
+    let sr = path[0];
+    for (const c of path.slice(1)) {
+      if (sn === 0n) inconsistent();
+      if (fn & 1n || fn === sn) {
+        fr = await nodeHash(c, fr);
+        sr = await nodeHash(c, sr);
+        while (!(fn & 1n) && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
+      } else {
+        sr = await nodeHash(sr, c);
+      }
+      fn >>= 1n;
+      sn >>= 1n;
+    }
+    if (sn !== 0n || !equalBytes(fr, root) || !equalBytes(sr, this.root)) inconsistent();
   }
 }
 
@@ -514,12 +604,13 @@ function witnessNote(cosigned) {
 async function loadCheckpoint(data) {
   try {
     const cp = await checkCheckpoint(data);
-    cp.tree = new TiledTree(cp.size, cp.root);
     const name = data.vkey.slice(0, data.vkey.indexOf("+"));
+    const extension =
+      cp.extends === null ? "" : `; it extends the ${cp.extends} entries this site was generated from (consistency proof)`;
     banner(
       true,
       `Verified in this browser: the log's checkpoint of ${cp.size} entries is signed by ${name} ` +
-        `with the key ${data.vkey}; ${witnessNote(cp.cosigned)}.`,
+        `with the key ${data.vkey}${extension}; ${witnessNote(cp.cosigned)}.`,
     );
     return { ok: true, cp };
   } catch (e) {
@@ -656,8 +747,14 @@ async function main() {
   }
 }
 
-main()
-  .catch((e) => banner(false, `FAILED: the page could not be checked (${e})`))
-  .finally(() => {
-    document.documentElement.dataset.glassbox = "done";
-  });
+// A page runs main(). tests/browser/tree-proofs.mjs imports this module under Node, where there
+// is no document, to check the tree proofs alone against a reference tree.
+if (typeof document !== "undefined") {
+  main()
+    .catch((e) => banner(false, `FAILED: the page could not be checked (${e})`))
+    .finally(() => {
+      document.documentElement.dataset.glassbox = "done";
+    });
+}
+
+export { TiledTree, Failure, base };
