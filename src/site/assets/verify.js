@@ -199,7 +199,9 @@ function parseNote(text) {
       return { name: m[1], hash: bytes.slice(0, 4), bytes: bytes.slice(4) };
     });
   const lines = body.split("\n");
-  if (lines.length < 4 || !/^[0-9]+$/.test(lines[1])) fail("the checkpoint's body is malformed");
+  if (lines.length < 4 || !/^(0|[1-9][0-9]*)$/.test(lines[1])) fail("the checkpoint's body is malformed");
+  // Sizes are read as Numbers; past 2^53 they would silently round.
+  if (!Number.isSafeInteger(Number(lines[1]))) fail("the checkpoint's size is too large to check here");
   const root = fromBase64(lines[2], "the checkpoint's root");
   if (root.length !== HASH_SIZE) fail("the checkpoint's root is not a SHA-256 hash");
   return { body, signatures, origin: lines[0], size: Number(lines[1]), root };
