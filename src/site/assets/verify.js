@@ -381,8 +381,9 @@ class TiledTree {
       parts.push(this.subtree(Number(height), lo >> height));
       lo += 1n << height;
     }
-    let hash = await parts.pop();
-    while (parts.length) hash = await nodeHash(await parts.pop(), hash);
+    const hashes = await Promise.all(parts);
+    let hash = hashes.pop();
+    while (hashes.length) hash = await nodeHash(hashes.pop(), hash);
     return hash;
   }
 
