@@ -230,17 +230,12 @@ async function checkCheckpoint(data) {
   if (note.origin !== data.origin) fail(`the checkpoint is for ${note.origin}, not ${data.origin}`);
   const generated = data.checkpoint;
   if (note.size < generated.size) fail(`the log shrank: ${note.size} entries, the site showed ${generated.size}`);
-  if (note.size === generated.size && toBase64(note.root) !== generated.root) {
-    fail("the log's root at the site's size is not the one the site was generated from");
-  }
-  // A larger log must extend the one the site was generated from, not be another history
+  // The log must be the one the site was generated from or extend it, not another history
   // signed by the same key.
+  const root = fromBase64(generated.root, "the site's checkpoint root");
+  if (root.length !== HASH_SIZE) fail("the site's checkpoint root is not a SHA-256 hash");
   const tree = new TiledTree(note.size, note.root);
-  if (note.size > generated.size) {
-    const root = fromBase64(generated.root, "the site's checkpoint root");
-    if (root.length !== HASH_SIZE) fail("the site's checkpoint root is not a SHA-256 hash");
-    await tree.proveConsistency(generated.size, root);
-  }
+  await tree.proveConsistency(generated.size, root);
   const cosigned = [];
   for (const witness of data.witnesses || []) {
     const key = await parseVerifierKey(witness.vkey, 0x04).catch(() => null);
@@ -406,7 +401,7 @@ class TiledTree {
     const inconsistent = () =>
       fail(`the log's ${this.size} entries do not extend the ${m} the site was generated from (consistency proof fails)`);
     if (m === this.size) {
-      if (!equalBytes(root, this.root)) inconsistent();
+      if (!equalBytes(root, this.root)) fail("the log's root at the site's size is not the one the site was generated from");
       return;
     }
     if (m === 0n) return; // the empty tree is a prefix of every tree
