@@ -2,7 +2,7 @@
 //! transparency log for Cargo workspaces.
 //!
 //! Layers (a module uses only its own layer or lower ones; see ARCHITECTURE.md):
-//! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`glob`], [`progress`], [`text`]
+//! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`beneath`], [`glob`], [`progress`], [`text`]
 //! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`], [`sandbox`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
 //! 4. [`build`], [`check`], [`custody`], [`diff`], [`policy`], [`rebuild`], [`review`], [`site`],
@@ -11,6 +11,7 @@
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.
 
+pub mod beneath;
 pub mod digest;
 pub mod error;
 pub mod fs;

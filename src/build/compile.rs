@@ -4,13 +4,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::beneath::HostileDir;
+
 use crate::attest::provenance::SandboxRecord;
 use crate::attest::ResourceDescriptor;
 use crate::bundle::{self, BundleDigests, BundleFile};
 use crate::cargo::{self, Artifact, BuildParams, VendorConfig, Workspace};
 use crate::digest::Sha256Digest;
 use crate::env::{BuildEnv, BuildRoot};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::progress::Progress;
 use crate::sandbox::Sandbox;
 use crate::toolchain::Toolchain;
@@ -28,6 +30,8 @@ pub struct Compilation<'a> {
     /// `<component>-<version>`, the stem of bundle names.
     pub stem: &'a str,
     pub progress: &'a dyn Progress,
+    /// A [`private_dir`] for the copies of the artifacts and the bundle.
+    pub outputs: &'a Path,
     /// Changes to the controlled environment (only `check` makes any).
     pub adjust_env: Option<&'a dyn Fn(&mut BuildEnv)>,
 }
@@ -41,7 +45,8 @@ pub struct BuiltArtifact {
     pub sha256: Sha256Digest,
 }
 
-/// The result of a compilation. The bundle is written inside the build root.
+/// The result of a compilation. The artifacts' copies and the bundle are in the private
+/// outputs directory, never in the build root.
 #[derive(Clone, Debug)]
 pub struct Compiled {
     /// The environment, with the paths the build saw.
@@ -73,8 +78,24 @@ pub fn bundle_descriptor(name: &str, digests: &BundleDigests) -> ResourceDescrip
     ResourceDescriptor::named(name, digests.sha256).annotate("uncompressedSha256", digests.tar_sha256.hex())
 }
 
-/// Runs cargo in the controlled environment and the sandbox, hashes the artifacts and writes
-/// the bundle. Cargo sees the build root at its inside path; everything else is on the host.
+/// The largest artifact glassbox copies out of a build (8 GiB): a bound on what a hostile build
+/// can make it read and store, far above any real binary.
+pub const MAX_ARTIFACT_BYTES: u64 = 8 << 30;
+
+/// A directory for the build's outputs that the sandbox never sees: created afresh (mode 0700,
+/// random name) in the build base, beside the build roots but not in one, and removed when
+/// dropped. Bundles and copies of the artifacts are written here, never in the build root.
+pub fn private_dir(build_base: &Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix(".glassbox-out-").tempdir_in(build_base).at(build_base)
+}
+
+/// Runs cargo in the controlled environment and the sandbox, copies the artifacts out of the
+/// build root into `c.outputs` (a [`private_dir`]) and writes the bundle there. Cargo sees the
+/// build root at its inside path; everything else is on the host.
+///
+/// Once cargo has run, the build root is the vendor's: artifacts are read only at the places
+/// cargo's layout gives them, beneath the root without following links, as regular files of
+/// bounded size, and nothing is written there.
 pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     let view = c.sandbox.view(c.root, c.build_base, &c.toolchain.sysroot)?;
     let inside = &view.inside;
@@ -93,8 +114,14 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     if let Some(jobs) = env.jobs {
         args.extend(["--jobs".to_string(), jobs.to_string()]); // only `check` varies it
     }
+    let layout = cargo::ArtifactLayout::of(inside, c.params);
+    let root_before = RootIdentity::of(&c.root.root)?;
     c.progress.phase("cargo build", 0);
-    let built = cargo::build(c.toolchain, &view, &env, &staged, args).map_err(relabel)?;
+    let built = cargo::build(c.toolchain, &view, &env, &staged, &layout, args);
+    // A root removed or replaced under the build (a /tmp cleaner, another process) would
+    // otherwise surface as a compiler error about some missing file.
+    root_before.check_unchanged(&c.root.root)?;
+    let built = built.map_err(relabel)?;
     c.progress.finish_phase();
     let sandbox = SandboxRecord {
         tool: c.sandbox.tool().to_string(),
@@ -103,14 +130,19 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     };
 
     let target = &c.params.target;
+    let hostile = HostileDir::open(&c.root.root)?;
+    let copies = c.outputs.join("artifacts");
+    fs::create_dir(&copies).at(&copies)?;
     let mut artifacts = Vec::new();
     for a in built.artifacts {
-        let bytes = fs::read(&a.path).at(&a.path)?;
+        let mode = if a.kind == "staticlib" { 0o644 } else { 0o755 };
+        let dest = copies.join(&a.file_name);
+        let copied = hostile.copy_file(&a.rel_path, MAX_ARTIFACT_BYTES, &dest, mode)?;
         artifacts.push(BuiltArtifact {
             subject: format!("{target}/{}", a.file_name),
-            size: bytes.len() as u64,
-            sha256: Sha256Digest::of(&bytes),
-            file: a,
+            size: copied.size,
+            sha256: copied.sha256,
+            file: Artifact { path: dest, ..a },
         });
     }
     let bundle_name = format!("{}-{target}.tar.gz", c.stem);
@@ -122,7 +154,7 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
             executable: a.file.kind != "staticlib",
         })
         .collect();
-    let bundle_path = c.root.root.join("bundles").join(&bundle_name);
+    let bundle_path = c.outputs.join(&bundle_name);
     let bundle = write_bundle(&bundle_path, &files, c.source_date_epoch)?;
     Ok(Compiled {
         env,
@@ -136,11 +168,41 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     })
 }
 
-/// Writes a bundle to `path` (inside the build root).
-pub fn write_bundle(path: &std::path::Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleDigests> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).at(dir)?;
-    }
-    let file = fs::File::create(path).at(path)?;
+/// Writes a bundle as the new file `path` (in a [`private_dir`]: created with `O_EXCL` and
+/// `O_NOFOLLOW`, never through a link or over an existing file).
+pub fn write_bundle(path: &Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleDigests> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .mode(0o644)
+        .open(path)
+        .at(path)?;
     bundle::write_tar_gz(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))
+}
+
+/// Which directory a build root is, to notice it being removed or replaced during the build.
+struct RootIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl RootIdentity {
+    fn of(root: &Path) -> Result<RootIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::symlink_metadata(root).at(root)?;
+        Ok(RootIdentity { dev: meta.dev(), ino: meta.ino() })
+    }
+
+    fn check_unchanged(&self, root: &Path) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        match fs::symlink_metadata(root) {
+            Ok(meta) if meta.is_dir() && meta.dev() == self.dev && meta.ino() == self.ino => Ok(()),
+            _ => Err(Error::invalid(
+                root.display(),
+                "the build root was removed or replaced while cargo ran (a /tmp cleaner, or another process using this --build-base?); nothing was built",
+            )),
+        }
+    }
 }

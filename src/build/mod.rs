@@ -145,6 +145,9 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
 
     let root = BuildRoot::for_source(&req.build_base, &source_digest);
     let _lock = stage::lock(&root)?;
+    for dir in [&req.out_dir, &req.attestations_dir] {
+        stage::refuse_inside_build_base(dir, &req.build_base)?;
+    }
     req.progress.phase("staging", 0);
     stage::stage(&tree, &manifest, &root)?;
     let relabel = |e: Error| relabel(e, &root.src, &original.root);
@@ -163,6 +166,14 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         target: target.clone(),
         features: req.features.clone(),
     };
+    // The source bundle is written now, before any of the vendor's code has run in the build
+    // root, from the files staging checked against the manifest; after the build the root is
+    // the vendor's (docs/threat-model.md, attacker 1).
+    let outputs = compile::private_dir(&req.build_base)?;
+    let src_bundle_name = format!("{stem}-src.tar.gz");
+    let src_bundle_path = outputs.path().join(&src_bundle_name);
+    let src_files = source_bundle_files(&tree, &vendor_manifest, &root, &stem);
+    let source_bundle = compile::write_bundle(&src_bundle_path, &src_files, source_date_epoch)?;
     let compiled = compile::compile(&compile::Compilation {
         root: &root,
         build_base: &req.build_base,
@@ -173,13 +184,10 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         source_date_epoch,
         stem: &stem,
         progress: req.progress,
+        outputs: outputs.path(),
         adjust_env: None,
     })
     .map_err(relabel)?;
-    let src_bundle_name = format!("{stem}-src.tar.gz");
-    let src_bundle_path = root.root.join("bundles").join(&src_bundle_name);
-    let src_files = source_bundle_files(&tree, &vendor_manifest, &root, &stem);
-    let source_bundle = compile::write_bundle(&src_bundle_path, &src_files, source_date_epoch)?;
 
     let dirty = tree.git.as_ref().is_some_and(|g| g.dirty);
     let record = provenance::BuildRecord {

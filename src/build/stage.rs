@@ -34,9 +34,32 @@ pub fn lock(root: &BuildRoot) -> Result<RootLock> {
     Ok(RootLock { _file: file })
 }
 
+/// Refuses an output directory inside the build base: the vendor's build code can write the
+/// build roots there (and so plant links where glassbox would write), and glassbox writes only
+/// where the sandbox never was.
+pub fn refuse_inside_build_base(dir: &Path, base: &Path) -> Result<()> {
+    let dir_abs = if dir.is_absolute() { dir.to_path_buf() } else { Path::new(".").join(dir) };
+    // The nearest existing ancestor, resolved: the rest does not exist yet, so cannot be a link.
+    let Some(existing) = dir_abs.ancestors().find(|a| !a.as_os_str().is_empty() && a.exists()) else {
+        return Ok(());
+    };
+    let resolved = fs::canonicalize(existing).at(existing)?;
+    let base = fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    if resolved.starts_with(&base) {
+        return Err(Error::invalid(
+            dir.display(),
+            format!(
+                "is inside the build base {}, where the vendor's build code runs; choose a directory outside it",
+                base.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates `dir` (mode 0700) if needed and checks that it is a real directory owned by this
-/// user that nobody else can write to: otherwise another user of a shared `/tmp` could plant
-/// files or symlinks in a build root.
+/// user that nobody else can read or write: otherwise another user of a shared `/tmp` could
+/// plant files or symlinks in a build root, or watch and race it.
 fn ensure_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
@@ -47,10 +70,13 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
     let meta = fs::symlink_metadata(dir).at(dir)?;
     // Our own uid, without unsafe code: the owner of this process's /proc entry.
     let me = fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(meta.uid());
-    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+    // Private, not just unwritable by others: a base that others can list lets them watch and
+    // race every build root. Never tightened for the caller: `--build-base /tmp` must not make
+    // /tmp private.
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
         return Err(Error::tree(
             dir,
-            "build-root base must be a directory owned by you and writable only by you (see --build-base)",
+            "build-root base must be a directory owned by you with mode 0700 (another user may have created it first): pass another --build-base, or chmod 700 it if it is yours",
         ));
     }
     Ok(())

@@ -3,9 +3,9 @@
 //! collecting the workspace's artifacts from cargo's JSON messages.
 
 use std::collections::BTreeMap;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use cargo_metadata::Message;
 
@@ -102,10 +102,58 @@ pub struct BuildParams {
 pub struct Artifact {
     /// File name, e.g. `avscan`.
     pub file_name: String,
+    /// Where it is: in the build root, or (once copied out) glassbox's private copy.
     pub path: PathBuf,
+    /// Its path relative to the build root, as cargo's layout places it.
+    pub rel_path: PathBuf,
     /// `bin`, `cdylib`, `dylib` or `staticlib`.
     pub kind: String,
     pub package: String,
+}
+
+/// Where cargo puts a workspace's final artifacts: `<target-dir>/<triple>/<profile dir>/`, file
+/// names made from the target's name. A path in a build message is believed only when it is
+/// exactly that: anything printed on cargo's stdout may come from the vendor's proc macros.
+#[derive(Clone, Debug)]
+pub struct ArtifactLayout {
+    /// The build root as the build sees it.
+    root: PathBuf,
+    /// `<target-dir>/<triple>/<profile dir>` as the build sees it.
+    dir: PathBuf,
+}
+
+impl ArtifactLayout {
+    pub fn of(inside: &BuildRoot, params: &BuildParams) -> ArtifactLayout {
+        // cargo's names for the built-in profiles' directories; a custom profile's is its name.
+        let profile_dir = match params.profile.as_str() {
+            "dev" | "test" => "debug",
+            "bench" => "release",
+            other => other,
+        };
+        ArtifactLayout { root: inside.root.clone(), dir: inside.target_dir.join(&params.target).join(profile_dir) }
+    }
+
+    /// The path relative to the build root of the artifact `path` (as the build reported it)
+    /// of a `kind` target named `name`, if it is where cargo puts that artifact.
+    fn place(&self, path: &Path, kind: &str, name: &str) -> Option<PathBuf> {
+        if path.parent() != Some(self.dir.as_path()) {
+            return None;
+        }
+        let file = path.file_name()?.to_str()?;
+        let krate = name.replace('-', "_");
+        let expected: Vec<String> = match kind {
+            "bin" => vec![name.to_string(), format!("{name}.exe"), format!("{name}.wasm")],
+            "cdylib" | "dylib" => {
+                vec![format!("lib{krate}.so"), format!("lib{krate}.dylib"), format!("{krate}.dll")]
+            }
+            "staticlib" => vec![format!("lib{krate}.a"), format!("{krate}.lib")],
+            _ => Vec::new(),
+        };
+        if !expected.iter().any(|e| e == file) {
+            return None;
+        }
+        path.strip_prefix(&self.root).ok().map(Path::to_path_buf)
+    }
 }
 
 /// A finished cargo build.
@@ -142,56 +190,58 @@ pub fn build_args(root: &BuildRoot, params: &BuildParams, vendor: &VendorConfig)
     args
 }
 
+/// Bounds on what glassbox reads of cargo's output: the vendor's proc macros and build scripts
+/// can print anything there.
+pub mod output_limits {
+    /// The longest line of cargo's stdout (one JSON message) or stderr.
+    pub const LINE_BYTES: usize = 1 << 20;
+    /// The most lines of each stream.
+    pub const LINES: u64 = 1_000_000;
+    /// How much of stderr is kept for the error message.
+    pub const STDERR_KEPT: usize = 256 << 10;
+}
+
 /// Runs `cargo <args>` in the controlled environment with the build's umask, as `view` says (in
 /// the sandbox, or not), and returns the artifacts of workspace members (bin, cdylib, dylib,
-/// staticlib) at their host paths. `args` and `env` use the paths the build sees.
+/// staticlib) with their paths relative to the build root. `args` and `env` use the paths the
+/// build sees. A build message naming an artifact anywhere but where `layout` puts it, or for
+/// a target no member has, fails the build (exit 1, naming the message): cargo forwards what
+/// proc macros print.
 pub fn build(
     toolchain: &Toolchain,
     view: &View,
     env: &BuildEnv,
     workspace: &Workspace,
+    layout: &ArtifactLayout,
     args: Vec<String>,
 ) -> Result<CargoBuild> {
     // The umask is set by a shell so that glassbox needs no unsafe code to set it in the child.
-    let out = view
+    let mut child = view
         .command(Path::new("/bin/sh"), &view.inside.src, &env.vars)
         .arg("-c")
         .arg(format!("umask {} && exec \"$0\" \"$@\"", env.umask))
         .arg(&toolchain.cargo)
         .args(&args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| Error::tool("cargo build", format!("cannot run {} ({e})", toolchain.cargo.display())))?;
-    let mut artifacts = Vec::new();
-    for message in Message::parse_stream(BufReader::new(out.stdout.as_slice())) {
-        let Ok(Message::CompilerArtifact(art)) = message else { continue };
-        if !workspace.is_member(&art.package_id) {
-            continue;
-        }
-        for kind in &art.target.kind {
-            let kind = kind.to_string();
-            let files: Vec<PathBuf> = match kind.as_str() {
-                "bin" => art.executable.iter().map(|p| p.clone().into_std_path_buf()).collect(),
-                "cdylib" | "dylib" | "staticlib" => art
-                    .filenames
-                    .iter()
-                    .map(|p| p.clone().into_std_path_buf())
-                    .filter(|p| {
-                        p.extension().is_some_and(|e| matches!(e.to_str(), Some("so" | "a" | "dylib" | "dll" | "lib")))
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            for path in files.iter().map(|p| view.host_path(p)) {
-                let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                artifacts.push(Artifact { file_name, path, kind: kind.clone(), package: art.target.name.clone() });
-            }
-        }
+    let stderr = child.stderr.take().map(|s| std::thread::spawn(move || read_stderr(s)));
+    let stdout = child.stdout.take();
+    let read = stdout.map_or(Ok(Vec::new()), |out| artifacts_of(out, workspace, layout));
+    if read.is_err() {
+        // Stop the build: what it prints can no longer be believed.
+        let _ = child.kill();
     }
-    if !out.status.success() {
-        return Err(Error::tool("cargo build", first_error_line(&String::from_utf8_lossy(&out.stderr))));
+    let status = child.wait().map_err(|e| Error::tool("cargo build", format!("cannot wait for cargo ({e})")))?;
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    let mut artifacts = read?;
+    if !status.success() {
+        return Err(Error::tool("cargo build", first_error_line(&stderr)));
     }
     artifacts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    artifacts.dedup_by(|a, b| a.path == b.path);
+    artifacts.dedup_by(|a, b| a.rel_path == b.rel_path);
     if artifacts.is_empty() {
         return Err(Error::invalid(
             view.host_path(&view.inside.src.join("Cargo.toml")).display(),
@@ -199,6 +249,120 @@ pub fn build(
         ));
     }
     Ok(CargoBuild { args, artifacts })
+}
+
+/// Reads cargo's JSON messages, within [`output_limits`], and collects the workspace members'
+/// artifacts, each checked against `layout`.
+fn artifacts_of(stdout: impl Read, workspace: &Workspace, layout: &ArtifactLayout) -> Result<Vec<Artifact>> {
+    let mut artifacts = Vec::new();
+    let mut lines = BoundedLines::new(BufReader::new(stdout), "cargo build's output");
+    while let Some(line) = lines.next_line()? {
+        let Ok(Message::CompilerArtifact(art)) = serde_json::from_slice::<Message>(&line) else { continue };
+        if !workspace.is_member(&art.package_id) {
+            continue;
+        }
+        let forged = |path: &Path, why: &str| {
+            Error::rejected(
+                format!(
+                    "cargo build message for {} {}",
+                    art.package_id,
+                    crate::text::escape(&path.display().to_string())
+                ),
+                format!("{why}; the message may have been printed by the vendor's build code, so the build is refused"),
+            )
+        };
+        for kind in &art.target.kind {
+            let kind = kind.to_string();
+            let files: Vec<&Path> = match kind.as_str() {
+                "bin" => art.executable.iter().map(|p| p.as_std_path()).collect(),
+                "cdylib" | "dylib" | "staticlib" => art
+                    .filenames
+                    .iter()
+                    .map(|p| p.as_std_path())
+                    .filter(|p| {
+                        p.extension().is_some_and(|e| matches!(e.to_str(), Some("so" | "a" | "dylib" | "dll" | "lib")))
+                    })
+                    .collect(),
+                _ => continue,
+            };
+            if !workspace.has_target(&art.package_id, &art.target.name, &kind) {
+                let path = files.first().copied().unwrap_or(Path::new(""));
+                return Err(forged(
+                    path,
+                    &format!("names a {kind} target {:?} that the member does not have", art.target.name),
+                ));
+            }
+            for path in files {
+                let Some(rel_path) = layout.place(path, &kind, &art.target.name) else {
+                    return Err(forged(path, "names a file that is not where cargo puts this artifact"));
+                };
+                let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                artifacts.push(Artifact {
+                    file_name,
+                    path: path.to_path_buf(),
+                    rel_path,
+                    kind: kind.clone(),
+                    package: art.target.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(artifacts)
+}
+
+/// Keeps the first [`output_limits::STDERR_KEPT`] bytes of cargo's stderr and drains the rest,
+/// so cargo never blocks on a full pipe and a flood costs no memory.
+fn read_stderr(stderr: impl Read) -> String {
+    let mut kept = Vec::new();
+    let mut reader = BufReader::new(stderr);
+    let mut buf = [0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = output_limits::STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Lines of a stream, each at most [`output_limits::LINE_BYTES`] long and at most
+/// [`output_limits::LINES`] of them: more is an error naming `what`, never unbounded memory.
+struct BoundedLines<R> {
+    reader: R,
+    what: &'static str,
+    count: u64,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    fn new(reader: R, what: &'static str) -> Self {
+        BoundedLines { reader, what, count: 0 }
+    }
+
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut line = Vec::new();
+        let limit = output_limits::LINE_BYTES as u64 + 1;
+        let n = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::tool("cargo build", format!("reading {} ({e})", self.what)))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if line.len() > output_limits::LINE_BYTES {
+            return Err(Error::rejected(
+                self.what,
+                format!("a line longer than {} bytes (printed by the vendor's build code?)", output_limits::LINE_BYTES),
+            ));
+        }
+        self.count += 1;
+        if self.count > output_limits::LINES {
+            return Err(Error::rejected(self.what, format!("more than {} lines", output_limits::LINES)));
+        }
+        Ok(Some(line))
+    }
 }
 
 #[cfg(test)]
@@ -222,6 +386,53 @@ mod tests {
             ]
         );
         assert!(vendor_config_args("", Path::new("/v")).unwrap().config_args.is_empty());
+    }
+
+    #[test]
+    fn only_paths_where_cargo_puts_the_artifact_are_believed() {
+        let inside = BuildRoot::at(PathBuf::from("/tmp/glassbox/0123456789abcdef"));
+        let params = BuildParams {
+            manifest_rel: "Cargo.toml".into(),
+            packages: Vec::new(),
+            profile: "release".into(),
+            target: "x86_64-unknown-linux-gnu".into(),
+            features: Vec::new(),
+        };
+        let layout = ArtifactLayout::of(&inside, &params);
+        let dir = "/tmp/glassbox/0123456789abcdef/src/target/x86_64-unknown-linux-gnu/release";
+        let place = |path: &str, kind: &str, name: &str| layout.place(Path::new(path), kind, name);
+        assert_eq!(
+            place(&format!("{dir}/av-scan"), "bin", "av-scan"),
+            Some(PathBuf::from("src/target/x86_64-unknown-linux-gnu/release/av-scan"))
+        );
+        assert!(place(&format!("{dir}/libav_scan.so"), "cdylib", "av-scan").is_some());
+        assert!(place(&format!("{dir}/libav_scan.a"), "staticlib", "av-scan").is_some());
+        for (path, kind) in [
+            ("/proc/self/environ".to_string(), "bin"),
+            ("/dev/zero".to_string(), "bin"),
+            (format!("{dir}/other"), "bin"),
+            (format!("{dir}/deps/av-scan"), "bin"),
+            (format!("{dir}/../release/av-scan"), "bin"),
+            (format!("{dir}/av-scan"), "staticlib"),
+            ("/tmp/glassbox/0123456789abcdef/src/Cargo.toml".to_string(), "bin"),
+        ] {
+            assert_eq!(place(&path, kind, "av-scan"), None, "{path}");
+        }
+        let dev = ArtifactLayout::of(&inside, &BuildParams { profile: "dev".into(), ..params });
+        assert!(dev.place(Path::new(&dir.replace("release", "debug")).join("x").as_path(), "bin", "x").is_some());
+    }
+
+    #[test]
+    fn cargo_output_is_read_within_bounds() {
+        let long = vec![b'x'; output_limits::LINE_BYTES + 1];
+        let mut lines = BoundedLines::new(std::io::Cursor::new(long), "out");
+        assert_eq!(lines.next_line().unwrap_err().exit_code(), 1);
+        let mut lines = BoundedLines::new(std::io::Cursor::new(b"a\nb".to_vec()), "out");
+        assert_eq!(lines.next_line().unwrap().unwrap(), b"a\n");
+        assert_eq!(lines.next_line().unwrap().unwrap(), b"b");
+        assert!(lines.next_line().unwrap().is_none());
+        let kept = read_stderr(std::io::repeat(b'e').take(4 * output_limits::STDERR_KEPT as u64));
+        assert_eq!(kept.len(), output_limits::STDERR_KEPT);
     }
 
     mod properties {

@@ -5,6 +5,6 @@ pub mod invoke;
 pub mod lockfile;
 pub mod workspace;
 
-pub use invoke::{build, build_args, vendor, Artifact, BuildParams, CargoBuild, VendorConfig};
+pub use invoke::{build, build_args, vendor, Artifact, ArtifactLayout, BuildParams, CargoBuild, VendorConfig};
 pub use lockfile::{LockedPackage, Lockfile};
 pub use workspace::{Component, ComponentOrigin, Workspace};

@@ -71,6 +71,16 @@ impl Workspace {
     pub fn is_member(&self, id: &cargo_metadata::PackageId) -> bool {
         self.metadata.workspace_members.contains(id)
     }
+
+    /// True when the member `id` has a target `name` of `kind` (`bin`, `cdylib`, ...), as its
+    /// manifest says: a build message about any other target did not come from cargo.
+    pub fn has_target(&self, id: &cargo_metadata::PackageId, name: &str, kind: &str) -> bool {
+        self.metadata
+            .packages
+            .iter()
+            .filter(|p| &p.id == id)
+            .any(|p| p.targets.iter().any(|t| t.name == name && t.kind.iter().any(|k| k.to_string() == kind)))
+    }
 }
 
 /// The arguments after `cargo` that [`Workspace::load_with`] expects.

@@ -280,6 +280,7 @@ impl Checker<'_> {
     fn compile_and_save(&self, label: &str, conditions: Conditions, vendor: &VendorConfig) -> Result<Outcome> {
         let root = &conditions.root;
         self.req.progress.phase(&format!("build {label}"), 0);
+        let outputs = compile::private_dir(&self.req.build_base)?;
         let adjust = |env: &mut crate::env::BuildEnv| conditions.apply(env);
         let compiled = compile::compile(&compile::Compilation {
             root,
@@ -291,6 +292,7 @@ impl Checker<'_> {
             source_date_epoch: self.source_date_epoch,
             stem: &self.stem,
             progress: self.req.progress,
+            outputs: outputs.path(),
             adjust_env: Some(&adjust),
         })
         .map_err(|e| self.ws.relabel(e, &root.src))?;

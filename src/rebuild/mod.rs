@@ -121,7 +121,12 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
 
     let root = BuildRoot::for_source(&req.build_base, &plan.source_digest);
     let _lock = stage::lock(&root)?;
+    let verdict_dir = req.provenance.parent().map(PathBuf::from).unwrap_or_default();
+    for dir in req.out_dir.iter().chain([&verdict_dir]) {
+        stage::refuse_inside_build_base(dir, &req.build_base)?;
+    }
     let prepared = source::prepare(&req.source, &plan, &root, &toolchain, &req.host_env, req.progress)?;
+    let outputs = compile::private_dir(&req.build_base)?;
     let compiled = compile::compile(&compile::Compilation {
         root: &root,
         build_base: &req.build_base,
@@ -132,6 +137,7 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         source_date_epoch: plan.source_date_epoch,
         stem: &plan.stem,
         progress: req.progress,
+        outputs: outputs.path(),
         adjust_env: None,
     })?;
 
@@ -191,9 +197,8 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         differences_file: None,
     };
     if let Some(key) = req.key {
-        let dir = req.provenance.parent().map(PathBuf::from).unwrap_or_default();
         let written = verdict::sign_and_write(
-            &dir,
+            &verdict_dir,
             &trusted,
             &outcome,
             &compiled.bundle_name,
