@@ -18,6 +18,7 @@ mod log_attacks;
 mod rebuild;
 mod review;
 mod sandbox;
+mod sandbox_attacks;
 mod site;
 mod site_browser;
 mod support;
