@@ -9,7 +9,7 @@ pub mod verdict;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -242,10 +242,17 @@ fn explain(
         notes.push("pass --expected with the vendor's binary bundle to see where the bytes differ".into());
         return Ok(Vec::new());
     };
+    // The report is published beside the verdict: its sides are named by the artifact, not by
+    // the rebuilder's local paths (its home, its private output directory).
+    let compare = |theirs: &Path, rebuilt: &Path, name: &str| -> Result<ArtifactDifference> {
+        let mut report = diff::diff_files(theirs, rebuilt)?;
+        report.a.name = format!("expected/{name}");
+        report.b.name = format!("rebuilt/{name}");
+        Ok(ArtifactDifference { name: name.to_string(), report })
+    };
     let mut out = Vec::new();
     if expected.is_file() {
-        let report = diff::diff_files(&expected, &compiled.bundle_path)?;
-        out.push(ArtifactDifference { name: compiled.bundle_name.clone(), report });
+        out.push(compare(&expected, &compiled.bundle_path, &compiled.bundle_name)?);
         return Ok(out);
     }
     for a in artifacts.iter().filter(|a| !a.matches) {
@@ -259,7 +266,7 @@ fn explain(
         };
         let theirs = expected.join(&a.name);
         if theirs.is_file() {
-            out.push(ArtifactDifference { name: a.name.clone(), report: diff::diff_files(&theirs, &rebuilt)? });
+            out.push(compare(&theirs, &rebuilt, &a.name)?);
         }
     }
     Ok(out)

@@ -91,7 +91,10 @@ impl Scene {
     }
 
     fn check(&self, ws: &Path) -> Output {
-        output_within(glassbox().arg("check").arg("--manifest-path").arg(ws.join("Cargo.toml")).arg("--allow-dirty"), LIMIT)
+        output_within(
+            glassbox().arg("check").arg("--manifest-path").arg(ws.join("Cargo.toml")).arg("--allow-dirty"),
+            LIMIT,
+        )
     }
 }
 
@@ -119,7 +122,8 @@ fn provenance_for(scene: &Scene, benign: &Path, ws: &Path, name: &str) -> PathBu
     for b in &mut predicate.run_details.byproducts {
         if b.name.as_deref() == Some("sources.sha256") {
             b.content = Some(content.clone());
-            b.digest.insert("sha256".into(), glassbox::digest::Sha256Digest::of(&std::fs::read(&manifest).unwrap()).hex());
+            b.digest
+                .insert("sha256".into(), glassbox::digest::Sha256Digest::of(&std::fs::read(&manifest).unwrap()).hex());
         }
     }
     let file = scene.path().join(name).join(format!("{TARGET}.provenance.intoto.jsonl"));
