@@ -2,25 +2,25 @@
 //! static files and the policy alone. The log is verified (the policy's `[log]` key and
 //! witnesses), every entry is authenticated against the checkpoint's root, the custody
 //! envelopes are read bundle by bundle and checked against the digests their entries name, and
-//! their signatures are verified in batches on every core. Then each release is judged by the
-//! same rules as the gateway's ([`rules::judge`]) against what the log held before it, and the
-//! statistics are counted per period by each statement's own time.
+//! their signatures are verified in batches on every core. Then [`super::replay`] replays them
+//! in log order (each release judged by the gateway's rules, [`super::rules::judge`]), and each
+//! release's checkpoint claim is checked against the tree of the authenticated log.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::attest::custody::{Decision, DecisionKind, Intake, Request};
 use crate::attest::{Envelope, SAMPLE_RELEASE_V1};
-use crate::custody::rules::{self, Case};
-use crate::custody::statements::{self, prefixed, Custody, Logged};
+use crate::custody::replay::{kind_rank, CheckpointClaim, Replay};
+use crate::custody::statements::{self, Custody};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::keys::{verify_batch, BatchItem};
 use crate::policy::samples::SamplesPolicy;
 use crate::policy::{LogPolicy, Policy};
 use crate::time::{Period, Timestamp};
+use crate::tlog::merkle;
 use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{authenticated_entries, Verified, WitnessPolicy};
 use crate::transparency::LogDir;
@@ -33,10 +33,52 @@ pub struct Options {
     /// Only entries whose own time is at or before this.
     pub to: Option<Timestamp>,
     pub period: Period,
-    /// The auditor's clock: break-glass windows and expiries are judged against it. `None`
-    /// judges them as of the newest custody statement's own time, for a reader without a clock
-    /// (the static site, whose files must not depend on when they were made).
-    pub now: Option<Timestamp>,
+    /// The clock break-glass windows and expiries are judged against, and where it came from.
+    /// `None` judges them as of the newest own time of a statement that counts (one a policy
+    /// key signed, not a repeat), for a reader without a clock (the static site, whose files
+    /// must not depend on when they were made).
+    pub now: Option<(Timestamp, ClockSource)>,
+}
+
+impl Options {
+    /// Whether a statement dated `t` is reported (`--from`/`--to`).
+    pub fn in_range(&self, t: Timestamp) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t <= to)
+    }
+}
+
+/// Where the audit's clock came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockSource {
+    /// The auditor's system clock (`sample audit` without `--as-of`).
+    SystemClock,
+    /// `sample audit --as-of TIME`: reproducible output.
+    AsOf,
+    /// The newest witness cosignature of the checkpoint (the site).
+    Cosignature,
+    /// The newest own time of a statement that counts (none: the Unix epoch).
+    NewestTrustedStatement,
+}
+
+/// The clock the audit used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Clock {
+    pub source: ClockSource,
+    /// RFC 3339.
+    pub time: String,
+}
+
+/// A custody entry that counts for nothing, and why: `malformed` (does not decode),
+/// `untrusted` (no policy key of its role signed it), `repeat` (the signed payload and signer
+/// of an earlier entry, re-wrapped), `role-mismatch` (a request claiming another role or
+/// country than the policy gives its key), and for decisions `no-request` (no counted request
+/// with that digest logged before it), `sample-mismatch` (its sample is not its request's) and
+/// `not-allowed` (its key may not make that decision about that request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Ignored {
+    pub index: u64,
+    pub reason: &'static str,
 }
 
 /// The audit's answer.
@@ -48,12 +90,13 @@ pub struct Report {
     pub entries: u64,
     /// Entries whose predicate type is custody's.
     pub custody_entries: u64,
-    /// Custody entries that do not decode, repeat an earlier envelope, or that no policy key of
-    /// their role signed (anyone may append to the log); releases are never ignored.
-    pub ignored: u64,
+    /// Custody entries that count for nothing, in log order (anyone may append to the log).
+    pub ignored: Vec<Ignored>,
+    pub clock: Clock,
     pub periods: Vec<PeriodStats>,
     pub violations: Vec<Violation>,
-    /// Every decoded custody entry whose time is in range, in log order (for `--jsonl`).
+    /// Every decoded custody entry whose time is in range, repeats left out, in log order (for
+    /// `--jsonl` and the site).
     #[serde(skip)]
     pub decoded: Vec<Custody>,
 }
@@ -78,8 +121,8 @@ impl LogSummary {
 pub struct Violation {
     pub index: u64,
     /// A kebab-case name: the gateway's refusal kinds (`missing-approvals`, `already-released`,
-    /// …) and the audit's own (`no-request`, `not-gateway`, `break-glass-overdue`,
-    /// `release-mismatch`, `malformed-release`).
+    /// …) and the audit's own (`no-request`, `release-mismatch`, `approvals-mismatch`,
+    /// `checkpoint-mismatch`, `break-glass-overdue`, `malformed-release`).
     pub kind: String,
     pub detail: String,
 }
@@ -107,10 +150,10 @@ pub struct PeriodStats {
     pub by_destination: BTreeMap<String, Counts>,
     pub by_role: BTreeMap<String, Counts>,
     pub by_country: BTreeMap<String, Counts>,
-    /// Seconds from requestedAt to decidedAt of each trusted approval of a trusted request.
+    /// Seconds from requestedAt to decidedAt of each counted approval.
     pub approval_latency: Latency,
     #[serde(skip)]
-    latencies: Vec<i64>,
+    pub(super) latencies: Vec<i64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -195,24 +238,99 @@ pub fn audit_in(
         .map(|b| read_bundle(dir, b, size, &named, samples))
         .collect::<Result<_>>()?;
     let outcomes: Vec<Outcome> = bundles.into_iter().flatten().collect();
-    let now = options.now.unwrap_or_else(|| {
-        let decoded = outcomes.iter().filter_map(|o| if let Outcome::Decoded(c) = o { Some(c.time()) } else { None });
-        decoded.max().unwrap_or(Timestamp(0))
-    });
-    let mut replay = Replay::new(samples, options, now);
+    let mut replay = Replay::new(samples, options);
+    let mut repeats = HashSet::new();
     for outcome in &outcomes {
-        replay.step(outcome);
+        match outcome {
+            Outcome::Ignored(index) => replay.ignore(*index, "malformed"),
+            Outcome::MalformedRelease { index, detail } => replay.malformed_release(*index, detail.clone()),
+            Outcome::Decoded(c) => replay.step(c),
+        }
     }
-    let (periods, mut violations, ignored) = replay.finish();
-    violations.sort_by_key(|v| v.index);
+    let mut replayed = replay.finish(options.now.map(|(t, _)| t));
+    let source = options.now.map_or(ClockSource::NewestTrustedStatement, |(_, s)| s);
+    for i in &replayed.ignored {
+        if i.reason == "repeat" {
+            repeats.insert(i.index);
+        }
+    }
+    let clock = Clock { source, time: replayed.now.rfc3339() };
+    let mut violations = std::mem::take(&mut replayed.violations);
+    violations.extend(check_checkpoints(raw, &replayed.checkpoints, options));
+    violations.sort_by_key(|v| (v.index, kind_rank(&v.kind)));
     let decoded = outcomes
         .into_iter()
         .filter_map(|o| match o {
-            Outcome::Decoded(c) if in_range(options, c.time()) => Some(c),
+            Outcome::Decoded(c) if options.in_range(c.time()) && !repeats.contains(&c.index()) => Some(c),
             _ => None,
         })
         .collect();
-    Ok(Report { log: LogSummary::of(verified), entries: size, custody_entries, ignored, periods, violations, decoded })
+    Ok(Report {
+        log: LogSummary::of(verified),
+        entries: size,
+        custody_entries,
+        ignored: replayed.ignored,
+        clock,
+        periods: replayed.periods,
+        violations,
+        decoded,
+    })
+}
+
+/// Checks each release's checkpoint claim: its size at most the release's own index (the tree
+/// it was judged under cannot hold it), its root the root of the log's first `size` entries.
+/// The roots are computed in one pass over the authenticated entries, up to the largest size.
+fn check_checkpoints(raw: &[Vec<u8>], claims: &[CheckpointClaim], options: &Options) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut wanted: Vec<&CheckpointClaim> = Vec::new();
+    for c in claims.iter().filter(|c| options.in_range(c.time)) {
+        if c.size > c.index {
+            out.push(Violation {
+                index: c.index,
+                kind: "checkpoint-mismatch".into(),
+                detail: format!("the release claims a checkpoint of size {}, beyond its own entry", c.size),
+            });
+        } else {
+            wanted.push(c);
+        }
+    }
+    wanted.sort_by_key(|c| c.size);
+    let Some(largest) = wanted.last().map(|c| c.size as usize) else { return out };
+    let leaves: Vec<crate::tlog::Hash> = raw[..largest].par_iter().map(|e| merkle::leaf_hash(e)).collect();
+    // The complete subtrees of the tree so far, left to right, with their heights.
+    let mut frontier: Vec<(u32, crate::tlog::Hash)> = Vec::new();
+    let mut pushed = 0usize;
+    for claim in wanted {
+        while pushed < claim.size as usize {
+            let mut node = (0u32, leaves[pushed]);
+            while frontier.last().is_some_and(|(h, _)| *h == node.0) {
+                let (h, left) = frontier.pop().unwrap_or(node);
+                node = (h + 1, merkle::node_hash(&left, &node.1));
+            }
+            frontier.push(node);
+            pushed += 1;
+        }
+        // RFC 6962: the complete subtrees combined from the right.
+        let root = frontier
+            .iter()
+            .rev()
+            .map(|(_, h)| *h)
+            .reduce(|right, left| merkle::node_hash(&left, &right))
+            .unwrap_or(merkle::EMPTY_ROOT);
+        if Sha256Digest(root).hex() != claim.root {
+            out.push(Violation {
+                index: claim.index,
+                kind: "checkpoint-mismatch".into(),
+                detail: format!(
+                    "the release claims root {} at size {}, but the log's root at that size is {}",
+                    claim.root,
+                    claim.size,
+                    Sha256Digest(root).hex()
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// The two fields of a log entry the audit reads.
@@ -230,8 +348,8 @@ struct EntryHead<'a> {
 #[allow(clippy::large_enum_variant)]
 enum Outcome {
     Decoded(Custody),
-    /// Not a custody statement that decodes.
-    Ignored,
+    /// A custody entry that does not decode, at this index.
+    Ignored(u64),
     /// A release that does not decode, signed by a gateway key.
     MalformedRelease {
         index: u64,
@@ -274,7 +392,7 @@ fn read_bundle(
             return Err(Error::rejected(&origin, "the stored envelope does not hash to the entry's digest"));
         }
         let Ok(envelope) = serde_json::from_slice::<Envelope>(line) else {
-            out.push(Outcome::Ignored);
+            out.push(Outcome::Ignored(index));
             continue;
         };
         match statements::parse(&envelope, *digest, index, &origin) {
@@ -283,7 +401,7 @@ fn read_bundle(
                 let first = statements::first_candidate(&envelope, &keys);
                 pending.push(Pending { parsed, envelope, keys, first });
             }
-            Ok(None) => out.push(Outcome::Ignored),
+            Ok(None) => out.push(Outcome::Ignored(index)),
             Err(e) => out.push(malformed(&envelope, index, policy, e)),
         }
     }
@@ -310,15 +428,14 @@ fn read_bundle(
 fn outcome_index(o: &Outcome) -> u64 {
     match o {
         Outcome::Decoded(c) => c.index(),
-        // Ignored entries carry no index and do not need one: only counted.
-        Outcome::Ignored => 0,
+        Outcome::Ignored(index) => *index,
         Outcome::MalformedRelease { index, .. } => *index,
     }
 }
 
 /// A custody entry that does not decode: ignored, unless it is a release a gateway signed.
 fn malformed(envelope: &Envelope, index: u64, policy: &SamplesPolicy, e: Error) -> Outcome {
-    let Ok(payload) = envelope.payload_bytes() else { return Outcome::Ignored };
+    let Ok(payload) = envelope.payload_bytes() else { return Outcome::Ignored(index) };
     let head: std::result::Result<crate::attest::Statement<serde::de::IgnoredAny>, _> =
         serde_json::from_slice(&payload);
     if head.is_ok_and(|h| h.predicate_type == SAMPLE_RELEASE_V1) {
@@ -331,264 +448,7 @@ fn malformed(envelope: &Envelope, index: u64, policy: &SamplesPolicy, e: Error) 
             };
         }
     }
-    Outcome::Ignored
-}
-
-fn in_range(options: &Options, t: Timestamp) -> bool {
-    options.from.is_none_or(|f| t >= f) && options.to.is_none_or(|to| t <= to)
-}
-
-/// What the log says about one request so far.
-struct RequestState<'a> {
-    logged: &'a Logged<Request>,
-    /// The first gateway release of it.
-    released: Option<u64>,
-}
-
-/// The replay in log order.
-struct Replay<'a> {
-    policy: &'a SamplesPolicy,
-    options: &'a Options,
-    /// The clock, resolved (`Options::now`).
-    now: Timestamp,
-    intakes: HashMap<u64, &'a Logged<Intake>>,
-    requests: HashMap<Sha256Digest, RequestState<'a>>,
-    decisions: HashMap<Sha256Digest, Vec<&'a Logged<Decision>>>,
-    seen: HashSet<Sha256Digest>,
-    /// Gateway releases per quota period.
-    quota: HashMap<String, u64>,
-    /// Break-glass releases whose post-hoc approval is checked at the end: (release index,
-    /// request, releasedAt).
-    post_hoc: Vec<(u64, Sha256Digest, Timestamp)>,
-    stats: BTreeMap<String, PeriodStats>,
-    violations: Vec<Violation>,
-    ignored: u64,
-}
-
-impl<'a> Replay<'a> {
-    fn new(policy: &'a SamplesPolicy, options: &'a Options, now: Timestamp) -> Replay<'a> {
-        Replay {
-            policy,
-            options,
-            now,
-            intakes: HashMap::new(),
-            requests: HashMap::new(),
-            decisions: HashMap::new(),
-            seen: HashSet::new(),
-            quota: HashMap::new(),
-            post_hoc: Vec::new(),
-            stats: BTreeMap::new(),
-            violations: Vec::new(),
-            ignored: 0,
-        }
-    }
-
-    /// The statistics of `t`'s period, if `t` is in range.
-    fn at(&mut self, t: Timestamp) -> Option<&mut PeriodStats> {
-        if !in_range(self.options, t) {
-            return None;
-        }
-        let period = t.period(self.options.period);
-        Some(self.stats.entry(period.clone()).or_insert_with(|| PeriodStats { period, ..Default::default() }))
-    }
-
-    fn violation(&mut self, index: u64, time: Timestamp, kind: &str, detail: impl Into<String>) {
-        if in_range(self.options, time) {
-            self.violations.push(Violation { index, kind: kind.into(), detail: detail.into() });
-        }
-    }
-
-    fn step(&mut self, outcome: &'a Outcome) {
-        let custody = match outcome {
-            Outcome::Ignored => {
-                self.ignored += 1;
-                return;
-            }
-            Outcome::MalformedRelease { index, detail } => {
-                self.violations.push(Violation {
-                    index: *index,
-                    kind: "malformed-release".into(),
-                    detail: detail.clone(),
-                });
-                return;
-            }
-            Outcome::Decoded(c) => c,
-        };
-        let repeat = !self.seen.insert(custody.envelope());
-        if let Custody::Release(r) = custody {
-            return self.release(r);
-        }
-        if repeat || custody.signer().is_none() {
-            self.ignored += 1;
-            // An untrusted request is still remembered: a release of it is a violation.
-            if let (Custody::Request(r), false) = (custody, repeat) {
-                self.requests.insert(r.envelope, RequestState { logged: r, released: None });
-            }
-            return;
-        }
-        match custody {
-            Custody::Intake(l) => {
-                self.intakes.insert(l.index, l);
-                if let Some(s) = self.at(l.time) {
-                    s.batches += 1;
-                    s.samples_in += l.predicate.count;
-                }
-            }
-            Custody::Request(l) => {
-                self.requests.insert(l.envelope, RequestState { logged: l, released: None });
-                if let Some(s) = self.at(l.time) {
-                    s.requests += 1;
-                    s.break_glass.requests += u64::from(l.predicate.break_glass);
-                    for (map, key) in breakdown(s, &l.predicate) {
-                        map.entry(key).or_default().requests += 1;
-                    }
-                }
-            }
-            Custody::Decision(l) => {
-                let Some(request) = prefixed(&l.predicate.request) else { return };
-                self.decisions.entry(request).or_default().push(l);
-                let latency = self
-                    .requests
-                    .get(&request)
-                    .filter(|r| r.logged.signer.is_some())
-                    .map(|r| l.time.0 - r.logged.time.0);
-                if let Some(s) = self.at(l.time) {
-                    match l.predicate.decision {
-                        DecisionKind::Approve => {
-                            s.approvals += 1;
-                            s.latencies.extend(latency);
-                        }
-                        DecisionKind::Deny => s.denials += 1,
-                        DecisionKind::Invalidate => s.invalidations += 1,
-                    }
-                }
-            }
-            Custody::Release(_) => {}
-        }
-    }
-
-    fn release(&mut self, r: &'a Logged<crate::attest::custody::Release>) {
-        let p = &r.predicate;
-        if r.signer.is_none() {
-            return self.violation(
-                r.index,
-                r.time,
-                "not-gateway",
-                "the release is signed by no gateway key of the policy",
-            );
-        }
-        let quota_period = self.policy.quota.map(|q| r.time.period(q.period)).unwrap_or_default();
-        let in_period = self.quota.get(&quota_period).copied().unwrap_or(0);
-        *self.quota.entry(quota_period).or_default() += 1;
-        let Some(request_digest) = prefixed(&p.request) else { return };
-        let Some(state) = self.requests.get(&request_digest) else {
-            if let Some(s) = self.at(r.time) {
-                s.releases += 1;
-            }
-            return self.violation(
-                r.index,
-                r.time,
-                "no-request",
-                format!("no request {} was logged before the release", p.request),
-            );
-        };
-        let request = state.logged;
-        let released_before = state.released;
-        let decisions = self.decisions.get(&request_digest).cloned().unwrap_or_default();
-        let case = Case {
-            request,
-            intake: self.intakes.get(&request.predicate.intake.log_index).copied(),
-            decisions,
-            released_before,
-            releases_in_period: in_period,
-        };
-        match rules::judge(self.policy, &case, r.time) {
-            Err(refusal) => {
-                let kind = serde_json::to_value(refusal.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "refused".into());
-                self.violation(r.index, r.time, &kind, refusal.detail);
-            }
-            Ok(approved) => {
-                if request.predicate.break_glass && !approved.waived.is_empty() {
-                    self.post_hoc.push((r.index, request_digest, r.time));
-                }
-            }
-        }
-        let q = &request.predicate;
-        if p.destination != q.destination || p.recipient != q.recipient || p.break_glass != q.break_glass {
-            self.violation(
-                r.index,
-                r.time,
-                "release-mismatch",
-                "the release's destination, recipient or breakGlass differ from its request's",
-            );
-        }
-        if let Some(state) = self.requests.get_mut(&request_digest) {
-            state.released.get_or_insert(r.index);
-        }
-        if let Some(s) = self.at(r.time) {
-            s.releases += 1;
-            s.break_glass.releases += u64::from(q.break_glass);
-            for (map, key) in breakdown(s, q) {
-                map.entry(key).or_default().releases += 1;
-            }
-        }
-    }
-
-    fn finish(mut self) -> (Vec<PeriodStats>, Vec<Violation>, u64) {
-        for (index, request, released_at) in std::mem::take(&mut self.post_hoc) {
-            let Some(state) = self.requests.get(&request) else { continue };
-            let decisions = self.decisions.get(&request).cloned().unwrap_or_default();
-            if rules::post_hoc_approved(self.policy, state.logged, released_at, &decisions, self.now) == Some(false) {
-                let window = self.policy.break_glass.map_or(0, |b| b.post_hoc_within);
-                self.violation(
-                    index,
-                    released_at,
-                    "break-glass-overdue",
-                    format!(
-                        "a break-glass release whose outside approvals were due by {} and are not in the log",
-                        Timestamp(released_at.0.saturating_add(window)).rfc3339()
-                    ),
-                );
-            }
-        }
-        let expired: Vec<Timestamp> = self
-            .requests
-            .values()
-            .filter(|r| r.released.is_none() && r.logged.signer.is_some())
-            .filter_map(|r| Timestamp::parse_rfc3339(&r.logged.predicate.expires_at))
-            .filter(|t| *t <= self.now)
-            .collect();
-        for t in expired {
-            if let Some(s) = self.at(t) {
-                s.expired += 1;
-            }
-        }
-        let mut periods: Vec<PeriodStats> = self.stats.into_values().collect();
-        for s in &mut periods {
-            s.release_rate = (s.samples_in > 0).then(|| s.releases as f64 / s.samples_in as f64);
-            s.latencies.sort_unstable();
-            let pick = |p: usize| -> Option<i64> {
-                let n = s.latencies.len();
-                (n > 0).then(|| s.latencies[(p * n).div_ceil(100).clamp(1, n) - 1])
-            };
-            s.approval_latency =
-                Latency { count: s.latencies.len() as u64, p50: pick(50), p90: pick(90), p99: pick(99) };
-        }
-        (periods, self.violations, self.ignored)
-    }
-}
-
-/// The four breakdowns a request or release is counted in, with its key in each.
-fn breakdown<'s>(s: &'s mut PeriodStats, r: &Request) -> [(&'s mut BTreeMap<String, Counts>, String); 4] {
-    [
-        (&mut s.by_reason, r.reason.clone()),
-        (&mut s.by_destination, r.destination.clone()),
-        (&mut s.by_role, r.requester.role.clone()),
-        (&mut s.by_country, r.requester.country.clone()),
-    ]
+    Outcome::Ignored(index)
 }
 
 /// One `--jsonl` line: a decoded custody entry for a SIEM.

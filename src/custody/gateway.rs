@@ -105,7 +105,7 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
     let _lock = lock(&store)?;
     let synced = ledger::sync(&mut store, req.log, req.policy)?;
     let checkpoint = CheckpointRef { size: synced.size, root: synced.root.hex() };
-    let Some(request) = ledger::request(&store, samples, &digest)? else {
+    let Some((request, repeat_of)) = ledger::request(&store, samples, &digest)? else {
         return Err(Error::rejected(
             &what,
             format!("refused (not-logged): the request is not in the log (checkpoint size {})", synced.size),
@@ -137,13 +137,17 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
     };
     let case = Case {
         request: &request,
+        repeat_of,
         intake: intake.as_ref(),
         decisions: decisions.iter().collect(),
         released_before: None,
         releases_in_period,
     };
-    let approved = rules::judge(samples, &case, req.now)
-        .map_err(|r| Error::rejected(&what, format!("refused ({}): {}", kind_name(r.kind), r.detail)))?;
+    let approved = rules::judge(samples, &case, req.now);
+    // The first broken rule, in rule order, is the refusal.
+    if let Some(r) = approved.refusals.first() {
+        return Err(Error::rejected(&what, format!("refused ({}): {}", r.kind.name(), r.detail)));
+    }
 
     let plaintext = read_sample(&store, &request.subject)?;
     let recipient: age::x25519::Recipient = request.predicate.recipient.parse().map_err(|_| {
@@ -237,7 +241,7 @@ fn rerun(
         format!("request {}", digest.prefixed()),
         format!(
             "refused ({}): the request was already released (log entry {}); its ciphertext is not pending and {} does not hold it",
-            kind_name(RefusalKind::AlreadyReleased),
+            RefusalKind::AlreadyReleased.name(),
             prior.index,
             output.display()
         ),
@@ -320,9 +324,4 @@ fn lock(store: &SampleStore) -> Result<fs::File> {
         .at(&path)?;
     file.lock().at(&path)?;
     Ok(file)
-}
-
-/// A refusal kind's name as the JSON and the messages spell it (`missing-approvals`).
-pub fn kind_name(kind: RefusalKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

@@ -10,9 +10,11 @@
 //! intake batches by index. The envelope lines are kept, and every query decodes them again
 //! under the policy it is given, so a signer is always judged by the policy in force.
 
+use std::collections::HashSet;
+
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::statements::{decode, is_custody_type, Custody, Logged};
+use super::statements::{decode, is_custody_type, Custody, Identity, Logged};
 use super::store::SampleStore;
 use crate::attest::custody::{Decision, Intake, Release, Request};
 use crate::attest::Envelope;
@@ -37,12 +39,14 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
     log_index INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,              -- intake, request, decision or release
     envelope TEXT NOT NULL,          -- sha256 hex of the envelope line
+    payload TEXT NOT NULL,           -- sha256 hex of the signed payload (with the signer: which statement)
     request TEXT,                    -- decisions and releases: the request envelope's sha256 hex
     signer TEXT,                     -- hex public key of the policy key that verified at sync
     time INTEGER NOT NULL,           -- the statement's own time (Unix seconds)
     line TEXT NOT NULL               -- the envelope line as logged
 );
 CREATE INDEX IF NOT EXISTS ledger_by_envelope ON ledger_entries(envelope);
+CREATE INDEX IF NOT EXISTS ledger_by_payload ON ledger_entries(payload);
 CREATE INDEX IF NOT EXISTS ledger_by_request ON ledger_entries(request, kind);
 CREATE INDEX IF NOT EXISTS ledger_releases_by_time ON ledger_entries(kind, time);
 ";
@@ -205,9 +209,9 @@ fn index_entry(
         Custody::Release(l) => ("release", request_hex(&l.predicate.request), signer_hex(l), l.time),
     };
     tx.execute(
-        "INSERT OR REPLACE INTO ledger_entries (log_index, kind, envelope, request, signer, time, line)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![index as i64, kind, digest.hex(), request, signer, time.0, text],
+        "INSERT OR REPLACE INTO ledger_entries (log_index, kind, envelope, payload, request, signer, time, line)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![index as i64, kind, digest.hex(), custody.payload().hex(), request, signer, time.0, text],
     )
     .map_err(|e| Error::invalid(at, format!("ledger: {e}")))?;
     Ok(true)
@@ -261,16 +265,50 @@ fn decoded(policy: &SamplesPolicy, row: &Row) -> Result<Option<Custody>> {
     Ok(decode(&envelope, Sha256Digest::of(row.line.as_bytes()), row.index, policy, &origin).ok().flatten())
 }
 
-/// The logged request whose envelope digest is `digest` (the first, if logged twice).
-pub fn request(store: &SampleStore, policy: &SamplesPolicy, digest: &Sha256Digest) -> Result<Option<Logged<Request>>> {
+/// The log index of an earlier entry with the same identity as `c` (its signed payload and
+/// its signer under `policy`): `c` is then a repeat, which counts for nothing.
+pub fn repeat_of(store: &SampleStore, policy: &SamplesPolicy, c: &Custody) -> Result<Option<u64>> {
+    let found = rows(
+        store,
+        "SELECT log_index, line FROM ledger_entries WHERE payload = ?1 AND log_index < ?2 ORDER BY log_index",
+        params![c.payload().hex(), i64::try_from(c.index()).unwrap_or(i64::MAX)],
+    )?;
+    for row in &found {
+        if decoded(policy, row)?.is_some_and(|earlier| earlier.identity() == c.identity()) {
+            return Ok(Some(row.index));
+        }
+    }
+    Ok(None)
+}
+
+/// Drops repeats (same identity as an earlier one in the list), keeping log order.
+fn distinct<P>(all: Vec<Logged<P>>, wrap: impl Fn(&Logged<P>) -> Identity) -> Vec<Logged<P>> {
+    let mut seen = HashSet::new();
+    all.into_iter().filter(|l| seen.insert(wrap(l))).collect()
+}
+
+fn identity<P>(l: &Logged<P>) -> Identity {
+    (l.payload, l.signer.as_ref().map(|k| *k.key.as_bytes()))
+}
+
+/// The logged request whose envelope digest is `digest` (the first, if logged twice), and the
+/// index of an earlier request it repeats, if any.
+pub fn request(
+    store: &SampleStore,
+    policy: &SamplesPolicy,
+    digest: &Sha256Digest,
+) -> Result<Option<(Logged<Request>, Option<u64>)>> {
     let found = rows(
         store,
         "SELECT log_index, line FROM ledger_entries WHERE envelope = ?1 AND kind = 'request' ORDER BY log_index LIMIT 1",
         params![digest.hex()],
     )?;
     for row in &found {
-        if let Some(Custody::Request(l)) = decoded(policy, row)? {
-            return Ok(Some(l));
+        if let Some(c @ Custody::Request(_)) = decoded(policy, row)? {
+            let repeat = repeat_of(store, policy, &c)?;
+            if let Custody::Request(l) = c {
+                return Ok(Some((l, repeat)));
+            }
         }
     }
     Ok(None)
@@ -284,7 +322,8 @@ pub fn line_at(store: &SampleStore, index: u64) -> Result<Option<String>> {
         .map(|r| r.line))
 }
 
-/// The intake statement at log index `index`, if the ledger holds one there.
+/// The intake statement at log index `index`, if the ledger holds one there that is not a
+/// repeat of an earlier one (a re-wrapped batch takes no sample in).
 pub fn intake_at(store: &SampleStore, policy: &SamplesPolicy, index: u64) -> Result<Option<Logged<Intake>>> {
     let found = rows(
         store,
@@ -292,14 +331,20 @@ pub fn intake_at(store: &SampleStore, policy: &SamplesPolicy, index: u64) -> Res
         params![i64::try_from(index).unwrap_or(-1)],
     )?;
     for row in &found {
-        if let Some(Custody::Intake(l)) = decoded(policy, row)? {
-            return Ok(Some(l));
+        if let Some(c @ Custody::Intake(_)) = decoded(policy, row)? {
+            if repeat_of(store, policy, &c)?.is_some() {
+                return Ok(None);
+            }
+            if let Custody::Intake(l) = c {
+                return Ok(Some(l));
+            }
         }
     }
     Ok(None)
 }
 
-/// Every logged decision about the request `request`, in log order.
+/// Every logged decision about the request `request`, in log order, repeats dropped (a repeat
+/// names the same request, so it is in this list after the statement it repeats).
 pub fn decisions(store: &SampleStore, policy: &SamplesPolicy, request: &Sha256Digest) -> Result<Vec<Logged<Decision>>> {
     let found = rows(
         store,
@@ -312,11 +357,11 @@ pub fn decisions(store: &SampleStore, policy: &SamplesPolicy, request: &Sha256Di
             out.push(l);
         }
     }
-    Ok(out)
+    Ok(distinct(out, identity))
 }
 
 /// The logged releases of the request `request` signed by a gateway key of `policy`, in log
-/// order. (A release signed by anyone else releases nothing and is the audit's business.)
+/// order, repeats dropped. (A release signed by anyone else releases nothing.)
 pub fn releases(store: &SampleStore, policy: &SamplesPolicy, request: &Sha256Digest) -> Result<Vec<Logged<Release>>> {
     let found = rows(
         store,
@@ -331,27 +376,34 @@ pub fn releases(store: &SampleStore, policy: &SamplesPolicy, request: &Sha256Dig
             }
         }
     }
-    Ok(out)
+    Ok(distinct(out, identity))
 }
 
 /// How many releases signed by a gateway key of `policy` are dated in the calendar `period`
-/// that `at` falls in (what the quota counts).
+/// that `at` falls in (what the quota counts): every one, proper or not, a repeat once (its
+/// copies carry the same releasedAt, so they are all in this period).
 pub fn releases_in_period(store: &SampleStore, policy: &SamplesPolicy, period: Period, at: Timestamp) -> Result<u64> {
     let (start, end) = period_bounds(period, at);
     let mut stmt = store
         .db
-        .prepare_cached("SELECT signer FROM ledger_entries WHERE kind = 'release' AND time >= ?1 AND time < ?2")
+        .prepare_cached(
+            "SELECT signer, payload FROM ledger_entries WHERE kind = 'release' AND time >= ?1 AND time < ?2",
+        )
         .map_err(|e| store.err(e))?;
-    let signers =
-        stmt.query_map(params![start.0, end.0], |r| r.get::<_, Option<String>>(0)).map_err(|e| store.err(e))?;
+    let found = stmt
+        .query_map(params![start.0, end.0], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))
+        .map_err(|e| store.err(e))?;
     let gateways: Vec<String> = policy.gateways.iter().map(|k| crate::digest::hex_encode(k.key.as_bytes())).collect();
-    let mut count = 0;
-    for signer in signers {
-        if signer.map_err(|e| store.err(e))?.is_some_and(|s| gateways.contains(&s)) {
-            count += 1;
+    let mut counted = HashSet::new();
+    for row in found {
+        let (signer, payload) = row.map_err(|e| store.err(e))?;
+        // The stored signer is the one that verified at sync; it still counts only if the
+        // policy in force names it.
+        if let Some(signer) = signer.filter(|s| gateways.contains(s)) {
+            counted.insert((payload, signer));
         }
     }
-    Ok(count)
+    Ok(counted.len() as u64)
 }
 
 /// The first instant of the calendar period `at` falls in, and of the next one (UTC).

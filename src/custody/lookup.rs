@@ -175,12 +175,19 @@ pub fn lookup(
     let trusted = |c: &Custody| samples.map(|_| c.signer().is_some());
     let mut requests: Vec<RequestSeen> = Vec::new();
     let mut later: Vec<(Sha256Digest, Seen, bool)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut payloads = std::collections::HashSet::new();
     for index in hits {
         // A statement naming the sample that does not decode says nothing trustworthy.
         let Ok(Some(custody)) = read(index) else { continue };
-        if custody.index() == i.log_index {
+        // A repeat (an earlier statement's signed payload and signer, re-wrapped) is the same
+        // statement: it is shown once, where it was first logged. A copy whose signature no
+        // policy key verifies any more adds nothing to the payload already shown either.
+        let unsigned_copy = samples.is_some() && custody.signer().is_none() && payloads.contains(&custody.payload());
+        if custody.index() == i.log_index || !seen.insert(custody.identity()) || unsigned_copy {
             continue;
         }
+        payloads.insert(custody.payload());
         let t = trusted(&custody);
         match &custody {
             Custody::Request(l) if l.subject == receipt.commitment => {

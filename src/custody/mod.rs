@@ -14,6 +14,7 @@ pub mod intake;
 pub mod ledger;
 pub mod lookup;
 pub mod receipt;
+pub mod replay;
 pub mod request;
 pub mod rules;
 pub mod statements;

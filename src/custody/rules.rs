@@ -17,7 +17,11 @@ use crate::time::Timestamp;
 /// Everything the log says about one request, as of a point in the log.
 pub struct Case<'a> {
     pub request: &'a Logged<Request>,
-    /// The entry at `request.intake.logIndex`, if it is an intake statement.
+    /// The log index of an earlier request this one repeats (same payload and signer): a
+    /// repeat is no request of its own.
+    pub repeat_of: Option<u64>,
+    /// The entry at `request.intake.logIndex`, if it is an intake statement that counts (signed
+    /// by a center key, not a repeat).
     pub intake: Option<&'a Logged<Intake>>,
     /// Decisions about this request logged before the point judged.
     pub decisions: Vec<&'a Logged<Decision>>,
@@ -34,28 +38,53 @@ pub struct Refusal {
     pub detail: String,
 }
 
+/// The kinds, in the order [`judge`] reports them (formats.md section 18).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefusalKind {
-    /// The request is not signed by a requester key, or claims another role or country.
+    /// The request is not signed by a requester key, claims another role or country, or
+    /// repeats an earlier request.
     UntrustedRequest,
-    /// The sample's commitment is not proven to be in a center-signed intake batch in the log.
+    /// The sample's commitment is not proven to be in a center-signed intake batch logged
+    /// before the request.
     NotInIntake,
-    Denied,
-    Invalidated,
-    Expired,
+    AlreadyReleased,
     ReasonNotAllowed,
     DestinationNotAllowed,
+    Expired,
+    Denied,
+    Invalidated,
+    BreakGlassNotAllowed,
     QuotaExceeded,
     MissingApprovals,
-    BreakGlassNotAllowed,
-    AlreadyReleased,
 }
 
-/// What a release may go ahead on.
+impl RefusalKind {
+    /// The kebab-case name the JSON and the messages use (`missing-approvals`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RefusalKind::UntrustedRequest => "untrusted-request",
+            RefusalKind::NotInIntake => "not-in-intake",
+            RefusalKind::AlreadyReleased => "already-released",
+            RefusalKind::ReasonNotAllowed => "reason-not-allowed",
+            RefusalKind::DestinationNotAllowed => "destination-not-allowed",
+            RefusalKind::Expired => "expired",
+            RefusalKind::Denied => "denied",
+            RefusalKind::Invalidated => "invalidated",
+            RefusalKind::BreakGlassNotAllowed => "break-glass-not-allowed",
+            RefusalKind::QuotaExceeded => "quota-exceeded",
+            RefusalKind::MissingApprovals => "missing-approvals",
+        }
+    }
+}
+
+/// The rules applied to a case: every rule it breaks (empty: a proper release), and the
+/// approvals that count.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Approved {
-    /// The counted approval envelopes, in log order.
+pub struct Judgement {
+    /// Every broken rule, in rule order; `missing-approvals` once per group that is short.
+    pub refusals: Vec<Refusal>,
+    /// The counted approval envelopes, in log order (what a release lists as `approvals`).
     pub approvals: Vec<Sha256Digest>,
     /// Groups a break-glass request skipped (their approvals are due post hoc).
     pub waived: Vec<String>,
@@ -65,87 +94,158 @@ fn refuse(kind: RefusalKind, detail: impl Into<String>) -> Refusal {
     Refusal { kind, detail: detail.into() }
 }
 
-/// Applies every rule to `case` at time `at` (the gateway's clock, or a release's time).
-pub fn judge(policy: &SamplesPolicy, case: &Case<'_>, at: Timestamp) -> Result<Approved, Refusal> {
+/// Why a decision counts for nothing, or `None` if it counts for its request: it must be
+/// signed by a policy key, logged after the request, name the request's sample, and its signer
+/// must be allowed that decision (approve: a key of an approver group other than the
+/// requester's; deny: an approver key; invalidate: an approver key or the request's own
+/// requester's).
+pub fn decision_ignored(
+    policy: &SamplesPolicy,
+    request: &Logged<Request>,
+    d: &Logged<Decision>,
+) -> Option<&'static str> {
+    let Some(signer) = &d.signer else { return Some("untrusted") };
+    if d.index <= request.index && request.index != u64::MAX {
+        return Some("before-request");
+    }
+    if d.subject != request.subject {
+        return Some("sample-mismatch");
+    }
+    let key = signer.key.as_bytes();
+    let approver = policy.approvers.iter().any(|g| g.keys.iter().any(|k| k.key.as_bytes() == key));
+    let requester = request.signer.as_ref().is_some_and(|k| k.key.as_bytes() == key);
+    let allowed = match d.predicate.decision {
+        DecisionKind::Approve => approver && !requester,
+        DecisionKind::Deny => approver,
+        DecisionKind::Invalidate => approver || requester,
+    };
+    (!allowed).then_some("not-allowed")
+}
+
+/// Per approver group: the distinct keys that approved among `decisions` (only those that
+/// count), and those approvals (the first of each key), in log order.
+fn group_approvals(
+    policy: &SamplesPolicy,
+    request: &Logged<Request>,
+    decisions: &[&Logged<Decision>],
+) -> Vec<(usize, Vec<(u64, Sha256Digest)>)> {
+    policy
+        .approvers
+        .iter()
+        .map(|group| {
+            let mut keys = BTreeSet::new();
+            let mut approvals = Vec::new();
+            for d in decisions.iter().filter(|d| d.predicate.decision == DecisionKind::Approve) {
+                if decision_ignored(policy, request, d).is_some() {
+                    continue;
+                }
+                let Some(k) = &d.signer else { continue };
+                if group.keys.iter().any(|gk| gk.key.as_bytes() == k.key.as_bytes()) && keys.insert(*k.key.as_bytes()) {
+                    approvals.push((d.index, d.envelope));
+                }
+            }
+            (keys.len(), approvals)
+        })
+        .collect()
+}
+
+/// The approvals that count among `decisions`, in log order: what a proper release lists.
+pub fn counted_approvals(
+    policy: &SamplesPolicy,
+    request: &Logged<Request>,
+    decisions: &[&Logged<Decision>],
+) -> Vec<Sha256Digest> {
+    let mut all: Vec<(u64, Sha256Digest)> =
+        group_approvals(policy, request, decisions).into_iter().flat_map(|(_, a)| a).collect();
+    all.sort();
+    all.into_iter().map(|(_, d)| d).collect()
+}
+
+/// Applies every rule to `case` at time `at` (the gateway's clock, or a release's time) and
+/// reports each one broken, in rule order.
+pub fn judge(policy: &SamplesPolicy, case: &Case<'_>, at: Timestamp) -> Judgement {
     use RefusalKind::*;
+    let mut refusals = Vec::new();
     let request = case.request;
     let p = &request.predicate;
-    let Some(signer) = &request.signer else {
-        return Err(refuse(UntrustedRequest, "the request is not signed by a requester key of the policy"));
-    };
-    let Some(requester) = policy.requester(&signer.key) else {
-        return Err(refuse(UntrustedRequest, "the request is not signed by a requester key of the policy"));
-    };
-    if requester.role != p.requester.role || requester.country != p.requester.country {
-        return Err(refuse(
-            UntrustedRequest,
-            format!(
-                "the request claims role {:?} in {:?}, but the policy gives its key role {:?} in {:?}",
-                p.requester.role, p.requester.country, requester.role, requester.country
-            ),
-        ));
+    // Rule 1: a requester key, speaking for the role and country the policy gives it.
+    match request.signer.as_ref().and_then(|s| policy.requester(&s.key)) {
+        None => refusals.push(refuse(UntrustedRequest, "the request is not signed by a requester key of the policy")),
+        Some(requester) if requester.role != p.requester.role || requester.country != p.requester.country => refusals
+            .push(refuse(
+                UntrustedRequest,
+                format!(
+                    "the request claims role {:?} in {:?}, but the policy gives its key role {:?} in {:?}",
+                    p.requester.role, p.requester.country, requester.role, requester.country
+                ),
+            )),
+        Some(_) => {
+            if let Some(first) = case.repeat_of {
+                refusals.push(refuse(
+                    UntrustedRequest,
+                    format!("the request repeats the request logged at entry {first} (same payload and signer)"),
+                ));
+            }
+        }
     }
+    // Rule 2: proven in a center-signed batch logged before the request.
     match case.intake {
         Some(intake)
             if intake.signer.is_some()
                 && intake.index == p.intake.log_index
+                && intake.index < request.index
                 && prefixed(&p.intake.envelope) == Some(intake.envelope)
                 && p.intake.batch_root == intake.subject.hex()
                 && p.intake.batch_size == intake.predicate.count
                 && proves(&p.intake, &request.subject) => {}
-        _ => {
-            return Err(refuse(
-                NotInIntake,
-                format!(
-                    "the sample is not proven to be in a center-signed intake batch at log entry {}",
-                    p.intake.log_index
-                ),
-            ))
-        }
+        _ => refusals.push(refuse(
+            NotInIntake,
+            format!(
+                "the sample is not proven to be in a center-signed intake batch logged at entry {} before the request",
+                p.intake.log_index
+            ),
+        )),
     }
+    // Rule 3.
     if let Some(index) = case.released_before {
-        return Err(refuse(AlreadyReleased, format!("the request was already released (log entry {index})")));
+        refusals.push(refuse(AlreadyReleased, format!("the request was already released (log entry {index})")));
     }
+    // Rule 4.
     if !policy.reasons.contains(&p.reason) {
-        return Err(refuse(ReasonNotAllowed, format!("reason {:?} is not one the policy allows", p.reason)));
+        refusals.push(refuse(ReasonNotAllowed, format!("reason {:?} is not one the policy allows", p.reason)));
     }
     if !policy.destinations.contains(&p.destination) {
-        return Err(refuse(
+        refusals.push(refuse(
             DestinationNotAllowed,
             format!("destination {:?} is not one the policy allows", p.destination),
         ));
     }
+    // Rule 5: at expiresAt the request has expired.
     let expires = Timestamp::parse_rfc3339(&p.expires_at).unwrap_or(Timestamp(i64::MIN));
     if expires.0.saturating_sub(request.time.0) > policy.request_lifetime {
-        return Err(refuse(Expired, "the request asks to live longer than the policy's request_lifetime"));
+        refusals.push(refuse(Expired, "the request asks to live longer than the policy's request_lifetime"));
+    } else if at >= expires {
+        refusals.push(refuse(Expired, format!("the request expired at {}", p.expires_at)));
+    } else if at < request.time {
+        refusals.push(refuse(Expired, format!("the release is dated before the request ({})", p.requested_at)));
     }
-    if at >= expires {
-        return Err(refuse(Expired, format!("the request expired at {}", p.expires_at)));
+    // Rule 6: only decisions that count (by keys allowed to make them).
+    let counted: Vec<&&Logged<Decision>> =
+        case.decisions.iter().filter(|d| decision_ignored(policy, request, d).is_none()).collect();
+    if let Some(d) = counted.iter().find(|d| d.predicate.decision == DecisionKind::Deny) {
+        refusals.push(refuse(Denied, format!("denied at log entry {}: {}", d.index, d.predicate.why)));
     }
-    if at < request.time {
-        return Err(refuse(Expired, format!("the release is dated before the request ({})", p.requested_at)));
+    if let Some(d) = counted.iter().find(|d| d.predicate.decision == DecisionKind::Invalidate) {
+        refusals.push(refuse(Invalidated, format!("invalidated at log entry {}", d.index)));
     }
-    // Decisions by keys the policy does not trust are ignored: anyone may append to the log.
-    let trusted: Vec<&&Logged<Decision>> = case.decisions.iter().filter(|d| d.signer.is_some()).collect();
-    let is_requester =
-        |d: &Logged<Decision>| d.signer.as_ref().is_some_and(|k| k.key.as_bytes() == signer.key.as_bytes());
-    let is_approver = |d: &Logged<Decision>| {
-        d.signer.as_ref().is_some_and(|k| policy.approvers.iter().any(|g| g.keys.iter().any(|gk| gk.id == k.id)))
-    };
-    if let Some(d) = trusted.iter().find(|d| d.predicate.decision == DecisionKind::Deny && is_approver(d)) {
-        return Err(refuse(Denied, format!("denied at log entry {}: {}", d.index, d.predicate.why)));
-    }
-    if let Some(d) =
-        trusted.iter().find(|d| d.predicate.decision == DecisionKind::Invalidate && (is_approver(d) || is_requester(d)))
-    {
-        return Err(refuse(Invalidated, format!("invalidated at log entry {}", d.index)));
-    }
+    // Rule 7.
     if p.break_glass && policy.break_glass.is_none() {
-        return Err(refuse(BreakGlassNotAllowed, "the request is break-glass, which the policy does not allow"));
+        refusals.push(refuse(BreakGlassNotAllowed, "the request is break-glass, which the policy does not allow"));
     }
+    // Rule 8.
     if let Some(q) = policy.quota {
         if case.releases_in_period >= q.releases {
-            return Err(refuse(
+            refusals.push(refuse(
                 QuotaExceeded,
                 format!(
                     "{} releases already in {} (quota {})",
@@ -156,36 +256,25 @@ pub fn judge(policy: &SamplesPolicy, case: &Case<'_>, at: Timestamp) -> Result<A
             ));
         }
     }
-    let mut approvals = Vec::new();
+    // Rule 9: one refusal per group that is short.
     let mut waived = Vec::new();
-    for group in &policy.approvers {
-        let mut keys = BTreeSet::new();
-        let mut group_approvals = Vec::new();
-        for d in trusted.iter().filter(|d| d.predicate.decision == DecisionKind::Approve && !is_requester(d)) {
-            let Some(k) = &d.signer else { continue };
-            if group.keys.iter().any(|gk| gk.key.as_bytes() == k.key.as_bytes()) && keys.insert(*k.key.as_bytes()) {
-                group_approvals.push((d.index, d.envelope));
-            }
+    for (group, (keys, _)) in policy.approvers.iter().zip(group_approvals(policy, request, &case.decisions)) {
+        if keys >= group.required {
+            continue;
         }
-        if keys.len() >= group.required {
-            approvals.extend(group_approvals);
-        } else if p.break_glass && group.outside {
-            approvals.extend(group_approvals);
+        if p.break_glass && group.outside && policy.break_glass.is_some() {
             waived.push(group.name.clone());
         } else {
-            return Err(refuse(
+            refusals.push(refuse(
                 MissingApprovals,
                 format!(
-                    "group {:?} needs {} approval(s) by distinct keys other than the requester's, and has {}",
-                    group.name,
-                    group.required,
-                    keys.len()
+                    "group {:?} needs {} approval(s) by distinct keys other than the requester's, and has {keys}",
+                    group.name, group.required
                 ),
             ));
         }
     }
-    approvals.sort();
-    Ok(Approved { approvals: approvals.into_iter().map(|(_, d)| d).collect(), waived })
+    Judgement { refusals, approvals: counted_approvals(policy, request, &case.decisions), waived }
 }
 
 /// Whether the outside groups a break-glass release skipped have approved since, within the
@@ -199,13 +288,13 @@ pub fn post_hoc_approved(
 ) -> Option<bool> {
     let window = policy.break_glass.map_or(0, |b| b.post_hoc_within);
     let deadline = Timestamp(released_at.0.saturating_add(window));
-    let requester = request.signer.as_ref().map(|k| *k.key.as_bytes());
     let met = policy.approvers.iter().filter(|g| g.outside).all(|group| {
         let keys: BTreeSet<[u8; 32]> = decisions
             .iter()
             .filter(|d| d.predicate.decision == DecisionKind::Approve && d.time <= deadline)
+            .filter(|d| decision_ignored(policy, request, d).is_none())
             .filter_map(|d| d.signer.as_ref().map(|k| *k.key.as_bytes()))
-            .filter(|k| Some(*k) != requester && group.keys.iter().any(|gk| gk.key.as_bytes() == k))
+            .filter(|k| group.keys.iter().any(|gk| gk.key.as_bytes() == k))
             .collect();
         keys.len() >= group.required
     });

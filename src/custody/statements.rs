@@ -30,6 +30,10 @@ pub struct Logged<P> {
     pub index: u64,
     /// SHA-256 of the envelope's compact line: how the log and other statements name it.
     pub envelope: Sha256Digest,
+    /// SHA-256 of the DSSE payload: what was signed. With the signer's key it tells statements
+    /// apart ([`Custody::identity`]); the envelope digest does not, since anyone can re-wrap a
+    /// signed payload (reorder, repeat or drop signatures, change a key id) into a new envelope.
+    pub payload: Sha256Digest,
     /// The policy key of this statement's role whose signature verifies, if any.
     pub signer: Option<TrustedKey>,
     pub predicate: P,
@@ -38,6 +42,9 @@ pub struct Logged<P> {
     /// The statement's own time: period end, requestedAt, decidedAt or releasedAt.
     pub time: Timestamp,
 }
+
+/// A statement's identity: (payload digest, signer's public key).
+pub type Identity = (Sha256Digest, Option<[u8; 32]>);
 
 /// Any custody statement.
 #[derive(Clone, Debug)]
@@ -76,6 +83,22 @@ impl Custody {
             Custody::Decision(l) => l.time,
             Custody::Release(l) => l.time,
         }
+    }
+
+    /// SHA-256 of the signed payload.
+    pub fn payload(&self) -> Sha256Digest {
+        match self {
+            Custody::Intake(l) => l.payload,
+            Custody::Request(l) => l.payload,
+            Custody::Decision(l) => l.payload,
+            Custody::Release(l) => l.payload,
+        }
+    }
+
+    /// What makes a statement itself: its signed payload and the policy key that signed it.
+    /// An envelope with the identity of an earlier one is a repeat, whatever its digest.
+    pub fn identity(&self) -> Identity {
+        (self.payload(), self.signer().map(|k| *k.key.as_bytes()))
     }
 
     pub fn signer(&self) -> Option<&TrustedKey> {
@@ -210,6 +233,7 @@ pub struct Parsed {
 /// Reads a custody envelope as [`decode`] does, without looking for its signer.
 pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str) -> Result<Option<Parsed>> {
     let payload = envelope.payload_bytes().map_err(|e| Error::invalid(origin, e.to_string()))?;
+    let payload_digest = Sha256Digest::of(&payload);
     let bad = |why: String| Error::invalid(origin, why);
     if envelope.payload_type != crate::attest::PAYLOAD_TYPE_INTOTO {
         return Ok(None);
@@ -231,7 +255,15 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
             if time < start {
                 return Err(bad("its period ends before it starts".into()));
             }
-            Custody::Intake(Logged { index, envelope: digest, signer: None, predicate: p, subject, time })
+            Custody::Intake(Logged {
+                index,
+                envelope: digest,
+                payload: payload_digest,
+                signer: None,
+                predicate: p,
+                subject,
+                time,
+            })
         }
         SAMPLE_REQUEST_V1 => {
             let subject = one_subject(&statement.subject, origin, SUBJECT_SAMPLE, SAMPLE_COMMITMENT)?;
@@ -257,7 +289,15 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
             if expires <= requested {
                 return Err(bad("it expires before it was made".into()));
             }
-            Custody::Request(Logged { index, envelope: digest, signer: None, predicate: p, subject, time: requested })
+            Custody::Request(Logged {
+                index,
+                envelope: digest,
+                payload: payload_digest,
+                signer: None,
+                predicate: p,
+                subject,
+                time: requested,
+            })
         }
         _ => {
             let (request, subject) = two_subjects(&statement.subject).ok_or_else(|| {
@@ -272,7 +312,15 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
                     return Err(bad("a denial must say why".into()));
                 }
                 let time = time(&p.decided_at, origin, "decidedAt")?;
-                Custody::Decision(Logged { index, envelope: digest, signer: None, predicate: p, subject, time })
+                Custody::Decision(Logged {
+                    index,
+                    envelope: digest,
+                    payload: payload_digest,
+                    signer: None,
+                    predicate: p,
+                    subject,
+                    time,
+                })
             } else {
                 let p: Release = predicate(statement.predicate, origin)?;
                 if prefixed(&p.request) != Some(request) {
@@ -287,7 +335,15 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
                     ));
                 }
                 let time = time(&p.released_at, origin, "releasedAt")?;
-                Custody::Release(Logged { index, envelope: digest, signer: None, predicate: p, subject, time })
+                Custody::Release(Logged {
+                    index,
+                    envelope: digest,
+                    payload: payload_digest,
+                    signer: None,
+                    predicate: p,
+                    subject,
+                    time,
+                })
             }
         }
     };

@@ -21,22 +21,22 @@ use glassbox::transparency::{store, LogDir, LogEntry, Loggable};
 use crate::custody_support::{Center, DESTINATION};
 use crate::support::*;
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64)
 }
 
-fn key(center: &Center, name: &str) -> PrivateKey {
+pub(crate) fn key(center: &Center, name: &str) -> PrivateKey {
     PrivateKey::read(&center.key(name)).unwrap()
 }
 
-fn append(center: &Center, envelopes: &[&Envelope]) {
+pub(crate) fn append(center: &Center, envelopes: &[&Envelope]) {
     let items: Vec<Loggable> = envelopes.iter().map(|e| Loggable::from_envelope(e, "test").unwrap()).collect();
     store::append(&LogDir::new(&center.log), &PrivateKey::read(&center.log_key).unwrap(), &items).unwrap();
 }
 
 /// A test-local intake through the library: the files go into the store, one batch is signed
 /// by the center key and logged. Returns (commitment, bytes) of each file.
-fn intake(center: &Center, files: &[PathBuf]) -> Vec<(Sha256Digest, Vec<u8>)> {
+pub(crate) fn intake(center: &Center, files: &[PathBuf]) -> Vec<(Sha256Digest, Vec<u8>)> {
     let mut sample_store = SampleStore::open(&center.store, true).unwrap();
     let mut samples = Vec::new();
     for f in files {
@@ -86,7 +86,7 @@ fn intake(center: &Center, files: &[PathBuf]) -> Vec<(Sha256Digest, Vec<u8>)> {
 }
 
 /// `sample request` through the CLI (logged unless `log` is false); returns the request file.
-fn request_cli(center: &Center, commitment: &Sha256Digest, extra: &[&str], log: bool) -> PathBuf {
+pub(crate) fn request_cli(center: &Center, commitment: &Sha256Digest, extra: &[&str], log: bool) -> PathBuf {
     let file = center.path().join(format!("request-{}.intoto.jsonl", &commitment.hex()[..12]));
     let mut cmd = glassbox();
     cmd.args(["sample", "request", "--store"]).arg(&center.store).arg("--policy").arg(&center.policy);
@@ -128,7 +128,7 @@ fn decide_lib(center: &Center, request: &Path, who: &str, kind: DecisionKind, lo
 }
 
 /// The usual approvals: one of each group.
-fn approve_both(center: &Center, request: &Path) {
+pub(crate) fn approve_both(center: &Center, request: &Path) {
     decide_lib(center, request, "sec1", DecisionKind::Approve, true);
     decide_lib(center, request, "auditor1", DecisionKind::Approve, true);
 }
@@ -167,12 +167,12 @@ fn release_cmd(center: &Center, request: &Path, out: &Path) -> Command {
     cmd
 }
 
-fn release(center: &Center, request: &Path, out: &Path) -> Output {
+pub(crate) fn release(center: &Center, request: &Path, out: &Path) -> Output {
     output(&mut release_cmd(center, request, out))
 }
 
 /// The release entries of the log: (request digest, ciphertext digest) of each.
-fn logged_releases(center: &Center) -> Vec<(String, String)> {
+pub(crate) fn logged_releases(center: &Center) -> Vec<(String, String)> {
     let log = LogDir::new(&center.log);
     let (_, checkpoint) = log.read_checkpoint().unwrap();
     let entries = log.entries(0, checkpoint.size, checkpoint.size).unwrap();
@@ -476,11 +476,12 @@ fn a_gateway_killed_at_random_instants_never_leaves_an_output_without_a_logged_r
         let file = center.path().join(format!("round-{n}.intoto.jsonl"));
         std::fs::write(&file, signed.envelope.to_line() + "\n").unwrap();
         let logged = request::read_request_structure(&file).unwrap();
+        // A decision counts only when logged after its request.
+        envelopes.push(signed.envelope);
         for who in ["sec2", "auditor2"] {
             envelopes
                 .push(request::sign_decision(&logged, DecisionKind::Approve, "", &key(&center, who), now()).unwrap());
         }
-        envelopes.push(signed.envelope);
         requests.push(file);
     }
     drop(sample_store);

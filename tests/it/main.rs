@@ -6,6 +6,7 @@ mod bad_input;
 mod build;
 mod check;
 mod custody_audit;
+mod custody_history;
 mod custody_intake;
 mod custody_release;
 mod custody_story;

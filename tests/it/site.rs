@@ -204,6 +204,7 @@ fn custody(c: &Center, log_key: &PrivateKey) {
     };
     let req = statements::sign_request(&request, &commitments[0], &key(c, "analyst"));
     append(&c.log, log_key, &[&req]);
+    let mut approvals = Vec::new();
     for (who, h) in [("sec1", 2), ("auditor1", 3)] {
         let d = Decision {
             request: req.digest().prefixed(),
@@ -211,16 +212,20 @@ fn custody(c: &Center, log_key: &PrivateKey) {
             why: String::new(),
             decided_at: at(h),
         };
-        append(&c.log, log_key, &[&statements::sign_decision(&d, &req.digest(), &commitments[0], &key(c, who))]);
+        let approval = statements::sign_decision(&d, &req.digest(), &commitments[0], &key(c, who));
+        approvals.push(approval.digest().prefixed());
+        append(&c.log, log_key, &[&approval]);
     }
+    // The claims a gateway makes: the checkpoint it judged under and the approvals counted there.
+    let (_, checkpoint) = glassbox::transparency::LogDir::new(&c.log).read_checkpoint().unwrap();
     let release = Release {
         request: req.digest().prefixed(),
-        approvals: Vec::new(),
+        approvals,
         break_glass: false,
         destination: DESTINATION.into(),
         recipient: c.recipient.clone(),
         released_at: at(4),
-        checkpoint: CheckpointRef { size: 1, root: Sha256Digest::of(b"root").hex() },
+        checkpoint: CheckpointRef { size: checkpoint.size, root: Sha256Digest(checkpoint.root).hex() },
         ciphertext: Sha256Digest::of(b"ciphertext").prefixed(),
     };
     append(&c.log, log_key, &[&statements::sign_release(&release, &req.digest(), &commitments[0], &key(c, "gateway"))]);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use glassbox::custody::audit::{self, Options, PeriodStats};
+use glassbox::custody::audit::{self, ClockSource, Options, PeriodStats};
 use glassbox::custody::lookup;
 use glassbox::policy::Policy;
 use glassbox::text::escape;
@@ -29,6 +29,10 @@ pub struct AuditArgs {
     /// Report only entries at or before this time (RFC 3339, UTC).
     #[arg(long)]
     to: Option<String>,
+    /// Judge expiries and break-glass windows as of this time (RFC 3339, UTC) instead of the
+    /// system clock, so that the output is reproducible.
+    #[arg(long)]
+    as_of: Option<String>,
     /// Statistics per day, month or year.
     #[arg(long, default_value = "month")]
     period: String,
@@ -73,7 +77,10 @@ pub fn run_audit(args: AuditArgs) -> Result<ExitCode> {
         from: time_flag(&args.from, "--from")?,
         to: time_flag(&args.to, "--to")?,
         period,
-        now: Some(crate::context::now()),
+        now: Some(match time_flag(&args.as_of, "--as-of")? {
+            Some(t) => (t, ClockSource::AsOf),
+            None => (crate::context::now(), ClockSource::SystemClock),
+        }),
     };
     let policy = Policy::load(&args.policy)?;
     let report = audit::audit(&LogDir::new(&args.log), &policy, &options)?;
@@ -94,12 +101,13 @@ pub fn run_audit(args: AuditArgs) -> Result<ExitCode> {
 
 fn print_report(r: &audit::Report) {
     println!(
-        "log {} at size {}: {} custody entries, {} ignored (undecodable, repeated or unsigned by the policy)",
+        "log {} at size {}: {} custody entries, {} ignored (undecodable, repeated, or not signed by a policy key allowed to make it)",
         escape(&r.log.origin),
         r.log.size,
         r.custody_entries,
-        r.ignored
+        r.ignored.len()
     );
+    println!("clock: {} ({:?})", r.clock.time, r.clock.source);
     let headers = [
         "period",
         "samples in",
