@@ -51,7 +51,9 @@ const SAMPLES: usize = 25;
 /// 2026-01-01T00:00:00Z.
 const T0: i64 = 1_767_225_600;
 
-const ROLES: [&str; 6] = ["center", "gateway", "analyst", "sec1", "auditor1", "log"];
+const ROLES: [&str; 7] = ["center", "gateway", "analyst", "sec1", "auditor1", "log", "witness"];
+/// The witness the policy requires (the gateway judges only under a witnessed checkpoint).
+const WITNESS: &str = "witness.bench.glassbox.dev";
 
 fn main() {
     let total: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
@@ -63,6 +65,18 @@ fn main() {
     let log = LogDir::new(dir.path().join("log"));
     let vkey = store::init(&log, "bench.glassbox.dev/custody", key("log")).expect("init");
     let policy_path = write_policy(dir.path(), &keys, &vkey.to_string());
+    let cosign = || {
+        glassbox::transparency::witness::cosign(&glassbox::transparency::witness::Cosign {
+            checkpoint: log.checkpoint_path(),
+            key: key("witness"),
+            name: WITNESS.to_string(),
+            state: dir.path().join("witness.state"),
+            log_key: vkey.clone(),
+            log_dir: Some(log.root.clone()),
+            now: Timestamp(T0),
+        })
+        .expect("cosign");
+    };
     let policy = Policy::load(&policy_path).expect("policy");
 
     // Real samples, taken in through the library before the synthetic entries.
@@ -122,6 +136,7 @@ fn main() {
         period: glassbox::time::Period::Month,
         now: Some((Timestamp(T0 + 400 * 86_400), audit::ClockSource::AsOf)),
     };
+    cosign();
     let started = Instant::now();
     let report = audit::audit(&log, &policy, &options).expect("audit");
     let took = started.elapsed().as_secs_f64();
@@ -175,6 +190,7 @@ fn main() {
         gateway: key("gateway"),
         log_key: key("log"),
         recipient: &recipient,
+        cosign: &cosign,
     };
     bench.run(&real, total);
 }
@@ -221,6 +237,8 @@ struct ReleaseBench<'a> {
     gateway: &'a PrivateKey,
     log_key: &'a PrivateKey,
     recipient: &'a str,
+    /// The witness cosigns the checkpoint (not timed: it is the witness's work, not the gateway's).
+    cosign: &'a dyn Fn(),
 }
 
 impl ReleaseBench<'_> {
@@ -252,6 +270,7 @@ impl ReleaseBench<'_> {
                 out: &out,
                 now: Timestamp(now + 30),
             };
+            (self.cosign)();
             let started = Instant::now();
             let released = gateway::release(&request).expect("release");
             times.push(started.elapsed());
@@ -435,7 +454,9 @@ fn write_policy(dir: &Path, keys: &[PrivateKey], vkey: &str) -> PathBuf {
         std::fs::write(key_dir.join(format!("{name}.pub")), key.public().to_pem()).expect("public key");
     }
     std::fs::write(key_dir.join("log.vkey"), format!("{vkey}\n")).expect("vkey");
-    let text = "[log]\nvkey = \"keys/log.vkey\"\n\n[samples]\ncenters = [\"keys/center.pub\"]\n\
+    let witness = glassbox::tlog::note::NoteVerifier::cosignature_v1(WITNESS, &keys[6].public());
+    std::fs::write(key_dir.join("witness.vkey"), format!("{witness}\n")).expect("witness vkey");
+    let text = "[log]\nvkey = \"keys/log.vkey\"\nwitnesses = [\"keys/witness.vkey\"]\nwitness_threshold = 1\n\n[samples]\ncenters = [\"keys/center.pub\"]\n\
         gateways = [\"keys/gateway.pub\"]\nreasons = [\"anomaly-manual-review\", \"detection-quality\", \"customer-support\"]\n\
         destinations = [\"hq-lab\"]\nrequest_lifetime = \"7d\"\nquota = { period = \"month\", releases = 1000000 }\n\n\
         [[samples.requesters]]\nkey = \"keys/analyst.pub\"\nrole = \"malware-analyst\"\ncountry = \"CH\"\n\n\

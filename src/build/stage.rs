@@ -220,9 +220,15 @@ mod tests {
         assert!(again.try_lock().is_err(), "a second build must wait for the first");
         drop(held);
         assert!(again.try_lock().is_ok());
+        drop(again);
 
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o777)).unwrap();
-        let err = lock(&root).err().unwrap().to_string();
-        assert!(err.contains("writable only by you"), "{err}");
+        // Writable by others, or only readable by them: either way not the caller's alone.
+        for mode in [0o777, 0o755, 0o750] {
+            fs::set_permissions(&base, fs::Permissions::from_mode(mode)).unwrap();
+            let err = lock(&root).err().unwrap().to_string();
+            assert!(err.contains("mode 0700"), "{mode:o}: {err}");
+        }
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(lock(&root).is_ok());
     }
 }

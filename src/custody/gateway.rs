@@ -23,6 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::keys::PrivateKey;
 use crate::policy::Policy;
 use crate::time::Timestamp;
+use crate::transparency::store::AppendAt;
 use crate::transparency::{store as log_store, LogDir, Loggable};
 
 /// The gateway's lock file in the store.
@@ -98,104 +99,158 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
             ),
         ));
     }
+    require_witnesses(req.policy)?;
     let (_, from_file) = read_request_file(req.request_file, samples)?;
     let digest = from_file.envelope;
     let what = format!("request {}", digest.prefixed());
     let mut store = SampleStore::open(req.store, false)?;
     let _lock = lock(&store)?;
-    let synced = ledger::sync(&mut store, req.log, req.policy)?;
-    let checkpoint = CheckpointRef { size: synced.size, root: synced.root.hex() };
-    let Some((request, repeat_of)) = ledger::request(&store, samples, &digest)? else {
-        return Err(Error::rejected(
-            &what,
-            format!("refused (not-logged): the request is not in the log (checkpoint size {})", synced.size),
-        ));
-    };
     let name = format!("{}.age", digest.hex());
     let output = req.out.join(&name);
     let pending = store.root.join("pending").join(&name);
+    // The ciphertext, once made: a retry after the log moved re-judges but does not re-encrypt.
+    let mut sealed: Option<(Vec<u8>, Sha256Digest)> = None;
+    for _ in 0..MAX_ATTEMPTS {
+        let synced = ledger::sync(&mut store, req.log, req.policy)?;
+        let checkpoint = CheckpointRef { size: synced.size, root: synced.root.hex() };
+        let Some((request, repeat_of)) = ledger::request(&store, samples, &digest)? else {
+            return Err(Error::rejected(
+                &what,
+                format!("refused (not-logged): the request is not in the log (checkpoint size {})", synced.size),
+            ));
+        };
 
-    // Exactly once: a request the log shows released is never released again.
-    if let Some(prior) = ledger::releases(&store, samples, &digest)?.into_iter().next() {
-        return rerun(&store, &request, &prior, &output, &pending, &synced);
-    }
-    if request.predicate.policy != req.policy.digest.prefixed() {
-        return Err(Error::rejected(
-            &what,
-            format!(
-                "refused (policy-changed): the request was made under policy {}, the policy in force is {}: request again",
-                request.predicate.policy,
-                req.policy.digest.prefixed()
-            ),
-        ));
-    }
-    let intake = ledger::intake_at(&store, samples, request.predicate.intake.log_index)?;
-    let decisions = ledger::decisions(&store, samples, &digest)?;
-    let releases_in_period = match samples.quota {
-        Some(q) => ledger::releases_in_period(&store, samples, q.period, req.now)?,
-        None => 0,
-    };
-    let case = Case {
-        request: &request,
-        repeat_of,
-        intake: intake.as_ref(),
-        decisions: decisions.iter().collect(),
-        released_before: None,
-        releases_in_period,
-    };
-    let approved = rules::judge(samples, &case, req.now);
-    // The first broken rule, in rule order, is the refusal.
-    if let Some(r) = approved.refusals.first() {
-        return Err(Error::rejected(&what, format!("refused ({}): {}", r.kind.name(), r.detail)));
-    }
+        // Exactly once: a request the log shows released is never released again.
+        if let Some(prior) = ledger::releases(&store, samples, &digest)?.into_iter().next() {
+            return rerun(&store, &request, &prior, &output, &pending, &synced);
+        }
+        if request.predicate.policy != req.policy.digest.prefixed() {
+            return Err(Error::rejected(
+                &what,
+                format!(
+                    "refused (policy-changed): the request was made under policy {}, the policy in force is {}: request again",
+                    request.predicate.policy,
+                    req.policy.digest.prefixed()
+                ),
+            ));
+        }
+        let intake = ledger::intake_at(&store, samples, request.predicate.intake.log_index)?;
+        let decisions = ledger::decisions(&store, samples, &digest)?;
+        let releases_in_period = match samples.quota {
+            Some(q) => ledger::releases_in_period(&store, samples, q.period, req.now)?,
+            None => 0,
+        };
+        let case = Case {
+            request: &request,
+            repeat_of,
+            intake: intake.as_ref(),
+            decisions: decisions.iter().collect(),
+            released_before: None,
+            releases_in_period,
+        };
+        let approved = rules::judge(samples, &case, req.now);
+        // The first broken rule, in rule order, is the refusal.
+        if let Some(r) = approved.refusals.first() {
+            return Err(Error::rejected(&what, format!("refused ({}): {}", r.kind.name(), r.detail)));
+        }
 
-    let plaintext = read_sample(&store, &request.subject)?;
+        let (ciphertext, ciphertext_digest) = match sealed.take() {
+            Some(done) => done,
+            None => seal(&store, &request, &what)?,
+        };
+        store.subdir("pending")?;
+        crate::fs::write_atomic(&pending, &ciphertext, 0o600)?;
+
+        let p = &request.predicate;
+        let statement = Release {
+            request: digest.prefixed(),
+            approvals: approved.approvals.iter().map(Sha256Digest::prefixed).collect(),
+            break_glass: p.break_glass,
+            destination: p.destination.clone(),
+            recipient: p.recipient.clone(),
+            released_at: req.now.rfc3339(),
+            checkpoint: checkpoint.clone(),
+            ciphertext: ciphertext_digest.prefixed(),
+        };
+        let envelope = statements::sign_release(&statement, &digest, &request.subject, req.gateway_key);
+        let loggable = Loggable::from_envelope(&envelope, "release statement")?;
+        // Durable in the log before a byte leaves: `append_at` returns once the checkpoint is
+        // synced. It appends only if the log is still the one judged (a compare-and-swap under
+        // the log's lock), so two gateways on copies of one store cannot both release.
+        let appended = match log_store::append_at(req.log, req.log_key, std::slice::from_ref(&loggable), synced.size)? {
+            AppendAt::Appended(appended) => appended,
+            AppendAt::Moved { .. } => {
+                // Judge again on what the log holds now; this ciphertext may never be logged.
+                remove_if_present(&pending)?;
+                sealed = Some((ciphertext, ciphertext_digest));
+                continue;
+            }
+        };
+        let release_index = appended
+            .added
+            .iter()
+            .chain(&appended.already_logged)
+            .find(|(_, d)| *d == loggable.digest)
+            .map(|(i, _)| *i)
+            .ok_or_else(|| Error::invalid(req.log.root.display(), "the append did not log the release statement"))?;
+        deliver(&store, &pending, &output, &ciphertext, &digest, &loggable.envelope_line)?;
+        return Ok(Released {
+            outcome: Outcome::Released,
+            request: digest,
+            commitment: request.subject,
+            output,
+            ciphertext: ciphertext_digest,
+            release_index,
+            release_envelope: loggable.digest,
+            approvals: statement.approvals,
+            break_glass: statement.break_glass,
+            checkpoint,
+            entries_read: synced.read,
+        });
+    }
+    Err(Error::invalid(
+        req.log.root.display(),
+        format!("grew during each of {MAX_ATTEMPTS} attempts to release {what}; nothing was released: try again"),
+    ))
+}
+
+/// How often the gateway judges again when the log grew between its judgement and its append.
+const MAX_ATTEMPTS: usize = 8;
+
+/// The gateway judges only under a checkpoint that independent witnesses cosigned: without
+/// them, whoever holds the log key could rewrite the history it judges (drop a denial) and the
+/// gateway, not having seen the denial yet, would release (security review 2, R2-D8).
+fn require_witnesses(policy: &Policy) -> Result<()> {
+    match &policy.log {
+        Some(log) if log.witness_threshold >= 1 && !log.witnesses.is_empty() => Ok(()),
+        _ => Err(Error::invalid(
+            policy.path.display(),
+            "names no log witnesses ([log] witnesses and witness_threshold of at least 1): the gateway releases only under a checkpoint that independent witnesses cosigned",
+        )),
+    }
+}
+
+/// The stored sample, encrypted to the request's age recipient; and the ciphertext's digest.
+fn seal(
+    store: &SampleStore,
+    request: &Logged<crate::attest::custody::Request>,
+    what: &str,
+) -> Result<(Vec<u8>, Sha256Digest)> {
+    let plaintext = read_sample(store, &request.subject)?;
     let recipient: age::x25519::Recipient = request.predicate.recipient.parse().map_err(|_| {
-        Error::invalid(&what, format!("recipient {:?} is not an age X25519 recipient", request.predicate.recipient))
+        Error::invalid(what, format!("recipient {:?} is not an age X25519 recipient", request.predicate.recipient))
     })?;
     let ciphertext = age::encrypt(&recipient, &plaintext)
-        .map_err(|e| Error::invalid(&what, format!("age encryption failed ({e})")))?;
-    drop(plaintext);
-    let ciphertext_digest = Sha256Digest::of(&ciphertext);
-    store.subdir("pending")?;
-    crate::fs::write_atomic(&pending, &ciphertext, 0o600)?;
+        .map_err(|e| Error::invalid(what, format!("age encryption failed ({e})")))?;
+    let digest = Sha256Digest::of(&ciphertext);
+    Ok((ciphertext, digest))
+}
 
-    let p = &request.predicate;
-    let statement = Release {
-        request: digest.prefixed(),
-        approvals: approved.approvals.iter().map(Sha256Digest::prefixed).collect(),
-        break_glass: p.break_glass,
-        destination: p.destination.clone(),
-        recipient: p.recipient.clone(),
-        released_at: req.now.rfc3339(),
-        checkpoint: checkpoint.clone(),
-        ciphertext: ciphertext_digest.prefixed(),
-    };
-    let envelope = statements::sign_release(&statement, &digest, &request.subject, req.gateway_key);
-    let loggable = Loggable::from_envelope(&envelope, "release statement")?;
-    // Durable in the log before a byte leaves: `append` returns once the checkpoint is synced.
-    let appended = log_store::append(req.log, req.log_key, std::slice::from_ref(&loggable))?;
-    let release_index = appended
-        .added
-        .iter()
-        .chain(&appended.already_logged)
-        .find(|(_, d)| *d == loggable.digest)
-        .map(|(i, _)| *i)
-        .ok_or_else(|| Error::invalid(req.log.root.display(), "the append did not log the release statement"))?;
-    deliver(&store, &pending, &output, &ciphertext, &digest, &loggable.envelope_line)?;
-    Ok(Released {
-        outcome: Outcome::Released,
-        request: digest,
-        commitment: request.subject,
-        output,
-        ciphertext: ciphertext_digest,
-        release_index,
-        release_envelope: loggable.digest,
-        approvals: statement.approvals,
-        break_glass: statement.break_glass,
-        checkpoint,
-        entries_read: synced.read,
-    })
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// A request the log already shows released: complete an interrupted delivery from the
@@ -268,12 +323,7 @@ fn deliver(
         std::io::Write::write_all(&mut tmp, format!("{release_line}\n").as_bytes()).at(tmp.path())?;
         tmp.persist(&file).map_err(|e| Error::io(&file, e.error))?;
     }
-    match fs::remove_file(pending) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(pending, e)),
-    }
-    Ok(())
+    remove_if_present(pending)
 }
 
 /// The stored sample, checked against its commitment: a store file whose bytes no longer

@@ -298,6 +298,35 @@ pub fn init(dir: &LogDir, origin: &str, key: &PrivateKey) -> Result<NoteVerifier
 /// nothing, when the stored tree is not the one the checkpoint signs.
 pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appended> {
     let _lock = lock(dir)?;
+    match append_locked(dir, key, items, None)? {
+        AppendAt::Appended(appended) => Ok(appended),
+        // Without an expected size the log is never "moved"; an error rather than a panic.
+        AppendAt::Moved { size } => {
+            Err(Error::invalid(dir.root.display(), format!("moved to size {size} under the lock")))
+        }
+    }
+}
+
+/// What [`append_at`] did.
+#[derive(Clone, Debug)]
+pub enum AppendAt {
+    Appended(Appended),
+    /// The log had grown past the expected size (to `size`): nothing was appended.
+    Moved {
+        size: u64,
+    },
+}
+
+/// [`append`], but only if the log's checkpoint still has `expected_size` entries, checked under
+/// the log's append lock: a compare-and-swap on the log, for a writer (the custody gateway)
+/// whose decision rests on everything logged up to that size. Two such writers that judged the
+/// same log cannot both append.
+pub fn append_at(dir: &LogDir, key: &PrivateKey, items: &[Loggable], expected_size: u64) -> Result<AppendAt> {
+    let _lock = lock(dir)?;
+    append_locked(dir, key, items, Some(expected_size))
+}
+
+fn append_locked(dir: &LogDir, key: &PrivateKey, items: &[Loggable], expected: Option<u64>) -> Result<AppendAt> {
     let (note, checkpoint) = dir.read_checkpoint()?;
     let verifier = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
     if !note.verified_by(&verifier) {
@@ -307,6 +336,9 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
         ));
     }
     let old = checkpoint.size;
+    if expected.is_some_and(|e| e != old) {
+        return Ok(AppendAt::Moved { size: old });
+    }
     // The tiles this append combines with are the right edge of the old tree, and every hash of
     // every partial tile goes into the old root: if the root is the signed one, so is the edge.
     // The same reader (which caches what it read) is used to build the new tiles.
@@ -349,7 +381,12 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
         }
     }
     if fresh.is_empty() {
-        return Ok(Appended { added, already_logged, size: old, root: Sha256Digest(checkpoint.root) });
+        return Ok(AppendAt::Appended(Appended {
+            added,
+            already_logged,
+            size: old,
+            root: Sha256Digest(checkpoint.root),
+        }));
     }
 
     // 1. The index: records past the committed size are leftovers of a killed append.
@@ -375,7 +412,7 @@ pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appe
     let size = old + fresh.len() as u64;
     let root = merkle::root(&dir.tree(size), size)?;
     publish(dir, &Checkpoint { origin: checkpoint.origin, size, root, extensions: Vec::new() }, key)?;
-    Ok(Appended { added, already_logged, size, root: Sha256Digest(root) })
+    Ok(AppendAt::Appended(Appended { added, already_logged, size, root: Sha256Digest(root) }))
 }
 
 /// Entries or envelope lines of one bundle.

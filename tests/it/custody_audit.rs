@@ -209,6 +209,7 @@ impl Book {
     }
 
     pub(crate) fn audit(&self, extra: &[&str]) -> (i32, Value, String) {
+        self.c.cosign();
         let out = output(
             glassbox()
                 .args(["sample", "audit", "--log"])
@@ -257,6 +258,7 @@ impl Book {
     }
 
     pub(crate) fn lookup(&self, receipt: &Path, extra: &[&str]) -> (i32, String, String) {
+        self.c.cosign();
         let out = output(
             glassbox().args(["sample", "lookup", "--receipt"]).arg(receipt).arg("--log").arg(&self.c.log).args(extra),
         );

@@ -72,6 +72,7 @@ fn try_append(log: &LogDir, log_key: &PrivateKey, envelope: &Envelope) -> Option
 }
 
 fn audit_json(center: &Center, as_of: &str) -> (i32, Value) {
+    center.cosign();
     let out = output(
         glassbox()
             .args(["sample", "audit", "--json", "--as-of", as_of, "--log"])
@@ -192,6 +193,7 @@ fn site_custody_page(b: &Book) -> String {
     std::fs::create_dir_all(&attestations).unwrap();
     let out = b.c.path().join("site");
     let _ = std::fs::remove_dir_all(&out);
+    b.c.cosign();
     let o = output(
         glassbox()
             .arg("site")

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::custody_release::operator_appends;
 use crate::custody_support::*;
 use crate::support::*;
 
@@ -17,7 +18,8 @@ fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
-/// Signs and logs a request for `commitment` by `requester`; returns the request file.
+/// Signs a request for `commitment` by `requester`, which the log's operator appends; returns
+/// the request file.
 fn request(center: &Center, commitment: &str, requester: &str, reason: &str, out: &Path) -> PathBuf {
     ok(glassbox()
         .args(["sample", "request", "--store"])
@@ -29,14 +31,14 @@ fn request(center: &Center, commitment: &str, requester: &str, reason: &str, out
         .arg(center.key(requester))
         .arg("--log")
         .arg(&center.log)
-        .arg("--log-key")
-        .arg(&center.log_key)
         .arg("--out")
         .arg(out));
+    operator_appends(center, out);
     out.to_path_buf()
 }
 
 fn decide(center: &Center, request: &Path, decision: &[&str], key: &str) {
+    let out = request.with_extension(format!("{key}.intoto.jsonl"));
     ok(glassbox()
         .args(["sample", "decide"])
         .arg(request)
@@ -45,10 +47,9 @@ fn decide(center: &Center, request: &Path, decision: &[&str], key: &str) {
         .arg(center.key(key))
         .arg("--log")
         .arg(&center.log)
-        .arg("--log-key")
-        .arg(&center.log_key)
         .arg("--out")
-        .arg(request.with_extension(format!("{key}.intoto.jsonl"))));
+        .arg(&out));
+    operator_appends(center, &out);
 }
 
 #[test]
@@ -101,6 +102,7 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
     decide(&center, &req, &["--approve"], "sec1");
     decide(&center, &req, &["--approve"], "auditor1");
     let out = center.path().join("out");
+    center.cosign();
     ok(glassbox()
         .args(["sample", "release"])
         .arg(&req)
@@ -131,6 +133,7 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
     decide(&center, &req_b, &["--deny", "--why", "not an anomaly"], "sec2");
 
     // The audit: no violation, exact counts.
+    center.cosign();
     let audit = json(&ok(glassbox()
         .args(["sample", "audit", "--log"])
         .arg(&center.log)

@@ -1,6 +1,7 @@
 //! A transparency center for the custody tests: every key of every role, a log, an empty
 //! sample store, the destination's age identity, and a policy with two approver groups (the
-//! vendor's security team and an outside auditor), a quota and break-glass rules.
+//! vendor's security team and an outside auditor), a quota and break-glass rules, and a witness
+//! whose cosignature the policy requires (the gateway judges only under a witnessed checkpoint).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,8 @@ pub const GROUPS: [(&str, &[&str], bool); 2] =
     [("vendor-security", &["sec1", "sec2"], false), ("outside-auditor", &["auditor1", "auditor2"], true)];
 pub const REASONS: [&str; 4] = ["anomaly-manual-review", "detection-quality", "customer-support", "legal-process"];
 pub const DESTINATION: &str = "hq-lab";
+/// The witness's name in its cosignatures.
+pub const WITNESS: &str = "witness.example";
 
 // Each custody test module uses its own part of the center.
 #[allow(dead_code)]
@@ -38,7 +41,7 @@ impl Center {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
         std::fs::create_dir(&keys).unwrap();
-        for name in ["center", "gateway", "outsider"]
+        for name in ["center", "gateway", "outsider", "witness"]
             .into_iter()
             .chain(REQUESTERS.iter().map(|r| r.0))
             .chain(GROUPS.iter().flat_map(|g| g.1.iter().copied()))
@@ -47,6 +50,11 @@ impl Center {
         }
         let (log, log_key, vkey) = new_log(dir.path());
         std::fs::write(keys.join("log.vkey"), format!("{vkey}\n")).unwrap();
+        let witness_vkey = glassbox::tlog::note::NoteVerifier::cosignature_v1(
+            WITNESS,
+            &glassbox::keys::PublicKey::read(&keys.join("witness.pub")).unwrap(),
+        );
+        std::fs::write(keys.join("witness.vkey"), format!("{witness_vkey}\n")).unwrap();
         let identity = age::x25519::Identity::generate();
         let recipient = identity.to_public().to_string();
         let identity_file = keys.join("destination.agekey");
@@ -83,7 +91,8 @@ impl Center {
     pub fn policy_text(&self, extra: &str) -> String {
         let list = |items: &[&str]| items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
         let mut text = format!(
-            "# The custody policy of the test center.\n[log]\nvkey = \"keys/log.vkey\"\n\n[samples]\n\
+            "# The custody policy of the test center.\n[log]\nvkey = \"keys/log.vkey\"\n\
+             witnesses = [\"keys/witness.vkey\"]\nwitness_threshold = 1\n\n[samples]\n\
              centers = [\"keys/center.pub\"]\ngateways = [\"keys/gateway.pub\"]\nreasons = [{}]\n\
              destinations = [{DESTINATION:?}]\nrequest_lifetime = \"7d\"\n{extra}",
             list(&REASONS)
@@ -108,6 +117,25 @@ impl Center {
             ));
         }
         text
+    }
+
+    /// The witness cosigns the log's current checkpoint (consistent with the last one it
+    /// cosigned): what must happen before the gateway judges, and before an audit with the
+    /// policy, whose `[log]` requires one cosignature.
+    /// Returns whether it did: it refuses a checkpoint that is not consistent with the last one
+    /// it cosigned (a rewritten log), and the tests of that go on to show the gateway refusing.
+    pub fn cosign(&self) -> bool {
+        let key = glassbox::keys::PrivateKey::read(&self.key("witness")).unwrap();
+        glassbox::transparency::witness::cosign(&glassbox::transparency::witness::Cosign {
+            checkpoint: self.log.join("checkpoint"),
+            key: &key,
+            name: WITNESS.to_string(),
+            state: self.path().join("witness.state"),
+            log_key: glassbox::tlog::note::NoteVerifier::parse(&self.vkey).unwrap(),
+            log_dir: Some(self.log.clone()),
+            now: glassbox::time::Timestamp(1_700_000_000),
+        })
+        .is_ok()
     }
 
     pub fn write_policy(&self, text: &str) {

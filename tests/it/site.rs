@@ -107,8 +107,12 @@ fn story() -> Story {
     let witness = PrivateKey::from_seed(&[5; 32]);
     let w = glassbox::tlog::note::NoteVerifier::cosignature_v1("witness.example/w1", &witness.public());
     std::fs::write(c.keys.join("w1.vkey"), w.to_string()).unwrap();
-    let policy =
-        policy.replacen("vkey = \"keys/log.vkey\"\n", "vkey = \"keys/log.vkey\"\nwitnesses = [\"keys/w1.vkey\"]\n", 1);
+    // A second witness beside the test center's own (whose cosignature `site` adds first).
+    let policy = policy.replacen(
+        "witnesses = [\"keys/witness.vkey\"]",
+        "witnesses = [\"keys/witness.vkey\", \"keys/w1.vkey\"]",
+        1,
+    );
     c.write_policy(&policy);
     let log_key = PrivateKey::read(&c.log_key).unwrap();
     let attestations = c.path().join("attestations");
@@ -232,6 +236,7 @@ fn custody(c: &Center, log_key: &PrivateKey) {
 }
 
 fn site(s: &Story, out: &Path, extra: &[&str]) -> std::process::Output {
+    s.c.cosign();
     output(
         glassbox()
             .arg("site")

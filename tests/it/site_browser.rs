@@ -104,25 +104,31 @@ fn build_site() -> Site {
     let samples = center.policy_text("");
     let samples = &samples[samples.find("[samples]").expect("the center's policy has [samples]")..];
     let policy = att.join("policy.toml");
-    let text = POLICY.replace("witnesses = []", "witnesses = [\"keys/witness.vkey\"]");
+    // The gateway judges only under a witnessed checkpoint: the policy requires the witness.
+    let text = POLICY
+        .replace("witnesses = []", "witnesses = [\"keys/witness.vkey\"]")
+        .replace("witness_threshold = 0", "witness_threshold = 1");
     std::fs::write(&policy, format!("{text}\n{samples}")).unwrap();
-    let (released, unreleased, center_receipts) = custody_run(&center, &att, &log_key);
+    let cosign = || {
+        ok(glassbox()
+            .args(["log", "cosign"])
+            .arg(log.join("checkpoint"))
+            .arg("--key")
+            .arg(&witness_key)
+            .args(["--name", WITNESS, "--state"])
+            .arg(dir.path().join("witness.state"))
+            .arg("--log-vkey")
+            .arg(att.join("keys/log.vkey"))
+            .arg("--log")
+            .arg(&log));
+    };
+    let (released, unreleased, center_receipts) = custody_run(&center, &att, &log_key, &cosign);
     // The center's directory goes when `center` does; the receipts must outlive it.
     let receipts = dir.path().join("receipts");
     copy_tree(&center_receipts, &receipts);
 
     // The witness cosigns the final checkpoint.
-    ok(glassbox()
-        .args(["log", "cosign"])
-        .arg(log.join("checkpoint"))
-        .arg("--key")
-        .arg(&witness_key)
-        .args(["--name", WITNESS, "--state"])
-        .arg(dir.path().join("witness.state"))
-        .arg("--log-vkey")
-        .arg(att.join("keys/log.vkey"))
-        .arg("--log")
-        .arg(&log));
+    cosign();
 
     let out = dir.path().join("site");
     generate_site(&att, &log, &policy, &out);
@@ -159,7 +165,7 @@ fn build_site() -> Site {
 
 /// Intake of three samples, a request for the first approved by both groups and released;
 /// returns (released commitment, never requested commitment, receipts directory).
-fn custody_run(center: &Center, att: &Path, log_key: &Path) -> (String, String, PathBuf) {
+fn custody_run(center: &Center, att: &Path, log_key: &Path, cosign: &dyn Fn()) -> (String, String, PathBuf) {
     let log = att.join("log");
     let policy = att.join("policy.toml");
     let files = center.sample_files(3, 512);
@@ -195,11 +201,13 @@ fn custody_run(center: &Center, att: &Path, log_key: &Path) -> (String, String, 
         .arg(center.key("analyst"))
         .arg("--log")
         .arg(&log)
-        .arg("--log-key")
-        .arg(log_key)
         .arg("--out")
         .arg(&request));
+    // Requesters and approvers only sign; the log's operator appends.
+    let append = |file: &Path| ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(log_key).arg(file));
+    append(&request);
     for approver in ["sec1", "auditor1"] {
+        let decision = center.path().join(format!("decision-{approver}.intoto.jsonl"));
         ok(glassbox()
             .args(["sample", "decide"])
             .arg(&request)
@@ -208,11 +216,11 @@ fn custody_run(center: &Center, att: &Path, log_key: &Path) -> (String, String, 
             .arg(center.key(approver))
             .arg("--log")
             .arg(&log)
-            .arg("--log-key")
-            .arg(log_key)
             .arg("--out")
-            .arg(center.path().join(format!("decision-{approver}.intoto.jsonl"))));
+            .arg(&decision));
+        append(&decision);
     }
+    cosign();
     ok(glassbox()
         .args(["sample", "release"])
         .arg(&request)

@@ -6,7 +6,9 @@
 //! decisions in `requests/` (one approved by both groups, one denied, one break-glass approved
 //! post hoc, one approved normally), the releases in `out/` (checked to decrypt to the original
 //! bytes), then `sample audit` of the log and `sample lookup` for a released and an unreleased
-//! sample. Every step runs the glassbox binary, as an operator would.
+//! sample. Every step runs the glassbox binary, as an operator would. The roles' keys stay
+//! apart: requesters and approvers only sign, the log's operator appends (`log append`), and
+//! a witness (`keys/witness.key`) cosigns the checkpoint before the gateway judges.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -21,6 +23,7 @@ use crate::util::{describe, glassbox_binary, repo_root};
 const ORIGIN: &str = "custody.glassbox.dev/dev-log";
 const SAMPLES: usize = 200;
 const DESTINATION: &str = "hq-lab";
+const WITNESS: &str = "witness.custody.glassbox.dev";
 const REQUESTERS: [(&str, &str, &str); 2] =
     [("analyst", "malware-analyst", "CH"), ("support", "support-engineer", "DE")];
 const APPROVERS: [(&str, [&str; 2], bool); 2] =
@@ -69,7 +72,34 @@ impl Story {
         args
     }
 
-    /// Signs and logs a request for `commitment`; returns the request file (relative).
+    /// The log's operator appends a signed envelope file (no requester or approver holds the
+    /// log's key).
+    fn operator_appends(&self, file: &str) -> Result<()> {
+        self.run(&["log", "append", "log", "--key", "keys/log.key", file], 0).map(drop)
+    }
+
+    /// The witness cosigns the log's checkpoint (consistent with the last one it cosigned).
+    fn witness_cosigns(&self) -> Result<()> {
+        let args = [
+            "log",
+            "cosign",
+            "log/checkpoint",
+            "--key",
+            "keys/witness.key",
+            "--name",
+            WITNESS,
+            "--state",
+            "witness.state",
+            "--log-vkey",
+            "keys/log.vkey",
+            "--log",
+            "log",
+        ];
+        self.run(&args, 0).map(drop)
+    }
+
+    /// Signs a request for `commitment`, which the log's operator appends; returns the request
+    /// file (relative).
     fn request(
         &self,
         label: &str,
@@ -107,7 +137,9 @@ impl Story {
         if glass {
             args.push("--break-glass");
         }
-        self.run(&self.log_args(args), 0)?;
+        args.extend(["--log", "log"]);
+        self.run(&args, 0)?;
+        self.operator_appends(&out)?;
         Ok(out)
     }
 
@@ -117,12 +149,14 @@ impl Story {
         let key = format!("keys/{key}.key");
         let mut args = vec!["sample", "decide", request];
         args.extend(decision);
-        args.extend(["--key", &key, "--out", &out]);
-        self.run(&self.log_args(args), 0)?;
-        Ok(())
+        args.extend(["--key", &key, "--out", &out, "--log", "log"]);
+        self.run(&args, 0)?;
+        self.operator_appends(&out)
     }
 
+    /// The gateway, under the checkpoint the witness has just cosigned.
     fn release(&self, request: &str, expect: i32) -> Result<String> {
+        self.witness_cosigns()?;
         let args = vec![
             "sample",
             "release",
@@ -153,7 +187,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     }
 
     println!("== keys, log and policy");
-    let names = ["center", "gateway", "log"]
+    let names = ["center", "gateway", "log", "witness"]
         .into_iter()
         .chain(REQUESTERS.iter().map(|r| r.0))
         .chain(APPROVERS.iter().flat_map(|g| g.1));
@@ -164,6 +198,9 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     }
     let vkey = story.run(&["log", "init", "log", "--origin", ORIGIN, "--key", "keys/log.key"], 0)?;
     fs::write(story.path("keys/log.vkey"), vkey.trim().to_string() + "\n").context("writing keys/log.vkey")?;
+    let witness = story.run(&["log", "witness-key", "--key", "keys/witness.pub", "--name", WITNESS], 0)?;
+    fs::write(story.path("keys/witness.vkey"), witness.trim().to_string() + "\n")
+        .context("writing keys/witness.vkey")?;
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
     {
@@ -251,6 +288,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     );
 
     println!("\n== audit");
+    story.witness_cosigns()?;
     print!("{}", story.run(&["sample", "audit", "--log", "log", "--policy", "policy.toml"], 0)?);
 
     println!("\n== lookup: a released sample, then one that never left");
@@ -270,7 +308,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 fn policy() -> String {
     let quote = |items: &[&str]| items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
     let mut text = format!(
-        "# The development custody policy of `cargo xtask custody`.\n[log]\nvkey = \"keys/log.vkey\"\n\n\
+        "# The development custody policy of `cargo xtask custody`.\n[log]\nvkey = \"keys/log.vkey\"\n\
+         witnesses = [\"keys/witness.vkey\"]\nwitness_threshold = 1\n\n\
          [samples]\ncenters = [\"keys/center.pub\"]\ngateways = [\"keys/gateway.pub\"]\n\
          reasons = [{}]\ndestinations = [{DESTINATION:?}]\nrequest_lifetime = \"7d\"\n\
          quota = {{ period = \"month\", releases = 40 }}\nbreak_glass = {{ post_hoc_within = \"72h\" }}\n",

@@ -1,5 +1,7 @@
 //! `sample request` and `sample decide`: the requester's and the approvers' commands. Each signs
-//! one statement, writes its envelope as one compact line and, given `--log-key`, appends it.
+//! one statement and writes its envelope as one compact line; the log's operator appends it
+//! (`glassbox log append`). No requester or approver holds the log's key: whoever holds it could
+//! rewrite the log (security review 2, R2-D8).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +16,7 @@ use glassbox::custody::store::SampleStore;
 use glassbox::policy::Policy;
 use glassbox::text::escape;
 use glassbox::time::parse_duration;
-use glassbox::transparency::{store, LogDir, Loggable};
+use glassbox::transparency::{LogDir, Loggable};
 use glassbox::Error;
 use serde::Serialize;
 
@@ -49,11 +51,9 @@ pub struct RequestArgs {
     /// The requester's private key.
     #[arg(long)]
     key: PathBuf,
+    /// The log (read only: where the sample's intake batch is).
     #[arg(long)]
     log: PathBuf,
-    /// The log's key: append the request to the log.
-    #[arg(long)]
-    log_key: Option<PathBuf>,
     /// Where to write the envelope (default: <store>/requests/<requestId>.intoto.jsonl).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -78,11 +78,9 @@ pub struct DecideArgs {
     /// The approver's (or, to invalidate, the requester's) private key.
     #[arg(long)]
     key: PathBuf,
+    /// The log (read only: the request must be in it).
     #[arg(long)]
     log: PathBuf,
-    /// The log's key: append the decision to the log.
-    #[arg(long)]
-    log_key: Option<PathBuf>,
     /// Where to write the envelope (default: beside the request file,
     /// <request-hex>.<decision-hex>.decision.intoto.jsonl).
     #[arg(long)]
@@ -97,7 +95,6 @@ struct Signed {
     kind: &'static str,
     envelope: String,
     file: PathBuf,
-    log_index: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,7 +112,6 @@ pub fn run_request(args: RequestArgs) -> Result<ExitCode> {
         None => None,
     };
     let key = private_key(&args.key)?;
-    let log_key = args.log_key.as_deref().map(private_key).transpose()?;
     let sample_store = SampleStore::open(&args.store, false)?;
     let log = LogDir::new(&args.log);
     let spec = RequestSpec {
@@ -133,12 +129,11 @@ pub fn run_request(args: RequestArgs) -> Result<ExitCode> {
         Some(path) => path,
         None => sample_store.subdir("requests")?.join(format!("{}.intoto.jsonl", signed.request.request_id)),
     };
-    let log_index = write_and_log(&signed.envelope, &file, &log, log_key.as_ref())?;
+    write_envelope(&signed.envelope, &file)?;
     let out = Signed {
         kind: "request",
         envelope: signed.digest.prefixed(),
         file,
-        log_index,
         request_id: Some(signed.request.request_id),
         expires_at: Some(signed.request.expires_at),
     };
@@ -155,7 +150,6 @@ pub fn run_decide(args: DecideArgs) -> Result<ExitCode> {
     };
     let request = request::read_request_structure(&args.request)?;
     let key = private_key(&args.key)?;
-    let log_key = args.log_key.as_deref().map(private_key).transpose()?;
     let log = LogDir::new(&args.log);
     request::check_logged(&log, &request.envelope)?;
     let envelope = request::sign_decision(&request, kind, args.why.as_deref().unwrap_or(""), &key, now())?;
@@ -164,9 +158,8 @@ pub fn run_decide(args: DecideArgs) -> Result<ExitCode> {
         Some(path) => path,
         None => beside(&args.request, &format!("{}.{}.decision.intoto.jsonl", request.envelope.hex(), digest.hex())),
     };
-    let log_index = write_and_log(&envelope, &file, &log, log_key.as_ref())?;
-    let out =
-        Signed { kind: "decision", envelope: digest.prefixed(), file, log_index, request_id: None, expires_at: None };
+    write_envelope(&envelope, &file)?;
+    let out = Signed { kind: "decision", envelope: digest.prefixed(), file, request_id: None, expires_at: None };
     render(&out, args.json)
 }
 
@@ -174,18 +167,11 @@ fn beside(path: &Path, name: &str) -> PathBuf {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(name)
 }
 
-/// Writes the envelope's line to `file` atomically and, with the log's key, appends it.
-fn write_and_log(
-    envelope: &Envelope,
-    file: &Path,
-    log: &LogDir,
-    log_key: Option<&glassbox::keys::PrivateKey>,
-) -> Result<Option<u64>> {
+/// Writes the envelope's line (its compact form, as the log stores it) to `file` atomically.
+fn write_envelope(envelope: &Envelope, file: &Path) -> Result<()> {
     let loggable = Loggable::from_envelope(envelope, &file.display().to_string())?;
     glassbox::fs::write_atomic(file, format!("{}\n", loggable.envelope_line).as_bytes(), 0o644)?;
-    let Some(key) = log_key else { return Ok(None) };
-    let appended = store::append(log, key, std::slice::from_ref(&loggable))?;
-    Ok(appended.added.iter().chain(&appended.already_logged).find(|(_, d)| *d == loggable.digest).map(|(i, _)| *i))
+    Ok(())
 }
 
 fn render(out: &Signed, json: bool) -> Result<ExitCode> {
@@ -200,10 +186,7 @@ fn render(out: &Signed, json: bool) -> Result<ExitCode> {
             println!("expires:    {expires}");
         }
         println!("written to: {}", escape(&out.file.display().to_string()));
-        match out.log_index {
-            Some(i) => println!("logged at:  entry {i}"),
-            None => println!("not logged: append it with `glassbox log append` (or pass --log-key)"),
-        }
+        println!("next:       the log's operator appends it: glassbox log append LOG --key LOG_KEY FILE");
     }
     Ok(ExitCode::SUCCESS)
 }
