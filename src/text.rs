@@ -40,6 +40,9 @@ pub fn html(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // The HTML parser turns a raw CR into LF; the reference keeps it, so that the text a
+            // page shows is the statement's (verify.js compares them).
+            '\r' => out.push_str("&#13;"),
             c => out.push(c),
         }
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::commitment::{commit, fresh_salt, BatchTree};
-use super::receipt::{write_receipts, RECEIPTS_DIR};
+use super::receipt::{write_receipts, Receipt, MAX_RECEIPT_BYTES, RECEIPTS_DIR};
 use super::statements::sign_intake;
 use super::store::{is_forgotten, BatchRecord, SampleRecord, SampleStore};
 use crate::attest::custody::{Intake, Period, BATCH_TREE};
@@ -290,14 +290,25 @@ pub struct Forgotten {
     pub salt_erased: bool,
     /// The stored bytes were deleted (false: another commitment still names the same bytes).
     pub file_deleted: bool,
-    /// The receipt in the store's default receipts directory, if there was one (it holds the
-    /// salt, so it goes too).
-    pub receipt_deleted: Option<PathBuf>,
+    /// The receipts glassbox wrote for this sample and deleted (each holds the salt): in the
+    /// store's `receipts/` and in every `--receipts` directory the store noted.
+    pub receipts_deleted: Vec<PathBuf>,
+    /// Receipts glassbox wrote that are still there, and why each was not deleted. Copies made
+    /// by anyone else (the customer's, a backup) are not glassbox's to know.
+    pub receipts_left: Vec<ReceiptLeft>,
+}
+
+/// A receipt `forget` did not delete.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReceiptLeft {
+    pub path: PathBuf,
+    pub why: String,
 }
 
 /// Erasure: deletes the sample's salt and hash, its stored bytes unless another commitment
-/// names them, and its receipt in `<store>/receipts/`. An unknown commitment and one already
-/// forgotten are errors naming it.
+/// names them, and its receipt from `<store>/receipts/` and every directory its batch's
+/// receipts were written to. An unknown commitment and one already forgotten are errors
+/// naming it.
 pub fn forget(store: &mut SampleStore, commitment: &Sha256Digest) -> Result<Forgotten> {
     let record = store
         .lookup(commitment)?
@@ -309,11 +320,60 @@ pub fn forget(store: &mut SampleStore, commitment: &Sha256Digest) -> Result<Forg
         return Err(Error::invalid(commitment.hex(), "already forgotten"));
     }
     let file_deleted = fs::symlink_metadata(store.sample_path(&record.sha256)).is_err();
-    let receipt = store.root.join(RECEIPTS_DIR).join(format!("{}.json", commitment.hex()));
-    let receipt_deleted = match fs::remove_file(&receipt) {
-        Ok(()) => Some(receipt),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(&receipt, e)),
+    let mut dirs =
+        vec![fs::canonicalize(store.root.join(RECEIPTS_DIR)).unwrap_or_else(|_| store.root.join(RECEIPTS_DIR))];
+    for dir in store.receipt_dirs(&record.batch_id)? {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    let (mut receipts_deleted, mut receipts_left) = (Vec::new(), Vec::new());
+    for dir in dirs {
+        let path = dir.join(format!("{}.json", commitment.hex()));
+        match remove_receipt(&dir, commitment) {
+            Ok(true) => receipts_deleted.push(path),
+            Ok(false) => {}
+            Err(why) => receipts_left.push(ReceiptLeft { path, why }),
+        }
+    }
+    Ok(Forgotten { commitment: *commitment, salt_erased: true, file_deleted, receipts_deleted, receipts_left })
+}
+
+/// Deletes `<dir>/<commitment>.json` if it is the receipt glassbox wrote there: a regular file
+/// (no link followed, in the directory opened once) that reads as the receipt of this
+/// commitment. `Ok(false)`: there is none. `Err`: why a file there was left alone.
+fn remove_receipt(dir: &Path, commitment: &Sha256Digest) -> std::result::Result<bool, String> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    use rustix::io::Errno;
+    let name = format!("{}.json", commitment.hex());
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dir_fd = match rustix::fs::open(dir, flags | OFlags::DIRECTORY, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(false),
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            return Err("its directory is now a symbolic link or not a directory".into())
+        }
+        Err(e) => return Err(format!("its directory cannot be opened ({e})")),
     };
-    Ok(Forgotten { commitment: *commitment, salt_erased: true, file_deleted, receipt_deleted })
+    let fd = match rustix::fs::openat(&dir_fd, &name, flags | OFlags::NONBLOCK, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(false),
+        Err(Errno::LOOP) => return Err("it is a symbolic link, not the receipt glassbox wrote".into()),
+        Err(e) => return Err(format!("it cannot be opened ({e})")),
+    };
+    let file = fs::File::from(fd);
+    let is_file = file.metadata().map_err(|e| format!("it cannot be read ({e})"))?.file_type().is_file();
+    if !is_file {
+        return Err("it is not a regular file, not the receipt glassbox wrote".into());
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_RECEIPT_BYTES + 1), &mut bytes)
+        .map_err(|e| format!("it cannot be read ({e})"))?;
+    let receipt: Option<Receipt> = serde_json::from_slice(&bytes).ok();
+    if receipt.is_none_or(|r| r.commitment() != Some(*commitment)) {
+        return Err("it is not the receipt of this commitment: left alone".into());
+    }
+    rustix::fs::unlinkat(&dir_fd, &name, AtFlags::empty()).map_err(|e| format!("it cannot be deleted ({e})"))?;
+    rustix::fs::fsync(&dir_fd).map_err(|e| format!("deleted, but the directory cannot be synced ({e})"))?;
+    Ok(true)
 }

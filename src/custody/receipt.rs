@@ -143,6 +143,10 @@ pub fn write_receipts(
     })?;
     let salts = batch_salts(store, batch_id)?;
     std::fs::create_dir_all(dir).at(dir)?;
+    // Noted before the first receipt is written: each holds a salt, and `forget` must find it
+    // wherever it went.
+    let absolute = std::fs::canonicalize(dir).at(dir)?;
+    store.record_receipt_dir(batch_id, &absolute)?;
     let mut written = Vec::new();
     for c in tree.commitments() {
         let Some(salt) = salts.get(c) else { continue };

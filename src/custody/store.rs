@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,11 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS samples_by_batch ON samples(batch_id, leaf_index);
 CREATE INDEX IF NOT EXISTS samples_by_sha256 ON samples(sha256);
+CREATE TABLE IF NOT EXISTS receipt_dirs (
+    batch_id TEXT NOT NULL REFERENCES batches(batch_id),
+    dir BLOB NOT NULL,               -- the absolute path of a directory the batch's receipts went to
+    PRIMARY KEY (batch_id, dir)
+);
 CREATE TABLE IF NOT EXISTS details (
     commitment TEXT PRIMARY KEY,     -- the detail commitment a request carries
     salt TEXT NOT NULL,
@@ -217,6 +223,32 @@ impl SampleStore {
             .execute("UPDATE batches SET log_index = ?1 WHERE batch_id = ?2", params![log_index as i64, batch_id])
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Notes that receipts of batch `batch_id` are written to `dir` (an absolute path), before
+    /// they are: `forget` removes a sample's receipt from every directory noted here.
+    pub fn record_receipt_dir(&self, batch_id: &str, dir: &Path) -> Result<()> {
+        self.db
+            .execute(
+                "INSERT OR IGNORE INTO receipt_dirs (batch_id, dir) VALUES (?1, ?2)",
+                params![batch_id, dir.as_os_str().as_bytes()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every directory receipts of batch `batch_id` were written to, in the order noted.
+    pub fn receipt_dirs(&self, batch_id: &str) -> Result<Vec<PathBuf>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT dir FROM receipt_dirs WHERE batch_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![batch_id], |r| r.get::<_, Vec<u8>>(0)).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(PathBuf::from(std::ffi::OsString::from_vec(row.map_err(|e| self.err(e))?)));
+        }
+        Ok(out)
     }
 
     /// The sample whose commitment is `commitment`, if the store still holds it.

@@ -110,19 +110,111 @@ pub fn statement_row(row_id: &str, cells: &[String]) -> String {
     format!("<tr data-statement=\"{}\">{}{PENDING}</tr>", esc(row_id), cells.concat())
 }
 
+/// A cell showing the value at `path` of the row's statement (`data-claim`): verify.js fails the
+/// row unless the cell's text is exactly [`shown`] of the verified statement's value there.
+pub fn td_claim(payload: &Value, path: &str) -> String {
+    format!("<td data-claim=\"{}\">{}</td>", esc(path), esc(&shown(super::model::at_path(payload, path))))
+}
+
+/// [`td_claim`] in a `<code>` (digests, commits).
+pub fn td_claim_code(payload: &Value, path: &str) -> String {
+    format!("<td data-claim=\"{}\"><code>{}</code></td>", esc(path), esc(&shown(super::model::at_path(payload, path))))
+}
+
+/// A review's scope (`data-format="scope"`), shown as [`shown_scope`].
+pub fn td_claim_scope(payload: &Value, path: &str) -> String {
+    let text = shown_scope(super::model::at_path(payload, path));
+    format!("<td data-claim=\"{}\" data-format=\"scope\">{}</td>", esc(path), esc(&text))
+}
+
+/// A review's findings (`data-format="findings"`): one `<li>` per [`shown_findings`] line, or
+/// `none`.
+pub fn td_claim_findings(payload: &Value, path: &str) -> String {
+    let lines = shown_findings(super::model::at_path(payload, path));
+    let head = format!("<td data-claim=\"{}\" data-format=\"findings\">", esc(path));
+    if lines.is_empty() {
+        return format!("{head}none</td>");
+    }
+    let items: String = lines.iter().map(|l| format!("<li>{}</li>", esc(l))).collect();
+    format!("{head}<ul class=\"gb-findings\">{items}</ul></td>")
+}
+
+/// The log index cell: verify.js checks it is the index it proved the entry's inclusion at.
+pub fn td_log_index(index: u64) -> String {
+    format!("<td data-log-index>{index}</td>")
+}
+
+/// The signer cell: verify.js checks it names a key of the record whose signature verifies
+/// ([`super::model::trusted_signer`]'s text).
+pub fn td_signer(text: &str) -> String {
+    format!("<td data-signer>{}</td>", esc(text))
+}
+
+/// The link to the statement's envelope on the site: verify.js checks it points at the
+/// envelope it verified.
+pub fn td_envelope(href: &str) -> String {
+    format!("<td data-envelope><a href=\"{}\">envelope</a></td>", esc(href))
+}
+
+/// A cell of a statement row the browser does not check: shown as such (class
+/// `gb-unverified`, styled apart, with a tooltip).
+pub fn td_unverified(text: &str) -> String {
+    format!("<td class=\"gb-unverified\" title=\"{UNVERIFIED_TITLE}\">{}</td>", esc(text))
+}
+
+/// [`td_unverified`] around a link.
+pub fn td_unverified_link(href: &str, text: &str) -> String {
+    format!("<td class=\"gb-unverified\" title=\"{UNVERIFIED_TITLE}\"><a href=\"{}\">{}</a></td>", esc(href), esc(text))
+}
+
+/// The tooltip of a cell the browser does not check.
+pub const UNVERIFIED_TITLE: &str = "not checked in this browser: what the site's publisher says";
+
+/// The note above a table or section whose values no signed statement carries.
+pub fn unverified_note(what: &str) -> String {
+    format!("<p class=\"gb-unverified-note\">Not checked in this browser: {}</p>\n", esc(what))
+}
+
+/// How a claimed value is shown (the same rule as verify.js's `shown`): a string as itself, an
+/// integer within 2^53 in decimal, anything else (absent, null, a list, an object) as `none`.
+pub fn shown(value: Option<&Value>) -> String {
+    const SAFE: u64 = (1 << 53) - 1;
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n))
+            if n.as_u64().is_some_and(|u| u <= SAFE) || n.as_i64().is_some_and(|i| i.unsigned_abs() <= SAFE) =>
+        {
+            n.to_string()
+        }
+        _ => "none".into(),
+    }
+}
+
+/// A review scope: `full`, `delta from <from>`, `some paths only`, else [`shown`] of its kind.
+pub fn shown_scope(scope: Option<&Value>) -> String {
+    let field = |name: &str| scope.and_then(|s| s.get(name));
+    match field("kind").and_then(Value::as_str) {
+        Some("full") => "full".into(),
+        Some("delta") => format!("delta from {}", shown(field("from"))),
+        Some("paths") => "some paths only".into(),
+        _ => shown(field("kind")),
+    }
+}
+
+/// Review findings, one line each: `<severity> <path>:<line>: <text>` (a field that is not a
+/// string is empty, a line that is not a non-negative integer within 2^53 is 0).
+pub fn shown_findings(findings: Option<&Value>) -> Vec<String> {
+    let text = |f: &Value, k: &str| f.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let line = |f: &Value| f.get("line").and_then(Value::as_u64).filter(|&l| l < (1 << 53)).unwrap_or(0);
+    let list = findings.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    list.iter()
+        .map(|f| format!("{} {}:{}: {}", text(f, "severity"), text(f, "path"), line(f), text(f, "text")))
+        .collect()
+}
+
 /// A text cell.
 pub fn td(text: &str) -> String {
     format!("<td>{}</td>", esc(text))
-}
-
-/// A cell holding code (digests, keys).
-pub fn td_code(text: &str) -> String {
-    format!("<td><code>{}</code></td>", esc(text))
-}
-
-/// A link cell.
-pub fn td_link(href: &str, text: &str) -> String {
-    format!("<td><a href=\"{}\">{}</a></td>", esc(href), esc(text))
 }
 
 #[cfg(test)]

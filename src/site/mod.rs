@@ -24,12 +24,19 @@ use crate::policy::{verify_in, Context, Policy};
 use crate::time::{Period, Timestamp};
 
 pub use custody::bar_chart;
-pub use html::esc;
+pub use html::{esc, shown};
 
 /// The JavaScript module every page loads; it only reads what the page names.
 pub const VERIFY_JS: &str = include_str!("assets/verify.js");
 /// The one style sheet.
 pub const SITE_CSS: &str = include_str!("assets/site.css");
+/// noble-ed25519 3.2.0's `index.js`, byte for byte as npm publishes it (`@noble/ed25519`, MIT):
+/// verify.js loads it only in a browser whose WebCrypto lacks Ed25519 (formats.md section 19).
+pub const NOBLE_ED25519_JS: &str = include_str!("assets/noble-ed25519.js");
+/// Its licence, which travels with it.
+pub const NOBLE_ED25519_LICENSE: &str = include_str!("assets/noble-ed25519.LICENSE");
+/// The SHA-256 of [`NOBLE_ED25519_JS`] (`package/index.js` of `npm pack @noble/ed25519@3.2.0`).
+pub const NOBLE_ED25519_SHA256: &str = "a4f631d1876b5d9e43a86cd71194ca27b5e1451edf4ba4db9a418f40a475569a";
 
 /// What `glassbox site` is asked to do.
 #[derive(Clone, Debug)]
@@ -158,6 +165,8 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     files.insert("site.json".into(), site_json(&log, &releases, &verdicts));
     files.insert("site.css".into(), SITE_CSS.as_bytes().to_vec());
     files.insert("verify.js".into(), VERIFY_JS.as_bytes().to_vec());
+    files.insert("noble-ed25519.js".into(), NOBLE_ED25519_JS.as_bytes().to_vec());
+    files.insert("noble-ed25519.LICENSE".into(), NOBLE_ED25519_LICENSE.as_bytes().to_vec());
     write_all(&request.out, &files)?;
     Ok(SiteSummary {
         out: request.out.clone(),
@@ -286,6 +295,13 @@ fn write_all(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_vendored_ed25519_verifier_is_the_recorded_file() {
+        assert_eq!(crate::digest::Sha256Digest::of(NOBLE_ED25519_JS.as_bytes()).hex(), NOBLE_ED25519_SHA256);
+        assert!(NOBLE_ED25519_JS.starts_with("/*! noble-ed25519 - MIT License (c) 2019 Paul Miller"));
+        assert!(NOBLE_ED25519_LICENSE.contains("Copyright (c) 2019 Paul Miller"));
+    }
 
     #[test]
     fn log_urls() {

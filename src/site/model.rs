@@ -165,6 +165,9 @@ pub struct Record {
     pub envelope_length: Option<u64>,
     pub entry_offset: Option<u64>,
     pub entry_length: Option<u64>,
+    /// The role the keys are trusted for (`builder`, `rebuilder`, `reviewer`, `center`,
+    /// `requester`, `gateway`): the signer cell says it.
+    pub role: String,
     pub keys: Vec<RecordKey>,
     pub claims: Vec<Claim>,
 }
@@ -174,6 +177,8 @@ pub struct Record {
 pub struct RecordKey {
     pub keyid: String,
     pub public_key: String,
+    /// The key's file as the policy names it, which the signer cell shows.
+    pub name: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -198,7 +203,7 @@ pub fn record(
     log: &Log,
     digest: &Sha256Digest,
     index: Option<u64>,
-    keys: &[&TrustedKey],
+    (role, keys): (&str, &[&TrustedKey]),
     payload: &Value,
     paths: &[String],
 ) -> Record {
@@ -212,9 +217,14 @@ pub fn record(
         envelope_length: None,
         entry_offset: span.map(|s| s.0),
         entry_length: span.map(|s| s.1),
+        role: role.to_string(),
         keys: keys
             .iter()
-            .map(|k| RecordKey { keyid: k.id.to_string(), public_key: BASE64.encode(k.key.as_bytes()) })
+            .map(|k| RecordKey {
+                keyid: k.id.to_string(),
+                public_key: BASE64.encode(k.key.as_bytes()),
+                name: k.path.clone(),
+            })
             .collect(),
         claims: paths
             .iter()
@@ -330,10 +340,16 @@ pub fn signer<'k>(envelope: &Envelope, keys: &'k [TrustedKey]) -> Option<&'k Tru
     keys.iter().find(|k| ids.contains(&k.id))
 }
 
+/// A trusted signer as its row's signer cell prints it (verify.js writes the same text from the
+/// record's key that verifies).
+pub fn trusted_signer(key: &TrustedKey, role: &str) -> String {
+    format!("{} ({}), trusted {role}", key.id.short(), key.path)
+}
+
 /// The signer as a row prints it.
 pub fn describe_signer(envelope: &Envelope, keys: &[TrustedKey], role: &str) -> String {
     match signer(envelope, keys) {
-        Some(k) => format!("{} ({}), trusted {role}", k.id.short(), k.path),
+        Some(k) => trusted_signer(k, role),
         None => {
             let named: Vec<String> =
                 envelope.signatures.iter().map(|s| s.keyid.chars().take(16).collect::<String>()).collect();

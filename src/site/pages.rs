@@ -5,8 +5,11 @@
 
 use serde_json::Value;
 
-use super::html::{esc, page, statement_row, table, td, td_code, td_link, Chrome};
-use super::model::{describe_signer, envelope_url, record, row_id, str_at, Log, Record, Release, Shown};
+use super::html::{
+    esc, page, statement_row, table, td, td_claim, td_claim_code, td_claim_findings, td_claim_scope, td_envelope,
+    td_log_index, td_signer, td_unverified, td_unverified_link, unverified_note, Chrome,
+};
+use super::model::{describe_signer, envelope_url, record, row_id, Log, Record, Release, Shown};
 use crate::policy::{Policy, Verdict};
 
 /// A release's verdicts: one per provenance (by its bundle subject), or why none could be given.
@@ -30,14 +33,17 @@ pub fn checkpoint_section(log: &Log) -> String {
     let v = &log.verified;
     let cosigned = if v.cosigned_by.is_empty() { "none".to_string() } else { v.cosigned_by.join(", ") };
     let mut out = String::from("<section class=\"gb-checkpoint\">\n<h2>Checkpoint</h2>\n<dl>\n");
-    out.push_str(&format!("<dt>origin</dt><dd><code>{}</code></dd>\n", esc(&v.origin)));
-    out.push_str(&format!("<dt>size</dt><dd>{}</dd>\n", v.size));
-    out.push_str(&format!("<dt>root hash</dt><dd><code>{}</code></dd>\n", v.root.hex()));
-    out.push_str(&format!("<dt>cosigned by</dt><dd>{}</dd>\n", esc(&cosigned)));
+    // Origin, size and root are what the browser checks the log against (verify.js compares
+    // them); the cosignatures listed are the generator's, the banner says which verify now.
+    out.push_str(&format!("<dt>origin</dt><dd><code data-checkpoint=\"origin\">{}</code></dd>\n", esc(&v.origin)));
+    out.push_str(&format!("<dt>size</dt><dd data-checkpoint=\"size\">{}</dd>\n", v.size));
+    out.push_str(&format!("<dt>root hash</dt><dd><code data-checkpoint=\"root\">{}</code></dd>\n", v.root.hex()));
+    let unverified = format!("class=\"gb-unverified\" title=\"{}\"", super::html::UNVERIFIED_TITLE);
+    out.push_str(&format!("<dt>cosigned by (when generated)</dt><dd {unverified}>{}</dd>\n", esc(&cosigned)));
     if let Some(t) = log.newest_cosignature {
         let at = crate::time::Timestamp(t as i64).rfc3339();
         out.push_str(&format!(
-            "<dt>newest cosignature</dt><dd><time class=\"gb-age\" data-unix=\"{t}\" datetime=\"{at}\">{at}</time></dd>\n"
+            "<dt>newest cosignature (when generated)</dt><dd {unverified}><time class=\"gb-age\" data-unix=\"{t}\" datetime=\"{at}\">{at}</time></dd>\n"
         ));
     }
     out.push_str(
@@ -69,7 +75,11 @@ pub fn index(chrome: &Chrome, log: &Log, releases: &[Release], verdicts: &[Verdi
     if rows.is_empty() {
         body.push_str("<p>The log and the attestations hold no release.</p>\n");
     } else {
-        body.push_str(&table("gb-table", &["component", "version", "target", "policy verdict"], &rows));
+        body.push_str(&unverified_note(
+            "the releases and glassbox verify's verdict on each, as the site was generated. Each release's \
+             page checks the statements it shows.",
+        ));
+        body.push_str(&table("gb-table gb-unverified", &["component", "version", "target", "policy verdict"], &rows));
     }
     body.push_str("</section>\n");
     body.push_str(&checkpoint_section(log));
@@ -91,8 +101,9 @@ pub struct ReleaseContext<'a> {
     pub reports: &'a std::collections::BTreeMap<usize, std::result::Result<String, String>>,
 }
 
+/// The log index cell; a statement not in the log fails its row anyway ("not in the log").
 fn log_index(s: &Shown) -> String {
-    s.log_index.map_or("not in the log".to_string(), |i| i.to_string())
+    s.log_index.map_or_else(|| td_unverified("not in the log"), td_log_index)
 }
 
 /// releases/<file>.html, with the records of every statement shown.
@@ -101,9 +112,13 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     let mut records = Vec::new();
     let mut body = String::new();
     body.push_str("<section class=\"gb-verdict\">\n<h2>Policy verdict</h2>\n");
+    body.push_str(&unverified_note(
+        "glassbox verify's reading of the policy when the site was generated. The tables below it are \
+         checked row by row.",
+    ));
     for (v, &p) in verdicts.iter().zip(&r.provenances) {
         body.push_str(&format!(
-            "<p class=\"gb-verdict-line\">{}: {}</p>\n",
+            "<p class=\"gb-verdict-line gb-unverified\">{}: {}</p>\n",
             esc(&shown[p].found.location),
             esc(&verdict_text(v))
         ));
@@ -115,7 +130,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
                     format!("<tr>{}{}{}</tr>", td(&q.name), td(if q.met { "met" } else { "NOT met" }), td(&q.summary))
                 })
                 .collect();
-            body.push_str(&table("gb-table", &["requirement", "", "as glassbox verify says"], &rows));
+            body.push_str(&table("gb-table gb-unverified", &["requirement", "", "as glassbox verify says"], &rows));
         }
     }
     body.push_str("</section>\n");
@@ -127,39 +142,44 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
         let s = &shown[p];
         let row = row_id(&s.found.digest);
         let mut paths = Vec::new();
-        for (n, d) in s.found.statement.subject.iter().enumerate() {
-            let name = d.name.clone().unwrap_or_default();
-            let sha = d.digest.get("sha256").cloned().unwrap_or_default();
-            paths.push(format!("subject.{n}.name"));
-            paths.push(format!("subject.{n}.digest.sha256"));
-            artifact_rows.push(statement_row(&row, &[td(&name), td_code(&sha)]));
+        for n in 0..s.found.statement.subject.len() {
+            let (name, sha) = (format!("subject.{n}.name"), format!("subject.{n}.digest.sha256"));
+            artifact_rows.push(statement_row(&row, &[td_claim(&s.payload, &name), td_claim_code(&s.payload, &sha)]));
+            paths.extend([name, sha]);
         }
         let ext = "predicate.buildDefinition.externalParameters";
-        let source = str_at(&s.payload, &format!("{ext}.source.digest.sha256"));
-        let commit = str_at(&s.payload, &format!("{ext}.source.digest.gitCommit"));
-        for field in ["source.digest.sha256", "source.digest.gitCommit", "target"] {
-            paths.push(format!("{ext}.{field}"));
-        }
+        let fields = ["source.digest.sha256", "source.digest.gitCommit", "target"].map(|f| format!("{ext}.{f}"));
         provenance_rows.push(statement_row(
             &row,
             &[
-                td(&s.found.location),
-                td(&log_index(s)),
-                td_code(source),
-                td_code(if commit.is_empty() { "none" } else { commit }),
-                td(&describe_signer(&s.found.envelope, &policy.builders, "builder")),
-                td_link(&format!("../{}", envelope_url(&s.found.digest)), "envelope"),
+                td_unverified(&s.found.location),
+                log_index(s),
+                td_claim_code(&s.payload, &fields[0]),
+                td_claim_code(&s.payload, &fields[1]),
+                td_claim(&s.payload, &fields[2]),
+                td_signer(&describe_signer(&s.found.envelope, &policy.builders, "builder")),
+                td_envelope(&format!("../{}", envelope_url(&s.found.digest))),
             ],
         ));
+        paths.extend(fields);
         let keys: Vec<_> = policy.builders.iter().collect();
-        records.push(record(log, &s.found.digest, s.log_index, &keys, &s.payload, &paths));
+        records.push(record(log, &s.found.digest, s.log_index, ("builder", &keys), &s.payload, &paths));
     }
     body.push_str("<section class=\"gb-artifacts\">\n<h2>Artifacts</h2>\n");
     body.push_str(&table("gb-table", &["name", "sha256", "checked in this browser"], &artifact_rows));
     body.push_str("</section>\n<section class=\"gb-provenance\">\n<h2>Provenance</h2>\n");
     body.push_str(&table(
         "gb-table",
-        &["statement", "log index", "source digest", "git commit", "builder key", "raw", "checked in this browser"],
+        &[
+            "statement (not checked)",
+            "log index",
+            "source digest",
+            "git commit",
+            "target",
+            "builder key",
+            "raw",
+            "checked in this browser",
+        ],
         &provenance_rows,
     ));
     body.push_str("</section>\n");
@@ -169,26 +189,24 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     let mut rows = Vec::new();
     for &n in &r.verdicts {
         let s = &shown[n];
-        let result = str_at(&s.payload, "predicate.verificationResult");
-        let when = str_at(&s.payload, "predicate.timeVerified");
         let report = match cx.reports.get(&n) {
-            Some(Ok(href)) => format!("<td><a href=\"{}\">mismatch report</a></td>", esc(href)),
-            Some(Err(why)) => td(why),
-            None => td(""),
+            Some(Ok(href)) => td_unverified_link(href, "mismatch report"),
+            Some(Err(why)) => td_unverified(why),
+            None => td_unverified(""),
         };
+        let paths = ["predicate.verificationResult".to_string(), "predicate.timeVerified".to_string()];
         rows.push(statement_row(
             &row_id(&s.found.digest),
             &[
-                td(&describe_signer(&s.found.envelope, &policy.rebuilds.keys, "rebuilder")),
-                td(if result.is_empty() { "(no verificationResult)" } else { result }),
-                td(when),
-                td(&log_index(s)),
+                td_signer(&describe_signer(&s.found.envelope, &policy.rebuilds.keys, "rebuilder")),
+                td_claim(&s.payload, &paths[0]),
+                td_claim(&s.payload, &paths[1]),
+                log_index(s),
                 report,
-                td_link(&format!("../{}", envelope_url(&s.found.digest)), "envelope"),
+                td_envelope(&format!("../{}", envelope_url(&s.found.digest))),
             ],
         ));
-        let paths = ["predicate.verificationResult".to_string(), "predicate.timeVerified".to_string()];
-        records.push(record(log, &s.found.digest, s.log_index, &rebuild_keys, &s.payload, &paths));
+        records.push(record(log, &s.found.digest, s.log_index, ("rebuilder", &rebuild_keys), &s.payload, &paths));
     }
     body.push_str("<section class=\"gb-rebuilds\">\n<h2>Rebuild verdicts</h2>\n");
     if rows.is_empty() {
@@ -196,7 +214,15 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     } else {
         body.push_str(&table(
             "gb-table",
-            &["rebuilder key", "result", "timeVerified", "log index", "report", "raw", "checked in this browser"],
+            &[
+                "rebuilder key",
+                "result",
+                "timeVerified",
+                "log index",
+                "report (not checked)",
+                "raw",
+                "checked in this browser",
+            ],
             &rows,
         ));
     }
@@ -207,31 +233,21 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     let mut rows = Vec::new();
     for &n in &r.reviews {
         let s = &shown[n];
-        let scope = match str_at(&s.payload, "predicate.scope.kind") {
-            "full" => "full".to_string(),
-            "delta" => format!("delta from {}", str_at(&s.payload, "predicate.scope.from")),
-            "paths" => "some paths only".to_string(),
-            other => other.to_string(),
-        };
-        let findings = findings_html(super::model::at_path(&s.payload, "predicate.findings"));
+        let paths = ["predicate.criteria", "predicate.scope", "subject.0.digest.sha256", "predicate.findings"];
         rows.push(statement_row(
             &row_id(&s.found.digest),
             &[
-                td(&describe_signer(&s.found.envelope, &policy.reviews.keys, "reviewer")),
-                td(str_at(&s.payload, "predicate.criteria")),
-                td(&scope),
-                td_code(str_at(&s.payload, "subject.0.digest.sha256")),
-                findings,
-                td(&log_index(s)),
-                td_link(&format!("../{}", envelope_url(&s.found.digest)), "envelope"),
+                td_signer(&describe_signer(&s.found.envelope, &policy.reviews.keys, "reviewer")),
+                td_claim(&s.payload, paths[0]),
+                td_claim_scope(&s.payload, paths[1]),
+                td_claim_code(&s.payload, paths[2]),
+                td_claim_findings(&s.payload, paths[3]),
+                log_index(s),
+                td_envelope(&format!("../{}", envelope_url(&s.found.digest))),
             ],
         ));
-        let paths: Vec<String> =
-            ["predicate.criteria", "predicate.scope", "predicate.findings", "subject.0.digest.sha256"]
-                .iter()
-                .map(|p| p.to_string())
-                .collect();
-        records.push(record(log, &s.found.digest, s.log_index, &review_keys, &s.payload, &paths));
+        let paths = paths.map(String::from);
+        records.push(record(log, &s.found.digest, s.log_index, ("reviewer", &review_keys), &s.payload, &paths));
     }
     body.push_str("<section class=\"gb-reviews\">\n<h2>Source reviews</h2>\n");
     if rows.is_empty() {
@@ -247,25 +263,4 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     let title = format!("{} {} ({})", r.component, r.version, r.target);
     let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
     (page(cx.chrome, &title, "../", &body, &values), records)
-}
-
-/// The findings of a review as a list cell.
-fn findings_html(findings: Option<&Value>) -> String {
-    let list = findings.and_then(Value::as_array).cloned().unwrap_or_default();
-    if list.is_empty() {
-        return td("none");
-    }
-    let items: String = list
-        .iter()
-        .map(|f| {
-            format!(
-                "<li>{} {}:{}: {}</li>",
-                esc(str_at(f, "severity")),
-                esc(str_at(f, "path")),
-                f.get("line").and_then(Value::as_u64).unwrap_or(0),
-                esc(str_at(f, "text"))
-            )
-        })
-        .collect();
-    format!("<td><ul class=\"gb-findings\">{items}</ul></td>")
 }

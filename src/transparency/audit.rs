@@ -1,6 +1,7 @@
 //! Checking a log from its static files. `verify` authenticates every hash tile against the
 //! signed checkpoint (each full tile hashes to its node in the tile above; the partial edge and
-//! the top give the checkpoint's root) and checks consistency with an older checkpoint.
+//! the top give the checkpoint's root) and checks consistency with an older checkpoint;
+//! `verify_with_bundles` (`glassbox log verify`) also checks every entry and envelope bundle.
 //! `audit` also recomputes every leaf from the entry bundles and checks every stored envelope
 //! against its entry (and, with trusted keys, every signature).
 
@@ -41,9 +42,9 @@ pub struct Verified {
     pub cosigned_by: Vec<String>,
     /// The older size the log was shown to extend, with `--old`.
     pub consistent_with: Option<u64>,
-    /// Entries recomputed from their bundles (audit only).
+    /// Entries recomputed from their bundles (`log verify` and audit).
     pub entries: u64,
-    /// Stored envelopes checked (audit only).
+    /// Stored envelopes checked (`log verify` and audit).
     pub envelopes: u64,
 }
 
@@ -89,11 +90,36 @@ pub fn authenticate_checkpoint(
 /// Verifies the log at `dir` against `log_key`: the checkpoint, every tile, and with `old` (a
 /// signed checkpoint seen earlier) that the log only grew since.
 pub fn verify(dir: &LogDir, log_key: &NoteVerifier, witnesses: &WitnessPolicy, old: Option<&[u8]>) -> Result<Verified> {
+    verify_checking(dir, log_key, witnesses, old, false)
+}
+
+/// `glassbox log verify`: [`verify`], then every entry bundle against the leaves of the
+/// authenticated level-0 tiles and every stored envelope against the digest its entry names,
+/// so that a changed byte in any file the checkpoint covers is a "no" (bundles read and hashed
+/// on all cores). What it leaves to [`audit`]: whether each envelope describes what its entry
+/// says, and the signatures.
+pub fn verify_with_bundles(
+    dir: &LogDir,
+    log_key: &NoteVerifier,
+    witnesses: &WitnessPolicy,
+    old: Option<&[u8]>,
+) -> Result<Verified> {
+    verify_checking(dir, log_key, witnesses, old, true)
+}
+
+fn verify_checking(
+    dir: &LogDir,
+    log_key: &NoteVerifier,
+    witnesses: &WitnessPolicy,
+    old: Option<&[u8]>,
+    bundles: bool,
+) -> Result<Verified> {
     let path = dir.checkpoint_path();
     let bytes = dir.read_checkpoint_bytes()?;
     let (_, checkpoint, cosigned_by) =
         authenticate_checkpoint(&bytes, &path.display().to_string(), log_key, witnesses)?;
-    let tiles = authenticate_tiles(dir, &checkpoint)?;
+    let tree = dir.tree(checkpoint.size);
+    let tiles = authenticate_tree(dir, &tree, &checkpoint)?;
     let mut verified = Verified {
         origin: checkpoint.origin.clone(),
         size: checkpoint.size,
@@ -104,6 +130,13 @@ pub fn verify(dir: &LogDir, log_key: &NoteVerifier, witnesses: &WitnessPolicy, o
         entries: 0,
         envelopes: 0,
     };
+    if bundles {
+        let leaves: Vec<Vec<crate::tlog::Hash>> = (0..checkpoint.size.div_ceil(TILE_WIDTH))
+            .map(|n| tree.tile(0, n).map(|t| t.to_vec()))
+            .collect::<Result<_>>()?;
+        check_bundles(dir, checkpoint.size, &leaves)?;
+        (verified.entries, verified.envelopes) = (checkpoint.size, checkpoint.size);
+    }
     if let Some(old_bytes) = old {
         let (_, old_cp, _) =
             authenticate_checkpoint(old_bytes, "--old checkpoint", log_key, &WitnessPolicy::default())?;
@@ -111,6 +144,36 @@ pub fn verify(dir: &LogDir, log_key: &NoteVerifier, witnesses: &WitnessPolicy, o
         verified.consistent_with = Some(old_cp.size);
     }
     Ok(verified)
+}
+
+/// Every entry bundle of a tree of `size` entries against `leaves` (the authenticated level-0
+/// tiles, one per bundle) and every stored envelope against the digest its entry names.
+fn check_bundles(dir: &LogDir, size: u64, leaves: &[Vec<crate::tlog::Hash>]) -> Result<()> {
+    use rayon::prelude::*;
+    leaves.par_iter().enumerate().try_for_each(|(n, tile)| {
+        let start = n as u64 * TILE_WIDTH;
+        let end = (start + TILE_WIDTH).min(size);
+        let entries = dir.entries(start, end, size)?;
+        for (k, entry) in entries.iter().enumerate() {
+            if tile.get(k) != Some(&merkle::leaf_hash(entry)) {
+                let at = format!("entry {}", start + k as u64);
+                return Err(Error::rejected(at, "its bundle does not hash to the leaf in the tile"));
+            }
+        }
+        let envelopes = dir.envelopes(start, end, size)?;
+        let bundle = dir.file(&LogDir::envelopes_path(n as u64, end - start));
+        for (k, (entry, line)) in entries.iter().zip(&envelopes).enumerate() {
+            let at = format!("entry {}", start + k as u64);
+            let named = LogEntry::parse(entry, &at)?.envelope_digest();
+            if named != Some(Sha256Digest::of(line)) {
+                return Err(Error::rejected(
+                    format!("{} ({at})", bundle.display()),
+                    "the stored envelope does not hash to the entry's digest",
+                ));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Proves from the (authenticated) tiles that `new` extends `old`.

@@ -2,14 +2,15 @@
 // what the reader sees as JSON. Used by tests/it/site_browser.rs.
 //
 //   node visit.mjs --root DIR --page PATH [--screenshot FILE] [--no-range] [--no-js]
-//                  [--receipt FILE] [--timeout MS]
+//                  [--receipt FILE] [--timeout MS] [--no-ed25519] [--no-webcrypto]
 //
 // It serves DIR itself on 127.0.0.1 (an ephemeral port; a static server with or without HTTP
 // Range support that counts the bytes it sends), launches /usr/bin/chromium with a fresh
 // temporary profile, waits for html[data-glassbox=done] (unless JavaScript is off), optionally pastes a
 // receipt and presses the check button, takes a screenshot, and prints
 // {rows, banner, receipt, tables, bytesServed, requests, console}. It closes the browser and the
-// server itself. playwright-core is found through NODE_PATH (GLASSBOX_TEST_NODE_MODULES).
+// server itself. --no-ed25519 makes the page's WebCrypto refuse Ed25519 as browsers without it do
+// (NotSupportedError); --no-webcrypto removes crypto.subtle, as on a page served over plain HTTP. playwright-core is found through NODE_PATH (GLASSBOX_TEST_NODE_MODULES).
 
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
@@ -22,7 +23,7 @@ const require = createRequire(join(process.env.NODE_PATH || process.cwd(), "noop
 const { chromium } = require("playwright-core");
 
 function parseArgs(argv) {
-  const out = { range: true, js: true, timeout: 60000 };
+  const out = { range: true, js: true, timeout: 60000, ed25519: true, webcrypto: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -36,6 +37,8 @@ function parseArgs(argv) {
     else if (a === "--timeout") out.timeout = Number(value());
     else if (a === "--no-range") out.range = false;
     else if (a === "--no-js") out.js = false;
+    else if (a === "--no-ed25519") out.ed25519 = false;
+    else if (a === "--no-webcrypto") out.webcrypto = false;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!out.root || !out.page) throw new Error("--root and --page are required");
@@ -103,6 +106,23 @@ try {
   const console = [];
   page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
+  if (!args.ed25519) {
+    await page.addInitScript(() => {
+      const subtle = globalThis.crypto.subtle;
+      const name = (alg) => String(typeof alg === "string" ? alg : alg && alg.name).toLowerCase();
+      const refuse = () => Promise.reject(new DOMException("Unrecognized name.", "NotSupportedError"));
+      for (const method of ["importKey", "verify", "generateKey"]) {
+        const original = subtle[method].bind(subtle);
+        const at = method === "importKey" ? 2 : 0;
+        subtle[method] = (...a) => (name(a[at]) === "ed25519" ? refuse() : original(...a));
+      }
+    });
+  }
+  if (!args.webcrypto) {
+    await page.addInitScript(() => {
+      Object.defineProperty(Crypto.prototype, "subtle", { get: () => undefined, configurable: true });
+    });
+  }
   const url = `http://127.0.0.1:${server.address().port}/${args.page.replace(/^\//, "")}`;
   await page.goto(url, { waitUntil: "load", timeout: args.timeout });
   if (args.js) await page.waitForSelector("html[data-glassbox=done]", { state: "attached", timeout: args.timeout });
@@ -118,7 +138,15 @@ try {
       null,
       { timeout: args.timeout },
     );
-    receipt = await page.$eval("#gb-receipt-answer", (a) => ({ state: a.dataset.state, text: a.textContent.trim() }));
+    receipt = await page.$eval("#gb-receipt-answer", (a) => ({
+      state: a.dataset.state,
+      text: a.textContent.trim(),
+      rows: Array.from(a.querySelectorAll("tr[data-receipt-statement]"), (tr) => ({
+        logIndex: Number(tr.dataset.receiptStatement),
+        state: tr.dataset.state || null,
+        cells: Array.from(tr.cells, (c) => c.textContent.trim()),
+      })),
+    }));
   }
   if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
   const seen = await page.evaluate(() => ({

@@ -402,3 +402,80 @@ fn bad_input_is_exit_2_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert_nothing_written("wrong log key");
 }
+
+/// R2-D4: a receipt written with `--receipts DIR` holds the salt; `forget` deletes it there too
+/// (and in a directory `sample receipts` wrote to), and leaves a file that is not that receipt
+/// (a symlink planted in its place) alone, saying so with exit 1.
+#[test]
+fn r2_d4_forget_deletes_the_receipts_written_to_a_chosen_directory() {
+    let center = Center::new();
+    let files = center.sample_files(3, 100);
+    let chosen = center.path().join("handed-out");
+    let first =
+        json(intake_cmd(&center).arg("--log-key").arg(&center.log_key).arg("--receipts").arg(&chosen).args(&files));
+    let c = |i: usize| first["samples"][i]["commitment"].as_str().unwrap().to_string();
+    let receipt = |c: &str| chosen.join(format!("{c}.json"));
+    for i in 0..3 {
+        assert!(receipt(&c(i)).is_file(), "intake wrote the receipt to --receipts");
+    }
+
+    let forget = |commitment: &str| {
+        let mut cmd = glassbox();
+        cmd.args(["sample", "forget", commitment, "--json", "--store"]).arg(&center.store);
+        output(&mut cmd)
+    };
+    let out = forget(&c(0));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!receipt(&c(0)).exists(), "the salt stays in {}", receipt(&c(0)).display());
+    let deleted: Vec<&str> = done["receiptsDeleted"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let expected = std::fs::canonicalize(&chosen).unwrap().join(format!("{}.json", c(0)));
+    assert_eq!(deleted, [expected.to_str().unwrap()], "{done:#}");
+    assert_eq!(done["receiptsLeft"], serde_json::json!([]));
+    assert!(receipt(&c(1)).is_file() && receipt(&c(2)).is_file(), "only that sample's receipt goes");
+
+    // A symlink planted where a receipt was is not followed, not deleted, and named.
+    let target = center.path().join("precious.json");
+    std::fs::copy(receipt(&c(1)), &target).unwrap();
+    std::fs::remove_file(receipt(&c(1))).unwrap();
+    std::os::unix::fs::symlink(&target, receipt(&c(1))).unwrap();
+    let out = forget(&c(1));
+    assert_eq!(out.status.code(), Some(1), "a receipt left is not a finished erasure: {out:?}");
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let left = &done["receiptsLeft"][0];
+    assert!(left["path"].as_str().unwrap().ends_with(&format!("{}.json", c(1))), "{done:#}");
+    assert!(left["why"].as_str().unwrap().contains("symbolic link"), "{done:#}");
+    assert!(target.is_file() && std::fs::symlink_metadata(receipt(&c(1))).is_ok(), "nothing followed");
+    let mut text = glassbox();
+    text.args(["sample", "forget", &c(2), "--store"]).arg(&center.store);
+    std::fs::write(receipt(&c(2)), "{\"not\": \"a receipt\"}").unwrap();
+    let out = output(&mut text);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("receipt NOT deleted") && stdout.contains("not the receipt of this commitment"),
+        "{stdout}"
+    );
+    assert!(receipt(&c(2)).is_file(), "a file that is not the receipt is left alone");
+
+    // `sample receipts --receipts DIR` for a batch appended later: noted, and deleted too.
+    let later = json(intake_cmd(&center).arg(&files[0]));
+    let envelope = later["envelope"].as_str().unwrap().to_string();
+    append_ok(&center.log, &center.log_key, Path::new(&envelope));
+    let elsewhere = center.path().join("elsewhere");
+    ok(glassbox()
+        .args(["sample", "receipts", "--store"])
+        .arg(&center.store)
+        .arg("--log")
+        .arg(&center.log)
+        .arg("--vkey")
+        .arg(center.keys.join("log.vkey"))
+        .arg("--receipts")
+        .arg(&elsewhere));
+    let c_later = later["samples"][0]["commitment"].as_str().unwrap().to_string();
+    let late_receipt = elsewhere.join(format!("{c_later}.json"));
+    assert!(late_receipt.is_file());
+    let out = forget(&c_later);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!late_receipt.exists(), "the receipt `sample receipts` wrote goes too");
+}

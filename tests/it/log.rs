@@ -138,27 +138,82 @@ fn changing_any_byte_is_caught() {
     let pristine = dir.path().join("pristine");
     ok(Command::new("cp").arg("-a").arg(&log).arg(&pristine));
 
-    let targets: [(&str, PathBuf, bool); 6] = [
-        ("full level-0 hash tile", "tile/0/001".into(), true),
-        ("partial level-0 hash tile", "tile/0/002.p/88".into(), true),
-        ("level-1 hash tile", "tile/1/000.p/2".into(), true),
-        ("entry bundle", "tile/entries/001".into(), false),
-        ("envelope bundle", "envelopes/001".into(), false),
-        ("checkpoint", "checkpoint".into(), true),
+    let targets: [(&str, &str); 6] = [
+        ("full level-0 hash tile", "tile/0/001"),
+        ("partial level-0 hash tile", "tile/0/002.p/88"),
+        ("level-1 hash tile", "tile/1/000.p/2"),
+        ("entry bundle", "tile/entries/001"),
+        ("envelope bundle", "envelopes/001"),
+        ("checkpoint", "checkpoint"),
     ];
-    for (what, rel, caught_by_verify) in targets {
+    for (what, rel) in targets {
         for offset in [0usize, 17, 40] {
-            let path = log.join(&rel);
+            let path = log.join(rel);
             let mut bytes = std::fs::read(&path).unwrap();
             let at = offset.min(bytes.len() - 2);
             bytes[at] ^= 0x01;
             std::fs::write(&path, &bytes).unwrap();
-            let result = if caught_by_verify { verify(&log, &vkey) } else { audit(&log, &vkey) };
-            assert_eq!(result.status.code(), Some(1), "{what} byte {at}: {}", String::from_utf8_lossy(&result.stderr));
-            std::fs::write(&path, std::fs::read(pristine.join(&rel)).unwrap()).unwrap();
+            for result in [verify(&log, &vkey), audit(&log, &vkey)] {
+                let stderr = String::from_utf8_lossy(&result.stderr);
+                assert_eq!(result.status.code(), Some(1), "{what} byte {at}: {stderr}");
+            }
+            std::fs::write(&path, std::fs::read(pristine.join(rel)).unwrap()).unwrap();
         }
     }
     assert_eq!(audit(&log, &vkey).status.code(), Some(0));
+}
+
+/// formats.md section 15: "Any changed byte in a tile, bundle, stored envelope or checkpoint
+/// is a definite no" holds for `log verify` too (the custody spec review found it exiting 0 with
+/// a flipped entry or envelope bundle byte).
+#[test]
+fn spec_log_verify_refuses_a_flipped_entry_bundle_or_envelope_bundle_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let file = dir.path().join("batch.jsonl");
+    envelopes(&file, 0, 600);
+    append_ok(&log, &key, &file);
+    let verified = verify(&log, &vkey);
+    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("600 entries recomputed, 600 stored envelopes checked"));
+    let targets = [
+        ("tile/entries/001", "entry 2", "does not hash to the leaf"),
+        ("tile/entries/002.p/88", "entry 5", "does not hash to the leaf"),
+        ("envelopes/001", "envelopes/001 (entry 2", "does not hash to the entry's digest"),
+        ("envelopes/002.p/88", "envelopes/002.p/88 (entry 5", "does not hash to the entry's digest"),
+    ];
+    for (rel, which, why) in targets {
+        let path = log.join(rel);
+        let pristine = std::fs::read(&path).unwrap();
+        // A byte inside the third item: past the first two entries' length prefixes and bytes,
+        // or the first two envelope lines.
+        let at = if rel.starts_with("tile/") {
+            let first = 2 + u16::from_be_bytes([pristine[0], pristine[1]]) as usize;
+            let second = 2 + u16::from_be_bytes([pristine[first], pristine[first + 1]]) as usize;
+            first + second + 2 + 20
+        } else {
+            let mut lines = 0;
+            pristine
+                .iter()
+                .position(|&b| {
+                    b == b'\n' && {
+                        lines += 1;
+                        lines == 2
+                    }
+                })
+                .unwrap()
+                + 20
+        };
+        let mut bytes = pristine.clone();
+        bytes[at] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let out = verify(&log, &vkey);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{rel} byte {at}: {stderr}");
+        assert!(stderr.contains(which) && stderr.contains(why), "{rel}: {stderr}");
+        std::fs::write(&path, &pristine).unwrap();
+    }
+    assert_eq!(verify(&log, &vkey).status.code(), Some(0));
 }
 
 /// Kills an appending process with SIGKILL at many instants; after each, the log verifies and

@@ -273,6 +273,7 @@ class P(html.parser.HTMLParser):
         if tag == 'td' and self.cur is not None:
             if 'gb-status' in (a.get('class') or '').split(): self.cur['status'] += 1
             self.cur['cells'].append('')
+            self.cur.setdefault('attrs', []).append(a)
     def handle_endtag(self, tag):
         if tag == 'tr': self.cur = None
         if tag == 'script': self.in_data = False
@@ -379,6 +380,30 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
             assert_eq!(row["status"], 1, "{path}: one status cell per row");
             assert!(records.iter().any(|r| r["row"] == row["row"]), "{path}: row {} has a record", row["row"]);
             assert_eq!(row["cells"].as_array().unwrap().last().unwrap(), "not checked (JavaScript is off)");
+            // R2-D2: every other cell is one verify.js checks (a claim, the log index, the signer,
+            // the envelope link) or is marked as not checked; a claim cell shows the payload's value.
+            let record = records.iter().find(|r| r["row"] == row["row"]).unwrap();
+            let copy = std::fs::read(one.join(record["envelopeUrl"].as_str().unwrap())).unwrap();
+            let envelope: Envelope = serde_json::from_slice(&copy).unwrap();
+            let payload: Value = serde_json::from_slice(&envelope.payload_bytes().unwrap()).unwrap();
+            let cells = row["cells"].as_array().unwrap();
+            for (cell, attrs) in cells.iter().zip(row["attrs"].as_array().unwrap()) {
+                let class = attrs["class"].as_str().unwrap_or_default();
+                let checked = ["data-claim", "data-log-index", "data-signer", "data-envelope"]
+                    .iter()
+                    .any(|a| attrs.get(*a).is_some());
+                assert!(
+                    checked || class.contains("gb-status") || class.contains("gb-unverified"),
+                    "{path}: a cell neither checked nor marked: {cell} {attrs}"
+                );
+                if let (Some(claim), None) = (attrs["data-claim"].as_str(), attrs.get("data-format")) {
+                    let value = payload.pointer(&format!("/{}", claim.replace('.', "/")));
+                    assert_eq!(cell.as_str().unwrap(), glassbox::site::shown(value), "{path}: {claim}");
+                }
+                if attrs.get("data-log-index").is_some() {
+                    assert_eq!(cell.as_str().unwrap(), record["logIndex"].to_string(), "{path}");
+                }
+            }
         }
         for r in records {
             assert!(rows.iter().any(|row| row["row"] == r["row"]), "{path}: record {} has rows", r["row"]);

@@ -270,6 +270,10 @@ fn served_copy(site: &Site) -> tempfile::TempDir {
 struct Visit<'a> {
     no_range: bool,
     no_js: bool,
+    /// WebCrypto without Ed25519 (browsers before Chrome 137, Firefox 129, Safari 17).
+    no_ed25519: bool,
+    /// No WebCrypto at all (a page served over plain HTTP).
+    no_webcrypto: bool,
     receipt: Option<&'a Path>,
     screenshot: Option<&'a str>,
 }
@@ -290,6 +294,12 @@ fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
     }
     if how.no_js {
         cmd.arg("--no-js");
+    }
+    if how.no_ed25519 {
+        cmd.arg("--no-ed25519");
+    }
+    if how.no_webcrypto {
+        cmd.arg("--no-webcrypto");
     }
     if let Some(receipt) = how.receipt {
         cmd.arg("--receipt").arg(receipt);
@@ -576,6 +586,215 @@ fn a_logged_envelope_whose_payload_was_edited_after_signing_fails_its_rows_only(
     assert!(records.iter().any(|r| r["envelope"] == digest.as_str()), "the page does not show the edited verdict");
     let seen = visit(&out, &site.avscan_page, Visit::default());
     assert_rows(&seen, &records, &|r| r["envelope"] == digest.as_str(), "no signature by");
+}
+
+/// Replaces the first `from` after `marker` in the page `page` of `root` by `to`; returns the
+/// position (among the page's `tr[data-statement]` rows, in document order) of the row it is in.
+fn edit_cell(root: &Path, page: &str, marker: &str, from: &str, to: &str) -> usize {
+    let path = root.join(page);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let at = html.find(marker).unwrap_or_else(|| panic!("{page} has no {marker}"));
+    let offset = at + html[at..].find(from).unwrap_or_else(|| panic!("{page}: no {from} after {marker}"));
+    let row = html[..at].matches("<tr data-statement=").count() - 1;
+    let edited = format!("{}{to}{}", &html[..offset], &html[offset + from.len()..]);
+    std::fs::write(&path, edited).unwrap();
+    row
+}
+
+/// Asserts that of the page's statement rows exactly the `failed`-th failed, saying `why`, and
+/// every other one verified.
+fn assert_only_row_failed(seen: &Value, failed: usize, why: &str) {
+    assert_eq!(seen["done"], "done", "{seen:#}");
+    assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
+    for (n, row) in seen["rows"].as_array().unwrap().iter().enumerate() {
+        let status = row["status"].as_str().unwrap();
+        if n == failed {
+            assert_eq!(row["state"], "failed", "row {n} should fail: {row}");
+            assert!(status.starts_with("FAILED: ") && status.contains(why), "row {n}: {status} (wanted {why})");
+        } else {
+            assert_eq!(
+                (row["state"].as_str(), status),
+                (Some("verified"), "verified in this browser"),
+                "row {n}: {row}"
+            );
+        }
+    }
+}
+
+/// R2-D2: the badge covers the text a row shows. An edited digest cell, a FAILED rebuild shown as
+/// PASSED, a claimed cell turned into an unchecked one, an edited custody release cell and an
+/// edited claim in the receipt box's lookup data each fail exactly the row that shows them; an
+/// edited checkpoint on the index fails the banner. The data block and verify.js are untouched.
+#[test]
+fn r2_d2_an_edited_cell_fails_exactly_its_row_on_every_page() {
+    let Some(site) = site() else { return };
+    // A release page: one artifact's digest.
+    let copy = served_copy(site);
+    let html = std::fs::read_to_string(copy.path().join(&site.avscan_page)).unwrap();
+    let marker = "data-claim=\"subject.0.digest.sha256\"><code>";
+    let at = html.find(marker).unwrap() + marker.len();
+    let digit = &html[at..at + 1];
+    let other = if digit == "0" { "1" } else { "0" };
+    let row =
+        edit_cell(copy.path(), &site.avscan_page, marker, &format!("{marker}{digit}"), &format!("{marker}{other}"));
+    let seen = visit(copy.path(), &site.avscan_page, Visit::default());
+    assert_only_row_failed(&seen, row, "the page shows");
+
+    // The FAILED rebuild's page: its verdict shown as PASSED, then as an unchecked PASSED cell.
+    for (from, to, why) in [
+        (">FAILED</td>", ">PASSED</td>", "but the statement says \"FAILED\""),
+        (
+            "<td data-claim=\"predicate.verificationResult\">FAILED</td>",
+            "<td class=\"gb-unverified\">PASSED</td>",
+            "shows it in no checked cell",
+        ),
+    ] {
+        let copy = served_copy(site);
+        let marker = "<td data-claim=\"predicate.verificationResult\">FAILED";
+        let row = edit_cell(copy.path(), &site.failed_page, marker.split('>').next().unwrap(), from, to);
+        let seen = visit(copy.path(), &site.failed_page, Visit::default());
+        assert_only_row_failed(&seen, row, why);
+    }
+
+    // The custody page: a release's destination.
+    let copy = served_copy(site);
+    let marker = "data-claim=\"predicate.destination\">";
+    let row = edit_cell(copy.path(), "custody.html", marker, "</td>", "-forged</td>");
+    let seen = visit(copy.path(), "custody.html", Visit::default());
+    assert!(!seen["rows"].as_array().unwrap().is_empty());
+    assert_only_row_failed(&seen, row, "-forged");
+
+    // The receipt box: the lookup data's claim of the release's destination.
+    let copy = served_copy(site);
+    let receipt: Value = serde_json::from_slice(&std::fs::read(&site.released_receipt).unwrap()).unwrap();
+    let commitment = receipt["commitment"].as_str().unwrap();
+    let shard = copy.path().join(format!("custody/lookup/{}.json", &commitment[..2]));
+    let mut lookup: Value = serde_json::from_slice(&std::fs::read(&shard).unwrap()).unwrap();
+    let release = &mut lookup[commitment]["releases"][0];
+    let forged_index = release["logIndex"].as_u64().unwrap();
+    let claims = release["claims"].as_array_mut().unwrap();
+    let claim = claims.iter_mut().find(|c| c["path"] == "predicate.destination").expect("a destination claim");
+    claim["value"] = Value::from("somewhere-else");
+    std::fs::write(&shard, serde_json::to_vec(&lookup).unwrap()).unwrap();
+    let seen = visit(copy.path(), "custody.html", Visit { receipt: Some(&site.released_receipt), ..Visit::default() });
+    let answer = &seen["receipt"];
+    assert_eq!(answer["state"], "failed", "{answer:#}");
+    let rows = answer["rows"].as_array().unwrap();
+    assert!(rows.len() >= 3, "the intake batch, the request and the release: {answer:#}");
+    for row in rows {
+        let failed = row["logIndex"] == forged_index;
+        assert_eq!(row["state"], if failed { "failed" } else { "verified" }, "{row}");
+        let status = row["cells"].as_array().unwrap().last().unwrap().as_str().unwrap();
+        assert!(!failed || status.contains("somewhere-else"), "{status}");
+    }
+    // Unedited, the same answer's rows all verify and show what the statements say.
+    let seen = visit(&site.served, "custody.html", Visit { receipt: Some(&site.released_receipt), ..Visit::default() });
+    let rows = seen["receipt"]["rows"].as_array().unwrap();
+    assert!(rows.len() >= 3 && rows.iter().all(|r| r["state"] == "verified"), "{:#}", seen["receipt"]);
+
+    // The index: the checkpoint's root.
+    let copy = served_copy(site);
+    let index = std::fs::read_to_string(copy.path().join("index.html")).unwrap();
+    let marker = "data-checkpoint=\"root\">";
+    let at = index.find(marker).unwrap() + marker.len();
+    let digit = &index[at..at + 1];
+    let edited = format!("{}{}{}", &index[..at], if digit == "0" { "1" } else { "0" }, &index[at + 1..]);
+    std::fs::write(copy.path().join("index.html"), edited).unwrap();
+    let seen = visit(copy.path(), "index.html", Visit::default());
+    assert_eq!(seen["banner"]["state"], "failed", "{:#}", seen["banner"]);
+    assert!(
+        seen["banner"]["text"].as_str().unwrap().contains("the page shows the checkpoint's root"),
+        "{:#}",
+        seen["banner"]
+    );
+}
+
+/// ux-review item 1: a browser without WebCrypto's Ed25519 checks every row with the site's copy
+/// of noble-ed25519, fetched only then; one with no WebCrypto (plain HTTP), or without Ed25519 and
+/// without the copy, says it checked nothing and accuses nobody.
+#[test]
+fn a_browser_without_webcrypto_ed25519_verifies_with_the_vendored_verifier_or_says_it_cannot_check() {
+    let Some(site) = site() else { return };
+    let noble = |seen: &Value| seen["requests"].as_array().unwrap().iter().any(|r| r["path"] == "/noble-ed25519.js");
+    for page in ["index.html", site.avscan_page.as_str(), "custody.html"] {
+        let seen = visit(&site.served, page, Visit { no_ed25519: true, ..Visit::default() });
+        assert_eq!(seen["banner"]["state"], "verified", "{page}: {:#}", seen["banner"]);
+        assert_rows(&seen, &records(&site.served, page), &|_| false, "");
+        assert!(noble(&seen), "{page}: the vendored verifier was not used");
+    }
+    let seen = visit(
+        &site.served,
+        "custody.html",
+        Visit { no_ed25519: true, receipt: Some(&site.released_receipt), ..Visit::default() },
+    );
+    assert_eq!(seen["receipt"]["state"], "released", "{:#}", seen["receipt"]);
+    // With WebCrypto's Ed25519 the copy is never fetched.
+    let seen = visit(&site.served, &site.avscan_page, Visit::default());
+    assert!(!noble(&seen), "fetched noble-ed25519.js although the browser has Ed25519");
+
+    let without_copy = served_copy(site);
+    std::fs::remove_file(without_copy.path().join("noble-ed25519.js")).unwrap();
+    let cases: [(&Path, Visit<'_>, &str); 2] = [
+        (&site.served, Visit { no_webcrypto: true, ..Visit::default() }, "HTTPS"),
+        (without_copy.path(), Visit { no_ed25519: true, ..Visit::default() }, "cannot check Ed25519 signatures"),
+    ];
+    for (root, how, why) in cases {
+        for page in ["index.html", site.avscan_page.as_str(), "custody.html"] {
+            let seen = visit(
+                root,
+                page,
+                Visit { no_ed25519: how.no_ed25519, no_webcrypto: how.no_webcrypto, ..Visit::default() },
+            );
+            assert_eq!(seen["done"], "done", "{seen:#}");
+            let banner = &seen["banner"];
+            assert_eq!(banner["state"], "unchecked", "{page}: {banner:#}");
+            let text = banner["text"].as_str().unwrap();
+            assert!(text.contains(why) && text.contains("Nothing on this page was checked"), "{page}: {text}");
+            assert!(!text.contains("FAILED"), "{page}: {text}");
+            for row in seen["rows"].as_array().unwrap() {
+                assert_eq!(row["state"], "unchecked", "{page}: {row}");
+                let status = row["status"].as_str().unwrap();
+                assert!(status.starts_with("not checked: ") && !status.contains("FAILED"), "{page}: {row}");
+            }
+        }
+        let seen = visit(
+            root,
+            "custody.html",
+            Visit {
+                receipt: Some(&site.released_receipt),
+                no_ed25519: how.no_ed25519,
+                no_webcrypto: how.no_webcrypto,
+                ..Visit::default()
+            },
+        );
+        assert_eq!(seen["receipt"]["state"], "unchecked", "{:#}", seen["receipt"]);
+    }
+}
+
+/// The site's Ed25519 fallback under Node (tests/browser/ed25519.mjs): RFC 8032's test vectors
+/// verify with the vendored noble-ed25519 through verify.js's glue and every changed one is
+/// refused; verify.js chooses it when WebCrypto lacks Ed25519 and checks nothing without
+/// WebCrypto; with @noble/ed25519 installed (tests/browser/package.json), the vendored file is the
+/// package's index.js byte for byte.
+#[test]
+fn the_vendored_ed25519_verifier_passes_rfc_8032_and_is_the_npm_packages_file() {
+    if !have_tool("node", &["--version"]) {
+        return;
+    }
+    let mut cmd = Command::new("node");
+    cmd.arg(repo().join("tests/browser/ed25519.mjs")).arg(repo().join("src/site/assets/verify.js"));
+    let modules = browser();
+    if let Some(modules) = &modules {
+        cmd.env("NODE_PATH", modules);
+    }
+    let out = ok(&mut cmd);
+    let result: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ed25519.mjs printed no JSON ({e}): {out}"));
+    assert_eq!(result["failures"], serde_json::json!([]), "{result:#}");
+    assert!(result["cases"].as_u64().unwrap() > 60, "{result:#}");
+    if modules.is_some() {
+        assert_eq!(result["comparedWithPackage"], true, "@noble/ed25519 is pinned in tests/browser/package.json");
+    }
 }
 
 /// Flips one bit of the byte at `offset` of `path`.

@@ -218,7 +218,7 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
         }
         LogCommand::Verify(a) => {
             let old = a.old.as_ref().map(|p| read_regular(p, limits::CHECKPOINT)).transpose()?;
-            let v = audit::verify(
+            let v = audit::verify_with_bundles(
                 &LogDir::new(&a.dir),
                 &vkey(&a.vkey, "--vkey")?,
                 &witnesses(&a.witness)?,

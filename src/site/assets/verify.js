@@ -10,7 +10,11 @@
 //      the envelope (its sha256 is the one the entry names), one DSSE signature by a key the
 //      policy trusts, and every claim the page makes about the statement;
 //   3. on the custody page, a pasted sample receipt (released, requested or not requested).
-// It fetches only from the site and the log, each tile once per page. No dependencies.
+//   4. that every cell of a statement row shows what the verified statement says (its claims,
+//      log index, signer and envelope link), or is marked as not checked.
+// It fetches only from the site and the log, each tile once per page. Ed25519 is WebCrypto's;
+// where the browser lacks it, the site's copy of noble-ed25519 (noble-ed25519.js), and where
+// neither can run the page says it checked nothing, accusing nobody.
 
 const STATE_OK = "verified";
 const STATE_FAILED = "failed";
@@ -88,10 +92,71 @@ async function treeHash(hashes) {
   return nodeHash(await treeHash(hashes.slice(0, split)), await treeHash(hashes.slice(split)));
 }
 
+// Ed25519: WebCrypto's where the browser has it, else the site's copy of noble-ed25519
+// (noble-ed25519.js beside this module, formats.md section 19), loaded only then. A browser that
+// can do neither, or a page without WebCrypto at all (plain HTTP), checks nothing and says so:
+// that is the browser's limit, not a forgery.
+
+// The browser cannot check this page; the reason is shown as a neutral state, never FAILED.
+class CannotCheck extends Error {}
+
+// RFC 8032 section 7.1, TEST 1 (the empty message): how a verifier is proved to work here.
+const RFC8032_TEST1 = {
+  publicKey: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+  signature:
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+};
+
+let ed25519 = null; // (publicKey, signature, message) => Promise<boolean>, chosen once per page
+
+async function webCryptoVerify(publicKey, signature, message) {
+  const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+  return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+}
+
+// noble's strict branch (zip215: false, RFC 8032 and FIPS 186-5): non-canonical encodings and
+// small-order keys are refused, as glassbox's verify_strict refuses them.
+// A malformed key or signature (noble throws) verifies nothing.
+function nobleVerifier(noble) {
+  return (publicKey, signature, message) =>
+    noble.verifyAsync(signature, message, publicKey, { zip215: false }).catch(() => false);
+}
+
+// Whether `verify` checks RFC 8032's TEST 1 and refuses it with one bit changed.
+async function works(verify) {
+  try {
+    const pub = fromHex(RFC8032_TEST1.publicKey, "a test key");
+    const sig = fromHex(RFC8032_TEST1.signature, "a test signature");
+    const bad = sig.slice();
+    bad[0] ^= 1;
+    return (await verify(pub, sig, new Uint8Array(0))) === true && (await verify(pub, bad, new Uint8Array(0))) === false;
+  } catch {
+    return false;
+  }
+}
+
+// Chooses the Ed25519 verifier of this page, or throws CannotCheck.
+async function chooseEd25519() {
+  if (!globalThis.crypto || !globalThis.crypto.subtle) {
+    throw new CannotCheck(
+      "this browser offers no WebCrypto to this page (a page served over plain HTTP gets none: the site must be served over HTTPS, or from localhost)",
+    );
+  }
+  if (await works(webCryptoVerify)) return webCryptoVerify;
+  let noble;
+  try {
+    noble = await import("./noble-ed25519.js");
+  } catch {
+    throw new CannotCheck("this browser cannot check Ed25519 signatures, and the site's own verifier (noble-ed25519.js) did not load");
+  }
+  const verify = nobleVerifier(noble);
+  if (await works(verify)) return verify;
+  throw new CannotCheck("this browser cannot check Ed25519 signatures");
+}
+
 async function ed25519Verify(publicKey, signature, message) {
   try {
-    const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
-    return await crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+    return (await ed25519(publicKey, signature, message)) === true;
   } catch {
     return false; // a malformed key or signature verifies nothing
   }
@@ -518,15 +583,22 @@ async function checkStatement(record, checkpoint) {
   }
   const payload = fromBase64(String(envelope.payload), "the envelope's payload");
   const message = pae(String(envelope.payloadType), payload);
-  let verified = false;
-  for (const signature of Array.isArray(envelope.signatures) ? envelope.signatures : []) {
-    for (const key of record.keys || []) {
-      if (verified || (signature.keyid && signature.keyid !== key.keyid)) continue;
+  // Every trusted key with a signature that verifies: the signer cell must name one of them.
+  const signers = [];
+  const signatures = Array.isArray(envelope.signatures) ? envelope.signatures : [];
+  for (const key of record.keys || []) {
+    for (const signature of signatures) {
+      if (signature.keyid && signature.keyid !== key.keyid) continue;
       const sig = fromBase64(String(signature.sig), "a signature");
-      verified = await ed25519Verify(fromBase64(key.publicKey, "a trusted key"), sig, message);
+      if (await ed25519Verify(fromBase64(key.publicKey, "a trusted key"), sig, message)) {
+        signers.push(key);
+        break;
+      }
     }
   }
-  if (!verified) fail(`no signature by ${(record.keys || []).map((k) => shortKey(k.keyid)).join(" or ") || "a trusted key"} verifies`);
+  if (signers.length === 0) {
+    fail(`no signature by ${(record.keys || []).map((k) => shortKey(k.keyid)).join(" or ") || "a trusted key"} verifies`);
+  }
   let statement;
   try {
     statement = JSON.parse(utf8Decoder.decode(payload));
@@ -539,22 +611,125 @@ async function checkStatement(record, checkpoint) {
       fail(`the page says ${describe(claim.value)} but the statement says ${describe(actual)} (${claim.path})`);
     }
   }
-  return statement;
+  return { statement, signers };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a row shows (formats.md section 19, "What a row shows"): each cell of a statement row is
+// compared with the verified statement, so that the badge covers the text the reader sees. The
+// same rules are in src/site/html.rs, which writes the cells.
+
+// A claimed value as a cell shows it: a string as itself, an integer within 2^53 in decimal,
+// anything else (absent, null, a list, an object) as "none".
+function shown(value) {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
+  return "none";
+}
+
+function field(object, name) {
+  return object !== null && typeof object === "object" && !Array.isArray(object) && Object.hasOwn(object, name)
+    ? object[name]
+    : undefined;
+}
+
+// A review's scope: "full", "delta from <from>", "some paths only", else its kind.
+function shownScope(scope) {
+  const kind = field(scope, "kind");
+  if (kind === "full") return "full";
+  if (kind === "delta") return `delta from ${shown(field(scope, "from"))}`;
+  if (kind === "paths") return "some paths only";
+  return shown(kind);
+}
+
+// A review's findings, one line each: "<severity> <path>:<line>: <text>".
+function shownFindings(findings) {
+  const text = (f, k) => (typeof field(f, k) === "string" ? field(f, k) : "");
+  const line = (f) => {
+    const n = field(f, "line");
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  };
+  return (Array.isArray(findings) ? findings : []).map((f) => `${text(f, "severity")} ${text(f, "path")}:${line(f)}: ${text(f, "text")}`);
+}
+
+// A trusted signer as the signer cell names it (src/site/model.rs, trusted_signer).
+function signerText(key, role) {
+  return `${String(key.keyid).slice(0, 8)} (${key.name}), trusted ${role}`;
+}
+
+// Checks one cell of a statement row; returns why it is wrong, or null.
+function checkCell(cell, record, verified) {
+  const text = cell.textContent;
+  if (cell.hasAttribute("data-claim")) {
+    const path = cell.dataset.claim;
+    const value = lookup(verified.statement, path);
+    const format = cell.dataset.format || "";
+    if (format === "findings") {
+      const lines = shownFindings(value);
+      const items = Array.from(cell.querySelectorAll("li"), (li) => li.textContent);
+      const whole = lines.length === 0 ? "none" : lines.join("");
+      if (!deepEqual(items, lines) || text !== whole) {
+        return `the page shows the findings ${describe(lines.length ? items : text)} but the statement says ${describe(lines)} (${path})`;
+      }
+      return null;
+    }
+    const expected = format === "scope" ? shownScope(value) : format === "" ? shown(value) : null;
+    if (expected === null) return `the page shows ${path} in a form this browser does not know`;
+    return text === expected ? null : `the page shows ${describe(text)} but the statement says ${describe(expected)} (${path})`;
+  }
+  if (cell.hasAttribute("data-log-index")) {
+    return text === String(record.logIndex) ? null : `the page shows log index ${describe(text)}, but the entry is at ${record.logIndex}`;
+  }
+  if (cell.hasAttribute("data-signer")) {
+    const names = verified.signers.map((k) => signerText(k, record.role));
+    return names.includes(text) ? null : `the page shows the signer ${describe(text)}, but the signature that verifies is ${names.join(" or ")}`;
+  }
+  if (cell.hasAttribute("data-envelope")) {
+    const links = cell.querySelectorAll("a");
+    const wanted = record.envelopeUrl ? new URL(record.envelopeUrl, base.site).href : null;
+    const ok = links.length === 1 && wanted !== null && links[0].href === wanted && text === "envelope";
+    return ok ? null : "the page's envelope link is not this statement's envelope";
+  }
+  return "a cell shows something the browser cannot check and does not say so";
+}
+
+// Checks every row showing `record` against its verified statement: each row's own verdict,
+// null when it shows only what the statement says.
+function checkRows(rows, record, verified) {
+  const shownPaths = new Set();
+  for (const tr of rows) for (const cell of tr.querySelectorAll("td[data-claim]")) shownPaths.add(cell.dataset.claim);
+  // Every claim in the page's data is shown in a checked cell: a claimed cell turned into an
+  // unchecked one is caught.
+  const hidden = (record.claims || []).find((c) => !shownPaths.has(c.path));
+  if (hidden) return rows.map(() => `the page claims ${hidden.path} but shows it in no checked cell`);
+  return rows.map((tr) => {
+    for (const cell of tr.cells) {
+      if (cell.classList.contains("gb-status") || cell.classList.contains("gb-unverified")) continue;
+      const why = checkCell(cell, record, verified);
+      if (why) return why;
+    }
+    return null;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // The page
 
-function setStatus(row, ok, why) {
-  for (const tr of document.querySelectorAll("tr[data-statement]")) {
-    if (tr.dataset.statement !== row) continue;
-    tr.dataset.state = ok ? STATE_OK : STATE_FAILED;
-    for (const cell of tr.querySelectorAll("td.gb-status")) {
-      cell.textContent = ok ? "verified in this browser" : `FAILED: ${why}`;
-      cell.classList.remove("gb-ok", "gb-failed", "gb-pending");
-      cell.classList.add(ok ? "gb-ok" : "gb-failed");
-    }
+const STATE_UNCHECKED = "unchecked";
+
+// The status cell of one row: verified, failed (with why) or unchecked (this browser cannot).
+function setStatus(tr, state, why) {
+  tr.dataset.state = state;
+  for (const cell of tr.querySelectorAll("td.gb-status")) {
+    cell.textContent =
+      state === STATE_OK ? "verified in this browser" : state === STATE_FAILED ? `FAILED: ${why}` : `not checked: ${why}`;
+    cell.classList.remove("gb-ok", "gb-failed", "gb-pending", "gb-unchecked");
+    cell.classList.add(state === STATE_OK ? "gb-ok" : state === STATE_FAILED ? "gb-failed" : "gb-unchecked");
   }
+}
+
+function rowsOf(id) {
+  return Array.from(document.querySelectorAll("tr[data-statement]")).filter((tr) => tr.dataset.statement === id);
 }
 
 function age(seconds) {
@@ -582,13 +757,29 @@ function fillAges() {
 }
 
 // The banner's status line (the whole banner when it has none), and the index's checkpoint line.
-function banner(ok, text) {
+function banner(state, text) {
+  const ok = state === true || state === STATE_OK;
+  const name = state === STATE_UNCHECKED ? STATE_UNCHECKED : ok ? STATE_OK : STATE_FAILED;
   for (const el of [document.getElementById("gb-banner"), document.getElementById("gb-checkpoint-status")]) {
     if (!el) continue;
-    el.dataset.state = ok ? STATE_OK : STATE_FAILED;
-    el.classList.remove("gb-ok", "gb-failed", "gb-pending");
-    el.classList.add(ok ? "gb-ok" : "gb-failed");
+    el.dataset.state = name;
+    el.classList.remove("gb-ok", "gb-failed", "gb-pending", "gb-unchecked");
+    el.classList.add(name === STATE_OK ? "gb-ok" : name === STATE_FAILED ? "gb-failed" : "gb-unchecked");
     (el.querySelector(".gb-banner-status") || el).textContent = text;
+  }
+}
+
+// The index's checkpoint list: origin, size and root must be the ones the browser checked the
+// log against (the site's checkpoint, which the log's signed one equals or extends).
+function checkCheckpointList(data) {
+  const root = toHex(fromBase64(data.checkpoint.root, "the site's checkpoint root"));
+  const expected = { origin: data.origin, size: String(data.checkpoint.size), root };
+  for (const el of document.querySelectorAll("[data-checkpoint]")) {
+    const key = el.dataset.checkpoint;
+    if (!Object.hasOwn(expected, key)) fail(`the page's checkpoint shows an unknown ${describe(key)}`);
+    if (el.textContent !== expected[key]) {
+      fail(`the page shows the checkpoint's ${key} as ${describe(el.textContent)}, but the log was checked against ${describe(expected[key])}`);
+    }
   }
 }
 
@@ -602,6 +793,7 @@ function witnessNote(cosigned) {
 async function loadCheckpoint(data) {
   try {
     const cp = await checkCheckpoint(data);
+    checkCheckpointList(data);
     const name = data.vkey.slice(0, data.vkey.indexOf("+"));
     const extension =
       cp.extends === null ? "" : `; it extends the ${cp.extends} entries this site was generated from (consistency proof)`;
@@ -621,10 +813,20 @@ async function loadCheckpoint(data) {
 async function checkRecord(record, checkpoint) {
   if (!checkpoint.ok) return { ok: false, why: checkpoint.why };
   try {
-    return { ok: true, statement: await checkStatement(record, checkpoint.cp) };
+    return { ok: true, ...(await checkStatement(record, checkpoint.cp)) };
   } catch (e) {
     return { ok: false, why: e instanceof Failure ? e.message : `could not be checked (${e})` };
   }
+}
+
+// A browser that cannot check says so, neutrally: nothing was checked, nothing is accused.
+function cannotCheck(why) {
+  banner(
+    STATE_UNCHECKED,
+    `Not checked: ${why}. Nothing on this page was checked in this browser; the tables are what the site's publisher says. ` +
+      "A recent browser (Chrome 137, Firefox 129, Safari 17 or later) on an HTTPS page checks everything.",
+  );
+  for (const tr of document.querySelectorAll("tr[data-statement]")) setStatus(tr, STATE_UNCHECKED, "this browser cannot check (see above)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,6 +868,35 @@ function namesCommitment(statement, commitment) {
   return (statement.subject || []).some((s) => s && s.digest && s.digest.glassboxSampleCommitment === commitment);
 }
 
+// The answer's rows: one per statement the answer rests on (the intake batch, each request and
+// release the site's index names), each showing what the site says of it and its own status.
+function answerRows(rows) {
+  const el = document.getElementById("gb-receipt-answer");
+  if (rows.length === 0) return;
+  const table = document.createElement("table");
+  table.className = "gb-table gb-receipt-rows";
+  const head = table.createTHead().insertRow();
+  for (const h of ["statement", "log index", "what the site says", "checked in this browser"]) {
+    head.appendChild(document.createElement("th")).textContent = h;
+  }
+  const body = table.createTBody();
+  for (const r of rows) {
+    const tr = body.insertRow();
+    tr.dataset.receiptStatement = String(r.logIndex);
+    tr.dataset.state = r.why ? STATE_FAILED : STATE_OK;
+    for (const text of [r.kind, String(r.logIndex), r.says]) tr.insertCell().textContent = text;
+    const status = tr.insertCell();
+    status.className = `gb-status ${r.why ? "gb-failed" : "gb-ok"}`;
+    status.textContent = r.why ? `FAILED: ${r.why}` : "verified in this browser";
+  }
+  el.appendChild(table);
+}
+
+// What a record's claims say, as the answer's row shows it (checked against the statement).
+function says(record) {
+  return (record.claims || []).map((c) => `${c.path.split(".").pop()}: ${shown(c.value)}`).join("; ");
+}
+
 async function checkReceipt(text, data, checkpoint) {
   let receipt;
   try {
@@ -679,7 +910,9 @@ async function checkReceipt(text, data, checkpoint) {
   if (receipt.log.origin !== data.origin || receipt.log.vkey !== data.vkey) {
     return answer("refused", `Refused: a receipt for another log (${describe(receipt.log.origin)}), not ${data.origin}.`);
   }
+  if (checkpoint.unchecked) return answer(STATE_UNCHECKED, `Not checked: ${checkpoint.unchecked}.`);
   if (!checkpoint.ok) return answer("failed", `FAILED: ${checkpoint.why}`);
+  const rows = [];
   try {
     const commitment = receipt.commitment;
     const intake = receipt.intake;
@@ -695,20 +928,26 @@ async function checkReceipt(text, data, checkpoint) {
     if (!record) fail(`the site knows no intake batch at log index ${intake.logIndex}`);
     if (`sha256:${record.envelope}` !== intake.envelope) fail("the receipt names another intake envelope than the log");
     const batch = await checkRecord(record, checkpoint);
-    if (!batch.ok) fail(`the intake batch: ${batch.why}`);
-    if (lookup(batch.statement, "predicate.merkleRoot") !== intake.batchRoot) fail("the intake batch has another root than the receipt");
+    let why = batch.ok ? null : batch.why;
+    if (!why && lookup(batch.statement, "predicate.merkleRoot") !== intake.batchRoot) why = "the intake batch has another root than the receipt";
+    rows.push({ kind: "intake batch", logIndex: record.logIndex, says: `merkleRoot: ${intake.batchRoot}`, why });
+    if (why) fail(`the intake batch: ${why}`);
     const shard = await fetchJson(new URL(`custody/lookup/${commitment.slice(0, 2)}.json`, base.site).href, "the lookup index");
     const named = (shard && shard[commitment]) || { requests: [], releases: [] };
-    const checked = async (records) => {
-      for (const r of records || []) {
+    let failed = null;
+    const checked = async (records, kind) => {
+      for (const r of Array.isArray(records) ? records : []) {
         const result = await checkRecord(r, checkpoint);
-        if (!result.ok) fail(`a statement about this sample (log index ${r.logIndex}): ${result.why}`);
-        if (!namesCommitment(result.statement, commitment)) fail(`the statement at log index ${r.logIndex} is not about this sample`);
+        let why = result.ok ? null : result.why;
+        if (!why && !namesCommitment(result.statement, commitment)) why = "this statement is not about this sample";
+        rows.push({ kind, logIndex: r.logIndex, says: says(r), why });
+        if (why && !failed) failed = `a statement about this sample (log index ${r.logIndex}): ${why}`;
       }
-      return (records || []).length;
+      return Array.isArray(records) ? records.length : 0;
     };
-    const releases = await checked(named.releases);
-    const requests = await checked(named.requests);
+    const releases = await checked(named.releases, "release");
+    const requests = await checked(named.requests, "request");
+    if (failed) fail(failed);
     const where = `intake batch at log index ${intake.logIndex}, checked in this browser`;
     if (releases > 0) answer("released", `Released: ${releases} release(s) and ${requests} request(s) of this sample are in the log (${where}).`);
     else if (requests > 0) answer("requested", `Requested but not released: ${requests} request(s) of this sample are in the log (${where}).`);
@@ -716,6 +955,7 @@ async function checkReceipt(text, data, checkpoint) {
   } catch (e) {
     answer("failed", `FAILED: ${e instanceof Failure ? e.message : e}`);
   }
+  answerRows(rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -726,13 +966,26 @@ async function main() {
   base.log = new URL(data.logUrl, base.site).href;
   if (!base.log.endsWith("/")) base.log += "/";
   fillAges();
-  const checkpoint = await loadCheckpoint(data);
-  await Promise.all(
-    (data.statements || []).map(async (record) => {
-      const result = await checkRecord(record, checkpoint);
-      setStatus(record.row, result.ok, result.why);
-    }),
-  );
+  let checkpoint;
+  try {
+    ed25519 = await chooseEd25519();
+    checkpoint = await loadCheckpoint(data);
+    await Promise.all(
+      (data.statements || []).map(async (record) => {
+        const rows = rowsOf(record.row);
+        const result = await checkRecord(record, checkpoint);
+        if (!result.ok) {
+          for (const tr of rows) setStatus(tr, STATE_FAILED, result.why);
+          return;
+        }
+        checkRows(rows, record, result).forEach((why, n) => setStatus(rows[n], why ? STATE_FAILED : STATE_OK, why));
+      }),
+    );
+  } catch (e) {
+    if (!(e instanceof CannotCheck)) throw e;
+    cannotCheck(e.message);
+    checkpoint = { ok: false, unchecked: e.message };
+  }
   const button = document.getElementById("gb-receipt-check");
   const box = document.getElementById("gb-receipt");
   if (button && box) {
@@ -755,4 +1008,4 @@ if (typeof document !== "undefined") {
     });
 }
 
-export { TiledTree, Failure, base };
+export { TiledTree, Failure, CannotCheck, base, chooseEd25519, nobleVerifier, ed25519Verify, shown, shownScope, shownFindings };

@@ -147,7 +147,7 @@ pub fn run_forget(args: ForgetArgs) -> Result<ExitCode> {
     let done = intake::forget(&mut store, &commitment)?;
     if args.json {
         print_json(&done)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(left_code(&done));
     }
     println!("forgot {}: salt and sample hash erased from the index", done.commitment);
     if done.file_deleted {
@@ -155,9 +155,26 @@ pub fn run_forget(args: ForgetArgs) -> Result<ExitCode> {
     } else {
         println!("stored bytes kept: another commitment in the store names the same file");
     }
-    if let Some(receipt) = &done.receipt_deleted {
+    for receipt in &done.receipts_deleted {
         println!("receipt deleted: {}", escape(&receipt.display().to_string()));
     }
-    println!("the log keeps the commitment, which nobody can open any more");
-    Ok(ExitCode::SUCCESS)
+    if done.receipts_left.is_empty() {
+        println!("the log keeps the commitment, which nobody can open any more");
+        println!("(receipts handed out or copied elsewhere still open it: glassbox cannot delete those)");
+    } else {
+        for left in &done.receipts_left {
+            println!("receipt NOT deleted: {}: {}", escape(&left.path.display().to_string()), left.why);
+        }
+        println!("the commitment can still be opened with the salt in those files: delete them yourself");
+    }
+    Ok(left_code(&done))
+}
+
+/// Exit 1 when a receipt glassbox wrote is left: the erasure is not complete until it goes.
+fn left_code(done: &intake::Forgotten) -> ExitCode {
+    if done.receipts_left.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -1,0 +1,139 @@
+// Checks the site's Ed25519 fallback under Node: the vendored noble-ed25519 (beside verify.js),
+// through verify.js's own glue, against RFC 8032 section 7.1's test vectors (TEST 1, 2, 3 and
+// SHA(abc)), each also with its message, signature and key changed, a non-canonical S and a
+// small-order key, all of which must be refused; then verify.js's choice of verifier with
+// WebCrypto's Ed25519 removed (noble, which must verify) and with no WebCrypto at all (the
+// neutral CannotCheck). With NODE_PATH holding @noble/ed25519 (tests/browser/package.json), the
+// vendored file must be byte for byte the package's index.js. Used by tests/it/site_browser.rs.
+//
+//   node ed25519.mjs PATH/TO/verify.js
+//
+// Prints {cases, failures, comparedWithPackage} as JSON.
+
+import { readFileSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const verifyJs = process.argv[2];
+const module = await import(pathToFileURL(verifyJs).href);
+const noble = await import(pathToFileURL(join(dirname(verifyJs), "noble-ed25519.js")).href);
+
+const hex = (text) => Uint8Array.from(Buffer.from(text, "hex"));
+// RFC 8032 section 7.1: [name, public key, message, signature].
+const VECTORS = [
+  [
+    "TEST 1",
+    "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+    "",
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+  ],
+  [
+    "TEST 2",
+    "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+    "72",
+    "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+  ],
+  [
+    "TEST 3",
+    "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+    "af82",
+    "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+  ],
+  [
+    "TEST SHA(abc)",
+    "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
+    "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+    "dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b58909351fc9ac90b3ecfdfbc7c66431e0303dca179c138ac17ad9bef1177331a704",
+  ],
+];
+const L = 2n ** 252n + 27742317777372353535851937790883648493n; // the group order
+
+let cases = 0;
+const failures = [];
+async function expect(name, verify, args, wanted) {
+  cases++;
+  let got;
+  try {
+    got = await verify(...args);
+  } catch (e) {
+    got = `threw ${e}`;
+  }
+  if (got !== wanted) failures.push(`${name}: got ${got}, wanted ${wanted}`);
+}
+
+// S + L: the same signature with a non-canonical S, which RFC 8032 (and verify_strict) refuses.
+function nonCanonical(sig) {
+  let s = 0n;
+  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(sig[i]);
+  s += L;
+  const out = sig.slice();
+  for (let i = 32; i < 64; i++) {
+    out[i] = Number(s & 0xffn);
+    s >>= 8n;
+  }
+  return out;
+}
+
+async function vectors(label, verify) {
+  for (const [name, pub, msg, sig] of VECTORS) {
+    const [p, m, s] = [hex(pub), hex(msg), hex(sig)];
+    await expect(`${label} ${name}`, verify, [p, s, m], true);
+    const changedMessage = m.length ? m.map((b, i) => (i === 0 ? b ^ 1 : b)) : Uint8Array.of(0);
+    await expect(`${label} ${name}, message changed`, verify, [p, s, changedMessage], false);
+    for (const at of [0, 40, 63]) {
+      await expect(`${label} ${name}, signature byte ${at} changed`, verify, [p, s.map((b, i) => (i === at ? b ^ 4 : b)), m], false);
+    }
+    const other = hex(VECTORS.find((v) => v[1] !== pub)[1]);
+    await expect(`${label} ${name}, another key`, verify, [other, s, m], false);
+    await expect(`${label} ${name}, non-canonical S`, verify, [p, nonCanonical(s), m], false);
+    await expect(`${label} ${name}, short signature`, verify, [p, s.slice(0, 63), m], false);
+  }
+  // The identity point as a key (small order): refused by the strict branch.
+  const identity = new Uint8Array(32);
+  identity[0] = 1;
+  await expect(`${label} small-order key`, verify, [identity, hex(VECTORS[0][3]), new Uint8Array(0)], false);
+}
+
+// The vendored verifier through verify.js's glue.
+await vectors("noble", module.nobleVerifier(noble));
+
+// WebCrypto without Ed25519 (older browsers): verify.js must choose noble and verify with it.
+const subtle = globalThis.crypto.subtle;
+const importKey = subtle.importKey.bind(subtle);
+const isEd25519 = (alg) => String(typeof alg === "string" ? alg : alg && alg.name).toLowerCase() === "ed25519";
+subtle.importKey = (format, data, alg, ...rest) =>
+  isEd25519(alg) ? Promise.reject(new DOMException("Unrecognized name.", "NotSupportedError")) : importKey(format, data, alg, ...rest);
+try {
+  const chosen = await module.chooseEd25519();
+  await vectors("chosen without WebCrypto Ed25519", chosen);
+} catch (e) {
+  failures.push(`without WebCrypto Ed25519, verify.js chose no verifier: ${e}`);
+}
+cases++;
+subtle.importKey = importKey;
+
+// No WebCrypto at all (a page over plain HTTP): CannotCheck, never a verifier that says false.
+const descriptor = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true, writable: true });
+try {
+  await module.chooseEd25519();
+  failures.push("without WebCrypto, verify.js chose a verifier");
+} catch (e) {
+  if (!(e instanceof module.CannotCheck) || !/HTTPS/.test(e.message)) failures.push(`without WebCrypto: ${e}`);
+}
+cases++;
+Object.defineProperty(globalThis, "crypto", descriptor);
+
+// The vendored file is the npm package's, when the package is installed beside playwright-core.
+let comparedWithPackage = false;
+for (const dir of (process.env.NODE_PATH || "").split(":").filter(Boolean)) {
+  const published = join(dir, "@noble/ed25519/index.js");
+  if (!existsSync(published)) continue;
+  comparedWithPackage = true;
+  cases++;
+  if (!readFileSync(published).equals(readFileSync(join(dirname(verifyJs), "noble-ed25519.js")))) {
+    failures.push(`the vendored noble-ed25519.js is not ${published}`);
+  }
+}
+
+process.stdout.write(JSON.stringify({ cases, failures, comparedWithPackage }) + "\n");
