@@ -8,6 +8,7 @@ mod check;
 mod custody_audit;
 mod custody_history;
 mod custody_intake;
+mod custody_policy;
 mod custody_release;
 mod custody_story;
 mod custody_support;
