@@ -78,6 +78,12 @@ fn main() {
         .expect("cosign");
     };
     let policy = Policy::load(&policy_path).expect("policy");
+    // The center publishes the policy before anything is requested under it.
+    let statement =
+        glassbox::custody::policies::sign_policy(&policy, None, Timestamp(T0), key("center")).expect("policy");
+    store::append(&log, key("log"), &[Loggable::from_envelope(&statement, "policy").expect("loggable")])
+        .expect("append");
+    let policy_digest = policy.digest.prefixed();
 
     // Real samples, taken in through the library before the synthetic entries.
     let store_dir = dir.path().join("store");
@@ -94,7 +100,16 @@ fn main() {
         let judged = CheckpointRef { size: checkpoint.size, root: Sha256Digest(checkpoint.root).hex() };
         let lines: Vec<Vec<Loggable>> = chunk
             .par_iter()
-            .map(|&cycle| cycle_entries(cycle, index + ((cycle - chunk[0]) * CYCLE) as u64, &judged, &key, &recipient))
+            .map(|&cycle| {
+                cycle_entries(
+                    cycle,
+                    index + ((cycle - chunk[0]) * CYCLE) as u64,
+                    &judged,
+                    &key,
+                    &recipient,
+                    &policy_digest,
+                )
+            })
             .collect();
         let batch: Vec<Loggable> = lines.into_iter().flatten().collect();
         index += batch.len() as u64;
@@ -360,6 +375,7 @@ fn cycle_entries<'k>(
     judged: &CheckpointRef,
     key: &(impl Fn(&str) -> &'k PrivateKey + Sync),
     recipient: &str,
+    policy: &str,
 ) -> Vec<Loggable> {
     let day = T0 + (cycle as i64 % 360) * 86_400;
     let time = |offset: i64| Timestamp(day + offset).rfc3339();
@@ -408,7 +424,7 @@ fn cycle_entries<'k>(
             requested_at: time(3600),
             expires_at: time(3600 + 72 * 3600),
             break_glass: false,
-            policy: Sha256Digest::of(b"policy").prefixed(),
+            policy: policy.into(),
         };
         let envelope = statements::sign_request(&request, &commitment, key("analyst"));
         let loggable = Loggable::from_envelope(&envelope, "bench").expect("loggable");

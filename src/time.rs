@@ -77,7 +77,9 @@ impl Timestamp {
 }
 
 /// A duration as a person writes it in a policy or a flag: a positive whole number of seconds,
-/// minutes, hours or days (`90s`, `30m`, `72h`, `7d`). Returns seconds.
+/// minutes, hours or days (`90s`, `30m`, `72h`, `7d`). Returns seconds. The whole grammar
+/// (formats.md section 18): `[1-9][0-9]{0,8}` then one of `s m h d`, lower case; no zero, no
+/// leading zero, no sign, space or fraction, one unit only (`1h30m` is refused).
 pub fn parse_duration(text: &str) -> Option<i64> {
     let unit = match text.chars().last()? {
         's' => 1,
@@ -87,7 +89,8 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         _ => return None,
     };
     let digits = &text[..text.len() - 1];
-    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // One spelling per duration: a leading zero (`07d`) is refused, as is zero itself.
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return None;
     }
     let n: i64 = digits.parse().ok()?;
@@ -169,7 +172,32 @@ mod tests {
             [parse_duration("90s"), parse_duration("30m"), parse_duration("72h"), parse_duration("7d")],
             [Some(90), Some(1800), Some(259_200), Some(604_800)]
         );
-        for bad in ["", "d", "0d", "-1h", "1.5h", "7w", "1 d", "9999999999d"] {
+        assert_eq!(parse_duration("999999999d"), Some(999_999_999 * 86_400));
+        assert_eq!(parse_duration("1s"), Some(1));
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "0s",
+            "00h",
+            "07d",
+            "-1h",
+            "+1h",
+            "1.5h",
+            "7w",
+            "1 d",
+            " 1d",
+            "1d ",
+            "9999999999d",
+            "1D",
+            "72H",
+            "1h30m",
+            "1d1d",
+            "10",
+            "h1",
+            "1ms",
+            "\u{0661}d",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

@@ -1,7 +1,9 @@
-//! The sample custody predicates (docs/formats.md, section 17): what the center, requesters,
+//! The sample custody predicates (docs/formats.md, section 18): what the center, requesters,
 //! approvers and the gateway sign about samples. A sample is only ever named by its salted
 //! commitment (digest name [`SAMPLE_COMMITMENT`]), never by its sha256, so that the public log
 //! cannot confirm that a known file was taken in.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,9 @@ pub const SAMPLE_BATCH: &str = "glassboxSampleBatch";
 pub const SUBJECT_SAMPLE: &str = "sample";
 pub const SUBJECT_BATCH: &str = "sample-batch";
 pub const SUBJECT_REQUEST: &str = "request";
+/// The subject of a policy statement, whose `sha256` digest is the policy digest (formats.md
+/// section 17), not the SHA-256 of the file alone.
+pub const SUBJECT_POLICY: &str = "policy.toml";
 /// How a batch's tree is built: RFC 6962 over the sorted 32-byte commitments.
 pub const BATCH_TREE: &str = "rfc6962-sha256-sorted-commitments";
 
@@ -135,4 +140,19 @@ pub struct CheckpointRef {
     pub size: u64,
     /// 64 hex.
     pub root: String,
+}
+
+/// `https://glassbox.dev/sample-policy/v1`: a custody policy, as a center key publishes it in the
+/// log, with everything needed to rebuild it from the log alone. Subject: [`SUBJECT_POLICY`]
+/// with the policy digest under `sha256`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyStatement {
+    /// The policy file's text, exactly.
+    pub policy: String,
+    /// Every key file the text names, by the path the text gives it, with the file's text (an
+    /// SPKI PEM public key, or a note verifier key for `[log]`).
+    pub keys: BTreeMap<String, String>,
+    /// When the center puts the policy in force (RFC 3339 UTC): the statement's own time.
+    pub effective_at: String,
 }

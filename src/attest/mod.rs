@@ -30,10 +30,12 @@ pub const DEFAULT_VERIFIER_ID: &str = "https://glassbox.dev/rebuilders/local/v1"
 /// The policy a rebuild verdict applies: every subject rebuilt bit for bit from the attested
 /// source with the attested parameters.
 pub const POLICY_BIT_FOR_BIT: &str = "https://glassbox.dev/policies/bit-for-bit-rebuild/v1";
-/// glassbox sample custody predicate types (docs/formats.md, section 17).
+/// glassbox sample custody predicate types (docs/formats.md, section 18).
 pub const SAMPLE_INTAKE_V1: &str = "https://glassbox.dev/sample-intake/v1";
 pub const SAMPLE_REQUEST_V1: &str = "https://glassbox.dev/sample-request/v1";
 pub const SAMPLE_DECISION_V1: &str = "https://glassbox.dev/sample-decision/v1";
 pub const SAMPLE_RELEASE_V1: &str = "https://glassbox.dev/sample-release/v1";
+/// A custody policy as the center published it: the policy's text and key files (section 18).
+pub const SAMPLE_POLICY_V1: &str = "https://glassbox.dev/sample-policy/v1";
 /// The receipt a customer gets for a sample (a JSON file, not a statement).
 pub const SAMPLE_RECEIPT_V1: &str = "https://glassbox.dev/sample-receipt/v1";

@@ -4,7 +4,10 @@
 //! envelopes are read bundle by bundle and checked against the digests their entries name, and
 //! their signatures are verified in batches on every core. Then [`super::replay`] replays them
 //! in log order (each release judged by the gateway's rules, [`super::rules::judge`]), and each
-//! release's checkpoint claim is checked against the tree of the authenticated log.
+//! release's checkpoint claim is checked against the tree of the authenticated log. The
+//! policy statements are read first ([`super::policies`]): the keys they give make the
+//! signers of the statements logged after them, and each request is judged under the policy it
+//! cites.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -12,6 +15,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::attest::{Envelope, SAMPLE_RELEASE_V1};
+use crate::custody::policies::{self, History, Published, Role, RoleKeys};
 use crate::custody::replay::{kind_rank, CheckpointClaim, Replay};
 use crate::custody::statements::{self, Custody};
 use crate::digest::Sha256Digest;
@@ -88,8 +92,10 @@ pub struct Report {
     pub log: LogSummary,
     /// Entries in the log.
     pub entries: u64,
-    /// Entries whose predicate type is custody's.
+    /// Entries whose predicate type is custody's (the four statements and the policy's).
     pub custody_entries: u64,
+    /// The policy statements that count, in log order.
+    pub policies: Vec<Published>,
     /// Custody entries that count for nothing, in log order (anyone may append to the log).
     pub ignored: Vec<Ignored>,
     pub clock: Clock,
@@ -120,8 +126,8 @@ impl LogSummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     pub index: u64,
-    /// A kebab-case name: the gateway's refusal kinds (`missing-approvals`, `already-released`,
-    /// …) and the audit's own (`no-request`, `release-mismatch`, `approvals-mismatch`,
+    /// A kebab-case name: the gateway's refusal kinds (`policy-unlogged`, `policy-changed`,
+    /// `missing-approvals`, `already-released`, …) and the audit's own (`no-request`, `release-mismatch`, `approvals-mismatch`,
     /// `checkpoint-mismatch`, `break-glass-overdue`, `malformed-release`).
     pub kind: String,
     pub detail: String,
@@ -209,10 +215,10 @@ pub fn audit_in(
     raw: &[Vec<u8>],
     options: &Options,
 ) -> Result<Report> {
-    let (_, samples) = sections(policy)?;
+    sections(policy)?;
     let size = verified.size;
     // Which entries are custody's, and the envelope each names.
-    let named: Vec<Option<Sha256Digest>> = raw
+    let named: Vec<Option<Named>> = raw
         .par_iter()
         .enumerate()
         .map(|(i, bytes)| {
@@ -220,7 +226,8 @@ pub fn audit_in(
             // they are all that is read (`glassbox log audit` checks the entries' form).
             let entry: EntryHead<'_> = serde_json::from_slice(bytes)
                 .map_err(|e| Error::rejected(format!("log entry {i}"), format!("not a glassbox log entry ({e})")))?;
-            if !statements::is_custody_type(&entry.predicate_type) {
+            let is_policy = policies::is_policy_type(&entry.predicate_type);
+            if !is_policy && !statements::is_custody_type(&entry.predicate_type) {
                 return Ok(None);
             }
             let digest = entry.envelope.strip_prefix("sha256:").and_then(Sha256Digest::from_hex).ok_or_else(|| {
@@ -229,16 +236,17 @@ pub fn audit_in(
                     "does not name its envelope as sha256:<64 lowercase hex digits>",
                 )
             })?;
-            Ok(Some(digest))
+            Ok(Some(Named { digest, is_policy }))
         })
         .collect::<Result<_>>()?;
     let custody_entries = named.iter().filter(|n| n.is_some()).count() as u64;
+    let history = read_policies(dir, size, &named, policy)?;
     let bundles: Vec<Vec<Outcome>> = (0..size.div_ceil(TILE_WIDTH))
         .into_par_iter()
-        .map(|b| read_bundle(dir, b, size, &named, samples))
+        .map(|b| read_bundle(dir, b, size, &named, &history.roles))
         .collect::<Result<_>>()?;
     let outcomes: Vec<Outcome> = bundles.into_iter().flatten().collect();
-    let mut replay = Replay::new(samples, options);
+    let mut replay = Replay::new(&history, options);
     let mut repeats = HashSet::new();
     for outcome in &outcomes {
         match outcome {
@@ -255,6 +263,9 @@ pub fn audit_in(
         }
     }
     let clock = Clock { source, time: replayed.now.rfc3339() };
+    let mut ignored = std::mem::take(&mut replayed.ignored);
+    ignored.extend(history.ignored.iter().cloned());
+    ignored.sort_by_key(|i| i.index);
     let mut violations = std::mem::take(&mut replayed.violations);
     violations.extend(check_checkpoints(raw, &replayed.checkpoints, options));
     violations.sort_by_key(|v| (v.index, kind_rank(&v.kind)));
@@ -269,7 +280,8 @@ pub fn audit_in(
         log: LogSummary::of(verified),
         entries: size,
         custody_entries,
-        ignored: replayed.ignored,
+        policies: history.published(),
+        ignored,
         clock,
         periods: replayed.periods,
         violations,
@@ -333,6 +345,32 @@ fn check_checkpoints(raw: &[Vec<u8>], claims: &[CheckpointClaim], options: &Opti
     out
 }
 
+/// A custody entry: the envelope it names, and whether it is a policy statement.
+#[derive(Clone, Copy)]
+struct Named {
+    digest: Sha256Digest,
+    is_policy: bool,
+}
+
+/// The policy history of the log under the trust root `policy`: every policy statement, read
+/// in log order (there are few), each envelope checked against its entry's digest.
+fn read_policies<'p>(dir: &LogDir, size: u64, named: &[Option<Named>], policy: &'p Policy) -> Result<History<'p>> {
+    let mut history = History::new(policy)?;
+    for (index, n) in named.iter().enumerate() {
+        let Some(n) = n.filter(|n| n.is_policy) else { continue };
+        let index = index as u64;
+        let line = dir.envelopes(index, index + 1, size)?.pop().unwrap_or_default();
+        if Sha256Digest::of(&line) != n.digest {
+            return Err(Error::rejected(
+                format!("{} (entry {index})", dir.root.display()),
+                "the stored envelope does not hash to the entry's digest",
+            ));
+        }
+        history.add(index, n.digest, &line);
+    }
+    Ok(history)
+}
+
 /// The two fields of a log entry the audit reads.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -361,31 +399,29 @@ enum Outcome {
 struct Pending<'p> {
     parsed: statements::Parsed,
     envelope: Envelope,
-    keys: Vec<&'p crate::policy::TrustedKey>,
+    keys: &'p [&'p crate::policy::TrustedKey],
     first: Option<([u8; 64], &'p crate::policy::TrustedKey)>,
 }
 
 /// Reads the custody envelopes of entry bundle `b` and decodes them, verifying their
 /// signatures as one batch (each one on its own only if the batch fails).
-fn read_bundle(
-    dir: &LogDir,
-    b: u64,
-    size: u64,
-    named: &[Option<Sha256Digest>],
-    policy: &SamplesPolicy,
-) -> Result<Vec<Outcome>> {
+fn read_bundle(dir: &LogDir, b: u64, size: u64, named: &[Option<Named>], roles: &RoleKeys) -> Result<Vec<Outcome>> {
     let start = b * TILE_WIDTH;
     let end = (start + TILE_WIDTH).min(size);
     let wanted = &named[start as usize..end as usize];
-    if wanted.iter().all(Option::is_none) {
+    // Policy statements were read already.
+    if wanted.iter().all(|n| n.is_none_or(|n| n.is_policy)) {
         return Ok(Vec::new());
     }
+    let by_role: Vec<(Role, Vec<&crate::policy::TrustedKey>)> =
+        [Role::Center, Role::Requester, Role::Decider, Role::Gateway].into_iter().map(|r| (r, roles.of(r))).collect();
+    let keys_of = |role: Role| by_role.iter().find(|(r, _)| *r == role).map_or(&[][..], |(_, k)| k.as_slice());
     let lines = dir.envelopes(start, end, size)?;
     let bundle = dir.file(&LogDir::envelopes_path(b, end - start));
     let mut out = Vec::new();
     let mut pending: Vec<Pending<'_>> = Vec::new();
-    for (offset, (digest, line)) in wanted.iter().zip(&lines).enumerate() {
-        let Some(digest) = digest else { continue };
+    for (offset, (named, line)) in wanted.iter().zip(&lines).enumerate() {
+        let Some(Named { digest, is_policy: false }) = named else { continue };
         let index = start + offset as u64;
         let origin = format!("{} (entry {index})", bundle.display());
         if Sha256Digest::of(line) != *digest {
@@ -397,12 +433,12 @@ fn read_bundle(
         };
         match statements::parse(&envelope, *digest, index, &origin) {
             Ok(Some(parsed)) => {
-                let keys = parsed.custody.role_keys(policy);
-                let first = statements::first_candidate(&envelope, &keys);
+                let keys = keys_of(parsed.custody.role());
+                let first = statements::first_candidate(&envelope, keys);
                 pending.push(Pending { parsed, envelope, keys, first });
             }
             Ok(None) => out.push(Outcome::Ignored(index)),
-            Err(e) => out.push(malformed(&envelope, index, policy, e)),
+            Err(e) => out.push(malformed(&envelope, index, roles, keys_of(Role::Gateway), e)),
         }
     }
     let items: Vec<BatchItem<'_>> = pending
@@ -414,10 +450,12 @@ fn read_bundle(
     for p in pending {
         let signer = match p.first {
             Some((sig, key)) if all_good || key.key.verify(&p.parsed.message, &sig) => Some(key.clone()),
-            _ => statements::find_signer(&p.envelope, &p.parsed.message, &p.keys),
+            _ => statements::find_signer(&p.envelope, &p.parsed.message, p.keys),
         };
         let mut custody = p.parsed.custody;
-        custody.set_signer(signer);
+        // A key signs for its role only from the entry after the policy that gave it.
+        let role = custody.role();
+        custody.set_signer(signer.filter(|k| roles.holds(role, k, custody.index())));
         out.push(Outcome::Decoded(custody));
     }
     // Malformed entries were pushed first: put the bundle back in log order.
@@ -434,14 +472,20 @@ fn outcome_index(o: &Outcome) -> u64 {
 }
 
 /// A custody entry that does not decode: ignored, unless it is a release a gateway signed.
-fn malformed(envelope: &Envelope, index: u64, policy: &SamplesPolicy, e: Error) -> Outcome {
+fn malformed(
+    envelope: &Envelope,
+    index: u64,
+    roles: &RoleKeys,
+    gateways: &[&crate::policy::TrustedKey],
+    e: Error,
+) -> Outcome {
     let Ok(payload) = envelope.payload_bytes() else { return Outcome::Ignored(index) };
     let head: std::result::Result<crate::attest::Statement<serde::de::IgnoredAny>, _> =
         serde_json::from_slice(&payload);
     if head.is_ok_and(|h| h.predicate_type == SAMPLE_RELEASE_V1) {
         let message = crate::attest::dsse::pae(&envelope.payload_type, &payload);
-        let gateways: Vec<_> = policy.gateways.iter().collect();
-        if statements::find_signer(envelope, &message, &gateways).is_some() {
+        if statements::find_signer(envelope, &message, gateways).is_some_and(|k| roles.holds(Role::Gateway, &k, index))
+        {
             return Outcome::MalformedRelease {
                 index,
                 detail: format!("a gateway signed a release that does not decode: {e}"),

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::attest::custody::{CheckpointRef, Release};
 use crate::custody::commitment::commit;
 use crate::custody::ledger::{self, samples_policy, Synced};
+use crate::custody::policies;
 use crate::custody::request::read_request_file;
 use crate::custody::rules::{self, Case, RefusalKind};
 use crate::custody::statements::{self, Logged};
@@ -134,6 +135,9 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
                 ),
             ));
         }
+        // The policy must be published in the log, and still in force, at the request.
+        let (_, policy_status) = policies::history_of(req.policy, &ledger::policy_lines(&store)?)?
+            .judging(request.index, &request.predicate.policy);
         let intake = ledger::intake_at(&store, samples, request.predicate.intake.log_index)?;
         let decisions = ledger::decisions(&store, samples, &digest)?;
         let releases_in_period = match samples.quota {
@@ -142,6 +146,7 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
         };
         let case = Case {
             request: &request,
+            policy: policy_status,
             repeat_of,
             intake: intake.as_ref(),
             decisions: decisions.iter().collect(),

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::policies::{is_policy_type, parse_policy};
 use super::statements::{decode, is_custody_type, Custody, Identity, Logged};
 use super::store::SampleStore;
 use crate::attest::custody::{Decision, Intake, Release, Request};
@@ -37,11 +38,11 @@ CREATE TABLE IF NOT EXISTS ledger_state (
 );
 CREATE TABLE IF NOT EXISTS ledger_entries (
     log_index INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,              -- intake, request, decision or release
+    kind TEXT NOT NULL,              -- intake, request, decision, release or policy
     envelope TEXT NOT NULL,          -- sha256 hex of the envelope line
     payload TEXT NOT NULL,           -- sha256 hex of the signed payload (with the signer: which statement)
     request TEXT,                    -- decisions and releases: the request envelope's sha256 hex
-    signer TEXT,                     -- hex public key of the policy key that verified at sync
+    signer TEXT,                     -- hex public key of the policy key that verified at sync (policy: none)
     time INTEGER NOT NULL,           -- the statement's own time (Unix seconds)
     line TEXT NOT NULL               -- the envelope line as logged
 );
@@ -147,7 +148,7 @@ pub fn sync(store: &mut SampleStore, log: &LogDir, policy: &Policy) -> Result<Sy
                     continue;
                 }
                 let entry = LogEntry::parse(entry_bytes, &at)?;
-                if !is_custody_type(&entry.predicate_type) {
+                if !is_custody_type(&entry.predicate_type) && !is_policy_type(&entry.predicate_type) {
                     continue;
                 }
                 let digest = entry.envelope_digest().ok_or_else(|| Error::rejected(&at, "names no envelope digest"))?;
@@ -201,6 +202,17 @@ fn index_entry(
 ) -> Result<bool> {
     let Ok(text) = std::str::from_utf8(line) else { return Ok(false) };
     let Ok(envelope) = serde_json::from_str::<Envelope>(text) else { return Ok(false) };
+    if is_policy_type(&envelope_predicate_type(&envelope)) {
+        // Kept as logged: its signer depends on the policies before it ([`policy_lines`]).
+        let Ok(p) = parse_policy(&envelope, at) else { return Ok(false) };
+        tx.execute(
+            "INSERT OR REPLACE INTO ledger_entries (log_index, kind, envelope, payload, request, signer, time, line)
+             VALUES (?1, 'policy', ?2, ?3, NULL, NULL, ?4, ?5)",
+            params![index as i64, digest.hex(), p.payload.hex(), p.effective_at.0, text],
+        )
+        .map_err(|e| Error::invalid(at, format!("ledger: {e}")))?;
+        return Ok(true);
+    }
     let Ok(Some(custody)) = decode(&envelope, digest, index, policy, at) else { return Ok(false) };
     let (kind, request, signer, time) = match &custody {
         Custody::Intake(l) => ("intake", None, signer_hex(l), l.time),
@@ -215,6 +227,30 @@ fn index_entry(
     )
     .map_err(|e| Error::invalid(at, format!("ledger: {e}")))?;
     Ok(true)
+}
+
+/// The predicate type of an in-toto envelope's statement (empty if it has none).
+fn envelope_predicate_type(envelope: &Envelope) -> String {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "predicateType", default)]
+        predicate_type: String,
+    }
+    envelope
+        .payload_bytes()
+        .ok()
+        .and_then(|p| serde_json::from_slice::<Head>(&p).ok())
+        .map(|h| h.predicate_type)
+        .unwrap_or_default()
+}
+
+/// Every logged policy statement (log index, envelope line), in log order: few, read whole
+/// by [`super::policies::history_of`].
+pub fn policy_lines(store: &SampleStore) -> Result<Vec<(u64, String)>> {
+    Ok(rows(store, "SELECT log_index, line FROM ledger_entries WHERE kind = 'policy' ORDER BY log_index", [])?
+        .into_iter()
+        .map(|r| (r.index, r.line))
+        .collect())
 }
 
 fn signer_hex<P>(l: &Logged<P>) -> Option<String> {

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod intake;
 pub mod ledger;
 pub mod lookup;
+pub mod policies;
 pub mod receipt;
 pub mod replay;
 pub mod request;

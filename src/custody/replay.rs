@@ -5,20 +5,26 @@
 //! judged by [`rules::judge`] against what the log held before it, with every broken rule
 //! reported, and its own claims (sample, destination, recipient, break-glass, approvals) are
 //! checked against its request; its checkpoint is checked by the caller, which has the tree.
+//! Each request is judged under the policy it cites, rebuilt from the log's policy statements
+//! ([`History`]), never under a policy changed since.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::attest::custody::{Decision, DecisionKind, Intake, Release, Request};
 use crate::custody::audit::{Counts, Ignored, Latency, Options, PeriodStats, Violation};
-use crate::custody::rules::{self, Case, RefusalKind};
+use crate::custody::policies::History;
+use crate::custody::rules::{self, Case, PolicyStatus, RefusalKind};
 use crate::custody::statements::{prefixed, Custody, Identity, Logged};
 use crate::digest::Sha256Digest;
 use crate::policy::samples::SamplesPolicy;
-use crate::time::Timestamp;
+use crate::time::{Period, Timestamp};
 
 /// What the log says about one request envelope so far.
 struct RequestState<'a> {
     logged: &'a Logged<Request>,
+    /// The policy it is judged under, and where the policy it cites stands.
+    policy: &'a SamplesPolicy,
+    status: PolicyStatus,
     /// The earlier request this one repeats.
     repeat_of: Option<u64>,
     /// Signed by a requester key with the role and country it claims, and not a repeat.
@@ -47,7 +53,7 @@ pub struct Replayed {
 
 /// The replay in log order.
 pub struct Replay<'a> {
-    policy: &'a SamplesPolicy,
+    history: &'a History<'a>,
     options: &'a Options,
     /// The first entry of each statement identity.
     seen: HashMap<Identity, u64>,
@@ -55,7 +61,8 @@ pub struct Replay<'a> {
     requests: HashMap<Sha256Digest, RequestState<'a>>,
     /// Decisions signed by a policy key, not repeats, by request digest, in log order.
     decisions: HashMap<Sha256Digest, Vec<&'a Logged<Decision>>>,
-    /// Counted releases per quota period.
+    /// Counted releases per UTC day, month and year (by their names, which never collide), so
+    /// that any policy's quota period can be judged.
     quota: HashMap<String, u64>,
     /// Break-glass releases whose post-hoc approval is checked at the end: (release index,
     /// request, releasedAt).
@@ -68,9 +75,9 @@ pub struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    pub fn new(policy: &'a SamplesPolicy, options: &'a Options) -> Replay<'a> {
+    pub fn new(history: &'a History<'a>, options: &'a Options) -> Replay<'a> {
         Replay {
-            policy,
+            history,
             options,
             seen: HashMap::new(),
             intakes: HashMap::new(),
@@ -120,13 +127,17 @@ impl<'a> Replay<'a> {
         let repeat = (first != index).then_some(first);
         if let Custody::Request(r) = custody {
             // Every request envelope is remembered, so that a release of an untrusted or
-            // repeated one is judged `untrusted-request`, not `no-request`.
+            // repeated one is judged `untrusted-request`, not `no-request`. Its role and country
+            // are those the policy it is judged under gives its key.
+            let (policy, status) = self.history.judging(r.index, &r.predicate.policy);
             let counts = repeat.is_none()
-                && r.signer.as_ref().and_then(|k| self.policy.requester(&k.key)).is_some_and(|q| {
+                && r.signer.as_ref().and_then(|k| policy.requester(&k.key)).is_some_and(|q| {
                     q.role == r.predicate.requester.role && q.country == r.predicate.requester.country
                 });
             self.requests.entry(r.envelope).or_insert(RequestState {
                 logged: r,
+                policy,
+                status,
                 repeat_of: repeat,
                 counts,
                 released: None,
@@ -172,7 +183,7 @@ impl<'a> Replay<'a> {
             return self.ignore(l.index, "no-request");
         };
         let requested = state.logged.time;
-        if let Some(why) = rules::decision_ignored(self.policy, state.logged, l) {
+        if let Some(why) = rules::decision_ignored(state.policy, state.logged, l) {
             return self.ignore(l.index, why);
         }
         self.counted(l.time);
@@ -197,11 +208,17 @@ impl<'a> Replay<'a> {
             root: p.checkpoint.root.clone(),
             time: r.time,
         });
-        // Every counted release uses the quota of its own period, proper or not.
-        let quota_period = self.policy.quota.map(|q| r.time.period(q.period)).unwrap_or_default();
-        let in_period = self.quota.get(&quota_period).copied().unwrap_or(0);
-        *self.quota.entry(quota_period).or_default() += 1;
         let request_digest = prefixed(&p.request);
+        // Every counted release uses the quota of its own period, proper or not, whatever policy
+        // its request was made under.
+        let quota_period = request_digest
+            .and_then(|d| self.requests.get(&d))
+            .and_then(|s| s.policy.quota)
+            .map(|q| r.time.period(q.period));
+        let in_period = quota_period.and_then(|q| self.quota.get(&q).copied()).unwrap_or(0);
+        for period in [Period::Day, Period::Month, Period::Year] {
+            *self.quota.entry(r.time.period(period)).or_default() += 1;
+        }
         // Counted by its own signed fields; reason, role and country only from a request that
         // counts (never from claims no policy key made).
         let attributed =
@@ -229,17 +246,19 @@ impl<'a> Replay<'a> {
             );
         };
         let request = state.logged;
-        let (repeat_of, released_before) = (state.repeat_of, state.released);
+        let (repeat_of, released_before, policy, status) =
+            (state.repeat_of, state.released, state.policy, state.status);
         let all = self.decisions.get(&request.envelope).cloned().unwrap_or_default();
         let case = Case {
             request,
+            policy: status,
             repeat_of,
             intake: self.intakes.get(&request.predicate.intake.log_index).copied(),
             decisions: all.clone(),
             released_before,
             releases_in_period: in_period,
         };
-        let judgement = rules::judge(self.policy, &case, r.time);
+        let judgement = rules::judge(policy, &case, r.time);
         for refusal in &judgement.refusals {
             self.violation(r.index, r.time, refusal.kind.name(), refusal.detail.clone());
         }
@@ -262,7 +281,7 @@ impl<'a> Replay<'a> {
         // The approvals that counted at the checkpoint the release says it was judged under.
         let before: Vec<&Logged<Decision>> = all.into_iter().filter(|d| d.index < p.checkpoint.size).collect();
         let counted: Vec<String> =
-            rules::counted_approvals(self.policy, request, &before).iter().map(Sha256Digest::prefixed).collect();
+            rules::counted_approvals(policy, request, &before).iter().map(Sha256Digest::prefixed).collect();
         if counted != p.approvals {
             self.violation(
                 r.index,
@@ -289,8 +308,8 @@ impl<'a> Replay<'a> {
         for (index, request, released_at) in std::mem::take(&mut self.post_hoc) {
             let Some(state) = self.requests.get(&request) else { continue };
             let decisions = self.decisions.get(&request).cloned().unwrap_or_default();
-            if rules::post_hoc_approved(self.policy, state.logged, released_at, &decisions, now) == Some(false) {
-                let window = self.policy.break_glass.map_or(0, |b| b.post_hoc_within);
+            if rules::post_hoc_approved(state.policy, state.logged, released_at, &decisions, now) == Some(false) {
+                let window = state.policy.break_glass.map_or(0, |b| b.post_hoc_within);
                 self.violation(
                     index,
                     released_at,
@@ -343,7 +362,9 @@ fn request_breakdown<'s>(s: &'s mut PeriodStats, r: &Request) -> [(&'s mut BTree
 /// Where a violation kind comes in the list of one entry's violations (formats.md section 18):
 /// `no-request`, the rules in rule order, then the release's own claims, then the clock's.
 pub fn kind_rank(kind: &str) -> u8 {
-    const RULES: [RefusalKind; 11] = [
+    const RULES: [RefusalKind; 13] = [
+        RefusalKind::PolicyUnlogged,
+        RefusalKind::PolicyChanged,
         RefusalKind::UntrustedRequest,
         RefusalKind::NotInIntake,
         RefusalKind::AlreadyReleased,

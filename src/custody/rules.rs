@@ -14,9 +14,24 @@ use crate::digest::Sha256Digest;
 use crate::policy::samples::SamplesPolicy;
 use crate::time::Timestamp;
 
+/// Where the policy a request cites stands in the log's policy history, at the request's own
+/// entry (formats.md section 18, "The policy in force").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyStatus {
+    /// The newest counted policy statement logged before the request is the one it cites.
+    InForce,
+    /// A counted policy statement logged before the request (at `cited_at`) is the one it
+    /// cites, but a newer counted one (at `in_force_at`) with another digest had replaced it.
+    Changed { cited_at: u64, in_force_at: u64 },
+    /// No counted policy statement logged before the request has the digest it cites.
+    Unlogged,
+}
+
 /// Everything the log says about one request, as of a point in the log.
 pub struct Case<'a> {
     pub request: &'a Logged<Request>,
+    /// The policy the request cites, in the log's policy history.
+    pub policy: PolicyStatus,
     /// The log index of an earlier request this one repeats (same payload and signer): a
     /// repeat is no request of its own.
     pub repeat_of: Option<u64>,
@@ -42,6 +57,10 @@ pub struct Refusal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefusalKind {
+    /// The request cites a policy no counted policy statement logged before it has.
+    PolicyUnlogged,
+    /// The request cites a policy that a newer counted policy statement had replaced before it.
+    PolicyChanged,
     /// The request is not signed by a requester key, claims another role or country, or
     /// repeats an earlier request.
     UntrustedRequest,
@@ -63,6 +82,8 @@ impl RefusalKind {
     /// The kebab-case name the JSON and the messages use (`missing-approvals`).
     pub fn name(self) -> &'static str {
         match self {
+            RefusalKind::PolicyUnlogged => "policy-unlogged",
+            RefusalKind::PolicyChanged => "policy-changed",
             RefusalKind::UntrustedRequest => "untrusted-request",
             RefusalKind::NotInIntake => "not-in-intake",
             RefusalKind::AlreadyReleased => "already-released",
@@ -168,6 +189,21 @@ pub fn judge(policy: &SamplesPolicy, case: &Case<'_>, at: Timestamp) -> Judgemen
     let mut refusals = Vec::new();
     let request = case.request;
     let p = &request.predicate;
+    // Rule 0: the policy the request was made under is the one the log shows in force then.
+    match case.policy {
+        PolicyStatus::InForce => {}
+        PolicyStatus::Unlogged => refusals.push(refuse(
+            PolicyUnlogged,
+            format!("the request cites policy {}, which no policy statement logged before it publishes", p.policy),
+        )),
+        PolicyStatus::Changed { cited_at, in_force_at } => refusals.push(refuse(
+            PolicyChanged,
+            format!(
+                "the request cites policy {} (logged at entry {cited_at}), which the policy logged at entry {in_force_at} had replaced",
+                p.policy
+            ),
+        )),
+    }
     // Rule 1: a requester key, speaking for the role and country the policy gives it.
     match request.signer.as_ref().and_then(|s| policy.requester(&s.key)) {
         None => refusals.push(refuse(UntrustedRequest, "the request is not signed by a requester key of the policy")),

@@ -16,6 +16,7 @@ use crate::attest::dsse::pae;
 use crate::attest::{
     Envelope, ResourceDescriptor, Statement, SAMPLE_DECISION_V1, SAMPLE_INTAKE_V1, SAMPLE_RELEASE_V1, SAMPLE_REQUEST_V1,
 };
+use crate::custody::policies::Role;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
@@ -128,6 +129,16 @@ impl Custody {
             Custody::Request(_) => policy.requesters.iter().map(|r| &r.key).collect(),
             Custody::Decision(_) => policy.decision_keys(),
             Custody::Release(_) => policy.gateways.iter().collect(),
+        }
+    }
+
+    /// The custody role whose keys may sign this kind of statement.
+    pub fn role(&self) -> Role {
+        match self {
+            Custody::Intake(_) => Role::Center,
+            Custody::Request(_) => Role::Requester,
+            Custody::Decision(_) => Role::Decider,
+            Custody::Release(_) => Role::Gateway,
         }
     }
 
@@ -398,9 +409,12 @@ fn is_hex(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Whether `text` is an age X25519 recipient (`age1…`).
+/// Whether `text` is a well-formed age X25519 recipient (formats.md section 18): BIP-173 bech32
+/// (not bech32m) with human-readable part `age` and a 32-byte payload, in lower case only, as
+/// age writes it (`age1` and 58 more characters). BIP-173 also allows all upper case, which
+/// would give one recipient two spellings; it is refused.
 pub fn is_age_recipient(text: &str) -> bool {
-    text.len() < 100 && text.parse::<age::x25519::Recipient>().is_ok()
+    text.len() < 100 && !text.bytes().any(|b| b.is_ascii_uppercase()) && text.parse::<age::x25519::Recipient>().is_ok()
 }
 
 /// The key of `keys` whose signature over `message` verifies: signatures naming a key id are
@@ -430,4 +444,24 @@ pub fn first_candidate<'k>(envelope: &Envelope, keys: &[&'k TrustedKey]) -> Opti
 /// The keys a signature naming `keyid` is checked against, in order.
 fn candidates<'a, 'k>(keyid: &'a str, keys: &'a [&'k TrustedKey]) -> impl Iterator<Item = &'k TrustedKey> + 'a {
     keys.iter().copied().filter(move |k| keyid.is_empty() || k.id.as_str() == keyid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_age_recipient_is_lower_case_bech32_with_hrp_age_and_32_bytes() {
+        let good = age::x25519::Identity::generate().to_public().to_string();
+        assert!(good.starts_with("age1") && good.len() == 62 && is_age_recipient(&good), "{good}");
+        // BIP-173 allows all upper case; a second spelling of one recipient is refused.
+        assert!(!is_age_recipient(&good.to_ascii_uppercase()));
+        let mut flipped = good.clone().into_bytes();
+        let last = flipped.len() - 1;
+        flipped[last] = if flipped[last] == b'q' { b'p' } else { b'q' };
+        assert!(!is_age_recipient(std::str::from_utf8(&flipped).unwrap()), "a broken checksum");
+        for bad in ["", "age1", "age", &good[..61], &format!("{good}q"), &good.replacen("age1", "agf1", 1)] {
+            assert!(!is_age_recipient(bad), "{bad}");
+        }
+    }
 }

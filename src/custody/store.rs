@@ -22,7 +22,7 @@ use crate::error::{Error, IoContext, Result};
 /// The index database's file name in the store.
 pub const INDEX_FILE: &str = "index.sqlite";
 /// Schema version in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS batches (
@@ -107,9 +107,10 @@ impl SampleStore {
         db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(|e| db_error(&db_path, e))?;
         let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| db_error(&db_path, e))?;
-        if version == 1 {
-            // Version 2 adds the ledger's payload digests. The ledger is a cache of the log:
-            // version 1's is dropped and the next sync reads the log again.
+        if version == 1 || version == 2 {
+            // Version 2 adds the ledger's payload digests, version 3 its policy statements. The
+            // ledger is a cache of the log: an older one is dropped and the next sync reads the
+            // log again.
             db.execute_batch("DROP TABLE IF EXISTS ledger_entries; DROP TABLE IF EXISTS ledger_state;")
                 .map_err(|e| db_error(&db_path, e))?;
         } else if version != 0 && version != SCHEMA_VERSION {

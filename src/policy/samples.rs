@@ -5,12 +5,10 @@
 //! strictly as the rest of the policy: a key is one role only (a requester may also approve
 //! others' requests), never in two approver groups, and every name is a plain identifier.
 
-use std::collections::BTreeSet;
-use std::path::Path;
-
 use serde::Deserialize;
+use std::collections::BTreeSet;
 
-use super::{load_keys, TrustedKey};
+use super::{load_keys, KeyFiles, TrustedKey};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::time::{parse_duration, Period};
@@ -143,10 +141,10 @@ pub fn is_country(text: &str) -> bool {
     text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<SamplesPolicy> {
+pub(super) fn parse(raw: RawSamples, files: &KeyFiles<'_>, origin: &str) -> Result<SamplesPolicy> {
     let at = |field: &str| format!("{origin}: [samples] {field}");
-    let centers = load_keys(base, origin, "samples.centers", &raw.centers)?;
-    let gateways = load_keys(base, origin, "samples.gateways", &raw.gateways)?;
+    let centers = load_keys(files, origin, "samples.centers", &raw.centers)?;
+    let gateways = load_keys(files, origin, "samples.gateways", &raw.gateways)?;
     if centers.is_empty() {
         return Err(Error::invalid(at("centers"), "lists no key: no intake batch could be trusted"));
     }
@@ -156,7 +154,7 @@ pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<Sample
     let mut requesters: Vec<RequesterKey> = Vec::new();
     for (n, r) in raw.requesters.into_iter().enumerate() {
         let field = format!("requesters[{n}]");
-        let key = load_keys(base, origin, &format!("samples.{field}"), std::slice::from_ref(&r.key))?.remove(0);
+        let key = load_keys(files, origin, &format!("samples.{field}"), std::slice::from_ref(&r.key))?.remove(0);
         if !is_identifier(&r.role) {
             return Err(Error::invalid(at(&format!("{field} role")), "must be 1 to 64 of a-z, 0-9, '-', '.', '_'"));
         }
@@ -180,7 +178,7 @@ pub(super) fn parse(raw: RawSamples, base: &Path, origin: &str) -> Result<Sample
                 "must be a unique name of a-z, 0-9, '-', '.', '_'",
             ));
         }
-        let keys = load_keys(base, origin, &format!("samples.{field}"), &g.keys)?;
+        let keys = load_keys(files, origin, &format!("samples.{field}"), &g.keys)?;
         if g.required == 0 || g.required > keys.len() {
             return Err(Error::invalid(
                 at(&format!("{field} required")),

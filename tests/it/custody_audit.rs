@@ -126,6 +126,7 @@ impl Book {
 
     /// A request by `who` (a requester of the test policy, or `outsider`) made at `offset`.
     pub(crate) fn request(&self, who: &str, sample: &Sample, offset: i64, break_glass: bool) -> Logged {
+        self.c.publish_policy();
         let request = self.request_value(who, sample, offset, break_glass);
         let (index, digest) = self.append(&statements::sign_request(&request, &sample.commitment, &self.key(who)));
         Logged { index, digest, request, commitment: sample.commitment }
@@ -148,7 +149,7 @@ impl Book {
             requested_at: at(offset),
             expires_at: at(offset + 72 * HOUR),
             break_glass,
-            policy: Sha256Digest::of(b"policy").prefixed(),
+            policy: glassbox::policy::Policy::load(&self.c.policy).unwrap().digest.prefixed(),
         }
     }
 
@@ -293,7 +294,9 @@ fn a_clean_log_passes_with_exact_counts() {
     let (code, json, _) = b.audit(&["--json"]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["violations"], serde_json::json!([]));
-    assert_eq!((json["entries"].as_u64(), json["custodyEntries"].as_u64()), (Some(15), Some(15)));
+    // The policy statement, logged before the first request, is the 16th custody entry.
+    assert_eq!((json["entries"].as_u64(), json["custodyEntries"].as_u64()), (Some(16), Some(16)));
+    assert_eq!(json["policies"][0]["index"], 3, "{json:#}");
     assert_eq!(json["ignored"], serde_json::json!([{"index": 2, "reason": "untrusted"}]), "the outsider's batch");
     let periods = json["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 1, "{json:#}");

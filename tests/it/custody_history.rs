@@ -270,6 +270,7 @@ fn spec_a_decision_about_another_sample_counts_nowhere() {
 fn spec_an_intake_logged_after_its_request_is_not_in_intake() {
     let b = Book::new();
     b.intake(2, "a", "center");
+    b.c.publish_policy();
     let (_, checkpoint) = b.log.read_checkpoint().unwrap();
     // The request cites the batch that will be logged right after it.
     let (batch, s) = b.intake_unlogged(2, "later", "center", checkpoint.size + 1);

@@ -88,6 +88,7 @@ pub(crate) fn intake(center: &Center, files: &[PathBuf]) -> Vec<(Sha256Digest, V
 /// `sample request` through the CLI (then appended by the log's operator, unless `log` is false);
 /// returns the request file.
 pub(crate) fn request_cli(center: &Center, commitment: &Sha256Digest, extra: &[&str], log: bool) -> PathBuf {
+    center.publish_policy();
     let file = center.path().join(format!("request-{}.intoto.jsonl", &commitment.hex()[..12]));
     let mut cmd = glassbox();
     cmd.args(["sample", "request", "--store"]).arg(&center.store).arg("--policy").arg(&center.policy);
@@ -141,6 +142,7 @@ pub(crate) fn approve_both(center: &Center, request: &Path) {
 /// A request signed through the library, changed by `edit` after the library built it (so a
 /// value the CLI would refuse early reaches the gateway) and logged.
 fn request_lib(center: &Center, commitment: &Sha256Digest, edit: impl FnOnce(&mut Request)) -> PathBuf {
+    center.publish_policy();
     let policy = Policy::load(&center.policy).unwrap();
     let sample_store = SampleStore::open(&center.store, false).unwrap();
     let analyst = key(center, "analyst");
@@ -480,6 +482,7 @@ fn a_gateway_killed_at_random_instants_never_leaves_an_output_without_a_logged_r
     let center = Center::new();
     let files = center.sample_files(ROUNDS + 1, 2048);
     let samples = intake(&center, &files);
+    center.publish_policy();
     // Every request and approval, signed through the library and logged in one append.
     let policy = Policy::load(&center.policy).unwrap();
     let sample_store = SampleStore::open(&center.store, false).unwrap();

@@ -83,6 +83,19 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
     };
     let (released, denied, untouched) = (commitment_of(17), commitment_of(400), commitment_of(999));
 
+    // The center publishes its policy (a statement the log's operator appends) before the
+    // first request under it.
+    let statement = center.path().join("policy.intoto.jsonl");
+    let published = json(&ok(glassbox()
+        .args(["sample", "policy", "--policy"])
+        .arg(&center.policy)
+        .arg("--key")
+        .arg(center.key("center"))
+        .arg("--out")
+        .arg(&statement)
+        .arg("--json")));
+    ok(glassbox().args(["log", "append"]).arg(&center.log).arg("--key").arg(&center.log_key).arg(&statement));
+
     // One request, approved by one key of each group, released.
     let requests = center.path().join("requests");
     std::fs::create_dir(&requests).unwrap();
@@ -141,6 +154,9 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
         .arg(&center.policy)
         .arg("--json")));
     assert_eq!(audit["violations"], serde_json::json!([]), "{audit}");
+    assert_eq!(audit["policies"].as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(audit["policies"][0]["index"], 1, "{audit}");
+    assert_eq!(audit["policies"][0]["policy"], published["policy"], "{audit}");
     let periods = audit["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 1, "{audit}");
     let p = &periods[0];

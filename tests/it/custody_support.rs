@@ -3,7 +3,15 @@
 //! vendor's security team and an outside auditor), a quota and break-glass rules, and a witness
 //! whose cosignature the policy requires (the gateway judges only under a witnessed checkpoint).
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+
+use glassbox::custody::policies::sign_policy;
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::PrivateKey;
+use glassbox::policy::Policy;
+use glassbox::time::Timestamp;
+use glassbox::transparency::{store, LogDir, Loggable};
 
 use crate::log::{new_log, ORIGIN};
 use crate::support::*;
@@ -32,7 +40,12 @@ pub struct Center {
     /// The destination's age identity file (`AGE-SECRET-KEY-1…`) and its recipient (`age1…`).
     pub identity: PathBuf,
     pub recipient: String,
+    /// The digest of the policy last published in the log by [`Center::publish_policy`].
+    pub published: RefCell<Option<Sha256Digest>>,
 }
+
+/// The `effectiveAt` of the test center's policy statements (2026-10-27).
+pub const POLICY_EFFECTIVE_AT: i64 = 1_793_000_000;
 
 impl Center {
     /// A fresh center. Keys are `keys/<name>.key` and `.pub` for center, gateway, each
@@ -72,6 +85,7 @@ impl Center {
             identity: identity_file,
             recipient,
             dir,
+            published: RefCell::new(None),
         };
         center.write_policy(&center.policy_text(""));
         center
@@ -140,6 +154,23 @@ impl Center {
 
     pub fn write_policy(&self, text: &str) {
         std::fs::write(&self.policy, text).unwrap();
+    }
+
+    /// Publishes the policy file in the log (its statement signed by the center key, appended
+    /// with the log key), unless it is the policy published last: what the center does before
+    /// the first request under a policy. Returns the policy's digest.
+    pub fn publish_policy(&self) -> Sha256Digest {
+        let policy = Policy::load(&self.policy).unwrap();
+        if *self.published.borrow() == Some(policy.digest) {
+            return policy.digest;
+        }
+        let center = PrivateKey::read(&self.key("center")).unwrap();
+        let envelope = sign_policy(&policy, None, Timestamp(POLICY_EFFECTIVE_AT), &center).unwrap();
+        let item = Loggable::from_envelope(&envelope, "policy statement").unwrap();
+        let log_key = PrivateKey::read(&self.log_key).unwrap();
+        store::append(&LogDir::new(&self.log), &log_key, std::slice::from_ref(&item)).unwrap();
+        self.published.replace(Some(policy.digest));
+        policy.digest
     }
 
     /// `count` distinct sample files of `size` bytes under `dir/samples/`.

@@ -9,6 +9,7 @@ mod custody_audit;
 mod custody_history;
 mod custody_intake;
 mod custody_one_writer;
+mod custody_policy;
 mod custody_release;
 mod custody_story;
 mod custody_support;

@@ -204,7 +204,7 @@ fn custody(c: &Center, log_key: &PrivateKey) {
         requested_at: at(1),
         expires_at: at(72),
         break_glass: false,
-        policy: Sha256Digest::of(b"policy").prefixed(),
+        policy: c.publish_policy().prefixed(),
     };
     let req = statements::sign_request(&request, &commitments[0], &key(c, "analyst"));
     append(&c.log, log_key, &[&req]);
@@ -363,7 +363,9 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
         }
     }
     let Some(pages) = parse_pages(&one) else { return };
-    let bundle = std::fs::read(s.c.log.join(glassbox::tlog::tiles::entries_path(0, 10))).unwrap();
+    let size = glassbox::transparency::LogDir::new(&s.c.log).read_checkpoint().unwrap().1.size;
+    assert_eq!(size, 11, "ten statements and the custody policy's");
+    let bundle = std::fs::read(s.c.log.join(glassbox::tlog::tiles::entries_path(0, size))).unwrap();
     for (path, page) in pages.as_object().unwrap() {
         let scripts = page["scripts"].as_array().unwrap();
         if path.contains("/reports/") {

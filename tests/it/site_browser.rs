@@ -190,6 +190,16 @@ fn custody_run(center: &Center, att: &Path, log_key: &Path, cosign: &dyn Fn()) -
         sample["commitment"].as_str().unwrap().to_string()
     };
     let (released, unreleased) = (commitment(0), commitment(2));
+    // The center publishes the policy; the log's operator appends it before the request.
+    let statement = center.path().join("policy.intoto.jsonl");
+    ok(glassbox()
+        .args(["sample", "policy", "--policy"])
+        .arg(&policy)
+        .arg("--key")
+        .arg(center.key("center"))
+        .arg("--out")
+        .arg(&statement));
+    ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(log_key).arg(&statement));
     let request = center.path().join("request.intoto.jsonl");
     ok(glassbox()
         .args(["sample", "request", "--store"])

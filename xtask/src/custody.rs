@@ -2,7 +2,9 @@
 //! generated sample files with development keys, under `target/glassbox/custody/` (emptied
 //! first): `keys/` (every role's key, mode 0600, the log's verifier key and the destination's
 //! age identity `keys/destination.agekey`), `policy.toml`, `log/`, `store/`, 200 files in
-//! `incoming/` taken in as one logged batch with a receipt each in `receipts/`, requests and
+//! `incoming/` taken in as one logged batch with a receipt each in `receipts/`, the policy's
+//! statement `policy.intoto.jsonl` (signed by the center key, appended by the log's operator
+//! before the first request), requests and
 //! decisions in `requests/` (one approved by both groups, one denied, one break-glass approved
 //! post hoc, one approved normally), the releases in `out/` (checked to decrypt to the original
 //! bytes), then `sample audit` of the log and `sample lookup` for a released and an unreleased
@@ -242,6 +244,21 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         intake["batchId"].as_str().unwrap_or("?"),
         intake["logIndex"]
     );
+
+    println!("\n== the policy, published before the first request");
+    // The center signs the policy statement; the log's operator appends it.
+    let published = story.json(&[
+        "sample",
+        "policy",
+        "--policy",
+        "policy.toml",
+        "--key",
+        "keys/center.key",
+        "--out",
+        "policy.intoto.jsonl",
+    ])?;
+    story.run(&["log", "append", "log", "--key", "keys/log.key", "policy.intoto.jsonl"], 0)?;
+    println!("policy {} in the log", published["policy"].as_str().unwrap_or("?"));
 
     println!("\n== requests and decisions");
     // Approved by one of each group, then released.

@@ -1,9 +1,10 @@
 //! `glassbox sample`: sample custody (docs/custody.md). Each step has its own file under
-//! `sample/`: intake, receipts and erasure; requests and decisions; the release gateway; the
+//! `sample/`: the policy statement, intake, receipts and erasure; requests and decisions; the release gateway; the
 //! audit and the customer's lookup.
 
 mod audit;
 mod intake;
+mod policy;
 mod release;
 mod request;
 
@@ -14,6 +15,8 @@ use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub enum SampleCommand {
+    /// Sign the custody policy's statement (its text and keys) for the log.
+    Policy(policy::PolicyArgs),
     /// Take files into the private store, sign and log one intake batch, write receipts.
     Intake(intake::IntakeArgs),
     /// Write the receipts of batches that are now in the log.
@@ -34,6 +37,7 @@ pub enum SampleCommand {
 
 pub fn run(cmd: SampleCommand) -> Result<ExitCode> {
     match cmd {
+        SampleCommand::Policy(args) => policy::run_policy(args),
         SampleCommand::Intake(args) => intake::run_intake(args),
         SampleCommand::Receipts(args) => intake::run_receipts(args),
         SampleCommand::Forget(args) => intake::run_forget(args),

@@ -107,6 +107,16 @@ fn print_report(r: &audit::Report) {
         r.custody_entries,
         r.ignored.len()
     );
+    match r.policies.last() {
+        Some(p) => println!(
+            "policies: {} logged; in force since entry {}: {} (effective {})",
+            r.policies.len(),
+            p.index,
+            p.policy,
+            p.effective_at
+        ),
+        None => println!("policies: none logged (every release is policy-unlogged)"),
+    }
     println!("clock: {} ({:?})", r.clock.time, r.clock.source);
     let headers = [
         "period",
