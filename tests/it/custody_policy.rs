@@ -213,6 +213,7 @@ fn spec_a_new_center_key_signs_from_the_policy_that_names_it() {
     b.release("gateway", &r, 4 * HOUR);
     // The auditor starts the chain at A: B counts (A's center key signed it), and with it the
     // new center key, from the entry after B.
+    b.c.cosign();
     let out = output(
         glassbox()
             .args(["sample", "audit", "--json", "--as-of", &crate::custody_audit::at(40 * HOUR), "--log"])
