@@ -56,6 +56,26 @@ struct Site {
     /// the log's key.
     attestations: PathBuf,
     log_key: PathBuf,
+    /// The witness's key, whose cosignature the policy requires.
+    witness_key: PathBuf,
+}
+
+impl Site {
+    /// The witness cosigns `log`'s checkpoint (a copy of the site's log, grown since), with a
+    /// fresh state of its own in `dir`.
+    fn cosign(&self, log: &Path, dir: &Path) {
+        ok(glassbox()
+            .args(["log", "cosign"])
+            .arg(log.join("checkpoint"))
+            .arg("--key")
+            .arg(&self.witness_key)
+            .args(["--name", WITNESS, "--state"])
+            .arg(dir.join("witness.state"))
+            .arg("--log-vkey")
+            .arg(self.attestations.join("keys/log.vkey"))
+            .arg("--log")
+            .arg(log));
+    }
 }
 
 fn site() -> Option<&'static Site> {
@@ -157,6 +177,7 @@ fn build_site() -> Site {
         foreign_receipt,
         attestations: att,
         log_key,
+        witness_key: witness_key.clone(),
         served,
         _dir: dir,
         _attestations: attestations,
@@ -588,6 +609,7 @@ fn a_logged_envelope_whose_payload_was_edited_after_signing_fails_its_rows_only(
     let edited = line.trim_end().replacen(payload, &edited_time(payload), 1);
     std::fs::write(&verdicts[1], format!("{edited}\n")).unwrap();
     crate::log::append_ok(&att.join("log"), &site.log_key, &verdicts[1]);
+    site.cosign(&att.join("log"), dir.path());
     let out = dir.path().join("site");
     generate_site(&att, &att.join("log"), &att.join("policy.toml"), &out);
     copy_tree(&att.join("log"), &out.join("log"));
