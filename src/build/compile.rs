@@ -206,3 +206,37 @@ impl RootIdentity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_root_removed_or_replaced_under_the_build_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("0123456789abcdef");
+        fs::create_dir(&root).unwrap();
+        let before = RootIdentity::of(&root).unwrap();
+        assert!(before.check_unchanged(&root).is_ok());
+        // Made while the root still exists, so it cannot reuse the root's inode.
+        fs::create_dir(dir.path().join("other")).unwrap();
+        fs::remove_dir(&root).unwrap();
+        let gone = before.check_unchanged(&root).unwrap_err().to_string();
+        assert!(gone.contains("removed or replaced") && gone.contains("0123456789abcdef"), "{gone}");
+        // Another directory at the same path (a /tmp cleaner, then another build) is not ours.
+        fs::rename(dir.path().join("other"), &root).unwrap();
+        assert!(before.check_unchanged(&root).is_err());
+    }
+
+    #[test]
+    fn bundles_are_never_written_through_a_link_or_over_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        let link = dir.path().join("bundle.tar.gz");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(write_bundle(&link, &[], 0).is_err());
+        assert!(write_bundle(&victim, &[], 0).is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    }
+}
