@@ -260,7 +260,7 @@ function parseNote(text) {
       const m = /^\u2014 (\S+) (\S+)$/.exec(line);
       if (!m) fail("the checkpoint has a malformed signature line");
       const bytes = fromBase64(m[2], "a checkpoint signature");
-      if (bytes.length < 4) fail("the checkpoint has a malformed signature line");
+      if (bytes.length < 5) fail("the checkpoint has a malformed signature line"); // key id and one byte
       return { name: m[1], hash: bytes.slice(0, 4), bytes: bytes.slice(4) };
     });
   const lines = body.split("\n");
