@@ -165,10 +165,17 @@ const fn hex32(text: &[u8; 64]) -> [u8; 32] {
     out
 }
 
-/// Whether a 32-byte point encoding is non-canonical (its y coordinate is not reduced mod
-/// 2^255 - 19): decompression accepts such an encoding, `verify_strict` does not.
+/// Whether a 32-byte point encoding is not its point's canonical one: its y coordinate is not
+/// reduced mod p = 2^255 - 19, or x is 0 (y = 1 or p - 1) with the sign bit set ("-0").
+/// Decompression accepts both; `verify_strict` does not (it compares R byte for byte with the
+/// canonical encoding of `[s]B - [k]A`).
 fn non_canonical(point: &[u8; 32]) -> bool {
-    point[31] & 0x7f == 0x7f && point[1..31].iter().all(|b| *b == 0xff) && point[0] >= 0xed
+    let unreduced = point[31] & 0x7f == 0x7f && point[1..31].iter().all(|b| *b == 0xff) && point[0] >= 0xed;
+    let mut y = *point;
+    y[31] &= 0x7f;
+    // The canonical y = 1 (the identity) and y = p - 1 (the point of order 2), both with x = 0.
+    let x_is_zero = y == SMALL_ORDER[0] || y == SMALL_ORDER[1];
+    unreduced || (point[31] & 0x80 != 0 && x_is_zero)
 }
 
 /// Whether every signature of `items` verifies, checked together (ed25519-dalek's batch
@@ -183,8 +190,9 @@ fn non_canonical(point: &[u8; 32]) -> bool {
 /// `z_i * T_i` over the torsion parts, which can cancel where the single check fails (the
 /// other way round does not matter: a failing batch is rechecked one by one). So that the batch
 /// accepts nothing the single check refuses, it first refuses what `verify_strict` refuses
-/// cheaply: an R or A of small order (the eight encodings above, or a weak key), a
-/// non-canonical R, and a non-canonical s (dalek's parsing). What remains, an R of mixed order
+/// cheaply: an R or A of small order (the eight canonical encodings above, or a weak key), a
+/// non-canonical R (which covers the small-order points' other encodings, "-0" included), and
+/// a non-canonical s (dalek's parsing); `keys/strict.rs` has a vector for each. What remains, an R of mixed order
 /// (a prime-order point plus a torsion point) whose batch coefficient happens to cancel the
 /// torsion, can only be made by the holder of the signing key itself, on purpose: glassbox
 /// signs with dalek, whose R is always `[r]B`, of prime order.
@@ -419,6 +427,9 @@ impl Pem {
 fn read_key_text(path: &Path) -> Result<String> {
     crate::fs::read_regular_text(path, crate::fs::limits::KEY_FILE)
 }
+
+#[cfg(test)]
+mod strict;
 
 #[cfg(test)]
 mod tests {

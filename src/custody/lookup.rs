@@ -1,6 +1,8 @@
 //! `sample lookup`: the customer's question, "did my file leave?", answered from the receipt
-//! the center handed back and the public log alone. The checkpoint is verified (with the
-//! receipt's log key, or the policy's `[log]`), the receipt's intake entry is checked to name
+//! the center handed back and the public log alone. The checkpoint is verified with a log key
+//! the customer trusts (the policy's `[log]`, or `--vkey`), which the receipt's own `log.vkey`
+//! must equal; with neither, with the receipt's key, and the answer says that key was not
+//! checked against anything. The receipt's intake entry is checked to name
 //! the batch envelope and its inclusion proof to verify, and every request, decision and
 //! release whose subjects name the commitment is read (only those envelopes are fetched).
 
@@ -42,12 +44,27 @@ pub fn read_receipt(path: &Path) -> Result<Receipt> {
     Ok(Receipt { commitment, salt, origin: r.log.origin, vkey: r.log.vkey, intake: r.intake })
 }
 
+/// Where the key the log was verified with came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LogKeySource {
+    /// The policy's `[log]` vkey (the receipt's equals it).
+    Policy,
+    /// The key the customer gave (`--vkey`; the receipt's equals it).
+    Vkey,
+    /// The receipt's own `log.vkey`, checked against nothing: whoever wrote the receipt chose
+    /// it, so the answer is only as good as the receipt's origin.
+    Receipt,
+}
+
 /// What the log says about one sample.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lookup {
     pub commitment: String,
     pub log: super::audit::LogSummary,
+    /// Which key verified the log's checkpoint.
+    pub log_key: LogKeySource,
     pub intake_index: u64,
     /// Whether the intake batch is signed by a center key (`null` without a policy).
     pub intake_trusted: Option<bool>,
@@ -91,12 +108,15 @@ pub struct Seen {
 }
 
 /// Answers for `receipt` from the log at `dir`: verified with the policy's `[log]` when given,
-/// else with the receipt's own key. `file` is the customer's copy of the sample, if any.
+/// else with `vkey` when given (the receipt's own key must equal either: exit 2 naming the
+/// receipt otherwise), else with the receipt's own key ([`LogKeySource::Receipt`]). `file` is
+/// the customer's copy of the sample, if any.
 pub fn lookup(
     receipt: &Receipt,
     receipt_path: &Path,
     dir: &LogDir,
     policy: Option<&Policy>,
+    vkey: Option<&NoteVerifier>,
     file: Option<&Path>,
 ) -> Result<Lookup> {
     let at = receipt_path.display().to_string();
@@ -116,12 +136,19 @@ pub fn lookup(
         Some(p) => Some(super::audit::sections(p)?),
         None => None,
     };
-    let (verified, raw) = match samples {
-        Some((log, _)) => super::audit::open_log(dir, log)?,
-        None => {
-            let vkey = NoteVerifier::parse(&receipt.vkey).map_err(|e| Error::invalid(&at, format!("log.vkey: {e}")))?;
-            authenticated_entries(dir, &vkey, &WitnessPolicy::default())?
-        }
+    let own = NoteVerifier::parse(&receipt.vkey).map_err(|e| Error::invalid(&at, format!("log.vkey: {e}")))?;
+    let differs = |from: &str| {
+        Error::invalid(
+            &at,
+            format!("its log.vkey is not {from}: a receipt for another log or key, or one whose key was changed"),
+        )
+    };
+    let ((verified, raw), log_key) = match (samples, vkey) {
+        (Some((log, _)), _) if log.vkey != own => return Err(differs("the policy's [log] vkey")),
+        (Some((log, _)), _) => (super::audit::open_log(dir, log)?, LogKeySource::Policy),
+        (None, Some(given)) if *given != own => return Err(differs("the --vkey given")),
+        (None, Some(given)) => (authenticated_entries(dir, given, &WitnessPolicy::default())?, LogKeySource::Vkey),
+        (None, None) => (authenticated_entries(dir, &own, &WitnessPolicy::default())?, LogKeySource::Receipt),
     };
     let size = verified.size;
     let samples = samples.map(|(_, s)| s);
@@ -255,6 +282,7 @@ pub fn lookup(
     Ok(Lookup {
         commitment: hex,
         log: super::audit::LogSummary::of(&verified),
+        log_key,
         intake_index: i.log_index,
         intake_trusted: samples.map(|_| intake.signer.is_some()),
         requested: !requests.is_empty(),

@@ -393,4 +393,60 @@ mod tests {
         let once = WitnessPolicy { witnesses: vec![as_w1], threshold: 1 };
         assert_eq!(authenticate_checkpoint(&note.to_bytes(), "cp", &log, &once).unwrap().2, ["w1"]);
     }
+
+    /// formats.md section 15, "Checkpoint tolerance": extension lines and signature lines of
+    /// unknown keys are accepted (and ignored); a failing line of a known key is not.
+    #[test]
+    fn spec_checkpoint_tolerance() {
+        let log_key = PrivateKey::from_seed(&[1; 32]);
+        let witness = PrivateKey::from_seed(&[2; 32]);
+        let stranger = PrivateKey::from_seed(&[3; 32]);
+        let log = NoteVerifier::ed25519("o", &log_key.public());
+        let as_w = NoteVerifier::cosignature_v1("w", &witness.public());
+        let none = WitnessPolicy::default();
+        let one = WitnessPolicy { witnesses: vec![as_w.clone()], threshold: 1 };
+        let ok = |note: &Note, w: &WitnessPolicy| authenticate_checkpoint(&note.to_bytes(), "cp", &log, w);
+
+        // 1. Extension lines after the root: signed over, kept, and ignored by glassbox.
+        let extended = Checkpoint {
+            origin: "o".into(),
+            size: 0,
+            root: merkle::EMPTY_ROOT,
+            extensions: vec!["ext one".into(), "— looks like a signature".into()],
+        };
+        let mut note = extended.sign(&log_key).unwrap();
+        note.add_signature(cosign(&note.text, "w", &witness, 1_700_000_000));
+        let (_, parsed, cosigned) = ok(&note, &one).unwrap();
+        assert_eq!((parsed.extensions.len(), cosigned), (2, vec!["w".to_string()]));
+
+        // 2. Signature lines of unknown keys, before and after the log's: ignored. That includes
+        //    a key with the log's name but another key id, one with the witness's id under
+        //    another name, a signature type glassbox does not know, and a 5-byte signature.
+        let plain = Checkpoint { extensions: vec![], ..extended };
+        let mut note = plain.sign(&log_key).unwrap();
+        let log_sig = note.signatures[0].clone();
+        let w_sig = cosign(&note.text, "w", &witness, 1_700_000_000);
+        let strangers = [
+            crate::tlog::note::NoteSignature::ed25519(&note.text, "o", &stranger),
+            crate::tlog::note::NoteSignature { name: "other".into(), ..w_sig.clone() },
+            crate::tlog::note::NoteSignature { name: "pq.example/key".into(), key_hash: [9; 4], sig: vec![7; 4000] },
+            crate::tlog::note::NoteSignature { name: "tiny".into(), key_hash: [1; 4], sig: vec![0] },
+        ];
+        note.signatures =
+            strangers.iter().cloned().chain([log_sig.clone(), w_sig.clone()]).chain(strangers.clone()).collect();
+        let reparsed = Note::parse(&note.to_bytes()).unwrap();
+        assert_eq!(ok(&reparsed, &one).unwrap().2, ["w"]);
+
+        // 3. A second line naming the log's key that fails: the note is refused (exit 1).
+        let mut twice = plain.sign(&log_key).unwrap();
+        twice.signatures.push(crate::tlog::note::NoteSignature { sig: vec![0; 64], ..log_sig });
+        assert_eq!(ok(&twice, &none).unwrap_err().exit_code(), 1);
+
+        // 4. A failing line naming a witness: that witness does not count (the threshold decides).
+        let mut bad_witness = plain.sign(&log_key).unwrap();
+        bad_witness.signatures.push(w_sig.clone());
+        bad_witness.signatures.push(crate::tlog::note::NoteSignature { sig: vec![0; 72], ..w_sig });
+        assert!(ok(&bad_witness, &none).unwrap().2.is_empty());
+        assert_eq!(ok(&bad_witness, &one).unwrap_err().exit_code(), 1);
+    }
 }

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use rustix::fs::{fstat, mkdirat, openat, renameat, unlinkat, AtFlags, FileType, Mode, OFlags, CWD};
+use rustix::fs::{fstat, mkdirat, openat, renameat, statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 use super::store::LogDir;
@@ -21,6 +21,19 @@ pub const MAX_TILE_BYTES: u64 = 256 * 32;
 
 /// The temporary file an append writes before renaming it into place (in the file's directory).
 const TEMP_NAME: &str = ".glassbox-tmp-append";
+/// What every temporary file glassbox writes in a log starts with (the append's, and the
+/// checkpoint a witness rewrites through `crate::fs`).
+pub(super) const TEMP_PREFIX: &str = ".glassbox-tmp-";
+
+/// What a directory entry is, read without following it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Directory,
+    /// A regular file of this many bytes.
+    File(u64),
+    /// A symlink, FIFO, device or socket: never followed or opened.
+    Other,
+}
 
 impl LogDir {
     /// The directory `rel` (components separated by `/`) below the root, opened without
@@ -122,6 +135,65 @@ impl LogDir {
             return Err(Error::invalid(path.display(), "not a regular file of its own (a FIFO, device or hard link)"));
         }
         Ok(File::from(fd))
+    }
+
+    /// The entries of the directory `rel` (components below the root, opened without following
+    /// a symlink at any level), each with its kind read without following it; `None` if the
+    /// directory does not exist. Sorted by name, so that what is done with them is reproducible.
+    pub(super) fn list_dir(&self, rel: &[&str]) -> Result<Option<Vec<(String, Kind)>>> {
+        let path = rel.iter().fold(self.root.clone(), |p, c| p.join(c));
+        let dir = match self.open_dir(rel, false) {
+            Ok(dir) => dir,
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in Dir::read_from(&dir).map_err(|e| Error::io(&path, e.into()))? {
+            let entry = entry.map_err(|e| Error::io(&path, e.into()))?;
+            let Ok(name) = entry.file_name().to_str() else {
+                return Err(Error::invalid(path.display(), "holds a name that is not UTF-8: not a log's file"));
+            };
+            if name == "." || name == ".." {
+                continue;
+            }
+            let name = name.to_string();
+            let stat = statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| Error::io(path.join(&name), e.into()))?;
+            let kind = match FileType::from_raw_mode(stat.st_mode) {
+                FileType::Directory => Kind::Directory,
+                FileType::RegularFile => Kind::File(u64::try_from(stat.st_size).unwrap_or(0)),
+                _ => Kind::Other,
+            };
+            out.push((name, kind));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Some(out))
+    }
+
+    /// Removes the regular file `rel`: its directory is opened from the root without following
+    /// a symlink at any level, and the name must still be a regular file there (a link planted
+    /// since it was listed is refused, never followed).
+    pub(super) fn remove_file(&self, rel: &str) -> Result<()> {
+        let (dirs, name) = split(rel);
+        let dir = self.open_dir(&dirs, false)?;
+        let path = self.file(rel);
+        let stat = statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(&path, e.into()))?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(Error::invalid(path.display(), "is no longer a regular file: refused inside a log"));
+        }
+        unlinkat(&dir, name, AtFlags::empty()).map_err(|e| Error::io(&path, e.into()))
+    }
+
+    /// Removes the directory `rel` if it is empty (opened as [`LogDir::remove_file`] opens a
+    /// file's directory); whether it was removed.
+    pub(super) fn remove_empty_dir(&self, rel: &str) -> Result<bool> {
+        let (dirs, name) = split(rel);
+        let dir = self.open_dir(&dirs, false)?;
+        match unlinkat(&dir, name, AtFlags::REMOVEDIR) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOTEMPTY | Errno::EXIST | Errno::NOENT) => Ok(false),
+            Err(e) => Err(Error::io(self.file(rel), e.into())),
+        }
     }
 }
 

@@ -1,11 +1,12 @@
 //! The transparency log of attestations: appending DSSE envelopes as entries, proving and
-//! checking inclusion, verifying and auditing the whole log from its static files, and the
-//! witness role. The formats (C2SP tlog-tiles, checkpoints, signed notes, cosignatures,
+//! checking inclusion, verifying and auditing the whole log from its static files, removing
+//! the partial files the checkpoint no longer needs, and the witness role. The formats (C2SP tlog-tiles, checkpoints, signed notes, cosignatures,
 //! tlog-proof) live in [`crate::tlog`].
 
 pub mod audit;
 pub mod entry;
 mod files;
+pub mod gc;
 pub mod proofs;
 pub mod store;
 pub mod witness;

@@ -514,3 +514,42 @@ fn lookup_refuses_bad_receipts() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("intake entry 1"), "{stderr}");
 }
+
+/// formats.md section 18, "Receipts": a receipt carries its own log key, so the key lookup
+/// verifies the log with must come from elsewhere (the policy or `--vkey`) and the receipt's
+/// must equal it; with neither, the answer says the key is the receipt's own, unchecked.
+#[test]
+fn spec_lookup_checks_the_receipts_log_key_against_one_obtained_independently() {
+    let b = Book::new();
+    let s = b.intake(1, "a", "center");
+    let good = b.receipt(&s[0], "good");
+    let policy = b.c.policy.to_str().unwrap().to_string();
+    for (extra, source) in
+        [(vec![], "receipt"), (vec!["--vkey", &b.c.vkey], "vkey"), (vec!["--policy", &policy], "policy")]
+    {
+        let (code, stdout, stderr) = b.lookup(&good, &[extra.as_slice(), &["--json"]].concat());
+        assert_eq!(code, 0, "{source}: {stderr}");
+        let json: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json["logKey"], source);
+    }
+    let (_, text, _) = b.lookup(&good, &[]);
+    assert!(text.contains("taken from the receipt itself, UNVERIFIED"), "{text}");
+
+    // A receipt naming this log's origin under another key: its writer chose the key.
+    let forged = b.c.path().join("forged-key.json");
+    let other = glassbox::tlog::note::NoteVerifier::ed25519(crate::log::ORIGIN, &b.key("outsider").public());
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
+    value["log"]["vkey"] = Value::String(other.to_string());
+    std::fs::write(&forged, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    for (extra, names) in
+        [(["--policy", &policy], "the policy's [log] vkey"), (["--vkey", &b.c.vkey], "the --vkey given")]
+    {
+        let (code, stdout, stderr) = b.lookup(&forged, &extra);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("forged-key.json") && stderr.contains(names), "{stderr}");
+        assert!(stdout.is_empty());
+    }
+    // With only the receipt's key, the log's checkpoint does not verify: a definite no.
+    let (code, _, stderr) = b.lookup(&forged, &[]);
+    assert_eq!(code, 1, "{stderr}");
+}

@@ -18,6 +18,7 @@ mod hash;
 mod keys;
 mod log;
 mod log_attacks;
+mod log_gc;
 mod rebuild;
 mod review;
 mod sandbox;

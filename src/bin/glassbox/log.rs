@@ -1,5 +1,5 @@
 //! `glassbox log`: the transparency log of attestations (init, append, prove, check-proof,
-//! verify, audit, cosign, list, witness-key).
+//! verify, audit, cosign, list, witness-key, gc).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +16,7 @@ use glassbox::tlog::proof::TlogProof;
 use glassbox::transparency::audit::{self, WitnessPolicy};
 use glassbox::transparency::entry::MAX_ENVELOPE_BYTES;
 use glassbox::transparency::proofs::{self, Target};
-use glassbox::transparency::{store, witness, LogDir, LogEntry, Loggable};
+use glassbox::transparency::{gc, store, witness, LogDir, LogEntry, Loggable};
 
 use crate::context::now;
 use crate::render::{print_json, table};
@@ -41,6 +41,9 @@ pub enum LogCommand {
     List(ListArgs),
     /// Print a witness's cosignature verifier key.
     WitnessKey(WitnessKeyArgs),
+    /// Remove the partial tiles and bundles the current checkpoint no longer needs, and the
+    /// temporary files of killed appends (for a publisher serving only the latest checkpoint).
+    Gc(GcArgs),
 }
 
 #[derive(Args)]
@@ -162,6 +165,19 @@ pub struct WitnessKeyArgs {
     name: Option<String>,
 }
 
+#[derive(Args)]
+pub struct GcArgs {
+    dir: PathBuf,
+    /// The log's verifier key (file or string): nothing is removed unless the log verifies.
+    #[arg(long)]
+    vkey: String,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run(cmd: LogCommand) -> Result<ExitCode> {
     match cmd {
         LogCommand::Init(a) => {
@@ -252,6 +268,22 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             }
         }
         LogCommand::List(a) => list(&a)?,
+        LogCommand::Gc(a) => {
+            let done = gc::collect(&LogDir::new(&a.dir), &vkey(&a.vkey, "--vkey")?, a.dry_run)?;
+            if a.json {
+                print_json(&done)?;
+            } else {
+                let verb = if done.dry_run { "would remove" } else { "removed" };
+                println!(
+                    "{verb} {} stale file(s), {} bytes, from {} (checkpoint size {}); {} empty directories removed",
+                    done.removed.len(),
+                    done.bytes,
+                    escape(&done.origin),
+                    done.size,
+                    done.directories.len()
+                );
+            }
+        }
         LogCommand::WitnessKey(a) => {
             let key = PublicKey::read(&a.key)?;
             let name = a.name.unwrap_or_else(|| format!("witness-{}", key.key_id().short()));

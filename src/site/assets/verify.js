@@ -260,7 +260,7 @@ function parseNote(text) {
       const m = /^\u2014 (\S+) (\S+)$/.exec(line);
       if (!m) fail("the checkpoint has a malformed signature line");
       const bytes = fromBase64(m[2], "a checkpoint signature");
-      if (bytes.length < 4) fail("the checkpoint has a malformed signature line");
+      if (bytes.length < 5) fail("the checkpoint has a malformed signature line"); // key id and one byte
       return { name: m[1], hash: bytes.slice(0, 4), bytes: bytes.slice(4) };
     });
   const lines = body.split("\n");
@@ -285,10 +285,13 @@ async function checkCheckpoint(data) {
     fail("the checkpoint is not UTF-8 text");
   }
   const body = utf8.encode(note.body);
+  // Lines of unknown keys are ignored; every line naming the log's key must verify, and one must
+  // exist (formats.md section 15, "Checkpoint tolerance").
   let signed = false;
   for (const s of note.signatures) {
-    if (s.name === logKey.name && equalBytes(s.hash, logKey.hash) && s.bytes.length === 64) {
-      signed ||= await ed25519Verify(logKey.publicKey, s.bytes, body);
+    if (s.name === logKey.name && equalBytes(s.hash, logKey.hash)) {
+      signed = s.bytes.length === 64 && (await ed25519Verify(logKey.publicKey, s.bytes, body));
+      if (!signed) break;
     }
   }
   if (!signed) fail(`checkpoint not signed by ${logKey.name}`);
@@ -305,15 +308,19 @@ async function checkCheckpoint(data) {
   for (const witness of data.witnesses || []) {
     const key = await parseVerifierKey(witness.vkey, 0x04).catch(() => null);
     if (key === null) continue;
+    // A witness counts when every line naming its key is a valid cosignature (the latest time).
+    let latest = null;
     for (const s of note.signatures) {
-      if (s.name !== key.name || !equalBytes(s.hash, key.hash) || s.bytes.length !== 72) continue;
-      const time = new DataView(s.bytes.buffer, s.bytes.byteOffset, 8).getBigUint64(0);
-      const message = concat(utf8.encode(`cosignature/v1\ntime ${time}\n`), body);
-      if (await ed25519Verify(key.publicKey, s.bytes.slice(8), message)) {
-        cosigned.push({ name: witness.name, time: Number(time) });
+      if (s.name !== key.name || !equalBytes(s.hash, key.hash)) continue;
+      const time = s.bytes.length === 72 ? new DataView(s.bytes.buffer, s.bytes.byteOffset, 8).getBigUint64(0) : null;
+      const message = time === null ? null : concat(utf8.encode(`cosignature/v1\ntime ${time}\n`), body);
+      if (time === null || time > 0x7fffffffffffffffn || !(await ed25519Verify(key.publicKey, s.bytes.slice(8), message))) {
+        latest = null;
         break;
       }
+      if (latest === null || time > latest) latest = time;
     }
+    if (latest !== null) cosigned.push({ name: witness.name, time: Number(latest) });
   }
   return { size: note.size, root: note.root, cosigned, tree, extends: note.size > generated.size ? generated.size : null };
 }

@@ -54,6 +54,10 @@ pub struct LookupArgs {
     /// A trust policy: verify the log with its `[log]` and say which statements its keys signed.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// The log's verifier key (file or string), obtained independently of the receipt. Without
+    /// it or `--policy`, the receipt's own key is used, and the answer says it is unchecked.
+    #[arg(long, conflicts_with = "policy")]
+    vkey: Option<String>,
     /// The customer's copy of the file: check that it opens the receipt's commitment.
     #[arg(long)]
     file: Option<PathBuf>,
@@ -185,8 +189,15 @@ fn row(p: &PeriodStats) -> Vec<String> {
 pub fn run_lookup(args: LookupArgs) -> Result<ExitCode> {
     let receipt = lookup::read_receipt(&args.receipt)?;
     let policy = args.policy.as_ref().map(|p| Policy::load(p)).transpose()?;
-    let found =
-        lookup::lookup(&receipt, &args.receipt, &LogDir::new(&args.log), policy.as_ref(), args.file.as_deref())?;
+    let vkey = args.vkey.as_deref().map(|v| crate::log::vkey(v, "--vkey")).transpose()?;
+    let found = lookup::lookup(
+        &receipt,
+        &args.receipt,
+        &LogDir::new(&args.log),
+        policy.as_ref(),
+        vkey.as_ref(),
+        args.file.as_deref(),
+    )?;
     if args.json {
         print_json(&found)?;
     } else {
@@ -196,6 +207,14 @@ pub fn run_lookup(args: LookupArgs) -> Result<ExitCode> {
             None => "",
         };
         println!("sample {}", found.commitment);
+        match found.log_key {
+            lookup::LogKeySource::Policy => println!("  log key: the policy's [log] vkey (the receipt's equals it)"),
+            lookup::LogKeySource::Vkey => println!("  log key: --vkey (the receipt's equals it)"),
+            lookup::LogKeySource::Receipt => println!(
+                "  log key: taken from the receipt itself, UNVERIFIED: compare it with the log's key obtained \
+                 independently, or give --vkey or --policy"
+            ),
+        }
         println!("  taken in: intake batch at log entry {}{}", found.intake_index, trust(found.intake_trusted));
         if found.requests.is_empty() {
             println!("  no request names it");
