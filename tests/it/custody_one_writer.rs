@@ -11,7 +11,7 @@ use glassbox::attest::custody::DecisionKind;
 use glassbox::keys::PrivateKey;
 use glassbox::transparency::{store, LogDir, Loggable};
 
-use crate::custody_release::{approve_both, intake, logged_releases, release, request_cli};
+use crate::custody_release::{approve_both, intake, logged_releases, release, release_cmd_on, request_cli};
 use crate::custody_support::Center;
 use crate::support::*;
 
@@ -44,21 +44,7 @@ fn r2_d6_two_gateways_on_two_copies_of_a_store_release_each_request_once() {
             .iter()
             .enumerate()
             .map(|(g, store)| {
-                glassbox()
-                    .args(["sample", "release"])
-                    .arg(request)
-                    .arg("--store")
-                    .arg(store)
-                    .arg("--policy")
-                    .arg(&center.policy)
-                    .arg("--log")
-                    .arg(&center.log)
-                    .arg("--log-key")
-                    .arg(&center.log_key)
-                    .arg("--key")
-                    .arg(center.key("gateway"))
-                    .arg("--out")
-                    .arg(center.path().join(format!("out-{i}-{g}")))
+                release_cmd_on(&center, store, request, &center.path().join(format!("out-{i}-{g}")))
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()

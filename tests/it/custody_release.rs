@@ -170,8 +170,14 @@ fn request_lib(center: &Center, commitment: &Sha256Digest, edit: impl FnOnce(&mu
 /// judges only under a witnessed one).
 fn release_cmd(center: &Center, request: &Path, out: &Path) -> Command {
     center.cosign();
+    release_cmd_on(center, &center.store, request, out)
+}
+
+/// The gateway's command on the store `store` (the center's, or a copy of it), without a
+/// cosignature first.
+pub(crate) fn release_cmd_on(center: &Center, store: &Path, request: &Path, out: &Path) -> Command {
     let mut cmd = glassbox();
-    cmd.args(["sample", "release"]).arg(request).arg("--store").arg(&center.store);
+    cmd.args(["sample", "release"]).arg(request).arg("--store").arg(store);
     cmd.arg("--policy").arg(&center.policy).arg("--log").arg(&center.log).arg("--log-key").arg(&center.log_key);
     cmd.arg("--key").arg(center.key("gateway")).arg("--out").arg(out);
     cmd
