@@ -30,6 +30,36 @@ pub struct Signature {
     pub sig: String,
 }
 
+/// An envelope as any DSSE implementation may write it (securesystemslib, cosign, in-toto-golang):
+/// whitespace anywhere, the key id empty or absent, fields DSSE does not define, standard or
+/// URL-safe base64 with or without padding. Read only to be turned into the canonical
+/// [`Envelope`]; a key named twice is refused (serde refuses duplicate fields).
+#[derive(Deserialize)]
+struct AnyEnvelope {
+    payload: String,
+    #[serde(rename = "payloadType")]
+    payload_type: String,
+    signatures: Vec<AnySignature>,
+}
+
+#[derive(Deserialize)]
+struct AnySignature {
+    #[serde(default)]
+    keyid: Option<String>,
+    sig: String,
+}
+
+/// Decodes base64 as DSSE allows it: standard or URL-safe alphabet, with or without padding.
+fn decode_any_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    BASE64
+        .decode(text)
+        .or_else(|_| STANDARD_NO_PAD.decode(text))
+        .or_else(|_| URL_SAFE.decode(text))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+        .ok()
+}
+
 /// DSSE pre-authentication encoding: `DSSEv1 <len type> <type> <len body> <body>`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
@@ -75,6 +105,24 @@ impl Envelope {
         Ok(ids)
     }
 
+    /// Reads one envelope in any valid DSSE JSON form (see [`AnyEnvelope`]) as its canonical
+    /// form: standard padded base64, fields in the DSSE order, an empty key id omitted, nothing
+    /// DSSE does not define. Its [`Envelope::to_line`] is the compact line the log stores and
+    /// names. `origin` names the input in errors.
+    pub fn canonical_from_json(text: &str, origin: &str) -> Result<Envelope> {
+        let any: AnyEnvelope =
+            serde_json::from_str(text).map_err(|e| Error::invalid(origin, format!("not a DSSE envelope ({e})")))?;
+        let payload = decode_any_base64(&any.payload)
+            .ok_or_else(|| Error::invalid(origin, "the envelope's payload is not base64"))?;
+        let mut signatures = Vec::with_capacity(any.signatures.len());
+        for (i, s) in any.signatures.into_iter().enumerate() {
+            let sig = decode_any_base64(&s.sig)
+                .ok_or_else(|| Error::invalid(origin, format!("signature {} is not base64", i + 1)))?;
+            signatures.push(Signature { keyid: s.keyid.unwrap_or_default(), sig: BASE64.encode(sig) });
+        }
+        Ok(Envelope { payload: BASE64.encode(payload), payload_type: any.payload_type, signatures })
+    }
+
     /// The envelope as one line of compact JSON (no trailing newline).
     pub fn to_line(&self) -> String {
         String::from_utf8(json::to_compact(self)).unwrap_or_default()
@@ -91,7 +139,7 @@ impl Envelope {
         let trimmed = text.trim_start();
         if trimmed.starts_with('{') && !trimmed.trim_end().contains('\n') || text.trim().is_empty() {
             // One line (or nothing): handled below.
-        } else if let Ok(one) = serde_json::from_str::<Envelope>(text) {
+        } else if let Ok(one) = Envelope::canonical_from_json(text, origin) {
             return Ok(vec![one]);
         }
         let mut out = Vec::new();
@@ -99,9 +147,7 @@ impl Envelope {
             if line.trim().is_empty() {
                 continue;
             }
-            let env: Envelope = serde_json::from_str(line)
-                .map_err(|e| Error::invalid(format!("{origin}:{}", n + 1), format!("not a DSSE envelope ({e})")))?;
-            out.push(env);
+            out.push(Envelope::canonical_from_json(line, &format!("{origin}:{}", n + 1))?);
         }
         if out.is_empty() {
             return Err(Error::invalid(origin, "contains no DSSE envelope"));
@@ -113,6 +159,38 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_dsse_form_reads_as_its_canonical_compact_line() {
+        let key = PrivateKey::from_seed(&[3; 32]);
+        let envelope = Envelope::sign("application/vnd.in-toto+json", b"{\"a\":1}?>", &key);
+        let line = envelope.to_line();
+        let url_safe_sig =
+            envelope.signatures[0].sig.replace('+', "-").replace('/', "_").trim_end_matches('=').to_string();
+        let forms = [
+            line.replace("\":", "\": ").replace(",\"", ", \""),
+            line.replace(&envelope.signatures[0].sig, &url_safe_sig),
+            line.replace("\"sig\":", "\"extension\":{\"x\":1},\"sig\":"),
+            format!("{{\n  \"note\": 1,\n{}", &line[1..]),
+        ];
+        for form in &forms {
+            let read = Envelope::canonical_from_json(form, "f").unwrap();
+            assert_eq!(read.to_line(), line, "{form}");
+        }
+        let no_keyid = Envelope::canonical_from_json(
+            &line.replace(&format!("\"keyid\":\"{}\",", envelope.signatures[0].keyid), ""),
+            "f",
+        )
+        .unwrap();
+        assert!(no_keyid.signatures[0].keyid.is_empty());
+        for bad in [
+            line.replace("\"payloadType\"", "\"payload\":\"eA==\",\"payloadType\""),
+            line.replace(&envelope.payload, "not base64!"),
+            line.replace("\"signatures\":[", "\"signatures\":[1,"),
+        ] {
+            assert!(Envelope::canonical_from_json(&bad, "f").is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn pae_matches_dsse_spec_example() {

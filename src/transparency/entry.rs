@@ -42,14 +42,15 @@ pub struct Loggable {
     pub envelope_line: String,
     /// The SHA-256 of `envelope_line`.
     pub digest: Sha256Digest,
+    /// The SHA-256 of the line as submitted (the same as `digest` for a compact line).
+    pub submitted: Sha256Digest,
 }
 
 impl Loggable {
-    /// Describes the envelope submitted as `line` (without its newline). The log names an
-    /// envelope by the SHA-256 of its line, so the line is logged exactly as given; it must be
-    /// one DSSE envelope in glassbox's compact form (the form `glassbox` writes and `json.dumps`
-    /// with `separators=(",", ":")` gives: fields in the DSSE order, no whitespace, no unknown
-    /// fields), so that the digest of the file's line and of the envelope are the same thing.
+    /// Describes the stored envelope line `line` (without its newline), which must be exactly
+    /// the canonical compact form the log stores (fields in the DSSE order, no whitespace, no
+    /// unknown fields, standard base64): a stored line is named by its own SHA-256. Submissions
+    /// in other forms go through [`Loggable::from_submitted`].
     pub fn from_line(line: &str, origin: &str) -> Result<Loggable> {
         check_envelope_size(line.len(), origin)?;
         let envelope: Envelope = serde_json::from_str(line)
@@ -65,13 +66,30 @@ impl Loggable {
         Loggable::describe(&envelope, line.to_string(), origin)
     }
 
+    /// An envelope submitted for logging in any valid DSSE JSON form (securesystemslib's spaced
+    /// JSON, cosign's empty key id, URL-safe base64): logged as its canonical compact line
+    /// ([`Envelope::canonical_from_json`]) and named by that line's SHA-256, which
+    /// [`Loggable::submitted`] tells apart from the line as given.
+    pub fn from_submitted(line: &str, origin: &str) -> Result<Loggable> {
+        check_envelope_size(line.len(), origin)?;
+        let envelope = Envelope::canonical_from_json(line, origin)?;
+        let mut loggable = Loggable::from_envelope(&envelope, origin)?;
+        loggable.submitted = Sha256Digest::of(line.as_bytes());
+        Ok(loggable)
+    }
+
+    /// True when the envelope was submitted in another form than the one the log stores.
+    pub fn rewritten(&self) -> bool {
+        self.submitted != self.digest
+    }
+
     /// Every envelope of an `.intoto.jsonl` text (blank lines skipped), each as
-    /// [`Loggable::from_line`]; `origin` names the file, errors say `<origin>:<line>`.
+    /// [`Loggable::from_submitted`]; `origin` names the file, errors say `<origin>:<line>`.
     pub fn parse_lines(text: &str, origin: &str) -> Result<Vec<Loggable>> {
         let mut out = Vec::new();
         for (n, line) in text.split('\n').enumerate() {
             if !line.trim().is_empty() {
-                out.push(Loggable::from_line(line, &format!("{origin}:{}", n + 1))?);
+                out.push(Loggable::from_submitted(line.trim_end_matches('\r'), &format!("{origin}:{}", n + 1))?);
             }
         }
         if out.is_empty() {
@@ -125,7 +143,7 @@ impl Loggable {
                 ),
             ));
         }
-        Ok(Loggable { entry, entry_bytes, envelope_line, digest })
+        Ok(Loggable { entry, entry_bytes, envelope_line, digest, submitted: digest })
     }
 }
 

@@ -237,30 +237,109 @@ fn d24_envelopes_over_the_size_limit_are_refused() {
 }
 
 #[test]
-fn d27_the_log_names_the_submitted_line_and_refuses_other_forms() {
+fn d27_the_log_names_the_stored_line_and_stores_every_dsse_form_canonically() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, key, _) = new_log(dir.path());
+    let (log, key, vkey) = new_log(dir.path());
     let signer = PrivateKey::from_seed(&[7; 32]);
-    let line = envelope_about("app", "x", &signer).to_line();
-    // A `json.dumps`-style line with spaces, and one with a field DSSE does not define inside
-    // a signature: either would be logged under a digest that is not its line's.
+    let envelope = envelope_about("app", "x", &signer);
+    let line = envelope.to_line();
+    let canonical = Sha256Digest::of(line.as_bytes()).prefixed();
+    // What other DSSE implementations write: `json.dumps`' spaces, an empty or absent key id,
+    // URL-safe unpadded base64, a field DSSE does not define. Each is the same envelope.
     let spaced = line.replace("\":", "\": ").replace(",\"", ", \"");
     let extra = line.replace("\"sig\":", "\"note\":\"x\",\"sig\":");
-    for (what, other) in [("spaced", &spaced), ("unknown field", &extra)] {
+    let keyless = line.replace(&format!("\"keyid\":\"{}\",", envelope.signatures[0].keyid), "\"keyid\":\"\",");
+    let url_safe = {
+        use base64::Engine as _;
+        // The signature's base64 has `+`, `/` and padding; the URL-safe alphabet has none.
+        let sig = &envelope.signatures[0].sig;
+        let raw = base64::engine::general_purpose::STANDARD.decode(sig).unwrap();
+        line.replace(sig.as_str(), &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    };
+    for (what, other) in [("spaced", &spaced), ("unknown field", &extra), ("url-safe base64", &url_safe)] {
+        assert_ne!(other, &line, "{what}");
         let file = line_file(dir.path(), "other.jsonl", other);
-        let out = append(&log, &key, &file);
-        assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));
-        assert!(stderr(&out).contains("compact"), "{what}: {}", stderr(&out));
-        assert_eq!(size(&log), 0, "{what} was logged");
+        let said = append_ok(&log, &key, &file);
+        assert!(said.contains(&canonical), "{what}: {said}");
+        assert_eq!(size(&log), 1, "{what} was logged twice");
     }
-    let file = line_file(dir.path(), "e.jsonl", &line);
-    append_ok(&log, &key, &file);
+    // Stored, and named, as the canonical compact line: its sha256 is the entry's name.
+    let stored = std::fs::read(log.join("envelopes/000.p/1")).unwrap();
+    assert_eq!(stored, format!("{line}\n").as_bytes());
     let listed: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
-    let file_line = std::fs::read(&file).unwrap();
-    let expected = Sha256Digest::of(file_line.strip_suffix(b"\n").unwrap()).prefixed();
-    assert_eq!(listed[0]["entry"]["envelope"], expected.as_str());
-    assert_eq!(std::fs::read(log.join("envelopes/000.p/1")).unwrap(), file_line, "the stored line is not the file's");
+    assert_eq!(listed[0]["entry"]["envelope"], canonical.as_str());
+    // An empty key id is another envelope (its signer list differs); its canonical form omits
+    // the key id, as an envelope glassbox signs without one would.
+    let file = line_file(dir.path(), "keyless.jsonl", &keyless);
+    let report: serde_json::Value = serde_json::from_str(&ok(glassbox()
+        .args(["log", "append"])
+        .arg(&log)
+        .arg("--key")
+        .arg(&key)
+        .arg(&file)
+        .arg("--json")))
+    .unwrap();
+    assert_eq!(report["added"][0][0], 1, "{report}");
+    let without_keyid = keyless.replace("\"keyid\":\"\",", "");
+    assert_eq!(
+        report["rewritten"],
+        serde_json::json!([{"submitted": Sha256Digest::of(keyless.as_bytes()).prefixed(),
+                            "stored": Sha256Digest::of(without_keyid.as_bytes()).prefixed()}]),
+        "{report}"
+    );
+    // The spaced file proves its inclusion as the canonical envelope.
+    let spaced_file = line_file(dir.path(), "spaced.jsonl", &spaced);
+    let proof = dir.path().join("proof");
+    std::fs::write(&proof, ok(glassbox().args(["log", "prove"]).arg(&log).arg("--envelope").arg(&spaced_file)))
+        .unwrap();
+    ok(glassbox()
+        .args(["log", "check-proof"])
+        .arg(&proof)
+        .arg("--envelope")
+        .arg(&spaced_file)
+        .arg("--vkey")
+        .arg(&vkey));
+    verify(&log, &vkey);
+}
+
+#[test]
+fn an_envelope_securesystemslib_writes_is_logged_in_canonical_form() {
+    let Some(python) = python_with_sslib() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let script = r#"
+import json
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import CryptoSigner
+signer = CryptoSigner.generate_ed25519()
+stmt = {"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "app", "digest": {"sha256": "a" * 64}}],
+        "predicateType": "https://example.com/p/v1", "predicate": {}}
+env = Envelope(payload=json.dumps(stmt).encode(), payload_type="application/vnd.in-toto+json", signatures={})
+env.sign(signer)
+print(json.dumps(env.to_dict()))
+"#;
+    let printed = ok(Command::new(python).arg("-c").arg(script));
+    let submitted = printed.trim_end();
+    assert!(submitted.contains("\": "), "securesystemslib writes spaced JSON: {submitted}");
+    let file = line_file(dir.path(), "sslib.jsonl", submitted);
+    let report: serde_json::Value = serde_json::from_str(&ok(glassbox()
+        .args(["log", "append"])
+        .arg(&log)
+        .arg("--key")
+        .arg(&key)
+        .arg(&file)
+        .arg("--json")))
+    .unwrap();
+    let stored = std::fs::read_to_string(log.join("envelopes/000.p/1")).unwrap();
+    let stored_digest = Sha256Digest::of(stored.trim_end().as_bytes()).prefixed();
+    assert_eq!(report["rewritten"][0]["stored"], stored_digest.as_str(), "{report}");
+    assert_eq!(report["rewritten"][0]["submitted"], Sha256Digest::of(submitted.as_bytes()).prefixed().as_str());
+    // The stored line is the same envelope: its payload and signature are the submitted ones.
+    let a: serde_json::Value = serde_json::from_str(submitted).unwrap();
+    let b: serde_json::Value = serde_json::from_str(stored.trim_end()).unwrap();
+    assert_eq!(a, b, "the canonical form changed the envelope");
+    verify(&log, &vkey);
 }
 
 #[test]

@@ -193,14 +193,24 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 items.extend(Loggable::parse_lines(&text, &file.display().to_string())?);
             }
             let appended = store::append(&LogDir::new(&a.dir), &key, &items)?;
+            // Envelopes submitted in another DSSE form are stored (and named) in the canonical
+            // compact form: say which digest names each such submission.
+            let rewritten: Vec<Rewritten> = items
+                .iter()
+                .filter(|i| i.rewritten())
+                .map(|i| Rewritten { submitted: i.submitted.prefixed(), stored: i.digest.prefixed() })
+                .collect();
             if a.json {
-                print_json(&appended)?;
+                print_json(&AppendReport { appended: &appended, rewritten })?;
             } else {
                 for (i, d) in &appended.added {
                     println!("added    {i:>8}  {}", d.prefixed());
                 }
                 for (i, d) in &appended.already_logged {
                     println!("present  {i:>8}  {}", d.prefixed());
+                }
+                for r in &rewritten {
+                    println!("canonical form {} logged for the submitted line {}", r.stored, r.submitted);
                 }
                 println!("checkpoint: size {}, root {}", appended.size, appended.root);
             }
@@ -336,6 +346,21 @@ fn witnesses(args: &WitnessArgs) -> Result<WitnessPolicy> {
         ));
     }
     Ok(WitnessPolicy { witnesses, threshold: args.witness_threshold })
+}
+
+/// `log append --json`: the append, and the submissions stored in canonical form.
+#[derive(serde::Serialize)]
+struct AppendReport<'a> {
+    #[serde(flatten)]
+    appended: &'a store::Appended,
+    rewritten: Vec<Rewritten>,
+}
+
+/// A submitted envelope line and the canonical compact line the log stores for it.
+#[derive(serde::Serialize)]
+struct Rewritten {
+    submitted: String,
+    stored: String,
 }
 
 fn single_envelope(path: &Path) -> Result<Envelope> {
