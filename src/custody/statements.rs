@@ -244,7 +244,7 @@ pub struct Parsed {
 /// Reads a custody envelope as [`decode`] does, without looking for its signer.
 pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str) -> Result<Option<Parsed>> {
     let payload = envelope.payload_bytes().map_err(|e| Error::invalid(origin, e.to_string()))?;
-    let payload_digest = Sha256Digest::of(&payload);
+    let read = ReadAt { index, envelope: digest, payload: Sha256Digest::of(&payload) };
     let bad = |why: String| Error::invalid(origin, why);
     if envelope.payload_type != crate::attest::PAYLOAD_TYPE_INTOTO {
         return Ok(None);
@@ -266,15 +266,7 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
             if time < start {
                 return Err(bad("its period ends before it starts".into()));
             }
-            Custody::Intake(Logged {
-                index,
-                envelope: digest,
-                payload: payload_digest,
-                signer: None,
-                predicate: p,
-                subject,
-                time,
-            })
+            Custody::Intake(read.logged(p, subject, time))
         }
         SAMPLE_REQUEST_V1 => {
             let subject = one_subject(&statement.subject, origin, SUBJECT_SAMPLE, SAMPLE_COMMITMENT)?;
@@ -300,15 +292,7 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
             if expires <= requested {
                 return Err(bad("it expires before it was made".into()));
             }
-            Custody::Request(Logged {
-                index,
-                envelope: digest,
-                payload: payload_digest,
-                signer: None,
-                predicate: p,
-                subject,
-                time: requested,
-            })
+            Custody::Request(read.logged(p, subject, requested))
         }
         _ => {
             let (request, subject) = two_subjects(&statement.subject).ok_or_else(|| {
@@ -323,15 +307,7 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
                     return Err(bad("a denial must say why".into()));
                 }
                 let time = time(&p.decided_at, origin, "decidedAt")?;
-                Custody::Decision(Logged {
-                    index,
-                    envelope: digest,
-                    payload: payload_digest,
-                    signer: None,
-                    predicate: p,
-                    subject,
-                    time,
-                })
+                Custody::Decision(read.logged(p, subject, time))
             } else {
                 let p: Release = predicate(statement.predicate, origin)?;
                 if prefixed(&p.request) != Some(request) {
@@ -346,19 +322,33 @@ pub fn parse(envelope: &Envelope, digest: Sha256Digest, index: u64, origin: &str
                     ));
                 }
                 let time = time(&p.released_at, origin, "releasedAt")?;
-                Custody::Release(Logged {
-                    index,
-                    envelope: digest,
-                    payload: payload_digest,
-                    signer: None,
-                    predicate: p,
-                    subject,
-                    time,
-                })
+                Custody::Release(read.logged(p, subject, time))
             }
         }
     };
     Ok(Some(Parsed { custody, message: pae(&envelope.payload_type, &payload) }))
+}
+
+/// Where [`parse`] read a statement: what every [`Logged`] it builds shares.
+struct ReadAt {
+    index: u64,
+    envelope: Sha256Digest,
+    payload: Sha256Digest,
+}
+
+impl ReadAt {
+    /// The statement read here, its signer not looked up yet.
+    fn logged<P>(&self, predicate: P, subject: Sha256Digest, time: Timestamp) -> Logged<P> {
+        Logged {
+            index: self.index,
+            envelope: self.envelope,
+            payload: self.payload,
+            signer: None,
+            predicate,
+            subject,
+            time,
+        }
+    }
 }
 
 /// The request digest and commitment of a decision's or release's subjects.
