@@ -87,7 +87,7 @@ fn audit_json(center: &Center, as_of: &str) -> (i32, Value) {
 }
 
 /// The violations as (index, kind).
-fn violations(json: &Value) -> Vec<(u64, String)> {
+pub(crate) fn violations(json: &Value) -> Vec<(u64, String)> {
     json["violations"]
         .as_array()
         .unwrap()

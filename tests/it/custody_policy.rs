@@ -15,22 +15,13 @@ use glassbox::time::Timestamp;
 use serde_json::{json, Value};
 
 use crate::custody_audit::{Book, Logged, Sample, HOUR};
+use crate::custody_history::violations;
 use crate::custody_release::{approve_both, intake, release, request_cli};
 use crate::custody_support::{Center, POLICY_EFFECTIVE_AT};
 use crate::support::*;
 
 const QUOTA_1: &str = "quota = { period = \"month\", releases = 1 }\n";
 const QUOTA_10: &str = "quota = { period = \"month\", releases = 10 }\n";
-
-/// The violations as (index, kind).
-fn violations(json: &Value) -> Vec<(u64, String)> {
-    json["violations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["index"].as_u64().unwrap(), v["kind"].as_str().unwrap().to_string()))
-        .collect()
-}
 
 fn audit(b: &Book) -> (i32, Value) {
     let (code, json, _) = b.audit(&["--json", "--as-of", &crate::custody_audit::at(40 * HOUR)]);

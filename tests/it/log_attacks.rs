@@ -29,6 +29,12 @@ fn envelope_about(name: &str, predicate_type: &str, key: &PrivateKey) -> Envelop
 }
 
 /// Writes one envelope line (and a newline) to `dir/<name>`.
+/// `log append --json` of `file`, which must succeed; its report.
+fn append_json(log: &Path, key: &Path, file: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(glassbox().args(["log", "append"]).arg(log).arg("--key").arg(key).arg(file).arg("--json")))
+        .unwrap()
+}
+
 fn line_file(dir: &Path, name: &str, line: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, format!("{line}\n")).unwrap();
@@ -272,14 +278,7 @@ fn d27_the_log_names_the_stored_line_and_stores_every_dsse_form_canonically() {
     // An empty key id is another envelope (its signer list differs); its canonical form omits
     // the key id, as an envelope glassbox signs without one would.
     let file = line_file(dir.path(), "keyless.jsonl", &keyless);
-    let report: serde_json::Value = serde_json::from_str(&ok(glassbox()
-        .args(["log", "append"])
-        .arg(&log)
-        .arg("--key")
-        .arg(&key)
-        .arg(&file)
-        .arg("--json")))
-    .unwrap();
+    let report = append_json(&log, &key, &file);
     assert_eq!(report["added"][0][0], 1, "{report}");
     let without_keyid = keyless.replace("\"keyid\":\"\",", "");
     assert_eq!(
@@ -323,14 +322,7 @@ print(json.dumps(env.to_dict()))
     let submitted = printed.trim_end();
     assert!(submitted.contains("\": "), "securesystemslib writes spaced JSON: {submitted}");
     let file = line_file(dir.path(), "sslib.jsonl", submitted);
-    let report: serde_json::Value = serde_json::from_str(&ok(glassbox()
-        .args(["log", "append"])
-        .arg(&log)
-        .arg("--key")
-        .arg(&key)
-        .arg(&file)
-        .arg("--json")))
-    .unwrap();
+    let report = append_json(&log, &key, &file);
     let stored = std::fs::read_to_string(log.join("envelopes/000.p/1")).unwrap();
     let stored_digest = Sha256Digest::of(stored.trim_end().as_bytes()).prefixed();
     assert_eq!(report["rewritten"][0]["stored"], stored_digest.as_str(), "{report}");
