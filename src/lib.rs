@@ -3,7 +3,7 @@
 //!
 //! Layers (a module uses only its own layer or lower ones; see ARCHITECTURE.md):
 //! 1. [`digest`], [`error`], [`json`], [`time`], [`fs`], [`beneath`], [`glob`], [`progress`], [`text`]
-//! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`], [`sandbox`]
+//! 2. [`keys`], [`tree`], [`manifest`], [`toolchain`], [`env`], [`sandbox`], [`remote`]
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
 //! 4. [`build`], [`check`], [`custody`], [`diff`], [`policy`], [`rebuild`], [`review`], [`site`],
 //!    [`transparency`]
@@ -40,6 +40,7 @@ pub mod custody;
 pub mod diff;
 pub mod policy;
 pub mod rebuild;
+pub mod remote;
 pub mod review;
 pub mod site;
 pub mod transparency;

@@ -1,0 +1,86 @@
+//! Bounded HTTP requests: submissions to a log service and checkpoints to witnesses. Responses
+//! are read up to a limit and within a deadline, redirects are not followed (a redirect could
+//! send a submission somewhere else), and plain `http://` is refused unless it is on loopback.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::{block_on, check_url, install_crypto};
+use crate::error::{Error, Result};
+
+/// A response, read whole (up to the caller's limit).
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    /// The `Retry-After` header in seconds, when the server sent one.
+    pub retry_after: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as text for an error message: at most 300 characters, controls replaced.
+    pub fn body_summary(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(300).collect();
+        clean.trim().to_string()
+    }
+}
+
+fn client(timeout: Duration) -> Result<reqwest::Client> {
+    install_crypto();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| Error::invalid("the HTTP client", e.to_string()))
+}
+
+/// POSTs `body` to `url` and reads at most `max` bytes of the answer.
+pub async fn post(url: &str, content_type: &str, body: Vec<u8>, max: u64, timeout: Duration) -> Result<Response> {
+    check_url(url)?;
+    let response = client(timeout)?
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
+    read(url, response, max).await
+}
+
+/// GETs `url` and reads at most `max` bytes of the answer.
+pub async fn get(url: &str, max: u64, timeout: Duration) -> Result<Response> {
+    check_url(url)?;
+    let response =
+        client(timeout)?.get(url).send().await.map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
+    read(url, response, max).await
+}
+
+async fn read(url: &str, response: reqwest::Response, max: u64) -> Result<Response> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::invalid(url, format!("reading the answer failed: {e}")))?;
+        if body.len() as u64 + chunk.len() as u64 > max {
+            return Err(Error::invalid(url, format!("answered with more than {max} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Response { status, retry_after, body })
+}
+
+pub fn post_blocking(url: &str, content_type: &str, body: Vec<u8>, max: u64, timeout: Duration) -> Result<Response> {
+    block_on(post(url, content_type, body, max, timeout))?
+}
+
+pub fn get_blocking(url: &str, max: u64, timeout: Duration) -> Result<Response> {
+    block_on(get(url, max, timeout))?
+}

@@ -1,0 +1,161 @@
+//! Talking to other machines: logs in object storage (S3 and S3-compatible servers) or behind an
+//! HTTP(S) base URL, and the HTTP clients of the log service and its witnesses.
+//!
+//! Async code lives only here and in the service modules ([`crate::service`]): this module runs
+//! its futures on one private runtime behind a synchronous API, so the rest of the library stays
+//! synchronous. Nothing read from another machine is believed: callers authenticate every byte
+//! against a signed checkpoint, and every read is bounded.
+
+pub mod http;
+pub mod objects;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// Where a log lives: a directory, a bucket (`s3://BUCKET/PREFIX`) or a read-only base URL
+/// (`https://…`, or `http://` on a loopback address only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Dir(PathBuf),
+    Bucket { bucket: String, prefix: String },
+    Url(String),
+}
+
+impl Location {
+    /// Parses a command-line log location. A relative or absolute path is a directory.
+    pub fn parse(text: &str) -> Result<Location> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::invalid(text, "names no bucket (expected s3://BUCKET/PREFIX)"));
+            }
+            let prefix = prefix.trim_matches('/').to_string();
+            if prefix.split('/').any(|c| c == "." || c == "..") {
+                return Err(Error::invalid(text, "a bucket prefix must not contain . or .. components"));
+            }
+            return Ok(Location::Bucket { bucket: bucket.to_string(), prefix });
+        }
+        if text.starts_with("https://") || text.starts_with("http://") {
+            check_url(text)?;
+            return Ok(Location::Url(text.trim_end_matches('/').to_string()));
+        }
+        if text.contains("://") {
+            return Err(Error::invalid(text, "is not a directory, an s3:// bucket or an https:// URL"));
+        }
+        Ok(Location::Dir(PathBuf::from(text)))
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(path) => write!(f, "{}", path.display()),
+            Location::Bucket { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Location::Bucket { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            Location::Url(url) => f.write_str(url),
+        }
+    }
+}
+
+/// Plain `http://` only to a loopback address: anything else could be altered on the way, and
+/// although every byte is authenticated, a reader must not be starved or misled by the network.
+pub fn check_url(url: &str) -> Result<()> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return if url.starts_with("https://") { Ok(()) } else { Err(Error::invalid(url, "is not an http(s) URL")) };
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(Error::invalid(url, "plain http:// is allowed only to a loopback address; use https://"))
+    }
+}
+
+/// The settings of an object store, as the AWS tools take them (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`, `AWS_REGION`,
+/// `AWS_ALLOW_HTTP`, …): the CLI reads them from its environment and passes them in (the library
+/// reads no environment). Never printed: `Debug` shows the names only.
+#[derive(Clone, Default)]
+pub struct StoreSettings {
+    pub aws: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.aws.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("StoreSettings").field("aws", &names).finish()
+    }
+}
+
+/// The runtime every blocking call of this module runs on (created on first use).
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            install_crypto();
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("glassbox-remote")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::invalid("the network runtime", e.clone()))
+}
+
+/// Runs `future` to completion on the private runtime. Must not be called from async code.
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    Ok(runtime()?.block_on(future))
+}
+
+/// TLS through rustls with the ring provider (no cmake-built crypto); installed once, before
+/// any client is built.
+pub fn install_crypto() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        // Err means another provider was installed first, which is as good. ring's provider is
+        // deprecated only for lacking post-quantum key exchange, which needs aws-lc (and cmake).
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_by_scheme() {
+        assert_eq!(
+            Location::parse("s3://b/some/prefix/").unwrap(),
+            Location::Bucket { bucket: "b".into(), prefix: "some/prefix".into() }
+        );
+        assert_eq!(Location::parse("s3://b").unwrap(), Location::Bucket { bucket: "b".into(), prefix: "".into() });
+        assert!(Location::parse("s3:///x").is_err());
+        assert!(Location::parse("s3://b/../x").is_err());
+        assert_eq!(Location::parse("log").unwrap(), Location::Dir("log".into()));
+        assert_eq!(Location::parse("https://log.example/x/").unwrap(), Location::Url("https://log.example/x".into()));
+        assert!(Location::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        for ok in ["http://127.0.0.1:8080/log", "http://localhost/", "http://[::1]:9/x", "https://example.org"] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://example.org/", "http://127.0.0.1.evil.org/", "http://10.0.0.1/", "http://x@example.org"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+}
