@@ -69,12 +69,25 @@ impl LogDir {
 
     /// Reads the regular file `rel` of at most `max` bytes.
     pub fn read_file(&self, rel: &str, max: u64) -> Result<Vec<u8>> {
+        if let Some(objects) = self.objects() {
+            return match objects.get_blocking(rel, max)? {
+                Some((bytes, _)) => Ok(bytes),
+                None => Err(Error::io(
+                    self.file(rel),
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such object"),
+                )),
+            };
+        }
         crate::fs::read_opened(self.open_file(rel)?, &self.file(rel), max)
     }
 
     /// Reads the first `len` bytes of the regular file `rel` (it may be longer); `None` if it
     /// does not exist.
     pub(crate) fn read_prefix(&self, rel: &str, len: u64) -> Result<Option<Vec<u8>>> {
+        if let Some(objects) = self.objects() {
+            // Objects are read whole: one longer than `len` is refused, not cut.
+            return Ok(objects.get_blocking(rel, len)?.map(|(bytes, _)| bytes));
+        }
         let path = self.file(rel);
         let file = match self.open_file(rel) {
             Ok(file) => file,

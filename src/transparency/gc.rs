@@ -4,7 +4,7 @@
 //! partial files behind, and a killed append may leave its temporary files and the partial
 //! files of entries it never committed. None of those is authenticated by the current
 //! checkpoint. `collect` removes exactly them: a partial hash tile, entry bundle or envelope
-//! bundle (`.p/<W>`) whose width is not the one the checkpoint's tree has at that index (the
+//! bundle (`.p/<W>`), or envelope-index tile of a log copied from a bucket, whose width is not the one the checkpoint's tree has at that index (the
 //! full file exists, or the edge has another width, or the index is beyond the tree), and
 //! `.glassbox-tmp-*` files.
 //!
@@ -12,7 +12,7 @@
 //! append lock, removes nothing from a log that does not verify with the log's key (every tile,
 //! entry bundle and envelope bundle the checkpoint covers is authenticated first, so those it
 //! keeps are the ones a verifier reads), and walks the tree without following links: a symlink,
-//! FIFO, device or socket under `tile/` or `envelopes/` (or a temporary name in the root that is
+//! FIFO, device or socket under `tile/`, `envelopes/` or `index/` (or a temporary name in the root that is
 //! one) refuses the whole run before anything is removed.
 
 use serde::Serialize;
@@ -67,7 +67,7 @@ pub fn collect(dir: &LogDir, vkey: &NoteVerifier, dry_run: bool) -> Result<Colle
             stale.push((regular(dir, &name, kind)?, name));
         }
     }
-    for top in ["tile", "envelopes"] {
+    for top in ["tile", "envelopes", "index"] {
         walk(dir, &mut vec![top.to_string()], size, &mut stale)?;
     }
     stale.sort_by(|a, b| a.1.cmp(&b.1));
@@ -125,7 +125,8 @@ fn walk(dir: &LogDir, at: &mut Vec<String>, size: u64, stale: &mut Vec<(u64, Str
 }
 
 /// Whether `path` (components) is a partial tile or bundle, `tile/<L>/<N>.p/<W>`,
-/// `tile/entries/<N>.p/<W>` or `envelopes/<N>.p/<W>` in the spec's canonical spelling, whose
+/// `tile/entries/<N>.p/<W>`, `envelopes/<N>.p/<W>` or `index/<N>.p/<W>` (a log copied from a
+/// bucket) in the spec's canonical spelling, whose
 /// width is not the one a tree of `size` entries has at that index. Any other name is not
 /// glassbox's to remove.
 pub(crate) fn is_stale_partial(path: &[String], size: u64) -> bool {
@@ -138,7 +139,7 @@ pub(crate) fn is_stale_partial(path: &[String], size: u64) -> bool {
             Some(level) if level < 64 => (level as u8, groups),
             _ => return false,
         },
-        [top, groups @ ..] if top == "envelopes" => (0, groups),
+        [top, groups @ ..] if top == "envelopes" || top == "index" => (0, groups),
         _ => return false,
     };
     let Some(width) = parse_decimal(width).filter(|w| (1..TILE_WIDTH).contains(w)) else { return false };
@@ -170,7 +171,7 @@ mod tests {
     #[test]
     fn partial_files_the_tree_does_not_have_are_stale() {
         // A tree of 16 entries has the level-0 tile and bundles of width 16, nothing above.
-        for kind in ["tile/0", "tile/entries", "envelopes"] {
+        for kind in ["tile/0", "tile/entries", "envelopes", "index"] {
             assert!(!stale(&format!("{kind}/000.p/16"), 16), "{kind}");
             assert!(stale(&format!("{kind}/000.p/15"), 16), "{kind}: an older width");
             assert!(stale(&format!("{kind}/000.p/17"), 16), "{kind}: a killed append's");

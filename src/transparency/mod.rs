@@ -3,7 +3,9 @@
 //! the partial files the checkpoint no longer needs, and the witness role. The formats (C2SP tlog-tiles, checkpoints, signed notes, cosignatures,
 //! tlog-proof) live in [`crate::tlog`].
 
+pub mod append;
 pub mod audit;
+pub mod bucket;
 pub mod entry;
 mod files;
 pub mod gc;

@@ -9,17 +9,18 @@
 //! symlinks (see [`super::files`]).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::entry::{LogEntry, Loggable, MAX_ENTRY_BYTES, MAX_ENVELOPE_BYTES};
+pub use super::append::{append, append_at, init, AppendAt, Appended};
+pub(crate) use super::append::{lock, tile_root, Items};
+use super::entry::{LogEntry, MAX_ENTRY_BYTES, MAX_ENVELOPE_BYTES};
 use super::files::MAX_TILE_BYTES;
 use crate::digest::Sha256Digest;
-use crate::error::{Error, IoContext, Result};
-use crate::keys::PrivateKey;
+use crate::error::{Error, Result};
+use crate::remote::objects::Objects;
+use crate::remote::{Location, StoreSettings};
 use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::merkle::{self, NodeSource};
 use crate::tlog::note::{Note, NoteVerifier};
@@ -30,18 +31,46 @@ use crate::tlog::Hash;
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 /// The digests of the logged envelopes, 32 bytes per entry in entry order: how the log finds
 /// an envelope's index. Not part of what verifiers read.
-const INDEX_FILE: &str = "envelope-index";
-const LOCK_FILE: &str = ".lock";
+pub(super) const INDEX_FILE: &str = "envelope-index";
+/// The envelope index of a log in a bucket: the same records, in tiles of 256 (32 bytes each)
+/// written create-only like every other object (`index/<N>[.p/<W>]`).
+const INDEX_TILES: &str = "index";
+pub(super) const LOCK_FILE: &str = ".lock";
 
-/// A log directory.
+/// A log: a directory, or the objects of a bucket or a base URL (read here; written only by the
+/// log service). `root` names it in messages (for objects, its `s3://` or `https://` location).
 #[derive(Clone, Debug)]
 pub struct LogDir {
     pub root: PathBuf,
+    objects: Option<Objects>,
 }
 
 impl LogDir {
     pub fn new(root: impl Into<PathBuf>) -> LogDir {
-        LogDir { root: root.into() }
+        LogDir { root: root.into(), objects: None }
+    }
+
+    /// A log held in objects (a bucket prefix or a base URL).
+    pub fn in_objects(objects: Objects) -> LogDir {
+        LogDir { root: PathBuf::from(objects.display()), objects: Some(objects) }
+    }
+
+    /// The log at `location`: a directory, a bucket or a base URL.
+    pub fn open(location: &Location, settings: &StoreSettings) -> Result<LogDir> {
+        match location {
+            Location::Dir(path) => Ok(LogDir::new(path)),
+            _ => Ok(LogDir::in_objects(Objects::open(location, settings)?)),
+        }
+    }
+
+    /// The objects the log is in, when it is not a directory.
+    pub fn objects(&self) -> Option<&Objects> {
+        self.objects.as_ref()
+    }
+
+    /// The envelope-index tile holding the records of entries `[256 * index, 256 * index + width)`.
+    pub fn index_path(index: u64, width: u64) -> String {
+        format!("{INDEX_TILES}/{}{}", tiles::index_path(index), tiles::width_suffix(width))
     }
 
     pub fn checkpoint_path(&self) -> PathBuf {
@@ -96,7 +125,7 @@ impl LogDir {
 
     /// Checks that entry `index` of `tree` (signed root `root`) names the envelope `digest`.
     /// `bundles` keeps the entry bundles read so far, by bundle index, for the next hit.
-    fn confirm_logged(
+    pub(super) fn confirm_logged(
         &self,
         tree: &TileReader<'_>,
         root: &Hash,
@@ -130,8 +159,17 @@ impl LogDir {
         Ok(index)
     }
 
-    /// The committed records of `envelope-index`: 32 bytes per entry, in entry order.
-    fn read_index(&self, size: u64) -> Result<Vec<u8>> {
+    /// The committed records of the envelope index: 32 bytes per entry, in entry order. A
+    /// directory keeps them in one file (`envelope-index`), a bucket in tiles; a directory
+    /// copied from a bucket has the tiles and no file.
+    pub(super) fn read_index(&self, size: u64) -> Result<Vec<u8>> {
+        if self.objects.is_some() || self.read_prefix(INDEX_FILE, 0)?.is_none() {
+            let mut records = Vec::with_capacity(size as usize * 32);
+            for bundle in self.read_bundles(0, size, size, TILE_WIDTH * 32, LogDir::index_path, index_records)? {
+                records.extend_from_slice(&bundle);
+            }
+            return Ok(records);
+        }
         let path = self.root.join(INDEX_FILE);
         // Records past the committed size are leftovers of a killed append: read only the
         // committed ones, so a huge (or endless) file costs nothing.
@@ -142,6 +180,16 @@ impl LogDir {
         }
         bytes.truncate(committed as usize);
         Ok(bytes)
+    }
+
+    /// The records of the envelope index's last, partial tile for a tree of `size` entries (which
+    /// a bucket append copies into the next one); nothing authenticates them, as nothing
+    /// authenticates the index.
+    pub(super) fn index_edge(&self, size: u64) -> Result<Vec<Vec<u8>>> {
+        if size.is_multiple_of(TILE_WIDTH) {
+            return Ok(Vec::new());
+        }
+        self.read_bundles(size - size % TILE_WIDTH, size, size, TILE_WIDTH * 32, LogDir::index_path, index_records)
     }
 
     /// The entries `[start, end)` of a tree of `size` entries, from the entry bundles.
@@ -187,6 +235,14 @@ impl LogDir {
         }
         Ok(out)
     }
+}
+
+/// The 32-byte records of an envelope-index tile of `width` records.
+fn index_records(data: &[u8], width: u64) -> std::result::Result<Vec<Vec<u8>>, String> {
+    if data.len() as u64 != width * 32 {
+        return Err(format!("holds {} bytes, not the {} of {width} records", data.len(), width * 32));
+    }
+    Ok(data.chunks_exact(32).map(<[u8]>::to_vec).collect())
 }
 
 /// The lines of an envelope bundle (each ends with a newline).
@@ -263,277 +319,6 @@ impl NodeSource for TileReader<'_> {
         let tile = self.tile(tile_level, tile_index)?;
         tiles::node_from_tile(&tile, level_in_tile, index_in_tile)
     }
-}
-
-/// The result of an append.
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Appended {
-    /// (index, envelope digest) of each envelope added by this call.
-    pub added: Vec<(u64, Sha256Digest)>,
-    /// (index, envelope digest) of each envelope that was already in the log.
-    pub already_logged: Vec<(u64, Sha256Digest)>,
-    pub size: u64,
-    pub root: Sha256Digest,
-}
-
-/// Creates an empty log with origin `origin` and its first checkpoint; returns the verifier key.
-pub fn init(dir: &LogDir, origin: &str, key: &PrivateKey) -> Result<NoteVerifier> {
-    let path = dir.checkpoint_path();
-    if std::fs::symlink_metadata(&path).is_ok() {
-        return Err(Error::invalid(path.display(), "a log already exists here"));
-    }
-    std::fs::create_dir_all(&dir.root).at(&dir.root)?;
-    // The lock file exists from the start, so that a witness cosigning the very first
-    // checkpoint and the first append serialise on it like every later pair.
-    let _lock = lock(dir)?;
-    let checkpoint =
-        Checkpoint { origin: origin.to_string(), size: 0, root: merkle::EMPTY_ROOT, extensions: Vec::new() };
-    publish(dir, &checkpoint, key)?;
-    Ok(NoteVerifier::ed25519(origin, &key.public()))
-}
-
-/// Appends every envelope not yet in the log, then publishes one new checkpoint. Returns only
-/// once the new checkpoint and everything it covers are durable. Refuses (exit 1), signing
-/// nothing, when the stored tree is not the one the checkpoint signs.
-pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appended> {
-    let _lock = lock(dir)?;
-    match append_locked(dir, key, items, None)? {
-        AppendAt::Appended(appended) => Ok(appended),
-        // Without an expected size the log is never "moved"; an error rather than a panic.
-        AppendAt::Moved { size } => {
-            Err(Error::invalid(dir.root.display(), format!("moved to size {size} under the lock")))
-        }
-    }
-}
-
-/// What [`append_at`] did.
-#[derive(Clone, Debug)]
-pub enum AppendAt {
-    Appended(Appended),
-    /// The log had grown past the expected size (to `size`): nothing was appended.
-    Moved {
-        size: u64,
-    },
-}
-
-/// [`append`], but only if the log's checkpoint still has `expected_size` entries, checked under
-/// the log's append lock: a compare-and-swap on the log, for a writer (the custody gateway)
-/// whose decision rests on everything logged up to that size. Two such writers that judged the
-/// same log cannot both append.
-pub fn append_at(dir: &LogDir, key: &PrivateKey, items: &[Loggable], expected_size: u64) -> Result<AppendAt> {
-    let _lock = lock(dir)?;
-    append_locked(dir, key, items, Some(expected_size))
-}
-
-fn append_locked(dir: &LogDir, key: &PrivateKey, items: &[Loggable], expected: Option<u64>) -> Result<AppendAt> {
-    let (note, checkpoint) = dir.read_checkpoint()?;
-    let verifier = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
-    if !note.verified_by(&verifier) {
-        return Err(Error::invalid(
-            dir.checkpoint_path().display(),
-            "is not signed by this key under the log's origin: wrong --key for this log",
-        ));
-    }
-    let old = checkpoint.size;
-    if expected.is_some_and(|e| e != old) {
-        return Ok(AppendAt::Moved { size: old });
-    }
-    // The tiles this append combines with are the right edge of the old tree, and every hash of
-    // every partial tile goes into the old root: if the root is the signed one, so is the edge.
-    // The same reader (which caches what it read) is used to build the new tiles.
-    let reader = dir.tree(old);
-    if merkle::root(&reader, old)? != checkpoint.root {
-        return Err(Error::rejected(
-            dir.root.display(),
-            "the stored hash tiles do not add up to the checkpoint's root: refusing to extend a tree that is not the signed one",
-        ));
-    }
-    let (existing_entries, existing_lines) = authenticated_edge(dir, &reader, old)?;
-    // Where the index says each submitted envelope is (a set of the batch, not a map of the
-    // whole index: the index grows with the log, the batch does not).
-    // A typical append (one release, one request) is a few envelopes against a long index:
-    // comparing each record with them directly is several times faster than hashing every
-    // record into a set, which only pays for large batches.
-    let wanted: HashSet<Hash> = items.iter().map(|i| i.digest.0).collect();
-    let few: Vec<Hash> = if wanted.len() <= 8 { wanted.iter().copied().collect() } else { Vec::new() };
-    let mut known: HashMap<Hash, u64> = HashMap::new();
-    for (i, d) in dir.read_index(old)?.chunks_exact(32).enumerate() {
-        let hit = if few.is_empty() { wanted.contains(d) } else { few.iter().any(|w| w == d) };
-        if hit {
-            // `chunks_exact(32)` yields 32-byte slices only.
-            let d: Hash = d.try_into().unwrap_or([0; 32]);
-            known.entry(d).or_insert(i as u64);
-        }
-    }
-    let mut added = Vec::new();
-    let mut already_logged = Vec::new();
-    let mut fresh: Vec<&Loggable> = Vec::new();
-    let mut in_batch = HashSet::new();
-    let mut bundles = HashMap::new();
-    for item in items {
-        if let Some(&i) = known.get(&item.digest.0) {
-            already_logged
-                .push((dir.confirm_logged(&reader, &checkpoint.root, i, &item.digest, &mut bundles)?, item.digest));
-        } else if in_batch.insert(item.digest) {
-            added.push((old + fresh.len() as u64, item.digest));
-            fresh.push(item);
-        }
-    }
-    if fresh.is_empty() {
-        return Ok(AppendAt::Appended(Appended {
-            added,
-            already_logged,
-            size: old,
-            root: Sha256Digest(checkpoint.root),
-        }));
-    }
-
-    // 1. The index: records past the committed size are leftovers of a killed append.
-    let index_path = dir.root.join(INDEX_FILE);
-    let mut index = dir.open_own_file(INDEX_FILE)?;
-    index.set_len(old * 32).at(&index_path)?;
-    index.seek(SeekFrom::End(0)).at(&index_path)?;
-    let mut records = Vec::with_capacity(fresh.len() * 32);
-    for item in &fresh {
-        records.extend_from_slice(&item.digest.0);
-    }
-    index.write_all(&records).at(&index_path)?;
-    // 2. Envelope bundles, entry bundles and hash tiles covering [old, new). Only paths the
-    //    committed checkpoint does not use are written (see `write_bundles`).
-    let lines: Vec<&[u8]> = fresh.iter().map(|i| i.envelope_line.as_bytes()).collect();
-    write_bundles(dir, old, existing_lines, &lines, LogDir::envelopes_path, |items| {
-        Ok(items.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect())
-    })?;
-    let entries: Vec<&[u8]> = fresh.iter().map(|i| i.entry_bytes.as_slice()).collect();
-    write_tiles(dir, &reader, existing_entries, &entries)?;
-    // 3. Make all of it durable at once, then commit by replacing the checkpoint.
-    rustix::fs::syncfs(&index).map_err(|e| Error::io(&dir.root, e.into()))?;
-    let size = old + fresh.len() as u64;
-    let root = merkle::root(&dir.tree(size), size)?;
-    publish(dir, &Checkpoint { origin: checkpoint.origin, size, root, extensions: Vec::new() }, key)?;
-    Ok(AppendAt::Appended(Appended { added, already_logged, size, root: Sha256Digest(root) }))
-}
-
-/// Entries or envelope lines of one bundle.
-type Items = Vec<Vec<u8>>;
-
-/// The entries and envelope lines of the old tree's last, partial bundle (which the append
-/// copies into the next one), each checked against the authenticated partial level-0 tile and
-/// against the digest its entry names.
-fn authenticated_edge(dir: &LogDir, reader: &TileReader<'_>, old: u64) -> Result<(Items, Items)> {
-    if old.is_multiple_of(TILE_WIDTH) {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let start = old - old % TILE_WIDTH;
-    let entries = dir.entries(start, old, old)?;
-    let lines = dir.envelopes(start, old, old)?;
-    let tile = reader.tile(0, old / TILE_WIDTH)?;
-    for (offset, (entry, line)) in entries.iter().zip(&lines).enumerate() {
-        let at = format!("entry {}", start + offset as u64);
-        if merkle::leaf_hash(entry) != tile[offset] {
-            return Err(Error::rejected(&at, "its bundle does not hash to the leaf the checkpoint's root commits to"));
-        }
-        if LogEntry::parse(entry, &at)?.envelope_digest() != Some(Sha256Digest::of(line)) {
-            return Err(Error::rejected(&at, "its stored envelope does not hash to the digest the entry names"));
-        }
-    }
-    Ok((entries, lines))
-}
-
-/// Signs and atomically replaces the checkpoint (never through a link planted in its place).
-fn publish(dir: &LogDir, checkpoint: &Checkpoint, key: &PrivateKey) -> Result<()> {
-    let note = Note::sign(&checkpoint.to_text(), &checkpoint.origin, key)?;
-    dir.write_file(CHECKPOINT_FILE, &note.to_bytes(), true)
-}
-
-/// The log's exclusive append lock, held until the file is dropped. The lock file must be the
-/// log's own regular file: a planted (even dangling) link is refused, its target never created.
-pub(crate) fn lock(dir: &LogDir) -> Result<File> {
-    let file = dir.open_own_file(LOCK_FILE)?;
-    file.lock().at(dir.file(LOCK_FILE))?;
-    Ok(file)
-}
-
-/// Writes the entry bundles and hash tiles (every level) touched by appending `entries` to the
-/// tree `reader` reads (whose last, partial bundle holds `existing`, authenticated). Tiles of
-/// the committed tree are never modified: a partial tile is written under a new path for its
-/// new width.
-fn write_tiles(dir: &LogDir, reader: &TileReader<'_>, existing: Vec<Vec<u8>>, entries: &[&[u8]]) -> Result<()> {
-    let old = reader.size();
-    write_bundles(dir, old, existing, entries, tiles::entries_path, |items| {
-        let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
-        tiles::encode_bundle(&refs)
-    })?;
-    let mut level_hashes: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
-    // Hash tiles, level by level: each full tile's root becomes a node of the level above.
-    let mut tile_level = 0u8;
-    let mut old_nodes = old;
-    while !level_hashes.is_empty() {
-        let mut tile: Vec<Hash> = if old_nodes.is_multiple_of(TILE_WIDTH) {
-            Vec::new()
-        } else {
-            reader.tile(tile_level, old_nodes / TILE_WIDTH)?.as_ref().clone()
-        };
-        let mut tile_index = old_nodes / TILE_WIDTH;
-        let mut parents = Vec::new();
-        for hash in level_hashes {
-            tile.push(hash);
-            if tile.len() as u64 == TILE_WIDTH {
-                dir.write_file(&tiles::tile_path(tile_level, tile_index, TILE_WIDTH), &concat(&tile), false)?;
-                parents.push(tile_root(&tile));
-                tile.clear();
-                tile_index += 1;
-            }
-        }
-        if !tile.is_empty() {
-            dir.write_file(&tiles::tile_path(tile_level, tile_index, tile.len() as u64), &concat(&tile), false)?;
-        }
-        level_hashes = parents;
-        old_nodes /= TILE_WIDTH;
-        tile_level += 1;
-    }
-    Ok(())
-}
-
-/// Appends `new` items to the bundles of 256 that end at `old` (whose last, partial bundle
-/// holds `existing`): full bundles when they fill, then the new partial one under its width.
-/// Files are not fsynced one by one: the append syncs the file system once before committing.
-fn write_bundles(
-    dir: &LogDir,
-    old: u64,
-    existing: Vec<Vec<u8>>,
-    new: &[&[u8]],
-    path_of: impl Fn(u64, u64) -> String,
-    encode: impl Fn(&[Vec<u8>]) -> Result<Vec<u8>>,
-) -> Result<()> {
-    let mut bundle = existing;
-    let mut index = old / TILE_WIDTH;
-    for item in new {
-        bundle.push(item.to_vec());
-        if bundle.len() as u64 == TILE_WIDTH {
-            dir.write_file(&path_of(index, TILE_WIDTH), &encode(&bundle)?, false)?;
-            bundle.clear();
-            index += 1;
-        }
-    }
-    if !bundle.is_empty() {
-        dir.write_file(&path_of(index, bundle.len() as u64), &encode(&bundle)?, false)?;
-    }
-    Ok(())
-}
-
-fn concat(hashes: &[Hash]) -> Vec<u8> {
-    hashes.iter().flatten().copied().collect()
-}
-
-/// The root of a full tile's 256 hashes: the node eight levels up.
-pub(crate) fn tile_root(hashes: &[Hash]) -> Hash {
-    let mut level = hashes.to_vec();
-    while level.len() > 1 {
-        level = level.chunks(2).map(|pair| merkle::node_hash(&pair[0], &pair[1])).collect();
-    }
-    level[0]
 }
 
 /// Verifies that `note` is signed by `verifier` (the log's key).
