@@ -21,6 +21,8 @@ mod log_attacks;
 mod log_gc;
 mod rebuild;
 mod review;
+mod s3_store;
+mod s3_support;
 mod sandbox;
 mod sandbox_attacks;
 mod site;

@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, on a fresh machine with only Rust, Python 3 and git.
-//! Installs what the tests need (Python's securesystemslib and check-jsonschema in a virtual
-//! environment under `target/`; bubblewrap, diffoscope, age, Chromium and npm with apt-get when root;
+//! Installs what the tests need (Python's securesystemslib, check-jsonschema and boto3 in a virtual
+//! environment under `target/`; bubblewrap, diffoscope, age, Chromium, npm and Ceph's RADOS
+//! gateway with apt-get when root;
 //! playwright-core with `npm ci` under `target/browser`), then runs formatting, clippy
 //! with warnings denied, and all tests; then checks glassbox's own published attestations (signatures, the
 //! log, and a rebuild of the latest release from its commit, verified against the policy).
@@ -13,7 +14,8 @@ use anyhow::{Context, Result};
 use glassbox::policy::Policy;
 
 use crate::util::{
-    cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, AGE, BUBBLEWRAP, CHROMIUM, NPM,
+    cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, AGE, BUBBLEWRAP, CEPH_MON,
+    CEPH_OSD, CHROMIUM, NPM, RADOSGW,
 };
 use crate::{rebuild, release};
 
@@ -122,13 +124,13 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A virtual environment under `target/ci-venv` with securesystemslib; returns its python.
+/// A virtual environment under `target/ci-venv` with [`PY_REQUIREMENTS`]; returns its python.
 fn python_venv(root: &Path) -> Result<PathBuf> {
     let venv = root.join("target/ci-venv");
     let python = venv.join("bin/python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import securesystemslib.dsse, cryptography, check_jsonschema, ruamel.yaml"])
+            .args(["-c", "import securesystemslib.dsse, cryptography, check_jsonschema, ruamel.yaml, boto3"])
             .status()
             .is_ok_and(|s| s.success());
     if !ready {
@@ -137,17 +139,18 @@ fn python_venv(root: &Path) -> Result<PathBuf> {
         sh(Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
             .args(PY_REQUIREMENTS))
-        .context("installing securesystemslib and check-jsonschema from PyPI")?;
+        .context("installing securesystemslib, check-jsonschema and boto3 from PyPI")?;
     }
     Ok(python)
 }
 
 /// The system tools the tests need: bubblewrap (`build`, `check` and `rebuild` run the vendor's
 /// build code in its sandbox), diffoscope (the diff tests compare `glassbox diff` with it; it
-/// runs readelf and objdump), age (released samples must decrypt with the Debian tool), and
-/// Chromium with node and npm (the site's pages are verified in a real browser).
-const SYSTEM_TOOLS: [SystemTool; 5] =
-    [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"]), AGE, CHROMIUM, NPM];
+/// runs readelf and objdump), age (released samples must decrypt with the Debian tool),
+/// Chromium with node and npm (the site's pages are verified in a real browser), and Ceph's
+/// RADOS gateway (the S3 tests run against a real S3-compatible server).
+const SYSTEM_TOOLS: [SystemTool; 8] =
+    [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"]), AGE, CHROMIUM, NPM, CEPH_MON, CEPH_OSD, RADOSGW];
 
 /// `npm ci` of tests/browser (playwright-core, pinned by its committed lock file) into
 /// `target/browser`, unless the installed lock is already the committed one; returns the
@@ -174,5 +177,6 @@ pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
 }
 
 /// The Python packages the tests use: securesystemslib verifies DSSE envelopes, check-jsonschema
-/// validates the workflow files against the published GitHub workflow schema.
-const PY_REQUIREMENTS: [&str; 2] = ["securesystemslib[crypto]>=1.0,<2", "check-jsonschema>=0.29,<1"];
+/// validates the workflow files against the published GitHub workflow schema, boto3 is the
+/// independent S3 client of the S3 tests (against Ceph's RADOS gateway).
+const PY_REQUIREMENTS: [&str; 3] = ["securesystemslib[crypto]>=1.0,<2", "check-jsonschema>=0.29,<1", "boto3>=1.34,<2"];

@@ -51,6 +51,14 @@ pub const CHROMIUM: SystemTool = ("chromium", &["chromium"]);
 /// Node and npm: tests/browser drives Chromium with playwright-core from npm.
 pub const NPM: SystemTool = ("npm", &["nodejs", "npm"]);
 
+/// Ceph's RADOS gateway, monitor and OSD: the S3 tests (tests/it/s3_support.rs) run a throwaway
+/// single-node cluster as a real S3-compatible server. One tool per daemon, so that a machine
+/// with only some of them gets the rest; `radosgw-admin`, `ceph` and `monmaptool` come with
+/// ceph-common.
+pub const CEPH_MON: SystemTool = ("ceph-mon", &["ceph-mon"]);
+pub const CEPH_OSD: SystemTool = ("ceph-osd", &["ceph-osd"]);
+pub const RADOSGW: SystemTool = ("radosgw", &["radosgw", "ceph-common"]);
+
 /// Installs the missing `tools` with apt-get when this is a root shell that has it, so that a
 /// fresh machine needs nothing but Rust, Python 3 and git; elsewhere says what is missing and
 /// leaves the refusal to whatever needs the tool.
