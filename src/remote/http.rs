@@ -60,11 +60,8 @@ pub async fn get(url: &str, max: u64, timeout: Duration) -> Result<Response> {
 
 async fn read(url: &str, response: reqwest::Response, max: u64) -> Result<Response> {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let retry_after =
+        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {

@@ -3,6 +3,7 @@
 //! an error naming the object), and compare-and-swap on one object (the log service's lock).
 //! Async methods for the services; `*_blocking` wrappers for the synchronous library.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -38,6 +39,8 @@ pub struct Objects {
     /// How errors name this store (`s3://bucket/prefix`, or the URL); never credentials.
     display: String,
     writable: bool,
+    /// Whether `If-Match` must carry the ETag without its quotes (see [`Objects::swap`]).
+    unquoted_etags: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Objects {
@@ -64,12 +67,12 @@ impl Objects {
                     }
                 }
                 let store = builder.build().map_err(fail)?;
-                Ok(Objects { store: Arc::new(store), prefix: prefix.clone(), display, writable: true })
+                Ok(Objects::new(Arc::new(store), prefix, display, true))
             }
             Location::Url(url) => {
                 let options = ClientOptions::new().with_allow_http(url.starts_with("http://"));
                 let store = HttpBuilder::new().with_url(url).with_client_options(options).build().map_err(fail)?;
-                Ok(Objects { store: Arc::new(store), prefix: String::new(), display, writable: false })
+                Ok(Objects::new(Arc::new(store), "", display, false))
             }
             Location::Dir(path) => {
                 Err(Error::invalid(path.display(), "is a directory: open it as a log directory, not as objects"))
@@ -79,7 +82,12 @@ impl Objects {
 
     /// Wraps any object store (tests: a store that ignores conditions).
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: &str, display: &str) -> Objects {
-        Objects { store, prefix: prefix.trim_matches('/').to_string(), display: display.to_string(), writable: true }
+        Objects::new(store, prefix, display.to_string(), true)
+    }
+
+    fn new(store: Arc<dyn ObjectStore>, prefix: &str, display: String, writable: bool) -> Objects {
+        let prefix = prefix.trim_matches('/').to_string();
+        Objects { store, prefix, display, writable, unquoted_etags: Arc::new(AtomicBool::new(false)) }
     }
 
     pub fn display(&self) -> &str {
@@ -155,20 +163,44 @@ impl Objects {
 
     /// Replaces `rel` with `bytes` only if it is still at version `expected` (or, for `None`,
     /// only if it does not exist yet).
+    ///
+    /// Two S3 servers' habits are handled here rather than by switches. Ceph's RADOS gateway
+    /// sends ETags quoted but compares `If-Match` unquoted, so a quoted ETag can never match:
+    /// when a swap loses while the object still has the expected ETag, it is retried once,
+    /// still conditional, with the quotes stripped (and stripped from then on). RGW may also
+    /// answer a lost race with 500 instead of 412: any failed conditional write is settled by
+    /// reading the object back (our bytes: we won; another version: we lost).
     pub async fn swap(&self, rel: &str, bytes: &[u8], expected: Option<&Version>) -> Result<Swap> {
         self.check_writable(rel)?;
         let path = self.path(rel)?;
-        let mode = match expected {
-            Some(Version(v)) => PutMode::Update(v.clone()),
-            None => PutMode::Create,
-        };
-        let opts = PutOptions { mode, ..Default::default() };
-        match self.store.put_opts(&path, PutPayload::from(bytes.to_vec()), opts).await {
-            Ok(put) => Ok(Swap::Swapped(Version(UpdateVersion { e_tag: put.e_tag, version: put.version }))),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(Swap::Lost)
+        let mut unquote = self.unquoted_etags.load(Ordering::Relaxed);
+        loop {
+            let mode = match expected {
+                Some(Version(v)) => PutMode::Update(if unquote { unquoted(v) } else { v.clone() }),
+                None => PutMode::Create,
+            };
+            let opts = PutOptions { mode, ..Default::default() };
+            let outcome = self.store.put_opts(&path, PutPayload::from(bytes.to_vec()), opts).await;
+            let e = match outcome {
+                Ok(put) => return Ok(Swap::Swapped(Version(UpdateVersion { e_tag: put.e_tag, version: put.version }))),
+                Err(e) => e,
+            };
+            let precondition =
+                matches!(e, object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. });
+            // What is there now settles it.
+            let current = self.get(rel, bytes.len() as u64 + 1).await.ok().flatten();
+            match (current, expected) {
+                (Some((now, version)), _) if now == bytes => return Ok(Swap::Swapped(version)),
+                (Some((_, Version(now))), Some(Version(want))) if precondition && !unquote && same_etag(&now, want) => {
+                    // Unchanged, yet the condition failed: the server wants the ETag unquoted.
+                    unquote = true;
+                    self.unquoted_etags.store(true, Ordering::Relaxed);
+                }
+                _ if precondition => return Ok(Swap::Lost),
+                (Some((_, Version(now))), Some(Version(want))) if !same_etag(&now, want) => return Ok(Swap::Lost),
+                (Some(_), None) => return Ok(Swap::Lost),
+                _ => return Err(self.failed(rel, "compare-and-swap", e)),
             }
-            Err(e) => Err(self.failed(rel, "compare-and-swap", e)),
         }
     }
 
@@ -208,5 +240,22 @@ impl Objects {
 
     pub fn delete_blocking(&self, rel: &str) -> Result<()> {
         block_on(self.delete(rel))?
+    }
+}
+
+/// `v` with its ETag's quotes (and a weak `W/` prefix) removed.
+fn unquoted(v: &UpdateVersion) -> UpdateVersion {
+    UpdateVersion { e_tag: v.e_tag.as_deref().map(bare_etag).map(str::to_string), version: v.version.clone() }
+}
+
+fn bare_etag(tag: &str) -> &str {
+    tag.trim_start_matches("W/").trim_matches('"')
+}
+
+/// Whether two versions carry the same ETag, quoted or not.
+fn same_etag(a: &UpdateVersion, b: &UpdateVersion) -> bool {
+    match (&a.e_tag, &b.e_tag) {
+        (Some(x), Some(y)) => bare_etag(x) == bare_etag(y),
+        _ => a.version.is_some() && a.version == b.version,
     }
 }

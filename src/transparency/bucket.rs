@@ -79,10 +79,7 @@ impl BucketWriter {
     pub fn open(objects: &Objects, key: PrivateKey) -> Result<BucketWriter> {
         let lock_name = objects.name(LOCK_OBJECT);
         let Some((bytes, version)) = objects.get_blocking(LOCK_OBJECT, MAX_LOCK_BYTES)? else {
-            return Err(Error::invalid(
-                &lock_name,
-                "does not exist: no log here (create one with glassbox log init)",
-            ));
+            return Err(Error::invalid(&lock_name, "does not exist: no log here (create one with glassbox log init)"));
         };
         let record: LockRecord = serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(&lock_name, format!("is not a glassbox lock object: {e}")))?;
@@ -95,7 +92,10 @@ impl BucketWriter {
         if merkle::root(&log.tree(checkpoint.size), checkpoint.size)? != checkpoint.root {
             return Err(Error::rejected(
                 objects.display(),
-                format!("the stored tiles do not add up to the root of the committed checkpoint (size {})", checkpoint.size),
+                format!(
+                    "the stored tiles do not add up to the root of the committed checkpoint (size {})",
+                    checkpoint.size
+                ),
             ));
         }
         Ok(BucketWriter { log, key, verifier, version, checkpoint, note })
@@ -174,6 +174,45 @@ impl BucketWriter {
     }
 }
 
+/// Refuses (exit 2, naming the failed check) a store that ignores create-only writes or
+/// compare-and-swap, as some S3 clones silently do: the log's safety rests on both. Probes
+/// with an object of its own under `.glassbox/`, removed afterwards.
+pub fn check_store(objects: &Objects) -> Result<()> {
+    use rand_core::{OsRng, RngCore};
+    let mut nonce = [0u8; 16];
+    OsRng.fill_bytes(&mut nonce);
+    let probe = format!(".glassbox/probe-{}", hex_bytes(&nonce));
+    let fail = |check: &str| {
+        Error::invalid(
+            objects.display(),
+            format!("the store does not honour {check}: a log cannot be kept here safely (see docs/log.md, \"Object storage\")"),
+        )
+    };
+    let first = match objects.swap_blocking(&probe, b"glassbox probe 1", None)? {
+        Swap::Swapped(version) => version,
+        Swap::Lost => return Err(fail("create-only writes (a new object was refused)")),
+    };
+    let outcome = (|| {
+        if !matches!(objects.swap_blocking(&probe, b"glassbox probe 2", None)?, Swap::Lost) {
+            return Err(fail("create-only writes (If-None-Match: * replaced an existing object)"));
+        }
+        let second = match objects.swap_blocking(&probe, b"glassbox probe 3", Some(&first))? {
+            Swap::Swapped(version) => version,
+            Swap::Lost => return Err(fail("compare-and-swap (a write at the current version was refused)")),
+        };
+        if !matches!(objects.swap_blocking(&probe, b"glassbox probe 4", Some(&first))?, Swap::Lost) {
+            return Err(fail("compare-and-swap (a write at a stale version replaced the object)"));
+        }
+        let _ = second;
+        match objects.get_blocking(&probe, 64)? {
+            Some((bytes, _)) if bytes == b"glassbox probe 3" => Ok(()),
+            _ => Err(fail("compare-and-swap (the object does not hold the last winning write)")),
+        }
+    })();
+    objects.delete_blocking(&probe)?;
+    outcome
+}
+
 /// The checkpoint in `note`, which must be signed by `key` under its own origin.
 fn signed_checkpoint(note: &[u8], key: &PrivateKey, what: &str) -> Result<(Checkpoint, NoteVerifier)> {
     let parsed = Note::parse(note).map_err(|e| Error::invalid(what, e.to_string()))?;
@@ -246,7 +285,11 @@ fn json_error(e: serde_json::Error) -> Error {
 }
 
 fn hex(hash: &Hash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    hex_bytes(hash)
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -255,9 +298,12 @@ mod tests {
 
     #[test]
     fn staged_batches_round_trip_and_refuse_other_paths() {
-        let batch = vec![("tile/0/000.p/1".to_string(), vec![1u8; 32]), ("envelopes/000.p/1".to_string(), b"x\n".to_vec())];
+        let batch =
+            vec![("tile/0/000.p/1".to_string(), vec![1u8; 32]), ("envelopes/000.p/1".to_string(), b"x\n".to_vec())];
         assert_eq!(decode_staged(&encode_staged(&batch)).unwrap(), batch);
-        for bad in [&b"checkpoint 1\nx"[..], b"tile/../x 1\nx", b"tile/0/000 5\nab", b".glassbox/lock 1\nx", b"tile/0/000"] {
+        for bad in
+            [&b"checkpoint 1\nx"[..], b"tile/../x 1\nx", b"tile/0/000 5\nab", b".glassbox/lock 1\nx", b"tile/0/000"]
+        {
             assert!(decode_staged(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         let twice = encode_staged(&[batch[0].clone(), batch[0].clone()]);

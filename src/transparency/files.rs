@@ -72,10 +72,9 @@ impl LogDir {
         if let Some(objects) = self.objects() {
             return match objects.get_blocking(rel, max)? {
                 Some((bytes, _)) => Ok(bytes),
-                None => Err(Error::io(
-                    self.file(rel),
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such object"),
-                )),
+                None => {
+                    Err(Error::io(self.file(rel), std::io::Error::new(std::io::ErrorKind::NotFound, "no such object")))
+                }
             };
         }
         crate::fs::read_opened(self.open_file(rel)?, &self.file(rel), max)

@@ -11,8 +11,9 @@ mod files;
 pub mod gc;
 pub mod proofs;
 pub mod store;
+pub mod submit;
 pub mod witness;
 
 pub use entry::{LogEntry, Loggable};
 pub use files::MAX_TILE_BYTES;
-pub use store::LogDir;
+pub use store::{LogDir, MAX_BUNDLE_BYTES};

@@ -27,6 +27,9 @@ use crate::tlog::note::{Note, NoteVerifier};
 use crate::tlog::tiles::{self, TILE_WIDTH};
 use crate::tlog::Hash;
 
+/// The largest bundle (256 envelopes of the largest size, each with its newline).
+pub const MAX_BUNDLE_BYTES: u64 = TILE_WIDTH * (1 + MAX_ENVELOPE_BYTES as u64);
+
 /// The signed checkpoint, at the top of the log directory.
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 /// The digests of the logged envelopes, 32 bytes per entry in entry order: how the log finds
@@ -182,6 +185,13 @@ impl LogDir {
         Ok(bytes)
     }
 
+    /// The envelope index's committed records for a tree of `size` entries, as digests.
+    pub fn read_index_records(&self, size: u64) -> Result<Vec<Hash>> {
+        let records = self.read_index(size)?;
+        // `chunks_exact(32)` yields 32-byte slices only.
+        Ok(records.chunks_exact(32).map(|d| d.try_into().unwrap_or([0; 32])).collect())
+    }
+
     /// The records of the envelope index's last, partial tile for a tree of `size` entries (which
     /// a bucket append copies into the next one); nothing authenticates them, as nothing
     /// authenticates the index.
@@ -202,8 +212,7 @@ impl LogDir {
 
     /// The stored envelope lines of entries `[start, end)`, from the envelope bundles.
     pub fn envelopes(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>> {
-        let max = TILE_WIDTH * (1 + MAX_ENVELOPE_BYTES as u64);
-        self.read_bundles(start, end, size, max, LogDir::envelopes_path, |data, _| Ok(split_lines(data)))
+        self.read_bundles(start, end, size, MAX_BUNDLE_BYTES, LogDir::envelopes_path, |data, _| Ok(split_lines(data)))
     }
 
     /// Reads the items `[start, end)` from bundles of 256 (the last one partial).

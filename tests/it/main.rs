@@ -19,6 +19,7 @@ mod keys;
 mod log;
 mod log_attacks;
 mod log_gc;
+mod log_service;
 mod rebuild;
 mod review;
 mod s3_store;

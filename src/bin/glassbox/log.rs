@@ -10,15 +10,18 @@ use glassbox::attest::Envelope;
 use glassbox::digest::Sha256Digest;
 use glassbox::fs::{limits, read_regular, read_regular_text};
 use glassbox::keys::PublicKey;
+use glassbox::remote::objects::Objects;
+use glassbox::remote::Location;
 use glassbox::text::escape;
 use glassbox::tlog::note::{is_valid_key_name, NoteVerifier};
 use glassbox::tlog::proof::TlogProof;
 use glassbox::transparency::audit::{self, WitnessPolicy};
 use glassbox::transparency::entry::MAX_ENVELOPE_BYTES;
 use glassbox::transparency::proofs::{self, Target};
-use glassbox::transparency::{gc, store, witness, LogDir, LogEntry, Loggable};
+use glassbox::transparency::{bucket, gc, store, witness, LogDir, LogEntry, Loggable};
 
 use crate::context::now;
+use crate::log_serve::store_settings;
 use crate::render::{print_json, table};
 
 #[derive(Subcommand)]
@@ -44,11 +47,17 @@ pub enum LogCommand {
     /// Remove the partial tiles and bundles the current checkpoint no longer needs, and the
     /// temporary files of killed appends (for a publisher serving only the latest checkpoint).
     Gc(GcArgs),
+    /// Run the log service: the only holder of the log key; POST /add takes envelopes, the log
+    /// lives in a bucket, witnesses cosign each published checkpoint; the same URL serves it.
+    Serve(crate::log_serve::ServeArgs),
+    /// Check that an object store honours create-only writes and compare-and-swap.
+    CheckStore(crate::log_serve::CheckStoreArgs),
 }
 
 #[derive(Args)]
 pub struct InitArgs {
-    dir: PathBuf,
+    /// A directory, or a bucket (`s3://BUCKET/PREFIX`, credentials from the AWS_* variables).
+    dir: String,
     /// The log's origin (also the checkpoint key's name), e.g. `example.com/glassbox-log`.
     #[arg(long)]
     origin: String,
@@ -58,19 +67,31 @@ pub struct InitArgs {
 
 #[derive(Args)]
 pub struct AppendArgs {
-    dir: PathBuf,
+    /// The log: a directory (appended to with --key), or a log service's base URL
+    /// (`https://…`; submitted to without a key, keeping the receipts).
+    dir: String,
+    /// The log's private key (for a directory).
     #[arg(long)]
-    key: PathBuf,
-    /// `.intoto.jsonl` files: one compact DSSE envelope per line.
+    key: Option<PathBuf>,
+    /// Files of DSSE envelopes, one per line (`.intoto.jsonl`) or one JSON envelope.
     #[arg(required = true)]
     envelopes: Vec<PathBuf>,
+    /// With a URL: write each receipt (c2sp.org/tlog-proof@v1) here, as `<sha256 hex>.tlog-proof`.
+    #[arg(long)]
+    receipts: Option<PathBuf>,
+    /// With a URL: the log's verifier key; each receipt's checkpoint must be signed by it.
+    #[arg(long)]
+    vkey: Option<String>,
+    #[command(flatten)]
+    witness: WitnessArgs,
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 pub struct ProveArgs {
-    dir: PathBuf,
+    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    dir: String,
     #[arg(long, conflicts_with = "index", required_unless_present = "index")]
     envelope: Option<PathBuf>,
     #[arg(long)]
@@ -103,7 +124,8 @@ pub struct CheckProofArgs {
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    dir: PathBuf,
+    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    dir: String,
     #[arg(long)]
     vkey: String,
     /// An older signed checkpoint: check that the log only grew since.
@@ -117,7 +139,8 @@ pub struct VerifyArgs {
 
 #[derive(Args)]
 pub struct AuditArgs {
-    dir: PathBuf,
+    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    dir: String,
     #[arg(long)]
     vkey: String,
     /// Check every envelope's signatures against these keys (repeatable).
@@ -149,7 +172,8 @@ pub struct CosignArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
-    dir: PathBuf,
+    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    dir: String,
     /// Only entries of this predicate type.
     #[arg(long = "type")]
     predicate_type: Option<String>,
@@ -182,17 +206,18 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
     match cmd {
         LogCommand::Init(a) => {
             let key = crate::context::private_key(&a.key).context("reading --key")?;
-            let vkey = store::init(&LogDir::new(&a.dir), &a.origin, &key)?;
+            let vkey = match Location::parse(&a.dir)? {
+                Location::Dir(dir) => store::init(&LogDir::new(dir), &a.origin, &key)?,
+                location => bucket::init(&Objects::open(&location, &store_settings())?, &a.origin, &key)?,
+            };
             println!("{vkey}");
         }
         LogCommand::Append(a) => {
-            let key = crate::context::private_key(&a.key).context("reading --key")?;
             let mut items = Vec::new();
             for file in &a.envelopes {
                 let text = read_regular_text(file, MAX_APPEND_FILE)?;
                 items.extend(Loggable::parse_lines(&text, &file.display().to_string())?);
             }
-            let appended = store::append(&LogDir::new(&a.dir), &key, &items)?;
             // Envelopes submitted in another DSSE form are stored (and named) in the canonical
             // compact form: say which digest names each such submission.
             let rewritten: Vec<Rewritten> = items
@@ -200,6 +225,20 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 .filter(|i| i.rewritten())
                 .map(|i| Rewritten { submitted: i.submitted.prefixed(), stored: i.digest.prefixed() })
                 .collect();
+            let appended = match Location::parse(&a.dir)? {
+                Location::Url(url) => submit_all(&url, &a, &items)?,
+                Location::Dir(dir) => {
+                    let key_file = a.key.as_ref().ok_or_else(|| {
+                        glassbox::Error::invalid("--key", "appending to a directory needs the log's key")
+                    })?;
+                    let key = crate::context::private_key(key_file).context("reading --key")?;
+                    store::append(&LogDir::new(dir), &key, &items)?
+                }
+                bucket @ Location::Bucket { .. } => anyhow::bail!(glassbox::Error::invalid(
+                    bucket,
+                    "only the log service appends to a bucket: submit to its URL"
+                )),
+            };
             if a.json {
                 print_json(&AppendReport { appended: &appended, rewritten })?;
             } else {
@@ -221,7 +260,7 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 (None, Some(i)) => Target::Index(i),
                 (None, None) => anyhow::bail!("give --envelope or --index"),
             };
-            let (proof, _) = proofs::prove(&LogDir::new(&a.dir), target)?;
+            let (proof, _) = proofs::prove(&open_log(&a.dir)?, target)?;
             print!("{}", proof.to_text());
         }
         LogCommand::CheckProof(a) => {
@@ -245,7 +284,7 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
         LogCommand::Verify(a) => {
             let old = a.old.as_ref().map(|p| read_regular(p, limits::CHECKPOINT)).transpose()?;
             let v = audit::verify_with_bundles(
-                &LogDir::new(&a.dir),
+                &open_log(&a.dir)?,
                 &vkey(&a.vkey, "--vkey")?,
                 &witnesses(&a.witness)?,
                 old.as_deref(),
@@ -254,7 +293,7 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
         }
         LogCommand::Audit(a) => {
             let trusted = a.trust.iter().map(|p| PublicKey::read(p)).collect::<glassbox::Result<Vec<_>>>()?;
-            let v = audit::audit(&LogDir::new(&a.dir), &vkey(&a.vkey, "--vkey")?, &witnesses(&a.witness)?, &trusted)?;
+            let v = audit::audit(&open_log(&a.dir)?, &vkey(&a.vkey, "--vkey")?, &witnesses(&a.witness)?, &trusted)?;
             report(&v, a.json, "audited")?;
         }
         LogCommand::Cosign(a) => {
@@ -278,6 +317,8 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             }
         }
         LogCommand::List(a) => list(&a)?,
+        LogCommand::Serve(a) => return crate::log_serve::serve(a),
+        LogCommand::CheckStore(a) => return crate::log_serve::check_store(a),
         LogCommand::Gc(a) => {
             let done = gc::collect(&LogDir::new(&a.dir), &vkey(&a.vkey, "--vkey")?, a.dry_run)?;
             if a.json {
@@ -307,6 +348,61 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Submits every item to the log service at `url`, keeping the receipts; reports them as an
+/// append would (an envelope is "added" whatever its index: the service does not say whether
+/// it was new).
+fn submit_all(url: &str, a: &AppendArgs, items: &[Loggable]) -> Result<store::Appended> {
+    use glassbox::transparency::submit::{submit, SubmitOptions};
+    let log_key = a.vkey.as_deref().map(|v| vkey(v, "--vkey")).transpose()?;
+    let witnesses = witnesses(&a.witness)?;
+    let options = SubmitOptions {
+        log_key: log_key.as_ref(),
+        witnesses: &witnesses,
+        retries: 30,
+        timeout: std::time::Duration::from_secs(120),
+    };
+    // Submissions wait for a witnessed checkpoint: several at once share one batch.
+    let results: Vec<glassbox::Result<glassbox::transparency::submit::Submitted>> = std::thread::scope(|scope| {
+        let chunks: Vec<&[Loggable]> = items.chunks(items.len().div_ceil(SUBMITTERS).max(1)).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(|| chunk.iter().map(|item| submit(url, item, &options)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut added = Vec::new();
+    let mut last: Option<glassbox::transparency::submit::Submitted> = None;
+    for done in results {
+        let done = done?;
+        if let Some(dir) = &a.receipts {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let name = format!("{}.tlog-proof", done.envelope.hex());
+            glassbox::fs::write_atomic(&dir.join(name), &done.receipt.to_bytes(), 0o644)?;
+        }
+        added.push((done.index, done.envelope));
+        if last.as_ref().is_none_or(|l| l.size < done.size) {
+            last = Some(done);
+        }
+    }
+    let (size, root) = match &last {
+        Some(done) => {
+            let note = glassbox::tlog::note::Note::parse(&done.receipt.checkpoint)?;
+            let checkpoint = glassbox::tlog::checkpoint::Checkpoint::parse(&note.text)?;
+            (checkpoint.size, Sha256Digest(checkpoint.root))
+        }
+        None => (0, Sha256Digest([0; 32])),
+    };
+    Ok(store::Appended { added, already_logged: Vec::new(), size, root })
+}
+
+/// Envelopes submitted at once by `log append URL`.
+const SUBMITTERS: usize = 16;
+
+/// The log at a command-line location: a directory, a bucket or a base URL.
+pub(crate) fn open_log(arg: &str) -> Result<LogDir> {
+    Ok(LogDir::open(&Location::parse(arg)?, &store_settings())?)
 }
 
 /// The largest file `log append` reads (many envelopes, one per line).
@@ -398,7 +494,7 @@ fn report(v: &audit::Verified, json: bool, what: &str) -> Result<()> {
 
 /// The outsider's view: every entry the checkpoint commits to (tiles and leaves checked).
 fn list(a: &ListArgs) -> Result<()> {
-    let (_, entries) = audit::committed_entries(&LogDir::new(&a.dir))?;
+    let (_, entries) = audit::committed_entries(&open_log(&a.dir)?)?;
     let mut rows = Vec::new();
     let mut listed = Vec::new();
     for (i, bytes) in entries.iter().enumerate() {

@@ -8,6 +8,7 @@ mod diff;
 mod hash;
 mod key;
 mod log;
+mod log_serve;
 mod rebuild;
 mod render;
 mod review;

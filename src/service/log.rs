@@ -1,0 +1,233 @@
+//! `glassbox log serve`'s sequencer: the one thread that holds the log key. Submissions arrive
+//! from the HTTP front end ([`super::log_http`]) through a bounded queue; the sequencer pools
+//! them (at most `pool` entries, at most `period` after the first), plans the batch in arrival
+//! order, commits it to the bucket ([`BucketWriter`]), has the new checkpoint cosigned by the
+//! witnesses, publishes it, and only then answers each submitter with a
+//! `c2sp.org/tlog-proof@v1` receipt at that published checkpoint. The sequencer is synchronous
+//! library code on a plain thread; only the front end is async.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::tlog::checkpoint::Checkpoint;
+use crate::tlog::merkle;
+use crate::tlog::note::{Note, NoteVerifier};
+use crate::tlog::proof::TlogProof;
+use crate::tlog::Hash;
+use crate::transparency::append::{plan, Known};
+use crate::transparency::bucket::BucketWriter;
+use crate::transparency::Loggable;
+
+/// One submission waiting for its receipt.
+pub struct Submission {
+    pub item: Loggable,
+    pub reply: tokio::sync::oneshot::Sender<std::result::Result<Receipt, String>>,
+}
+
+/// What a submitter gets back.
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    /// The stored (canonical) envelope's digest, which names it in the log.
+    pub envelope: Sha256Digest,
+    pub index: u64,
+    /// Whether the submitted bytes were rewritten into the canonical form.
+    pub rewritten: bool,
+    /// The `c2sp.org/tlog-proof@v1` text at the published, cosigned checkpoint.
+    pub proof: Vec<u8>,
+}
+
+/// A witness the service asks for cosignatures.
+#[derive(Clone, Debug)]
+pub struct WitnessPeer {
+    /// Its base URL (`…/add-checkpoint` is appended).
+    pub url: String,
+    pub vkey: NoteVerifier,
+}
+
+/// How the sequencer runs.
+pub struct SequencerConfig {
+    pub pool: usize,
+    pub period: Duration,
+    pub witnesses: Vec<WitnessPeer>,
+    pub threshold: usize,
+    pub witness_timeout: Duration,
+}
+
+/// The sequencer's state between batches.
+pub struct Sequencer {
+    writer: BucketWriter,
+    config: SequencerConfig,
+    /// Every logged envelope's index (confirmed against its entry before a receipt is given).
+    known: HashMap<Hash, u64>,
+    /// The size each witness last cosigned, as far as the service knows.
+    witnessed: Vec<Option<u64>>,
+    /// The checkpoint last published (with cosignatures) and its tree size.
+    published: Vec<u8>,
+    published_size: u64,
+}
+
+impl Sequencer {
+    /// Takes over the log (finishing a staged batch), loads the envelope index, and publishes
+    /// the committed checkpoint if it has not been published with enough cosignatures yet.
+    pub fn start(writer: BucketWriter, config: SequencerConfig) -> Result<Sequencer> {
+        let size = writer.checkpoint().size;
+        let records = writer.log().read_index_records(size)?;
+        let known = records.into_iter().enumerate().map(|(i, d)| (d, i as u64)).rev().collect();
+        let witnessed = vec![None; config.witnesses.len()];
+        let mut sequencer = Sequencer { writer, config, known, witnessed, published: Vec::new(), published_size: 0 };
+        sequencer.cosign_and_publish()?;
+        Ok(sequencer)
+    }
+
+    /// The committed tree size.
+    pub fn size(&self) -> u64 {
+        self.writer.checkpoint().size
+    }
+
+    /// The published checkpoint (with cosignatures).
+    pub fn published(&self) -> &[u8] {
+        &self.published
+    }
+
+    /// Runs until the queue closes (Ok) or a commit fails (Err: the server must stop; a lost
+    /// compare-and-swap names the other writer's checkpoint).
+    pub fn run(&mut self, queue: Receiver<Submission>) -> Result<()> {
+        loop {
+            let Ok(first) = queue.recv() else { return Ok(()) };
+            let mut batch = vec![first];
+            let deadline = Instant::now() + self.config.period;
+            while batch.len() < self.config.pool {
+                match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(next) => batch.push(next),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            self.sequence(batch)?;
+        }
+    }
+
+    /// Sequences one pooled batch: commit, cosign, publish, answer.
+    fn sequence(&mut self, batch: Vec<Submission>) -> Result<()> {
+        let items: Vec<Loggable> = batch.iter().map(|s| s.item.clone()).collect();
+        let old = self.writer.checkpoint().clone();
+        let plan = match plan(self.writer.log(), &old, &items, Known::Map(&self.known), true) {
+            Ok(plan) => plan,
+            Err(e) => {
+                // The stored tree no longer matches the committed checkpoint: nothing can be
+                // appended safely. Tell everyone and stop.
+                let why = e.to_string();
+                for s in batch {
+                    let _ = s.reply.send(Err(why.clone()));
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.writer.commit(&plan) {
+            for s in batch {
+                let _ = s.reply.send(Err(format!("not logged: {e}")));
+            }
+            return Err(e);
+        }
+        for (offset, digest) in plan.records.iter().enumerate() {
+            self.known.insert(*digest, old.size + offset as u64);
+        }
+        if let Err(e) = self.cosign_and_publish() {
+            // Committed but not witnessed: the entries are in the log and will be in the next
+            // published checkpoint; a submitter who retries gets the receipt then.
+            for s in batch {
+                let _ = s.reply.send(Err(format!("logged, but not yet in a published checkpoint: {e}")));
+            }
+            return Ok(());
+        }
+        let mut indices: HashMap<Hash, u64> = HashMap::new();
+        for (index, digest) in plan.appended.added.iter().chain(&plan.appended.already_logged) {
+            indices.insert(digest.0, *index);
+        }
+        let tree = self.writer.log().tree(self.published_size);
+        for s in batch {
+            let answer = match indices.get(&s.item.digest.0) {
+                Some(&index) => self.receipt(&tree, &s.item, index).map_err(|e| e.to_string()),
+                None => Err("the batch lost this envelope".to_string()),
+            };
+            let _ = s.reply.send(answer);
+        }
+        Ok(())
+    }
+
+    /// The receipt for entry `index` at the published checkpoint.
+    fn receipt(
+        &self,
+        tree: &crate::transparency::store::TileReader<'_>,
+        item: &Loggable,
+        index: u64,
+    ) -> Result<Receipt> {
+        let hashes = merkle::inclusion_proof(tree, index, self.published_size)?;
+        let proof = TlogProof { index, hashes, checkpoint: self.published.clone(), extra: None };
+        Ok(Receipt { envelope: item.digest, index, rewritten: item.rewritten(), proof: proof.to_bytes() })
+    }
+
+    /// Has the committed checkpoint cosigned by at least `threshold` witnesses and publishes it.
+    /// Nothing is published below the threshold.
+    fn cosign_and_publish(&mut self) -> Result<()> {
+        let note_bytes = self.writer.note().to_vec();
+        let checkpoint = self.writer.checkpoint().clone();
+        let mut note =
+            Note::parse(&note_bytes).map_err(|e| Error::invalid("the committed checkpoint", e.to_string()))?;
+        let mut cosigned = 0;
+        let mut failures = Vec::new();
+        for i in 0..self.config.witnesses.len() {
+            match self.ask_witness(i, &note_bytes, &checkpoint) {
+                Ok(lines) => {
+                    for sig in lines {
+                        note.add_signature(sig);
+                    }
+                    cosigned += 1;
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if cosigned < self.config.threshold {
+            return Err(Error::invalid(
+                "the witnesses",
+                format!(
+                    "{cosigned} of the {} needed cosigned checkpoint {}: {}",
+                    self.config.threshold,
+                    checkpoint.size,
+                    failures.join("; ")
+                ),
+            ));
+        }
+        let published = note.to_bytes();
+        self.writer.publish(&published)?;
+        self.published = published;
+        self.published_size = checkpoint.size;
+        Ok(())
+    }
+
+    /// Asks witness `i` to cosign `note` (the tree `checkpoint`), proving consistency from the
+    /// size it last cosigned.
+    fn ask_witness(
+        &mut self,
+        i: usize,
+        note: &[u8],
+        checkpoint: &Checkpoint,
+    ) -> Result<Vec<crate::tlog::note::NoteSignature>> {
+        let peer = self.config.witnesses[i].clone();
+        let tree = self.writer.log().tree(checkpoint.size);
+        let signatures = super::cosign::cosign_from(
+            &peer.url,
+            &peer.vkey,
+            note,
+            checkpoint,
+            self.witnessed[i].unwrap_or(0),
+            &|old| merkle::consistency_proof(&tree, old, checkpoint.size),
+            self.config.witness_timeout,
+        )?;
+        self.witnessed[i] = Some(checkpoint.size);
+        Ok(signatures)
+    }
+}

@@ -1,0 +1,90 @@
+//! Submitting envelopes to a log service (`POST <URL>/add`) instead of appending with the log
+//! key: the client keeps the service's `c2sp.org/tlog-proof@v1` receipt, and believes it only
+//! after checking that it proves this envelope's entry (and, given the log's key, that its
+//! checkpoint is signed by the log and the witnesses the caller requires).
+
+use std::time::Duration;
+
+use super::audit::{authenticate_checkpoint, WitnessPolicy};
+use super::entry::Loggable;
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::remote::http;
+use crate::tlog::checkpoint::Checkpoint;
+use crate::tlog::merkle;
+use crate::tlog::note::{Note, NoteVerifier};
+use crate::tlog::proof::TlogProof;
+
+/// The largest receipt read: 64 hashes and a checkpoint with cosignatures.
+const MAX_RECEIPT_BYTES: u64 = 1 << 20;
+
+/// How a submission is made.
+pub struct SubmitOptions<'a> {
+    /// The log's verifier key: with it, the receipt's checkpoint must be signed by the log.
+    pub log_key: Option<&'a NoteVerifier>,
+    pub witnesses: &'a WitnessPolicy,
+    /// How many times a 503 (the pool is full, or no witnessed checkpoint yet) is retried.
+    pub retries: u32,
+    pub timeout: Duration,
+}
+
+/// A logged envelope and its receipt.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    pub envelope: Sha256Digest,
+    pub index: u64,
+    /// The size of the receipt's checkpoint.
+    pub size: u64,
+    pub receipt: TlogProof,
+}
+
+/// Submits `item` to the log service at `base` (its base URL) and checks the receipt.
+pub fn submit(base: &str, item: &Loggable, options: &SubmitOptions<'_>) -> Result<Submitted> {
+    let url = format!("{}/add", base.trim_end_matches('/'));
+    let mut attempt = 0;
+    let response = loop {
+        let response = http::post_blocking(
+            &url,
+            "application/json",
+            item.envelope_line.as_bytes().to_vec(),
+            MAX_RECEIPT_BYTES,
+            options.timeout,
+        )?;
+        if response.status == 503 && attempt < options.retries {
+            attempt += 1;
+            let wait = response.retry_after.unwrap_or(1).clamp(1, 30);
+            std::thread::sleep(Duration::from_secs(wait));
+            continue;
+        }
+        break response;
+    };
+    if response.status != 200 {
+        let kind = if (400..500).contains(&response.status) { "refused" } else { "failed" };
+        let reason = format!(
+            "{kind} the envelope {} ({}): {}",
+            item.digest.prefixed(),
+            response.status,
+            response.body_summary()
+        );
+        return Err(if kind == "refused" { Error::rejected(&url, reason) } else { Error::invalid(&url, reason) });
+    }
+    let receipt = TlogProof::parse(&response.body)
+        .map_err(|e| Error::invalid(&url, format!("answered with something that is not a tlog-proof: {e}")))?;
+    let checkpoint = match options.log_key {
+        Some(key) => authenticate_checkpoint(&receipt.checkpoint, &url, key, options.witnesses)?.1,
+        None => {
+            let note = Note::parse(&receipt.checkpoint).map_err(|e| Error::invalid(&url, e.to_string()))?;
+            Checkpoint::parse(&note.text).map_err(|e| Error::invalid(&url, e.to_string()))?
+        }
+    };
+    let leaf = merkle::leaf_hash(&item.entry_bytes);
+    if receipt.index >= checkpoint.size
+        || !merkle::verify_inclusion(&leaf, receipt.index, checkpoint.size, &receipt.hashes, &checkpoint.root)
+    {
+        return Err(Error::rejected(
+            &url,
+            format!("answered with a receipt that does not prove envelope {}", item.digest.prefixed()),
+        ));
+    }
+    Ok(Submitted { envelope: item.digest, index: receipt.index, size: checkpoint.size, receipt })
+}
