@@ -209,8 +209,10 @@ pub fn check_store(objects: &Objects) -> Result<()> {
             _ => Err(fail("compare-and-swap (the object does not hold the last winning write)")),
         }
     })();
-    objects.delete_blocking(&probe)?;
-    outcome
+    // The verdict comes first: a store that fails a check may fail the clean-up too.
+    let cleaned = objects.delete_blocking(&probe);
+    outcome?;
+    cleaned
 }
 
 /// The checkpoint in `note`, which must be signed by `key` under its own origin.
