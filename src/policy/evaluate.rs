@@ -18,6 +18,7 @@ use crate::attest::{Envelope, Statement, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA
 use crate::digest::Sha256Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::keys::KeyId;
+use crate::transparency::LogDir;
 
 /// The answer for one artifact.
 #[derive(Clone, Debug, Serialize)]
@@ -61,9 +62,9 @@ impl Evidence {
 }
 
 /// Checks `artifact` against `policy` with the statements under `attestations` and the log at
-/// `log_dir` (default `<attestations>/log`). A trusted rebuilder's statement that cannot be read
+/// `log_dir` (a directory, bucket or URL; default `<attestations>/log`). A trusted rebuilder's statement that cannot be read
 /// at all is an `Invalid` error: verify cannot answer.
-pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Option<&Path>) -> Result<Verdict> {
+pub fn verify(artifact: &Path, policy: &Policy, attestations: &Path, log_dir: Option<&LogDir>) -> Result<Verdict> {
     governs_artifacts(policy)?;
     let sha256 = hash_artifact(artifact)?;
     verify_digest(artifact, sha256, policy, attestations, log_dir)
@@ -76,7 +77,7 @@ pub fn verify_digest(
     sha256: Sha256Digest,
     policy: &Policy,
     attestations: &Path,
-    log_dir: Option<&Path>,
+    log_dir: Option<&LogDir>,
 ) -> Result<Verdict> {
     governs_artifacts(policy)?;
     verify_in(&Context::open(policy, attestations, log_dir)?, name, sha256, policy)
@@ -92,9 +93,9 @@ pub struct Context {
 impl Context {
     /// Reads the statements under `attestations` and opens the log at `log_dir` (default
     /// `<attestations>/log`).
-    pub fn open(policy: &Policy, attestations: &Path, log_dir: Option<&Path>) -> Result<Context> {
+    pub fn open(policy: &Policy, attestations: &Path, log_dir: Option<&LogDir>) -> Result<Context> {
         let collected = evidence::collect(attestations)?;
-        let log = LogView::open(policy, &log_dir.map(Path::to_path_buf).unwrap_or_else(|| attestations.join("log")));
+        let log = LogView::open(policy, log_dir.cloned().unwrap_or_else(|| LogDir::new(attestations.join("log"))));
         Ok(Context { collected, log })
     }
 

@@ -46,13 +46,13 @@ struct Authenticated {
 }
 
 impl LogView {
-    pub fn open(policy: &Policy, dir: &Path) -> LogView {
+    pub fn open(policy: &Policy, dir: LogDir) -> LogView {
         let view = |required, log| LogView { required, log, missing: Default::default(), present: Default::default() };
         match &policy.log {
             None => view(false, Err("no log in the policy".into())),
             Some(lp) => {
                 let witnesses = WitnessPolicy { witnesses: lp.witnesses.clone(), threshold: lp.witness_threshold };
-                view(lp.required, authenticate(LogDir::new(dir), lp, &witnesses).map_err(|e| e.to_string()))
+                view(lp.required, authenticate(dir, lp, &witnesses).map_err(|e| e.to_string()))
             }
         }
     }

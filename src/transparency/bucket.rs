@@ -174,6 +174,40 @@ impl BucketWriter {
     }
 }
 
+/// Points the lock object at `note` (the tree `checkpoint`), for a log mirrored into the bucket
+/// (`glassbox log mirror`): created if absent, else moved forward only from an earlier size
+/// (a log service running on the bucket and ahead of the mirror is never overruled).
+pub fn adopt(objects: &Objects, note: &[u8], checkpoint: &Checkpoint) -> Result<()> {
+    let record = serde_json::to_vec(&LockRecord { checkpoint: text(note)?, staged: None }).map_err(json_error)?;
+    let current = objects.get_blocking(LOCK_OBJECT, MAX_LOCK_BYTES)?;
+    let expected = match &current {
+        None => None,
+        Some((bytes, version)) => {
+            let theirs = serde_json::from_slice::<LockRecord>(bytes)
+                .ok()
+                .and_then(|r| Note::parse(r.checkpoint.as_bytes()).ok())
+                .and_then(|n| Checkpoint::parse(&n.text).ok())
+                .ok_or_else(|| Error::invalid(objects.name(LOCK_OBJECT), "is not a glassbox lock object"))?;
+            if theirs.size > checkpoint.size || (theirs.size == checkpoint.size && theirs.root != checkpoint.root) {
+                return Err(Error::invalid(
+                    objects.name(LOCK_OBJECT),
+                    format!(
+                        "commits a log of size {} that this mirror does not extend (is a log service writing here?)",
+                        theirs.size
+                    ),
+                ));
+            }
+            Some(version)
+        }
+    };
+    match objects.swap_blocking(LOCK_OBJECT, &record, expected)? {
+        Swap::Swapped(_) => Ok(()),
+        Swap::Lost => {
+            Err(Error::invalid(objects.name(LOCK_OBJECT), "changed while the log was mirrored: another writer"))
+        }
+    }
+}
+
 /// Refuses (exit 2, naming the failed check) a store that ignores create-only writes or
 /// compare-and-swap, as some S3 clones silently do: the log's safety rests on both. Probes
 /// with an object of its own under `.glassbox/`, removed afterwards.
@@ -239,7 +273,7 @@ fn apply_staged(objects: &Objects, staged: &str) -> Result<()> {
     write_all(objects, &batch)
 }
 
-fn write_all(objects: &Objects, batch: &[(String, Vec<u8>)]) -> Result<()> {
+pub(crate) fn write_all(objects: &Objects, batch: &[(String, Vec<u8>)]) -> Result<()> {
     let results: Vec<Result<()>> = block_on(
         futures_util::stream::iter(batch.iter().map(|(rel, bytes)| objects.create(rel, bytes)))
             .buffer_unordered(PARALLEL_WRITES)

@@ -133,6 +133,12 @@ impl LogDir {
         Ok(())
     }
 
+    /// Makes everything written so far durable (one `syncfs` of the log's file system).
+    pub(crate) fn sync(&self) -> Result<()> {
+        let dir = self.open_dir(&[], false)?;
+        rustix::fs::syncfs(&dir).map_err(|e| Error::io(&self.root, e.into()))
+    }
+
     /// Opens (creating it if needed) the regular file `rel` in the root for writing, refusing a
     /// symlink, a special file and a file with other hard links, so that truncating or
     /// extending it can only change the log's own file.

@@ -9,6 +9,7 @@ pub mod bucket;
 pub mod entry;
 mod files;
 pub mod gc;
+pub mod mirror;
 pub mod proofs;
 pub mod store;
 pub mod submit;

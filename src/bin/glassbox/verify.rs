@@ -20,9 +20,10 @@ pub struct VerifyArgs {
     /// Where the statements are (default: the policy file's directory).
     #[arg(long)]
     attestations: Option<PathBuf>,
-    /// The transparency log (default: <attestations>/log).
+    /// The transparency log: a directory, a bucket (`s3://…`) or a base URL (`https://…`)
+    /// (default: <attestations>/log).
     #[arg(long)]
-    log: Option<PathBuf>,
+    log: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -32,7 +33,8 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let attestations = args.attestations.unwrap_or_else(|| {
         args.policy.parent().map(PathBuf::from).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| ".".into())
     });
-    let verdict = verify(&args.artifact, &policy, &attestations, args.log.as_deref())?;
+    let log = args.log.as_deref().map(crate::log::open_log).transpose()?;
+    let verdict = verify(&args.artifact, &policy, &attestations, log.as_ref())?;
     if args.json {
         print_json(&verdict)?;
     } else {
