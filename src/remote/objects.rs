@@ -165,9 +165,7 @@ impl Objects {
         let opts = PutOptions { mode, ..Default::default() };
         match self.store.put_opts(&path, PutPayload::from(bytes.to_vec()), opts).await {
             Ok(put) => Ok(Swap::Swapped(Version(UpdateVersion { e_tag: put.e_tag, version: put.version }))),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(Swap::Lost)
-            }
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(Swap::Lost),
             Err(e) => Err(self.failed(rel, "compare-and-swap", e)),
         }
     }

@@ -29,4 +29,5 @@ mod support;
 mod third_party;
 mod verify;
 mod verify_attacks;
+mod witness_service;
 mod workflows;

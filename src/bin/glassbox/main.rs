@@ -14,6 +14,7 @@ mod review;
 mod sample;
 mod site;
 mod verify;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,9 @@ enum Command {
     Sample(sample::SampleCommand),
     /// Write the static transparency site that verifies itself in the reader's browser.
     Site(site::SiteArgs),
+    /// A witness as a network service (C2SP tlog-witness): cosign logs' checkpoints as they grow.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Review(cmd) => review::run(cmd),
         Command::Sample(cmd) => sample::run(cmd),
         Command::Site(args) => site::run(args),
+        Command::Witness(cmd) => witness::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,230 @@
+//! The network services: the log service and the witness service ([`witness`], the C2SP
+//! tlog-witness protocol). Async code lives only here and in [`crate::remote`]: a service runs
+//! on a runtime of its own inside [`serve`], which its synchronous caller (the CLI) blocks on
+//! until SIGTERM or SIGINT.
+//!
+//! Every connection is bounded: at most [`Limits::max_connections`] at once (more wait in the
+//! kernel's backlog), closed when idle for [`Limits::idle`] in either direction and after
+//! [`Limits::lifetime`] whatever it does, so slow or silent clients cannot hold the service.
+//! Handlers bound and time their own request bodies.
+
+pub mod witness;
+mod witness_state;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+use crate::error::{Error, IoContext, Result};
+
+/// How long and how many connections a service keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// A connection with no bytes read or written for this long is closed.
+    pub idle: Duration,
+    /// A connection is closed this long after it was accepted, busy or not.
+    pub lifetime: Duration,
+}
+
+/// Binds `listen`, calls `on_listening` with the bound address (port 0 is a free port the
+/// kernel chose), then serves `router` until the process receives SIGTERM or SIGINT, and
+/// returns once the connections in progress are done (each within its lifetime).
+pub fn serve(
+    router: axum::Router,
+    listen: SocketAddr,
+    limits: Limits,
+    on_listening: &mut dyn FnMut(SocketAddr) -> Result<()>,
+) -> Result<()> {
+    let what = format!("--listen {listen}");
+    let listener = std::net::TcpListener::bind(listen).at(&what)?;
+    listener.set_nonblocking(true).at(&what)?;
+    let bound = listener.local_addr().at(&what)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("glassbox-service")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::invalid("the service runtime", e.to_string()))?;
+    runtime.block_on(async move {
+        // Handlers first, so that a signal sent as soon as the address is printed is graceful.
+        let stop = shutdown_signal()?;
+        let listener = TcpListener::from_std(listener).at(&what)?;
+        on_listening(bound)?;
+        let bounded =
+            BoundedListener { inner: listener, slots: Arc::new(Semaphore::new(limits.max_connections)), limits };
+        axum::serve(bounded, router).with_graceful_shutdown(stop).await.at(&what)
+    })
+}
+
+/// A future that completes at the first SIGTERM or SIGINT (the handlers are installed now).
+fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).at("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).at("SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// A TCP listener that hands out at most `max_connections` connections at a time, each one
+/// closed when idle or too old.
+struct BoundedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    limits: Limits,
+}
+
+impl axum::serve::Listener for BoundedListener {
+    type Io = BoundedConnection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (BoundedConnection, SocketAddr) {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.slots.clone().acquire_owned().await.ok();
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    // Small answers go out at once; a failure here only costs latency.
+                    let _ = stream.set_nodelay(true);
+                    return (BoundedConnection::new(stream, permit, self.limits), addr);
+                }
+                // Out of file descriptors or a connection reset before accept: wait a little
+                // rather than spin, then go on serving.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that fails with `TimedOut` once it has been idle for `idle` or open for
+/// `lifetime`, and frees its slot when dropped.
+struct BoundedConnection {
+    stream: TcpStream,
+    _slot: Option<OwnedSemaphorePermit>,
+    deadline: Pin<Box<Sleep>>,
+    idle: Duration,
+    end: Instant,
+}
+
+impl BoundedConnection {
+    fn new(stream: TcpStream, slot: Option<OwnedSemaphorePermit>, limits: Limits) -> BoundedConnection {
+        let now = Instant::now();
+        let end = now + limits.lifetime;
+        let deadline = Box::pin(tokio::time::sleep_until(end.min(now + limits.idle)));
+        BoundedConnection { stream, _slot: slot, deadline, idle: limits.idle, end }
+    }
+
+    /// Bytes moved: the idle clock starts again (never past the end of the lifetime).
+    fn progress(&mut self) {
+        let next = self.end.min(Instant::now() + self.idle);
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// Wraps a poll of the stream: progress resets the idle clock; a pending poll past the
+    /// deadline is a timeout.
+    fn bounded<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.progress();
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle or open too long")))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncRead for BoundedConnection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        this.bounded(cx, polled)
+    }
+}
+
+impl AsyncWrite for BoundedConnection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.bounded(cx, polled)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_flush(cx);
+        this.bounded(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.bounded(cx, polled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn idle_and_old_connections_time_out() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let limits =
+                Limits { max_connections: 1, idle: Duration::from_millis(200), lifetime: Duration::from_millis(600) };
+            let mut bounded = BoundedListener { inner: listener, slots: Arc::new(Semaphore::new(1)), limits };
+            // Idle: a client that sends nothing.
+            let _silent = TcpStream::connect(addr).await.unwrap();
+            let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+            let mut buf = [0u8; 8];
+            let err = conn.read(&mut buf).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            drop(conn);
+            // Busy but too old: a client that trickles a byte every 100 ms.
+            let mut trickle = TcpStream::connect(addr).await.unwrap();
+            let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+            let start = Instant::now();
+            let writer = tokio::spawn(async move {
+                for _ in 0..20 {
+                    if trickle.write_all(b"x").await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+            let err = loop {
+                match conn.read(&mut buf).await {
+                    Ok(_) => continue,
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            assert!(start.elapsed() < Duration::from_millis(1500));
+            writer.abort();
+        });
+    }
+}
