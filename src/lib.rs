@@ -7,7 +7,7 @@
 //! 3. [`cargo`], [`bundle`], [`unpack`], [`attest`], [`tlog`]
 //! 4. [`build`], [`check`], [`custody`], [`diff`], [`policy`], [`rebuild`], [`review`], [`site`],
 //!    [`transparency`]
-//! 5. [`service`]
+//! 5. [`service`]: the network services (the witness service; the log service)
 //!
 //! The library never prints, never reads the wall clock and never reads the process
 //! environment: callers pass time, environment and progress reporting in.

@@ -15,6 +15,8 @@ pub struct Response {
     pub status: u16,
     /// The `Retry-After` header in seconds, when the server sent one.
     pub retry_after: Option<u64>,
+    /// The `Content-Type` header, when the server sent a readable one.
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -62,6 +64,8 @@ async fn read(url: &str, response: reqwest::Response, max: u64) -> Result<Respon
     let status = response.status().as_u16();
     let retry_after =
         response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
@@ -71,7 +75,7 @@ async fn read(url: &str, response: reqwest::Response, max: u64) -> Result<Respon
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Response { status, retry_after, body })
+    Ok(Response { status, retry_after, content_type, body })
 }
 
 pub fn post_blocking(url: &str, content_type: &str, body: Vec<u8>, max: u64, timeout: Duration) -> Result<Response> {

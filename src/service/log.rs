@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::merkle;
-use crate::tlog::note::{Note, NoteVerifier};
+use crate::tlog::note::NoteVerifier;
 use crate::tlog::proof::TlogProof;
 use crate::tlog::Hash;
 use crate::transparency::append::{plan, Known};
 use crate::transparency::bucket::BucketWriter;
+use crate::transparency::witness_client::request_cosignature;
 use crate::transparency::Loggable;
 
 /// One submission waiting for its receipt.
@@ -71,14 +71,16 @@ pub struct Sequencer {
 
 impl Sequencer {
     /// Takes over the log (finishing a staged batch), loads the envelope index, and publishes
-    /// the committed checkpoint if it has not been published with enough cosignatures yet.
+    /// the committed checkpoint once enough witnesses cosign it.
     pub fn start(writer: BucketWriter, config: SequencerConfig) -> Result<Sequencer> {
         let size = writer.checkpoint().size;
         let records = writer.log().read_index_records(size)?;
         let known = records.into_iter().enumerate().map(|(i, d)| (d, i as u64)).rev().collect();
         let witnessed = vec![None; config.witnesses.len()];
         let mut sequencer = Sequencer { writer, config, known, witnessed, published: Vec::new(), published_size: 0 };
-        sequencer.cosign_and_publish()?;
+        // Without enough cosignatures now (a witness down, or one that refuses this history)
+        // the service still starts: it publishes nothing, and every submitter is told why.
+        let _ = sequencer.cosign_and_publish();
         Ok(sequencer)
     }
 
@@ -170,64 +172,43 @@ impl Sequencer {
         Ok(Receipt { envelope: item.digest, index, rewritten: item.rewritten(), proof: proof.to_bytes() })
     }
 
-    /// Has the committed checkpoint cosigned by at least `threshold` witnesses and publishes it.
-    /// Nothing is published below the threshold.
+    /// Has the committed checkpoint cosigned by at least `threshold` witnesses and publishes it
+    /// with their cosignatures. Nothing is published below the threshold.
     fn cosign_and_publish(&mut self) -> Result<()> {
-        let note_bytes = self.writer.note().to_vec();
-        let checkpoint = self.writer.checkpoint().clone();
-        let mut note =
-            Note::parse(&note_bytes).map_err(|e| Error::invalid("the committed checkpoint", e.to_string()))?;
+        let note = self.writer.note().to_vec();
+        let size = self.writer.checkpoint().size;
+        let mut published = note.clone();
         let mut cosigned = 0;
         let mut failures = Vec::new();
         for i in 0..self.config.witnesses.len() {
-            match self.ask_witness(i, &note_bytes, &checkpoint) {
+            let peer = &self.config.witnesses[i];
+            // What the witness last cosigned, as far as the service knows (a 409 corrects it).
+            let old = self.witnessed[i].unwrap_or(0).min(size);
+            let timeout = self.config.witness_timeout;
+            match request_cosignature(&peer.url, &peer.vkey, self.writer.log(), &note, old, timeout) {
                 Ok(lines) => {
-                    for sig in lines {
-                        note.add_signature(sig);
-                    }
+                    // Cosignature lines go after the log's signature: a note's signatures are a
+                    // list of lines, in any order.
+                    published.extend_from_slice(lines.as_bytes());
+                    self.witnessed[i] = Some(size);
                     cosigned += 1;
                 }
-                Err(e) => failures.push(e.to_string()),
+                Err(e) => failures.push(format!("{}: {e}", peer.url)),
             }
         }
         if cosigned < self.config.threshold {
             return Err(Error::invalid(
                 "the witnesses",
                 format!(
-                    "{cosigned} of the {} needed cosigned checkpoint {}: {}",
+                    "{cosigned} of the {} needed cosigned the checkpoint of size {size}: {}",
                     self.config.threshold,
-                    checkpoint.size,
                     failures.join("; ")
                 ),
             ));
         }
-        let published = note.to_bytes();
         self.writer.publish(&published)?;
         self.published = published;
-        self.published_size = checkpoint.size;
+        self.published_size = size;
         Ok(())
-    }
-
-    /// Asks witness `i` to cosign `note` (the tree `checkpoint`), proving consistency from the
-    /// size it last cosigned.
-    fn ask_witness(
-        &mut self,
-        i: usize,
-        note: &[u8],
-        checkpoint: &Checkpoint,
-    ) -> Result<Vec<crate::tlog::note::NoteSignature>> {
-        let peer = self.config.witnesses[i].clone();
-        let tree = self.writer.log().tree(checkpoint.size);
-        let signatures = super::cosign::cosign_from(
-            &peer.url,
-            &peer.vkey,
-            note,
-            checkpoint,
-            self.witnessed[i].unwrap_or(0),
-            &|old| merkle::consistency_proof(&tree, old, checkpoint.size),
-            self.config.witness_timeout,
-        )?;
-        self.witnessed[i] = Some(checkpoint.size);
-        Ok(signatures)
     }
 }

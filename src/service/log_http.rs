@@ -5,7 +5,6 @@
 //! at the envelope limit and read within a deadline, a full queue answers 503 with
 //! `Retry-After` (never an unbounded queue), and every refusal is a JSON error naming the fault.
 
-use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,17 +42,6 @@ pub fn router(front: Front) -> Router {
         .route("/{*path}", get(static_file))
         .with_state(Arc::new(front))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_ENVELOPE_BYTES + 1))
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 fn error(status: StatusCode, what: &str, reason: impl std::fmt::Display) -> Response {

@@ -1,114 +1,242 @@
-//! The network services: the log service (`glassbox log serve`), which alone holds the log key,
-//! and the witness service (`glassbox witness serve`). Async code lives only here and in
-//! [`crate::remote`]; the log's sequencer itself is synchronous library code on its own thread.
+//! The network services: the log service ([`log`], [`log_http`]: `glassbox log serve`) and the
+//! witness service ([`witness`], the C2SP tlog-witness protocol). Async code lives only here and in [`crate::remote`]: a service runs
+//! on a runtime of its own inside [`serve`], which its synchronous caller (the CLI) blocks on
+//! until SIGTERM or SIGINT.
+//!
+//! Every connection is bounded: at most [`Limits::max_connections`] at once (more wait in the
+//! kernel's backlog), closed when idle for [`Limits::idle`] in either direction and after
+//! [`Limits::lifetime`] whatever it does, so slow or silent clients cannot hold the service.
+//! Handlers bound and time their own request bodies.
 
-mod cosign;
 pub mod log;
 pub mod log_http;
+mod log_service;
+pub mod witness;
+mod witness_state;
 
+pub use log_service::{run_log_service, Listening, LogService};
+
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc::sync_channel;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::keys::PrivateKey;
-use crate::remote::objects::Objects;
-use crate::remote::{Location, StoreSettings};
-use crate::transparency::bucket::BucketWriter;
-use log::{Sequencer, SequencerConfig, WitnessPeer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 
-/// How `glassbox log serve` runs.
-pub struct LogService {
-    pub storage: Location,
-    pub settings: StoreSettings,
-    pub key: PrivateKey,
-    pub listen: SocketAddr,
-    pub witnesses: Vec<WitnessPeer>,
-    pub threshold: usize,
-    /// At most this many entries per batch (and this many waiting).
-    pub pool: usize,
-    /// At most this long between the first entry of a batch and its commit.
-    pub period: Duration,
+use crate::error::{Error, IoContext, Result};
+
+/// How long and how many connections a service keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// A connection with no bytes read or written for this long is closed.
+    pub idle: Duration,
+    /// A connection is closed this long after it was accepted, busy or not.
+    pub lifetime: Duration,
 }
 
-/// What the service tells its operator once it listens.
-#[derive(Clone, Debug)]
-pub struct Listening {
-    pub addr: SocketAddr,
-    pub origin: String,
-    pub size: u64,
-}
-
-/// Runs the log service until `stop` resolves (Ok) or the sequencer fails (Err: for example
-/// another writer took the bucket over, or the stored tree does not match the committed
-/// checkpoint). `listening` is called once the port is bound.
-pub fn run_log_service(
-    service: LogService,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-    listening: impl FnOnce(&Listening),
+/// Binds `listen`, calls `on_listening` with the bound address (port 0 is a free port the
+/// kernel chose), then serves `router` until the process receives SIGTERM or SIGINT (or `stop`
+/// resolves), and returns once the connections in progress are done (each within its lifetime).
+pub fn serve(
+    router: axum::Router,
+    listen: SocketAddr,
+    limits: Limits,
+    stop: impl Future<Output = ()> + Send + 'static,
+    on_listening: &mut dyn FnMut(SocketAddr) -> Result<()>,
 ) -> Result<()> {
-    if service.pool == 0 {
-        return Err(Error::invalid("--pool", "must be at least 1"));
-    }
-    if service.threshold > service.witnesses.len() {
-        return Err(Error::invalid(
-            "--witness-threshold",
-            format!("is {} but only {} witnesses are given", service.threshold, service.witnesses.len()),
-        ));
-    }
-    let objects = match &service.storage {
-        Location::Bucket { .. } => Objects::open(&service.storage, &service.settings)?,
-        other => return Err(Error::invalid(
-            other,
-            "log serve keeps its log in a bucket (s3://BUCKET/PREFIX); a directory log is appended to with log append",
-        )),
-    };
-    crate::transparency::bucket::check_store(&objects)?;
-    let writer = BucketWriter::open(&objects, service.key)?;
-    let origin = writer.checkpoint().origin.clone();
-    let config = SequencerConfig {
-        pool: service.pool,
-        period: service.period,
-        witnesses: service.witnesses,
-        threshold: service.threshold,
-        witness_timeout: Duration::from_secs(10),
-    };
-    let mut sequencer = Sequencer::start(writer, config)?;
-    let size = sequencer.size();
-    let (queue, submissions) = sync_channel(service.pool);
+    let what = format!("--listen {listen}");
+    let listener = std::net::TcpListener::bind(listen).at(&what)?;
+    listener.set_nonblocking(true).at(&what)?;
+    let bound = listener.local_addr().at(&what)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .thread_name("glassbox-log-serve")
+        .thread_name("glassbox-service")
         .enable_all()
         .build()
         .map_err(|e| Error::invalid("the service runtime", e.to_string()))?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(service.listen))
-        .map_err(|e| Error::io(service.listen.to_string(), e))?;
-    let addr = listener.local_addr().map_err(|e| Error::io(service.listen.to_string(), e))?;
-    listening(&Listening { addr, origin: origin.clone(), size });
-    // The sequencer stops the server when it fails; the server stops the sequencer by closing
-    // the queue (dropping the front end's sender) when it is told to stop.
-    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name("glassbox-sequencer".into())
-        .spawn(move || {
-            let result = sequencer.run(submissions);
-            let _ = failed_tx.send(());
-            result
-        })
-        .map_err(|e| Error::invalid("the sequencer thread", e.to_string()))?;
-    let app = log_http::router(log_http::Front { queue, objects, origin });
-    let shutdown = async move {
+    runtime.block_on(async move {
+        // Handlers first, so that a signal sent as soon as the address is printed is graceful.
+        let signalled = shutdown_signal()?;
+        let stop = async move {
+            tokio::select! {
+                _ = signalled => {}
+                _ = stop => {}
+            }
+        };
+        let listener = TcpListener::from_std(listener).at(&what)?;
+        on_listening(bound)?;
+        let bounded =
+            BoundedListener { inner: listener, slots: Arc::new(Semaphore::new(limits.max_connections)), limits };
+        axum::serve(bounded, router).with_graceful_shutdown(stop).await.at(&what)
+    })
+}
+
+/// A future that completes at the first SIGTERM or SIGINT (the handlers are installed now).
+fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).at("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).at("SIGINT handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = stop => {}
-            _ = failed_rx => {}
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    let served = runtime.block_on(log_http::serve(listener, app, shutdown));
-    // The router (and with it the queue's sender) is gone: the sequencer ends after its batch.
-    let sequenced = thread.join().map_err(|_| Error::invalid("the sequencer", "panicked"))?;
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    sequenced?;
-    served.map_err(|e| Error::io(addr.to_string(), e))
+    })
+}
+
+/// A TCP listener that hands out at most `max_connections` connections at a time, each one
+/// closed when idle or too old.
+struct BoundedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    limits: Limits,
+}
+
+impl axum::serve::Listener for BoundedListener {
+    type Io = BoundedConnection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (BoundedConnection, SocketAddr) {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.slots.clone().acquire_owned().await.ok();
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    // Small answers go out at once; a failure here only costs latency.
+                    let _ = stream.set_nodelay(true);
+                    return (BoundedConnection::new(stream, permit, self.limits), addr);
+                }
+                // Out of file descriptors or a connection reset before accept: wait a little
+                // rather than spin, then go on serving.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that fails with `TimedOut` once it has been idle for `idle` or open for
+/// `lifetime`, and frees its slot when dropped.
+struct BoundedConnection {
+    stream: TcpStream,
+    _slot: Option<OwnedSemaphorePermit>,
+    deadline: Pin<Box<Sleep>>,
+    idle: Duration,
+    end: Instant,
+}
+
+impl BoundedConnection {
+    fn new(stream: TcpStream, slot: Option<OwnedSemaphorePermit>, limits: Limits) -> BoundedConnection {
+        let now = Instant::now();
+        let end = now + limits.lifetime;
+        let deadline = Box::pin(tokio::time::sleep_until(end.min(now + limits.idle)));
+        BoundedConnection { stream, _slot: slot, deadline, idle: limits.idle, end }
+    }
+
+    /// Bytes moved: the idle clock starts again (never past the end of the lifetime).
+    fn progress(&mut self) {
+        let next = self.end.min(Instant::now() + self.idle);
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// Wraps a poll of the stream: progress resets the idle clock; a pending poll past the
+    /// deadline is a timeout.
+    fn bounded<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.progress();
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle or open too long")))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncRead for BoundedConnection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        this.bounded(cx, polled)
+    }
+}
+
+impl AsyncWrite for BoundedConnection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.bounded(cx, polled)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_flush(cx);
+        this.bounded(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.bounded(cx, polled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn idle_and_old_connections_time_out() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let limits =
+                Limits { max_connections: 1, idle: Duration::from_millis(200), lifetime: Duration::from_millis(600) };
+            let mut bounded = BoundedListener { inner: listener, slots: Arc::new(Semaphore::new(1)), limits };
+            // Idle: a client that sends nothing.
+            let _silent = TcpStream::connect(addr).await.unwrap();
+            let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+            let mut buf = [0u8; 8];
+            let err = conn.read(&mut buf).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            drop(conn);
+            // Busy but too old: a client that trickles a byte every 100 ms.
+            let mut trickle = TcpStream::connect(addr).await.unwrap();
+            let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+            let start = Instant::now();
+            let writer = tokio::spawn(async move {
+                for _ in 0..20 {
+                    if trickle.write_all(b"x").await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+            let err = loop {
+                match conn.read(&mut buf).await {
+                    Ok(_) => continue,
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            assert!(start.elapsed() < Duration::from_millis(1500));
+            writer.abort();
+        });
+    }
 }

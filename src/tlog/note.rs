@@ -133,7 +133,7 @@ impl NoteSignature {
     }
 
     /// `— <name> <base64(key id || signature)>` followed by a newline.
-    fn to_line(&self) -> String {
+    pub fn to_line(&self) -> String {
         let bytes = [&self.key_hash[..], &self.sig].concat();
         format!("{SIGNATURE_PREFIX}{} {}\n", self.name, STANDARD.encode(bytes))
     }

@@ -1,6 +1,7 @@
 //! The transparency log of attestations: appending DSSE envelopes as entries, proving and
 //! checking inclusion, verifying and auditing the whole log from its static files, removing
-//! the partial files the checkpoint no longer needs, and the witness role. The formats (C2SP tlog-tiles, checkpoints, signed notes, cosignatures,
+//! the partial files the checkpoint no longer needs, the witness role, and the log's client of
+//! witness services (C2SP tlog-witness). The formats (C2SP tlog-tiles, checkpoints, signed notes, cosignatures,
 //! tlog-proof) live in [`crate::tlog`].
 
 pub mod append;
@@ -14,6 +15,7 @@ pub mod proofs;
 pub mod store;
 pub mod submit;
 pub mod witness;
+pub mod witness_client;
 
 pub use entry::{LogEntry, Loggable};
 pub use files::MAX_TILE_BYTES;

@@ -2,20 +2,23 @@
 //! if it is consistent with the last one this witness cosigned, whose body the state file
 //! keeps. A witness never cosigns two checkpoints that could not both be views of one
 //! append-only log, so a log that shows different histories to different people is caught.
+//! The rule ([`check_extends`]) and the signing ([`cosignature`]) are shared with the witness
+//! service (`crate::service::witness`), which takes the consistency proof from the request.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::audit::{authenticate_checkpoint, check_consistent, WitnessPolicy};
+use super::audit::{authenticate_checkpoint, WitnessPolicy};
 use super::store::{lock, LogDir, CHECKPOINT_FILE};
 use crate::error::{Error, Result};
 use crate::fs::{limits, read_regular, write_atomic};
-use crate::keys::PrivateKey;
+use crate::keys::{PrivateKey, PublicKey};
 use crate::time::Timestamp;
 use crate::tlog::checkpoint::{self, Checkpoint};
 use crate::tlog::merkle;
-use crate::tlog::note::{is_valid_key_name, Note, NoteVerifier};
+use crate::tlog::note::{is_valid_key_name, Note, NoteSignature, NoteVerifier};
+use crate::tlog::Hash;
 
 /// A cosigning request.
 pub struct Cosign<'a> {
@@ -49,9 +52,7 @@ pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
     let origin = req.checkpoint.display().to_string();
     // A name that cannot appear in a signature line would make the rewritten checkpoint
     // unparsable, for the log and everyone reading it.
-    if !is_valid_key_name(&req.name) {
-        return Err(Error::invalid("--name", "a witness name must be non-empty, without spaces or '+'"));
-    }
+    let witness = witness_verifier(&req.name, &req.key.public())?;
     // Cosigning a log's own checkpoint file rewrites it: hold the log's append lock so that an
     // append cannot publish a larger checkpoint between our read and our write (which would put
     // the log back to an older size). Any file named `checkpoint` is taken to be a log's, even
@@ -75,15 +76,7 @@ pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
                 format!("holds the state of log {:?}, not {:?}", old.origin, new.origin),
             ));
         }
-        if new.size < old.size {
-            return Err(Error::rejected(
-                &origin,
-                format!("size {} is smaller than the {} this witness cosigned", new.size, old.size),
-            ));
-        }
-        if new.size == old.size && new.root != old.root {
-            return Err(Error::rejected(&origin, format!("a different root for size {}: the log forked", new.size)));
-        }
+        let mut proof = Vec::new();
         if new.size > old.size && old.size > 0 {
             let dir = req.log_dir.as_deref().ok_or_else(|| {
                 Error::invalid(
@@ -99,13 +92,14 @@ pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
                     format!("its tiles are not the tree of this checkpoint (size {})", new.size),
                 ));
             }
-            check_consistent(&log, old, &new)?;
+            proof = merkle::consistency_proof(&log.tree(new.size), old.size, new.size)?;
         }
+        check_extends(old.size, &old.root, &new, &proof)
+            .map_err(|refusal| Error::rejected(&origin, refusal.to_string()))?;
     }
-    let timestamp = u64::try_from(req.now.0).unwrap_or(0);
-    let witness = NoteVerifier::cosignature_v1(&req.name, &req.key.public());
-    note.signatures.retain(|s| !(s.name == witness.name && s.key_hash == witness.key_hash));
-    note.add_signature(checkpoint::cosign(&note.text, &req.name, req.key, timestamp));
+    let cosignature = cosignature(&note.text, &req.name, req.key, req.now)?;
+    note.signatures.retain(|s| !witness.matches(s));
+    note.add_signature(cosignature);
     // What is written back must still be a checkpoint every reader accepts, with our
     // cosignature verifying: never replace a log's checkpoint with something unreadable.
     let out = note.to_bytes();
@@ -125,6 +119,79 @@ pub fn cosign(req: &Cosign<'_>) -> Result<Cosigned> {
     })
 }
 
+/// The witness's cosignature verifier key (`<name>+<key id>+<base64(0x04 || key)>`), after
+/// checking that `name` can appear in a signature line: a name that cannot would make every
+/// checkpoint the witness cosigns unparsable, for the log and everyone reading it.
+pub fn witness_verifier(name: &str, key: &PublicKey) -> Result<NoteVerifier> {
+    if !is_valid_key_name(name) {
+        return Err(Error::invalid("--name", "a witness name must be non-empty, without spaces or '+'"));
+    }
+    Ok(NoteVerifier::cosignature_v1(name, key))
+}
+
+/// Why a checkpoint is not an extension of the tree a witness cosigned last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The checkpoint is smaller than the tree cosigned last.
+    Smaller { old: u64, new: u64 },
+    /// The same size with another root: two histories signed by the log key.
+    Fork { size: u64 },
+    /// The consistency proof does not show that the new tree extends the old one.
+    Inconsistent { old: u64, new: u64 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Smaller { old, new } => {
+                write!(f, "size {new} is smaller than the {old} this witness cosigned")
+            }
+            Refusal::Fork { size } => write!(f, "a different root for size {size}: the log forked"),
+            Refusal::Inconsistent { old, new } => write!(
+                f,
+                "the tree of size {new} does not extend the one of size {old} this witness cosigned (the \
+                 consistency proof does not verify): the log forked or was rewritten"
+            ),
+        }
+    }
+}
+
+/// The one rule every witness applies (the offline `log cosign` and the witness service): `new`
+/// may be cosigned only if it extends the tree of `old_size` leaves with root `old_root` that
+/// the witness cosigned last (size 0 and the empty root when it never cosigned this log), as
+/// `proof` (an RFC 6962 consistency proof, empty when the sizes are equal or `old_size` is 0)
+/// shows. The same size must have the same root.
+pub fn check_extends(
+    old_size: u64,
+    old_root: &Hash,
+    new: &Checkpoint,
+    proof: &[Hash],
+) -> std::result::Result<(), Refusal> {
+    if new.size < old_size {
+        return Err(Refusal::Smaller { old: old_size, new: new.size });
+    }
+    if new.size == old_size && new.root != *old_root {
+        return Err(Refusal::Fork { size: new.size });
+    }
+    if !merkle::verify_consistency(old_size, new.size, old_root, &new.root, proof) {
+        return Err(Refusal::Inconsistent { old: old_size, new: new.size });
+    }
+    Ok(())
+}
+
+/// A tlog-cosignature/v1 of `checkpoint_text` by `key` under the witness `name`, timestamped
+/// `now` (a time before 1970 is written as 0), checked to verify before it is returned.
+pub fn cosignature(checkpoint_text: &str, name: &str, key: &PrivateKey, now: Timestamp) -> Result<NoteSignature> {
+    let witness = witness_verifier(name, &key.public())?;
+    let timestamp = u64::try_from(now.0).unwrap_or(0);
+    let signature = checkpoint::cosign(checkpoint_text, name, key, timestamp);
+    let note = Note { text: checkpoint_text.to_string(), signatures: vec![signature.clone()] };
+    if checkpoint::verify_cosignature(&note, &witness) != Some(timestamp) {
+        return Err(Error::invalid(name, "the new cosignature does not verify"));
+    }
+    Ok(signature)
+}
+
 fn read_state(path: &Path) -> Result<Option<Checkpoint>> {
     let text = match crate::fs::read_regular_text(path, limits::CHECKPOINT) {
         Ok(text) => text,
@@ -132,4 +199,50 @@ fn read_state(path: &Path) -> Result<Option<Checkpoint>> {
         Err(e) => return Err(e),
     };
     Checkpoint::parse(&text).map(Some).map_err(|e| Error::invalid(path.display(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tlog::merkle::MemoryTree;
+
+    fn tree(tag: u8, size: u64) -> (MemoryTree, Checkpoint) {
+        let mut tree = MemoryTree::new();
+        for i in 0..size {
+            tree.push(merkle::leaf_hash(&[tag, i as u8]));
+        }
+        let checkpoint = Checkpoint { origin: "o".into(), size, root: tree.root(), extensions: vec![] };
+        (tree, checkpoint)
+    }
+
+    #[test]
+    fn only_an_extension_of_the_last_cosigned_tree_passes() {
+        let (t9, c9) = tree(0, 9);
+        let (t20, c20) = tree(0, 20);
+        let proof = merkle::consistency_proof(&t20, 9, 20).unwrap();
+        assert_eq!(check_extends(9, &t9.root(), &c20, &proof), Ok(()));
+        assert_eq!(check_extends(0, &merkle::EMPTY_ROOT, &c20, &[]), Ok(()));
+        assert_eq!(check_extends(20, &t20.root(), &c20, &[]), Ok(()), "the same checkpoint again");
+        assert_eq!(check_extends(20, &t20.root(), &c9, &[]), Err(Refusal::Smaller { old: 20, new: 9 }));
+        let (_, fork) = tree(1, 20);
+        assert_eq!(check_extends(20, &t20.root(), &fork, &[]), Err(Refusal::Fork { size: 20 }));
+        assert_eq!(check_extends(9, &c9.root, &fork, &proof), Err(Refusal::Inconsistent { old: 9, new: 20 }));
+        assert!(check_extends(9, &c9.root, &c20, &proof[1..]).is_err());
+        assert!(check_extends(0, &merkle::EMPTY_ROOT, &c20, &proof).is_err(), "a proof from 0 must be empty");
+    }
+
+    #[test]
+    fn cosignatures_verify_and_names_are_checked() {
+        let key = PrivateKey::from_seed(&[5; 32]);
+        let (_, c3) = tree(0, 3);
+        let sig = cosignature(&c3.to_text(), "w.example", &key, Timestamp(1_700_000_000)).unwrap();
+        let note = Note { text: c3.to_text(), signatures: vec![sig] };
+        let witness = witness_verifier("w.example", &key.public()).unwrap();
+        assert_eq!(checkpoint::verify_cosignature(&note, &witness), Some(1_700_000_000));
+        assert_eq!(
+            checkpoint::cosignature_timestamp(&cosignature(&c3.to_text(), "w", &key, Timestamp(-5)).unwrap()),
+            Some(0)
+        );
+        assert!(witness_verifier("a b", &key.public()).is_err() && witness_verifier("a+b", &key.public()).is_err());
+    }
 }

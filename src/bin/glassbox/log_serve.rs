@@ -82,25 +82,12 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         pool: a.pool,
         period: Duration::from_millis(a.period),
     };
-    run_log_service(service, stop_signal(), |l| {
+    run_log_service(service, &mut |l| {
         println!("listening on http://{} (log {}, size {})", l.addr, glassbox::text::escape(&l.origin), l.size);
         use std::io::Write;
-        let _ = std::io::stdout().flush();
+        std::io::stdout().flush().map_err(|e| glassbox::Error::io("stdout", e))
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 pub fn check_store(a: CheckStoreArgs) -> Result<ExitCode> {

@@ -15,6 +15,7 @@ mod review;
 mod sample;
 mod site;
 mod verify;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,9 @@ enum Command {
     Sample(sample::SampleCommand),
     /// Write the static transparency site that verifies itself in the reader's browser.
     Site(site::SiteArgs),
+    /// A witness as a network service (C2SP tlog-witness): cosign logs' checkpoints as they grow.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Review(cmd) => review::run(cmd),
         Command::Sample(cmd) => sample::run(cmd),
         Command::Site(args) => site::run(args),
+        Command::Witness(cmd) => witness::run(cmd),
     };
     match result {
         Ok(code) => code,
