@@ -41,14 +41,25 @@ fn client(timeout: Duration) -> Result<reqwest::Client> {
 
 /// POSTs `body` to `url` and reads at most `max` bytes of the answer.
 pub async fn post(url: &str, content_type: &str, body: Vec<u8>, max: u64, timeout: Duration) -> Result<Response> {
+    post_with_headers(url, content_type, &[], body, max, timeout).await
+}
+
+/// [`post`] with extra request headers.
+pub async fn post_with_headers(
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    max: u64,
+    timeout: Duration,
+) -> Result<Response> {
     check_url(url)?;
-    let response = client(timeout)?
-        .post(url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
+    let mut request = client(timeout)?.post(url).header("content-type", content_type);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response =
+        request.body(body).send().await.map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
     read(url, response, max).await
 }
 
@@ -80,6 +91,17 @@ async fn read(url: &str, response: reqwest::Response, max: u64) -> Result<Respon
 
 pub fn post_blocking(url: &str, content_type: &str, body: Vec<u8>, max: u64, timeout: Duration) -> Result<Response> {
     block_on(post(url, content_type, body, max, timeout))?
+}
+
+pub fn post_with_headers_blocking(
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    max: u64,
+    timeout: Duration,
+) -> Result<Response> {
+    block_on(post_with_headers(url, content_type, headers, body, max, timeout))?
 }
 
 pub fn get_blocking(url: &str, max: u64, timeout: Duration) -> Result<Response> {

@@ -24,7 +24,20 @@ use crate::transparency::Loggable;
 /// One submission waiting for its receipt.
 pub struct Submission {
     pub item: Loggable,
-    pub reply: tokio::sync::oneshot::Sender<std::result::Result<Receipt, String>>,
+    /// Log the envelope only as entry `expect_size` (only if the log then has exactly that many
+    /// entries before it): a compare-and-swap for a writer whose decision rests on the log up
+    /// to that size (the custody gateway).
+    pub expect_size: Option<u64>,
+    pub reply: tokio::sync::oneshot::Sender<std::result::Result<Receipt, Refusal>>,
+}
+
+/// Why a submission got no receipt.
+#[derive(Clone, Debug)]
+pub enum Refusal {
+    /// The log had `size` entries, not the expected number: nothing was logged.
+    Moved { size: u64 },
+    /// The service could not log it, or not yet in a published checkpoint: retry.
+    Unavailable(String),
 }
 
 /// What a submitter gets back.
@@ -113,7 +126,30 @@ impl Sequencer {
     }
 
     /// Sequences one pooled batch: commit, cosign, publish, answer.
-    fn sequence(&mut self, batch: Vec<Submission>) -> Result<()> {
+    fn sequence(&mut self, pooled: Vec<Submission>) -> Result<()> {
+        // Conditional submissions first learn their index: arrival order, after the entries
+        // ahead of them in the batch.
+        let mut next = self.writer.checkpoint().size;
+        let mut seen = std::collections::HashSet::new();
+        let mut batch = Vec::with_capacity(pooled.len());
+        for s in pooled {
+            let digest = s.item.digest.0;
+            let logged = self.known.contains_key(&digest) || seen.contains(&digest);
+            if let Some(expected) = s.expect_size {
+                if logged || expected != next {
+                    let _ = s.reply.send(Err(Refusal::Moved { size: next }));
+                    continue;
+                }
+            }
+            if !logged {
+                seen.insert(digest);
+                next += 1;
+            }
+            batch.push(s);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
         let items: Vec<Loggable> = batch.iter().map(|s| s.item.clone()).collect();
         let old = self.writer.checkpoint().clone();
         let plan = match plan(self.writer.log(), &old, &items, Known::Map(&self.known), true) {
@@ -123,14 +159,14 @@ impl Sequencer {
                 // appended safely. Tell everyone and stop.
                 let why = e.to_string();
                 for s in batch {
-                    let _ = s.reply.send(Err(why.clone()));
+                    let _ = s.reply.send(Err(Refusal::Unavailable(why.clone())));
                 }
                 return Err(e);
             }
         };
         if let Err(e) = self.writer.commit(&plan) {
             for s in batch {
-                let _ = s.reply.send(Err(format!("not logged: {e}")));
+                let _ = s.reply.send(Err(Refusal::Unavailable(format!("not logged: {e}"))));
             }
             return Err(e);
         }
@@ -141,7 +177,8 @@ impl Sequencer {
             // Committed but not witnessed: the entries are in the log and will be in the next
             // published checkpoint; a submitter who retries gets the receipt then.
             for s in batch {
-                let _ = s.reply.send(Err(format!("logged, but not yet in a published checkpoint: {e}")));
+                let why = format!("logged, but not yet in a published checkpoint: {e}");
+                let _ = s.reply.send(Err(Refusal::Unavailable(why)));
             }
             return Ok(());
         }
@@ -152,8 +189,8 @@ impl Sequencer {
         let tree = self.writer.log().tree(self.published_size);
         for s in batch {
             let answer = match indices.get(&s.item.digest.0) {
-                Some(&index) => self.receipt(&tree, &s.item, index).map_err(|e| e.to_string()),
-                None => Err("the batch lost this envelope".to_string()),
+                Some(&index) => self.receipt(&tree, &s.item, index).map_err(|e| Refusal::Unavailable(e.to_string())),
+                None => Err(Refusal::Unavailable("the batch lost this envelope".to_string())),
             };
             let _ = s.reply.send(answer);
         }

@@ -16,11 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::log::{Receipt, Submission};
+use super::log::{Receipt, Refusal, Submission};
 use crate::remote::objects::Objects;
 use crate::transparency::entry::MAX_ENVELOPE_BYTES;
 use crate::transparency::{Loggable, MAX_BUNDLE_BYTES, MAX_TILE_BYTES};
 
+/// The request header of a conditional submission: log the envelope only as entry N.
+pub const EXPECT_SIZE: &str = "glassbox-expect-size";
 /// How long a submitter waits for its receipt before being told to retry.
 const RECEIPT_WAIT: Duration = Duration::from_secs(60);
 /// How long a request body may take to arrive.
@@ -79,15 +81,24 @@ async fn add(State(front): State<Arc<Front>>, headers: HeaderMap, body: Body) ->
         Ok(item) => item,
         Err(e) => return error(StatusCode::BAD_REQUEST, "the envelope", e),
     };
+    let expect_size = match headers.get(EXPECT_SIZE).map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok())) {
+        None => None,
+        Some(Some(size)) => Some(size),
+        Some(None) => return error(StatusCode::BAD_REQUEST, EXPECT_SIZE, "is not a decimal entry count"),
+    };
     let (reply, answer) = tokio::sync::oneshot::channel();
-    match front.queue.try_send(Submission { item, reply }) {
+    match front.queue.try_send(Submission { item, expect_size, reply }) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => return overloaded("the pool is full: retry"),
         Err(TrySendError::Disconnected(_)) => return overloaded("the sequencer has stopped"),
     }
     match tokio::time::timeout(RECEIPT_WAIT, answer).await {
         Ok(Ok(Ok(receipt))) => receipt_response(&receipt),
-        Ok(Ok(Err(why))) => overloaded(&why),
+        Ok(Ok(Err(Refusal::Moved { size }))) => {
+            let body = serde_json::json!({ "error": { "what": EXPECT_SIZE, "reason": format!("the log has {size} entries"), "size": size } });
+            (StatusCode::CONFLICT, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        }
+        Ok(Ok(Err(Refusal::Unavailable(why)))) => overloaded(&why),
         Ok(Err(_)) => overloaded("the sequencer has stopped"),
         Err(_) => overloaded("no witnessed checkpoint covers the envelope yet: retry"),
     }

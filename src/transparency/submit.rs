@@ -38,14 +38,43 @@ pub struct Submitted {
     pub receipt: TlogProof,
 }
 
+/// What a conditional submission did.
+#[derive(Clone, Debug)]
+pub enum SubmittedAt {
+    Logged(Submitted),
+    /// The log had grown to `size` entries: nothing was logged.
+    Moved {
+        size: u64,
+    },
+}
+
 /// Submits `item` to the log service at `base` (its base URL) and checks the receipt.
 pub fn submit(base: &str, item: &Loggable, options: &SubmitOptions<'_>) -> Result<Submitted> {
+    match submit_at(base, item, None, options)? {
+        SubmittedAt::Logged(done) => Ok(done),
+        SubmittedAt::Moved { size } => {
+            Err(Error::invalid(base, format!("refused an unconditional submission as moved (size {size})")))
+        }
+    }
+}
+
+/// [`submit`], but with `expect_size` the service logs the envelope only as entry
+/// `expect_size`: a compare-and-swap on the log over HTTP (the directory log's `append_at`).
+pub fn submit_at(
+    base: &str,
+    item: &Loggable,
+    expect_size: Option<u64>,
+    options: &SubmitOptions<'_>,
+) -> Result<SubmittedAt> {
     let url = format!("{}/add", base.trim_end_matches('/'));
     let mut attempt = 0;
+    let headers: Vec<(&str, String)> =
+        expect_size.map(|n| ("glassbox-expect-size", n.to_string())).into_iter().collect();
     let response = loop {
-        let response = http::post_blocking(
+        let response = http::post_with_headers_blocking(
             &url,
             "application/json",
+            &headers,
             item.envelope_line.as_bytes().to_vec(),
             MAX_RECEIPT_BYTES,
             options.timeout,
@@ -58,6 +87,15 @@ pub fn submit(base: &str, item: &Loggable, options: &SubmitOptions<'_>) -> Resul
         }
         break response;
     };
+    if response.status == 409 && expect_size.is_some() {
+        let size = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|v| v["error"]["size"].as_u64())
+            .ok_or_else(|| {
+                Error::invalid(&url, format!("answered 409 without the log's size: {}", response.body_summary()))
+            })?;
+        return Ok(SubmittedAt::Moved { size });
+    }
     if response.status != 200 {
         let kind = if (400..500).contains(&response.status) { "refused" } else { "failed" };
         let reason = format!(
@@ -86,5 +124,11 @@ pub fn submit(base: &str, item: &Loggable, options: &SubmitOptions<'_>) -> Resul
             format!("answered with a receipt that does not prove envelope {}", item.digest.prefixed()),
         ));
     }
-    Ok(Submitted { envelope: item.digest, index: receipt.index, size: checkpoint.size, receipt })
+    if expect_size.is_some_and(|n| n != receipt.index) {
+        return Err(Error::rejected(
+            &url,
+            format!("logged the envelope as entry {}, not the expected {}", receipt.index, expect_size.unwrap_or(0)),
+        ));
+    }
+    Ok(SubmittedAt::Logged(Submitted { envelope: item.digest, index: receipt.index, size: checkpoint.size, receipt }))
 }
