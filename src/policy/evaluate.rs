@@ -106,7 +106,7 @@ impl Context {
     pub fn of_authenticated(
         policy: &Policy,
         collected: Collected,
-        log_dir: &Path,
+        log_dir: &LogDir,
         verified: &crate::transparency::audit::Verified,
         entries: Vec<crate::transparency::LogEntry>,
     ) -> Context {

@@ -8,7 +8,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::path::Path;
 
 use super::evaluate::Evidence;
 use super::evidence::{Collected, Found};
@@ -62,14 +61,14 @@ impl LogView {
     /// `entries` are its entries, parsed, in order.
     pub fn of_authenticated(
         policy: &Policy,
-        dir: &Path,
+        dir: &LogDir,
         verified: &audit::Verified,
         entries: Vec<LogEntry>,
     ) -> LogView {
         let required = policy.log.as_ref().is_some_and(|lp| lp.required);
         let log = match &policy.log {
             None => Err("no log in the policy".into()),
-            Some(_) => index_entries(LogDir::new(dir), verified, entries).map_err(|e| e.to_string()),
+            Some(_) => index_entries(dir.clone(), verified, entries).map_err(|e| e.to_string()),
         };
         LogView { required, log, missing: Default::default(), present: Default::default() }
     }

@@ -153,6 +153,9 @@ async fn serve_object(front: &Front, rel: &str, max: u64, cache: &'static str) -
             let kind = if rel == "checkpoint" { "text/plain; charset=utf-8" } else { "application/octet-stream" };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            // The log is public: pages on any origin (the transparency site) may read it, and
+            // they authenticate every byte themselves.
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
             response
         }
         Ok(None) => error(StatusCode::NOT_FOUND, rel, "no such file in the log"),

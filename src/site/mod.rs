@@ -22,6 +22,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::policy::{verify_in, Context, Policy};
 use crate::time::{Period, Timestamp};
+use crate::transparency::LogDir;
 
 pub use custody::bar_chart;
 pub use html::{esc, shown};
@@ -44,7 +45,8 @@ pub struct SiteRequest {
     /// The attestations directory (statements not in the log are shown as such).
     pub attestations: PathBuf,
     /// The log directory the site describes.
-    pub log: PathBuf,
+    /// The log: a directory, a bucket or a base URL.
+    pub log: LogDir,
     /// The trust policy the verdicts are given under.
     pub policy: PathBuf,
     /// Where the pages fetch the log from: absolute, or relative to the site's root.

@@ -4,7 +4,6 @@
 //! describe, and the statement record (docs/formats.md section 19) of each statement shown.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -42,8 +41,9 @@ impl Log {
     /// Verifies the log at `path` with the policy's `[log]` section, or refuses it (exit 2),
     /// naming it. Also returns the authenticated entries' bytes, for the verdicts and the
     /// custody audit: the log is read and verified once, so all three see the same checkpoint.
-    pub fn open(path: &Path, lp: &LogPolicy) -> Result<(Log, Vec<Vec<u8>>)> {
-        let dir = LogDir::new(path);
+    pub fn open(dir: &LogDir, lp: &LogPolicy) -> Result<(Log, Vec<Vec<u8>>)> {
+        let path = &dir.root;
+        let dir = dir.clone();
         let witnesses = WitnessPolicy { witnesses: lp.witnesses.clone(), threshold: lp.witness_threshold };
         let refuse = |e: Error| Error::invalid(path.display(), format!("the log does not verify: {e}"));
         let (verified, raw) = authenticated_entries(&dir, &lp.vkey, &witnesses).map_err(refuse)?;

@@ -40,13 +40,13 @@ fn browser() -> Option<PathBuf> {
 }
 
 /// The generated site, the log beside it, and what the pages should show.
-struct Site {
+pub(crate) struct Site {
     _dir: tempfile::TempDir,
     _attestations: tempfile::TempDir,
     /// The site with the log as `log/`, never changed: visits copy it.
-    served: PathBuf,
+    pub served: PathBuf,
     /// The release page of avscan and of the FAILED build-time fixture (relative to `served`).
-    avscan_page: String,
+    pub avscan_page: String,
     failed_page: String,
     /// Receipts of a released and of a never requested sample, and one for another log.
     released_receipt: PathBuf,
@@ -54,10 +54,10 @@ struct Site {
     foreign_receipt: PathBuf,
     /// The attestations directory (with the log and policy) the site was generated from, and
     /// the log's key.
-    attestations: PathBuf,
-    log_key: PathBuf,
+    pub attestations: PathBuf,
+    pub log_key: PathBuf,
     /// The witness's key, whose cosignature the policy requires.
-    witness_key: PathBuf,
+    pub witness_key: PathBuf,
 }
 
 impl Site {
@@ -78,7 +78,7 @@ impl Site {
     }
 }
 
-fn site() -> Option<&'static Site> {
+pub(crate) fn site() -> Option<&'static Site> {
     static SITE: OnceLock<Site> = OnceLock::new();
     browser()?;
     Some(SITE.get_or_init(build_site))
@@ -298,7 +298,7 @@ fn served_copy(site: &Site) -> tempfile::TempDir {
 
 /// How to visit a page.
 #[derive(Default)]
-struct Visit<'a> {
+pub(crate) struct Visit<'a> {
     no_range: bool,
     no_js: bool,
     /// WebCrypto without Ed25519 (browsers before Chrome 137, Firefox 129, Safari 17).
@@ -310,7 +310,7 @@ struct Visit<'a> {
 }
 
 /// Opens `page` of the directory `root` in Chromium; returns what visit.mjs saw.
-fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
+pub(crate) fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
     // Two cores for four agents: one browser at a time.
     static ONE_BROWSER: Mutex<()> = Mutex::new(());
     let modules = browser().expect("checked by site()");
@@ -346,7 +346,7 @@ fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
 }
 
 /// The statement records of a page (its `#glassbox-data`).
-fn records(root: &Path, page: &str) -> Vec<Value> {
+pub(crate) fn records(root: &Path, page: &str) -> Vec<Value> {
     let html = std::fs::read_to_string(root.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
     let at = html.find("id=\"glassbox-data\"").unwrap_or_else(|| panic!("{page} has no #glassbox-data"));
     let start = at + html[at..].find('>').unwrap() + 1;
@@ -358,7 +358,7 @@ fn records(root: &Path, page: &str) -> Vec<Value> {
 /// Asserts that every `[data-statement]` row of `seen` is failed exactly when its record is in
 /// `failed` (by row id), with one of the reasons in `why` (separated by " | ") in its status, and
 /// verified otherwise.
-fn assert_rows(seen: &Value, records: &[Value], failed: &dyn Fn(&Value) -> bool, why: &str) {
+pub(crate) fn assert_rows(seen: &Value, records: &[Value], failed: &dyn Fn(&Value) -> bool, why: &str) {
     let rows = seen["rows"].as_array().unwrap();
     assert_eq!(seen["done"], "done", "{seen:#}");
     for row in rows {

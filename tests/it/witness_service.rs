@@ -51,10 +51,10 @@ impl Served {
 
 /// The witness's files: its key pair and state, and where its stderr goes.
 pub(crate) struct Setup {
-    dir: PathBuf,
-    key: PathBuf,
-    public: PathBuf,
-    state: PathBuf,
+    pub dir: PathBuf,
+    pub key: PathBuf,
+    pub public: PathBuf,
+    pub state: PathBuf,
 }
 
 pub(crate) fn setup(dir: &Path) -> Setup {
@@ -64,9 +64,14 @@ pub(crate) fn setup(dir: &Path) -> Setup {
 
 /// Starts the witness on a free loopback port for the logs `ORIGIN=VKEY`.
 pub(crate) fn serve(s: &Setup, logs: &[String]) -> Served {
+    serve_as(s, NAME, logs)
+}
+
+/// [`serve`] under the witness name `name`.
+pub(crate) fn serve_as(s: &Setup, name: &str, logs: &[String]) -> Served {
     let stderr = tempfile::Builder::new().prefix("witness-stderr").tempfile_in(&s.dir).unwrap().keep().unwrap().1;
     let mut cmd = glassbox();
-    cmd.args(["witness", "serve", "--key"]).arg(&s.key).args(["--name", NAME, "--state"]).arg(&s.state);
+    cmd.args(["witness", "serve", "--key"]).arg(&s.key).args(["--name", name, "--state"]).arg(&s.state);
     cmd.args(["--listen", "127.0.0.1:0"]);
     for log in logs {
         cmd.args(["--log", log]);

@@ -18,7 +18,7 @@ use glassbox::tlog::proof::TlogProof;
 use glassbox::transparency::audit::{self, WitnessPolicy};
 use glassbox::transparency::entry::MAX_ENVELOPE_BYTES;
 use glassbox::transparency::proofs::{self, Target};
-use glassbox::transparency::{bucket, gc, store, witness, LogDir, LogEntry, Loggable};
+use glassbox::transparency::{bucket, gc, mirror, store, witness, LogDir, LogEntry, Loggable};
 
 use crate::context::now;
 use crate::log_serve::store_settings;
@@ -52,6 +52,24 @@ pub enum LogCommand {
     Serve(crate::log_serve::ServeArgs),
     /// Check that an object store honours create-only writes and compare-and-swap.
     CheckStore(crate::log_serve::CheckStoreArgs),
+    /// Copy a log between any two of a directory, a bucket and a URL (a URL only as the
+    /// source), authenticating every tile and bundle against the source's checkpoint.
+    Mirror(MirrorArgs),
+}
+
+#[derive(Args)]
+pub struct MirrorArgs {
+    /// The log to copy: a directory, `s3://BUCKET/PREFIX` or a base URL.
+    src: String,
+    /// Where to copy it: a directory or `s3://BUCKET/PREFIX` (empty, or an earlier copy).
+    dst: String,
+    /// The log's verifier key (file or string): nothing is copied unless the source verifies.
+    #[arg(long)]
+    vkey: String,
+    #[command(flatten)]
+    witness: WitnessArgs,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -319,6 +337,29 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
         LogCommand::List(a) => list(&a)?,
         LogCommand::Serve(a) => return crate::log_serve::serve(a),
         LogCommand::CheckStore(a) => return crate::log_serve::check_store(a),
+        LogCommand::Mirror(a) => {
+            let dst = match Location::parse(&a.dst)? {
+                Location::Url(url) => anyhow::bail!(glassbox::Error::invalid(
+                    url,
+                    "a URL is read-only: mirror into a directory or a bucket"
+                )),
+                location => LogDir::open(&location, &store_settings())?,
+            };
+            let done = mirror::mirror(&open_log(&a.src)?, &dst, &vkey(&a.vkey, "--vkey")?, &witnesses(&a.witness)?)?;
+            if a.json {
+                print_json(&done)?;
+            } else {
+                println!(
+                    "mirrored {} at size {} (the copy had {}): {} objects, {} bytes written to {}",
+                    escape(&done.origin),
+                    done.size,
+                    done.previous,
+                    done.objects,
+                    done.bytes,
+                    a.dst
+                );
+            }
+        }
         LogCommand::Gc(a) => {
             let done = gc::collect(&LogDir::new(&a.dir), &vkey(&a.vkey, "--vkey")?, a.dry_run)?;
             if a.json {

@@ -15,9 +15,9 @@ pub struct SiteArgs {
     /// The attestations directory.
     #[arg(long)]
     attestations: PathBuf,
-    /// The transparency log directory.
+    /// The transparency log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
     #[arg(long)]
-    log: PathBuf,
+    log: String,
     /// The trust policy the verdicts are given under.
     #[arg(long)]
     policy: PathBuf,
@@ -34,7 +34,7 @@ pub struct SiteArgs {
 pub fn run(args: SiteArgs) -> Result<ExitCode> {
     let summary = generate(&SiteRequest {
         attestations: args.attestations,
-        log: args.log,
+        log: crate::log::open_log(&args.log)?,
         policy: args.policy,
         log_url: args.log_url,
         out: args.out,
