@@ -24,9 +24,11 @@ pub(crate) struct Service {
 impl Service {
     /// Starts the service on `listen` and waits for its `listening on` line.
     pub fn start(rgw: &Rgw, storage: &str, key: &Path, listen: &str, extra: &[&str]) -> Service {
+        let period: &[&str] = if extra.contains(&"--period") { &[] } else { &["--period", "20"] };
         let mut child = glassbox()
-            .args(["log", "serve", "--storage", storage, "--listen", listen, "--period", "20", "--key"])
+            .args(["log", "serve", "--storage", storage, "--listen", listen, "--key"])
             .arg(key)
+            .args(period)
             .args(extra)
             .envs(rgw.env())
             .stdout(Stdio::piped())
@@ -57,6 +59,21 @@ impl Service {
             assert!(started.elapsed() < limit, "log serve did not stop within {limit:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills the process; everything it printed (stdout after the first line, and stderr).
+    pub fn kill_and_read(mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut all = String::new();
+        if let Some(mut out) = self.stdout.take() {
+            let _ = out.read_to_string(&mut all);
+        }
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut all);
+        }
+        all
     }
 
     pub fn kill(&mut self) {
@@ -209,7 +226,63 @@ fn the_log_service_logs_into_a_bucket_and_the_log_reads_the_same_everywhere() {
     assert_eq!(rgw.put_object("glassbox-serve", "log/tile/0/000", &bad, &[]).status, 200);
     let out = output(glassbox().args(["log", "verify", &url, "--vkey", &vkey]));
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    drop(service);
+
+    // The bucket's secret is in nothing glassbox printed or wrote: not in the service's output,
+    // not in a client's, not in any object of the log.
+    let printed = service.kill_and_read();
+    let check = output(glassbox().args(["log", "check-store", &storage]).envs(rgw.env()));
+    let mut everything = printed.into_bytes();
+    everything.extend_from_slice(&check.stdout);
+    everything.extend_from_slice(&check.stderr);
+    for (_, bytes) in read_all(&copy) {
+        everything.extend_from_slice(&bytes);
+    }
+    for secret in [&rgw.secret_key, &rgw.access_key] {
+        assert!(!String::from_utf8_lossy(&everything).contains(secret.as_str()), "a credential leaked");
+    }
+}
+
+/// A flood: with a pool of one envelope and a long period, concurrent submitters beyond the
+/// queue are answered 503 with `Retry-After` at once, never queued without bound; once the
+/// flood passes, every envelope gets logged.
+#[test]
+fn a_flood_of_submissions_gets_503_with_retry_after_not_an_unbounded_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((rgw, storage, key, _)) = bucket_log(dir.path(), "glassbox-flood") else { return };
+    let service = Service::start(&rgw, &storage, &key, "127.0.0.1:0", &["--pool", "1", "--period", "1500"]);
+    let file = dir.path().join("flood.jsonl");
+    let lines = envelopes(&file, 0, 12);
+    let add = format!("{}/add", service.url);
+    let answers: Vec<(u16, Option<u64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .iter()
+            .map(|line| {
+                let add = &add;
+                scope.spawn(move || {
+                    let r = glassbox::remote::http::post_blocking(
+                        add,
+                        "application/json",
+                        line.clone().into_bytes(),
+                        1 << 20,
+                        Duration::from_secs(60),
+                    )
+                    .unwrap();
+                    (r.status, r.retry_after)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 503).collect();
+    assert!(!refused.is_empty(), "{answers:?}");
+    assert!(refused.iter().all(|(_, retry)| *retry == Some(1)), "{answers:?}");
+    assert!(answers.iter().all(|(status, _)| *status == 200 || *status == 503), "{answers:?}");
+    // Submitted again (as `log append URL` does after Retry-After), all of them are logged.
+    ok(glassbox().args(["log", "append", &service.url]).arg(&file));
+    let checkpoint =
+        glassbox::remote::http::get_blocking(&format!("{}/checkpoint", service.url), 1 << 16, Duration::from_secs(10))
+            .unwrap();
+    assert_eq!(String::from_utf8(checkpoint.body).unwrap().lines().nth(1), Some("12"));
 }
 
 /// Bad requests get a 4xx JSON error naming the fault; the lock object is not served.
