@@ -332,3 +332,51 @@ fn the_log_service_refuses_bad_submissions_with_json_errors() {
             .unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// `review sign --log URL`: the reviewer publishes the review to the log service without the
+/// log key and keeps the receipt, which checks offline against the log key.
+#[test]
+fn a_review_is_signed_and_published_to_the_log_service_with_its_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((rgw, storage, key, vkey)) = bucket_log(dir.path(), "glassbox-review") else { return };
+    let service = Service::start(&rgw, &storage, &key, "127.0.0.1:0", &[]);
+    let src = dir.path().join("src");
+    write_tree(&src, &[("Cargo.toml", "[package]\nname = \"x\"\nversion = \"0.1.0\"\n"), ("src/lib.rs", "")]);
+    let (reviewer, _) = keypair(dir.path(), "reviewer");
+    let out_file = dir.path().join("reviews/review.intoto.jsonl");
+    std::fs::create_dir_all(out_file.parent().unwrap()).unwrap();
+    let printed = ok(glassbox()
+        .args(["review", "sign", "--source"])
+        .arg(&src)
+        .args(["--criteria", "safe-to-run", "--component", "x", "--version", "0.1.0", "--no-git", "--key"])
+        .arg(&reviewer)
+        .arg("--out")
+        .arg(&out_file)
+        .args(["--log", &service.url, "--log-vkey", &vkey]));
+    assert!(printed.contains("logged as entry 0"), "{printed}");
+    let receipt = std::fs::read_dir(out_file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tlog-proof"))
+        .expect("a receipt beside the review");
+    let checked = ok(glassbox()
+        .args(["log", "check-proof"])
+        .arg(&receipt)
+        .arg("--envelope")
+        .arg(&out_file)
+        .args(["--vkey", &vkey]));
+    assert!(checked.contains("is entry 0"), "{checked}");
+    // A directory is not a log service: refused before anything is signed.
+    let out = output(
+        glassbox()
+            .args(["review", "sign", "--source"])
+            .arg(&src)
+            .args(["--criteria", "safe-to-run", "--component", "x", "--version", "0.1.0", "--no-git", "--key"])
+            .arg(&reviewer)
+            .arg("--out")
+            .arg(dir.path().join("other.intoto.jsonl"))
+            .args(["--log", "some/dir"]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("other.intoto.jsonl").exists());
+}

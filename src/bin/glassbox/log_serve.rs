@@ -52,6 +52,72 @@ pub struct CheckStoreArgs {
     url: String,
 }
 
+/// Options of commands that publish what they signed to a log service.
+#[derive(Args)]
+pub struct PublishArgs {
+    /// Submit what was signed to this log service (`https://…`, `http://` on loopback) and keep
+    /// each receipt beside the file, as `<sha256 hex>.tlog-proof`. No log key is needed.
+    #[arg(long = "log", value_name = "URL")]
+    log: Option<String>,
+    /// The log's verifier key (file or string): each receipt's checkpoint must be signed by it.
+    #[arg(long = "log-vkey", requires = "log")]
+    log_vkey: Option<String>,
+}
+
+impl PublishArgs {
+    pub fn requested(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Refuses a `--log` that is not a URL, and an unreadable `--log-vkey`, before any work.
+    pub fn check(&self) -> Result<()> {
+        if let Some(url) = &self.log {
+            if !matches!(Location::parse(url)?, Location::Url(_)) {
+                anyhow::bail!(glassbox::Error::invalid(url, "--log takes a log service's URL (https://…)"));
+            }
+        }
+        if let Some(v) = &self.log_vkey {
+            vkey(v, "--log-vkey")?;
+        }
+        Ok(())
+    }
+}
+
+/// A receipt written by [`publish`].
+pub struct Published {
+    pub index: u64,
+    pub receipt: PathBuf,
+}
+
+/// With `--log URL`: submits every envelope of `file` to the log service and writes each receipt
+/// (checked) beside it. Nothing without `--log`.
+pub fn publish(args: &PublishArgs, file: &std::path::Path) -> Result<Vec<Published>> {
+    use glassbox::transparency::submit::{submit, SubmitOptions};
+    let Some(url) = &args.log else { return Ok(Vec::new()) };
+    let url = match Location::parse(url)? {
+        Location::Url(url) => url,
+        other => anyhow::bail!(glassbox::Error::invalid(other, "--log takes a log service's URL (https://…)")),
+    };
+    let log_key = args.log_vkey.as_deref().map(|v| vkey(v, "--log-vkey")).transpose()?;
+    let witnesses = glassbox::transparency::audit::WitnessPolicy::default();
+    let options = SubmitOptions {
+        log_key: log_key.as_ref(),
+        witnesses: &witnesses,
+        retries: 30,
+        timeout: Duration::from_secs(120),
+    };
+    let text = glassbox::fs::read_regular_text(file, 1 << 30)?;
+    let dir = file.parent().unwrap_or(std::path::Path::new("."));
+    let mut published = Vec::new();
+    for item in glassbox::transparency::Loggable::parse_lines(&text, &file.display().to_string())? {
+        let done = submit(&url, &item, &options)?;
+        let receipt = dir.join(format!("{}.tlog-proof", done.envelope.hex()));
+        glassbox::fs::write_atomic(&receipt, &done.receipt.to_bytes(), 0o644)?;
+        published.push(Published { index: done.index, receipt });
+    }
+    Ok(published)
+}
+
 /// The object-store settings from the environment, the way the AWS tools take them. Values are
 /// never printed.
 pub fn store_settings() -> StoreSettings {

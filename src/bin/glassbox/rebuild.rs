@@ -47,9 +47,12 @@ pub struct RebuildArgs {
     sandbox: SandboxArgs,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    publish: crate::log_serve::PublishArgs,
 }
 
 pub fn run(args: RebuildArgs) -> Result<ExitCode> {
+    args.publish.check()?;
     let trusted =
         args.trust.iter().map(|p| PublicKey::read(p).context("reading a --trust key")).collect::<Result<Vec<_>>>()?;
     let key =
@@ -71,10 +74,21 @@ pub fn run(args: RebuildArgs) -> Result<ExitCode> {
         progress: &progress,
     })?;
     drop(progress);
+    // The verdict goes to the log service (with --log) before it is reported as written.
+    let published = match &outcome.verdict_file {
+        Some(file) => crate::log_serve::publish(&args.publish, file)?,
+        None if args.publish.requested() => {
+            anyhow::bail!(glassbox::Error::invalid("--log", "there is no verdict to log without --key"))
+        }
+        None => Vec::new(),
+    };
     if args.json {
         print_json(&outcome)?;
     } else {
         print!("{}", render(&outcome));
+        for p in &published {
+            println!("verdict logged as entry {}; receipt {}", p.index, p.receipt.display());
+        }
     }
     Ok(if outcome.reproduced { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -81,6 +81,8 @@ pub struct SignArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     tree: GitTreeArgs,
+    #[command(flatten)]
+    publish: crate::log_serve::PublishArgs,
     /// Print what was signed as JSON, with the statement.
     #[arg(long)]
     json: bool,
@@ -173,6 +175,7 @@ fn patch_for_terminal(unified: &str) -> String {
 }
 
 fn run_sign(args: SignArgs) -> Result<ExitCode> {
+    args.publish.check()?;
     let key = crate::context::private_key(&args.key).context("reading the reviewer's key (--key)")?;
     let options = load_options(&args.tree);
     let progress = TerminalProgress::new();
@@ -201,10 +204,14 @@ fn run_sign(args: SignArgs) -> Result<ExitCode> {
         destination,
         env: &options.tree.env,
     })?;
+    let published = crate::log_serve::publish(&args.publish, &signed.file)?;
     if args.json {
         print_json(&signed)?;
     } else {
         print!("{}", render_signed(&signed));
+        for p in &published {
+            println!("logged as entry {}; receipt {}", p.index, p.receipt.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
