@@ -12,6 +12,7 @@ pub mod commitment;
 pub mod gateway;
 pub mod intake;
 pub mod ledger;
+pub mod log_writer;
 pub mod lookup;
 pub mod policies;
 pub mod receipt;
