@@ -35,8 +35,8 @@ pub struct IntakeArgs {
     #[arg(long)]
     log_key: Option<PathBuf>,
     /// The log's verifier key (file or string): required with a log service's URL (its receipt
-    /// is checked with it and the customers' receipts name it); with a directory, the log's
-    /// checkpoint must verify with it.
+    /// is checked with it and the customers' receipts name it). Otherwise, without --log-key,
+    /// the log's checkpoint must verify with it.
     #[arg(long)]
     vkey: Option<String>,
     /// A file of paths to take in, one per line (blank lines skipped).
