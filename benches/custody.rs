@@ -23,6 +23,7 @@ use glassbox::custody::audit::{self, Options};
 use glassbox::custody::commitment::{commit, commit_detail, BatchTree};
 use glassbox::custody::gateway::{self, GatewayRequest, Outcome};
 use glassbox::custody::intake::{self, IntakeOptions};
+use glassbox::custody::log_writer::LogWriter;
 use glassbox::custody::request::{self, RequestSpec};
 use glassbox::custody::statements;
 use glassbox::custody::store::SampleStore;
@@ -234,8 +235,15 @@ fn take_in_real_samples(
             path
         })
         .collect();
-    let opts =
-        IntakeOptions { key: center, log, log_key: Some(log_key), out: None, receipts: None, now: Timestamp(T0) };
+    let opts = IntakeOptions {
+        key: center,
+        log,
+        writer: Some(LogWriter::Dir { log, key: log_key }),
+        vkey: None,
+        out: None,
+        receipts: None,
+        now: Timestamp(T0),
+    };
     let outcome = intake::intake(store, &inputs, &opts).expect("intake of the real samples");
     assert!(outcome.log_index.is_some(), "the real samples' intake is not in the log");
     outcome.samples.iter().map(|t| t.commitment).collect()
@@ -280,7 +288,7 @@ impl ReleaseBench<'_> {
                 store: self.store,
                 policy: self.policy,
                 log: self.log,
-                log_key: self.log_key,
+                writer: LogWriter::Dir { log: self.log, key: self.log_key },
                 gateway_key: self.gateway,
                 out: &out,
                 now: Timestamp(now + 30),

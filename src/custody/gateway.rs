@@ -2,8 +2,11 @@
 //! exclusive lock on the store's `.gateway.lock` it brings the ledger up to the log's verified
 //! checkpoint, finds the request in the log, applies every release rule ([`rules::judge`]) to
 //! what the log holds, checks the stored sample against its commitment, encrypts it to the
-//! request's age recipient, and appends a signed release statement to the log, durably,
-//! **before** the ciphertext is installed in the output directory. Killed at any instant, it
+//! request's age recipient, and logs a signed release statement, durably, **before** the
+//! ciphertext is installed in the output directory: appended to a log directory with the log's
+//! key, or submitted to a log service ([`LogWriter`]), whose receipt must show the release
+//! under a checkpoint the policy's log key signed and its witnesses cosigned (the receipt is
+//! kept in the store before the output is installed). Killed at any instant, it
 //! leaves at most a pending ciphertext in the store (never an output without a logged
 //! release); a rerun completes the delivery without a second release entry.
 
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::attest::custody::{CheckpointRef, Release};
 use crate::custody::commitment::commit;
 use crate::custody::ledger::{self, samples_policy, Synced};
+use crate::custody::log_writer::{LogWriter, ReceiptCheck, Written};
 use crate::custody::policies;
 use crate::custody::request::read_request_file;
 use crate::custody::rules::{self, Case, RefusalKind};
@@ -24,8 +28,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::keys::PrivateKey;
 use crate::policy::Policy;
 use crate::time::Timestamp;
-use crate::transparency::store::AppendAt;
-use crate::transparency::{store as log_store, LogDir, Loggable};
+use crate::transparency::audit::WitnessPolicy;
+use crate::transparency::{LogDir, Loggable};
 
 /// The gateway's lock file in the store.
 pub const LOCK_FILE: &str = ".gateway.lock";
@@ -36,9 +40,10 @@ pub struct GatewayRequest<'a> {
     pub request_file: &'a Path,
     pub store: &'a Path,
     pub policy: &'a Policy,
+    /// The log, read (a directory, a bucket, or a log service's base URL).
     pub log: &'a LogDir,
-    /// The log's key, to append the release statement.
-    pub log_key: &'a PrivateKey,
+    /// Where the release statement is logged: the same log, with its key or through its service.
+    pub writer: LogWriter<'a>,
     /// A gateway key of the policy, to sign the release statement.
     pub gateway_key: &'a PrivateKey,
     /// Where `<request-hex>.age` is delivered.
@@ -111,6 +116,8 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
     let pending = store.root.join("pending").join(&name);
     // The ciphertext, once made: a retry after the log moved re-judges but does not re-encrypt.
     let mut sealed: Option<(Vec<u8>, Sha256Digest)> = None;
+    let witnesses = log_witnesses(req.policy);
+    let check = ReceiptCheck { vkey: req.policy.log.as_ref().map(|l| &l.vkey), witnesses: &witnesses };
     for _ in 0..MAX_ATTEMPTS {
         let synced = ledger::sync(&mut store, req.log, req.policy)?;
         let checkpoint = CheckpointRef { size: synced.size, root: synced.root.hex() };
@@ -179,25 +186,28 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
         };
         let envelope = statements::sign_release(&statement, &digest, &request.subject, req.gateway_key);
         let loggable = Loggable::from_envelope(&envelope, "release statement")?;
-        // Durable in the log before a byte leaves: `append_at` returns once the checkpoint is
-        // synced. It appends only if the log is still the one judged (a compare-and-swap under
-        // the log's lock), so two gateways on copies of one store cannot both release.
-        let appended = match log_store::append_at(req.log, req.log_key, std::slice::from_ref(&loggable), synced.size)? {
-            AppendAt::Appended(appended) => appended,
-            AppendAt::Moved { .. } => {
+        // Durable in the log before a byte leaves: a directory append returns once the
+        // checkpoint is synced; a service answers once its checkpoint is published with the
+        // witnesses' cosignatures, and the receipt is checked against the policy's log key and
+        // witness threshold. Either logs only if the log is still the one judged (a
+        // compare-and-swap on its size), so two gateways on copies of one store cannot both
+        // release.
+        let logged = match req.writer.append_at(&loggable, Some(synced.size), &check)? {
+            Written::Logged(logged) => logged,
+            Written::Moved { .. } => {
                 // Judge again on what the log holds now; this ciphertext may never be logged.
                 remove_if_present(&pending)?;
                 sealed = Some((ciphertext, ciphertext_digest));
                 continue;
             }
         };
-        let release_index = appended
-            .added
-            .iter()
-            .chain(&appended.already_logged)
-            .find(|(_, d)| *d == loggable.digest)
-            .map(|(i, _)| *i)
-            .ok_or_else(|| Error::invalid(req.log.root.display(), "the append did not log the release statement"))?;
+        let release_index = logged.index;
+        if let Some(receipt) = &logged.receipt {
+            // The service's receipt, kept durably in the store before the output is installed.
+            let receipts = store.subdir("releases")?;
+            let file = receipts.join(format!("{}.tlog-proof", digest.hex()));
+            crate::fs::write_atomic(&file, &receipt.to_bytes(), 0o644)?;
+        }
         deliver(&store, &pending, &output, &ciphertext, &digest, &loggable.envelope_line)?;
         return Ok(Released {
             outcome: Outcome::Released,
@@ -214,7 +224,7 @@ pub fn release(req: &GatewayRequest<'_>) -> Result<Released> {
         });
     }
     Err(Error::invalid(
-        req.log.root.display(),
+        req.writer.name(),
         format!("grew during each of {MAX_ATTEMPTS} attempts to release {what}; nothing was released: try again"),
     ))
 }
@@ -233,6 +243,15 @@ fn require_witnesses(policy: &Policy) -> Result<()> {
             "names no log witnesses ([log] witnesses and witness_threshold of at least 1): the gateway releases only under a checkpoint that independent witnesses cosigned",
         )),
     }
+}
+
+/// The witnesses the policy's `[log]` requires.
+fn log_witnesses(policy: &Policy) -> WitnessPolicy {
+    policy
+        .log
+        .as_ref()
+        .map(|l| WitnessPolicy { witnesses: l.witnesses.clone(), threshold: l.witness_threshold })
+        .unwrap_or_default()
 }
 
 /// The stored sample, encrypted to the request's age recipient; and the ciphertext's digest.

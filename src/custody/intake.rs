@@ -7,8 +7,9 @@
 //! each with its own fresh salt). One `syncfs` makes the whole batch durable, the intake
 //! statement is signed and its envelope written atomically, and only then do the batch's index
 //! rows commit, in one transaction: a failure before that leaves no row (and no new sample
-//! file). With the log's key the envelope is appended, its index recorded and the receipts
-//! written; without it the operator appends the envelope later and runs `sample receipts`.
+//! file). With a [`LogWriter`] (the log's key, or a log service's URL) the envelope is logged,
+//! its index recorded and the receipts written; without one the operator appends the envelope
+//! later and runs `sample receipts`.
 
 use std::fs;
 use std::io::Write as _;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::commitment::{commit, fresh_salt, BatchTree};
+use super::log_writer::{LogWriter, ReceiptCheck};
 use super::receipt::{write_receipts, Receipt, MAX_RECEIPT_BYTES, RECEIPTS_DIR};
 use super::statements::sign_intake;
 use super::store::{is_forgotten, BatchRecord, SampleRecord, SampleStore};
@@ -27,7 +29,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::keys::PrivateKey;
 use crate::time::Timestamp;
 use crate::tlog::note::NoteVerifier;
-use crate::transparency::{store as log_store, LogDir, Loggable};
+use crate::transparency::audit::WitnessPolicy;
+use crate::transparency::{LogDir, Loggable};
 
 /// The largest `--from-list` file read (a million paths of a kilobyte).
 pub const MAX_LIST_BYTES: u64 = 1 << 30;
@@ -38,9 +41,14 @@ pub const BATCHES_DIR: &str = "batches";
 pub struct IntakeOptions<'a> {
     /// The center key that signs the batch (one of the policy's `centers`).
     pub key: &'a PrivateKey,
+    /// The log, read: its checkpoint must read (and verify, given the key) before anything is
+    /// written.
     pub log: &'a LogDir,
-    /// The log's own key: append the batch and write receipts now.
-    pub log_key: Option<&'a PrivateKey>,
+    /// Log the batch and write receipts now: with the log's key, or through the log service.
+    pub writer: Option<LogWriter<'a>>,
+    /// The log's verifier key: required with a log service (its receipt is checked with it, and
+    /// it goes into the customers' receipts); with the log's key it is derived from the key.
+    pub vkey: Option<&'a NoteVerifier>,
     /// Where the envelope goes (default `<store>/batches/<batchId>.intoto.jsonl`).
     pub out: Option<PathBuf>,
     /// Where receipts go (default `<store>/receipts/`).
@@ -135,19 +143,44 @@ fn copy_in(samples: &Path, path: &Path) -> Result<(Sha256Digest, bool)> {
     }
 }
 
-/// Checks the log before anything is written: its checkpoint reads, and `log_key` (if given)
-/// is the key that signs it. Returns the log's origin.
-fn check_log(log: &LogDir, log_key: Option<&PrivateKey>) -> Result<String> {
+/// Checks the log before anything is written: its checkpoint reads, and the log's key (if the
+/// writer holds it) or `vkey` signs it. Returns the log's origin and its verifier key, when
+/// known (always, when there is a writer).
+fn check_log(
+    log: &LogDir,
+    writer: Option<&LogWriter<'_>>,
+    vkey: Option<&NoteVerifier>,
+) -> Result<(String, Option<NoteVerifier>)> {
     let (note, checkpoint) = log.read_checkpoint()?;
-    if let Some(key) = log_key {
-        if !note.verified_by(&NoteVerifier::ed25519(&checkpoint.origin, &key.public())) {
-            return Err(Error::invalid(
-                log.checkpoint_path().display(),
-                "is not signed by this --log-key under the log's origin: wrong key for this log",
-            ));
+    let verifier = match (writer, vkey) {
+        (Some(LogWriter::Dir { key, .. }), _) => {
+            let derived = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
+            if !note.verified_by(&derived) {
+                return Err(Error::invalid(
+                    log.checkpoint_path().display(),
+                    "is not signed by this --log-key under the log's origin: wrong key for this log",
+                ));
+            }
+            Some(derived)
         }
-    }
-    Ok(checkpoint.origin)
+        (Some(LogWriter::Service { url }), None) => {
+            return Err(Error::invalid(
+                *url,
+                "a log service needs the log's verifier key (--vkey): its receipt is checked with it, and the customers' receipts name it",
+            ))
+        }
+        (_, Some(vkey)) => {
+            if !note.verified_by(vkey) {
+                return Err(Error::invalid(
+                    log.checkpoint_path().display(),
+                    format!("is not signed by the log key {}: wrong --vkey for this log", vkey.name),
+                ));
+            }
+            Some(vkey.clone())
+        }
+        (None, None) => None,
+    };
+    Ok((checkpoint.origin, verifier))
 }
 
 /// A random batch id: 32 lowercase hex digits.
@@ -167,7 +200,7 @@ pub fn intake(store_root: &Path, inputs: &[PathBuf], opts: &IntakeOptions<'_>) -
     if fs::symlink_metadata(store_root).is_ok_and(|m| !m.is_dir()) {
         return Err(Error::invalid(store_root.display(), "is not a sample store directory"));
     }
-    let origin = check_log(opts.log, opts.log_key)?;
+    let (origin, verifier) = check_log(opts.log, opts.writer.as_ref(), opts.vkey)?;
 
     let mut store = SampleStore::open(store_root, true)?;
     let samples_dir = store.root.join("samples");
@@ -259,21 +292,14 @@ pub fn intake(store_root: &Path, inputs: &[PathBuf], opts: &IntakeOptions<'_>) -
     // `glassbox log append` plus `sample receipts` finish it.
     let mut log_index = None;
     let mut receipts = None;
-    if let Some(key) = opts.log_key {
+    if let (Some(writer), Some(vkey)) = (&opts.writer, &verifier) {
         let loggable = Loggable::from_envelope(&envelope, &out.display().to_string())?;
-        let appended = log_store::append(opts.log, key, &[loggable])?;
-        let index = appended
-            .added
-            .iter()
-            .chain(&appended.already_logged)
-            .find(|(_, d)| *d == envelope_digest)
-            .map(|(i, _)| *i)
-            .ok_or_else(|| Error::invalid(opts.log.root.display(), "the append did not log the intake envelope"))?;
-        store.set_batch_index(&batch_id, index)?;
-        log_index = Some(index);
+        let no_witnesses = WitnessPolicy::default();
+        let logged = writer.append(&loggable, &ReceiptCheck { vkey: Some(vkey), witnesses: &no_witnesses })?;
+        store.set_batch_index(&batch_id, logged.index)?;
+        log_index = Some(logged.index);
         let dir = opts.receipts.clone().unwrap_or_else(|| store.root.join(RECEIPTS_DIR));
-        let vkey = NoteVerifier::ed25519(&origin, &key.public()).to_string();
-        write_receipts(&store, &batch_id, &origin, &vkey, &dir)?;
+        write_receipts(&store, &batch_id, &origin, &vkey.to_string(), &dir)?;
         receipts = Some(dir);
     }
     let samples =

@@ -3,7 +3,8 @@
 //! every step in the transparency log before a byte leaves. The log names samples only by
 //! salted commitments ([`commitment`]); the center's private store ([`store`]) keeps the files,
 //! salts and openings; [`intake`] takes files in as one signed batch and [`receipt`] writes
-//! and reads the customers' receipts. [`statements`] signs and strictly reads the four statement kinds,
+//! and reads the customers' receipts; [`log_writer`] logs the center's own statements (with the
+//! log's key, or through the log service, which alone holds it). [`statements`] signs and strictly reads the four statement kinds,
 //! [`rules`] is the one definition of a proper release, which the gateway ([`gateway`]) applies
 //! before releasing and the audit ([`audit`]) applies again to the whole log.
 
@@ -12,6 +13,7 @@ pub mod commitment;
 pub mod gateway;
 pub mod intake;
 pub mod ledger;
+pub mod log_writer;
 pub mod lookup;
 pub mod policies;
 pub mod receipt;

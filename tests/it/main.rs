@@ -11,6 +11,7 @@ mod custody_intake;
 mod custody_one_writer;
 mod custody_policy;
 mod custody_release;
+mod custody_service;
 mod custody_story;
 mod custody_support;
 mod diff;

@@ -48,3 +48,49 @@ pub fn run(cmd: SampleCommand) -> Result<ExitCode> {
         SampleCommand::Lookup(args) => audit::run_lookup(args),
     }
 }
+
+/// The help text every custody command's `--log` shares.
+pub(crate) const LOG_HELP: &str = "The transparency log: a directory, a log service's base URL \
+    (`https://…`, or `http://` on loopback; read from its static files) or a bucket (`s3://…`, \
+    read only, credentials from the AWS_* variables)";
+
+/// A custody command's `--log`: where it is, and the log opened for reading.
+pub(crate) struct LogArg {
+    pub location: glassbox::remote::Location,
+    pub log: glassbox::transparency::LogDir,
+}
+
+impl LogArg {
+    pub fn open(arg: &str) -> Result<LogArg> {
+        let location = glassbox::remote::Location::parse(arg)?;
+        let log = glassbox::transparency::LogDir::open(&location, &crate::log_serve::store_settings())?;
+        Ok(LogArg { location, log })
+    }
+
+    /// Who logs the center's statements: the log's key for a directory, the service for a URL.
+    /// The service holds the log's key, so `--log-key` with a URL is refused; only the service
+    /// writes to a bucket. `None`: no key for a directory (the statement is not logged here).
+    pub fn writer<'a>(
+        &'a self,
+        key: Option<&'a glassbox::keys::PrivateKey>,
+    ) -> Result<Option<glassbox::custody::log_writer::LogWriter<'a>>> {
+        use glassbox::custody::log_writer::LogWriter;
+        use glassbox::remote::Location;
+        match (&self.location, key) {
+            (Location::Dir(_), Some(key)) => Ok(Some(LogWriter::Dir { log: &self.log, key })),
+            (Location::Dir(_), None) => Ok(None),
+            (Location::Url(url), None) => Ok(Some(LogWriter::Service { url })),
+            (Location::Url(url), Some(_)) => Err(glassbox::Error::invalid(
+                "--log-key",
+                format!("the log service {url} holds the log's key: submit to it without --log-key"),
+            )
+            .into()),
+            (Location::Bucket { .. }, None) => Ok(None),
+            (bucket @ Location::Bucket { .. }, Some(_)) => Err(glassbox::Error::invalid(
+                bucket.to_string(),
+                "only the log service writes to a bucket: give its URL as --log",
+            )
+            .into()),
+        }
+    }
+}

@@ -11,15 +11,14 @@ use glassbox::custody::lookup;
 use glassbox::policy::Policy;
 use glassbox::text::escape;
 use glassbox::time::{Period, Timestamp};
-use glassbox::transparency::LogDir;
 
+use super::{LogArg, LOG_HELP};
 use crate::render::{print_json, table};
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// The log directory.
-    #[arg(long)]
-    log: PathBuf,
+    #[arg(long, help = LOG_HELP)]
+    log: String,
     /// The trust policy with the `[samples]` and `[log]` sections.
     #[arg(long)]
     policy: PathBuf,
@@ -48,9 +47,8 @@ pub struct LookupArgs {
     /// The receipt the center handed back for the sample.
     #[arg(long)]
     receipt: PathBuf,
-    /// The log directory.
-    #[arg(long)]
-    log: PathBuf,
+    #[arg(long, help = LOG_HELP)]
+    log: String,
     /// A trust policy: verify the log with its `[log]` and say which statements its keys signed.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -87,7 +85,7 @@ pub fn run_audit(args: AuditArgs) -> Result<ExitCode> {
         }),
     };
     let policy = Policy::load(&args.policy)?;
-    let report = audit::audit(&LogDir::new(&args.log), &policy, &options)?;
+    let report = audit::audit(&LogArg::open(&args.log)?.log, &policy, &options)?;
     if args.jsonl {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for c in &report.decoded {
@@ -193,7 +191,7 @@ pub fn run_lookup(args: LookupArgs) -> Result<ExitCode> {
     let found = lookup::lookup(
         &receipt,
         &args.receipt,
-        &LogDir::new(&args.log),
+        &LogArg::open(&args.log)?.log,
         policy.as_ref(),
         vkey.as_ref(),
         args.file.as_deref(),

@@ -10,9 +10,9 @@ use glassbox::custody::intake::{self, IntakeOptions};
 use glassbox::custody::receipt::{logged_receipts, RECEIPTS_DIR};
 use glassbox::custody::store::SampleStore;
 use glassbox::text::escape;
-use glassbox::transparency::LogDir;
 use serde_json::json;
 
+use super::{LogArg, LOG_HELP};
 use crate::context::{now, private_key};
 use crate::render::print_json;
 
@@ -26,12 +26,19 @@ pub struct IntakeArgs {
     /// The center key that signs the intake batch.
     #[arg(long)]
     key: PathBuf,
-    /// The transparency log.
+    /// The transparency log: a directory, or a log service's base URL (`https://…`, or
+    /// `http://` on loopback), to which the batch is submitted without any key (give --vkey).
     #[arg(long)]
-    log: PathBuf,
-    /// The log's key: append the batch now and write the receipts.
+    log: String,
+    /// The log's key, for a log directory: append the batch now and write the receipts. Refused
+    /// with a log service's URL (the service holds the key).
     #[arg(long)]
     log_key: Option<PathBuf>,
+    /// The log's verifier key (file or string): required with a log service's URL (its receipt
+    /// is checked with it and the customers' receipts name it). Otherwise, without --log-key,
+    /// the log's checkpoint must verify with it.
+    #[arg(long)]
+    vkey: Option<String>,
     /// A file of paths to take in, one per line (blank lines skipped).
     #[arg(long)]
     from_list: Option<PathBuf>,
@@ -47,10 +54,11 @@ pub struct IntakeArgs {
 
 #[derive(Args)]
 pub struct ReceiptsArgs {
+    /// The center's private sample store.
     #[arg(long)]
     store: PathBuf,
-    #[arg(long)]
-    log: PathBuf,
+    #[arg(long, help = LOG_HELP)]
+    log: String,
     /// The log's verifier key (file or string).
     #[arg(long)]
     vkey: String,
@@ -75,11 +83,13 @@ pub fn run_intake(args: IntakeArgs) -> Result<ExitCode> {
     let inputs = intake::inputs(&args.files, args.from_list.as_deref())?;
     let key = private_key(&args.key)?;
     let log_key = args.log_key.as_deref().map(private_key).transpose()?;
-    let log = LogDir::new(&args.log);
+    let vkey = args.vkey.as_deref().map(|v| crate::log::vkey(v, "--vkey")).transpose()?;
+    let log = LogArg::open(&args.log)?;
     let opts = IntakeOptions {
         key: &key,
-        log: &log,
-        log_key: log_key.as_ref(),
+        log: &log.log,
+        writer: log.writer(log_key.as_ref())?,
+        vkey: vkey.as_ref(),
         out: args.out.clone(),
         receipts: args.receipts.clone(),
         now: now(),
@@ -117,7 +127,7 @@ pub fn run_receipts(args: ReceiptsArgs) -> Result<ExitCode> {
     let vkey = crate::log::vkey(&args.vkey, "--vkey")?;
     let store = SampleStore::open(&args.store, false)?;
     let dir = args.receipts.clone().unwrap_or_else(|| store.root.join(RECEIPTS_DIR));
-    let batches = logged_receipts(&store, &LogDir::new(&args.log), &vkey, &dir)?;
+    let batches = logged_receipts(&store, &LogArg::open(&args.log)?.log, &vkey, &dir)?;
     if args.json {
         print_json(&json!({ "receipts": dir, "batches": batches }))?;
         return Ok(ExitCode::SUCCESS);

@@ -9,8 +9,8 @@ use clap::Args;
 use glassbox::custody::gateway::{self, GatewayRequest, Outcome};
 use glassbox::policy::Policy;
 use glassbox::text::escape;
-use glassbox::transparency::LogDir;
 
+use super::LogArg;
 use crate::context::{now, private_key};
 use crate::render::print_json;
 
@@ -18,15 +18,21 @@ use crate::render::print_json;
 pub struct ReleaseArgs {
     /// The request envelope file.
     request: PathBuf,
+    /// The center's private sample store.
     #[arg(long)]
     store: PathBuf,
+    /// The custody policy in force (its `[log]` names the log key and the witnesses).
     #[arg(long)]
     policy: PathBuf,
+    /// The transparency log: a directory (appended to with --log-key), or a log service's base
+    /// URL (`https://…`, or `http://` on loopback), to which the release is submitted without
+    /// any key; the receipt must carry the policy's witness cosignatures.
     #[arg(long)]
-    log: PathBuf,
-    /// The log's key, to append the release statement.
+    log: String,
+    /// The log's key, for a log directory, to append the release statement. Refused with a log
+    /// service's URL (the service holds the key).
     #[arg(long)]
-    log_key: PathBuf,
+    log_key: Option<PathBuf>,
     /// The gateway's private key.
     #[arg(long)]
     key: PathBuf,
@@ -39,15 +45,18 @@ pub struct ReleaseArgs {
 
 pub fn run_release(args: ReleaseArgs) -> Result<ExitCode> {
     let policy = Policy::load(&args.policy)?;
-    let log_key = private_key(&args.log_key)?;
+    let log_key = args.log_key.as_deref().map(private_key).transpose()?;
     let gateway_key = private_key(&args.key)?;
-    let log = LogDir::new(&args.log);
+    let log = LogArg::open(&args.log)?;
+    let writer = log.writer(log_key.as_ref())?.ok_or_else(|| {
+        glassbox::Error::invalid("--log-key", "the gateway logs its release: give the log's key with a log directory")
+    })?;
     let released = gateway::release(&GatewayRequest {
         request_file: &args.request,
         store: &args.store,
         policy: &policy,
-        log: &log,
-        log_key: &log_key,
+        log: &log.log,
+        writer,
         gateway_key: &gateway_key,
         out: &args.out,
         now: now(),

@@ -16,10 +16,11 @@ use glassbox::custody::store::SampleStore;
 use glassbox::policy::Policy;
 use glassbox::text::escape;
 use glassbox::time::parse_duration;
-use glassbox::transparency::{LogDir, Loggable};
+use glassbox::transparency::Loggable;
 use glassbox::Error;
 use serde::Serialize;
 
+use super::LogArg;
 use crate::context::{now, private_key};
 use crate::render::print_json;
 
@@ -51,9 +52,10 @@ pub struct RequestArgs {
     /// The requester's private key.
     #[arg(long)]
     key: PathBuf,
-    /// The log (read only: where the sample's intake batch is).
+    /// The log, read only (where the sample's intake batch is): a directory, a log service's
+    /// base URL or a bucket.
     #[arg(long)]
-    log: PathBuf,
+    log: String,
     /// Where to write the envelope (default: <store>/requests/<requestId>.intoto.jsonl).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -78,9 +80,10 @@ pub struct DecideArgs {
     /// The approver's (or, to invalidate, the requester's) private key.
     #[arg(long)]
     key: PathBuf,
-    /// The log (read only: the request must be in it).
+    /// The log, read only (the request must be in it): a directory, a log service's base URL or
+    /// a bucket.
     #[arg(long)]
-    log: PathBuf,
+    log: String,
     /// Where to write the envelope (default: beside the request file,
     /// <request-hex>.<decision-hex>.decision.intoto.jsonl).
     #[arg(long)]
@@ -113,7 +116,7 @@ pub fn run_request(args: RequestArgs) -> Result<ExitCode> {
     };
     let key = private_key(&args.key)?;
     let sample_store = SampleStore::open(&args.store, false)?;
-    let log = LogDir::new(&args.log);
+    let log = LogArg::open(&args.log)?.log;
     let spec = RequestSpec {
         commitment,
         reason: &args.reason,
@@ -150,7 +153,7 @@ pub fn run_decide(args: DecideArgs) -> Result<ExitCode> {
     };
     let request = request::read_request_structure(&args.request)?;
     let key = private_key(&args.key)?;
-    let log = LogDir::new(&args.log);
+    let log = LogArg::open(&args.log)?.log;
     request::check_logged(&log, &request.envelope)?;
     let envelope = request::sign_decision(&request, kind, args.why.as_deref().unwrap_or(""), &key, now())?;
     let digest = envelope.digest();
@@ -186,7 +189,9 @@ fn render(out: &Signed, json: bool) -> Result<ExitCode> {
             println!("expires:    {expires}");
         }
         println!("written to: {}", escape(&out.file.display().to_string()));
-        println!("next:       the log's operator appends it: glassbox log append LOG --key LOG_KEY FILE");
+        println!(
+            "next:       the log's operator appends it: glassbox log append LOG --key LOG_KEY FILE (or anyone: glassbox log append SERVICE_URL FILE)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
