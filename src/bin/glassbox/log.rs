@@ -411,7 +411,15 @@ fn submit_all(url: &str, a: &AppendArgs, items: &[Loggable]) -> Result<store::Ap
             .into_iter()
             .map(|chunk| scope.spawn(|| chunk.iter().map(|item| submit(url, item, &options)).collect::<Vec<_>>()))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        // A submitter thread that panicked lost its answers: say so rather than report fewer.
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(glassbox::Error::invalid(url, "a submitting thread failed; its envelopes are unreported"))]
+                })
+            })
+            .collect()
     });
     let mut added = Vec::new();
     let mut last: Option<glassbox::transparency::submit::Submitted> = None;
