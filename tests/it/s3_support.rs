@@ -177,12 +177,22 @@ impl Rgw {
         // Registering the OSD is the first command that needs the monitor; the client retries
         // until it answers.
         let osd_uuid = uuid();
-        let id = self.admin(self.ceph_cmd("ceph").args(["--connect-timeout", "120", "osd", "new", &osd_uuid]));
+        // A monitor that has just formed its quorum may still answer EPERM ("problem getting
+        // command descriptions"); `osd new` with the same uuid is idempotent, so ask again.
+        let id = self.admin_retrying(|| {
+            let mut cmd = self.ceph_cmd("ceph");
+            cmd.args(["--connect-timeout", "120", "osd", "new", &osd_uuid]);
+            cmd
+        });
         let id = id.trim();
         // The OSD is placed in the CRUSH map here rather than by itself at start (see
         // `osd crush update on start` in ceph.conf).
         let osd = format!("osd.{id}");
-        self.admin(self.ceph_cmd("ceph").args(["osd", "crush", "add", &osd, "1.0", "root=default", "host=localhost"]));
+        self.admin_retrying(|| {
+            let mut cmd = self.ceph_cmd("ceph");
+            cmd.args(["osd", "crush", "add", &osd, "1.0", "root=default", "host=localhost"]);
+            cmd
+        });
         self.admin(self.ceph_cmd("ceph-osd").args(["-i", id, "--mkfs", "--osd-uuid", &osd_uuid]));
         self.spawn("ceph-osd", self.ceph_cmd("ceph-osd").args(["-f", "-i", id]));
         // The gateway creates its pools itself; it serves once they exist (so once the OSD is up).
@@ -275,6 +285,19 @@ impl Rgw {
     }
 
     /// Runs a short administrative command that must succeed; returns its stdout.
+    /// [`Self::admin`] of the command `make` builds, tried again (up to 50 times, 200 ms apart)
+    /// while it fails.
+    fn admin_retrying(&self, make: impl Fn() -> Command) -> String {
+        for _ in 0..50 {
+            let out = output_within(&mut make(), COMMAND_LIMIT);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.admin(&mut make())
+    }
+
     fn admin(&self, cmd: &mut Command) -> String {
         let out = output_within(cmd, COMMAND_LIMIT);
         if !out.status.success() {
