@@ -22,10 +22,14 @@ pub(crate) struct Service {
 }
 
 impl Service {
-    /// Starts the service on `listen` and waits for its `listening on` line.
+    /// Starts the service on `listen` and waits for its `listening on` line. The pool period
+    /// is 20 ms unless `extra` sets `--period`.
     pub fn start(rgw: &Rgw, storage: &str, key: &Path, listen: &str, extra: &[&str]) -> Service {
+        let period: &[&str] = if extra.contains(&"--period") { &[] } else { &["--period", "20"] };
         let mut child = glassbox()
-            .args(["log", "serve", "--storage", storage, "--listen", listen, "--period", "20", "--key"])
+            .args(["log", "serve", "--storage", storage, "--listen", listen])
+            .args(period)
+            .arg("--key")
             .arg(key)
             .args(extra)
             .envs(rgw.env())
