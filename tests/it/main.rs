@@ -21,6 +21,7 @@ mod log;
 mod log_attacks;
 mod log_gc;
 mod log_service;
+mod log_service_bench;
 mod log_service_crash;
 mod log_service_witness;
 mod rebuild;

@@ -125,7 +125,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 }
 
 /// A virtual environment under `target/ci-venv` with [`PY_REQUIREMENTS`]; returns its python.
-fn python_venv(root: &Path) -> Result<PathBuf> {
+pub(crate) fn python_venv(root: &Path) -> Result<PathBuf> {
     let venv = root.join("target/ci-venv");
     let python = venv.join("bin/python");
     let ready = python.exists()

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [hash|build|diff|log|intake|custody|site]...`: benchmarks printed as ratios against
+//! `cargo xtask bench [--quick] [--entries N] [hash|build|diff|log|log-service|intake|custody|site]...`: benchmarks printed as ratios against
 //! standard tools measured in the same run. Machines are noisy, so absolute times are only
 //! context.
 //!
@@ -9,6 +9,12 @@
 //!   `cargo build --release --locked` of the same copy.
 //! - `log`: `cargo bench --bench tlog`: 1,000,000 log entries (100,000 with `--quick`) appended
 //!   in durable batches through the library, then inclusion proof times at that size.
+//! - `log-service`: `glassbox log serve` into a bucket of a local Ceph RGW with one witness:
+//!   20,000 envelopes (5,000 with `--quick`, N with `--entries N`; the target scale is
+//!   1,000,000) submitted by 100 concurrent clients, in submissions/s against `store::append` of
+//!   the same envelopes to a directory log; latency P50/P99, object writes per batch, bytes per
+//!   entry, and inclusion proofs from the bucket against the directory. The RGW harness is in
+//!   the integration tests, so this runs the ignored test `tests/it/log_service_bench.rs`.
 //! - `custody`: `cargo bench --bench custody`: `sample audit`'s replay of a log of 1,000,000
 //!   custody entries (100,000 with `--quick`), built with the library, against the 200,000
 //!   entries/s target and `glassbox log audit`'s check of the same log.
@@ -41,20 +47,33 @@ use anyhow::{bail, Context, Result};
 
 use crate::util::{describe, glassbox_binary, repo_root};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [hash|build|diff|log|intake|custody|site]...   (no names: all)";
+const USAGE: &str =
+    "usage: cargo xtask bench [--quick] [--entries N] [hash|build|diff|log|log-service|intake|custody|site]...   (no names: all)";
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 /// Throughputs are printed in MB/s of 10^6 bytes, like `openssl speed`'s 1000s of bytes.
 const MB: f64 = 1e6;
+/// `log-service`: concurrent submitters, and `log serve --pool` and `--period` (milliseconds).
+const LOG_SERVICE_CLIENTS: u32 = 100;
+const LOG_SERVICE_POOL: u32 = 1000;
+const LOG_SERVICE_PERIOD_MS: u32 = 20;
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
     let mut quick = false;
+    let mut entries: Option<u64> = None;
     let mut names = Vec::new();
-    for arg in args {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            "hash" | "build" | "diff" | "log" | "intake" | "custody" | "site" => names.push(arg.as_str()),
+            "--entries" => {
+                let n = args.next().context("--entries needs a number")?;
+                entries = Some(n.parse().with_context(|| format!("--entries {n:?}"))?);
+            }
+            "hash" | "build" | "diff" | "log" | "log-service" | "intake" | "custody" | "site" => {
+                names.push(arg.as_str())
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -105,6 +124,26 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 
     if wanted("site") {
         ratios.extend(site::bench_site(&glassbox, quick)?);
+    }
+
+    if wanted("log-service") {
+        // The test prints its own report (ratios beside absolute figures) and fails only when
+        // an acknowledged entry is missing or a tool fails.
+        println!();
+        let entries = entries.unwrap_or(if quick { 5_000 } else { 20_000 });
+        let root = repo_root();
+        crate::util::run(
+            crate::util::cargo()
+                .current_dir(&root)
+                .env("GLASSBOX_TEST_PYTHON", crate::ci::python_venv(&root)?)
+                .env("GLASSBOX_REQUIRE_TOOLS", "1")
+                .env("GLASSBOX_BENCH_ENTRIES", entries.to_string())
+                .env("GLASSBOX_BENCH_CLIENTS", LOG_SERVICE_CLIENTS.to_string())
+                .env("GLASSBOX_BENCH_POOL", LOG_SERVICE_POOL.to_string())
+                .env("GLASSBOX_BENCH_PERIOD", LOG_SERVICE_PERIOD_MS.to_string())
+                .args(["test", "--release", "--locked", "--test", "it", "log_service_bench"])
+                .args(["--", "--ignored", "--nocapture"]),
+        )?;
     }
 
     println!();

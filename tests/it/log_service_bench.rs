@@ -1,0 +1,312 @@
+//! The log service's performance (issue 20), run by `cargo xtask bench log-service`: an
+//! `#[ignore]`d test, because the Ceph RGW harness lives in this crate. 100 threads `submit`
+//! one envelope per request through `glassbox log serve` into a bucket, with one real witness
+//! (threshold 1), against `store::append` of the same envelopes into a directory log in batches
+//! of the pool size; then latency, object writes per batch, bytes per entry, and inclusion
+//! proofs from the bucket and the directory with a warm tile cache. Prints a report; asserts
+//! only correctness (every acknowledged entry durable and witnessed), never a timing.
+//!
+//! Parameters (environment): `GLASSBOX_BENCH_ENTRIES` (20,000), `GLASSBOX_BENCH_CLIENTS` (100),
+//! `GLASSBOX_BENCH_POOL` (1,000), `GLASSBOX_BENCH_PERIOD` (milliseconds, 20),
+//! `GLASSBOX_BENCH_PROOFS` (1,000).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::PrivateKey;
+use glassbox::remote::objects::Objects;
+use glassbox::remote::{Location, StoreSettings};
+use glassbox::tlog::merkle;
+use glassbox::tlog::note::NoteVerifier;
+use glassbox::transparency::audit::{committed_entries, WitnessPolicy};
+use glassbox::transparency::submit::{submit, SubmitOptions};
+use glassbox::transparency::{store, LogDir, LogEntry, Loggable};
+
+use crate::log::{envelopes, ORIGIN};
+use crate::log_service::{bucket_log, Service};
+use crate::support::*;
+use crate::witness_service::{serve as witness_serve, setup as witness_setup};
+
+const BUCKET: &str = "glassbox-bench";
+/// The issue's targets at 1,000,000 entries.
+const TARGET_SUBMISSIONS: f64 = 10_000.0;
+const TARGET_PROOF_MS: f64 = 5.0;
+
+fn param(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// Counts what the batches wrote, from the bucket after the run. Each batch PUTs its staged
+/// object `.glassbox/staged/…` (which lists every object the batch writes, `<path> <length>`
+/// then the bytes), swaps the lock object, writes the listed objects, and publishes
+/// `checkpoint`: n + 3 PUTs. Bytes written: the staged object, the listed objects, and the
+/// (final) sizes of the lock and checkpoint per batch. Also the bytes stored outside
+/// `.glassbox/staged/` (what a reader sees). Prints JSON.
+const PY_COUNT: &str = r#"
+bucket, prefix = sys.argv[1], sys.argv[2]
+staged_prefix = prefix + "/.glassbox/staged/"
+batches = listed = staged_bytes = listed_bytes = stored = stored_objects = lock = checkpoint = 0
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+    for obj in page.get("Contents", []):
+        key, size = obj["Key"], obj["Size"]
+        if key.startswith(staged_prefix):
+            batches += 1
+            staged_bytes += size
+            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            while data:
+                end = data.index(b"\n")
+                n = int(data[:end].rsplit(b" ", 1)[1])
+                listed += 1
+                listed_bytes += n
+                data = data[end + 1 + n:]
+            continue
+        stored += size
+        stored_objects += 1
+        if key == prefix + "/.glassbox/lock":
+            lock = size
+        if key == prefix + "/checkpoint":
+            checkpoint = size
+print(json.dumps({"batches": batches, "listed": listed, "staged_bytes": staged_bytes,
+    "listed_bytes": listed_bytes, "stored": stored, "stored_objects": stored_objects,
+    "lock": lock, "checkpoint": checkpoint}))
+"#;
+
+/// A deterministic index generator (an LCG), so runs can be repeated.
+struct Indices(u64);
+
+impl Indices {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) % below
+    }
+}
+
+fn median(mut d: Vec<Duration>) -> Duration {
+    d.sort();
+    d[d.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Median time of one inclusion proof with one kept `TileReader`: a first pass over `samples`
+/// random indices fills its tile cache (its median is returned too), the timed pass uses
+/// other random indices. Returns (first pass, warm).
+fn proof_times(log: &LogDir, size: u64, samples: u64, seed: u64) -> (Duration, Duration) {
+    let tree = log.tree(size);
+    let mut indices = Indices(seed);
+    let mut pass = || {
+        let times: Vec<Duration> = (0..samples)
+            .map(|_| {
+                let index = indices.next(size);
+                let started = Instant::now();
+                let proof = merkle::inclusion_proof(&tree, index, size).expect("inclusion proof");
+                let took = started.elapsed();
+                assert!(!proof.is_empty() || size == 1);
+                took
+            })
+            .collect();
+        median(times)
+    };
+    let first = pass();
+    (first, pass())
+}
+
+#[test]
+#[ignore = "a benchmark: run by `cargo xtask bench log-service`"]
+fn log_service_bench() {
+    let entries = param("GLASSBOX_BENCH_ENTRIES", 20_000) as usize;
+    let clients = param("GLASSBOX_BENCH_CLIENTS", 100) as usize;
+    let pool = param("GLASSBOX_BENCH_POOL", 1000);
+    let period = param("GLASSBOX_BENCH_PERIOD", 20);
+    let samples = param("GLASSBOX_BENCH_PROOFS", 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let Some((rgw, storage, key, vkey)) = bucket_log(dir.path(), BUCKET) else {
+        println!("log-service bench skipped: Ceph RGW or boto3 missing (GLASSBOX_REQUIRE_TOOLS unset)");
+        return;
+    };
+    let ws = witness_setup(dir.path());
+    let witness = witness_serve(&ws, &[format!("{ORIGIN}={vkey}")]);
+    let peer = format!("{}={}", witness.url, witness.vkey);
+    let (pool_arg, period_arg) = (pool.to_string(), period.to_string());
+    let flags = [
+        "--witness",
+        peer.as_str(),
+        "--witness-threshold",
+        "1",
+        "--pool",
+        pool_arg.as_str(),
+        "--period",
+        period_arg.as_str(),
+    ];
+    let service = Service::start(&rgw, &storage, &key, "127.0.0.1:0", &flags);
+
+    let lines = envelopes(&dir.path().join("all.jsonl"), 0, entries);
+    let items: Vec<Loggable> = lines.iter().map(|l| Loggable::from_line(l, "envelope").unwrap()).collect();
+    let log_key = NoteVerifier::parse(&vkey).unwrap();
+    let witnesses = WitnessPolicy { witnesses: vec![witness.vkey.clone()], threshold: 1 };
+
+    // The service: `clients` threads, each submitting the next envelope until none are left.
+    let next = AtomicUsize::new(0);
+    let acknowledged: Mutex<Vec<(Sha256Digest, u64, Duration)>> = Mutex::new(Vec::with_capacity(entries));
+    let url = service.url.as_str();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..clients {
+            scope.spawn(|| {
+                let options = SubmitOptions {
+                    log_key: Some(&log_key),
+                    witnesses: &witnesses,
+                    retries: 100,
+                    timeout: Duration::from_secs(120),
+                };
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let sent = Instant::now();
+                    let done = submit(url, item, &options).unwrap_or_else(|e| panic!("submission {i}: {e}"));
+                    mine.push((done.envelope, done.index, sent.elapsed()));
+                }
+                acknowledged.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    let service_time = started.elapsed();
+    let acknowledged = acknowledged.into_inner().unwrap();
+    assert_eq!(acknowledged.len(), entries);
+
+    // Every acknowledged entry is in the committed log at its index, and the published
+    // checkpoint verifies with the witness's cosignature.
+    let settings = StoreSettings { aws: rgw.env() };
+    let bucket = LogDir::open(&Location::parse(&storage).unwrap(), &settings).unwrap();
+    let (checkpoint, committed) = committed_entries(&bucket).unwrap();
+    assert_eq!(checkpoint.size, entries as u64);
+    let logged: HashMap<Sha256Digest, u64> = committed
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| (LogEntry::parse(bytes, "entry").unwrap().envelope_digest().unwrap(), i as u64))
+        .collect();
+    for (digest, index, _) in &acknowledged {
+        assert_eq!(logged.get(digest), Some(index), "acknowledged {} at {index}", digest.prefixed());
+    }
+    let wvkey = witness.vkey.to_string();
+    ok(glassbox().args([
+        "log",
+        "verify",
+        &service.url,
+        "--vkey",
+        &vkey,
+        "--witness",
+        &wvkey,
+        "--witness-threshold",
+        "1",
+    ]));
+    drop(service);
+
+    // The baseline: the same envelopes appended to a directory log in batches of the pool size.
+    let dir_log = LogDir::new(dir.path().join("dir-log"));
+    let dir_key = PrivateKey::from_seed(&[7; 32]);
+    store::init(&dir_log, ORIGIN, &dir_key).unwrap();
+    let started = Instant::now();
+    for batch in items.chunks(pool as usize) {
+        store::append(&dir_log, &dir_key, batch).unwrap();
+    }
+    let dir_time = started.elapsed();
+
+    // One object-store round trip: the median of small create-only PUTs beside the log.
+    let rtt_objects = Objects::open(&Location::parse(&format!("s3://{BUCKET}/rtt")).unwrap(), &settings).unwrap();
+    let rtt = median(
+        (0..21)
+            .map(|i| {
+                let started = Instant::now();
+                rtt_objects.create_blocking(&format!("probe-{i}"), b"x").unwrap();
+                started.elapsed()
+            })
+            .collect(),
+    );
+
+    let counts: serde_json::Value = serde_json::from_str(rgw.python(PY_COUNT, &[BUCKET, "log"]).trim()).unwrap();
+    let count = |k: &str| counts[k].as_u64().unwrap();
+    let batches = count("batches");
+    let puts = count("listed") + 3 * batches;
+    let written = count("staged_bytes") + count("listed_bytes") + batches * (count("lock") + count("checkpoint"));
+
+    let size = entries as u64;
+    let (bucket_first, bucket_warm) = proof_times(&bucket, size, samples, 1);
+    let (dir_first, dir_warm) = proof_times(&dir_log, size, samples, 1);
+
+    let mut latencies: Vec<Duration> = acknowledged.iter().map(|a| a.2).collect();
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+    let p99_target = Duration::from_millis(period) + 2 * rtt;
+    let rate = entries as f64 / service_time.as_secs_f64();
+    let dir_rate = entries as f64 / dir_time.as_secs_f64();
+    let verdict = |met: bool| if met { "ok" } else { "MISSED" };
+
+    println!();
+    println!("log service: {entries} entries, {clients} clients (one envelope per request), `log serve --pool {pool} --period {period}`, 1 witness (threshold 1), Ceph RGW on loopback");
+    println!(
+        "  service       {rate:>9.0} submissions/s  ({:.1} s, {batches} batches, {:.0} entries per batch)",
+        service_time.as_secs_f64(),
+        size as f64 / batches as f64
+    );
+    println!(
+        "  directory     {dir_rate:>9.0} entries/s      ({:.1} s, store::append in batches of {pool})",
+        dir_time.as_secs_f64()
+    );
+    println!("  service / directory = {:.3}", rate / dir_rate);
+    println!(
+        "  service / target {TARGET_SUBMISSIONS:.0}/s = {:.3} (target >= 1.00, at 1,000,000 entries) {}",
+        rate / TARGET_SUBMISSIONS,
+        verdict(rate >= TARGET_SUBMISSIONS)
+    );
+    println!(
+        "  latency       P50 {:.1} ms, P99 {:.1} ms (pool period {period} ms; object-store PUT round trip {:.1} ms)",
+        ms(p50),
+        ms(p99),
+        ms(rtt)
+    );
+    println!(
+        "  P99 / (period + 2 round trips = {:.1} ms) = {:.2} (target <= 1.00) {}",
+        ms(p99_target),
+        p99.as_secs_f64() / p99_target.as_secs_f64(),
+        verdict(p99 <= p99_target)
+    );
+    println!(
+        "  object writes {:.1} PUTs per batch (staged + lock swap + {:.1} listed objects + checkpoint, counted from the staged objects)",
+        puts as f64 / batches as f64,
+        count("listed") as f64 / batches as f64
+    );
+    println!(
+        "  bytes written {:.0} per entry (staged, listed objects, lock and checkpoint per batch); {:.0} per entry stored outside .glassbox/staged/ in {} objects",
+        written as f64 / size as f64,
+        count("stored") as f64 / size as f64,
+        count("stored_objects")
+    );
+    println!(
+        "  inclusion proof, bucket    {:.3} ms median warm ({:.3} ms while filling the tile cache)  (target < {TARGET_PROOF_MS} ms) {}",
+        ms(bucket_warm),
+        ms(bucket_first),
+        verdict(ms(bucket_warm) < TARGET_PROOF_MS)
+    );
+    println!(
+        "  inclusion proof, directory {:.3} ms median warm ({:.3} ms while filling the tile cache)",
+        ms(dir_warm),
+        ms(dir_first)
+    );
+    println!("  bucket / directory (warm) = {:.2}", bucket_warm.as_secs_f64() / dir_warm.as_secs_f64().max(1e-9));
+    drop(witness);
+}
