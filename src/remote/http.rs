@@ -29,14 +29,21 @@ impl Response {
     }
 }
 
-fn client(timeout: Duration) -> Result<reqwest::Client> {
-    install_crypto();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .build()
-        .map_err(|e| Error::invalid("the HTTP client", e.to_string()))
+/// One client for the process, so that connections (and TLS sessions) are reused; each request
+/// sets its own deadline.
+fn client() -> Result<&'static reqwest::Client> {
+    static CLIENT: std::sync::OnceLock<std::result::Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            install_crypto();
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::invalid("the HTTP client", e.clone()))
 }
 
 /// POSTs `body` to `url` and reads at most `max` bytes of the answer.
@@ -54,7 +61,7 @@ pub async fn post_with_headers(
     timeout: Duration,
 ) -> Result<Response> {
     check_url(url)?;
-    let mut request = client(timeout)?.post(url).header("content-type", content_type);
+    let mut request = client()?.post(url).timeout(timeout).header("content-type", content_type);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
@@ -66,8 +73,12 @@ pub async fn post_with_headers(
 /// GETs `url` and reads at most `max` bytes of the answer.
 pub async fn get(url: &str, max: u64, timeout: Duration) -> Result<Response> {
     check_url(url)?;
-    let response =
-        client(timeout)?.get(url).send().await.map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
+    let response = client()?
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
     read(url, response, max).await
 }
 

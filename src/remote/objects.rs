@@ -3,8 +3,9 @@
 //! an error naming the object), and compare-and-swap on one object (the log service's lock).
 //! Async methods for the services; `*_blocking` wrappers for the synchronous library.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
@@ -41,6 +42,38 @@ pub struct Objects {
     writable: bool,
     /// Whether `If-Match` must carry the ETag without its quotes (see [`Objects::swap`]).
     unquoted_etags: Arc<AtomicBool>,
+    /// The log service's copies of immutable objects (see [`Objects::with_cache`]).
+    cache: Option<Arc<Mutex<Cache>>>,
+}
+
+/// Immutable objects (tiles, bundles, index tiles: a path's bytes never change once written)
+/// kept in memory up to a byte budget, so that the log's one writer does not read back what it
+/// wrote or read a moment ago. Nothing in it is believed more than a fresh read: callers
+/// authenticate what they read either way.
+#[derive(Default)]
+struct Cache {
+    objects: HashMap<String, Vec<u8>>,
+    bytes: usize,
+}
+
+/// The cache's budget: past it, the cache starts again empty (the next batch's edge is small).
+const CACHE_BYTES: usize = 256 << 20;
+
+/// Whether the bytes at `rel` never change once written.
+fn immutable(rel: &str) -> bool {
+    ["tile/", "envelopes/", "index/"].iter().any(|p| rel.starts_with(p))
+}
+
+impl Cache {
+    fn insert(&mut self, rel: &str, bytes: &[u8]) {
+        if self.bytes + bytes.len() > CACHE_BYTES {
+            self.objects.clear();
+            self.bytes = 0;
+        }
+        if self.objects.insert(rel.to_string(), bytes.to_vec()).is_none() {
+            self.bytes += bytes.len();
+        }
+    }
 }
 
 impl std::fmt::Debug for Objects {
@@ -87,7 +120,27 @@ impl Objects {
 
     fn new(store: Arc<dyn ObjectStore>, prefix: &str, display: String, writable: bool) -> Objects {
         let prefix = prefix.trim_matches('/').to_string();
-        Objects { store, prefix, display, writable, unquoted_etags: Arc::new(AtomicBool::new(false)) }
+        Objects { store, prefix, display, writable, unquoted_etags: Arc::new(AtomicBool::new(false)), cache: None }
+    }
+
+    /// These objects with a memory of immutable objects written or read through them: for the
+    /// log service, the only writer, whose every batch reads the tree's edge it just wrote.
+    pub fn with_cache(mut self) -> Objects {
+        self.cache = Some(Arc::default());
+        self
+    }
+
+    fn cached(&self, rel: &str) -> Option<Vec<u8>> {
+        let cache = self.cache.as_ref()?.lock().ok()?;
+        cache.objects.get(rel).cloned()
+    }
+
+    fn remember(&self, rel: &str, bytes: &[u8]) {
+        if let Some(mut cache) = self.cache.as_ref().and_then(|c| c.lock().ok()) {
+            if immutable(rel) {
+                cache.insert(rel, bytes);
+            }
+        }
     }
 
     pub fn display(&self) -> &str {
@@ -118,6 +171,13 @@ impl Objects {
 
     /// Object `rel` of at most `max` bytes with its version; `None` if it does not exist.
     pub async fn get(&self, rel: &str, max: u64) -> Result<Option<(Vec<u8>, Version)>> {
+        if let Some(bytes) = self.cached(rel) {
+            if bytes.len() as u64 > max {
+                return Err(Error::invalid(self.name(rel), format!("is larger than the {max} bytes it may have")));
+            }
+            // Versions matter only for the lock object, which is never cached.
+            return Ok(Some((bytes, Version(UpdateVersion { e_tag: None, version: None }))));
+        }
         let path = self.path(rel)?;
         let result = match self.store.get_opts(&path, GetOptions::default()).await {
             Ok(result) => result,
@@ -137,6 +197,7 @@ impl Objects {
             }
             data.extend_from_slice(&chunk);
         }
+        self.remember(rel, &data);
         Ok(Some((data, version)))
     }
 
@@ -147,7 +208,10 @@ impl Objects {
         let path = self.path(rel)?;
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.store.put_opts(&path, PutPayload::from(bytes.to_vec()), opts).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.remember(rel, bytes);
+                Ok(())
+            }
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
                 match self.get(rel, bytes.len() as u64 + 1).await {
                     Ok(Some((existing, _))) if existing == bytes => Ok(()),

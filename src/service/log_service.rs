@@ -62,7 +62,9 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
         )),
     };
     crate::transparency::bucket::check_store(&objects)?;
-    let writer = BucketWriter::open(&objects, service.key)?;
+    // The sequencer's reads go through a cache of what it wrote; the front end serves readers
+    // from the bucket itself.
+    let writer = BucketWriter::open(&objects.clone().with_cache(), service.key)?;
     let origin = writer.checkpoint().origin.clone();
     let config = SequencerConfig {
         pool: service.pool,
