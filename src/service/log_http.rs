@@ -74,17 +74,23 @@ async fn add(State(front): State<Arc<Front>>, headers: HeaderMap, body: Body) ->
         Ok(text) => text.trim_end_matches(['\n', '\r']),
         Err(_) => return error(StatusCode::BAD_REQUEST, "the envelope", "is not UTF-8"),
     };
-    if text.contains('\n') {
-        return error(StatusCode::BAD_REQUEST, "the envelope", "POST /add takes one DSSE envelope, not several lines");
-    }
     let item = match Loggable::from_submitted(text, "the envelope") {
         Ok(item) => item,
         Err(e) => return error(StatusCode::BAD_REQUEST, "the envelope", e),
     };
-    let expect_size = match headers.get(EXPECT_SIZE).map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok())) {
-        None => None,
-        Some(Some(size)) => Some(size),
-        Some(None) => return error(StatusCode::BAD_REQUEST, EXPECT_SIZE, "is not a decimal entry count"),
+    // Exactly one header of plain decimal digits: a proxy that read another of two values, or
+    // "+5", would disagree with the service about the condition.
+    let values: Vec<&HeaderValue> = headers.get_all(EXPECT_SIZE).iter().collect();
+    let expect_size = match values.as_slice() {
+        [] => None,
+        [value] => match value.to_str().ok().filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())) {
+            Some(digits) => match digits.parse::<u64>() {
+                Ok(size) => Some(size),
+                Err(_) => return error(StatusCode::BAD_REQUEST, EXPECT_SIZE, "is not a decimal entry count"),
+            },
+            None => return error(StatusCode::BAD_REQUEST, EXPECT_SIZE, "is not a decimal entry count"),
+        },
+        _ => return error(StatusCode::BAD_REQUEST, EXPECT_SIZE, "is given more than once"),
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     match front.queue.try_send(Submission { item, expect_size, reply }) {

@@ -72,6 +72,10 @@ pub fn plan(dir: &LogDir, old: &Checkpoint, items: &[Loggable], known: Known<'_>
             "the stored hash tiles do not add up to the checkpoint's root: refusing to extend a tree that is not the signed one",
         ));
     }
+    // A directory's appender refuses a log whose index lies (its operator must look); the log
+    // service, which must stay up, logs the envelope as new when its index's hit is false (a
+    // duplicate entry costs nothing, a stopped log costs everyone).
+    let strict = matches!(known, Known::ReadIndex);
     let found = match known {
         Known::ReadIndex => find_in_index(dir, size, items)?,
         Known::Map(map) => items.iter().filter_map(|i| map.get(&i.digest.0).map(|&at| (i.digest.0, at))).collect(),
@@ -82,8 +86,16 @@ pub fn plan(dir: &LogDir, old: &Checkpoint, items: &[Loggable], known: Known<'_>
     let mut in_batch = HashSet::new();
     let mut bundles = HashMap::new();
     for item in items {
-        if let Some(&i) = found.get(&item.digest.0) {
-            already_logged.push((dir.confirm_logged(&reader, &old.root, i, &item.digest, &mut bundles)?, item.digest));
+        let confirmed = match found.get(&item.digest.0) {
+            Some(&i) => match dir.confirm_logged(&reader, &old.root, i, &item.digest, &mut bundles) {
+                Ok(i) => Some(i),
+                Err(e) if strict => return Err(e),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if let Some(i) = confirmed {
+            already_logged.push((i, item.digest));
         } else if in_batch.insert(item.digest) {
             added.push((size + fresh.len() as u64, item.digest));
             fresh.push(item);

@@ -155,7 +155,7 @@ impl LogDir {
         }
         if LogEntry::parse(entry, &at)?.envelope_digest() != Some(*digest) {
             return Err(Error::rejected(
-                self.file(INDEX_FILE).display(),
+                format!("the envelope index of {}", self.root.display()),
                 format!("says envelope {} is entry {index}, but that entry names another envelope", digest.prefixed()),
             ));
         }

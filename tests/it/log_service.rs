@@ -310,7 +310,7 @@ fn the_log_service_refuses_bad_submissions_with_json_errors() {
     for (body, status, says) in [
         (b"not json".to_vec(), 400, "the envelope"),
         (br#"{"payload":"","payloadType":"x","signatures":[]}"#.to_vec(), 400, "payload type"),
-        (b"{}\n{}".to_vec(), 400, "one DSSE envelope"),
+        (b"{}\n{}".to_vec(), 400, "the envelope"),
     ] {
         let r = post(body);
         assert_eq!(r.status, status, "{}", r.body_summary());
@@ -320,6 +320,26 @@ fn the_log_service_refuses_bad_submissions_with_json_errors() {
                 || v["error"]["what"].as_str().unwrap().contains(says),
             "{v}"
         );
+    }
+    // A pretty-printed envelope is one envelope (stored canonically); the conditional header
+    // must be given once, in plain decimal digits.
+    let file = dir.path().join("one.jsonl");
+    let line = envelopes(&file, 0, 1).remove(0);
+    let pretty = serde_json::to_vec_pretty(&serde_json::from_str::<serde_json::Value>(&line).unwrap()).unwrap();
+    let r = post(pretty);
+    assert_eq!(r.status, 200, "{}", r.body_summary());
+    for values in [&["+1"][..], &["1", "2"], &[" "]] {
+        let headers: Vec<(&str, String)> = values.iter().map(|v| ("glassbox-expect-size", v.to_string())).collect();
+        let r = glassbox::remote::http::post_with_headers_blocking(
+            &add,
+            "application/json",
+            &headers,
+            line.clone().into_bytes(),
+            1 << 20,
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(r.status, 400, "{values:?}: {}", r.body_summary());
     }
     for path in [".glassbox/lock", "tile/../.glassbox/lock", "secret"] {
         let r =
