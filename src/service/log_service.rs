@@ -38,8 +38,12 @@ pub struct Listening {
 }
 
 /// Connections of the log service: submitters wait up to a minute for their receipt.
-const LIMITS: Limits =
-    Limits { max_connections: 512, idle: Duration::from_secs(30), lifetime: Duration::from_secs(120) };
+const LIMITS: Limits = Limits {
+    max_connections: 1024,
+    per_client: 128,
+    idle: Duration::from_secs(30),
+    lifetime: Duration::from_secs(120),
+};
 
 /// Runs the log service until SIGTERM or SIGINT (Ok) or until the sequencer fails (Err: for
 /// example another writer took the bucket over, or the stored tree does not match the committed

@@ -16,9 +16,10 @@ mod witness_state;
 
 pub use log_service::{run_log_service, Listening, LogService};
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -35,6 +36,9 @@ use crate::error::{Error, IoContext, Result};
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_connections: usize,
+    /// At most this many of them from one IP address: more are closed at once, so that one
+    /// host cannot hold every slot (many hosts can; put a proxy in front against that).
+    pub per_client: usize,
     /// A connection with no bytes read or written for this long is closed.
     pub idle: Duration,
     /// A connection is closed this long after it was accepted, busy or not.
@@ -72,8 +76,12 @@ pub fn serve(
         };
         let listener = TcpListener::from_std(listener).at(&what)?;
         on_listening(bound)?;
-        let bounded =
-            BoundedListener { inner: listener, slots: Arc::new(Semaphore::new(limits.max_connections)), limits };
+        let bounded = BoundedListener {
+            inner: listener,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            clients: Arc::default(),
+            limits,
+        };
         axum::serve(bounded, router).with_graceful_shutdown(stop).await.at(&what)
     })
 }
@@ -96,7 +104,41 @@ fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
 struct BoundedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    /// Open connections by client address.
+    clients: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
     limits: Limits,
+}
+
+/// One open connection counted against its client's address; uncounted when dropped.
+struct ClientSlot {
+    clients: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl ClientSlot {
+    /// Counts a connection from `ip`, unless it already has `limit` open.
+    fn take(clients: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, limit: usize) -> Option<ClientSlot> {
+        let mut open = clients.lock().ok()?;
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot { clients: clients.clone(), ip })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.clients.lock() {
+            if let Some(count) = open.get_mut(&self.ip) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&self.ip);
+                }
+            }
+        }
+    }
 }
 
 impl axum::serve::Listener for BoundedListener {
@@ -109,9 +151,14 @@ impl axum::serve::Listener for BoundedListener {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    // A client over its share is closed at once (its slot stays free for others).
+                    let Some(client) = ClientSlot::take(&self.clients, addr.ip(), self.limits.per_client) else {
+                        drop(stream);
+                        continue;
+                    };
                     // Small answers go out at once; a failure here only costs latency.
                     let _ = stream.set_nodelay(true);
-                    return (BoundedConnection::new(stream, permit, self.limits), addr);
+                    return (BoundedConnection::new(stream, permit, client, self.limits), addr);
                 }
                 // Out of file descriptors or a connection reset before accept: wait a little
                 // rather than spin, then go on serving.
@@ -130,17 +177,23 @@ impl axum::serve::Listener for BoundedListener {
 struct BoundedConnection {
     stream: TcpStream,
     _slot: Option<OwnedSemaphorePermit>,
+    _client: ClientSlot,
     deadline: Pin<Box<Sleep>>,
     idle: Duration,
     end: Instant,
 }
 
 impl BoundedConnection {
-    fn new(stream: TcpStream, slot: Option<OwnedSemaphorePermit>, limits: Limits) -> BoundedConnection {
+    fn new(
+        stream: TcpStream,
+        slot: Option<OwnedSemaphorePermit>,
+        client: ClientSlot,
+        limits: Limits,
+    ) -> BoundedConnection {
         let now = Instant::now();
         let end = now + limits.lifetime;
         let deadline = Box::pin(tokio::time::sleep_until(end.min(now + limits.idle)));
-        BoundedConnection { stream, _slot: slot, deadline, idle: limits.idle, end }
+        BoundedConnection { stream, _slot: slot, _client: client, deadline, idle: limits.idle, end }
     }
 
     /// Bytes moved: the idle clock starts again (never past the end of the lifetime).
@@ -206,9 +259,18 @@ mod tests {
         runtime.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let limits =
-                Limits { max_connections: 1, idle: Duration::from_millis(200), lifetime: Duration::from_millis(600) };
-            let mut bounded = BoundedListener { inner: listener, slots: Arc::new(Semaphore::new(1)), limits };
+            let limits = Limits {
+                max_connections: 1,
+                per_client: 1,
+                idle: Duration::from_millis(200),
+                lifetime: Duration::from_millis(600),
+            };
+            let mut bounded = BoundedListener {
+                inner: listener,
+                slots: Arc::new(Semaphore::new(1)),
+                clients: Arc::default(),
+                limits,
+            };
             // Idle: a client that sends nothing.
             let _silent = TcpStream::connect(addr).await.unwrap();
             let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
@@ -237,6 +299,39 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::TimedOut);
             assert!(start.elapsed() < Duration::from_millis(1500));
             writer.abort();
+        });
+    }
+
+    #[test]
+    fn one_client_cannot_hold_more_than_its_share() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let limits = Limits {
+                max_connections: 8,
+                per_client: 1,
+                idle: Duration::from_secs(5),
+                lifetime: Duration::from_secs(5),
+            };
+            let mut bounded = BoundedListener {
+                inner: listener,
+                slots: Arc::new(Semaphore::new(8)),
+                clients: Arc::default(),
+                limits,
+            };
+            let _first = TcpStream::connect(addr).await.unwrap();
+            let (held, _) = axum::serve::Listener::accept(&mut bounded).await;
+            // The same address again: closed at once, while the first stays open.
+            let mut second = TcpStream::connect(addr).await.unwrap();
+            let accepting = tokio::spawn(async move {
+                let _ = axum::serve::Listener::accept(&mut bounded).await;
+            });
+            let mut buf = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf)).await.unwrap();
+            assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+            accepting.abort();
+            drop(held);
         });
     }
 }

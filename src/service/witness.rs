@@ -44,7 +44,8 @@ pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// A request body must arrive within this time.
 const BODY_DEADLINE: Duration = Duration::from_secs(10);
-const LIMITS: Limits = Limits { max_connections: 64, idle: Duration::from_secs(15), lifetime: Duration::from_secs(60) };
+const LIMITS: Limits =
+    Limits { max_connections: 128, per_client: 16, idle: Duration::from_secs(15), lifetime: Duration::from_secs(60) };
 
 /// The wall clock, passed in by the caller (the library reads no clock).
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
