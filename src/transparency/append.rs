@@ -223,11 +223,18 @@ fn append_locked(dir: &LogDir, key: &PrivateKey, items: &[Loggable], expected: O
     if plan.records.is_empty() {
         return Ok(AppendAt::Appended(plan.appended));
     }
-    // 1. The index: records past the committed size are leftovers of a killed append.
+    // 1. The index: records past the committed size are leftovers of a killed append. A
+    //    directory copied from a bucket has its index in tiles and no file yet: the file starts
+    //    with the tiles' records.
+    let earlier = match dir.read_prefix(INDEX_FILE, 0)? {
+        None => dir.read_index(checkpoint.size)?,
+        Some(_) => Vec::new(),
+    };
     let index_path = dir.root.join(INDEX_FILE);
     let mut index = dir.open_own_file(INDEX_FILE)?;
-    index.set_len(checkpoint.size * 32).at(&index_path)?;
+    index.set_len(checkpoint.size * 32 - earlier.len() as u64).at(&index_path)?;
     index.seek(SeekFrom::End(0)).at(&index_path)?;
+    index.write_all(&earlier).at(&index_path)?;
     index.write_all(&plan.records.concat()).at(&index_path)?;
     // 2. Bundles and tiles, at paths the committed checkpoint does not use (a killed append's
     //    leftovers there are replaced).

@@ -448,3 +448,51 @@ pub(crate) fn cosign_waits_for_the_append_lock(dir: &Path, log: &Path, vkey: &st
     let out = witness.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `log mirror` between directories (no server needed): the copy verifies, holds the index as
+/// tiles (rebuilt from the entries), and appending to the copy finds the envelopes already
+/// logged and keeps finding them afterwards.
+#[test]
+fn a_mirrored_directory_log_verifies_and_grows_without_logging_anything_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let file = dir.path().join("batch.jsonl");
+    envelopes(&file, 0, 300);
+    append_ok(&log, &key, &file);
+    let copy = dir.path().join("copy");
+    let out = ok(glassbox().args(["log", "mirror"]).arg(&log).arg(&copy).args(["--vkey", &vkey, "--json"]));
+    let mirrored: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(mirrored["size"], 300);
+    assert!(copy.join("index/000").is_file() && !copy.join("envelope-index").exists());
+    assert_eq!(audit(&copy, &vkey).status.code(), Some(0));
+    let again: serde_json::Value = serde_json::from_str(&ok(glassbox()
+        .args(["log", "append"])
+        .arg(&copy)
+        .arg("--key")
+        .arg(&key)
+        .arg(&file)
+        .arg("--json")))
+    .unwrap();
+    assert_eq!(again["alreadyLogged"].as_array().unwrap().len(), 300, "{again}");
+    let more = dir.path().join("more.jsonl");
+    envelopes(&more, 300, 2);
+    append_ok(&copy, &key, &more);
+    assert_eq!(size(&copy), 302);
+    let again: serde_json::Value = serde_json::from_str(&ok(glassbox()
+        .args(["log", "append"])
+        .arg(&copy)
+        .arg("--key")
+        .arg(&key)
+        .arg(&file)
+        .arg(&more)
+        .arg("--json")))
+    .unwrap();
+    assert_eq!(again["alreadyLogged"].as_array().unwrap().len(), 302, "{again}");
+    // Under another log key the source does not verify: nothing is mirrored.
+    let other = tempfile::tempdir().unwrap();
+    let (_, _, other_vkey) = new_log(other.path());
+    let refused =
+        output(glassbox().args(["log", "mirror"]).arg(&log).arg(dir.path().join("no")).args(["--vkey", &other_vkey]));
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!dir.path().join("no/checkpoint").exists());
+}
