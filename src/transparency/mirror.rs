@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::audit::{authenticate_checkpoint, authenticate_tree, check_consistent, WitnessPolicy};
 use super::bucket;
 use super::entry::LogEntry;
-use super::store::{LogDir, CHECKPOINT_FILE, MAX_BUNDLE_BYTES};
+use super::store::{split_lines, LogDir, CHECKPOINT_FILE, MAX_BUNDLE_BYTES};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::tlog::merkle;
@@ -71,8 +71,16 @@ pub fn mirror(src: &LogDir, dst: &LogDir, vkey: &NoteVerifier, witnesses: &Witne
         let envelopes_path = LogDir::envelopes_path(n, width);
         let entries_bytes = src.read_file(&entries_path, MAX_BUNDLE_BYTES)?;
         let envelopes_bytes = src.read_file(&envelopes_path, MAX_BUNDLE_BYTES)?;
-        let entries = src.entries(start, start + width, size)?;
-        let lines = src.envelopes(start, start + width, size)?;
+        // Each bundle is read once: decoded from the bytes that are copied.
+        let entries = tiles::decode_bundle_of_width(&entries_bytes, width)
+            .map_err(|e| Error::rejected(src.file(&entries_path).display(), e.to_string()))?;
+        let lines = split_lines(&envelopes_bytes);
+        if entries.len() as u64 != width || lines.len() as u64 != width {
+            return Err(Error::rejected(
+                src.file(&envelopes_path).display(),
+                format!("holds {} entries and {} envelopes, not {width} of each", entries.len(), lines.len()),
+            ));
+        }
         let mut index = Vec::with_capacity(width as usize * 32);
         for (k, (entry, line)) in entries.iter().zip(&lines).enumerate() {
             let at = format!("{} entry {}", src.root.display(), start + k as u64);

@@ -255,7 +255,7 @@ fn index_records(data: &[u8], width: u64) -> std::result::Result<Vec<Vec<u8>>, S
 }
 
 /// The lines of an envelope bundle (each ends with a newline).
-fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
+pub(super) fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
     data.split_inclusive(|b| *b == b'\n').map(|l| l.strip_suffix(b"\n").unwrap_or(l).to_vec()).collect()
 }
 

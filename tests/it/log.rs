@@ -44,6 +44,12 @@ pub(crate) fn envelopes(path: &Path, first: usize, count: usize) -> Vec<String> 
     lines
 }
 
+/// `log append --json` of `file` to `log`, which must succeed.
+pub(crate) fn append_json(log: &Path, key: &Path, file: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(glassbox().args(["log", "append"]).arg(log).arg("--key").arg(key).arg(file).arg("--json")))
+        .unwrap()
+}
+
 pub(crate) fn verify(log: &Path, vkey: &str) -> std::process::Output {
     output(glassbox().args(["log", "verify"]).arg(log).args(["--vkey", vkey]))
 }
@@ -465,14 +471,7 @@ fn a_mirrored_directory_log_verifies_and_grows_without_logging_anything_twice() 
     assert_eq!(mirrored["size"], 300);
     assert!(copy.join("index/000").is_file() && !copy.join("envelope-index").exists());
     assert_eq!(audit(&copy, &vkey).status.code(), Some(0));
-    let again: serde_json::Value = serde_json::from_str(&ok(glassbox()
-        .args(["log", "append"])
-        .arg(&copy)
-        .arg("--key")
-        .arg(&key)
-        .arg(&file)
-        .arg("--json")))
-    .unwrap();
+    let again = append_json(&copy, &key, &file);
     assert_eq!(again["alreadyLogged"].as_array().unwrap().len(), 300, "{again}");
     let more = dir.path().join("more.jsonl");
     envelopes(&more, 300, 2);

@@ -11,7 +11,7 @@ use glassbox::attest::{Envelope, ResourceDescriptor, Signature, Statement};
 use glassbox::digest::Sha256Digest;
 use glassbox::keys::PrivateKey;
 
-use crate::log::{append_ok, audit, cosign_waits_for_the_append_lock, envelopes, new_log, size, verify};
+use crate::log::{append_json, append_ok, audit, cosign_waits_for_the_append_lock, envelopes, new_log, size, verify};
 use crate::support::*;
 
 fn append(log: &Path, key: &Path, file: &Path) -> Output {
@@ -30,11 +30,6 @@ fn envelope_about(name: &str, predicate_type: &str, key: &PrivateKey) -> Envelop
 
 /// Writes one envelope line (and a newline) to `dir/<name>`.
 /// `log append --json` of `file`, which must succeed; its report.
-fn append_json(log: &Path, key: &Path, file: &Path) -> serde_json::Value {
-    serde_json::from_str(&ok(glassbox().args(["log", "append"]).arg(log).arg("--key").arg(key).arg(file).arg("--json")))
-        .unwrap()
-}
-
 fn line_file(dir: &Path, name: &str, line: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, format!("{line}\n")).unwrap();
