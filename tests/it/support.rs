@@ -331,3 +331,27 @@ pub fn verdict_files(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The status a server answers to a POST whose head declares `declared` body bytes, of which
+/// none are sent: a server that refuses from Content-Length answers at once, one that waits
+/// for the body times out here. Raw TCP, so the refusal is seen even though the server then
+/// closes a connection a real client would still be writing to.
+pub fn status_for_declared_length(base_url: &str, path: &str, declared: u64) -> u16 {
+    use std::io::{Read, Write};
+    let authority = base_url.strip_prefix("http://").expect("a plain http:// test server");
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: text/plain\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "the server closed without answering");
+        head.push(byte[0]);
+    }
+    let line = String::from_utf8(head).unwrap();
+    line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status line {line:?}"))
+}
