@@ -2,6 +2,12 @@
 //! reads, create-only writes (an existing object with identical bytes is success, different bytes
 //! an error naming the object), and compare-and-swap on one object (the log service's lock).
 //! Async methods for the services; `*_blocking` wrappers for the synchronous library.
+//!
+//! The log service may also keep its objects in a local directory (`object_store`'s local file
+//! system, every write fsynced). That backend has no conditional overwrite, so a directory's
+//! versions are the SHA-256 of the object's bytes and its compare-and-swap is read, compare,
+//! replace: atomic only because the service holds the directory's append lock for its whole
+//! life (see `crate::transparency::served_dir`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
@@ -44,6 +51,8 @@ pub struct Objects {
     unquoted_etags: Arc<AtomicBool>,
     /// The log service's copies of immutable objects (see [`Objects::with_cache`]).
     cache: Option<Arc<Mutex<Cache>>>,
+    /// A local directory: versions are content digests and swaps are compared here.
+    local: bool,
 }
 
 /// Immutable objects (tiles, bundles, index tiles: a path's bytes never change once written)
@@ -113,6 +122,20 @@ impl Objects {
         }
     }
 
+    /// A local directory as objects, for the log service only, which must hold the directory's
+    /// append lock while it uses them (the only guard of [`Objects::swap`] here). Every write
+    /// is fsynced with its directory before it returns, like an object store's PUT.
+    pub fn open_dir(dir: &std::path::Path) -> Result<Objects> {
+        install_crypto();
+        let display = dir.display().to_string();
+        let store = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| Error::invalid(&display, format!("cannot open the directory as a store: {e}")))?
+            .with_fsync(true);
+        let mut objects = Objects::new(Arc::new(store), "", display, true);
+        objects.local = true;
+        Ok(objects)
+    }
+
     /// Wraps any object store (tests: a store that ignores conditions).
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: &str, display: &str) -> Objects {
         Objects::new(store, prefix, display.to_string(), true)
@@ -120,7 +143,15 @@ impl Objects {
 
     fn new(store: Arc<dyn ObjectStore>, prefix: &str, display: String, writable: bool) -> Objects {
         let prefix = prefix.trim_matches('/').to_string();
-        Objects { store, prefix, display, writable, unquoted_etags: Arc::new(AtomicBool::new(false)), cache: None }
+        Objects {
+            store,
+            prefix,
+            display,
+            writable,
+            unquoted_etags: Arc::new(AtomicBool::new(false)),
+            cache: None,
+            local: false,
+        }
     }
 
     /// These objects with a memory of immutable objects written or read through them: for the
@@ -187,7 +218,8 @@ impl Objects {
         if result.meta.size > max {
             return Err(Error::invalid(self.name(rel), format!("is larger than the {max} bytes it may have")));
         }
-        let version = Version(UpdateVersion { e_tag: result.meta.e_tag.clone(), version: result.meta.version.clone() });
+        let mut version =
+            Version(UpdateVersion { e_tag: result.meta.e_tag.clone(), version: result.meta.version.clone() });
         let mut stream = result.into_stream();
         let mut data = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -196,6 +228,9 @@ impl Objects {
                 return Err(Error::invalid(self.name(rel), format!("is larger than the {max} bytes it may have")));
             }
             data.extend_from_slice(&chunk);
+        }
+        if self.local {
+            version = content_version(&data);
         }
         self.remember(rel, &data);
         Ok(Some((data, version)))
@@ -236,6 +271,9 @@ impl Objects {
     /// reading the object back (our bytes: we won; another version: we lost).
     pub async fn swap(&self, rel: &str, bytes: &[u8], expected: Option<&Version>) -> Result<Swap> {
         self.check_writable(rel)?;
+        if self.local {
+            return self.swap_local(rel, bytes, expected).await;
+        }
         let path = self.path(rel)?;
         let mut unquote = self.unquoted_etags.load(Ordering::Relaxed);
         loop {
@@ -265,6 +303,26 @@ impl Objects {
                 (Some(_), None) => return Ok(Swap::Lost),
                 _ => return Err(self.failed(rel, "compare-and-swap", e)),
             }
+        }
+    }
+
+    /// [`Objects::swap`] in a local directory: compare the bytes there now with the expected
+    /// version, then create (no expected version) or atomically replace. The caller's lock on
+    /// the directory keeps anyone from writing between the read and the write.
+    async fn swap_local(&self, rel: &str, bytes: &[u8], expected: Option<&Version>) -> Result<Swap> {
+        const MAX_SWAPPED: u64 = 1 << 20;
+        let current = self.get(rel, MAX_SWAPPED).await?;
+        match (current, expected) {
+            (None, None) => match self.create(rel, bytes).await {
+                Ok(()) => Ok(Swap::Swapped(content_version(bytes))),
+                Err(Error::Rejected { .. }) => Ok(Swap::Lost),
+                Err(e) => Err(e),
+            },
+            (Some((_, now)), Some(want)) if &now == want => {
+                self.put(rel, bytes).await?;
+                Ok(Swap::Swapped(content_version(bytes)))
+            }
+            _ => Ok(Swap::Lost),
         }
     }
 
@@ -305,6 +363,12 @@ impl Objects {
     pub fn delete_blocking(&self, rel: &str) -> Result<()> {
         block_on(self.delete(rel))?
     }
+}
+
+/// A local object's version: the digest of its bytes (the same bytes are the same state).
+fn content_version(bytes: &[u8]) -> Version {
+    let digest = crate::digest::Sha256Digest::of(bytes).hex();
+    Version(UpdateVersion { e_tag: Some(digest), version: None })
 }
 
 /// `v` with its ETag's quotes (and a weak `W/` prefix) removed.

@@ -1,4 +1,4 @@
-//! Running `glassbox log serve`: opens the bucket (checking first that it honours create-only
+//! Running `glassbox log serve`: opens the bucket or directory (checking first that it honours create-only
 //! writes and compare-and-swap), takes the log over, starts the sequencer thread, and serves
 //! the HTTP front end on bounded connections until SIGTERM, SIGINT or a sequencer failure.
 
@@ -14,6 +14,8 @@ use crate::keys::PrivateKey;
 use crate::remote::objects::Objects;
 use crate::remote::{Location, StoreSettings};
 use crate::transparency::bucket::BucketWriter;
+use crate::transparency::served_dir::ServedDir;
+use crate::transparency::LogDir;
 
 /// How `glassbox log serve` runs.
 pub struct LogService {
@@ -58,12 +60,19 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
             format!("is {} but only {} witnesses are given", service.threshold, service.witnesses.len()),
         ));
     }
-    let objects = match &service.storage {
-        Location::Bucket { .. } => Objects::open(&service.storage, &service.settings)?,
-        other => return Err(Error::invalid(
-            other,
-            "log serve keeps its log in a bucket (s3://BUCKET/PREFIX); a directory log is appended to with log append",
-        )),
+    // A directory is held (its append lock) for as long as the service runs.
+    let (objects, _served) = match &service.storage {
+        Location::Bucket { .. } => (Objects::open(&service.storage, &service.settings)?, None),
+        Location::Dir(path) => {
+            let served = ServedDir::open(&LogDir::new(path))?;
+            (served.objects().clone(), Some(served))
+        }
+        other => {
+            return Err(Error::invalid(
+                other,
+                "is read-only: log serve keeps its log in a bucket (s3://BUCKET/PREFIX) or a directory",
+            ))
+        }
     };
     crate::transparency::bucket::check_store(&objects)?;
     // The sequencer's reads go through a cache of what it wrote; the front end serves readers

@@ -172,7 +172,7 @@ pub fn empty_checkpoint(origin: &str) -> Checkpoint {
 /// once the new checkpoint and everything it covers are durable. Refuses (exit 1), signing
 /// nothing, when the stored tree is not the one the checkpoint signs.
 pub fn append(dir: &LogDir, key: &PrivateKey, items: &[Loggable]) -> Result<Appended> {
-    let _lock = lock(dir)?;
+    let _lock = writer_lock(dir)?;
     match append_locked(dir, key, items, None)? {
         AppendAt::Appended(appended) => Ok(appended),
         // Without an expected size the log is never "moved"; an error rather than a panic.
@@ -197,7 +197,7 @@ pub enum AppendAt {
 /// whose decision rests on everything logged up to that size. Two such writers that judged the
 /// same log cannot both append.
 pub fn append_at(dir: &LogDir, key: &PrivateKey, items: &[Loggable], expected_size: u64) -> Result<AppendAt> {
-    let _lock = lock(dir)?;
+    let _lock = writer_lock(dir)?;
     append_locked(dir, key, items, Some(expected_size))
 }
 
@@ -285,6 +285,16 @@ pub(crate) fn lock(dir: &LogDir) -> Result<File> {
     let file = dir.open_own_file(LOCK_FILE)?;
     file.lock().at(dir.file(LOCK_FILE))?;
     Ok(file)
+}
+
+/// The append lock of a directory that a writer other than the log service may add to:
+/// refused, before waiting for the lock and again once it is held, when the directory is
+/// served by `glassbox log serve` (see [`super::served_dir`]).
+pub(crate) fn writer_lock(dir: &LogDir) -> Result<File> {
+    super::served_dir::refuse_if_served(dir)?;
+    let held = lock(dir)?;
+    super::served_dir::refuse_if_served(dir)?;
+    Ok(held)
 }
 
 /// Adds the hash tiles (every level) touched by appending `entries` to the tree `reader` reads;

@@ -37,7 +37,7 @@ pub fn mirror(src: &LogDir, dst: &LogDir, vkey: &NoteVerifier, witnesses: &Witne
         Some(_) => None,
         None => {
             std::fs::create_dir_all(&dst.root).map_err(|e| Error::io(&dst.root, e))?;
-            Some(super::append::lock(dst)?)
+            Some(super::append::writer_lock(dst)?)
         }
     };
     let from = src.checkpoint_path().display().to_string();

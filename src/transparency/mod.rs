@@ -12,6 +12,7 @@ mod files;
 pub mod gc;
 pub mod mirror;
 pub mod proofs;
+pub mod served_dir;
 pub mod store;
 pub mod submit;
 pub mod witness;

@@ -34,11 +34,11 @@ pub const MAX_BUNDLE_BYTES: u64 = TILE_WIDTH * (1 + MAX_ENVELOPE_BYTES as u64);
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 /// The digests of the logged envelopes, 32 bytes per entry in entry order: how the log finds
 /// an envelope's index. Not part of what verifiers read.
-pub(super) const INDEX_FILE: &str = "envelope-index";
+pub(crate) const INDEX_FILE: &str = "envelope-index";
 /// The envelope index of a log in a bucket: the same records, in tiles of 256 (32 bytes each)
 /// written create-only like every other object (`index/<N>[.p/<W>]`).
 const INDEX_TILES: &str = "index";
-pub(super) const LOCK_FILE: &str = ".lock";
+pub(crate) const LOCK_FILE: &str = ".lock";
 
 /// A log: a directory, or the objects of a bucket or a base URL (read here; written only by the
 /// log service). `root` names it in messages (for objects, its `s3://` or `https://` location).

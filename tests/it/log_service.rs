@@ -24,13 +24,18 @@ pub(crate) struct Service {
 impl Service {
     /// Starts the service on `listen` and waits for its `listening on` line.
     pub fn start(rgw: &Rgw, storage: &str, key: &Path, listen: &str, extra: &[&str]) -> Service {
+        Service::start_env(&rgw.env(), storage, key, listen, extra)
+    }
+
+    /// [`Service::start`] with the store's environment given (none for a directory).
+    pub fn start_env(env: &[(String, String)], storage: &str, key: &Path, listen: &str, extra: &[&str]) -> Service {
         let period: &[&str] = if extra.contains(&"--period") { &[] } else { &["--period", "20"] };
         let mut child = glassbox()
             .args(["log", "serve", "--storage", storage, "--listen", listen, "--key"])
             .arg(key)
             .args(period)
             .args(extra)
-            .envs(rgw.env())
+            .envs(env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -150,7 +155,7 @@ assert base64.b64encode(r).decode() == root, "root mismatch"
 print(size)
 "#;
 
-fn independent_check(python: &Path, log: &Path, vkey: &str) -> u64 {
+pub(crate) fn independent_check(python: &Path, log: &Path, vkey: &str) -> u64 {
     let out = ok(Command::new(python).arg("-c").arg(PY_INDEPENDENT).arg(log).arg(vkey));
     out.trim().parse().unwrap()
 }

@@ -23,6 +23,7 @@ mod log_gc;
 mod log_service;
 mod log_service_bench;
 mod log_service_crash;
+mod log_service_dir;
 mod log_service_witness;
 mod rebuild;
 mod review;

@@ -1,5 +1,5 @@
 //! `glassbox log serve` (the log service: the only process holding the log key; submissions
-//! over HTTP, the log in a bucket, witnesses cosigning every published checkpoint) and
+//! over HTTP, the log in a bucket or a directory, witnesses cosigning every published checkpoint) and
 //! `glassbox log check-store` (does a store honour create-only writes and compare-and-swap?).
 
 use std::net::SocketAddr;
@@ -19,9 +19,10 @@ use crate::log::vkey;
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Where the log is: `s3://BUCKET/PREFIX` (created with `glassbox log init`). Credentials
-    /// and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL,
-    /// AWS_REGION and AWS_ALLOW_HTTP.
+    /// Where the log is: `s3://BUCKET/PREFIX` or a directory (either created with `glassbox
+    /// log init`; a directory is locked while served, and `log append` refuses it from the
+    /// first start on). Credentials and endpoint come from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION and AWS_ALLOW_HTTP.
     #[arg(long)]
     storage: String,
     /// The log's private key (only this process holds it).
@@ -48,7 +49,7 @@ pub struct ServeArgs {
 
 #[derive(Args)]
 pub struct CheckStoreArgs {
-    /// The store: `s3://BUCKET/PREFIX` (credentials from the AWS_* variables).
+    /// The store: `s3://BUCKET/PREFIX` (credentials from the AWS_* variables) or a directory.
     url: String,
 }
 
@@ -158,7 +159,10 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
 
 pub fn check_store(a: CheckStoreArgs) -> Result<ExitCode> {
     let location = Location::parse(&a.url)?;
-    let objects = Objects::open(&location, &store_settings())?;
+    let objects = match &location {
+        Location::Dir(path) => Objects::open_dir(path)?,
+        _ => Objects::open(&location, &store_settings())?,
+    };
     bucket::check_store(&objects)?;
     println!("{location}: create-only writes and compare-and-swap are honoured");
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,102 @@
+//! `glassbox log serve --storage DIR`: a directory log made and grown with `log init` and
+//! `log append` is taken over by the service on its first start (its index moved into tiles),
+//! keeps every entry it had, is locked against every other writer while served and refused to
+//! `log append` afterwards, and stays a log that glassbox and an independent checker verify.
+
+use crate::log::{append_json, envelopes, new_log};
+use crate::log_service::{independent_check, Service};
+use crate::support::*;
+
+#[test]
+fn a_directory_log_is_taken_over_by_the_service_and_keeps_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let storage = log.to_str().unwrap().to_string();
+    // 300 entries appended the directory way: a full index tile and a partial one to adopt.
+    let before = dir.path().join("before.jsonl");
+    let lines = envelopes(&before, 0, 300);
+    assert_eq!(append_json(&log, &key, &before)["size"], 300);
+    assert!(log.join("envelope-index").is_file());
+
+    assert!(ok(glassbox().args(["log", "check-store"]).arg(&log)).contains("are honoured"));
+    let service = Service::start_env(&[], &storage, &key, "127.0.0.1:0", &[]);
+    assert!(log.join(".glassbox/lock").is_file() && log.join("index/001.p/44").is_file());
+    assert!(!log.join("envelope-index").exists(), "the stale index file would mislead readers");
+    // While served, every other writer is refused at once, naming what holds the directory.
+    let second =
+        output(glassbox().args(["log", "serve", "--storage", &storage, "--listen", "127.0.0.1:0", "--key"]).arg(&key));
+    assert_eq!(second.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("is held by another writer"));
+    let more = dir.path().join("more.jsonl");
+    envelopes(&more, 300, 20);
+    let direct = output(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&more));
+    assert_eq!(direct.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&direct.stderr);
+    assert!(said.contains(".glassbox/lock") && said.contains("log serve"), "{said}");
+
+    // Submissions without the key; an envelope logged before the takeover is found in the
+    // adopted index and gets its old entry back, not a new one.
+    let receipts = dir.path().join("receipts");
+    let report: serde_json::Value = serde_json::from_str(&ok(glassbox()
+        .args(["log", "append", &service.url, "--vkey", &vkey, "--json", "--receipts"])
+        .arg(&receipts)
+        .arg(&more)))
+    .unwrap();
+    assert_eq!(report["size"], 320, "{report}");
+    let old = dir.path().join("old.jsonl");
+    std::fs::write(&old, format!("{}\n", lines[257])).unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(glassbox().args(["log", "append", &service.url, "--json"]).arg(&old))).unwrap();
+    assert_eq!(again["size"], 320, "{again}");
+    assert_eq!(again["added"][0][0], 257, "{again}");
+    for verb in ["verify", "audit"] {
+        assert!(ok(glassbox().args(["log", verb, &service.url, "--vkey", &vkey])).contains("size 320"));
+    }
+
+    // Stopped: the directory verifies with glassbox and without it, and its proofs find the
+    // envelopes in the index tiles. It still belongs to the service.
+    let (code, stderr) = {
+        ok(std::process::Command::new("kill").args(["-TERM", &service.child.id().to_string()]));
+        service.wait(std::time::Duration::from_secs(30))
+    };
+    assert_eq!(code, Some(0), "{stderr}");
+    for verb in ["verify", "audit"] {
+        ok(glassbox().args(["log", verb]).arg(&log).args(["--vkey", &vkey]));
+    }
+    let python = python_with("cryptography", "cryptography").expect("python with cryptography");
+    assert_eq!(independent_check(&python, &log, &vkey), 320);
+    let one = dir.path().join("one.jsonl");
+    std::fs::write(&one, &lines[257]).unwrap();
+    let proof = ok(glassbox().args(["log", "prove"]).arg(&log).arg("--envelope").arg(&one));
+    assert!(proof.starts_with("c2sp.org/tlog-proof@v1\nindex 257\n"), "{proof}");
+    let after = output(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).arg(&more));
+    assert_eq!(after.status.code(), Some(2));
+
+    // A second start takes the directory up where it was.
+    let service = Service::start_env(&[], &storage, &key, "127.0.0.1:0", &[]);
+    let last = dir.path().join("last.jsonl");
+    envelopes(&last, 320, 1);
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(glassbox().args(["log", "append", &service.url, "--json"]).arg(&last))).unwrap();
+    assert_eq!(report["size"], 321, "{report}");
+}
+
+#[test]
+fn serving_a_directory_without_a_log_or_with_another_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _key, _) = new_log(dir.path());
+    let (other, _) = keypair(dir.path(), "other");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (storage, says) in [(empty.as_path(), "holds no log"), (log.as_path(), "not signed by this key")] {
+        let out = output(
+            glassbox()
+                .args(["log", "serve", "--listen", "127.0.0.1:0", "--storage"])
+                .arg(storage)
+                .arg("--key")
+                .arg(&other),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
