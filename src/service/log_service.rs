@@ -3,11 +3,12 @@
 //! the HTTP front end on bounded connections until SIGTERM, SIGINT or a sequencer failure.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{channel, sync_channel};
 use std::time::Duration;
 
 use super::log::{Sequencer, SequencerConfig, WitnessPeer};
 use super::log_http;
+use super::log_publish::{Publisher, WitnessConfig};
 use super::Limits;
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
@@ -29,6 +30,10 @@ pub struct LogService {
     pub pool: usize,
     /// At most this long between the first entry of a batch and its commit.
     pub period: Duration,
+    /// At most this many connections at once, and this many from one IP address (behind a
+    /// proxy or CDN every connection comes from its addresses: raise it there).
+    pub max_connections: usize,
+    pub per_client: usize,
 }
 
 /// What the service tells its operator once it listens.
@@ -39,13 +44,14 @@ pub struct Listening {
     pub size: u64,
 }
 
-/// Connections of the log service: submitters wait up to a minute for their receipt.
-const LIMITS: Limits = Limits {
-    max_connections: 1024,
-    per_client: 128,
-    idle: Duration::from_secs(30),
-    lifetime: Duration::from_secs(120),
-};
+/// The default connection limits (`--max-connections`, `--max-per-client`).
+pub const MAX_CONNECTIONS: usize = 1024;
+pub const MAX_PER_CLIENT: usize = 128;
+/// How long connections live: submitters wait up to a minute for their receipt.
+/// How long one witness may take to answer.
+const WITNESS_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE: Duration = Duration::from_secs(30);
+const LIFETIME: Duration = Duration::from_secs(120);
 
 /// Runs the log service until SIGTERM or SIGINT (Ok) or until the sequencer fails (Err: for
 /// example another writer took the bucket over, or the stored tree does not match the committed
@@ -54,6 +60,21 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
     if service.pool == 0 {
         return Err(Error::invalid("--pool", "must be at least 1"));
     }
+    if service.max_connections == 0 || service.per_client == 0 || service.per_client > service.max_connections {
+        return Err(Error::invalid(
+            "--max-per-client",
+            format!(
+                "must be at least 1 and at most --max-connections ({}), which must be at least 1",
+                service.max_connections
+            ),
+        ));
+    }
+    let limits = Limits {
+        max_connections: service.max_connections,
+        per_client: service.per_client,
+        idle: IDLE,
+        lifetime: LIFETIME,
+    };
     if service.threshold > service.witnesses.len() {
         return Err(Error::invalid(
             "--witness-threshold",
@@ -75,22 +96,26 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
         }
     };
     crate::transparency::bucket::check_store(&objects)?;
-    // The sequencer's reads go through a cache of what it wrote; the front end serves readers
-    // from the bucket itself.
-    let writer = BucketWriter::open(&objects.clone().with_cache(), service.key)?;
+    // The sequencer's and publisher's reads go through a cache of what was written; the front
+    // end serves readers from the store itself.
+    let cached = objects.clone().with_cache();
+    let writer = BucketWriter::open(&cached, service.key)?;
     let origin = writer.checkpoint().origin.clone();
-    let config = SequencerConfig {
-        pool: service.pool,
-        period: service.period,
-        witnesses: service.witnesses,
-        threshold: service.threshold,
-        witness_timeout: Duration::from_secs(10),
-    };
-    let mut sequencer = Sequencer::start(writer, config)?;
-    let size = sequencer.size();
+    let size = writer.checkpoint().size;
+    let mut publisher = Publisher::new(
+        LogDir::in_objects(cached),
+        WitnessConfig { witnesses: service.witnesses, threshold: service.threshold, timeout: WITNESS_TIMEOUT },
+    );
+    // Without enough cosignatures now (a witness down, or one that refuses this history) the
+    // service still starts: it publishes nothing, and every submitter is told why.
+    let _ = publisher.cosign_and_publish(writer.note(), size);
+    let (committed_tx, committed_rx) = channel();
+    let sequencer =
+        Sequencer::start(writer, SequencerConfig { pool: service.pool, period: service.period }, committed_tx)?;
     let (queue, submissions) = sync_channel(service.pool);
     // The sequencer stops the server when it fails; the server stops the sequencer by closing
-    // the queue (dropping the front end's sender) when it is told to stop.
+    // the queue (dropping the front end's sender) when it is told to stop, and the sequencer's
+    // end closes the publisher's channel.
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("glassbox-sequencer".into())
@@ -100,15 +125,20 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
             result
         })
         .map_err(|e| Error::invalid("the sequencer thread", e.to_string()))?;
+    let publishing = std::thread::Builder::new()
+        .name("glassbox-publisher".into())
+        .spawn(move || publisher.run(committed_rx))
+        .map_err(|e| Error::invalid("the publisher thread", e.to_string()))?;
     let app = log_http::router(log_http::Front { queue, objects, origin: origin.clone() });
     let stop = async move {
         let _ = failed_rx.await;
     };
-    let served = super::serve(app, service.listen, LIMITS, stop, &mut |addr| {
+    let served = super::serve(app, service.listen, limits, stop, &mut |addr| {
         listening(&Listening { addr, origin: origin.clone(), size })
     });
     // The router (and with it the queue's sender) is gone: the sequencer ends after its batch.
     let sequenced = thread.join().map_err(|_| Error::invalid("the sequencer", "panicked"))?;
+    publishing.join().map_err(|_| Error::invalid("the publisher", "panicked"))?;
     sequenced?;
     served
 }

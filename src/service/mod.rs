@@ -10,11 +10,12 @@
 
 pub mod log;
 pub mod log_http;
+pub mod log_publish;
 mod log_service;
 pub mod witness;
 mod witness_state;
 
-pub use log_service::{run_log_service, Listening, LogService};
+pub use log_service::{run_log_service, Listening, LogService, MAX_CONNECTIONS, MAX_PER_CLIENT};
 
 use std::collections::HashMap;
 use std::future::Future;

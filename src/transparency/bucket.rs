@@ -146,12 +146,6 @@ impl BucketWriter {
         Ok(note)
     }
 
-    /// Publishes `note` (the committed checkpoint with its cosignatures) as `checkpoint`.
-    pub fn publish(&self, note: &[u8]) -> Result<()> {
-        let objects = self.log.objects().ok_or_else(|| Error::invalid(self.log.root.display(), "is not a bucket"))?;
-        objects.put_blocking(CHECKPOINT_FILE, note)
-    }
-
     /// The error for a lost compare-and-swap: who holds the log now.
     fn taken_over(&self, objects: &Objects) -> Error {
         let theirs = objects
@@ -172,6 +166,11 @@ impl BucketWriter {
             ),
         )
     }
+}
+
+/// Publishes `note` (a committed checkpoint with its cosignatures) as `checkpoint`.
+pub fn publish(objects: &Objects, note: &[u8]) -> Result<()> {
+    objects.put_blocking(CHECKPOINT_FILE, note)
 }
 
 /// Points the lock object at `note` (the tree `checkpoint`), for a log mirrored into the bucket

@@ -105,7 +105,7 @@ impl LogDir {
 
     /// Tiles and bundles as of a tree of `size` entries.
     pub fn tree(&self, size: u64) -> TileReader<'_> {
-        TileReader { log: self, size, cache: RefCell::new(HashMap::new()) }
+        TileReader { log: self, size, cache: RefCell::default(), computed: RefCell::default() }
     }
 
     /// The index of the envelope with `digest` among the first `size` entries according to
@@ -291,6 +291,9 @@ pub struct TileReader<'a> {
     log: &'a LogDir,
     size: u64,
     cache: RefCell<HashMap<TileId, Rc<Vec<Hash>>>>,
+    /// Nodes hashed together from inside a tile (up to 128 hashes each), kept: the log
+    /// service's receipts for one batch ask for the same edge nodes a thousand times.
+    computed: RefCell<HashMap<(u8, u64), Hash>>,
 }
 
 impl TileReader<'_> {
@@ -325,8 +328,15 @@ impl TileReader<'_> {
 impl NodeSource for TileReader<'_> {
     fn node(&self, level: u8, index: u64) -> Result<Hash> {
         let (tile_level, tile_index, index_in_tile, level_in_tile) = tiles::node_location(level, index);
-        let tile = self.tile(tile_level, tile_index)?;
-        tiles::node_from_tile(&tile, level_in_tile, index_in_tile)
+        if level_in_tile == 0 {
+            return tiles::node_from_tile(&self.tile(tile_level, tile_index)?, 0, index_in_tile);
+        }
+        if let Some(hash) = self.computed.borrow().get(&(level, index)) {
+            return Ok(*hash);
+        }
+        let hash = tiles::node_from_tile(&self.tile(tile_level, tile_index)?, level_in_tile, index_in_tile)?;
+        self.computed.borrow_mut().insert((level, index), hash);
+        Ok(hash)
     }
 }
 

@@ -84,7 +84,7 @@ fn a_directory_log_is_taken_over_by_the_service_and_keeps_its_entries() {
 #[test]
 fn serving_a_directory_without_a_log_or_with_another_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, _key, _) = new_log(dir.path());
+    let (log, key, _) = new_log(dir.path());
     let (other, _) = keypair(dir.path(), "other");
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -99,4 +99,15 @@ fn serving_a_directory_without_a_log_or_with_another_key_is_refused() {
         assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
     }
+    // Connection limits must make sense.
+    let out = output(
+        glassbox()
+            .args(["log", "serve", "--listen", "127.0.0.1:0", "--max-connections", "10", "--max-per-client", "11"])
+            .arg("--storage")
+            .arg(&log)
+            .arg("--key")
+            .arg(&key),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-per-client"));
 }

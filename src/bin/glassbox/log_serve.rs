@@ -45,6 +45,14 @@ pub struct ServeArgs {
     /// At most this many milliseconds from a batch's first entry to its commit.
     #[arg(long, default_value_t = 500)]
     period: u64,
+    /// At most this many connections at once (more wait in the kernel's backlog).
+    #[arg(long, default_value_t = glassbox::service::MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// At most this many connections from one IP address (more are closed at once). Behind a
+    /// proxy or CDN every connection comes from the proxy: raise this to --max-connections
+    /// there and let the proxy limit each client.
+    #[arg(long, default_value_t = glassbox::service::MAX_PER_CLIENT)]
+    max_per_client: usize,
 }
 
 #[derive(Args)]
@@ -148,6 +156,8 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         threshold: a.witness_threshold,
         pool: a.pool,
         period: Duration::from_millis(a.period),
+        max_connections: a.max_connections,
+        per_client: a.max_per_client,
     };
     run_log_service(service, &mut |l| {
         println!("listening on http://{} (log {}, size {})", l.addr, glassbox::text::escape(&l.origin), l.size);

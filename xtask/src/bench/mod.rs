@@ -11,9 +11,10 @@
 //!   in durable batches through the library, then inclusion proof times at that size.
 //! - `log-service`: `glassbox log serve` into a bucket of a local Ceph RGW with one witness:
 //!   20,000 envelopes (5,000 with `--quick`, N with `--entries N`; the target scale is
-//!   1,000,000) submitted by 100 concurrent clients, in submissions/s against `store::append` of
-//!   the same envelopes to a directory log; latency P50/P99, object writes per batch, bytes per
-//!   entry, and inclusion proofs from the bucket against the directory. The RGW harness is in
+//!   1,000,000), half submitted by 100 concurrent clients and half by 1,000, in submissions/s
+//!   against `store::append` of the same envelopes to a directory log; latency P50/P99, the
+//!   service's own CPU per entry, object writes per batch, bytes per entry, and inclusion
+//!   proofs from the bucket against the directory. The RGW harness is in
 //!   the integration tests, so this runs the ignored test `tests/it/log_service_bench.rs`.
 //! - `custody`: `cargo bench --bench custody`: `sample audit`'s replay of a log of 1,000,000
 //!   custody entries (100,000 with `--quick`), built with the library, against the 200,000
@@ -56,6 +57,7 @@ const MIB: usize = 1024 * KIB;
 const MB: f64 = 1e6;
 /// `log-service`: concurrent submitters, and `log serve --pool` and `--period` (milliseconds).
 const LOG_SERVICE_CLIENTS: u32 = 100;
+const LOG_SERVICE_LOAD_CLIENTS: u32 = 1000;
 const LOG_SERVICE_POOL: u32 = 1000;
 const LOG_SERVICE_PERIOD_MS: u32 = 20;
 
@@ -139,6 +141,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 .env("GLASSBOX_REQUIRE_TOOLS", "1")
                 .env("GLASSBOX_BENCH_ENTRIES", entries.to_string())
                 .env("GLASSBOX_BENCH_CLIENTS", LOG_SERVICE_CLIENTS.to_string())
+                .env("GLASSBOX_BENCH_LOAD_CLIENTS", LOG_SERVICE_LOAD_CLIENTS.to_string())
                 .env("GLASSBOX_BENCH_POOL", LOG_SERVICE_POOL.to_string())
                 .env("GLASSBOX_BENCH_PERIOD", LOG_SERVICE_PERIOD_MS.to_string())
                 .args(["test", "--release", "--locked", "--test", "it", "log_service_bench"])
