@@ -16,35 +16,73 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-/// Where a log lives: a directory, a bucket (`s3://BUCKET/PREFIX`) or a read-only base URL
-/// (`https://…`, or `http://` on a loopback address only).
+/// Where a log lives: a directory, a bucket (`s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`,
+/// `az://CONTAINER/PREFIX`) or a read-only base URL (`https://…`, or `http://` on a loopback
+/// address only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
     Dir(PathBuf),
-    Bucket { bucket: String, prefix: String },
+    Bucket { cloud: Cloud, bucket: String, prefix: String },
     Url(String),
+}
+
+/// Which object store a bucket is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cloud {
+    /// Amazon S3 and S3-compatible servers (Ceph RGW, MinIO, R2): `s3://`.
+    S3,
+    /// Google Cloud Storage: `gs://`.
+    Gcs,
+    /// Azure Blob Storage: `az://`.
+    Azure,
+}
+
+impl Cloud {
+    const ALL: [Cloud; 3] = [Cloud::S3, Cloud::Gcs, Cloud::Azure];
+
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Cloud::S3 => "s3://",
+            Cloud::Gcs => "gs://",
+            Cloud::Azure => "az://",
+        }
+    }
+
+    /// The prefix of the environment variables that configure this store (as its own tools
+    /// read them: `AWS_…`, `GOOGLE_…`, `AZURE_…`).
+    pub fn env_prefix(self) -> &'static str {
+        match self {
+            Cloud::S3 => "AWS_",
+            Cloud::Gcs => "GOOGLE_",
+            Cloud::Azure => "AZURE_",
+        }
+    }
 }
 
 impl Location {
     /// Parses a command-line log location. A relative or absolute path is a directory.
     pub fn parse(text: &str) -> Result<Location> {
-        if let Some(rest) = text.strip_prefix("s3://") {
+        for cloud in Cloud::ALL {
+            let Some(rest) = text.strip_prefix(cloud.scheme()) else { continue };
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(Error::invalid(text, "names no bucket (expected s3://BUCKET/PREFIX)"));
+                return Err(Error::invalid(
+                    text,
+                    format!("names no bucket (expected {}BUCKET/PREFIX)", cloud.scheme()),
+                ));
             }
             let prefix = prefix.trim_matches('/').to_string();
             if prefix.split('/').any(|c| c == "." || c == "..") {
                 return Err(Error::invalid(text, "a bucket prefix must not contain . or .. components"));
             }
-            return Ok(Location::Bucket { bucket: bucket.to_string(), prefix });
+            return Ok(Location::Bucket { cloud, bucket: bucket.to_string(), prefix });
         }
         if text.starts_with("https://") || text.starts_with("http://") {
             check_url(text)?;
             return Ok(Location::Url(text.trim_end_matches('/').to_string()));
         }
         if text.contains("://") {
-            return Err(Error::invalid(text, "is not a directory, an s3:// bucket or an https:// URL"));
+            return Err(Error::invalid(text, "is not a directory, a bucket (s3://, gs://, az://) or an https:// URL"));
         }
         Ok(Location::Dir(PathBuf::from(text)))
     }
@@ -54,8 +92,8 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Dir(path) => write!(f, "{}", path.display()),
-            Location::Bucket { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
-            Location::Bucket { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            Location::Bucket { cloud, bucket, prefix } if prefix.is_empty() => write!(f, "{}{bucket}", cloud.scheme()),
+            Location::Bucket { cloud, bucket, prefix } => write!(f, "{}{bucket}/{prefix}", cloud.scheme()),
             Location::Url(url) => f.write_str(url),
         }
     }
@@ -81,19 +119,28 @@ pub fn check_url(url: &str) -> Result<()> {
     }
 }
 
-/// The settings of an object store, as the AWS tools take them (`AWS_ACCESS_KEY_ID`,
+/// The settings of object stores, as their own tools take them: `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`, `AWS_REGION`,
-/// `AWS_ALLOW_HTTP`, …): the CLI reads them from its environment and passes them in (the library
-/// reads no environment). Never printed: `Debug` shows the names only.
+/// `AWS_ALLOW_HTTP`, … for S3; `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_APPLICATION_CREDENTIALS`, … for
+/// GCS; `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_ENDPOINT`, …
+/// for Azure. The CLI reads them from its environment and passes them in (the library reads no
+/// environment). Never printed: `Debug` shows the names only.
 #[derive(Clone, Default)]
 pub struct StoreSettings {
-    pub aws: Vec<(String, String)>,
+    pub vars: Vec<(String, String)>,
+}
+
+impl StoreSettings {
+    /// The variables that configure `cloud`, with their names.
+    pub fn for_cloud(&self, cloud: Cloud) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().filter(move |(k, _)| k.starts_with(cloud.env_prefix())).map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 }
 
 impl std::fmt::Debug for StoreSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.aws.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("StoreSettings").field("aws", &names).finish()
+        let names: Vec<&str> = self.vars.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("StoreSettings").field("vars", &names).finish()
     }
 }
 
@@ -139,9 +186,18 @@ mod tests {
     fn locations_parse_by_scheme() {
         assert_eq!(
             Location::parse("s3://b/some/prefix/").unwrap(),
-            Location::Bucket { bucket: "b".into(), prefix: "some/prefix".into() }
+            Location::Bucket { cloud: Cloud::S3, bucket: "b".into(), prefix: "some/prefix".into() }
         );
-        assert_eq!(Location::parse("s3://b").unwrap(), Location::Bucket { bucket: "b".into(), prefix: "".into() });
+        assert_eq!(
+            Location::parse("s3://b").unwrap(),
+            Location::Bucket { cloud: Cloud::S3, bucket: "b".into(), prefix: "".into() }
+        );
+        for (text, cloud) in [("gs://b/p", Cloud::Gcs), ("az://b/p", Cloud::Azure)] {
+            let location = Location::parse(text).unwrap();
+            assert_eq!(location, Location::Bucket { cloud, bucket: "b".into(), prefix: "p".into() });
+            assert_eq!(location.to_string(), text);
+        }
+        assert!(Location::parse("gs:///x").is_err() && Location::parse("az://b/./x").is_err());
         assert!(Location::parse("s3:///x").is_err());
         assert!(Location::parse("s3://b/../x").is_err());
         assert_eq!(Location::parse("log").unwrap(), Location::Dir("log".into()));

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -22,7 +24,7 @@ use object_store::{
     ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
 
-use super::{block_on, install_crypto, Location, StoreSettings};
+use super::{block_on, install_crypto, Cloud, Location, StoreSettings};
 use crate::error::{Error, Result};
 
 /// The version of an object a compare-and-swap is conditional on (its ETag, and its version id
@@ -99,17 +101,39 @@ impl Objects {
         let display = location.to_string();
         let fail = |e: object_store::Error| Error::invalid(&display, format!("cannot open the store: {e}"));
         match location {
-            Location::Bucket { bucket, prefix } => {
-                let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
-                for (key, value) in &settings.aws {
-                    match key.to_ascii_lowercase().parse() {
-                        Ok(config) => builder = builder.with_config(config, value),
-                        // Variables object_store does not know (AWS_PROFILE, …) are not for us.
-                        Err(_) => continue,
+            Location::Bucket { cloud, bucket, prefix } => {
+                // Variables the store's crate does not know (AWS_PROFILE, …) are not for us.
+                let vars = settings.for_cloud(*cloud);
+                let store: Arc<dyn ObjectStore> = match cloud {
+                    Cloud::S3 => {
+                        let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+                        for (key, value) in vars {
+                            if let Ok(config) = key.to_ascii_lowercase().parse() {
+                                builder = builder.with_config(config, value);
+                            }
+                        }
+                        Arc::new(builder.build().map_err(fail)?)
                     }
-                }
-                let store = builder.build().map_err(fail)?;
-                Ok(Objects::new(Arc::new(store), prefix, display, true))
+                    Cloud::Gcs => {
+                        let mut builder = GoogleCloudStorageBuilder::new().with_bucket_name(bucket);
+                        for (key, value) in vars {
+                            if let Ok(config) = key.to_ascii_lowercase().parse() {
+                                builder = builder.with_config(config, value);
+                            }
+                        }
+                        Arc::new(builder.build().map_err(fail)?)
+                    }
+                    Cloud::Azure => {
+                        let mut builder = MicrosoftAzureBuilder::new().with_container_name(bucket);
+                        for (key, value) in vars {
+                            if let Ok(config) = key.to_ascii_lowercase().parse() {
+                                builder = builder.with_config(config, value);
+                            }
+                        }
+                        Arc::new(builder.build().map_err(fail)?)
+                    }
+                };
+                Ok(Objects::new(store, prefix, display, true))
             }
             Location::Url(url) => {
                 let options = ClientOptions::new().with_allow_http(url.starts_with("http://"));

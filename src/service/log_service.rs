@@ -91,7 +91,7 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
         other => {
             return Err(Error::invalid(
                 other,
-                "is read-only: log serve keeps its log in a bucket (s3://BUCKET/PREFIX) or a directory",
+                "is read-only: log serve keeps its log in a bucket (s3://, gs://, az://) or a directory",
             ))
         }
     };

@@ -161,13 +161,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// inclusion proof is checked as it comes; the checkpoints (one per published batch) are
 /// authenticated by the caller after the clock stops, so that the clients' signature checks,
 /// on the same two cores, are not counted against the service.
-fn load(
-    url: &str,
-    pid: u32,
-    items: &[Loggable],
-    clients: usize,
-    acknowledged: &Mutex<Vec<Acknowledged>>,
-) -> Phase {
+fn load(url: &str, pid: u32, items: &[Loggable], clients: usize, acknowledged: &Mutex<Vec<Acknowledged>>) -> Phase {
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(items.len()));
     let cpu_before = cpu_seconds(pid);
@@ -264,7 +258,7 @@ fn log_service_bench() {
 
     // Every acknowledged entry is in the committed log at its index, and the published
     // checkpoint verifies with the witness's cosignature.
-    let settings = StoreSettings { aws: rgw.env() };
+    let settings = StoreSettings { vars: rgw.env() };
     let bucket = LogDir::open(&Location::parse(&storage).unwrap(), &settings).unwrap();
     let (checkpoint, committed) = committed_entries(&bucket).unwrap();
     assert_eq!(checkpoint.size, entries as u64);

@@ -2,6 +2,7 @@
 //! `glassbox` binary on real workspaces and check its output with tools glassbox did not write
 //! (sha256sum, GNU tar, Python's tarfile, openssl, securesystemslib).
 
+mod azure_store;
 mod bad_input;
 mod build;
 mod check;

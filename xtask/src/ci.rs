@@ -130,7 +130,10 @@ pub(crate) fn python_venv(root: &Path) -> Result<PathBuf> {
     let python = venv.join("bin/python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import securesystemslib.dsse, cryptography, check_jsonschema, ruamel.yaml, boto3"])
+            .args([
+                "-c",
+                "import securesystemslib.dsse, cryptography, check_jsonschema, ruamel.yaml, boto3, azure.storage.blob",
+            ])
             .status()
             .is_ok_and(|s| s.success());
     if !ready {
@@ -139,7 +142,7 @@ pub(crate) fn python_venv(root: &Path) -> Result<PathBuf> {
         sh(Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
             .args(PY_REQUIREMENTS))
-        .context("installing securesystemslib, check-jsonschema and boto3 from PyPI")?;
+        .context("installing securesystemslib, check-jsonschema, boto3 and azure-storage-blob from PyPI")?;
     }
     Ok(python)
 }
@@ -152,7 +155,7 @@ pub(crate) fn python_venv(root: &Path) -> Result<PathBuf> {
 const SYSTEM_TOOLS: [SystemTool; 8] =
     [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"]), AGE, CHROMIUM, NPM, CEPH_MON, CEPH_OSD, RADOSGW];
 
-/// `npm ci` of tests/browser (playwright-core, pinned by its committed lock file) into
+/// `npm ci` of tests/browser (playwright-core and Azurite, pinned by its committed lock file) into
 /// `target/browser`, unless the installed lock is already the committed one; returns the
 /// `node_modules` directory the site tests import playwright-core from.
 pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
@@ -160,7 +163,8 @@ pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
     let dest = root.join("target/browser");
     let lock = std::fs::read(source.join("package-lock.json")).context("reading tests/browser/package-lock.json")?;
     let installed = std::fs::read(dest.join("package-lock.json")).ok();
-    if installed.as_deref() != Some(&lock[..]) || !dest.join("node_modules/playwright-core").is_dir() {
+    let complete = ["playwright-core", "azurite"].iter().all(|m| dest.join("node_modules").join(m).is_dir());
+    if installed.as_deref() != Some(&lock[..]) || !complete {
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         for file in ["package.json", "package-lock.json"] {
             std::fs::copy(source.join(file), dest.join(file))
@@ -171,12 +175,18 @@ pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
             .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
             // The browser is Debian's; playwright must not try to download its own.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
-        .context("npm ci of tests/browser (playwright-core)")?;
+        .context("npm ci of tests/browser (playwright-core, azurite)")?;
     }
     Ok(dest.join("node_modules"))
 }
 
 /// The Python packages the tests use: securesystemslib verifies DSSE envelopes, check-jsonschema
 /// validates the workflow files against the published GitHub workflow schema, boto3 is the
-/// independent S3 client of the S3 tests (against Ceph's RADOS gateway).
-const PY_REQUIREMENTS: [&str; 3] = ["securesystemslib[crypto]>=1.0,<2", "check-jsonschema>=0.29,<1", "boto3>=1.34,<2"];
+/// independent S3 client of the S3 tests (against Ceph's RADOS gateway), azure-storage-blob
+/// the Azure client of the Azure test (against Azurite).
+const PY_REQUIREMENTS: [&str; 4] = [
+    "securesystemslib[crypto]>=1.0,<2",
+    "check-jsonschema>=0.29,<1",
+    "boto3>=1.34,<2",
+    "azure-storage-blob>=12.19,<13",
+];

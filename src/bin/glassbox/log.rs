@@ -59,9 +59,9 @@ pub enum LogCommand {
 
 #[derive(Args)]
 pub struct MirrorArgs {
-    /// The log to copy: a directory, `s3://BUCKET/PREFIX` or a base URL.
+    /// The log to copy: a directory, a bucket (`s3://`, `gs://`, `az://` BUCKET/PREFIX) or a base URL.
     src: String,
-    /// Where to copy it: a directory or `s3://BUCKET/PREFIX` (empty, or an earlier copy).
+    /// Where to copy it: a directory or a bucket (empty, or an earlier copy).
     dst: String,
     /// The log's verifier key (file or string): nothing is copied unless the source verifies.
     #[arg(long)]
@@ -74,7 +74,8 @@ pub struct MirrorArgs {
 
 #[derive(Args)]
 pub struct InitArgs {
-    /// A directory, or a bucket (`s3://BUCKET/PREFIX`, credentials from the AWS_* variables).
+    /// A directory, or a bucket (`s3://`, `gs://` or `az://` BUCKET/PREFIX; credentials from the
+    /// AWS_*, GOOGLE_* or AZURE_* variables).
     dir: String,
     /// The log's origin (also the checkpoint key's name), e.g. `example.com/glassbox-log`.
     #[arg(long)]
@@ -108,7 +109,7 @@ pub struct AppendArgs {
 
 #[derive(Args)]
 pub struct ProveArgs {
-    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
     #[arg(long, conflicts_with = "index", required_unless_present = "index")]
     envelope: Option<PathBuf>,
@@ -142,7 +143,7 @@ pub struct CheckProofArgs {
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
     #[arg(long)]
     vkey: String,
@@ -157,7 +158,7 @@ pub struct VerifyArgs {
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
     #[arg(long)]
     vkey: String,
@@ -190,7 +191,7 @@ pub struct CosignArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
-    /// The log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
     /// Only entries of this predicate type.
     #[arg(long = "type")]

@@ -19,10 +19,11 @@ use crate::log::vkey;
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Where the log is: `s3://BUCKET/PREFIX` or a directory (either created with `glassbox
-    /// log init`; a directory is locked while served, and `log append` refuses it from the
-    /// first start on). Credentials and endpoint come from AWS_ACCESS_KEY_ID,
-    /// AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION and AWS_ALLOW_HTTP.
+    /// Where the log is: `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`, `az://CONTAINER/PREFIX` or a
+    /// directory (each created with `glassbox log init`; a directory is locked while served,
+    /// and `log append` refuses it from the first start on). Credentials and endpoint come
+    /// from the store's variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL,
+    /// AWS_REGION, AWS_ALLOW_HTTP; GOOGLE_SERVICE_ACCOUNT…; AZURE_STORAGE_ACCOUNT_NAME…
     #[arg(long)]
     storage: String,
     /// The log's private key (only this process holds it).
@@ -57,7 +58,8 @@ pub struct ServeArgs {
 
 #[derive(Args)]
 pub struct CheckStoreArgs {
-    /// The store: `s3://BUCKET/PREFIX` (credentials from the AWS_* variables) or a directory.
+    /// The store: `s3://`, `gs://` or `az://` BUCKET/PREFIX (credentials from the AWS_*,
+    /// GOOGLE_* or AZURE_* variables) or a directory.
     url: String,
 }
 
@@ -127,14 +129,14 @@ pub fn publish(args: &PublishArgs, file: &std::path::Path) -> Result<Vec<Publish
     Ok(published)
 }
 
-/// The object-store settings from the environment, the way the AWS tools take them. Values are
-/// never printed.
+/// The object-store settings from the environment, the way each store's own tools take them
+/// (`AWS_*`, `GOOGLE_*`, `AZURE_*`). Values are never printed.
 pub fn store_settings() -> StoreSettings {
-    let aws = std::env::vars_os()
+    let vars = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| k.starts_with("AWS_"))
+        .filter(|(k, _)| ["AWS_", "GOOGLE_", "AZURE_"].iter().any(|p| k.starts_with(p)))
         .collect();
-    StoreSettings { aws }
+    StoreSettings { vars }
 }
 
 pub fn serve(a: ServeArgs) -> Result<ExitCode> {

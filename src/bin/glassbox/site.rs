@@ -15,7 +15,7 @@ pub struct SiteArgs {
     /// The attestations directory.
     #[arg(long)]
     attestations: PathBuf,
-    /// The transparency log: a directory, a bucket (`s3://…`) or a base URL (`https://…`).
+    /// The transparency log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     #[arg(long)]
     log: String,
     /// The trust policy the verdicts are given under.

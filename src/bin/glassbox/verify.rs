@@ -20,7 +20,7 @@ pub struct VerifyArgs {
     /// Where the statements are (default: the policy file's directory).
     #[arg(long)]
     attestations: Option<PathBuf>,
-    /// The transparency log: a directory, a bucket (`s3://…`) or a base URL (`https://…`)
+    /// The transparency log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`)
     /// (default: <attestations>/log).
     #[arg(long)]
     log: Option<String>,
