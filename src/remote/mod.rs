@@ -131,6 +131,13 @@ pub struct StoreSettings {
 }
 
 impl StoreSettings {
+    /// The values of the variables that hold credentials (by their names: keys, secrets,
+    /// tokens, SAS, passwords), which errors must never show.
+    pub fn secrets(&self) -> Vec<String> {
+        const SECRET: [&str; 6] = ["KEY", "SECRET", "TOKEN", "SAS", "PASSWORD", "CREDENTIAL"];
+        self.vars.iter().filter(|(k, _)| SECRET.iter().any(|s| k.contains(s))).map(|(_, v)| v.clone()).collect()
+    }
+
     /// The variables that configure `cloud`, with their names.
     pub fn for_cloud(&self, cloud: Cloud) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().filter(move |(k, _)| k.starts_with(cloud.env_prefix())).map(|(k, v)| (k.as_str(), v.as_str()))

@@ -25,6 +25,22 @@ use object_store::{
 };
 
 use super::{block_on, install_crypto, Cloud, Location, StoreSettings};
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn errors_lose_credentials_and_url_queries() {
+        let secrets = vec!["s3cr3t-value".to_string(), "ab".to_string()];
+        let text =
+            "PUT failed (http://127.0.0.1:9/b/k?sv=2024&sig=XYZ): key s3cr3t-value refused; about https://x.example/p";
+        assert_eq!(
+            redact(text, &secrets),
+            "PUT failed (http://127.0.0.1:9/b/k?[query redacted]): key [redacted] refused; about https://x.example/p"
+        );
+    }
+}
 use crate::error::{Error, Result};
 
 /// The version of an object a compare-and-swap is conditional on (its ETag, and its version id
@@ -55,6 +71,8 @@ pub struct Objects {
     cache: Option<Arc<Mutex<Cache>>>,
     /// A local directory: versions are content digests and swaps are compared here.
     local: bool,
+    /// Credential values that must never reach an error message (see [`redact`]).
+    secrets: Arc<Vec<String>>,
 }
 
 /// Immutable objects (tiles, bundles, index tiles: a path's bytes never change once written)
@@ -99,7 +117,9 @@ impl Objects {
     pub fn open(location: &Location, settings: &StoreSettings) -> Result<Objects> {
         install_crypto();
         let display = location.to_string();
-        let fail = |e: object_store::Error| Error::invalid(&display, format!("cannot open the store: {e}"));
+        let secrets = settings.secrets();
+        let fail =
+            |e: object_store::Error| Error::invalid(&display, redact(&format!("cannot open the store: {e}"), &secrets));
         match location {
             Location::Bucket { cloud, bucket, prefix } => {
                 // Variables the store's crate does not know (AWS_PROFILE, …) are not for us.
@@ -133,7 +153,9 @@ impl Objects {
                         Arc::new(builder.build().map_err(fail)?)
                     }
                 };
-                Ok(Objects::new(store, prefix, display, true))
+                let mut objects = Objects::new(store, prefix, display, true);
+                objects.secrets = Arc::new(secrets);
+                Ok(objects)
             }
             Location::Url(url) => {
                 let options = ClientOptions::new().with_allow_http(url.starts_with("http://"));
@@ -175,6 +197,7 @@ impl Objects {
             unquoted_etags: Arc::new(AtomicBool::new(false)),
             cache: None,
             local: false,
+            secrets: Arc::default(),
         }
     }
 
@@ -213,7 +236,7 @@ impl Objects {
     }
 
     fn failed(&self, rel: &str, what: &str, e: object_store::Error) -> Error {
-        Error::invalid(self.name(rel), format!("{what} failed: {e}"))
+        Error::invalid(self.name(rel), redact(&format!("{what} failed: {e}"), &self.secrets))
     }
 
     fn check_writable(&self, rel: &str) -> Result<()> {
@@ -387,6 +410,36 @@ impl Objects {
     pub fn delete_blocking(&self, rel: &str) -> Result<()> {
         block_on(self.delete(rel))?
     }
+}
+
+/// `text` (an error from the store's client) without credentials: every value in `secrets`,
+/// and the query of every URL (where SAS tokens and presigned signatures travel).
+fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(secret.as_str(), "[redacted]");
+    }
+    let mut clean = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(at) =
+        rest.find("http").filter(|&i| rest[i..].starts_with("http://") || rest[i..].starts_with("https://"))
+    {
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
+            .map_or(rest.len(), |e| at + e);
+        let url = &rest[at..end];
+        clean.push_str(&rest[..at]);
+        match url.split_once('?') {
+            Some((base, _)) => {
+                clean.push_str(base);
+                clean.push_str("?[query redacted]");
+            }
+            None => clean.push_str(url),
+        }
+        rest = &rest[end..];
+    }
+    clean.push_str(rest);
+    clean
 }
 
 /// A local object's version: the digest of its bytes (the same bytes are the same state).
