@@ -23,7 +23,8 @@ pub struct SubmitOptions<'a> {
     /// The log's verifier key: with it, the receipt's checkpoint must be signed by the log.
     pub log_key: Option<&'a NoteVerifier>,
     pub witnesses: &'a WitnessPolicy,
-    /// How many times a 503 (the pool is full, or no witnessed checkpoint yet) is retried.
+    /// How many times a 503 (the pool is full, or no witnessed checkpoint yet) or a lost
+    /// answer is retried.
     pub retries: u32,
     pub timeout: Duration,
 }
@@ -71,14 +72,26 @@ pub fn submit_at(
     let headers: Vec<(&str, String)> =
         expect_size.map(|n| ("glassbox-expect-size", n.to_string())).into_iter().collect();
     let response = loop {
-        let response = http::post_with_headers_blocking(
+        let sent = http::post_with_headers_blocking(
             &url,
             "application/json",
             &headers,
             item.envelope_line.as_bytes().to_vec(),
             MAX_RECEIPT_BYTES,
             options.timeout,
-        )?;
+        );
+        // A submission is idempotent (a logged envelope gets its entry's receipt, also as the
+        // expected entry of a conditional one), so one whose answer was lost on the way (a
+        // connection the server closed, a reset) is simply sent again.
+        let response = match sent {
+            Ok(response) => response,
+            Err(_) if attempt < options.retries => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(20))));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if response.status == 503 && attempt < options.retries {
             attempt += 1;
             let wait = response.retry_after.unwrap_or(1).clamp(1, 30);

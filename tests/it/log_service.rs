@@ -338,6 +338,31 @@ fn the_log_service_refuses_bad_submissions_with_json_errors() {
         .unwrap();
         assert_eq!(r.status, 400, "{values:?}: {}", r.body_summary());
     }
+    // A conditional submission is idempotent: sent again (its answer lost), an envelope logged
+    // as exactly the expected entry gets that entry's receipt; any other expectation is 409.
+    let conditional = |line: &str, expect: u64| {
+        glassbox::remote::http::post_with_headers_blocking(
+            &add,
+            "application/json",
+            &[("glassbox-expect-size", expect.to_string())],
+            line.as_bytes().to_vec(),
+            1 << 20,
+            Duration::from_secs(30),
+        )
+        .unwrap()
+    };
+    let second = envelopes(&dir.path().join("two.jsonl"), 1, 1).remove(0);
+    for (line, expect, status, says) in [
+        (&line, 0, 200, "index 0\n"),
+        (&line, 1, 409, "\"size\":1"),
+        (&second, 1, 200, "index 1\n"),
+        (&second, 1, 200, "index 1\n"),
+        (&second, 0, 409, "\"size\":2"),
+    ] {
+        let r = conditional(line, expect);
+        assert_eq!(r.status, status, "expect {expect}: {}", r.body_summary());
+        assert!(String::from_utf8_lossy(&r.body).contains(says), "expect {expect}: {}", r.body_summary());
+    }
     for path in [".glassbox/lock", "tile/../.glassbox/lock", "secret"] {
         let r =
             glassbox::remote::http::get_blocking(&format!("{}/{path}", service.url), 1 << 20, Duration::from_secs(10))
