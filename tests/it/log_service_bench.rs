@@ -161,9 +161,16 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// inclusion proof is checked as it comes; the checkpoints (one per published batch) are
 /// authenticated by the caller after the clock stops, so that the clients' signature checks,
 /// on the same two cores, are not counted against the service.
-fn load(url: &str, pid: u32, items: &[Loggable], clients: usize, acknowledged: &Mutex<Vec<Acknowledged>>) -> Phase {
+fn load(
+    url: &str,
+    pid: u32,
+    items: &[Loggable],
+    clients: usize,
+    acknowledged: &Mutex<Vec<Acknowledged>>,
+) -> Result<Phase, String> {
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(items.len()));
+    let failures = Mutex::new(Vec::new());
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -181,8 +188,13 @@ fn load(url: &str, pid: u32, items: &[Loggable], clients: usize, acknowledged: &
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
                     let sent = Instant::now();
-                    let done = submit(url, item, &options).unwrap_or_else(|e| panic!("submission {i}: {e}"));
-                    mine.push((done.envelope, done.index, sent.elapsed(), done.receipt.checkpoint));
+                    match submit(url, item, &options) {
+                        Ok(done) => mine.push((done.envelope, done.index, sent.elapsed(), done.receipt.checkpoint)),
+                        Err(e) => {
+                            failures.lock().unwrap().push(format!("submission {i}: {e}"));
+                            break;
+                        }
+                    }
                 }
                 latencies.lock().unwrap().extend(mine.iter().map(|m| m.2));
                 acknowledged.lock().unwrap().extend(mine);
@@ -190,10 +202,14 @@ fn load(url: &str, pid: u32, items: &[Loggable], clients: usize, acknowledged: &
         }
     });
     let took = started.elapsed();
+    let failures = failures.into_inner().unwrap();
+    if let Some(first) = failures.first() {
+        return Err(format!("{} submissions failed; the first: {first}", failures.len()));
+    }
     let service_cpu = cpu_seconds(pid) - cpu_before;
     let mut latencies = latencies.into_inner().unwrap();
     latencies.sort();
-    Phase { clients, entries: items.len(), took, latencies, service_cpu }
+    Ok(Phase { clients, entries: items.len(), took, latencies, service_cpu })
 }
 
 #[test]
@@ -243,10 +259,15 @@ fn log_service_bench() {
     let acknowledged = Mutex::new(Vec::with_capacity(entries));
     let pid = service.child.id();
     let (first, second) = items.split_at(entries / 2);
-    let phases = [
-        load(&service.url, pid, first, clients, &acknowledged),
-        load(&service.url, pid, second, load_clients, &acknowledged),
-    ];
+    let phases = match [(first, clients), (second, load_clients)]
+        .into_iter()
+        .map(|(items, clients)| load(&service.url, pid, items, clients, &acknowledged))
+        .collect::<Result<Vec<Phase>, String>>()
+    {
+        Ok(phases) => phases,
+        // What the service said is the first thing to read.
+        Err(e) => panic!("{e}\nlog serve printed:\n{}", service.kill_and_read()),
+    };
     let acknowledged = acknowledged.into_inner().unwrap();
     assert_eq!(acknowledged.len(), entries);
     let mut checkpoints: Vec<&Vec<u8>> = acknowledged.iter().map(|a| &a.3).collect();

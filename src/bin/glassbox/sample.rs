@@ -52,7 +52,7 @@ pub fn run(cmd: SampleCommand) -> Result<ExitCode> {
 /// The help text every custody command's `--log` shares.
 pub(crate) const LOG_HELP: &str = "The transparency log: a directory, a log service's base URL \
     (`https://…`, or `http://` on loopback; read from its static files) or a bucket (`s3://…`, \
-    read only, credentials from the AWS_* variables)";
+    `gs://…`, `az://…`; read only, credentials from the AWS_*, GOOGLE_* or AZURE_* variables)";
 
 /// A custody command's `--log`: where it is, and the log opened for reading.
 pub(crate) struct LogArg {
