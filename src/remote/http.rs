@@ -65,20 +65,15 @@ pub async fn post_with_headers(
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let response =
-        request.body(body).send().await.map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
+    let response = request.body(body).send().await.map_err(|e| failed(url, "the request failed", e))?;
     read(url, response, max).await
 }
 
 /// GETs `url` and reads at most `max` bytes of the answer.
 pub async fn get(url: &str, max: u64, timeout: Duration) -> Result<Response> {
     check_url(url)?;
-    let response = client()?
-        .get(url)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| Error::invalid(url, format!("the request failed: {e}")))?;
+    let response =
+        client()?.get(url).timeout(timeout).send().await.map_err(|e| failed(url, "the request failed", e))?;
     read(url, response, max).await
 }
 
@@ -91,9 +86,9 @@ async fn read(url: &str, response: reqwest::Response, max: u64) -> Result<Respon
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::invalid(url, format!("reading the answer failed: {e}")))?;
+        let chunk = chunk.map_err(|e| failed(url, "reading the answer failed", e))?;
         if body.len() as u64 + chunk.len() as u64 > max {
-            return Err(Error::invalid(url, format!("answered with more than {max} bytes")));
+            return Err(Error::invalid(super::redact(url, &[]), format!("answered with more than {max} bytes")));
         }
         body.extend_from_slice(&chunk);
     }
@@ -117,4 +112,9 @@ pub fn post_with_headers_blocking(
 
 pub fn get_blocking(url: &str, max: u64, timeout: Duration) -> Result<Response> {
     block_on(get(url, max, timeout))?
+}
+
+/// An error naming `url` without its query (a SAS token or signature may travel there).
+fn failed(url: &str, what: &str, e: reqwest::Error) -> Error {
+    Error::invalid(super::redact(url, &[]), super::redact(&format!("{what}: {e}"), &[]))
 }

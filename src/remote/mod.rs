@@ -65,7 +65,7 @@ impl Location {
         for cloud in Cloud::ALL {
             let Some(rest) = text.strip_prefix(cloud.scheme()) else { continue };
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
+            if bucket.is_empty() || bucket == "." || bucket == ".." {
                 return Err(Error::invalid(
                     text,
                     format!("names no bucket (expected {}BUCKET/PREFIX)", cloud.scheme()),
@@ -94,7 +94,8 @@ impl std::fmt::Display for Location {
             Location::Dir(path) => write!(f, "{}", path.display()),
             Location::Bucket { cloud, bucket, prefix } if prefix.is_empty() => write!(f, "{}{bucket}", cloud.scheme()),
             Location::Bucket { cloud, bucket, prefix } => write!(f, "{}{bucket}/{prefix}", cloud.scheme()),
-            Location::Url(url) => f.write_str(url),
+            // A base URL may carry a SAS token or a signature in its query: never shown.
+            Location::Url(url) => f.write_str(&redact(url, &[])),
         }
     }
 }
@@ -149,6 +150,34 @@ impl std::fmt::Debug for StoreSettings {
         let names: Vec<&str> = self.vars.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("StoreSettings").field("vars", &names).finish()
     }
+}
+
+/// `text` (an error from a client, or a location) without credentials: every value in
+/// `secrets`, and the query of every URL (where SAS tokens and presigned signatures travel).
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(secret.as_str(), "[redacted]");
+    }
+    let mut clean = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(at) = ["http://", "https://"].iter().filter_map(|scheme| rest.find(scheme)).min() {
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
+            .map_or(rest.len(), |e| at + e);
+        let url = &rest[at..end];
+        clean.push_str(&rest[..at]);
+        match url.split_once('?') {
+            Some((base, _)) => {
+                clean.push_str(base);
+                clean.push_str("?[query redacted]");
+            }
+            None => clean.push_str(url),
+        }
+        rest = &rest[end..];
+    }
+    clean.push_str(rest);
+    clean
 }
 
 /// The runtime every blocking call of this module runs on (created on first use).

@@ -44,21 +44,34 @@ pub struct Listening {
     pub size: u64,
 }
 
+/// The largest pool (a staged batch stays bounded), pool period (a submitter waits a minute for
+/// its receipt) and connection limit.
+const MAX_POOL: usize = 4096;
+const MAX_PERIOD: Duration = Duration::from_secs(10);
+const MAX_CONNECTIONS_LIMIT: usize = 65_536;
+
 /// The default connection limits (`--max-connections`, `--max-per-client`).
 pub const MAX_CONNECTIONS: usize = 1024;
 pub const MAX_PER_CLIENT: usize = 128;
 /// How long connections live: submitters wait up to a minute for their receipt.
 /// How long one witness may take to answer.
 const WITNESS_TIMEOUT: Duration = Duration::from_secs(10);
-const IDLE: Duration = Duration::from_secs(30);
+/// Longer than a submitter's wait for its receipt (a minute), during which no byte flows.
+const IDLE: Duration = Duration::from_secs(90);
 const LIFETIME: Duration = Duration::from_secs(120);
 
 /// Runs the log service until SIGTERM or SIGINT (Ok) or until the sequencer fails (Err: for
 /// example another writer took the bucket over, or the stored tree does not match the committed
 /// checkpoint). `listening` is called once the port is bound.
 pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening) -> Result<()>) -> Result<()> {
-    if service.pool == 0 {
-        return Err(Error::invalid("--pool", "must be at least 1"));
+    if !(1..=MAX_POOL).contains(&service.pool) {
+        return Err(Error::invalid("--pool", format!("must be from 1 to {MAX_POOL}")));
+    }
+    if service.period > MAX_PERIOD {
+        return Err(Error::invalid("--period", format!("must be at most {} ms", MAX_PERIOD.as_millis())));
+    }
+    if service.max_connections > MAX_CONNECTIONS_LIMIT {
+        return Err(Error::invalid("--max-connections", format!("must be at most {MAX_CONNECTIONS_LIMIT}")));
     }
     if service.max_connections == 0 || service.per_client == 0 || service.per_client > service.max_connections {
         return Err(Error::invalid(
@@ -82,10 +95,10 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
         ));
     }
     // A directory is held (its append lock) for as long as the service runs.
-    let (objects, _served) = match &service.storage {
+    let (objects, served) = match &service.storage {
         Location::Bucket { .. } => (Objects::open(&service.storage, &service.settings)?, None),
         Location::Dir(path) => {
-            let served = ServedDir::open(&LogDir::new(path))?;
+            let served = ServedDir::open(&LogDir::new(path), &service.key)?;
             (served.objects().clone(), Some(served))
         }
         other => {
@@ -100,6 +113,9 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
     // end serves readers from the store itself.
     let cached = objects.clone().with_cache();
     let writer = BucketWriter::open(&cached, service.key)?;
+    if let Some(served) = &served {
+        served.retire_index()?;
+    }
     let origin = writer.checkpoint().origin.clone();
     let size = writer.checkpoint().size;
     let mut publisher = Publisher::new(

@@ -55,6 +55,9 @@ pub struct BucketWriter {
     checkpoint: Checkpoint,
     /// The committed checkpoint's note, signed by the log key only.
     note: Vec<u8>,
+    /// The staged batch the lock object names (removed once the next batch is committed and
+    /// written, so that staged batches do not pile up and none the lock names is ever missing).
+    staged: Option<String>,
 }
 
 /// Creates an empty log in `objects`: the lock object (create-only, so two inits cannot both
@@ -98,7 +101,7 @@ impl BucketWriter {
                 ),
             ));
         }
-        Ok(BucketWriter { log, key, verifier, version, checkpoint, note })
+        Ok(BucketWriter { log, key, verifier, version, checkpoint, note, staged: record.staged })
     }
 
     /// The log, for planning batches and reading proofs.
@@ -134,13 +137,18 @@ impl BucketWriter {
         let note = Note::sign(&plan.new.to_text(), &plan.new.origin, &self.key)?.to_bytes();
         let staged = format!("{STAGED_PREFIX}/{}-{}", plan.new.size, hex(&plan.new.root));
         objects.create_blocking(&staged, &encode_staged(&plan.objects))?;
-        let record = LockRecord { checkpoint: text(&note)?, staged: Some(staged) };
+        let record = LockRecord { checkpoint: text(&note)?, staged: Some(staged.clone()) };
         let bytes = serde_json::to_vec(&record).map_err(json_error)?;
         match objects.swap_blocking(LOCK_OBJECT, &bytes, Some(&self.version))? {
             Swap::Swapped(version) => self.version = version,
             Swap::Lost => return Err(self.taken_over(objects)),
         }
         write_all(objects, &plan.objects)?;
+        // The lock names the new batch now and its objects are written: the one before is
+        // needed no more. A failed removal only leaves an object behind.
+        if let Some(previous) = self.staged.replace(staged) {
+            let _ = objects.delete_blocking(&previous);
+        }
         self.checkpoint = plan.new.clone();
         self.note = note.clone();
         Ok(note)

@@ -57,6 +57,9 @@ pub struct Collected {
 /// at `dir`, whose checkpoint must verify with `vkey`.
 pub fn collect(dir: &LogDir, vkey: &NoteVerifier, dry_run: bool) -> Result<Collected> {
     let _lock = store::lock(dir)?;
+    // A served directory's committed log may be ahead of its published checkpoint: what looks
+    // stale here may be what the service's next start replays. The service keeps it tidy.
+    super::served_dir::refuse_if_served(dir)?;
     // What is kept is what a verifier reads: check it all before removing anything, so that a
     // log that verified before gc verifies after it, and a broken one is left as evidence.
     let verified = audit::verify_with_bundles(dir, vkey, &WitnessPolicy::default(), None)?;

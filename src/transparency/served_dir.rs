@@ -5,9 +5,11 @@
 //! server, `log append` or `log mirror` on the directory is refused at once rather than
 //! interleaving writes, and that lock is what makes the directory's compare-and-swap (read,
 //! compare, replace) atomic. A directory log made by `log init` and `log append` is taken over
-//! on the first start: its envelope index is copied into index tiles, the lock object is created
-//! from its checkpoint, and the `envelope-index` file is removed (a served directory keeps the
-//! bucket layout, which every reader of a directory also reads). From then on `log append DIR`
+//! on the first start: it must verify with the service's key, a killed append's leftovers are
+//! removed, its envelope index is rebuilt into index tiles from the authenticated entries, the
+//! lock object is created from its checkpoint, and once the service's writer has opened it the
+//! `envelope-index` file is removed (a served directory keeps the bucket layout, which every
+//! reader of a directory also reads). From then on `log append DIR`
 //! refuses the directory: the service is its only writer.
 
 use std::fs::{File, TryLockError};
@@ -15,7 +17,9 @@ use std::fs::{File, TryLockError};
 use super::bucket::{self, LOCK_OBJECT};
 use super::store::{LogDir, INDEX_FILE, LOCK_FILE};
 use crate::error::{Error, Result};
+use crate::keys::PrivateKey;
 use crate::remote::objects::Objects;
+use crate::tlog::note::NoteVerifier;
 use crate::tlog::tiles::{self, TILE_WIDTH};
 
 /// A log directory held by the log service.
@@ -26,14 +30,30 @@ pub struct ServedDir {
 }
 
 impl ServedDir {
-    /// Takes the directory `dir` over: its lock (refused if anyone holds it), then the lock
-    /// object (created from the directory's checkpoint on the first start).
-    pub fn open(dir: &LogDir) -> Result<ServedDir> {
+    /// Takes the directory `dir` over for the holder of `key`: on the first start (no lock
+    /// object yet) the log must verify with `key`, and a killed `log append`'s leftovers are
+    /// removed (`log gc`) before anything is written; then the directory's lock (refused if
+    /// anyone holds it) and the lock object (created from the directory's checkpoint).
+    pub fn open(dir: &LogDir, key: &PrivateKey) -> Result<ServedDir> {
         if dir.read_prefix(super::store::CHECKPOINT_FILE, 0)?.is_none() {
             return Err(Error::invalid(
                 dir.root.display(),
                 "holds no log (create one with glassbox log init DIR --key KEY)",
             ));
+        }
+        let first_start = dir.read_prefix(LOCK_OBJECT, 0)?.is_none();
+        if first_start {
+            // Verifies the whole log with this key and removes the partial files a killed
+            // append left, which create-only writes would otherwise collide with.
+            let (note, checkpoint) = dir.read_checkpoint()?;
+            let verifier = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
+            if !note.verified_by(&verifier) {
+                return Err(Error::invalid(
+                    dir.checkpoint_path().display(),
+                    "holds a checkpoint not signed by this key: wrong --key for this log",
+                ));
+            }
+            super::gc::collect(dir, &verifier, false)?;
         }
         let lock_path = dir.file(LOCK_FILE);
         let lock = dir.open_own_file(LOCK_FILE)?;
@@ -49,9 +69,6 @@ impl ServedDir {
         if objects.get_blocking(LOCK_OBJECT, 1 << 20)?.is_none() {
             adopt(dir, &objects)?;
         }
-        // Removed only once the lock object exists (a start killed before that adopts again);
-        // from then on the index tiles are the index.
-        objects.delete_blocking(INDEX_FILE)?;
         Ok(ServedDir { objects, _lock: lock })
     }
 
@@ -59,23 +76,35 @@ impl ServedDir {
     pub fn objects(&self) -> &Objects {
         &self.objects
     }
+
+    /// Removes the directory's `envelope-index` file, once the service's writer has opened the
+    /// log (a start that fails before leaves the directory as `log append` knows it): from then
+    /// on the index tiles are the index, and a stale file would mislead readers.
+    pub fn retire_index(&self) -> Result<()> {
+        self.objects.delete_blocking(INDEX_FILE)
+    }
 }
 
-/// Copies the directory log's envelope index into index tiles and creates the lock object from
-/// its checkpoint. Nothing here is trusted more than in any directory: the writer checks the
-/// tree against the checkpoint's root, and every index hit is confirmed against its entry.
+/// Creates the lock object from the directory log's checkpoint, with index tiles rebuilt from
+/// the entries (authenticated against the checkpoint's root), not copied from the directory's
+/// unauthenticated `envelope-index`: the service answers conditional submissions from them.
 fn adopt(dir: &LogDir, objects: &Objects) -> Result<()> {
     let note = dir.read_checkpoint_bytes()?;
-    let (_, checkpoint) = dir.read_checkpoint()?;
-    let records = dir.read_index(checkpoint.size)?;
+    let (checkpoint, entries) = super::audit::committed_entries(dir)?;
+    let mut records = Vec::with_capacity(entries.len() * 32);
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("{} entry {i}", dir.root.display());
+        let digest = super::LogEntry::parse(entry, &at)?
+            .envelope_digest()
+            .ok_or_else(|| Error::rejected(&at, "names no envelope"))?;
+        records.extend_from_slice(&digest.0);
+    }
     let mut batch = Vec::new();
     for (n, width) in tiles::bundles_for_size(checkpoint.size) {
         let start = (n * TILE_WIDTH * 32) as usize;
         let end = start + width as usize * 32;
-        let tile = records.get(start..end).ok_or_else(|| {
-            Error::invalid(dir.file(INDEX_FILE).display(), "holds fewer records than the checkpoint has entries")
-        })?;
-        batch.push((LogDir::index_path(n, width), tile.to_vec()));
+        // `records` holds 32 bytes for each of the checkpoint's entries.
+        batch.push((LogDir::index_path(n, width), records[start..end].to_vec()));
     }
     bucket::write_all(objects, &batch)?;
     bucket::adopt(objects, &note, &checkpoint)

@@ -53,9 +53,10 @@ pub enum SubmittedAt {
 pub fn submit(base: &str, item: &Loggable, options: &SubmitOptions<'_>) -> Result<Submitted> {
     match submit_at(base, item, None, options)? {
         SubmittedAt::Logged(done) => Ok(done),
-        SubmittedAt::Moved { size } => {
-            Err(Error::invalid(base, format!("refused an unconditional submission as moved (size {size})")))
-        }
+        SubmittedAt::Moved { size } => Err(Error::invalid(
+            crate::remote::redact(base, &[]),
+            format!("refused an unconditional submission as moved (size {size})"),
+        )),
     }
 }
 
@@ -68,6 +69,8 @@ pub fn submit_at(
     options: &SubmitOptions<'_>,
 ) -> Result<SubmittedAt> {
     let url = format!("{}/add", base.trim_end_matches('/'));
+    // How errors name the service: without a query, where a token may travel.
+    let shown = crate::remote::redact(&url, &[]);
     let mut attempt = 0;
     let headers: Vec<(&str, String)> =
         expect_size.map(|n| ("glassbox-expect-size", n.to_string())).into_iter().collect();
@@ -105,7 +108,7 @@ pub fn submit_at(
             .ok()
             .and_then(|v| v["error"]["size"].as_u64())
             .ok_or_else(|| {
-                Error::invalid(&url, format!("answered 409 without the log's size: {}", response.body_summary()))
+                Error::invalid(&shown, format!("answered 409 without the log's size: {}", response.body_summary()))
             })?;
         return Ok(SubmittedAt::Moved { size });
     }
@@ -117,15 +120,15 @@ pub fn submit_at(
             response.status,
             response.body_summary()
         );
-        return Err(if kind == "refused" { Error::rejected(&url, reason) } else { Error::invalid(&url, reason) });
+        return Err(if kind == "refused" { Error::rejected(&shown, reason) } else { Error::invalid(&shown, reason) });
     }
     let receipt = TlogProof::parse(&response.body)
-        .map_err(|e| Error::invalid(&url, format!("answered with something that is not a tlog-proof: {e}")))?;
+        .map_err(|e| Error::invalid(&shown, format!("answered with something that is not a tlog-proof: {e}")))?;
     let checkpoint = match options.log_key {
-        Some(key) => authenticate_checkpoint(&receipt.checkpoint, &url, key, options.witnesses)?.1,
+        Some(key) => authenticate_checkpoint(&receipt.checkpoint, &shown, key, options.witnesses)?.1,
         None => {
-            let note = Note::parse(&receipt.checkpoint).map_err(|e| Error::invalid(&url, e.to_string()))?;
-            Checkpoint::parse(&note.text).map_err(|e| Error::invalid(&url, e.to_string()))?
+            let note = Note::parse(&receipt.checkpoint).map_err(|e| Error::invalid(&shown, e.to_string()))?;
+            Checkpoint::parse(&note.text).map_err(|e| Error::invalid(&shown, e.to_string()))?
         }
     };
     let leaf = merkle::leaf_hash(&item.entry_bytes);
@@ -133,13 +136,13 @@ pub fn submit_at(
         || !merkle::verify_inclusion(&leaf, receipt.index, checkpoint.size, &receipt.hashes, &checkpoint.root)
     {
         return Err(Error::rejected(
-            &url,
+            &shown,
             format!("answered with a receipt that does not prove envelope {}", item.digest.prefixed()),
         ));
     }
     if expect_size.is_some_and(|n| n != receipt.index) {
         return Err(Error::rejected(
-            &url,
+            &shown,
             format!("logged the envelope as entry {}, not the expected {}", receipt.index, expect_size.unwrap_or(0)),
         ));
     }

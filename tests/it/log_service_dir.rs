@@ -3,7 +3,7 @@
 //! keeps every entry it had, is locked against every other writer while served and refused to
 //! `log append` afterwards, and stays a log that glassbox and an independent checker verify.
 
-use crate::log::{append_json, envelopes, new_log};
+use crate::log::{append_json, append_ok, envelopes, new_log};
 use crate::log_service::{independent_check, Service};
 use crate::support::*;
 
@@ -88,6 +88,11 @@ fn serving_a_directory_without_a_log_or_with_another_key_is_refused() {
     let (other, _) = keypair(dir.path(), "other");
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
+    append_ok(&log, &key, &{
+        let file = dir.path().join("three.jsonl");
+        envelopes(&file, 0, 3);
+        file
+    });
     for (storage, says) in [(empty.as_path(), "holds no log"), (log.as_path(), "not signed by this key")] {
         let out = output(
             glassbox()
@@ -99,6 +104,9 @@ fn serving_a_directory_without_a_log_or_with_another_key_is_refused() {
         assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
     }
+    // A refused start leaves the directory as `log append` knows it.
+    assert!(!log.join(".glassbox").exists() && !log.join("index").exists());
+    assert!(log.join("envelope-index").is_file());
     // Connection limits must make sense.
     let out = output(
         glassbox()
@@ -110,4 +118,53 @@ fn serving_a_directory_without_a_log_or_with_another_key_is_refused() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-per-client"));
+}
+
+/// What a killed `log append` leaves (partial tiles past the checkpoint) is removed on takeover
+/// rather than colliding with the service's create-only writes; `log gc` refuses a served
+/// directory (its committed log may be ahead of the published checkpoint); and the service
+/// keeps only the staged batch its lock object names.
+#[test]
+fn takeover_clears_a_killed_appends_leftovers_and_gc_leaves_a_served_directory_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key, vkey) = new_log(dir.path());
+    let first = dir.path().join("first.jsonl");
+    envelopes(&first, 0, 5);
+    append_ok(&log, &key, &first);
+    // Another history's partial files at the next width, as an append killed before its
+    // checkpoint leaves them.
+    let (other, other_key, _) = new_log(&dir.path().join("other"));
+    let six = dir.path().join("six.jsonl");
+    envelopes(&six, 100, 6);
+    append_ok(&other, &other_key, &six);
+    for rel in ["tile/0/000.p/6", "tile/entries/000.p/6", "envelopes/000.p/6"] {
+        std::fs::create_dir_all(log.join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(other.join(rel), log.join(rel)).unwrap();
+    }
+    // The directory's index is not authenticated: a record pointing at another envelope must
+    // not make the service log entry 0 again (the index is rebuilt from the entries).
+    let mut index = std::fs::read(log.join("envelope-index")).unwrap();
+    index[..32].copy_from_slice(&[7u8; 32]);
+    std::fs::write(log.join("envelope-index"), index).unwrap();
+    ok(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]));
+
+    let service = Service::start_env(&[], log.to_str().unwrap(), &key, "127.0.0.1:0", &[]);
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(glassbox().args(["log", "append", &service.url, "--json"]).arg(&first))).unwrap();
+    assert_eq!(again["size"], 5, "{again}");
+    assert_eq!(again["added"][0][0], 0, "{again}");
+    for n in 0..3 {
+        let more = dir.path().join(format!("more-{n}.jsonl"));
+        envelopes(&more, 5 + n, 1);
+        let report: serde_json::Value =
+            serde_json::from_str(&ok(glassbox().args(["log", "append", &service.url, "--json"]).arg(&more))).unwrap();
+        assert_eq!(report["size"], 6 + n, "{report}");
+    }
+    let staged: Vec<_> = std::fs::read_dir(log.join(".glassbox/staged")).unwrap().collect();
+    assert_eq!(staged.len(), 1, "only the batch the lock names is kept");
+    drop(service);
+    let gc = output(glassbox().args(["log", "gc"]).arg(&log).args(["--vkey", &vkey]));
+    assert_eq!(gc.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gc.stderr).contains(".glassbox/lock"));
+    ok(glassbox().args(["log", "audit"]).arg(&log).args(["--vkey", &vkey]));
 }
