@@ -127,35 +127,19 @@ impl Objects {
             |e: object_store::Error| Error::invalid(&display, redact(&format!("cannot open the store: {e}"), &secrets));
         match location {
             Location::Bucket { cloud, bucket, prefix } => {
-                // Variables the store's crate does not know (AWS_PROFILE, …) are not for us.
                 let vars = settings.for_cloud(*cloud);
                 let store: Arc<dyn ObjectStore> = match cloud {
                     Cloud::S3 => {
-                        let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
-                        for (key, value) in vars {
-                            if let Ok(config) = key.to_ascii_lowercase().parse() {
-                                builder = builder.with_config(config, value);
-                            }
-                        }
-                        Arc::new(builder.build().map_err(fail)?)
+                        let builder = AmazonS3Builder::new().with_bucket_name(bucket);
+                        Arc::new(configured(builder, vars, |b, k, v| b.with_config(k, v)).build().map_err(fail)?)
                     }
                     Cloud::Gcs => {
-                        let mut builder = GoogleCloudStorageBuilder::new().with_bucket_name(bucket);
-                        for (key, value) in vars {
-                            if let Ok(config) = key.to_ascii_lowercase().parse() {
-                                builder = builder.with_config(config, value);
-                            }
-                        }
-                        Arc::new(builder.build().map_err(fail)?)
+                        let builder = GoogleCloudStorageBuilder::new().with_bucket_name(bucket);
+                        Arc::new(configured(builder, vars, |b, k, v| b.with_config(k, v)).build().map_err(fail)?)
                     }
                     Cloud::Azure => {
-                        let mut builder = MicrosoftAzureBuilder::new().with_container_name(bucket);
-                        for (key, value) in vars {
-                            if let Ok(config) = key.to_ascii_lowercase().parse() {
-                                builder = builder.with_config(config, value);
-                            }
-                        }
-                        Arc::new(builder.build().map_err(fail)?)
+                        let builder = MicrosoftAzureBuilder::new().with_container_name(bucket);
+                        Arc::new(configured(builder, vars, |b, k, v| b.with_config(k, v)).build().map_err(fail)?)
                     }
                 };
                 let mut objects = Objects::new(store, prefix, display, true);
@@ -415,6 +399,19 @@ impl Objects {
     pub fn delete_blocking(&self, rel: &str) -> Result<()> {
         block_on(self.delete(rel))?
     }
+}
+
+/// `builder` given every variable its store knows by name (lower-cased, as the store's crate
+/// spells its keys); the others (AWS_PROFILE, …) are not for us.
+fn configured<'a, B, K: std::str::FromStr>(
+    builder: B,
+    vars: impl Iterator<Item = (&'a str, &'a str)>,
+    set: impl Fn(B, K, &str) -> B,
+) -> B {
+    vars.fold(builder, |b, (key, value)| match key.to_ascii_lowercase().parse() {
+        Ok(key) => set(b, key, value),
+        Err(_) => b,
+    })
 }
 
 /// A local object's version: the digest of its bytes (the same bytes are the same state).
