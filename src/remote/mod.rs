@@ -202,6 +202,14 @@ pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
     Ok(runtime()?.block_on(future))
 }
 
+/// Runs `future` on the private runtime without waiting for it: for work nobody waits on (the
+/// removal of an object that is no longer needed). Dropped silently if there is no runtime.
+pub fn spawn_detached(future: impl Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = runtime() {
+        runtime.spawn(future);
+    }
+}
+
 /// TLS through rustls with the ring provider (no cmake-built crypto); installed once, before
 /// any client is built.
 pub fn install_crypto() {

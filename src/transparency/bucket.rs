@@ -145,9 +145,13 @@ impl BucketWriter {
         }
         write_all(objects, &plan.objects)?;
         // The lock names the new batch now and its objects are written: the one before is
-        // needed no more. A failed removal only leaves an object behind.
+        // needed no more. Removed off the batch's path (a DELETE is slow on some stores); a
+        // failed or unfinished removal only leaves an object behind.
         if let Some(previous) = self.staged.replace(staged) {
-            let _ = objects.delete_blocking(&previous);
+            let objects = objects.clone();
+            crate::remote::spawn_detached(async move {
+                let _ = objects.delete(&previous).await;
+            });
         }
         self.checkpoint = plan.new.clone();
         self.note = note.clone();
