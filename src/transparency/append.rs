@@ -208,14 +208,7 @@ fn append_locked(dir: &LogDir, key: &PrivateKey, items: &[Loggable], expected: O
             "is a bucket: only `glassbox log serve` appends to it (submit with --log URL)",
         ));
     }
-    let (note, checkpoint) = dir.read_checkpoint()?;
-    let verifier = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
-    if !note.verified_by(&verifier) {
-        return Err(Error::invalid(
-            dir.checkpoint_path().display(),
-            "is not signed by this key under the log's origin: wrong --key for this log",
-        ));
-    }
+    let (_, checkpoint, _) = dir.read_checkpoint_signed_by(key)?;
     if expected.is_some_and(|e| e != checkpoint.size) {
         return Ok(AppendAt::Moved { size: checkpoint.size });
     }

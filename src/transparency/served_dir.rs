@@ -19,7 +19,6 @@ use super::store::{LogDir, INDEX_FILE, LOCK_FILE};
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
 use crate::remote::objects::Objects;
-use crate::tlog::note::NoteVerifier;
 use crate::tlog::tiles::{self, TILE_WIDTH};
 
 /// A log directory held by the log service.
@@ -45,14 +44,7 @@ impl ServedDir {
         if first_start {
             // Verifies the whole log with this key and removes the partial files a killed
             // append left, which create-only writes would otherwise collide with.
-            let (note, checkpoint) = dir.read_checkpoint()?;
-            let verifier = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
-            if !note.verified_by(&verifier) {
-                return Err(Error::invalid(
-                    dir.checkpoint_path().display(),
-                    "holds a checkpoint not signed by this key: wrong --key for this log",
-                ));
-            }
+            let (_, _, verifier) = dir.read_checkpoint_signed_by(key)?;
             super::gc::collect(dir, &verifier, false)?;
         }
         let lock_path = dir.file(LOCK_FILE);

@@ -19,6 +19,7 @@ use super::entry::{LogEntry, MAX_ENTRY_BYTES, MAX_ENVELOPE_BYTES};
 use super::files::MAX_TILE_BYTES;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::keys::PrivateKey;
 use crate::remote::objects::Objects;
 use crate::remote::{Location, StoreSettings};
 use crate::tlog::checkpoint::Checkpoint;
@@ -92,6 +93,20 @@ impl LogDir {
     /// The current checkpoint note's bytes (a regular file of at most 1 MiB, not a link).
     pub fn read_checkpoint_bytes(&self) -> Result<Vec<u8>> {
         self.read_file(CHECKPOINT_FILE, crate::fs::limits::CHECKPOINT)
+    }
+
+    /// The current checkpoint, which must be signed by `key` under its own origin (the key of
+    /// whoever writes the log), with the verifier for that key.
+    pub(crate) fn read_checkpoint_signed_by(&self, key: &PrivateKey) -> Result<(Note, Checkpoint, NoteVerifier)> {
+        let (note, checkpoint) = self.read_checkpoint()?;
+        let verifier = NoteVerifier::ed25519(&checkpoint.origin, &key.public());
+        if !note.verified_by(&verifier) {
+            return Err(Error::invalid(
+                self.checkpoint_path().display(),
+                "is not signed by this key under the log's origin: wrong --key for this log",
+            ));
+        }
+        Ok((note, checkpoint, verifier))
     }
 
     /// Reads the current checkpoint note and its body (signatures not checked).
