@@ -41,6 +41,7 @@ pub mod custody;
 pub mod diff;
 pub mod policy;
 pub mod rebuild;
+pub mod rebuilder;
 pub mod remote;
 pub mod review;
 pub mod site;

@@ -14,6 +14,7 @@
 //! Nothing here touches the file system or the clock: storage and timestamps are the caller's.
 
 pub mod checkpoint;
+pub mod compact;
 pub mod merkle;
 pub mod note;
 pub mod proof;

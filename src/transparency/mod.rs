@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bucket;
 pub mod entry;
 mod files;
+pub mod follow;
 pub mod gc;
 pub mod mirror;
 pub mod proofs;

@@ -475,7 +475,7 @@ pub(crate) fn vkey(arg: &str, flag: &str) -> Result<NoteVerifier> {
 
 /// The `--witness` keys, each a distinct public key (a key given twice, even under two names,
 /// would count one witness twice), and the threshold.
-fn witnesses(args: &WitnessArgs) -> Result<WitnessPolicy> {
+pub(crate) fn witnesses(args: &WitnessArgs) -> Result<WitnessPolicy> {
     let witnesses = args.witnesses.iter().map(|w| vkey(w, "--witness")).collect::<Result<Vec<_>>>()?;
     for (i, w) in witnesses.iter().enumerate() {
         if witnesses[..i].iter().any(|earlier| earlier.key.as_bytes() == w.key.as_bytes()) {

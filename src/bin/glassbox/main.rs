@@ -10,6 +10,7 @@ mod key;
 mod log;
 mod log_serve;
 mod rebuild;
+mod rebuilder;
 mod render;
 mod review;
 mod sample;
@@ -44,6 +45,9 @@ enum Command {
     Log(log::LogCommand),
     /// Rebuild a vendor's provenance from its source, offline, compare, and sign a verdict.
     Rebuild(Box<rebuild::RebuildArgs>),
+    /// Rebuild every release in the log on a pool of workers fed by a NATS JetStream queue.
+    #[command(subcommand)]
+    Rebuilder(rebuilder::RebuilderCommand),
     /// Accept or reject an artifact against a trust policy, with the evidence.
     Verify(verify::VerifyArgs),
     /// Explain where two files (ELF binaries, tar.gz bundles, anything) differ.
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(*args),
         Command::Log(cmd) => log::run(cmd),
         Command::Rebuild(args) => rebuild::run(*args),
+        Command::Rebuilder(cmd) => rebuilder::run(cmd),
         Command::Diff(args) => diff::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Review(cmd) => review::run(cmd),
