@@ -327,16 +327,17 @@ fn rebuilds(
                     on.iter()
                         .any(|p| p.envelope.verified_by(std::slice::from_ref(&k.key)).is_ok_and(|ids| !ids.is_empty()))
                 });
-                // Like provenance and reviews, what counts for the artifact is what is presented
-                // with it; the log is searched for what counts against it.
-                let would = key.is_some() && !on.is_empty() && !own && !only_logged;
+                // A verdict found only in the log counts like one presented with the artifact:
+                // rebuilders log their verdicts, nobody has to copy them to the vendor (its entry
+                // is authenticated against the checkpoint, its signature checked here).
+                let would = key.is_some() && !on.is_empty() && !own;
                 let (counted, detail, index) = log.count(f, key.map(describe), would, || {
-                    if only_logged {
-                        "PASSED verdict found only in the log, not in the attestations directory".into()
-                    } else if own {
+                    if own {
                         "PASSED rebuild by the key that signed the provenance itself".into()
                     } else if on.is_empty() {
                         "PASSED verdict on a provenance that is not accepted".into()
+                    } else if only_logged {
+                        "PASSED rebuild of these bytes, found in the log".into()
                     } else {
                         "PASSED rebuild of these bytes".into()
                     }

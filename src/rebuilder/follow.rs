@@ -38,7 +38,12 @@ impl<'a> Follower<'a> {
     /// at the start of the log. The stream is created when missing. A mark whose root is not
     /// the log's root at that size means the log was rewritten (or the mark was), and is
     /// refused.
-    pub fn new(log: &'a LogDir, trust: &'a LogTrust, queue: &'a Queue, from_index: Option<u64>) -> Result<Follower<'a>> {
+    pub fn new(
+        log: &'a LogDir,
+        trust: &'a LogTrust,
+        queue: &'a Queue,
+        from_index: Option<u64>,
+    ) -> Result<Follower<'a>> {
         queue.ensure_stream()?;
         let position = match (from_index, queue.mark()?) {
             (Some(n), _) => FollowedLog::starting_at(log, n)?,
@@ -55,7 +60,10 @@ impl<'a> Follower<'a> {
                 if Sha256Digest(position.root()).hex() != mark.root {
                     return Err(Error::rejected(
                         what,
-                        format!("names another tree of {} entries than the log's: the log or the mark was rewritten", mark.size),
+                        format!(
+                            "names another tree of {} entries than the log's: the log or the mark was rewritten",
+                            mark.size
+                        ),
                     ));
                 }
                 position

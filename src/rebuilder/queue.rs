@@ -88,7 +88,11 @@ impl Queue {
             }
             options.connect(url).await.map_err(|e| fail(crate::remote::redact(&e.to_string(), &secrets)))
         })?;
-        let jetstream = jetstream::new(client);
+        // The JetStream context starts a task of its own: on this runtime.
+        let jetstream = {
+            let _inside = runtime.enter();
+            jetstream::new(client)
+        };
         Ok(Queue { runtime: Arc::new(runtime), jetstream, stream: stream.to_string(), server })
     }
 

@@ -77,11 +77,21 @@ pub struct WorkerSetup<'a> {
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum Outcome {
     /// A verdict was signed and logged.
-    Logged { verdict_index: u64, result: String },
+    Logged {
+        verdict_index: u64,
+        result: String,
+    },
     /// This key's verdict was in the log already.
-    AlreadyJudged { verdict_index: u64 },
-    DeadLettered { reason: String },
-    Retried { reason: String, delay_seconds: u64 },
+    AlreadyJudged {
+        verdict_index: u64,
+    },
+    DeadLettered {
+        reason: String,
+    },
+    Retried {
+        reason: String,
+        delay_seconds: u64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -202,7 +212,11 @@ impl<'a> Worker<'a> {
         let verdict = outcome.verdict_file.as_ref().ok_or_else(|| Error::invalid("the rebuild", "wrote no verdict"))?;
         if let (Some(reports), Some(diff)) = (&self.setup.reports, &outcome.differences_file) {
             let bytes = crate::fs::read_regular(diff, 1 << 30)?;
-            crate::fs::write_atomic(&reports.join(format!("{}.diff.json", Sha256Digest::of(&bytes).hex())), &bytes, 0o644)?;
+            crate::fs::write_atomic(
+                &reports.join(format!("{}.diff.json", Sha256Digest::of(&bytes).hex())),
+                &bytes,
+                0o644,
+            )?;
         }
         let text = crate::fs::read_regular_text(verdict, 1 << 24)?;
         let items = Loggable::parse_lines(&text, &verdict.display().to_string())?;
@@ -331,7 +345,10 @@ impl<'a> Worker<'a> {
     fn envelope_line(&self, index: u64, size: u64, digest: &Sha256Digest) -> Result<Vec<u8>> {
         let line = self.setup.log.envelopes(index, index + 1, size)?.pop().unwrap_or_default();
         if Sha256Digest::of(&line) != *digest {
-            return Err(Error::rejected(format!("log entry {index}"), "the stored envelope is not the one the entry names"));
+            return Err(Error::rejected(
+                format!("log entry {index}"),
+                "the stored envelope is not the one the entry names",
+            ));
         }
         Ok(line)
     }

@@ -106,6 +106,9 @@ mod tests {
         ];
         let mut range = CompactRange::new();
         range.extend(inputs.iter().map(|i| i.to_vec()).collect::<Vec<_>>().iter());
-        assert_eq!(crate::digest::Sha256Digest(range.root()).hex(), "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328");
+        assert_eq!(
+            crate::digest::Sha256Digest(range.root()).hex(),
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+        );
     }
 }

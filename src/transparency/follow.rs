@@ -87,7 +87,10 @@ impl FollowedLog {
         if checkpoint.size < old {
             return Err(Error::rejected(
                 &path,
-                format!("the log has {} entries, fewer than the {old} already followed: it was rewritten", checkpoint.size),
+                format!(
+                    "the log has {} entries, fewer than the {old} already followed: it was rewritten",
+                    checkpoint.size
+                ),
             ));
         }
         // What `keep` chooses is held back until the root matches.

@@ -27,6 +27,8 @@ mod log_service_crash;
 mod log_service_dir;
 mod log_service_witness;
 mod rebuild;
+mod rebuilder;
+mod rebuilder_support;
 mod review;
 mod s3_store;
 mod s3_support;

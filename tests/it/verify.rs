@@ -142,10 +142,23 @@ fn the_whole_story_is_accepted() {
 }
 
 #[test]
-fn only_one_passed_rebuild_is_not_enough() {
+fn a_verdict_only_in_the_log_counts_and_too_few_rebuilds_reject() {
     let (_d, att) = copy_of_attestations("one-rebuild");
     let r2 = glassbox::keys::PublicKey::read(&att.join("keys/r2.pub")).unwrap().key_id();
     std::fs::remove_file(att.join(format!("avscan/0.1.0/{TARGET}.rebuild.{}.intoto.jsonl", r2.short()))).unwrap();
+    // r2's verdict is still in the log: it counts from there.
+    let (code, unmet, verdict) = verify(&scenario().binary, &att);
+    assert_eq!((code, unmet), (0, Vec::<String>::new()), "{verdict:#}");
+    let rebuilds = verdict["requirements"].as_array().unwrap().iter().find(|r| r["name"] == "rebuilds").unwrap();
+    let from_log = rebuilds["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["statement"].as_str().unwrap().starts_with("log entry"));
+    assert_eq!(from_log.map(|e| e["counted"].clone()), Some(serde_json::Value::Bool(true)), "{rebuilds:#}");
+    // Three required of the two there are: rejected.
+    let policy = std::fs::read_to_string(att.join("policy.toml")).unwrap();
+    std::fs::write(att.join("policy.toml"), policy.replace("required = 2", "required = 3")).unwrap();
     let (code, unmet, _) = verify(&scenario().binary, &att);
     assert_eq!((code, unmet), (1, vec!["rebuilds".to_string()]));
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, on a fresh machine with only Rust, Python 3 and git.
 //! Installs what the tests need (Python's securesystemslib, check-jsonschema and boto3 in a virtual
 //! environment under `target/`; bubblewrap, diffoscope, age, Chromium, npm and Ceph's RADOS
-//! gateway with apt-get when root;
+//! gateway and nats-server with apt-get when root;
 //! playwright-core with `npm ci` under `target/browser`), then runs formatting, clippy
 //! with warnings denied, and all tests; then checks glassbox's own published attestations (signatures, the
 //! log, and a rebuild of the latest release from its commit, verified against the policy).
@@ -15,7 +15,7 @@ use glassbox::policy::Policy;
 
 use crate::util::{
     cargo, glassbox_binary, install_system_tools, repo_root, run as sh, SystemTool, AGE, BUBBLEWRAP, CEPH_MON,
-    CEPH_OSD, CHROMIUM, NPM, RADOSGW,
+    CEPH_OSD, CHROMIUM, NATS_SERVER, NPM, RADOSGW,
 };
 use crate::{rebuild, release};
 
@@ -152,8 +152,17 @@ pub(crate) fn python_venv(root: &Path) -> Result<PathBuf> {
 /// runs readelf and objdump), age (released samples must decrypt with the Debian tool),
 /// Chromium with node and npm (the site's pages are verified in a real browser), and Ceph's
 /// RADOS gateway (the S3 tests run against a real S3-compatible server).
-const SYSTEM_TOOLS: [SystemTool; 8] =
-    [BUBBLEWRAP, ("diffoscope", &["diffoscope-minimal", "binutils"]), AGE, CHROMIUM, NPM, CEPH_MON, CEPH_OSD, RADOSGW];
+const SYSTEM_TOOLS: [SystemTool; 9] = [
+    BUBBLEWRAP,
+    ("diffoscope", &["diffoscope-minimal", "binutils"]),
+    AGE,
+    CHROMIUM,
+    NPM,
+    CEPH_MON,
+    CEPH_OSD,
+    RADOSGW,
+    NATS_SERVER,
+];
 
 /// `npm ci` of tests/browser (playwright-core and Azurite, pinned by its committed lock file) into
 /// `target/browser`, unless the installed lock is already the committed one; returns the

@@ -51,6 +51,10 @@ pub const CHROMIUM: SystemTool = ("chromium", &["chromium"]);
 /// Node and npm: tests/browser drives Chromium with playwright-core from npm.
 pub const NPM: SystemTool = ("npm", &["nodejs", "npm"]);
 
+/// The NATS server with JetStream: the rebuilder tests (tests/it/rebuilder.rs) and
+/// `cargo xtask bench rebuilder` run one on loopback as the rebuilders' work queue.
+pub const NATS_SERVER: SystemTool = ("nats-server", &["nats-server"]);
+
 /// Ceph's RADOS gateway, monitor and OSD: the S3 tests (tests/it/s3_support.rs) run a throwaway
 /// single-node cluster as a real S3-compatible server. One tool per daemon, so that a machine
 /// with only some of them gets the rest; `radosgw-admin`, `ceph` and `monmaptool` come with

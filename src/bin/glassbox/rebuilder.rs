@@ -248,10 +248,15 @@ fn work(args: WorkArgs) -> Result<ExitCode> {
 }
 
 fn render_handled(h: &Handled) -> String {
-    let job = h.job.as_ref().map_or("an unreadable job".to_string(), |j| format!("entry {} ({})", j.index, j.provenance));
+    let job =
+        h.job.as_ref().map_or("an unreadable job".to_string(), |j| format!("entry {} ({})", j.index, j.provenance));
     match &h.outcome {
-        Outcome::Logged { verdict_index, result } => format!("{job}: {result}, verdict logged as entry {verdict_index}"),
-        Outcome::AlreadyJudged { verdict_index } => format!("{job}: already judged by this key in entry {verdict_index}"),
+        Outcome::Logged { verdict_index, result } => {
+            format!("{job}: {result}, verdict logged as entry {verdict_index}")
+        }
+        Outcome::AlreadyJudged { verdict_index } => {
+            format!("{job}: already judged by this key in entry {verdict_index}")
+        }
         Outcome::DeadLettered { reason } => format!("{job}: given up after {} deliveries: {reason}", h.delivered),
         Outcome::Retried { reason, delay_seconds } => {
             format!("{job}: delivery {} failed, retrying in {delay_seconds} s: {reason}", h.delivered)
@@ -270,7 +275,8 @@ struct StatusReport {
 
 fn status(args: StatusArgs) -> Result<ExitCode> {
     let policy = Policy::load(&args.policy)?;
-    let lp = policy.log.as_ref().ok_or_else(|| glassbox::Error::invalid(args.policy.display(), "has no [log] section"))?;
+    let lp =
+        policy.log.as_ref().ok_or_else(|| glassbox::Error::invalid(args.policy.display(), "has no [log] section"))?;
     let trust = LogTrust {
         vkey: lp.vkey.clone(),
         witnesses: WitnessPolicy { witnesses: lp.witnesses.clone(), threshold: lp.witness_threshold },
