@@ -234,6 +234,12 @@ impl PrivateKey {
         PrivateKey(SigningKey::from_bytes(seed))
     }
 
+    /// A second handle on the same key, for another thread of the one process that holds it
+    /// (the log service's indexer). Not `Clone`, so that copies are made on purpose.
+    pub fn duplicate(&self) -> PrivateKey {
+        PrivateKey(SigningKey::from_bytes(&self.0.to_bytes()))
+    }
+
     /// Parses a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, any line width); errors never quote
     /// the text.
     pub fn from_pem(pem: &str, origin: &str) -> Result<PrivateKey> {

@@ -1,12 +1,18 @@
-//! The transparency log as `verify` sees it: verified once (checkpoint, witnesses, tiles), then
-//! every entry read from the entry bundles and authenticated by recomputing the checkpoint's
-//! root from them. Statements are found in the log through those entries, which name each
-//! envelope by digest, so a mirror that serves only `checkpoint`, `tile/` and `envelopes/`
-//! answers as well as the log's own directory (the `envelope-index` is never read). Verdicts
-//! about the artifact are fetched from the stored envelopes, so a verdict left out of the
-//! attestations directory is still weighed.
+//! The transparency log as `verify` sees it: verified once (checkpoint, witnesses), then every
+//! entry read from the entry bundles and authenticated by recomputing the checkpoint's root
+//! from them. Statements are found in the log through those entries, which name each envelope
+//! by digest, so a mirror that serves only `checkpoint`, `tile/` and `envelopes/` answers as
+//! well as the log's own directory (the `envelope-index` is never read). Verdicts about the
+//! artifact are fetched from the stored envelopes, so a verdict left out of the attestations
+//! directory is still weighed.
+//!
+//! When the log publishes a subject index signed by the log key (`subjects/`,
+//! [`crate::transparency::subject_index`]), only the entries after it are read; what is before
+//! it is looked up in the index, every hit proved against the root, and an index that does not
+//! verify stops `verify` (exit 2) rather than being trusted for what it leaves out.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 
 use super::evaluate::Evidence;
@@ -14,10 +20,13 @@ use super::evidence::{Collected, Found};
 use super::Policy;
 use crate::attest::{Envelope, SLSA_VSA_V1};
 use crate::digest::Sha256Digest;
+use crate::digest::Sha256Digest as Digest;
 use crate::error::{Error, Result};
 use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{self, WitnessPolicy};
+use crate::transparency::follow::{FollowedLog, LogTrust};
 use crate::transparency::store::EnvelopeBundles;
+use crate::transparency::subject_index::{self, Kind, Manifest};
 use crate::transparency::{LogDir, LogEntry};
 
 /// The log as the policy sees it.
@@ -34,12 +43,21 @@ struct Authenticated {
     size: u64,
     /// `<origin> at size N[, cosigned by …]`.
     what: String,
+    /// The entries read: all of them, or those from `from` on when a subject index covers the
+    /// first `from`.
+    from: u64,
     entries: Vec<LogEntry>,
-    /// Envelope digest → its first index.
+    /// Envelope digest → its first index (among the entries read).
     index: HashMap<Sha256Digest, u64>,
     /// Subject sha256 (read leniently, as `mentions` reads it) → the VSA entries naming it, in
     /// log order: a verdict is found without a scan of the log per artifact.
     verdicts: HashMap<Sha256Digest, Vec<u64>>,
+    /// The signed subject index of the first `from` entries, and the entries found (and
+    /// proved) through it.
+    indexed: Option<subject_index::Reader>,
+    proved: RefCell<BTreeMap<u64, LogEntry>>,
+    /// Why an index lookup failed: the log then does not verify.
+    broken: RefCell<Option<String>>,
     /// Envelope bundles read so far (verdicts of one release share bundles).
     bundles: EnvelopeBundles,
 }
@@ -68,7 +86,10 @@ impl LogView {
         let required = policy.log.as_ref().is_some_and(|lp| lp.required);
         let log = match &policy.log {
             None => Err("no log in the policy".into()),
-            Some(_) => index_entries(dir.clone(), verified, entries).map_err(|e| e.to_string()),
+            Some(_) => {
+                let what = describe(&verified.origin, verified.size, &verified.cosigned_by);
+                index_entries(dir.clone(), &what, 0, entries, None).map_err(|e| e.to_string())
+            }
         };
         LogView { required, log, missing: Default::default(), present: Default::default() }
     }
@@ -81,7 +102,14 @@ impl LogView {
 
     /// The authenticated log index of a statement, if it is in the log.
     pub fn index_of(&self, f: &Found) -> Option<u64> {
-        self.log.as_ref().ok()?.index.get(&f.digest).copied()
+        let log = self.log.as_ref().ok()?;
+        match log.first_index(&f.digest) {
+            Ok(found) => found,
+            Err(e) => {
+                log.broken.borrow_mut().get_or_insert(e.to_string());
+                None
+            }
+        }
     }
 
     /// Every verdict (VSA) the log holds about one of `digests` that `known` (the attestations
@@ -90,12 +118,14 @@ impl LogView {
     pub fn verdicts_about(&self, known: &Collected, digests: &[Sha256Digest]) -> Result<Collected> {
         let mut out = Collected::default();
         let Ok(log) = &self.log else { return Ok(out) };
-        let mut about: Vec<u64> = digests.iter().filter_map(|d| log.verdicts.get(d)).flatten().copied().collect();
+        let mut about = Vec::new();
+        for d in digests {
+            about.extend(log.verdicts_naming(d)?);
+        }
         about.sort_unstable();
         about.dedup();
         for i in about {
-            let entry = &log.entries[i as usize];
-            let Some(digest) = envelope_digest(entry) else { continue };
+            let Some(digest) = log.entry(i).as_ref().and_then(envelope_digest) else { continue };
             if known.holds(&digest) || out.holds(&digest) {
                 continue;
             }
@@ -153,8 +183,12 @@ impl LogView {
             return None;
         }
         let missing = self.missing.borrow().clone();
+        let broken = self.log.as_ref().ok().and_then(|log| log.broken.borrow().clone());
         let (met, summary) = match &self.log {
             Err(why) => (false, format!("the log does not verify: {why}")),
+            Ok(_) if broken.is_some() => {
+                (false, format!("the log's subject index does not verify: {}", broken.unwrap_or_default()))
+            }
             Ok(log) if missing.is_empty() => {
                 (true, format!("every counted statement ({}) is in the log {}", self.present.get(), log.what))
             }
@@ -164,16 +198,50 @@ impl LogView {
     }
 }
 
-/// Verifies the checkpoint and tiles, reads every entry from the entry bundles and checks that
-/// they hash to the checkpoint's root: from then on, what an entry says is what the log says.
+/// Verifies the checkpoint, reads the entries from the entry bundles and checks that they hash
+/// to the checkpoint's root: from then on, what an entry says is what the log says. With a
+/// subject index signed by the log key, only the entries after it are read, starting from the
+/// index's own root (which the tail must lead from to the checkpoint's).
 fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -> Result<Authenticated> {
-    let (v, raw) = audit::authenticated_entries(&dir, &lp.vkey, witnesses)?;
-    let entries = raw
-        .iter()
-        .enumerate()
-        .map(|(i, bytes)| LogEntry::parse(bytes, &format!("log entry {i}")))
-        .collect::<Result<_>>()?;
-    index_entries(dir, &v, entries)
+    let manifest = match dir.read_optional(subject_index::MANIFEST, subject_index::MAX_MANIFEST)? {
+        Some(bytes) => Some(Manifest::verify(&bytes, &lp.vkey)?),
+        None => None,
+    };
+    let (_, checkpoint) = dir.read_checkpoint()?;
+    let Some(manifest) = manifest.filter(|m| m.size > 0 && m.size <= checkpoint.size) else {
+        let (v, raw) = audit::authenticated_entries(&dir, &lp.vkey, witnesses)?;
+        let entries = raw
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| LogEntry::parse(bytes, &format!("log entry {i}")))
+            .collect::<Result<_>>()?;
+        return index_entries(dir, &describe(&v.origin, v.size, &v.cosigned_by), 0, entries, None);
+    };
+    let mut position = FollowedLog::starting_at(&dir, manifest.size)?;
+    if position.root() != manifest.root {
+        return Err(Error::rejected(
+            dir.file(subject_index::MANIFEST).display(),
+            format!("names another tree of {} entries than the log's", manifest.size),
+        ));
+    }
+    let trust = LogTrust { vkey: lp.vkey.clone(), witnesses: witnesses.clone() };
+    let from = manifest.size;
+    let entries =
+        position.advance(&dir, &trust, |i, bytes| LogEntry::parse(bytes, &format!("log entry {i}")).map(Some))?;
+    let bytes = dir.read_checkpoint_bytes()?;
+    let (_, checkpoint, cosigned_by) =
+        audit::authenticate_checkpoint(&bytes, &dir.checkpoint_path().display().to_string(), &lp.vkey, witnesses)?;
+    if checkpoint.size != position.size() {
+        return Err(Error::invalid(dir.checkpoint_path().display(), "changed while it was read; try again"));
+    }
+    let what = describe(&checkpoint.origin, checkpoint.size, &cosigned_by);
+    index_entries(dir, &what, from, entries, Some((manifest, checkpoint.root)))
+}
+
+fn describe(origin: &str, size: u64, cosigned_by: &[String]) -> String {
+    let cosigned =
+        if cosigned_by.is_empty() { String::new() } else { format!(", cosigned by {}", cosigned_by.join(", ")) };
+    format!("{origin} at size {size}{cosigned}")
 }
 
 impl Authenticated {
@@ -184,29 +252,87 @@ impl Authenticated {
     }
 }
 
-/// Indexes the authenticated, parsed entries by the envelope each names, and the verdicts by
-/// the subjects they name.
-fn index_entries(dir: LogDir, v: &audit::Verified, entries: Vec<LogEntry>) -> Result<Authenticated> {
+/// Indexes the authenticated, parsed entries (from entry `from` on) by the envelope each names,
+/// and the verdicts by the subjects they name.
+fn index_entries(
+    dir: LogDir,
+    what: &str,
+    from: u64,
+    entries: Vec<LogEntry>,
+    indexed: Option<(Manifest, crate::tlog::Hash)>,
+) -> Result<Authenticated> {
     let mut index = HashMap::new();
     let mut verdicts: HashMap<Sha256Digest, Vec<u64>> = HashMap::new();
-    for (i, entry) in entries.iter().enumerate() {
+    for (k, entry) in entries.iter().enumerate() {
+        let i = from + k as u64;
         let digest = envelope_digest(entry).ok_or_else(|| {
             Error::rejected(format!("log entry {i}"), "does not name its envelope as sha256:<64 lowercase hex digits>")
         })?;
-        index.entry(digest).or_insert(i as u64);
+        index.entry(digest).or_insert(i);
         if entry.predicate_type == SLSA_VSA_V1 {
             for subject in entry.subjects.iter().filter_map(|s| s.sha256_lenient()) {
                 let list = verdicts.entry(subject).or_default();
-                if list.last() != Some(&(i as u64)) {
-                    list.push(i as u64);
+                if list.last() != Some(&i) {
+                    list.push(i);
                 }
             }
         }
     }
-    let cosigned =
-        if v.cosigned_by.is_empty() { String::new() } else { format!(", cosigned by {}", v.cosigned_by.join(", ")) };
-    let what = format!("{} at size {}{cosigned}", v.origin, v.size);
-    Ok(Authenticated { dir, size: v.size, what, entries, index, verdicts, bundles: Default::default() })
+    let size = from + entries.len() as u64;
+    let indexed = indexed.map(|(manifest, root)| subject_index::Reader::new(dir.clone(), manifest, size, root));
+    Ok(Authenticated {
+        dir,
+        size,
+        what: what.to_string(),
+        from,
+        entries,
+        index,
+        verdicts,
+        indexed,
+        proved: Default::default(),
+        broken: Default::default(),
+        bundles: Default::default(),
+    })
+}
+
+impl Authenticated {
+    /// Looks `digest` up as `kind` in the subject index (nothing when there is none); each
+    /// entry found is proved and kept.
+    fn through_index(&self, kind: Kind, digest: &Digest) -> Result<Vec<u64>> {
+        let Some(reader) = &self.indexed else { return Ok(Vec::new()) };
+        let found = reader.find(kind, digest)?;
+        let mut proved = self.proved.borrow_mut();
+        Ok(found
+            .into_iter()
+            .map(|(i, entry)| {
+                proved.insert(i, entry);
+                i
+            })
+            .collect())
+    }
+
+    /// The first entry that names the envelope `digest`.
+    fn first_index(&self, digest: &Digest) -> Result<Option<u64>> {
+        if let Some(first) = self.through_index(Kind::Envelope, digest)?.first() {
+            return Ok(Some(*first));
+        }
+        Ok(self.index.get(digest).copied())
+    }
+
+    /// The verdict entries naming the subject `digest`, in log order.
+    fn verdicts_naming(&self, digest: &Digest) -> Result<Vec<u64>> {
+        let mut found = self.through_index(Kind::VerdictSubject, digest)?;
+        found.extend(self.verdicts.get(digest).into_iter().flatten());
+        Ok(found)
+    }
+
+    /// Entry `i`, if it was read or proved.
+    fn entry(&self, i: u64) -> Option<LogEntry> {
+        match i.checked_sub(self.from) {
+            Some(k) => self.entries.get(k as usize).cloned(),
+            None => self.proved.borrow().get(&i).cloned(),
+        }
+    }
 }
 
 /// The envelope digest an entry names, in the one spelling glassbox writes.

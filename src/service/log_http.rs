@@ -129,25 +129,34 @@ async fn checkpoint(State(front): State<Arc<Front>>) -> Response {
     serve_object(&front, "checkpoint", crate::fs::limits::CHECKPOINT, "no-cache").await
 }
 
-/// Tiles, entry bundles, envelope bundles and index tiles; nothing else (not the lock object,
-/// not staged batches).
+/// Tiles, entry bundles, envelope bundles, index tiles and the subject index; nothing else
+/// (not the lock object, not staged batches).
 async fn static_file(State(front): State<Arc<Front>>, Path(path): Path<String>) -> Response {
     let parts: Vec<&str> = path.split('/').collect();
-    let allowed = matches!(parts.first(), Some(&"tile") | Some(&"envelopes") | Some(&"index"))
+    let allowed = matches!(parts.first(), Some(&"tile") | Some(&"envelopes") | Some(&"index") | Some(&"subjects"))
         && parts
             .iter()
             .all(|p| !p.is_empty() && !p.starts_with('.') && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'));
     if !allowed {
         return error(StatusCode::NOT_FOUND, &path, "not a file of the log");
     }
-    let max = if parts.first() == Some(&"envelopes") || parts.get(1) == Some(&"entries") {
+    let max = if parts.first() == Some(&"subjects") {
+        crate::transparency::subject_index::MAX_SHARD
+    } else if parts.first() == Some(&"envelopes") || parts.get(1) == Some(&"entries") {
         MAX_BUNDLE_BYTES
     } else {
         MAX_TILE_BYTES
     };
     // A path never changes once written (a growing tile gets a new path), so everything but
     // the checkpoint may be cached for good; partial ones may be removed by gc, so not forever.
-    let cache = if path.contains(".p/") { "public, max-age=3600" } else { "public, max-age=31536000, immutable" };
+    // The subject index's manifest is replaced as the index grows, like the checkpoint.
+    let cache = if path == crate::transparency::subject_index::MANIFEST {
+        "no-cache"
+    } else if path.contains(".p/") {
+        "public, max-age=3600"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
     serve_object(&front, &path, max, cache).await
 }
 

@@ -8,7 +8,7 @@
 //! reaches it only after its objects are in the store), so every checkpoint it publishes names
 //! tiles that readers can fetch.
 
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use super::log::{Receipt, Refusal, Submission, WitnessPeer};
@@ -45,6 +45,8 @@ pub struct Publisher {
     /// The checkpoint last published (with cosignatures) and its tree size.
     published: Vec<u8>,
     published_size: u64,
+    /// Told each newly published size (the indexer).
+    on_published: Option<Sender<u64>>,
 }
 
 impl Publisher {
@@ -52,7 +54,17 @@ impl Publisher {
     /// sequencer just wrote from memory).
     pub fn new(log: LogDir, config: WitnessConfig) -> Publisher {
         let witnessed = vec![None; config.witnesses.len()];
-        Publisher { log, config, witnessed, published: Vec::new(), published_size: 0 }
+        Publisher { log, config, witnessed, published: Vec::new(), published_size: 0, on_published: None }
+    }
+
+    /// The size of the checkpoint last published.
+    pub fn published_size(&self) -> u64 {
+        self.published_size
+    }
+
+    /// From now on, tells `to` the size of each checkpoint published.
+    pub fn tell_published(&mut self, to: Sender<u64>) {
+        self.on_published = Some(to);
     }
 
     /// Has the checkpoint `note` (of `size` entries, already committed and written) cosigned by
@@ -90,6 +102,10 @@ impl Publisher {
         bucket::publish(objects, &published)?;
         self.published = published;
         self.published_size = size;
+        if let Some(to) = &self.on_published {
+            // The indexer gone (it only ends with the service) costs readers speed, not truth.
+            let _ = to.send(size);
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::log::{Sequencer, SequencerConfig, WitnessPeer};
 use super::log_http;
+use super::log_index::Indexer;
 use super::log_publish::{Publisher, WitnessConfig};
 use super::Limits;
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ pub struct LogService {
     /// proxy or CDN every connection comes from its addresses: raise it there).
     pub max_connections: usize,
     pub per_client: usize,
+    /// Entries per segment of the subject index (formats.md section 21).
+    pub index_segment: u64,
 }
 
 /// What the service tells its operator once it listens.
@@ -112,12 +115,15 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
     // The sequencer's and publisher's reads go through a cache of what was written; the front
     // end serves readers from the store itself.
     let cached = objects.clone().with_cache();
+    let index_key = service.key.duplicate();
     let writer = BucketWriter::open(&cached, service.key)?;
     if let Some(served) = &served {
         served.retire_index()?;
     }
     let origin = writer.checkpoint().origin.clone();
     let size = writer.checkpoint().size;
+    let mut indexer =
+        Indexer::open(LogDir::in_objects(cached.clone()), index_key, origin.clone(), service.index_segment)?;
     let mut publisher = Publisher::new(
         LogDir::in_objects(cached),
         WitnessConfig { witnesses: service.witnesses, threshold: service.threshold, timeout: WITNESS_TIMEOUT },
@@ -125,6 +131,11 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
     // Without enough cosignatures now (a witness down, or one that refuses this history) the
     // service still starts: it publishes nothing, and every submitter is told why.
     let _ = publisher.cosign_and_publish(writer.note(), size);
+    let (published_tx, published_rx) = channel();
+    if publisher.published_size() > 0 {
+        let _ = published_tx.send(publisher.published_size());
+    }
+    publisher.tell_published(published_tx);
     let (committed_tx, committed_rx) = channel();
     let sequencer =
         Sequencer::start(writer, SequencerConfig { pool: service.pool, period: service.period }, committed_tx)?;
@@ -145,6 +156,10 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
         .name("glassbox-publisher".into())
         .spawn(move || publisher.run(committed_rx))
         .map_err(|e| Error::invalid("the publisher thread", e.to_string()))?;
+    let indexing = std::thread::Builder::new()
+        .name("glassbox-indexer".into())
+        .spawn(move || indexer.run(published_rx))
+        .map_err(|e| Error::invalid("the indexer thread", e.to_string()))?;
     let app = log_http::router(log_http::Front { queue, objects, origin: origin.clone() });
     let stop = async move {
         let _ = failed_rx.await;
@@ -155,6 +170,7 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
     // The router (and with it the queue's sender) is gone: the sequencer ends after its batch.
     let sequenced = thread.join().map_err(|_| Error::invalid("the sequencer", "panicked"))?;
     publishing.join().map_err(|_| Error::invalid("the publisher", "panicked"))?;
+    indexing.join().map_err(|_| Error::invalid("the indexer", "panicked"))?;
     sequenced?;
     served
 }

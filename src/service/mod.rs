@@ -10,6 +10,7 @@
 
 pub mod log;
 pub mod log_http;
+mod log_index;
 pub mod log_publish;
 mod log_service;
 pub mod witness;

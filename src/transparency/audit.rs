@@ -46,6 +46,9 @@ pub struct Verified {
     pub entries: u64,
     /// Stored envelopes checked (`log verify` and audit).
     pub envelopes: u64,
+    /// The entries the subject index covers, when `log audit` recomputed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_index: Option<u64>,
 }
 
 /// Parses a signed checkpoint and checks the log's signature and the witness policy. A note
@@ -129,6 +132,7 @@ fn verify_checking(
         consistent_with: None,
         entries: 0,
         envelopes: 0,
+        subject_index: None,
     };
     if bundles {
         let leaves: Vec<Vec<crate::tlog::Hash>> = (0..checkpoint.size.div_ceil(TILE_WIDTH))
@@ -320,6 +324,7 @@ pub fn audit(
         verified.entries += entries.len() as u64;
         index = end;
     }
+    verified.subject_index = super::subject_index::check(dir, log_key, size)?;
     Ok(verified)
 }
 

@@ -80,6 +80,18 @@ impl LogDir {
         crate::fs::read_opened(self.open_file(rel)?, &self.file(rel), max)
     }
 
+    /// Reads the regular file `rel` of at most `max` bytes; `None` if it does not exist.
+    pub fn read_optional(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        if let Some(objects) = self.objects() {
+            return Ok(objects.get_blocking(rel, max)?.map(|(bytes, _)| bytes));
+        }
+        match self.open_file(rel) {
+            Ok(file) => crate::fs::read_opened(file, &self.file(rel), max).map(Some),
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads the first `len` bytes of the regular file `rel` (it may be longer); `None` if it
     /// does not exist.
     pub(crate) fn read_prefix(&self, rel: &str, len: u64) -> Result<Option<Vec<u8>>> {

@@ -15,6 +15,7 @@ pub mod mirror;
 pub mod proofs;
 pub mod served_dir;
 pub mod store;
+pub mod subject_index;
 pub mod submit;
 pub mod witness;
 pub mod witness_client;

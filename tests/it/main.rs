@@ -37,6 +37,7 @@ mod sandbox_attacks;
 mod site;
 mod site_browser;
 mod site_service;
+mod subject_index;
 mod support;
 mod third_party;
 mod verify;

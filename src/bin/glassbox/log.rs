@@ -539,6 +539,9 @@ fn report(v: &audit::Verified, json: bool, what: &str) -> Result<()> {
     if let Some(old) = v.consistent_with {
         println!("consistent with the checkpoint of size {old}: the log was only appended to");
     }
+    if let Some(n) = v.subject_index {
+        println!("the signed subject index of the first {n} entries matches them");
+    }
     Ok(())
 }
 

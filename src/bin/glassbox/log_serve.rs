@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// there and let the proxy limit each client.
     #[arg(long, default_value_t = glassbox::service::MAX_PER_CLIENT)]
     max_per_client: usize,
+    /// Entries per segment of the subject index (`subjects/`, formats.md section 21): readers
+    /// such as `verify` scan at most this many entries past it. A power of two, at least 256.
+    #[arg(long, default_value_t = glassbox::transparency::subject_index::DEFAULT_SEGMENT)]
+    index_segment: u64,
 }
 
 #[derive(Args)]
@@ -160,6 +164,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         period: Duration::from_millis(a.period),
         max_connections: a.max_connections,
         per_client: a.max_per_client,
+        index_segment: a.index_segment,
     };
     run_log_service(service, &mut |l| {
         println!("listening on http://{} (log {}, size {})", l.addr, glassbox::text::escape(&l.origin), l.size);

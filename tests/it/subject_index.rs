@@ -1,0 +1,165 @@
+//! The subject index (`subjects/`, formats.md section 21) that `glassbox log serve` keeps and
+//! `verify` reads so that it scans only the entries after it: a FAILED verdict before the
+//! index is still found; a mirror that leaves it out of a shard, or forges the manifest, is refused
+//! by verify; and an index the key holder itself signed without it passes verify but not
+//! `log audit`, which recomputes the index from the entries.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use glassbox::attest::vsa::VerificationSummary;
+use glassbox::attest::{Envelope, Statement, SLSA_VSA_V1};
+use glassbox::digest::Sha256Digest;
+use glassbox::keys::PrivateKey;
+use glassbox::tlog::note::NoteVerifier;
+use glassbox::transparency::subject_index::{build_segment, shard_path, shards_list, shards_path, Manifest};
+
+use crate::log::{envelopes, new_log};
+use crate::log_service::Service;
+use crate::rebuilder_support::{releases, TARGET};
+use crate::support::*;
+
+/// Runs verify for `binary` with a policy trusting `rebuilders`, one PASSED verdict required.
+fn verify(dir: &Path, url: &str, rebuilders: &[&Path], vkey: &str, att: &Path, binary: &Path) -> (i32, String) {
+    let policy_dir = tempfile::Builder::new().prefix("policy-").tempdir_in(dir).unwrap().keep();
+    std::fs::create_dir(policy_dir.join("keys")).unwrap();
+    std::fs::copy(&releases().builder_pub, policy_dir.join("keys/builder.pub")).unwrap();
+    std::fs::write(policy_dir.join("keys/log.vkey"), vkey).unwrap();
+    let mut names = Vec::new();
+    for (i, public) in rebuilders.iter().enumerate() {
+        std::fs::copy(public, policy_dir.join(format!("keys/r{i}.pub"))).unwrap();
+        names.push(format!("\"keys/r{i}.pub\""));
+    }
+    std::fs::write(
+        policy_dir.join("policy.toml"),
+        format!(
+            "[builders]\nkeys = [\"keys/builder.pub\"]\n[rebuilds]\nkeys = [{}]\nrequired = 1\n\
+             [log]\nvkey = \"keys/log.vkey\"\nrequired = true\nwitnesses = []\nwitness_threshold = 0\n",
+            names.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = output(
+        glassbox()
+            .arg("verify")
+            .arg(binary)
+            .arg("--policy")
+            .arg(policy_dir.join("policy.toml"))
+            .arg("--attestations")
+            .arg(att)
+            .args(["--log", url]),
+    );
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), said)
+}
+
+fn wait_for_manifest(log: &Path, vkey: &NoteVerifier, size: u64) -> Manifest {
+    let started = Instant::now();
+    loop {
+        if let Ok(bytes) = std::fs::read(log.join("subjects/manifest")) {
+            let manifest = Manifest::verify(&bytes, vkey).unwrap();
+            if manifest.size == size {
+                return manifest;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no subject index of {size} entries");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn verify_finds_a_failed_verdict_through_the_index_and_a_lying_index_is_caught() {
+    let release = &releases().quick[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (log, log_key, vkey) = new_log(dir.path());
+    let service = Service::start_env(&[], log.to_str().unwrap(), &log_key, "127.0.0.1:0", &["--index-segment", "256"]);
+    let append = |file: &Path| ok(glassbox().args(["log", "append", &service.url]).arg(file));
+
+    // r1 rebuilds and passes; r2's verdict (the same with the result changed) says FAILED.
+    let work = dir.path().join("rebuild");
+    let provenance = work.join(format!("att/{TARGET}.provenance.intoto.jsonl"));
+    std::fs::create_dir_all(provenance.parent().unwrap()).unwrap();
+    std::fs::copy(&release.provenance, &provenance).unwrap();
+    let (r1_key, r1_pub) = keypair(dir.path(), "r1");
+    let (r2_key, r2_pub) = keypair(dir.path(), "r2");
+    let bundle: PathBuf = std::fs::read_dir(&release.out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-src.tar.gz"))
+        .unwrap();
+    ok(reviewer_rebuild(&work, &provenance, &bundle, &releases().builder_pub).arg("--key").arg(&r1_key));
+    let r1 = glassbox::keys::PublicKey::read(&r1_pub).unwrap().key_id();
+    let passed = provenance.with_file_name(format!("{TARGET}.rebuild.{}.intoto.jsonl", r1.short()));
+    let env = Envelope::parse_all(&std::fs::read_to_string(&passed).unwrap(), "vsa").unwrap().remove(0);
+    let mut vsa: Statement<VerificationSummary> = Statement::from_envelope(&env, SLSA_VSA_V1, "vsa").unwrap();
+    vsa.predicate.verification_result = "FAILED".into();
+    vsa.predicate.verified_levels.clear();
+    let failed = dir.path().join("failed.jsonl");
+    std::fs::write(&failed, vsa.sign(&PrivateKey::read(&r2_key).unwrap()).to_line() + "\n").unwrap();
+
+    // Entries 0, 1, 2: the provenance and both verdicts; then enough for two segments and a tail.
+    append(&release.provenance);
+    append(&passed);
+    append(&failed);
+    let noise = dir.path().join("noise.jsonl");
+    envelopes(&noise, 0, 600);
+    append(&noise);
+    let verifier = NoteVerifier::parse(&vkey).unwrap();
+    let manifest = wait_for_manifest(&log, &verifier, 512);
+    assert_eq!(manifest.segments.len(), 2);
+    let audited = ok(glassbox().args(["log", "audit", &service.url, "--vkey", &vkey]));
+    assert!(audited.contains("the signed subject index of the first 512 entries matches them"), "{audited}");
+
+    // Only the 91 entries after the index are read; the verdicts before it are still found.
+    let (code, said) = verify(dir.path(), &service.url, &[&r1_pub], &vkey, &release.att, &release.binary);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("log index 1"), "{said}");
+    let (code, said) = verify(dir.path(), &service.url, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("FAILED") && said.contains("log entry 2"), "{said}");
+
+    // A mirror leaves the FAILED verdict out of its shard: refused, like an altered tile.
+    let artifact = Sha256Digest::of(&std::fs::read(&release.binary).unwrap());
+    let shard = log.join(shard_path(0, artifact.0[0]));
+    let original = std::fs::read_to_string(&shard).unwrap();
+    let line = format!("s {} 2\n", artifact.hex());
+    assert!(original.contains(&line), "{original}");
+    std::fs::write(&shard, original.replace(&line, "")).unwrap();
+    let (code, said) = verify(dir.path(), &service.url, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("is not the shard its segment's list names"), "{said}");
+    std::fs::write(&shard, &original).unwrap();
+
+    // A manifest signed by another key: refused.
+    let genuine = std::fs::read(log.join("subjects/manifest")).unwrap();
+    let stranger = PrivateKey::from_seed(&[9; 32]);
+    std::fs::write(log.join("subjects/manifest"), manifest.sign(&stranger).unwrap()).unwrap();
+    let (code, said) = verify(dir.path(), &service.url, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("is not signed by the log key"), "{said}");
+
+    // The key holder signs an index without the FAILED verdict: verify, which trusts the log
+    // key for the index as for the checkpoint, accepts; the audit recomputes it and says so.
+    let key = PrivateKey::read(&log_key).unwrap();
+    let mut shards =
+        build_segment(0, &glassbox::transparency::LogDir::new(&log).entries(0, 256, 603).unwrap()).unwrap();
+    for (xx, shard) in shards.iter_mut().enumerate() {
+        let text = String::from_utf8(shard.clone()).unwrap();
+        let kept: String =
+            text.lines().filter(|l| !(l.starts_with("s ") && l.ends_with(" 2"))).map(|l| format!("{l}\n")).collect();
+        if kept != text {
+            *shard = kept.into_bytes();
+            std::fs::write(log.join(shard_path(0, xx as u8)), &shard).unwrap();
+        }
+    }
+    std::fs::write(log.join(shards_path(0)), shards_list(&shards)).unwrap();
+    let mut lying = manifest.clone();
+    lying.segments[0] = Sha256Digest::of(&shards_list(&shards));
+    std::fs::write(log.join("subjects/manifest"), lying.sign(&key).unwrap()).unwrap();
+    let (code, said) = verify(dir.path(), &service.url, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
+    assert_eq!(code, 0, "the index is the log key's word: {said}");
+    let out = output(glassbox().args(["log", "audit", &service.url, "--vkey", &vkey]));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("that is not the one the entries give"));
+    std::fs::write(log.join("subjects/manifest"), genuine).unwrap();
+}
