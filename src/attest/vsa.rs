@@ -66,6 +66,11 @@ pub struct Reproduction {
     /// Absent on PASSED, and in verdicts written before glassbox recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub differences: Option<ResourceDescriptor>,
+    /// The build's log (what cargo printed on stderr, cut after 256 KiB) written beside the
+    /// verdict (`name`, `digest.sha256` of its bytes). Absent in verdicts written before
+    /// glassbox recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_log: Option<ResourceDescriptor>,
 }
 
 /// One subject of the provenance, and what the rebuild produced for it.

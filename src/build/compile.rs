@@ -61,6 +61,8 @@ pub struct Compiled {
     pub bundle_name: String,
     pub bundle_path: PathBuf,
     pub bundle: BundleDigests,
+    /// cargo's stderr, bounded ([`cargo::CargoBuild::log`]).
+    pub build_log: Vec<u8>,
 }
 
 impl Compiled {
@@ -165,6 +167,7 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
         bundle_name,
         bundle_path,
         bundle,
+        build_log: built.log,
     })
 }
 

@@ -162,6 +162,9 @@ pub struct CargoBuild {
     /// The arguments after `cargo`, as run.
     pub args: Vec<String>,
     pub artifacts: Vec<Artifact>,
+    /// What cargo printed on stderr (the compiler's and build scripts' messages), its first
+    /// [`output_limits::STDERR_KEPT`] bytes: the build log a rebuild keeps beside its verdict.
+    pub log: Vec<u8>,
 }
 
 /// The arguments of `cargo build` for `params` in `root`.
@@ -235,10 +238,10 @@ pub fn build(
         let _ = child.kill();
     }
     let status = child.wait().map_err(|e| Error::tool("cargo build", format!("cannot wait for cargo ({e})")))?;
-    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    let log = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     let mut artifacts = read?;
     if !status.success() {
-        return Err(Error::tool("cargo build", first_error_line(&stderr)));
+        return Err(Error::tool("cargo build", first_error_line(&String::from_utf8_lossy(&log))));
     }
     artifacts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     artifacts.dedup_by(|a, b| a.rel_path == b.rel_path);
@@ -248,7 +251,7 @@ pub fn build(
             "the build produced no bin, cdylib, dylib or staticlib artifact",
         ));
     }
-    Ok(CargoBuild { args, artifacts })
+    Ok(CargoBuild { args, artifacts, log })
 }
 
 /// Reads cargo's JSON messages, within [`output_limits`], and collects the workspace members'
@@ -311,21 +314,28 @@ fn artifacts_of(stdout: impl Read, workspace: &Workspace, layout: &ArtifactLayou
 }
 
 /// Keeps the first [`output_limits::STDERR_KEPT`] bytes of cargo's stderr and drains the rest,
-/// so cargo never blocks on a full pipe and a flood costs no memory.
-fn read_stderr(stderr: impl Read) -> String {
+/// so cargo never blocks on a full pipe and a flood costs no memory; says where it was cut.
+fn read_stderr(stderr: impl Read) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut reader = BufReader::new(stderr);
     let mut buf = [0u8; 64 << 10];
+    let mut cut = false;
     loop {
         match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let room = output_limits::STDERR_KEPT.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
+                cut |= n > room;
             }
         }
     }
-    String::from_utf8_lossy(&kept).into_owned()
+    if cut {
+        kept.extend_from_slice(
+            format!("\n[glassbox: cut here, after {} bytes]\n", output_limits::STDERR_KEPT).as_bytes(),
+        );
+    }
+    kept
 }
 
 /// Lines of a stream, each at most [`output_limits::LINE_BYTES`] long and at most
@@ -432,7 +442,9 @@ mod tests {
         assert_eq!(lines.next_line().unwrap().unwrap(), b"b");
         assert!(lines.next_line().unwrap().is_none());
         let kept = read_stderr(std::io::repeat(b'e').take(4 * output_limits::STDERR_KEPT as u64));
-        assert_eq!(kept.len(), output_limits::STDERR_KEPT);
+        assert!(kept.starts_with(&[b'e'; output_limits::STDERR_KEPT]));
+        assert!(String::from_utf8_lossy(&kept[output_limits::STDERR_KEPT..]).contains("[glassbox: cut here"));
+        assert_eq!(read_stderr(&b"short"[..]), b"short");
     }
 
     mod properties {

@@ -77,6 +77,11 @@ pub struct RebuildOutcome {
     pub verdict_file: Option<PathBuf>,
     /// The mismatch reports the FAILED verdict names (`differences` as JSON), when written.
     pub differences_file: Option<PathBuf>,
+    /// The build's log (cargo's stderr, bounded), which the verdict names by digest.
+    #[serde(skip)]
+    pub build_log: Vec<u8>,
+    /// The build log written beside the verdict, when one was signed.
+    pub build_log_file: Option<PathBuf>,
 }
 
 /// A mismatching artifact compared with the vendor's copy. A FAILED verdict's `.diff.json` file
@@ -195,6 +200,8 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         rebuilt_files,
         verdict_file: None,
         differences_file: None,
+        build_log: compiled.build_log.clone(),
+        build_log_file: None,
     };
     if let Some(key) = req.key {
         let written = verdict::sign_and_write(
@@ -208,6 +215,7 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         )?;
         outcome.verdict_file = Some(written.verdict);
         outcome.differences_file = written.differences;
+        outcome.build_log_file = Some(written.build_log);
     }
     // The build root is a cache of this rebuild; errors above keep it for inspection.
     let _ = fs::remove_dir_all(&root.root);

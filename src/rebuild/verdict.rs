@@ -2,7 +2,8 @@
 //! artifact matched, written next to the provenance as
 //! `<target>.rebuild.<keyid 8 hex>.intoto.jsonl`; a FAILED one that could be explained also
 //! writes the mismatch reports beside it (`<target>.rebuild.<keyid 8 hex>.diff.json`) and binds
-//! them by digest in the signed statement.
+//! them by digest in the signed statement. The build's log (cargo's stderr, bounded) is written
+//! beside every verdict (`<target>.rebuild.<keyid 8 hex>.log`) and bound by digest too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,14 +23,21 @@ pub fn passed(outcome: &RebuildOutcome) -> bool {
     outcome.reproduced && !outcome.toolchain_mismatch
 }
 
-/// The VSA statement for `outcome`; `differences` names the mismatch reports file (FAILED only).
+/// The files a verdict names by digest beside it.
+pub struct Beside {
+    /// The mismatch reports file (FAILED only).
+    pub differences: Option<ResourceDescriptor>,
+    pub build_log: Option<ResourceDescriptor>,
+}
+
+/// The VSA statement for `outcome`, naming the files `beside` it.
 pub fn statement(
     provenance: &TrustedProvenance,
     outcome: &RebuildOutcome,
     bundle_name: &str,
     verifier_id: &str,
     now: Timestamp,
-    differences: Option<ResourceDescriptor>,
+    beside: Beside,
 ) -> Statement<VerificationSummary> {
     let input = ResourceDescriptor::named(provenance.file_name.clone(), provenance.envelope_digest);
     let passed = passed(outcome);
@@ -55,7 +63,8 @@ pub fn statement(
             toolchain_mismatch: outcome.toolchain_mismatch,
             sandbox: Some(outcome.sandbox.clone()),
             artifacts: outcome.artifacts.clone(),
-            differences: if passed { None } else { differences },
+            differences: if passed { None } else { beside.differences },
+            build_log: beside.build_log,
         },
     };
     Statement::new(provenance.statement.subject.clone(), SLSA_VSA_V1, summary)
@@ -67,6 +76,7 @@ pub struct Written {
     pub verdict: PathBuf,
     /// The mismatch reports, on a FAILED verdict with at least one report.
     pub differences: Option<PathBuf>,
+    pub build_log: PathBuf,
 }
 
 /// Signs the verdict and writes it in `dir`. On a FAILED verdict with reports, the reports file
@@ -97,8 +107,13 @@ pub fn sign_and_write(
         }
     }
     let written = differences.is_some().then(|| differences_path.clone());
-    let envelope = statement(provenance, outcome, bundle_name, verifier_id, now, differences).sign(key);
+    let log_name = format!("{stem}.log");
+    let log_path = dir.join(&log_name);
+    write_atomic(&log_path, &outcome.build_log, 0o644)?;
+    let build_log = Some(ResourceDescriptor::named(log_name, Sha256Digest::of(&outcome.build_log)));
+    let envelope =
+        statement(provenance, outcome, bundle_name, verifier_id, now, Beside { differences, build_log }).sign(key);
     let path = dir.join(format!("{stem}.intoto.jsonl"));
     write_atomic(&path, format!("{}\n", envelope.to_line()).as_bytes(), 0o644)?;
-    Ok(Written { verdict: path, differences: written })
+    Ok(Written { verdict: path, differences: written, build_log: log_path })
 }

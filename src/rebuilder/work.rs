@@ -68,7 +68,8 @@ pub struct WorkerSetup<'a> {
     pub max_deliver: u64,
     /// Where job directories are made (each removed when its job ends).
     pub work_dir: PathBuf,
-    /// Where a FAILED verdict's mismatch reports are kept, named by their sha256.
+    /// Where each verdict's build log (`<sha256>.log`) and a FAILED verdict's mismatch reports
+    /// (`<sha256>.diff.json`) are kept, named by the digest the signed verdict gives them.
     pub reports: Option<PathBuf>,
 }
 
@@ -210,13 +211,13 @@ impl<'a> Worker<'a> {
 
         let outcome = self.rebuild_reporting_progress(&provenance, &source, expected, delivery)?;
         let verdict = outcome.verdict_file.as_ref().ok_or_else(|| Error::invalid("the rebuild", "wrote no verdict"))?;
-        if let (Some(reports), Some(diff)) = (&self.setup.reports, &outcome.differences_file) {
-            let bytes = crate::fs::read_regular(diff, 1 << 30)?;
-            crate::fs::write_atomic(
-                &reports.join(format!("{}.diff.json", Sha256Digest::of(&bytes).hex())),
-                &bytes,
-                0o644,
-            )?;
+        if let Some(reports) = &self.setup.reports {
+            let beside = [(&outcome.differences_file, "diff.json"), (&outcome.build_log_file, "log")];
+            for (file, extension) in beside.iter().filter_map(|(f, e)| Some(((*f).as_ref()?, *e))) {
+                let bytes = crate::fs::read_regular(file, 1 << 30)?;
+                let name = format!("{}.{extension}", Sha256Digest::of(&bytes).hex());
+                crate::fs::write_atomic(&reports.join(name), &bytes, 0o644)?;
+            }
         }
         let text = crate::fs::read_regular_text(verdict, 1 << 24)?;
         let items = Loggable::parse_lines(&text, &verdict.display().to_string())?;

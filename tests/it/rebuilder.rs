@@ -49,14 +49,12 @@ fn two_rebuilders_rebuild_every_release_once_and_verify_counts_verdicts_only_in_
         let round = w.follow(stream, &[]);
         assert_eq!((round["provenances"].as_u64(), round["published"].as_u64()), (Some(4), Some(4)), "{round}");
     }
-    let outputs = run_workers(
-        vec![
-            w.worker("org1", "pool", &k1, "a"),
-            w.worker("org1", "pool", &k1, "b"),
-            w.worker("org2", "pool", &k2, "c"),
-        ],
-        WORKERS_LIMIT,
-    );
+    let reports = w.dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let mut c = w.worker("org2", "pool", &k2, "c");
+    c.arg("--reports").arg(&reports);
+    let outputs =
+        run_workers(vec![w.worker("org1", "pool", &k1, "a"), w.worker("org1", "pool", &k1, "b"), c], WORKERS_LIMIT);
     let handled = outcomes(&outputs);
     assert_eq!(handled.len(), 8, "{handled:?}");
     for h in &handled {
@@ -70,6 +68,15 @@ fn two_rebuilders_rebuild_every_release_once_and_verify_counts_verdicts_only_in_
     // Exactly one verdict per provenance per rebuilder, in the log.
     let verdicts = verdict_entries(&w);
     assert_eq!(verdicts.len(), 8, "{verdicts:?}");
+    // Each of r2's verdicts names its build log, which its worker kept under its digest.
+    let kept: Vec<String> =
+        std::fs::read_dir(&reports).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(kept.iter().filter(|n| n.ends_with(".log")).count(), 4, "{kept:?}");
+    for name in &kept {
+        let bytes = std::fs::read(reports.join(name)).unwrap();
+        assert_eq!(format!("{}.log", glassbox::digest::Sha256Digest::of(&bytes).hex()), *name);
+        assert!(String::from_utf8_lossy(&bytes).contains("Compiling rel"), "{}", String::from_utf8_lossy(&bytes));
+    }
     let status = w.status("org1", &[&p1, &p2]);
     assert_eq!(status["queue"]["jobs"], 4, "{status}");
     assert_eq!(status["queue"]["followed"], indices.last().unwrap() + 1 + 3, "{status}");

@@ -142,6 +142,9 @@ fn render(o: &RebuildOutcome) -> String {
             if o.reproduced && !o.toolchain_mismatch { "PASSED" } else { "FAILED" }
         ));
     }
+    if let Some(l) = &o.build_log_file {
+        out.push_str(&format!("wrote {} (the build's log, which the verdict names)\n", l.display()));
+    }
     if let Some(d) = &o.differences_file {
         out.push_str(&format!("wrote {} (the mismatch reports the verdict names)\n", d.display()));
     }

@@ -128,7 +128,8 @@ pub struct WorkArgs {
     /// Deliveries after which a job that cannot be answered goes to the dead-letter subject.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
     max_deliver: u64,
-    /// Keep a FAILED verdict's mismatch reports here, named by their sha256.
+    /// Keep each verdict's build log (`<sha256>.log`) and a FAILED verdict's mismatch reports
+    /// (`<sha256>.diff.json`) here, named by the digest the verdict gives them.
     #[arg(long)]
     reports: Option<PathBuf>,
     /// Where job directories are made (default: the system's temporary directory).

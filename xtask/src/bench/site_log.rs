@@ -245,6 +245,7 @@ fn release_entries<'k>(
                 sandbox: None,
                 artifacts,
                 differences: None,
+                build_log: None,
             },
         };
         let envelope = Statement::new(subjects.clone(), SLSA_VSA_V1, summary).sign(key(rebuilder));
