@@ -35,16 +35,17 @@ pub struct FollowRound {
 
 impl<'a> Follower<'a> {
     /// A follower that starts at `from_index`, or else where the stream's mark says, or else
-    /// at the start of the log. The stream is created when missing. A mark whose root is not
-    /// the log's root at that size means the log was rewritten (or the mark was), and is
-    /// refused.
+    /// at the start of the log. The stream is created when missing, on `replicas` servers. A
+    /// mark whose root is not the log's root at that size means the log was rewritten (or the
+    /// mark was), and is refused.
     pub fn new(
         log: &'a LogDir,
         trust: &'a LogTrust,
         queue: &'a Queue,
         from_index: Option<u64>,
+        replicas: usize,
     ) -> Result<Follower<'a>> {
-        queue.ensure_stream()?;
+        queue.ensure_stream(replicas)?;
         let position = match (from_index, queue.mark()?) {
             (Some(n), _) => FollowedLog::starting_at(log, n)?,
             (None, None) => FollowedLog::from_start(),

@@ -67,7 +67,13 @@ impl Queue {
         check_stream_name(stream)?;
         let server = strip_userinfo(&crate::remote::redact(url, &[]));
         // The user and password in the URL, if any, never appear in an error.
-        let secrets: Vec<String> = userinfo(url).into_iter().collect();
+        let secrets: Vec<String> = userinfo(url)
+            .into_iter()
+            .flat_map(|u| {
+                let password = u.split_once(':').map(|(_, p)| p.to_string());
+                std::iter::once(u).chain(password)
+            })
+            .collect();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("glassbox-queue")
@@ -104,9 +110,10 @@ impl Queue {
         Error::invalid(format!("stream {} on {}", self.stream, self.server), format!("{what}: {e}"))
     }
 
-    /// Creates the stream if it does not exist (file storage, the three subjects, rollups for
-    /// the mark, an hour's duplicate window); an existing stream is used as it is.
-    pub fn ensure_stream(&self) -> Result<()> {
+    /// Creates the stream if it does not exist (file storage on `replicas` servers, the three
+    /// subjects, rollups for the mark, an hour's duplicate window); an existing stream is used
+    /// as it is.
+    pub fn ensure_stream(&self, replicas: usize) -> Result<()> {
         let config = stream::Config {
             name: self.stream.clone(),
             subjects: ["jobs", "followed", "dead"].iter().map(|s| self.subject(s)).collect(),
@@ -114,6 +121,7 @@ impl Queue {
             retention: stream::RetentionPolicy::Limits,
             duplicate_window: DUPLICATE_WINDOW,
             allow_rollup: true,
+            num_replicas: replicas,
             ..Default::default()
         };
         self.runtime
@@ -383,5 +391,28 @@ fn strip_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_never_reach_a_message() {
+        let url = "nats://lab-worker:s3cret@nats.lab:4222";
+        assert_eq!(strip_userinfo(url), "nats://nats.lab:4222");
+        assert_eq!(userinfo(url).as_deref(), Some("lab-worker:s3cret"));
+        assert_eq!(userinfo("nats://nats.lab:4222"), None);
+        let said = crate::remote::redact("cannot reach nats://lab-worker:s3cret@nats.lab:4222", &[userinfo(url).unwrap()]);
+        assert!(!said.contains("s3cret"), "{said}");
+    }
+
+    #[test]
+    fn stream_names_are_plain() {
+        assert!(check_stream_name("lab-rebuilds_1").is_ok());
+        for bad in ["", "a.b", "a b", "a*", "a>", &"x".repeat(65)] {
+            assert!(check_stream_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use super::log::{Receipt, Refusal, Submission, WitnessPeer};
 use crate::error::{Error, Result};
+use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::merkle;
+use crate::tlog::note::Note;
+use crate::tlog::Hash;
 use crate::tlog::proof::TlogProof;
 use crate::transparency::bucket;
 use crate::transparency::store::TileReader;
@@ -45,8 +48,8 @@ pub struct Publisher {
     /// The checkpoint last published (with cosignatures) and its tree size.
     published: Vec<u8>,
     published_size: u64,
-    /// Told each newly published size (the indexer).
-    on_published: Option<Sender<u64>>,
+    /// Told each newly published size and root (the indexer).
+    on_published: Option<Sender<(u64, Hash)>>,
 }
 
 impl Publisher {
@@ -57,13 +60,8 @@ impl Publisher {
         Publisher { log, config, witnessed, published: Vec::new(), published_size: 0, on_published: None }
     }
 
-    /// The size of the checkpoint last published.
-    pub fn published_size(&self) -> u64 {
-        self.published_size
-    }
-
-    /// From now on, tells `to` the size of each checkpoint published.
-    pub fn tell_published(&mut self, to: Sender<u64>) {
+    /// From now on, tells `to` the size and root of each checkpoint published.
+    pub fn tell_published(&mut self, to: Sender<(u64, Hash)>) {
         self.on_published = Some(to);
     }
 
@@ -102,9 +100,10 @@ impl Publisher {
         bucket::publish(objects, &published)?;
         self.published = published;
         self.published_size = size;
-        if let Some(to) = &self.on_published {
+        let root = Note::parse(note).ok().and_then(|n| Checkpoint::parse(&n.text).ok()).map(|c| c.root);
+        if let (Some(to), Some(root)) = (&self.on_published, root) {
             // The indexer gone (it only ends with the service) costs readers speed, not truth.
-            let _ = to.send(size);
+            let _ = to.send((size, root));
         }
         Ok(())
     }

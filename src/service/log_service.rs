@@ -128,14 +128,13 @@ pub fn run_log_service(service: LogService, listening: &mut dyn FnMut(&Listening
         LogDir::in_objects(cached),
         WitnessConfig { witnesses: service.witnesses, threshold: service.threshold, timeout: WITNESS_TIMEOUT },
     );
+    // The indexer hears of every published checkpoint, this first one too: it catches up with
+    // the log at start.
+    let (published_tx, published_rx) = channel();
+    publisher.tell_published(published_tx);
     // Without enough cosignatures now (a witness down, or one that refuses this history) the
     // service still starts: it publishes nothing, and every submitter is told why.
     let _ = publisher.cosign_and_publish(writer.note(), size);
-    let (published_tx, published_rx) = channel();
-    if publisher.published_size() > 0 {
-        let _ = published_tx.send(publisher.published_size());
-    }
-    publisher.tell_published(published_tx);
     let (committed_tx, committed_rx) = channel();
     let sequencer =
         Sequencer::start(writer, SequencerConfig { pool: service.pool, period: service.period }, committed_tx)?;

@@ -23,6 +23,7 @@ use crate::attest::SLSA_VSA_V1;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::keys::PrivateKey;
+use crate::tlog::compact::CompactRange;
 use crate::tlog::merkle;
 use crate::tlog::note::{Note, NoteVerifier};
 use crate::tlog::Hash;
@@ -185,6 +186,121 @@ pub fn lookup(
         found.push(index);
     }
     Ok(found)
+}
+
+/// How far a writer of the index got: the segments written and the log's compact range at
+/// their end (authenticated: it led to a signed root).
+#[derive(Clone, Debug, Default)]
+pub struct Written {
+    pub segments: Vec<Sha256Digest>,
+    pub range: CompactRange,
+}
+
+/// The index `log` holds, if its manifest is signed by `key`, has segments of `segment`
+/// entries and names the tree the log's hash tiles give; else nothing (the index is then
+/// written again from the start).
+pub fn existing(log: &LogDir, key: &PrivateKey, origin: &str, segment: u64) -> Result<Written> {
+    let vkey = NoteVerifier::ed25519(origin, &key.public());
+    let Some(bytes) = log.read_optional(MANIFEST, MAX_MANIFEST)? else { return Ok(Written::default()) };
+    let Ok(manifest) = Manifest::verify(&bytes, &vkey) else { return Ok(Written::default()) };
+    let (_, checkpoint) = log.read_checkpoint()?;
+    if manifest.segment != segment || manifest.size > checkpoint.size {
+        return Ok(Written::default());
+    }
+    let range = CompactRange::from_nodes(&log.tree(checkpoint.size), manifest.size)?;
+    if range.root() != manifest.root {
+        return Ok(Written::default());
+    }
+    Ok(Written { segments: manifest.segments, range })
+}
+
+/// Extends the subject index of `log` (kept in a store: a bucket, or a directory opened as
+/// objects) to every segment of `segment` entries that the tree of `size` entries completes,
+/// whose root `root` the caller has authenticated, and signs the new manifest with `key` (the
+/// log's). The entries read must lead from `written.range` to `root`, so the key signs an
+/// index only of entries the log holds. Returns whether anything was written.
+pub fn extend(
+    log: &LogDir,
+    key: &PrivateKey,
+    origin: &str,
+    segment: u64,
+    written: &mut Written,
+    size: u64,
+    root: Hash,
+) -> Result<bool> {
+    let objects = log.objects().ok_or_else(|| Error::invalid(log.root.display(), "is not opened as a store"))?;
+    let start = written.range.size();
+    if start + segment > size {
+        return Ok(false);
+    }
+    let entries = log.entries(start, size, size)?;
+    let mut range = written.range.clone();
+    let mut ends = Vec::new();
+    for entry in &entries {
+        range.push(merkle::leaf_hash(entry));
+        if range.size() % segment == 0 {
+            ends.push(range.clone());
+        }
+    }
+    if range.root() != root {
+        return Err(Error::rejected(
+            log.root.display(),
+            format!("entries {start}..{size} do not lead to the checkpoint's root: nothing is indexed"),
+        ));
+    }
+    for (j, chunk) in entries.chunks_exact(segment as usize).enumerate() {
+        let k = start / segment + j as u64;
+        let shards = build_segment(k * segment, chunk)?;
+        for (xx, shard) in shards.iter().enumerate() {
+            objects.create_blocking(&shard_path(k, xx as u8), shard)?;
+        }
+        let list = shards_list(&shards);
+        objects.create_blocking(&shards_path(k), &list)?;
+        written.segments.push(Sha256Digest::of(&list));
+    }
+    if let Some(end) = ends.pop() {
+        written.range = end;
+    }
+    let manifest = Manifest {
+        origin: origin.to_string(),
+        segment,
+        size: written.range.size(),
+        root: written.range.root(),
+        segments: written.segments.clone(),
+    };
+    objects.put_blocking(MANIFEST, &manifest.sign(key)?)?;
+    Ok(true)
+}
+
+/// What `glassbox log index` did.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Indexed {
+    pub origin: String,
+    pub size: u64,
+    /// Entries the index covers, and its segments.
+    pub covered: u64,
+    pub segments: usize,
+    /// Whether new segments were written.
+    pub extended: bool,
+}
+
+/// `glassbox log index`: brings the subject index of `log` (opened as a store) up to its
+/// checkpoint, which must be signed by `key`, the log's key.
+pub fn index_log(log: &LogDir, key: &PrivateKey, segment: u64) -> Result<Indexed> {
+    if segment < 256 || !segment.is_power_of_two() {
+        return Err(Error::invalid("--segment", format!("{segment} is not a power of two of at least 256")));
+    }
+    let (_, checkpoint, _) = log.read_checkpoint_signed_by(key)?;
+    let mut written = existing(log, key, &checkpoint.origin, segment)?;
+    let extended = extend(log, key, &checkpoint.origin, segment, &mut written, checkpoint.size, checkpoint.root)?;
+    Ok(Indexed {
+        origin: checkpoint.origin,
+        size: checkpoint.size,
+        covered: written.range.size(),
+        segments: written.segments.len(),
+        extended,
+    })
 }
 
 /// What `log audit` adds: the subject index (if the log has one) recomputed from the entries

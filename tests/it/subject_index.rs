@@ -67,21 +67,17 @@ fn wait_for_manifest(log: &Path, vkey: &NoteVerifier, size: u64) -> Manifest {
     }
 }
 
-#[test]
-fn verify_finds_a_failed_verdict_through_the_index_and_a_lying_index_is_caught() {
+/// r1's PASSED verdict on the first quick release (a real rebuild) and r2's FAILED one (the
+/// same with the result changed): (passed file, failed file, r1's public key, r2's).
+fn verdicts(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let release = &releases().quick[0];
-    let dir = tempfile::tempdir().unwrap();
-    let (log, log_key, vkey) = new_log(dir.path());
-    let service = Service::start_env(&[], log.to_str().unwrap(), &log_key, "127.0.0.1:0", &["--index-segment", "256"]);
-    let append = |file: &Path| ok(glassbox().args(["log", "append", &service.url]).arg(file));
-
     // r1 rebuilds and passes; r2's verdict (the same with the result changed) says FAILED.
-    let work = dir.path().join("rebuild");
+    let work = dir.join("rebuild");
     let provenance = work.join(format!("att/{TARGET}.provenance.intoto.jsonl"));
     std::fs::create_dir_all(provenance.parent().unwrap()).unwrap();
     std::fs::copy(&release.provenance, &provenance).unwrap();
-    let (r1_key, r1_pub) = keypair(dir.path(), "r1");
-    let (r2_key, r2_pub) = keypair(dir.path(), "r2");
+    let (r1_key, r1_pub) = keypair(dir, "r1");
+    let (r2_key, r2_pub) = keypair(dir, "r2");
     let bundle: PathBuf = std::fs::read_dir(&release.out)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -94,8 +90,21 @@ fn verify_finds_a_failed_verdict_through_the_index_and_a_lying_index_is_caught()
     let mut vsa: Statement<VerificationSummary> = Statement::from_envelope(&env, SLSA_VSA_V1, "vsa").unwrap();
     vsa.predicate.verification_result = "FAILED".into();
     vsa.predicate.verified_levels.clear();
-    let failed = dir.path().join("failed.jsonl");
+    let failed = dir.join("failed.jsonl");
     std::fs::write(&failed, vsa.sign(&PrivateKey::read(&r2_key).unwrap()).to_line() + "\n").unwrap();
+
+    (passed, failed, r1_pub, r2_pub)
+}
+
+#[test]
+fn verify_finds_a_failed_verdict_through_the_index_and_a_lying_index_is_caught() {
+    let release = &releases().quick[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (log, log_key, vkey) = new_log(dir.path());
+    let service = Service::start_env(&[], log.to_str().unwrap(), &log_key, "127.0.0.1:0", &["--index-segment", "256"]);
+    let append = |file: &Path| ok(glassbox().args(["log", "append", &service.url]).arg(file));
+
+    let (passed, failed, r1_pub, r2_pub) = verdicts(dir.path());
 
     // Entries 0, 1, 2: the provenance and both verdicts; then enough for two segments and a tail.
     append(&release.provenance);
@@ -162,4 +171,30 @@ fn verify_finds_a_failed_verdict_through_the_index_and_a_lying_index_is_caught()
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stderr).contains("that is not the one the entries give"));
     std::fs::write(log.join("subjects/manifest"), genuine).unwrap();
+}
+
+#[test]
+fn log_index_writes_the_index_of_a_directory_log_with_its_key() {
+    let release = &releases().quick[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (log, log_key, vkey) = new_log(dir.path());
+    let (passed, failed, r1_pub, r2_pub) = verdicts(dir.path());
+    let noise = dir.path().join("noise.jsonl");
+    envelopes(&noise, 0, 300);
+    for file in [&release.provenance, &passed, &failed, &noise] {
+        ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&log_key).arg(file));
+    }
+    let log_arg = log.to_str().unwrap();
+    let said = ok(glassbox().args(["log", "index", log_arg, "--segment", "256", "--key"]).arg(&log_key));
+    assert!(said.contains("covers 256 entries in 1 segment(s)"), "{said}");
+    let again = ok(glassbox().args(["log", "index", log_arg, "--segment", "256", "--key"]).arg(&log_key));
+    assert!(again.contains("(nothing new)"), "{again}");
+    // Another key cannot sign it.
+    let (other, _) = keypair(dir.path(), "other");
+    let out = output(glassbox().args(["log", "index", log_arg, "--key"]).arg(&other));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(ok(glassbox().args(["log", "audit", log_arg, "--vkey", &vkey])).contains("first 256 entries matches them"));
+    let (code, said) = verify(dir.path(), log_arg, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("FAILED") && said.contains("log entry 2"), "{said}");
 }

@@ -47,6 +47,9 @@ pub enum LogCommand {
     /// Remove the partial tiles and bundles the current checkpoint no longer needs, and the
     /// temporary files of killed appends (for a publisher serving only the latest checkpoint).
     Gc(GcArgs),
+    /// Write the subject index (`subjects/`) with the log's key, so that verify reads only the
+    /// entries after it; a log served by `log serve` keeps its own.
+    Index(IndexArgs),
     /// Run the log service: the only holder of the log key; POST /add takes envelopes, the log
     /// lives in a bucket, witnesses cosign each published checkpoint; the same URL serves it.
     Serve(crate::log_serve::ServeArgs),
@@ -221,6 +224,21 @@ pub struct GcArgs {
     json: bool,
 }
 
+#[derive(Args)]
+pub struct IndexArgs {
+    /// The log: a directory or a bucket (`s3://…`, `gs://…`, `az://…`).
+    log: String,
+    /// The log's private key: it signs the index's manifest.
+    #[arg(long)]
+    key: PathBuf,
+    /// Entries per segment (a power of two, at least 256): verify scans at most this many past
+    /// the index.
+    #[arg(long, default_value_t = glassbox::transparency::subject_index::DEFAULT_SEGMENT)]
+    segment: u64,
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run(cmd: LogCommand) -> Result<ExitCode> {
     match cmd {
         LogCommand::Init(a) => {
@@ -358,6 +376,27 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                     done.objects,
                     done.bytes,
                     a.dst
+                );
+            }
+        }
+        LogCommand::Index(a) => {
+            let key = crate::context::private_key(&a.key).context("reading --key")?;
+            let log = match Location::parse(&a.log)? {
+                Location::Dir(path) => LogDir::in_objects(glassbox::remote::objects::Objects::open_dir(&path)?),
+                Location::Url(_) => anyhow::bail!(glassbox::Error::invalid(&a.log, "is read-only: give a directory or a bucket")),
+                location => LogDir::open(&location, &store_settings())?,
+            };
+            let done = glassbox::transparency::subject_index::index_log(&log, &key, a.segment)?;
+            if a.json {
+                print_json(&done)?;
+            } else {
+                println!(
+                    "{} at size {}: the subject index covers {} entries in {} segment(s){}",
+                    escape(&done.origin),
+                    done.size,
+                    done.covered,
+                    done.segments,
+                    if done.extended { "" } else { " (nothing new)" }
                 );
             }
         }

@@ -90,6 +90,9 @@ pub struct FollowArgs {
     /// Publish what is in the log now, then exit.
     #[arg(long)]
     once: bool,
+    /// Servers that keep a copy of the stream, when the follower creates it (a clustered NATS).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=5))]
+    replicas: u64,
     /// Seconds between looks at the log.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     interval: u64,
@@ -174,7 +177,7 @@ pub fn run(cmd: RebuilderCommand) -> Result<ExitCode> {
 fn follow(args: FollowArgs) -> Result<ExitCode> {
     let (log, trust) = args.log.open()?;
     let queue = args.queue.connect()?;
-    let mut follower = Follower::new(&log, &trust, &queue, args.from_index)?;
+    let mut follower = Follower::new(&log, &trust, &queue, args.from_index, args.replicas as usize)?;
     loop {
         let round = follower.round()?;
         if args.json {

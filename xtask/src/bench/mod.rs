@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--entries N] [hash|build|diff|log|log-service|intake|custody|site]...`: benchmarks printed as ratios against
+//! `cargo xtask bench [--quick] [--entries N] [hash|build|diff|log|log-service|intake|custody|site|rebuilder]...`: benchmarks printed as ratios against
 //! standard tools measured in the same run. Machines are noisy, so absolute times are only
 //! context.
 //!
@@ -27,6 +27,10 @@
 //!   100 with `--quick`), built with the library and cached under `target/bench-site/`, against
 //!   `glassbox log audit` of the same log; then the bytes a browser downloads to verify one
 //!   release page (target: under 200 KB), when Chromium and playwright-core are installed.
+//! - `rebuilder`: the rebuilder pool on a real nats-server (`bench/rebuilder.rs`): queue overhead
+//!   per job against a rebuild of avscan, the follower's jobs/s over a log of 1,000,000 entries
+//!   (100,000 with `--quick`, N with `--entries N`) against raw JetStream publishing, and
+//!   `verify` with the subject index against reading the whole log.
 //!
 //! Everything generated lives under `target/bench/`. Missing a target is reported, not an error;
 //! a tool that fails is an error. Each benchmark is a module; this one parses the arguments and
@@ -36,6 +40,7 @@ mod build;
 mod diff;
 mod hash;
 mod intake;
+mod rebuilder;
 mod site;
 mod site_log;
 
@@ -49,7 +54,7 @@ use anyhow::{bail, Context, Result};
 use crate::util::{describe, glassbox_binary, repo_root};
 
 const USAGE: &str =
-    "usage: cargo xtask bench [--quick] [--entries N] [hash|build|diff|log|log-service|intake|custody|site]...   (no names: all)";
+    "usage: cargo xtask bench [--quick] [--entries N] [hash|build|diff|log|log-service|intake|custody|site|rebuilder]...   (no names: all)";
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -73,7 +78,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 let n = args.next().context("--entries needs a number")?;
                 entries = Some(n.parse().with_context(|| format!("--entries {n:?}"))?);
             }
-            "hash" | "build" | "diff" | "log" | "log-service" | "intake" | "custody" | "site" => {
+            "hash" | "build" | "diff" | "log" | "log-service" | "intake" | "custody" | "site" | "rebuilder" => {
                 names.push(arg.as_str())
             }
             "-h" | "--help" => {
@@ -126,6 +131,10 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 
     if wanted("site") {
         ratios.extend(site::bench_site(&glassbox, quick)?);
+    }
+
+    if wanted("rebuilder") {
+        ratios.extend(rebuilder::bench_rebuilder(&glassbox, &bench_dir, quick, entries)?);
     }
 
     if wanted("log-service") {

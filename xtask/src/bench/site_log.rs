@@ -44,7 +44,7 @@ const T0: i64 = 1_767_225_600;
 const YEAR: i64 = 360 * 86_400;
 const ORIGIN: &str = "bench.glassbox.dev/site-log";
 
-/// The keys, by role; each is derived from a fixed seed, so reruns sign alike.
+/// The keys, by role; each is derived from a fixed seed ([`role_key`]), so reruns sign alike.
 const ROLES: [&str; 10] =
     ["builder", "rebuilder-1", "rebuilder-2", "reviewer", "log", "center", "gateway", "analyst", "sec1", "auditor1"];
 
@@ -69,7 +69,16 @@ impl Fixture {
 /// The cached fixture for this size, built first when it is missing or incomplete.
 pub(super) fn ensure(bench_dir: &Path, quick: bool) -> Result<Fixture> {
     let (entries, releases) = if quick { (10_000, 100) } else { (100_000, 1_000) };
-    let dir = bench_dir.join(format!("{FIXTURE}-{entries}"));
+    ensure_sized(bench_dir, entries, releases)
+}
+
+/// The cached fixture of `entries` entries holding `releases` releases (at most one per
+/// `PER_RELEASE` entries; with exactly that many, the log is all releases and no intake).
+pub(super) fn ensure_sized(bench_dir: &Path, entries: usize, releases: usize) -> Result<Fixture> {
+    if releases == 0 || entries / releases < PER_RELEASE {
+        bail!("{entries} entries cannot hold {releases} releases of {PER_RELEASE} entries");
+    }
+    let dir = bench_dir.join(format!("{FIXTURE}-{entries}-{releases}"));
     let fixture = Fixture {
         entries,
         releases,
@@ -86,7 +95,7 @@ pub(super) fn ensure(bench_dir: &Path, quick: bool) -> Result<Fixture> {
     remove_dir(&dir)?;
     fs::create_dir_all(&fixture.attestations)
         .with_context(|| format!("creating {}", fixture.attestations.display()))?;
-    let keys: Vec<PrivateKey> = (0..ROLES.len()).map(|i| PrivateKey::from_seed(&[0x51 + i as u8; 32])).collect();
+    let keys: Vec<PrivateKey> = ROLES.iter().map(|r| role_key(r)).collect();
     let key = |role: &str| &keys[ROLES.iter().position(|r| *r == role).unwrap_or(0)];
     let log = LogDir::new(&fixture.log);
     let vkey = store::init(&log, ORIGIN, key("log")).context("initialising the bench log")?;
@@ -120,6 +129,17 @@ pub(super) fn ensure(bench_dir: &Path, quick: bool) -> Result<Fixture> {
         dir.display()
     );
     Ok(fixture)
+}
+
+/// The fixture's key for `role` (one of `ROLES`).
+pub(super) fn role_key(role: &str) -> PrivateKey {
+    let i = ROLES.iter().position(|r| *r == role).unwrap_or(0);
+    PrivateKey::from_seed(&[0x51 + i as u8; 32])
+}
+
+/// The file whose sha256 is the binary subject of release `n`: `verify` needs the bytes.
+pub(super) fn binary_of(n: usize) -> Vec<u8> {
+    format!("{FIXTURE} binary {n}").into_bytes()
 }
 
 /// The public keys, the log's verifier key and the policy: builds need the builder key, two
