@@ -62,7 +62,7 @@ pub fn page(chrome: &Chrome, title: &str, site_root: &str, body: &str, statement
         if chrome.custody { format!(" · <a href=\"{root}custody.html\">sample custody</a>") } else { String::new() };
     out.push_str(&format!(
         "<header class=\"gb-header\"><a href=\"{root}index.html\">glassbox transparency</a> · \
-         <span class=\"gb-origin\">{}</span>{custody}</header>\n",
+         <span class=\"gb-origin\">{}</span> · <a href=\"{root}rebuilds.html\">rebuilds</a>{custody}</header>\n",
         esc(&chrome.origin)
     ));
     out.push_str(&banner(chrome));
@@ -256,6 +256,7 @@ mod tests {
         assert!(html.contains("<script type=\"module\" src=\"../verify.js\"></script>"));
         assert!(html.contains("id=\"gb-banner\"") && html.contains("o&lt;"));
         assert!(!html.contains("custody.html"), "no link to a page that is not there");
+        assert!(html.contains("<a href=\"../rebuilds.html\">rebuilds</a>"), "every page links the rebuilds page");
         let start = html.find("id=\"glassbox-data\">").unwrap() + 19;
         let end = start + html[start..].find("</script>").unwrap();
         let data: Value = serde_json::from_str(&html[start..end]).unwrap();

@@ -1,14 +1,16 @@
 //! `glassbox site`: the outsider's view. Writes a static site (HTML pages readable without
-//! JavaScript, one CSS file, one JavaScript module, the data as JSON) that shows every release
-//! and the sample custody record in the log, and whose JavaScript verifies each shown statement in
-//! the reader's browser (checkpoint signature, RFC 6962 inclusion, DSSE signature, the claims the
-//! page shows) against the log key printed on the page. The layout and the page data are
+//! JavaScript, one CSS file, one JavaScript module, the data as JSON) that shows every release,
+//! every rebuilder's verdicts across them, and the sample custody record in the log, and whose
+//! JavaScript verifies each shown statement in the reader's browser (checkpoint signature,
+//! RFC 6962 inclusion, DSSE signature, the claims the page shows) against the log key printed
+//! on the page. The layout and the page data are
 //! docs/formats.md section 19; the guide is docs/site.md.
 
 mod custody;
 mod html;
 mod model;
 mod pages;
+mod rebuilds;
 mod report;
 
 use std::collections::BTreeMap;
@@ -129,7 +131,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
             let answer = report::mismatch_page(&request.attestations, &shown[n], &title).map(|page| {
                 let rel = format!("reports/{}.html", shown[n].found.digest.hex());
                 files.insert(rel.clone(), page.into_bytes());
-                format!("../{rel}")
+                rel
             });
             reports.insert(n, answer);
         }
@@ -145,6 +147,9 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
             shown_digests.insert(n);
         }
     }
+    // Every verdict the rebuilds page shows is on its release's page: its envelope is copied
+    // with theirs.
+    files.insert(rebuilds::FILE.into(), rebuilds::page_of(&cx, &releases).into_bytes());
     for n in shown_digests {
         files.insert(model::envelope_url(&shown[n].found.digest), shown[n].line.clone());
     }

@@ -81,6 +81,10 @@ pub fn index(chrome: &Chrome, log: &Log, releases: &[Release], verdicts: &[Verdi
         ));
         body.push_str(&table("gb-table gb-unverified", &["component", "version", "target", "policy verdict"], &rows));
     }
+    body.push_str(
+        "<p><a href=\"rebuilds.html\">Rebuilds</a>: every release against every rebuilder key of the policy, \
+         each verdict checked in this browser.</p>\n",
+    );
     body.push_str("</section>\n");
     body.push_str(&checkpoint_section(log));
     if custody {
@@ -97,12 +101,13 @@ pub struct ReleaseContext<'a> {
     pub log: &'a Log,
     pub policy: &'a Policy,
     pub shown: &'a [Shown],
-    /// Report page of a FAILED verdict, by statement index: `Ok(href)` or why there is none.
+    /// Report page of a FAILED verdict, by statement index: `Ok(path)` (relative to the site's
+    /// root) or why there is none.
     pub reports: &'a std::collections::BTreeMap<usize, std::result::Result<String, String>>,
 }
 
 /// The log index cell; a statement not in the log fails its row anyway ("not in the log").
-fn log_index(s: &Shown) -> String {
+pub fn log_index(s: &Shown) -> String {
     s.log_index.map_or_else(|| td_unverified("not in the log"), td_log_index)
 }
 
@@ -190,7 +195,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     for &n in &r.verdicts {
         let s = &shown[n];
         let report = match cx.reports.get(&n) {
-            Some(Ok(href)) => td_unverified_link(href, "mismatch report"),
+            Some(Ok(path)) => td_unverified_link(&format!("../{path}"), "mismatch report"),
             Some(Err(why)) => td_unverified(why),
             None => td_unverified(""),
         };
@@ -209,6 +214,9 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
         records.push(record(log, &s.found.digest, s.log_index, ("rebuilder", &rebuild_keys), &s.payload, &paths));
     }
     body.push_str("<section class=\"gb-rebuilds\">\n<h2>Rebuild verdicts</h2>\n");
+    body.push_str(
+        "<p>Every release against every rebuilder the policy trusts: <a href=\"../rebuilds.html\">rebuilds</a>.</p>\n",
+    );
     if rows.is_empty() {
         body.push_str("<p>No rebuild verdict about these artifacts.</p>\n");
     } else {

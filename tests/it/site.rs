@@ -1,6 +1,7 @@
 //! `glassbox site` (the generator only; the browser's checks are `site_browser`): a small log
-//! written with the library (a release with a provenance, a PASSED and a FAILED verdict with its
-//! mismatch report, a review, a hostile release only in the log, and a custody run), the site
+//! written with the library (a release with a provenance, two PASSED verdicts by one rebuilder
+//! and a FAILED one by an outsider with its mismatch report, a review, a hostile release only in
+//! the log with a FAILED verdict by each of the two rebuilders, and a custody run), the site
 //! generated twice and checked with Python's html.parser and json, the log's bundles and
 //! sha256sum.
 
@@ -35,6 +36,13 @@ struct Story {
     failed: Sha256Digest,
     source: Sha256Digest,
     binary: Sha256Digest,
+    /// The rebuilders' verdicts: avscan's PASSED by `rebuilder` in the directory and the one only
+    /// in the log (logged first), the hostile release's FAILED by `rebuilder` only in the log and
+    /// by `rebuilder2` in the directory with its mismatch report.
+    passed: Sha256Digest,
+    passed_first: Sha256Digest,
+    evil_failed: Sha256Digest,
+    evil_failed_report: Sha256Digest,
 }
 
 fn key(c: &Center, name: &str) -> PrivateKey {
@@ -96,12 +104,12 @@ fn write_lines(path: &Path, envelopes: &[&Envelope]) {
 /// A log and an attestations directory holding one release and a custody run.
 fn story() -> Story {
     let c = Center::new();
-    for name in ["vendor", "rebuilder", "reviewer"] {
+    for name in ["vendor", "rebuilder", "rebuilder2", "reviewer"] {
         keypair(&c.keys, name);
     }
     let mut policy = c.policy_text("");
     policy.push_str(
-        "\n[builders]\nkeys = [\"keys/vendor.pub\"]\n[rebuilds]\nkeys = [\"keys/rebuilder.pub\"]\nrequired = 1\n\
+        "\n[builders]\nkeys = [\"keys/vendor.pub\"]\n[rebuilds]\nkeys = [\"keys/rebuilder.pub\", \"keys/rebuilder2.pub\"]\nrequired = 1\n\
          [reviews]\nkeys = [\"keys/reviewer.pub\"]\nrequired = 1\n",
     );
     let witness = PrivateKey::from_seed(&[5; 32]);
@@ -135,7 +143,7 @@ fn story() -> Story {
     std::fs::write(dir.join("mismatch.json"), &report_bytes).unwrap();
     let differences =
         json!({"differences": {"name": "mismatch.json", "digest": {"sha256": Sha256Digest::of(&report_bytes).hex()}}});
-    let failed = verdict(subjects.clone(), &prov.digest(), "FAILED", differences).sign(&key(&c, "outsider"));
+    let failed = verdict(subjects.clone(), &prov.digest(), "FAILED", differences.clone()).sign(&key(&c, "outsider"));
     write_lines(&dir.join(format!("{TARGET}.rebuild.outsider.intoto.jsonl")), &[&failed]);
     let review = Review {
         reviewer: Reviewer { keyid: key(&c, "reviewer").public().key_id().to_string(), name: String::new() },
@@ -155,20 +163,39 @@ fn story() -> Story {
     let review = Statement::new(vec![subject], REVIEW_V1, &review).sign(&key(&c, "reviewer"));
     write_lines(&dir.join("review.reviewer.intoto.jsonl"), &[&review]);
     // A release only in the log, by nobody the policy trusts, whose name climbs out.
-    let evil = provenance(
-        "../evil-1.0",
-        &source,
-        vec![ResourceDescriptor::named(format!("../evil-1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"evil"))],
-    )
-    .sign(&key(&c, "outsider"));
-    append(&c.log, &log_key, &[&prov, &passed, &failed, &review, &evil]);
+    let evil_subjects =
+        vec![ResourceDescriptor::named(format!("../evil-1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"evil"))];
+    let evil = provenance("../evil-1.0", &source, evil_subjects.clone()).sign(&key(&c, "outsider"));
+    // The rebuilders' other verdicts: a PASSED of avscan only in the log, logged before the
+    // directory's; the hostile release rebuilt by both rebuilders and FAILED, once only in the
+    // log (so no report beside it) and once in the directory with its mismatch report.
+    let first = verdict(subjects.clone(), &prov.digest(), "PASSED", json!({"attempt": 1})).sign(&key(&c, "rebuilder"));
+    let evil_failed =
+        verdict(evil_subjects.clone(), &evil.digest(), "FAILED", differences.clone()).sign(&key(&c, "rebuilder"));
+    let evil_dir = attestations.join("evil");
+    std::fs::create_dir_all(&evil_dir).unwrap();
+    std::fs::write(evil_dir.join("mismatch.json"), &report_bytes).unwrap();
+    let evil_failed_report = verdict(evil_subjects, &evil.digest(), "FAILED", differences).sign(&key(&c, "rebuilder2"));
+    write_lines(&evil_dir.join("evil.rebuild.rebuilder2.intoto.jsonl"), &[&evil_failed_report]);
+    append(&c.log, &log_key, &[&prov, &first, &passed, &failed, &review, &evil, &evil_failed, &evil_failed_report]);
 
     custody(&c, &log_key);
     // The witness cosigns the final checkpoint.
     let mut note = glassbox::tlog::note::Note::parse(&std::fs::read(c.log.join("checkpoint")).unwrap()).unwrap();
     note.add_signature(glassbox::tlog::checkpoint::cosign(&note.text, "witness.example/w1", &witness, COSIGNED));
     std::fs::write(c.log.join("checkpoint"), note.to_bytes()).unwrap();
-    Story { c, attestations, provenance: prov.digest(), failed: failed.digest(), source, binary }
+    Story {
+        c,
+        attestations,
+        provenance: prov.digest(),
+        failed: failed.digest(),
+        source,
+        binary,
+        passed: passed.digest(),
+        passed_first: first.digest(),
+        evil_failed: evil_failed.digest(),
+        evil_failed_report: evil_failed_report.digest(),
+    }
 }
 
 /// Intake of two samples; the first one requested, approved by both groups and released.
@@ -354,8 +381,8 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
         let o = output(Command::new("sh").arg("-c").arg("sha256sum envelopes/*.json").current_dir(&one));
         let listing = String::from_utf8(o.stdout).unwrap();
         assert!(
-            o.status.success() && listing.lines().count() == 6,
-            "5 release statements and a release (intakes and requests are read from the log): {listing}"
+            o.status.success() && listing.lines().count() == 9,
+            "8 release statements and a release (intakes and requests are read from the log): {listing}"
         );
         for line in listing.lines() {
             let (hex, name) = line.split_once("  ").unwrap();
@@ -364,7 +391,7 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
     }
     let Some(pages) = parse_pages(&one) else { return };
     let size = glassbox::transparency::LogDir::new(&s.c.log).read_checkpoint().unwrap().1.size;
-    assert_eq!(size, 11, "ten statements and the custody policy's");
+    assert_eq!(size, 14, "thirteen statements and the custody policy's");
     let bundle = std::fs::read(s.c.log.join(glassbox::tlog::tiles::entries_path(0, size))).unwrap();
     for (path, page) in pages.as_object().unwrap() {
         let scripts = page["scripts"].as_array().unwrap();
@@ -449,10 +476,10 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
         }
     }
     let intakes: Value = serde_json::from_slice(&std::fs::read(one.join("custody/intakes/0.json")).unwrap()).unwrap();
-    assert_eq!(intakes[0]["logIndex"], 5, "{intakes}");
+    assert_eq!(intakes[0]["logIndex"], 8, "{intakes}");
     // An intake batch has no copy on the site: its record names the line in the log's bundle.
     assert_eq!(intakes[0]["envelopeUrl"], Value::Null, "{intakes}");
-    let bundle = std::fs::read(s.c.log.join(glassbox::transparency::LogDir::envelopes_path(0, 10))).unwrap();
+    let bundle = std::fs::read(s.c.log.join(glassbox::transparency::LogDir::envelopes_path(0, size))).unwrap();
     let (offset, len) =
         (intakes[0]["envelopeOffset"].as_u64().unwrap(), intakes[0]["envelopeLength"].as_u64().unwrap());
     let line = &bundle[offset as usize..(offset + len) as usize];
@@ -462,6 +489,116 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
         "the range is the intake's line"
     );
     assert_eq!(bundle.get((offset + len) as usize), Some(&b'\n'), "a whole line");
+}
+
+/// The rows of rebuilds.html, each `(release page stem, [cell HTML per rebuilder column])`.
+fn rebuild_matrix(html: &str) -> Vec<(String, Vec<String>)> {
+    html.split("<tr data-release=\"")
+        .skip(1)
+        .map(|row| {
+            let row = &row[..row.find("</tr>\n").unwrap_or(row.len())];
+            let (file, rest) = row.split_once('"').unwrap();
+            (file.to_string(), rest.split("<td data-rebuilder=\"").skip(1).map(String::from).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn the_rebuilds_page_shows_each_release_against_each_rebuilder() {
+    let s = story();
+    let out = s.c.path().join("site");
+    let o = site(&s, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(out.join("rebuilds.html")).unwrap();
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let release = std::fs::read_to_string(out.join(format!("releases/avscan-0.1.0-{TARGET}.html"))).unwrap();
+    assert!(index.contains("<a href=\"rebuilds.html\">Rebuilds</a>"), "the index links the page");
+    assert!(release.contains("href=\"../rebuilds.html\""), "a release page links it");
+
+    // One column per [rebuilds] key, in the policy's order, headed by key id and path.
+    let ids = ["rebuilder", "rebuilder2"].map(|n| key(&s.c, n).public().key_id());
+    let head = &html[html.find("<thead>").unwrap()..html.find("</thead>").unwrap()];
+    let at = |needle: &str| head.find(needle).unwrap_or_else(|| panic!("no {needle} in {head}"));
+    assert!(at(ids[0].short()) < at("keys/rebuilder.pub") && at("keys/rebuilder.pub") < at(ids[1].short()));
+    assert!(at(ids[1].short()) < at("keys/rebuilder2.pub"), "{head}");
+    assert_eq!(head.matches("</th>").count(), 3, "the release and two rebuilders: {head}");
+
+    // One row per release: the hostile one (named by a digest) sorts first.
+    let rows = rebuild_matrix(&html);
+    let files: Vec<&str> = rows.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].starts_with("release-") && files[1] == format!("avscan-0.1.0-{TARGET}"), "{files:?}");
+    for (_, cells) in &rows {
+        assert_eq!(cells.len(), 2, "a cell per rebuilder: {cells:?}");
+        assert!(cells[0].starts_with(ids[0].as_str()) && cells[1].starts_with(ids[1].as_str()), "{cells:?}");
+    }
+    let (evil, avscan) = (&rows[0].1, &rows[1].1);
+    let report = Sha256Digest::of(&std::fs::read(s.attestations.join("evil/mismatch.json")).unwrap()).hex();
+    let contains = |cell: &str, needles: &[String]| {
+        for needle in needles {
+            assert!(cell.contains(needle.as_str()), "{needle} is not in {cell}");
+        }
+    };
+    // avscan by rebuilder: the first PASSED in log order (the one only in the log), and one more.
+    contains(
+        &avscan[0],
+        &[
+            format!("<tr data-statement=\"s-{}-k0\">", s.passed_first.hex()),
+            "<td data-claim=\"predicate.verificationResult\">PASSED</td>".into(),
+            "<td data-log-index>1</td>".into(),
+            "and 1 more by this key: see the release page</a>".into(),
+            format!("<td data-signer>{} (keys/rebuilder.pub), trusted rebuilder</td>", ids[0].short()),
+        ],
+    );
+    assert!(!avscan[0].contains(&s.passed.hex()), "only the first verdict is shown");
+    // avscan by rebuilder2: none, and the status says absence is not checked.
+    contains(&avscan[1], &["<tr data-absent>".into(), ">not yet</td>".into(), ">not checked: absence</td>".into()]);
+    assert!(!avscan[1].contains("data-statement"), "{}", avscan[1]);
+    // The hostile release by rebuilder: FAILED, only in the log, so the report digest it names.
+    contains(
+        &evil[0],
+        &[
+            format!("<tr data-statement=\"s-{}-k0\">", s.evil_failed.hex()),
+            ">FAILED</td>".into(),
+            format!("<td data-claim=\"predicate.reproduction.differences.digest.sha256\"><code>{report}</code></td>"),
+            "<td data-log-index>6</td>".into(),
+        ],
+    );
+    assert!(!evil[0].contains("mismatch report") && !evil[0].contains(" more "), "{}", evil[0]);
+    // By rebuilder2: FAILED, in the directory with its report beside it, so the report's link.
+    let href = format!("reports/{}.html", s.evil_failed_report.hex());
+    contains(
+        &evil[1],
+        &[
+            format!("<tr data-statement=\"s-{}-k1\">", s.evil_failed_report.hex()),
+            ">FAILED</td>".into(),
+            format!("<a href=\"{href}\">mismatch report</a>"),
+            "<td data-log-index>7</td>".into(),
+        ],
+    );
+    assert!(out.join(&href).is_file());
+    assert!(!html.contains(&s.failed.hex()), "a verdict by a key the policy does not trust has no column");
+
+    // A record per verdict cell, trusting only its column's key, claiming what the cell shows.
+    let start = html.find("id=\"glassbox-data\">").unwrap() + 19;
+    let data: Value = serde_json::from_str(&html[start..start + html[start..].find("</script>").unwrap()]).unwrap();
+    let records = data["statements"].as_array().unwrap();
+    let want = [
+        (s.evil_failed, 0, "keys/rebuilder.pub", "FAILED"),
+        (s.evil_failed_report, 1, "keys/rebuilder2.pub", "FAILED"),
+        (s.passed_first, 0, "keys/rebuilder.pub", "PASSED"),
+    ];
+    for ((digest, column, path, result), r) in want.iter().zip(records) {
+        assert_eq!(r["row"], format!("s-{}-k{column}", digest.hex()), "{r}");
+        assert_eq!((r["envelope"].as_str(), r["role"].as_str()), (Some(digest.hex().as_str()), Some("rebuilder")));
+        assert_eq!(r["keys"].as_array().unwrap().len(), 1, "{r}");
+        let signer = (r["keys"][0]["name"].as_str(), r["keys"][0]["keyid"].as_str());
+        assert_eq!(signer, (Some(*path), Some(ids[*column].as_str())), "{r}");
+        assert_eq!(r["claims"][0], json!({"path": "predicate.verificationResult", "value": result}), "{r}");
+    }
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[0]["claims"][1]["value"], report.as_str(), "the digest cell's claim");
+    assert_eq!(records[1]["claims"].as_array().unwrap().len(), 1, "a report link claims nothing");
 }
 
 #[test]

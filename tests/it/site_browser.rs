@@ -385,7 +385,7 @@ fn index_of(record: &Value) -> Option<u64> {
 #[test]
 fn every_row_of_the_avscan_story_verifies_in_chromium() {
     let Some(site) = site() else { return };
-    let pages = ["index.html", site.avscan_page.as_str(), site.failed_page.as_str(), "custody.html"];
+    let pages = ["index.html", site.avscan_page.as_str(), site.failed_page.as_str(), "custody.html", "rebuilds.html"];
     for page in pages {
         let name = page.trim_end_matches(".html").replace('/', "-");
         let seen = visit(&site.served, page, Visit { screenshot: Some(&name), ..Visit::default() });
@@ -573,7 +573,7 @@ fn the_receipt_box_answers_released_not_requested_and_refuses_another_log() {
 #[test]
 fn with_javascript_off_the_index_and_release_pages_show_every_table() {
     let Some(site) = site() else { return };
-    for page in ["index.html", site.avscan_page.as_str(), site.failed_page.as_str()] {
+    for page in ["index.html", site.avscan_page.as_str(), site.failed_page.as_str(), "rebuilds.html"] {
         let on = visit(&site.served, page, Visit::default());
         let off = visit(&site.served, page, Visit { no_js: true, ..Visit::default() });
         assert_eq!(off["done"], Value::Null, "{page}: JavaScript ran");
@@ -739,6 +739,68 @@ fn r2_d2_an_edited_cell_fails_exactly_its_row_on_every_page() {
         "{:#}",
         seen["banner"]
     );
+}
+
+/// The rebuilds page of the avscan story: avscan rebuilt by r1 and r2 (PASSED), build-time by r1
+/// (FAILED, with its mismatch report), every other cell `not yet`. Each verdict cell verifies in
+/// Chromium and each `not yet` says absence is not checked; a FAILED cell edited to PASSED, or a
+/// cell's log index changed, fails that cell only. The data block and verify.js are untouched.
+#[test]
+fn the_rebuilds_page_verifies_every_verdict_cell_and_an_edited_one_fails() {
+    let Some(site) = site() else { return };
+    let page = "rebuilds.html";
+    let records = records(&site.served, page);
+    assert_eq!(records.len(), 3, "avscan by r1 and r2, build-time by r1: {records:#?}");
+    let seen = visit(&site.served, page, Visit::default());
+    assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
+    assert_rows(&seen, &records, &|_| false, "");
+    assert_eq!(seen["rows"].as_array().unwrap().len(), 3, "{seen:#}");
+
+    // The matrix as the reader sees it: a row per release, a column per [rebuilds] key.
+    let matrix = seen["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t[0][0] == "release")
+        .unwrap_or_else(|| panic!("no matrix: {:#}", seen["tables"]));
+    let rows = matrix.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "a heading and two releases: {matrix:#}");
+    for (n, name) in ["r1", "r2", "r3"].iter().enumerate() {
+        let public = glassbox::keys::PublicKey::read(&site.attestations.join(format!("keys/{name}.pub"))).unwrap();
+        let heading = rows[0][n + 1].as_str().unwrap();
+        assert!(
+            heading.contains(public.key_id().short()) && heading.contains(&format!("keys/{name}.pub")),
+            "{heading}"
+        );
+    }
+    let cell = |row: usize, column: usize| rows[row][column].as_str().unwrap().to_string();
+    assert!(cell(1, 0).starts_with("avscan 0.1.0") && cell(2, 0).starts_with("build-time 0.1.0"), "{matrix:#}");
+    for (row, column, result) in [(1, 1, "PASSED"), (1, 2, "PASSED"), (2, 1, "FAILED")] {
+        let text = cell(row, column);
+        assert!(text.starts_with(result) && text.contains("verified in this browser"), "{row},{column}: {text}");
+    }
+    assert!(cell(2, 1).contains("mismatch report"), "{}", cell(2, 1));
+    for (row, column) in [(1, 3), (2, 2), (2, 3)] {
+        let text = cell(row, column);
+        assert!(text.starts_with("not yet") && text.contains("not checked: absence"), "{row},{column}: {text}");
+        assert!(!text.contains("verified"), "{text}");
+    }
+
+    // The FAILED verdict shown as PASSED, and a verdict's log index changed, each fail that cell.
+    for (marker, from, to, why) in [
+        (
+            "<td data-claim=\"predicate.verificationResult\">FAILED",
+            ">FAILED</td>",
+            ">PASSED</td>",
+            "but the statement says \"FAILED\"",
+        ),
+        ("<td data-log-index>", "</td>", "0</td>", "the page shows log index"),
+    ] {
+        let copy = served_copy(site);
+        let row = edit_cell(copy.path(), page, marker, from, to);
+        let seen = visit(copy.path(), page, Visit::default());
+        assert_only_row_failed(&seen, row, why);
+    }
 }
 
 /// ux-review item 1: a browser without WebCrypto's Ed25519 checks every row with the site's copy

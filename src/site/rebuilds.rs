@@ -1,0 +1,207 @@
+//! rebuilds.html: every release (a row) against every rebuilder key of the policy's
+//! `[rebuilds]` (a column, in policy order). A cell shows the first verdict in log order that the
+//! column's key signed about the release, among the verdicts the release's page shows (the
+//! release owns them by `model::releases`'s one rule), and how many more that key signed; or
+//! `not yet` when there is none. A verdict cell is a one-row table whose row is a statement row
+//! like any other, so verify.js checks it with no rule of its own: entry, inclusion, envelope,
+//! the signature by the column's key (the record trusts that key alone), and every cell (result,
+//! report digest, log index, signer, envelope link). A `not yet` cell is absence, which no entry
+//! the page names can prove: its status says it is not checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::html::{
+    esc, page, statement_row, td_claim, td_claim_code, td_envelope, td_signer, td_unverified, td_unverified_link,
+    unverified_note,
+};
+use super::model::{at_path, envelope_url, record, row_id, str_at, trusted_signer, Record, Release};
+use super::pages::{log_index, ReleaseContext};
+use crate::keys::KeyId;
+use crate::policy::TrustedKey;
+
+/// The file, at the site's root.
+pub const FILE: &str = "rebuilds.html";
+
+const RESULT: &str = "predicate.verificationResult";
+/// What a FAILED cell shows when the release page links no mismatch report: the digest the
+/// signed verdict fixes for it (formats.md section 11), which the browser checks.
+const REPORT_DIGEST: &str = "predicate.reproduction.differences.digest.sha256";
+
+/// The status of a `not yet` cell: absence is the site's index speaking, and one entry cannot
+/// prove it.
+const ABSENCE: &str = "not checked: absence";
+const ABSENCE_TITLE: &str = "The browser checks the verdicts this page names; that no verdict by this key \
+     exists is what the site's publisher says (glassbox verify reads the whole log).";
+
+/// The verdicts of `release` whose signature by `key` verifies (`signers`: the rebuilder keys
+/// that verify on each verdict), first in log order: logged ones by index, then those only in
+/// the attestations directory, in the order the site read them.
+fn verdicts_by(
+    cx: &ReleaseContext<'_>,
+    release: &Release,
+    key: &TrustedKey,
+    signers: &BTreeMap<usize, Vec<KeyId>>,
+) -> Vec<usize> {
+    let mut mine: Vec<usize> =
+        release.verdicts.iter().copied().filter(|n| signers.get(n).is_some_and(|ids| ids.contains(&key.id))).collect();
+    mine.sort_by_key(|&n| (cx.shown[n].log_index.is_none(), cx.shown[n].log_index, n));
+    mine
+}
+
+/// The row id of verdict `n` in column `column`: a verdict two rebuilder keys signed is in two
+/// columns, each checked against its own key, so the envelope's digest alone would not do.
+fn cell_row(cx: &ReleaseContext<'_>, n: usize, column: usize) -> String {
+    format!("{}-k{column}", row_id(&cx.shown[n].found.digest))
+}
+
+/// A verdict cell (the one-row table inside the matrix's cell) and its statement record.
+fn verdict_cell(
+    cx: &ReleaseContext<'_>,
+    release: &Release,
+    (column, key): (usize, &TrustedKey),
+    n: usize,
+    more: usize,
+) -> (String, Record) {
+    let s = &cx.shown[n];
+    let mut paths = vec![RESULT.to_string()];
+    let mut cells = vec![td_claim(&s.payload, RESULT)];
+    // Any result but PASSED is a failure (as the release page and the reports say).
+    if str_at(&s.payload, RESULT) != "PASSED" {
+        match cx.reports.get(&n) {
+            Some(Ok(href)) => cells.push(td_unverified_link(href, "mismatch report")),
+            _ if at_path(&s.payload, REPORT_DIGEST).is_some() => {
+                cells.push(td_claim_code(&s.payload, REPORT_DIGEST));
+                paths.push(REPORT_DIGEST.to_string());
+            }
+            Some(Err(why)) => cells.push(td_unverified(why)),
+            None => cells.push(td_unverified("no report attached")),
+        }
+    }
+    cells.push(log_index(s));
+    cells.push(td_signer(&trusted_signer(key, "rebuilder")));
+    cells.push(td_envelope(&envelope_url(&s.found.digest)));
+    if more > 0 {
+        let text = format!("and {more} more by this key: see the release page");
+        cells.push(td_unverified_link(&format!("releases/{}.html", release.file), &text));
+    }
+    let row = cell_row(cx, n, column);
+    let html = format!("<table class=\"gb-cell\"><tbody>{}</tbody></table>", statement_row(&row, &cells));
+    let mut rec = record(cx.log, &s.found.digest, s.log_index, ("rebuilder", &[key]), &s.payload, &paths);
+    rec.row = row;
+    (html, rec)
+}
+
+/// A `not yet` cell: no verdict by the key on the release, a claim the browser cannot check.
+fn absent_cell() -> String {
+    format!(
+        "<table class=\"gb-cell\"><tbody><tr data-absent>{}<td class=\"gb-status gb-unchecked\" \
+         title=\"{}\">{ABSENCE}</td></tr></tbody></table>",
+        td_unverified("not yet"),
+        esc(ABSENCE_TITLE)
+    )
+}
+
+/// The column heading of a rebuilder key: its key id's short form and its file as the policy
+/// names it.
+fn heading(key: &TrustedKey) -> String {
+    format!(
+        "<th data-rebuilder=\"{}\"><code>{}</code><br><span class=\"gb-key-path\">{}</span></th>",
+        esc(key.id.as_str()),
+        esc(key.id.short()),
+        esc(&key.path)
+    )
+}
+
+/// rebuilds.html; its data block holds the record of every verdict cell (each row id once).
+/// The verdicts are those of the release pages, whose statements the site already counts.
+pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
+    let keys = &cx.policy.rebuilds.keys;
+    let public: Vec<_> = keys.iter().map(|k| k.key.clone()).collect();
+    // Which rebuilder keys verify on each verdict, computed once: a verdict may be on several
+    // releases. A payload that is not base64 verifies for no key.
+    let mut signers = BTreeMap::new();
+    for n in releases.iter().flat_map(|r| &r.verdicts) {
+        signers.entry(*n).or_insert_with(|| cx.shown[*n].found.envelope.verified_by(&public).unwrap_or_default());
+    }
+    let mut records = Vec::new();
+    let mut recorded = BTreeSet::new();
+    let mut rows = Vec::new();
+    for r in releases {
+        let mut row = format!(
+            "<tr data-release=\"{}\">{}",
+            esc(&r.file),
+            td_unverified_link(
+                &format!("releases/{}.html", r.file),
+                &format!("{} {} ({})", r.component, r.version, r.target)
+            )
+        );
+        for (column, key) in keys.iter().enumerate() {
+            let mine = verdicts_by(cx, r, key, &signers);
+            let inner = match mine.first() {
+                Some(&n) => {
+                    let (html, rec) = verdict_cell(cx, r, (column, key), n, mine.len() - 1);
+                    // The same verdict on two releases is one record: its rows show the same claims.
+                    if recorded.insert(rec.row.clone()) {
+                        records.push(rec);
+                    }
+                    html
+                }
+                None => absent_cell(),
+            };
+            row.push_str(&format!("<td data-rebuilder=\"{}\">{inner}</td>", esc(key.id.as_str())));
+        }
+        row.push_str("</tr>");
+        rows.push(row);
+    }
+
+    let mut body = String::from("<section class=\"gb-rebuild-matrix\">\n");
+    body.push_str(
+        "<p>One row per release, one column per rebuilder key of the policy's <code>[rebuilds]</code>, \
+         in the policy's order. A cell shows the first verdict in log order that the key signed about the \
+         release's artifacts or provenance (the verdicts its release page lists), and how many more there \
+         are; <em>not yet</em> when neither the log nor the attestations hold one.</p>\n",
+    );
+    if keys.is_empty() {
+        body.push_str("<p>The policy's <code>[rebuilds]</code> names no rebuilder key.</p>\n");
+    } else if rows.is_empty() {
+        body.push_str("<p>The log and the attestations hold no release.</p>\n");
+    } else {
+        body.push_str(&unverified_note(
+            "which release a row is, a mismatch report's link, how many more verdicts a key signed, and every \
+             \"not yet\". Each verdict a cell shows is checked in its own row: its log entry, inclusion, \
+             envelope, the signature by the column's key, its result and log index. That a key signed no \
+             verdict cannot be proved from the entries a page names; glassbox verify reads the whole log.",
+        ));
+        body.push_str("<table class=\"gb-table gb-matrix\">\n<thead><tr><th>release</th>");
+        for key in keys {
+            body.push_str(&heading(key));
+        }
+        body.push_str("</tr></thead>\n<tbody>\n");
+        for row in &rows {
+            body.push_str(row);
+            body.push('\n');
+        }
+        body.push_str("</tbody>\n</table>\n");
+    }
+    body.push_str("</section>\n");
+    let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
+    page(cx.chrome, "Rebuilds", "", &body, &values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+
+    #[test]
+    fn a_heading_escapes_the_key_path_and_an_absent_cell_is_not_a_statement_row() {
+        let public = PrivateKey::from_seed(&[3; 32]).public();
+        let key = TrustedKey { path: "keys/<r1>.pub".into(), id: public.key_id(), key: public };
+        let th = heading(&key);
+        assert!(th.contains("keys/&lt;r1&gt;.pub") && th.contains(&format!("<code>{}</code>", key.id.short())), "{th}");
+        let cell = absent_cell();
+        assert!(!cell.contains("data-statement") && cell.contains(ABSENCE) && cell.contains(">not yet</td>"), "{cell}");
+    }
+}
