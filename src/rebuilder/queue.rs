@@ -404,7 +404,8 @@ mod tests {
         assert_eq!(strip_userinfo(url), "nats://nats.lab:4222");
         assert_eq!(userinfo(url).as_deref(), Some("lab-worker:s3cret"));
         assert_eq!(userinfo("nats://nats.lab:4222"), None);
-        let said = crate::remote::redact("cannot reach nats://lab-worker:s3cret@nats.lab:4222", &[userinfo(url).unwrap()]);
+        let said =
+            crate::remote::redact("cannot reach nats://lab-worker:s3cret@nats.lab:4222", &[userinfo(url).unwrap()]);
         assert!(!said.contains("s3cret"), "{said}");
     }
 

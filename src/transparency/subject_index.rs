@@ -238,7 +238,7 @@ pub fn extend(
     let mut ends = Vec::new();
     for entry in &entries {
         range.push(merkle::leaf_hash(entry));
-        if range.size() % segment == 0 {
+        if range.size().is_multiple_of(segment) {
             ends.push(range.clone());
         }
     }

@@ -383,7 +383,9 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             let key = crate::context::private_key(&a.key).context("reading --key")?;
             let log = match Location::parse(&a.log)? {
                 Location::Dir(path) => LogDir::in_objects(glassbox::remote::objects::Objects::open_dir(&path)?),
-                Location::Url(_) => anyhow::bail!(glassbox::Error::invalid(&a.log, "is read-only: give a directory or a bucket")),
+                Location::Url(_) => {
+                    anyhow::bail!(glassbox::Error::invalid(&a.log, "is read-only: give a directory or a bucket"))
+                }
                 location => LogDir::open(&location, &store_settings())?,
             };
             let done = glassbox::transparency::subject_index::index_log(&log, &key, a.segment)?;

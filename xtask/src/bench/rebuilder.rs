@@ -68,7 +68,12 @@ impl Drop for Nats {
     }
 }
 
-pub(super) fn bench_rebuilder(glassbox: &Path, bench_dir: &Path, quick: bool, entries: Option<u64>) -> Result<Vec<Ratio>> {
+pub(super) fn bench_rebuilder(
+    glassbox: &Path,
+    bench_dir: &Path,
+    quick: bool,
+    entries: Option<u64>,
+) -> Result<Vec<Ratio>> {
     let entries = entries.map_or(if quick { 100_000 } else { 1_000_000 }, |n| n as usize);
     println!();
     println!("rebuilder: a log of {entries} entries, all releases");
