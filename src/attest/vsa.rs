@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::provenance::SandboxRecord;
 use super::ResourceDescriptor;
+use crate::digest::Sha256Digest;
 
 /// `verificationResult` values.
 pub const PASSED: &str = "PASSED";
@@ -83,6 +84,14 @@ pub struct ReproducedArtifact {
     /// sha256 hex of the rebuilt file; absent when the rebuild did not produce it.
     pub actual: Option<String>,
     pub matches: bool,
+}
+
+/// The sha256 of each `inputAttestations` entry of a verdict's predicate, read leniently (a
+/// `sha256:` prefix, either case), as `verify` reads which provenance a verdict is on.
+pub fn input_attestations_lenient(predicate: &serde_json::Value) -> Vec<Sha256Digest> {
+    let list = predicate.get("inputAttestations").and_then(serde_json::Value::as_array);
+    let digest = |d: &serde_json::Value| d.get("digest")?.get("sha256")?.as_str().and_then(Sha256Digest::parse);
+    list.map(|l| l.iter().filter_map(digest).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]

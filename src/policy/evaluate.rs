@@ -172,7 +172,7 @@ pub fn verify_in(cx: &Context, name: &Path, sha256: Sha256Digest, policy: &Polic
     // verdict about these bytes by a trusted rebuilder rejects, whatever provenance it names,
     // wherever it was found (the directory, or the log).
     if !policy.rebuilds.keys.is_empty() {
-        let from_log = log.verdicts_about(collected, &about)?;
+        let from_log = log.verdicts_about(collected, &about, &provenances)?;
         let about = About { digests: &about, provenances: &provenances };
         requirements.push(rebuilds([collected, &from_log], policy, log, &accepted, &about)?);
     }

@@ -58,9 +58,7 @@ pub fn mentions(subjects: &[ResourceDescriptor], digests: &[Sha256Digest]) -> bo
 /// The sha256 digests a statement's `inputAttestations` names, read leniently like
 /// [`mentions`]: for finding negative evidence only.
 pub fn inputs_lenient(statement: &Statement<Value>) -> Vec<Sha256Digest> {
-    let list = statement.predicate.get("inputAttestations").and_then(Value::as_array);
-    let digest = |d: &Value| d.get("digest")?.get("sha256")?.as_str().and_then(Sha256Digest::parse);
-    list.map(|l| l.iter().filter_map(digest).collect()).unwrap_or_default()
+    crate::attest::vsa::input_attestations_lenient(&statement.predicate)
 }
 
 /// Every in-toto envelope in `*.intoto.jsonl` files below `dir` (the log's own directory, which

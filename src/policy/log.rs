@@ -60,6 +60,9 @@ struct Authenticated {
     broken: RefCell<Option<String>>,
     /// Envelope bundles read so far (verdicts of one release share bundles).
     bundles: EnvelopeBundles,
+    /// `inputAttestations` digest → the verdict entries (among those read) naming it: read from
+    /// the verdicts' envelopes the first time a provenance is looked up.
+    inputs: std::cell::OnceCell<HashMap<Sha256Digest, Vec<u64>>>,
 }
 
 impl LogView {
@@ -115,12 +118,20 @@ impl LogView {
     /// Every verdict (VSA) the log holds about one of `digests` that `known` (the attestations
     /// directory) does not hold. A verdict the log names but whose stored envelope is missing
     /// or is not the one named leaves `verify` unable to answer.
-    pub fn verdicts_about(&self, known: &Collected, digests: &[Sha256Digest]) -> Result<Collected> {
+    pub fn verdicts_about(
+        &self,
+        known: &Collected,
+        digests: &[Sha256Digest],
+        provenances: &[Sha256Digest],
+    ) -> Result<Collected> {
         let mut out = Collected::default();
         let Ok(log) = &self.log else { return Ok(out) };
         let mut about = Vec::new();
         for d in digests {
             about.extend(log.verdicts_naming(d)?);
+        }
+        for p in provenances {
+            about.extend(log.verdicts_on(p)?);
         }
         about.sort_unstable();
         about.dedup();
@@ -203,9 +214,17 @@ impl LogView {
 /// subject index signed by the log key, only the entries after it are read, starting from the
 /// index's own root (which the tail must lead from to the checkpoint's).
 fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -> Result<Authenticated> {
-    let manifest = match dir.read_optional(subject_index::MANIFEST, subject_index::MAX_MANIFEST)? {
-        Some(bytes) => Some(Manifest::verify(&bytes, &lp.vkey)?),
-        None => None,
+    // Without an index the whole log is read, which is always right: so an index that cannot
+    // be fetched (a mirror without one, a bucket answering 403 for a missing object) is no
+    // index. One that is there but does not verify is a lie, and refused.
+    //
+    // The manifest is the log key's word alone: no witness cosigns it. Where the policy counts
+    // on witnesses (so that the log key alone cannot show one reader another history), the
+    // index is not used and every entry is read.
+    let manifest = match dir.read_optional(subject_index::MANIFEST, subject_index::MAX_MANIFEST) {
+        _ if witnesses.threshold > 0 => None,
+        Ok(Some(bytes)) => Some(Manifest::verify(&bytes, &lp.vkey)?),
+        Ok(None) | Err(_) => None,
     };
     let (_, checkpoint) = dir.read_checkpoint()?;
     let Some(manifest) = manifest.filter(|m| m.size > 0 && m.size <= checkpoint.size) else {
@@ -292,6 +311,7 @@ fn index_entries(
         proved: Default::default(),
         broken: Default::default(),
         bundles: Default::default(),
+        inputs: Default::default(),
     })
 }
 
@@ -323,6 +343,26 @@ impl Authenticated {
     fn verdicts_naming(&self, digest: &Digest) -> Result<Vec<u64>> {
         let mut found = self.through_index(Kind::VerdictSubject, digest)?;
         found.extend(self.verdicts.get(digest).into_iter().flatten());
+        Ok(found)
+    }
+
+    /// The verdict entries whose `inputAttestations` name the provenance envelope `digest`, in
+    /// log order: from the index, and from the envelopes of the verdicts read (all of them
+    /// once, the first time).
+    fn verdicts_on(&self, digest: &Digest) -> Result<Vec<u64>> {
+        let mut found = self.through_index(Kind::VerdictInput, digest)?;
+        if self.inputs.get().is_none() {
+            let mut inputs: HashMap<Sha256Digest, Vec<u64>> = HashMap::new();
+            for (k, entry) in self.entries.iter().enumerate().filter(|(_, e)| e.predicate_type == SLSA_VSA_V1) {
+                let i = self.from + k as u64;
+                let at = format!("log entry {i}");
+                for input in subject_index::verdict_inputs(&self.envelope_line(i)?, entry, &at)? {
+                    inputs.entry(input).or_default().push(i);
+                }
+            }
+            let _ = self.inputs.set(inputs);
+        }
+        found.extend(self.inputs.get().and_then(|m| m.get(digest)).into_iter().flatten());
         Ok(found)
     }
 

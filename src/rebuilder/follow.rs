@@ -57,6 +57,17 @@ impl<'a> Follower<'a> {
                         format!("is for the log {:?}, not {:?}: use a stream per log", mark.log, trust.vkey.name),
                     ));
                 }
+                let (_, checkpoint) = log.read_checkpoint()?;
+                if mark.size > checkpoint.size {
+                    return Err(Error::rejected(
+                        what,
+                        format!(
+                            "says {} entries were followed, but the log holds {}: the mark is not this log's, or the \
+                             log was rewritten; pass --from-index to start elsewhere",
+                            mark.size, checkpoint.size
+                        ),
+                    ));
+                }
                 let position = FollowedLog::starting_at(log, mark.size)?;
                 if Sha256Digest(position.root()).hex() != mark.root {
                     return Err(Error::rejected(

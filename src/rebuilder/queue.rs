@@ -159,6 +159,24 @@ impl Queue {
         })
     }
 
+    /// Publishes `job` again under the message id `id` instead of its own (which the stream
+    /// drops as a repeat for an hour): to retry, on purpose, a job that was dead-lettered once
+    /// its cause is fixed. Returns whether the stream stored it (not a repeat of `id`).
+    pub fn republish(&self, job: &Job, id: &str) -> Result<bool> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id);
+        let body = serde_json::to_vec(job).map_err(|e| self.fail("cannot encode a job", e))?;
+        self.runtime.block_on(async {
+            let ack = self
+                .jetstream
+                .publish_with_headers(self.subject("jobs"), headers, body.into())
+                .await
+                .map_err(|e| self.fail("cannot publish a job", e))?;
+            let ack = ack.await.map_err(|e| self.fail("a job was not stored", e))?;
+            Ok(!ack.duplicate)
+        })
+    }
+
     /// The follower's last mark, if it left one.
     pub fn mark(&self) -> Result<Option<Mark>> {
         let subject = self.subject("followed");
@@ -378,19 +396,20 @@ fn check_stream_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The `user:pass` of `nats://user:pass@host:port`.
+/// The `user:pass` of `nats://user:pass@host:port` (or of `user:pass@host:port`, which the
+/// NATS client also takes).
 fn userinfo(url: &str) -> Option<String> {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme + 3 => Some(url[scheme + 3..at].to_string()),
-        _ => None,
-    }
+    let start = url.find("://").map_or(0, |s| s + 3);
+    let at = url[start..].rfind('@')? + start;
+    (at > start).then(|| url[start..at].to_string())
 }
 
-/// `nats://user:pass@host:port` without `user:pass@`.
+/// The server's address without `user:pass@`, with or without a scheme.
 fn strip_userinfo(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
-        _ => url.to_string(),
+    let start = url.find("://").map_or(0, |s| s + 3);
+    match url[start..].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -404,6 +423,9 @@ mod tests {
         assert_eq!(strip_userinfo(url), "nats://nats.lab:4222");
         assert_eq!(userinfo(url).as_deref(), Some("lab-worker:s3cret"));
         assert_eq!(userinfo("nats://nats.lab:4222"), None);
+        // The client takes a URL without a scheme too.
+        assert_eq!(strip_userinfo("lab:pw@127.0.0.1:4222"), "127.0.0.1:4222");
+        assert_eq!(userinfo("lab:pw@127.0.0.1:4222").as_deref(), Some("lab:pw"));
         let said =
             crate::remote::redact("cannot reach nats://lab-worker:s3cret@nats.lab:4222", &[userinfo(url).unwrap()]);
         assert!(!said.contains("s3cret"), "{said}");

@@ -20,7 +20,7 @@ use super::queue::{Consumer, Delivery, Queue};
 use super::{DeadLetter, Job};
 use crate::attest::vsa::VerificationSummary;
 use crate::attest::{Envelope, Statement, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
-use crate::custody::log_writer::{LogWriter, ReceiptCheck};
+use crate::custody::log_writer::{LogWriter, ReceiptCheck, Written};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::keys::{PrivateKey, PublicKey};
@@ -34,6 +34,8 @@ use crate::transparency::{LogDir, LogEntry, Loggable};
 const MAX_BUNDLE: u64 = 4 << 30;
 /// How long a bundle download may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
+/// Conditional submissions of one verdict before the job is given back.
+const LOG_ATTEMPTS: u32 = 20;
 
 /// Where a worker's organisation keeps the vendor's bundles (checked against the provenance by
 /// the rebuild, so a mirror is as good as the vendor).
@@ -75,7 +77,7 @@ pub struct WorkerSetup<'a> {
 
 /// What became of one delivered job.
 #[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase", tag = "outcome")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "outcome")]
 pub enum Outcome {
     /// A verdict was signed and logged.
     Logged {
@@ -136,7 +138,7 @@ impl<'a> Worker<'a> {
         let job = Job::parse(&delivery.body);
         let outcome = match &job {
             Err(e) => self.give_up(&delivery, e.to_string())?,
-            Ok(job) => match self.judge(job, &delivery) {
+            Ok(job) => match self.judging(job, &delivery) {
                 Ok(outcome) => {
                     delivery.ack()?;
                     outcome
@@ -166,13 +168,37 @@ impl<'a> Worker<'a> {
         Ok(Outcome::DeadLettered { reason })
     }
 
+    /// [`Worker::judge`] on a thread of its own, telling the queue the job is in progress
+    /// three times per ack deadline meanwhile: reading the log, fetching the sources, building
+    /// and logging can each outlast the deadline, and a job handed to a second worker while the
+    /// first still works on it is work done twice.
+    fn judging(&mut self, job: &Job, delivery: &Delivery) -> Result<Outcome> {
+        let every = (self.setup.ack_wait / 3).max(Duration::from_millis(100));
+        let (done, finished) = mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                // The receiver waits for this; if it is gone the worker is failing anyway.
+                let _ = done.send(self.judge(job));
+            });
+            loop {
+                match finished.recv_timeout(every) {
+                    Ok(result) => return result,
+                    Err(mpsc::RecvTimeoutError::Timeout) => delivery.progress()?,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(Error::invalid("the rebuild", "ended without an answer"))
+                    }
+                }
+            }
+        })
+    }
+
     /// Everything between taking a job and acknowledging it.
-    fn judge(&mut self, job: &Job, delivery: &Delivery) -> Result<Outcome> {
+    fn judge(&mut self, job: &Job) -> Result<Outcome> {
         let trust = self.setup.trust;
         if job.log != trust.vkey.name {
             return Err(Error::rejected("the job", format!("is for the log {:?}, not {:?}", job.log, trust.vkey.name)));
         }
-        self.catch_up(job.index)?;
+        self.catch_up(job.index).map_err(unavailable)?;
         let view = self.view.as_ref().ok_or_else(|| Error::invalid("the log", "not read"))?;
         let seen = view.seen.get((job.index - view.start) as usize).ok_or_else(|| {
             Error::invalid("the log", format!("does not hold entry {} yet (size {})", job.index, view.position.size()))
@@ -184,11 +210,11 @@ impl<'a> Worker<'a> {
                 format!("is not the provenance {} the job names", job.provenance),
             ));
         }
-        if let Some(verdict_index) = self.own_verdict(job.index, &digest)? {
+        if let Some(verdict_index) = self.own_verdict(job.index, &digest).map_err(unavailable)? {
             return Ok(Outcome::AlreadyJudged { verdict_index });
         }
         let size = self.view.as_ref().map_or(0, |v| v.position.size());
-        let line = self.envelope_line(job.index, size, &digest)?;
+        let line = self.envelope_line(job.index, size, &digest).map_err(unavailable)?;
 
         let job_dir = tempfile::Builder::new()
             .prefix("glassbox-job-")
@@ -209,7 +235,22 @@ impl<'a> Worker<'a> {
         let expected = job_dir.path().join(format!("{}-{target}.tar.gz", plan.stem));
         let expected = self.fetch(&format!("{}-{target}.tar.gz", plan.stem), &expected).ok().map(|_| expected);
 
-        let outcome = self.rebuild_reporting_progress(&provenance, &source, expected, delivery)?;
+        let s = &self.setup;
+        let outcome = rebuild::rebuild(&RebuildRequest {
+            provenance: provenance.clone(),
+            source,
+            trusted: s.trusted.clone(),
+            key: Some(s.key),
+            verifier_id: s.verifier_id.clone(),
+            out_dir: None,
+            expected,
+            allow_toolchain_mismatch: false,
+            build_base: s.build_base.clone(),
+            sandbox: s.sandbox.clone(),
+            host_env: s.host_env.clone(),
+            clock: &s.clock,
+            progress: &crate::progress::Silent,
+        })?;
         let verdict = outcome.verdict_file.as_ref().ok_or_else(|| Error::invalid("the rebuild", "wrote no verdict"))?;
         if let Some(reports) = &self.setup.reports {
             let beside = [(&outcome.differences_file, "diff.json"), (&outcome.build_log_file, "log")];
@@ -222,55 +263,28 @@ impl<'a> Worker<'a> {
         let text = crate::fs::read_regular_text(verdict, 1 << 24)?;
         let items = Loggable::parse_lines(&text, &verdict.display().to_string())?;
         let item = items.first().ok_or_else(|| Error::invalid(verdict.display(), "holds no verdict"))?;
-        let check = ReceiptCheck { vkey: Some(&trust.vkey), witnesses: &trust.witnesses };
-        let logged = self.setup.writer.append(item, &check)?;
         let passed = outcome.reproduced && !outcome.toolchain_mismatch;
-        Ok(Outcome::Logged { verdict_index: logged.index, result: if passed { "PASSED" } else { "FAILED" }.into() })
+        self.log_once(job.index, &digest, item, if passed { "PASSED" } else { "FAILED" })
     }
 
-    /// Runs the rebuild on a thread of its own and reports progress to the queue meanwhile, so
-    /// a build longer than the ack deadline is not handed to another worker.
-    fn rebuild_reporting_progress(
-        &self,
-        provenance: &Path,
-        source: &Path,
-        expected: Option<PathBuf>,
-        delivery: &Delivery,
-    ) -> Result<rebuild::RebuildOutcome> {
-        let s = &self.setup;
-        let (done, finished) = mpsc::channel();
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                let clock = s.clock;
-                let result = rebuild::rebuild(&RebuildRequest {
-                    provenance: provenance.to_path_buf(),
-                    source: source.to_path_buf(),
-                    trusted: s.trusted.clone(),
-                    key: Some(s.key),
-                    verifier_id: s.verifier_id.clone(),
-                    out_dir: None,
-                    expected,
-                    allow_toolchain_mismatch: false,
-                    build_base: s.build_base.clone(),
-                    sandbox: s.sandbox.clone(),
-                    host_env: s.host_env.clone(),
-                    clock: &clock,
-                    progress: &crate::progress::Silent,
-                });
-                // The receiver waits for this; if it is gone the worker is failing anyway.
-                let _ = done.send(result);
-            });
-            let every = (s.ack_wait / 3).max(Duration::from_millis(100));
-            loop {
-                match finished.recv_timeout(every) {
-                    Ok(result) => return result,
-                    Err(mpsc::RecvTimeoutError::Timeout) => delivery.progress()?,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        return Err(Error::invalid("the rebuild", "ended without an answer"))
-                    }
-                }
+    /// Logs the verdict only if this key has none on the provenance yet: a compare-and-swap on
+    /// the log's size (the service's `Glassbox-Expect-Size`, a directory's lock), retried from
+    /// the new size while the log grows. Two workers with one key that built the same
+    /// provenance at once (a job published twice) log one verdict; the other finds it.
+    fn log_once(&mut self, index: u64, provenance: &Sha256Digest, item: &Loggable, result: &str) -> Result<Outcome> {
+        let trust = self.setup.trust;
+        let check = ReceiptCheck { vkey: Some(&trust.vkey), witnesses: &trust.witnesses };
+        for _ in 0..LOG_ATTEMPTS {
+            self.catch_up(index).map_err(unavailable)?;
+            if let Some(verdict_index) = self.own_verdict(index, provenance).map_err(unavailable)? {
+                return Ok(Outcome::AlreadyJudged { verdict_index });
             }
-        })
+            let size = self.view.as_ref().map_or(0, |v| v.position.size());
+            if let Written::Logged(logged) = self.setup.writer.append_at(item, Some(size), &check)? {
+                return Ok(Outcome::Logged { verdict_index: logged.index, result: result.into() });
+            }
+        }
+        Err(Error::invalid("the log", format!("grew under each of {LOG_ATTEMPTS} attempts to log the verdict")))
     }
 
     /// Copies the bundle `name` from the organisation's sources into `dest`.
@@ -353,4 +367,11 @@ impl<'a> Worker<'a> {
         }
         Ok(line)
     }
+}
+
+/// A failure to read the log is the log's (or its mirror's) for now, not the job's: a stale
+/// checkpoint, a bundle that does not add up, a rewrite. The job is given back and retried,
+/// and dead-lettered with this reason only after `--max-deliver` deliveries.
+fn unavailable(e: Error) -> Error {
+    Error::invalid("the log", format!("cannot be read as it must be ({e})"))
 }

@@ -46,6 +46,8 @@ pub enum Kind {
     Envelope,
     /// A subject of a verdict entry.
     VerdictSubject,
+    /// An `inputAttestations` digest of a verdict entry (the provenance it is on).
+    VerdictInput,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
         match self {
             Kind::Envelope => 'e',
             Kind::VerdictSubject => 's',
+            Kind::VerdictInput => 'i',
         }
     }
 }
@@ -77,12 +80,14 @@ pub fn shards_path(segment: u64) -> String {
     format!("subjects/{segment}/shards")
 }
 
-/// The 256 shard files of the segment whose entries, from entry `first` on, are `entries`.
-pub fn build_segment(first: u64, entries: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+/// The 256 shard files of the segment whose entries, from entry `first` on, are `entries`
+/// and whose stored envelopes are `envelopes` (a verdict's inputs are only in its envelope).
+pub fn build_segment(first: u64, entries: &[Vec<u8>], envelopes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
     let mut lines: Vec<Vec<(Kind, Sha256Digest, u64)>> = vec![Vec::new(); 256];
     for (k, bytes) in entries.iter().enumerate() {
         let index = first + k as u64;
-        let entry = LogEntry::parse(bytes, &format!("log entry {index}"))?;
+        let at = format!("log entry {index}");
+        let entry = LogEntry::parse(bytes, &at)?;
         let mut add = |kind, digest: Sha256Digest| lines[usize::from(digest.0[0])].push((kind, digest, index));
         if let Some(envelope) = entry.envelope_digest() {
             add(Kind::Envelope, envelope);
@@ -90,6 +95,10 @@ pub fn build_segment(first: u64, entries: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         if entry.predicate_type == SLSA_VSA_V1 {
             for subject in entry.subjects.iter().filter_map(|s| s.sha256_lenient()) {
                 add(Kind::VerdictSubject, subject);
+            }
+            let line = envelopes.get(k).map(Vec::as_slice).unwrap_or_default();
+            for input in verdict_inputs(line, &entry, &at)? {
+                add(Kind::VerdictInput, input);
             }
         }
     }
@@ -105,6 +114,19 @@ pub fn build_segment(first: u64, entries: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
                 .into_bytes()
         })
         .collect())
+}
+
+/// The `inputAttestations` of the verdict whose stored envelope is `line` (it must be the one
+/// `entry` names), read as `verify` reads them.
+pub fn verdict_inputs(line: &[u8], entry: &LogEntry, at: &str) -> Result<Vec<Sha256Digest>> {
+    if entry.envelope_digest() != Some(Sha256Digest::of(line)) {
+        return Err(Error::rejected(at, "the stored envelope is not the one the entry names"));
+    }
+    let payload = serde_json::from_slice::<crate::attest::Envelope>(line)
+        .ok()
+        .and_then(|e| e.payload_bytes().ok())
+        .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok());
+    Ok(payload.and_then(|p| p.get("predicate").map(crate::attest::vsa::input_attestations_lenient)).unwrap_or_default())
 }
 
 /// The `shards` file of a segment: each shard's sha256, one per line.
@@ -196,15 +218,26 @@ pub struct Written {
     pub range: CompactRange,
 }
 
-/// The index `log` holds, if its manifest is signed by `key`, has segments of `segment`
-/// entries and names the tree the log's hash tiles give; else nothing (the index is then
-/// written again from the start).
+/// The index `log` holds, if its manifest is signed by `key` and names the tree the log's hash
+/// tiles give; else nothing (the index is then written again from the start). A manifest of
+/// another segment size is refused: its files would collide with the new ones.
 pub fn existing(log: &LogDir, key: &PrivateKey, origin: &str, segment: u64) -> Result<Written> {
     let vkey = NoteVerifier::ed25519(origin, &key.public());
     let Some(bytes) = log.read_optional(MANIFEST, MAX_MANIFEST)? else { return Ok(Written::default()) };
     let Ok(manifest) = Manifest::verify(&bytes, &vkey) else { return Ok(Written::default()) };
+    if manifest.segment != segment {
+        // Its segments are written create-only and would collide with the new size's.
+        return Err(Error::invalid(
+            log.file(MANIFEST).display(),
+            format!(
+                "the index has segments of {} entries, not {segment}: keep {} (--segment, --index-segment), \
+                 or remove subjects/ to index the log again",
+                manifest.segment, manifest.segment
+            ),
+        ));
+    }
     let (_, checkpoint) = log.read_checkpoint()?;
-    if manifest.segment != segment || manifest.size > checkpoint.size {
+    if manifest.size > checkpoint.size {
         return Ok(Written::default());
     }
     let range = CompactRange::from_nodes(&log.tree(checkpoint.size), manifest.size)?;
@@ -234,6 +267,7 @@ pub fn extend(
         return Ok(false);
     }
     let entries = log.entries(start, size, size)?;
+    let envelopes = log.envelopes(start, size, size)?;
     let mut range = written.range.clone();
     let mut ends = Vec::new();
     for entry in &entries {
@@ -248,9 +282,10 @@ pub fn extend(
             format!("entries {start}..{size} do not lead to the checkpoint's root: nothing is indexed"),
         ));
     }
-    for (j, chunk) in entries.chunks_exact(segment as usize).enumerate() {
+    let w = segment as usize;
+    for (j, chunk) in entries.chunks_exact(w).enumerate() {
         let k = start / segment + j as u64;
-        let shards = build_segment(k * segment, chunk)?;
+        let shards = build_segment(k * segment, chunk, &envelopes[j * w..(j + 1) * w])?;
         for (xx, shard) in shards.iter().enumerate() {
             objects.create_blocking(&shard_path(k, xx as u8), shard)?;
         }
@@ -319,7 +354,8 @@ pub fn check(dir: &LogDir, vkey: &NoteVerifier, size: u64) -> Result<Option<u64>
     let w = manifest.segment;
     for (k, signed) in manifest.segments.iter().enumerate() {
         let k = k as u64;
-        let shards = build_segment(k * w, &dir.entries(k * w, (k + 1) * w, size)?)?;
+        let (from, to) = (k * w, (k + 1) * w);
+        let shards = build_segment(from, &dir.entries(from, to, size)?, &dir.envelopes(from, to, size)?)?;
         if Sha256Digest::of(&shards_list(&shards)) != *signed {
             return Err(Error::rejected(
                 &what,
@@ -407,6 +443,9 @@ impl Reader {
                         entry.predicate_type == SLSA_VSA_V1
                             && entry.subjects.iter().any(|s| s.sha256_lenient() == Some(*digest))
                     }
+                    // What the verdict is on is in its envelope, which the caller reads and
+                    // checks; the entry must at least be a verdict.
+                    Kind::VerdictInput => entry.predicate_type == SLSA_VSA_V1,
                 };
                 if !holds {
                     return Err(Error::rejected(

@@ -21,10 +21,30 @@ use crate::support::*;
 
 /// Runs verify for `binary` with a policy trusting `rebuilders`, one PASSED verdict required.
 fn verify(dir: &Path, url: &str, rebuilders: &[&Path], vkey: &str, att: &Path, binary: &Path) -> (i32, String) {
+    verify_witnessed(dir, url, rebuilders, vkey, None, att, binary)
+}
+
+/// [`verify`] with a policy that requires the cosignature of the witness `witness` (its vkey).
+fn verify_witnessed(
+    dir: &Path,
+    url: &str,
+    rebuilders: &[&Path],
+    vkey: &str,
+    witness: Option<&str>,
+    att: &Path,
+    binary: &Path,
+) -> (i32, String) {
     let policy_dir = tempfile::Builder::new().prefix("policy-").tempdir_in(dir).unwrap().keep();
     std::fs::create_dir(policy_dir.join("keys")).unwrap();
     std::fs::copy(&releases().builder_pub, policy_dir.join("keys/builder.pub")).unwrap();
     std::fs::write(policy_dir.join("keys/log.vkey"), vkey).unwrap();
+    let witnesses = match witness {
+        Some(w) => {
+            std::fs::write(policy_dir.join("keys/w.vkey"), w).unwrap();
+            "witnesses = [\"keys/w.vkey\"]\nwitness_threshold = 1\n"
+        }
+        None => "witnesses = []\nwitness_threshold = 0\n",
+    };
     let mut names = Vec::new();
     for (i, public) in rebuilders.iter().enumerate() {
         std::fs::copy(public, policy_dir.join(format!("keys/r{i}.pub"))).unwrap();
@@ -34,7 +54,7 @@ fn verify(dir: &Path, url: &str, rebuilders: &[&Path], vkey: &str, att: &Path, b
         policy_dir.join("policy.toml"),
         format!(
             "[builders]\nkeys = [\"keys/builder.pub\"]\n[rebuilds]\nkeys = [{}]\nrequired = 1\n\
-             [log]\nvkey = \"keys/log.vkey\"\nrequired = true\nwitnesses = []\nwitness_threshold = 0\n",
+             [log]\nvkey = \"keys/log.vkey\"\nrequired = true\n{witnesses}",
             names.join(", ")
         ),
     )
@@ -51,6 +71,28 @@ fn verify(dir: &Path, url: &str, rebuilders: &[&Path], vkey: &str, att: &Path, b
     );
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), said)
+}
+
+/// Signs, with the log's key, an index of segment 0 from which every verdict line of entry
+/// `index` is gone: what the key holder could show a reader.
+fn forge_index_without(log: &Path, log_key: &Path, manifest: &Manifest, index: u64, size: u64) {
+    let key = PrivateKey::read(log_key).unwrap();
+    let dir = glassbox::transparency::LogDir::new(log);
+    let (entries, envelopes) = (dir.entries(0, 256, size).unwrap(), dir.envelopes(0, 256, size).unwrap());
+    let mut shards = build_segment(0, &entries, &envelopes).unwrap();
+    let gone = |l: &str| (l.starts_with("s ") || l.starts_with("i ")) && l.ends_with(&format!(" {index}"));
+    for (xx, shard) in shards.iter_mut().enumerate() {
+        let text = String::from_utf8(shard.clone()).unwrap();
+        let kept: String = text.lines().filter(|l| !gone(l)).map(|l| format!("{l}\n")).collect();
+        if kept != text {
+            *shard = kept.into_bytes();
+            std::fs::write(log.join(shard_path(0, xx as u8)), &shard).unwrap();
+        }
+    }
+    std::fs::write(log.join(shards_path(0)), shards_list(&shards)).unwrap();
+    let mut lying = manifest.clone();
+    lying.segments[0] = Sha256Digest::of(&shards_list(&shards));
+    std::fs::write(log.join("subjects/manifest"), lying.sign(&key).unwrap()).unwrap();
 }
 
 fn wait_for_manifest(log: &Path, vkey: &NoteVerifier, size: u64) -> Manifest {
@@ -149,22 +191,7 @@ fn verify_finds_a_failed_verdict_through_the_index_and_a_lying_index_is_caught()
 
     // The key holder signs an index without the FAILED verdict: verify, which trusts the log
     // key for the index as for the checkpoint, accepts; the audit recomputes it and says so.
-    let key = PrivateKey::read(&log_key).unwrap();
-    let mut shards =
-        build_segment(0, &glassbox::transparency::LogDir::new(&log).entries(0, 256, 603).unwrap()).unwrap();
-    for (xx, shard) in shards.iter_mut().enumerate() {
-        let text = String::from_utf8(shard.clone()).unwrap();
-        let kept: String =
-            text.lines().filter(|l| !(l.starts_with("s ") && l.ends_with(" 2"))).map(|l| format!("{l}\n")).collect();
-        if kept != text {
-            *shard = kept.into_bytes();
-            std::fs::write(log.join(shard_path(0, xx as u8)), &shard).unwrap();
-        }
-    }
-    std::fs::write(log.join(shards_path(0)), shards_list(&shards)).unwrap();
-    let mut lying = manifest.clone();
-    lying.segments[0] = Sha256Digest::of(&shards_list(&shards));
-    std::fs::write(log.join("subjects/manifest"), lying.sign(&key).unwrap()).unwrap();
+    forge_index_without(&log, &log_key, &manifest, 2, 603);
     let (code, said) = verify(dir.path(), &service.url, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
     assert_eq!(code, 0, "the index is the log key's word: {said}");
     let out = output(glassbox().args(["log", "audit", &service.url, "--vkey", &vkey]));
@@ -197,4 +224,62 @@ fn log_index_writes_the_index_of_a_directory_log_with_its_key() {
     let (code, said) = verify(dir.path(), log_arg, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
     assert_eq!(code, 1, "{said}");
     assert!(said.contains("FAILED") && said.contains("log entry 2"), "{said}");
+
+    // The key holder's lying index fools a policy without witnesses (the audit catches it);
+    // with a witness required, verify does not use the index and still rejects.
+    let verifier = NoteVerifier::parse(&vkey).unwrap();
+    let manifest = Manifest::verify(&std::fs::read(log.join("subjects/manifest")).unwrap(), &verifier).unwrap();
+    forge_index_without(&log, &log_key, &manifest, 2, 303);
+    let (code, said) = verify(dir.path(), log_arg, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
+    assert_eq!(code, 0, "the index is the log key's word: {said}");
+    let (witness_key, witness_pub) = keypair(dir.path(), "witness");
+    let mut cosign = glassbox();
+    cosign.args(["log", "cosign"]).arg(log.join("checkpoint")).arg("--key").arg(&witness_key);
+    cosign.args(["--name", "witness.example", "--log-vkey", &vkey]).arg("--state").arg(dir.path().join("w-state"));
+    ok(cosign.arg("--log").arg(&log));
+    let witness =
+        ok(glassbox().args(["log", "witness-key", "--key"]).arg(&witness_pub).args(["--name", "witness.example"]));
+    let (code, said) = verify_witnessed(
+        dir.path(),
+        log_arg,
+        &[&r1_pub, &r2_pub],
+        &vkey,
+        Some(witness.trim()),
+        &release.att,
+        &release.binary,
+    );
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("FAILED") && said.contains("log entry 2") && said.contains("cosigned by"), "{said}");
+}
+
+#[test]
+fn a_failed_verdict_on_the_provenance_only_rejects_from_the_log() {
+    let release = &releases().quick[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (log, log_key, vkey) = new_log(dir.path());
+    let (passed, _, r1_pub, r2_pub) = verdicts(dir.path());
+    // r2's FAILED verdict names what it built (not the vendor's artifact) as its subject, and
+    // the provenance as its input: it is about the release all the same.
+    let env = Envelope::parse_all(&std::fs::read_to_string(&passed).unwrap(), "vsa").unwrap().remove(0);
+    let mut vsa: Statement<VerificationSummary> = Statement::from_envelope(&env, SLSA_VSA_V1, "vsa").unwrap();
+    vsa.subject = vec![glassbox::attest::ResourceDescriptor::named("what r2 built", Sha256Digest::of(b"elsewhere"))];
+    vsa.predicate.verification_result = "FAILED".into();
+    let r2_key = dir.path().join("r2.key");
+    let failed = dir.path().join("inputs-only.jsonl");
+    std::fs::write(&failed, vsa.sign(&PrivateKey::read(&r2_key).unwrap()).to_line() + "\n").unwrap();
+    let noise = dir.path().join("noise.jsonl");
+    envelopes(&noise, 0, 300);
+    for file in [&release.provenance, &failed, &noise] {
+        ok(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&log_key).arg(file));
+    }
+    let log_arg = log.to_str().unwrap();
+    // Read whole, then through the index's `i` lines: rejected both ways.
+    for indexed in [false, true] {
+        if indexed {
+            ok(glassbox().args(["log", "index", log_arg, "--segment", "256", "--key"]).arg(&log_key));
+        }
+        let (code, said) = verify(dir.path(), log_arg, &[&r1_pub, &r2_pub], &vkey, &release.att, &release.binary);
+        assert_eq!(code, 1, "indexed: {indexed}: {said}");
+        assert!(said.contains("FAILED") && said.contains("log entry 1"), "{said}");
+    }
 }
