@@ -166,15 +166,7 @@ impl Queue {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", id);
         let body = serde_json::to_vec(job).map_err(|e| self.fail("cannot encode a job", e))?;
-        self.runtime.block_on(async {
-            let ack = self
-                .jetstream
-                .publish_with_headers(self.subject("jobs"), headers, body.into())
-                .await
-                .map_err(|e| self.fail("cannot publish a job", e))?;
-            let ack = ack.await.map_err(|e| self.fail("a job was not stored", e))?;
-            Ok(!ack.duplicate)
-        })
+        self.publish_one("jobs", headers, body)
     }
 
     /// The follower's last mark, if it left one.
@@ -210,13 +202,20 @@ impl Queue {
     }
 
     fn publish_acked(&self, subject: &str, headers: async_nats::HeaderMap, body: Vec<u8>) -> Result<()> {
+        self.publish_one(subject, headers, body).map(drop)
+    }
+
+    /// Publishes one message to `<stream>.<subject>` and waits until the stream has stored it;
+    /// returns whether it was new (not a repeat of its message id).
+    fn publish_one(&self, subject: &str, headers: async_nats::HeaderMap, body: Vec<u8>) -> Result<bool> {
         self.runtime.block_on(async {
             let ack = self
                 .jetstream
                 .publish_with_headers(self.subject(subject), headers, body.into())
                 .await
                 .map_err(|e| self.fail("cannot publish", e))?;
-            ack.await.map(drop).map_err(|e| self.fail("not stored", e))
+            let ack = ack.await.map_err(|e| self.fail("not stored", e))?;
+            Ok(!ack.duplicate)
         })
     }
 
