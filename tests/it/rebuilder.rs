@@ -189,12 +189,12 @@ fn a_worker_killed_mid_build_is_replaced_and_a_long_build_is_delivered_once() {
         "{handled:?}"
     );
 
-    // A build three times longer than the ack deadline, with progress reports: delivered once,
+    // A build more than twice as long as the ack deadline (3 s), with progress reports: delivered once,
     // and the idle worker beside it gets nothing.
     let mut busy = w.worker("long", "pool", &k2, "busy");
-    busy.args(["--ack-wait", "2"]);
+    busy.args(["--ack-wait", "3"]);
     let mut idle = w.worker("long", "pool", &k2, "idle");
-    idle.args(["--ack-wait", "2"]);
+    idle.args(["--ack-wait", "3"]);
     let outputs = run_workers(vec![busy, idle], WORKERS_LIMIT);
     let handled = outcomes(&outputs);
     assert_eq!(handled.len(), 1, "{handled:?}");
