@@ -24,6 +24,7 @@ pub struct BuildArgs {
     /// Target triple (default: the host).
     #[arg(long)]
     target: Option<String>,
+    /// The cargo profile to build with.
     #[arg(long, default_value = "release")]
     profile: String,
     /// Features to enable (comma- or space-separated, repeatable).
@@ -38,6 +39,7 @@ pub struct BuildArgs {
     /// Where sources.sha256 and the provenance go (under <component>/<version>/).
     #[arg(long, default_value = "attestations")]
     attestations: PathBuf,
+    /// The provenance's `builder.id`: who ran the build (a URI).
     #[arg(long, default_value = DEFAULT_BUILDER_ID)]
     builder_id: String,
     /// SOURCE_DATE_EPOCH (default: the git commit time, else 0).
@@ -51,6 +53,7 @@ pub struct BuildArgs {
     build_base: PathBuf,
     #[command(flatten)]
     sandbox: SandboxArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

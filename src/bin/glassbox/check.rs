@@ -18,12 +18,16 @@ pub struct CheckArgs {
     /// The workspace's Cargo.toml.
     #[arg(long, default_value = "Cargo.toml")]
     manifest_path: PathBuf,
+    /// A workspace member to build (repeatable; default: every member with a binary).
     #[arg(short = 'p', long = "package")]
     packages: Vec<String>,
+    /// Target triple (default: the host).
     #[arg(long)]
     target: Option<String>,
+    /// The cargo profile to build with.
     #[arg(long, default_value = "release")]
     profile: String,
+    /// Features to enable (comma- or space-separated, repeatable).
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
     /// What to vary in the second build: `all`, or a comma-separated list of build-root,
@@ -36,6 +40,7 @@ pub struct CheckArgs {
     /// Keep the build directories for inspection.
     #[arg(long)]
     keep: bool,
+    /// Build a git checkout whose tracked files differ from HEAD.
     #[arg(long)]
     allow_dirty: bool,
     /// Parent directory of the check's build directories.
@@ -43,6 +48,7 @@ pub struct CheckArgs {
     build_base: PathBuf,
     #[command(flatten)]
     sandbox: SandboxArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

@@ -15,7 +15,9 @@ use crate::render::{bytes, print_json, table};
 
 #[derive(Args)]
 pub struct DiffArgs {
+    /// The first file (the expected one, e.g. the vendor's).
     a: PathBuf,
+    /// The second file (e.g. the rebuilt one).
     b: PathBuf,
     /// Print the report as JSON (see docs/formats.md, "Diff reports").
     #[arg(long)]

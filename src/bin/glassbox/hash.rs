@@ -23,6 +23,7 @@ pub struct HashArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     tree: GitTreeArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

@@ -35,6 +35,7 @@ pub struct GenerateArgs {
 pub struct IdArgs {
     /// A PEM public or private key.
     file: PathBuf,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

@@ -71,6 +71,7 @@ pub struct MirrorArgs {
     vkey: String,
     #[command(flatten)]
     witness: WitnessArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -83,6 +84,7 @@ pub struct InitArgs {
     /// The log's origin (also the checkpoint key's name), e.g. `example.com/glassbox-log`.
     #[arg(long)]
     origin: String,
+    /// The log's private key: it signs the first checkpoint (mode 0600).
     #[arg(long)]
     key: PathBuf,
 }
@@ -106,6 +108,7 @@ pub struct AppendArgs {
     vkey: Option<String>,
     #[command(flatten)]
     witness: WitnessArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -114,8 +117,10 @@ pub struct AppendArgs {
 pub struct ProveArgs {
     /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
+    /// Prove the entry of the envelope in this file (its first line).
     #[arg(long, conflicts_with = "index", required_unless_present = "index")]
     envelope: Option<PathBuf>,
+    /// Prove the entry with this index.
     #[arg(long)]
     index: Option<u64>,
 }
@@ -126,13 +131,16 @@ pub struct WitnessArgs {
     /// A witness's cosignature verifier key (file or string), repeatable.
     #[arg(long = "witness")]
     witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned the checkpoint (0: none required).
     #[arg(long, default_value_t = 0)]
     witness_threshold: usize,
 }
 
 #[derive(Args)]
 pub struct CheckProofArgs {
+    /// The `c2sp.org/tlog-proof@v1` receipt to check.
     proof: PathBuf,
+    /// The envelope the receipt is for (its first line).
     #[arg(long)]
     envelope: PathBuf,
     /// The log's verifier key (file or string).
@@ -140,6 +148,7 @@ pub struct CheckProofArgs {
     vkey: String,
     #[command(flatten)]
     witness: WitnessArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -148,6 +157,7 @@ pub struct CheckProofArgs {
 pub struct VerifyArgs {
     /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
+    /// The log's verifier key (file or string).
     #[arg(long)]
     vkey: String,
     /// An older signed checkpoint: check that the log only grew since.
@@ -155,6 +165,7 @@ pub struct VerifyArgs {
     old: Option<PathBuf>,
     #[command(flatten)]
     witness: WitnessArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -163,6 +174,7 @@ pub struct VerifyArgs {
 pub struct AuditArgs {
     /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
+    /// The log's verifier key (file or string).
     #[arg(long)]
     vkey: String,
     /// Check every envelope's signatures against these keys (repeatable).
@@ -170,24 +182,31 @@ pub struct AuditArgs {
     trust: Vec<PathBuf>,
     #[command(flatten)]
     witness: WitnessArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 pub struct CosignArgs {
+    /// The signed checkpoint to cosign.
     checkpoint: PathBuf,
+    /// The witness's private key.
     #[arg(long)]
     key: PathBuf,
     /// The witness's name (default: `witness-<key id 8 hex>`).
     #[arg(long)]
     name: Option<String>,
+    /// Where the witness remembers the last checkpoint it cosigned per log (created if missing).
     #[arg(long)]
     state: PathBuf,
+    /// The log's verifier key (file or string): only its checkpoints are cosigned.
     #[arg(long)]
     log_vkey: String,
+    /// The log directory, to prove the new checkpoint extends the last one cosigned.
     #[arg(long)]
     log: Option<PathBuf>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -199,20 +218,24 @@ pub struct ListArgs {
     /// Only entries of this predicate type.
     #[arg(long = "type")]
     predicate_type: Option<String>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 pub struct WitnessKeyArgs {
+    /// The witness's public key.
     #[arg(long)]
     key: PathBuf,
+    /// The witness's name (default: `witness-<key id 8 hex>`).
     #[arg(long)]
     name: Option<String>,
 }
 
 #[derive(Args)]
 pub struct GcArgs {
+    /// The log directory.
     dir: PathBuf,
     /// The log's verifier key (file or string): nothing is removed unless the log verifies.
     #[arg(long)]
@@ -220,6 +243,7 @@ pub struct GcArgs {
     /// List what would be removed; remove nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -235,6 +259,7 @@ pub struct IndexArgs {
     /// the index.
     #[arg(long, default_value_t = glassbox::transparency::subject_index::DEFAULT_SEGMENT)]
     segment: u64,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

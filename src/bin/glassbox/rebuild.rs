@@ -28,6 +28,7 @@ pub struct RebuildArgs {
     /// Sign a verdict (SLSA VSA) with this private key, written next to the provenance.
     #[arg(long)]
     key: Option<PathBuf>,
+    /// The verdict's `verifier.id`: who rebuilt (a URI).
     #[arg(long, default_value = DEFAULT_VERIFIER_ID)]
     verifier_id: String,
     /// Copy the rebuilt artifacts and bundle here.
@@ -45,6 +46,7 @@ pub struct RebuildArgs {
     build_base: PathBuf,
     #[command(flatten)]
     sandbox: SandboxArgs,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
     #[command(flatten)]

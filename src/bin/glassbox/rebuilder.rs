@@ -96,6 +96,7 @@ pub struct FollowArgs {
     /// Seconds between looks at the log.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     interval: u64,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -138,6 +139,7 @@ pub struct WorkArgs {
     /// Where job directories are made (default: the system's temporary directory).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// The verdicts' `verifier.id`: who rebuilt (a URI).
     #[arg(long, default_value = DEFAULT_VERIFIER_ID)]
     verifier_id: String,
     /// Parent directory of the canonical build roots.
@@ -148,6 +150,7 @@ pub struct WorkArgs {
     /// Work until the queue has had no job for 5 seconds, then exit.
     #[arg(long)]
     once: bool,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -162,6 +165,7 @@ pub struct StatusArgs {
     /// The trust policy: its rebuilder keys are the columns, its `[log]` authenticates the log.
     #[arg(long)]
     policy: PathBuf,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

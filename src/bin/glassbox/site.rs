@@ -27,6 +27,7 @@ pub struct SiteArgs {
     /// The output directory (created; files glassbox writes are replaced).
     #[arg(long)]
     out: PathBuf,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

@@ -24,6 +24,7 @@ pub struct VerifyArgs {
     /// (default: <attestations>/log).
     #[arg(long)]
     log: Option<String>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

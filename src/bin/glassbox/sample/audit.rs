@@ -35,6 +35,7 @@ pub struct AuditArgs {
     /// Statistics per day, month or year.
     #[arg(long, default_value = "month")]
     period: String,
+    /// Print the audit as JSON on stdout (docs/formats.md section 18).
     #[arg(long, conflicts_with = "jsonl")]
     json: bool,
     /// One line per decoded custody entry, for a SIEM.
@@ -59,6 +60,7 @@ pub struct LookupArgs {
     /// The customer's copy of the file: check that it opens the receipt's commitment.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

@@ -48,6 +48,7 @@ pub struct IntakeArgs {
     /// Where the intake envelope goes (default `<store>/batches/<batchId>.intoto.jsonl`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -65,6 +66,7 @@ pub struct ReceiptsArgs {
     /// Where receipts go (default `<store>/receipts/`).
     #[arg(long)]
     receipts: Option<PathBuf>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -73,8 +75,10 @@ pub struct ReceiptsArgs {
 pub struct ForgetArgs {
     /// The sample's commitment (64 hex digits).
     commitment: String,
+    /// The center's private sample store.
     #[arg(long)]
     store: PathBuf,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

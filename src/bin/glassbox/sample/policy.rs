@@ -35,6 +35,7 @@ pub struct PolicyArgs {
     /// digest>.intoto.jsonl`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

@@ -39,6 +39,7 @@ pub struct ReleaseArgs {
     /// Where `<request-hex>.age` is delivered.
     #[arg(long)]
     out: PathBuf,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }

@@ -26,8 +26,10 @@ use crate::render::print_json;
 
 #[derive(Args)]
 pub struct RequestArgs {
+    /// The center's private sample store (where the detail's salt is kept).
     #[arg(long)]
     store: PathBuf,
+    /// The trust policy in force: the request names its digest.
     #[arg(long)]
     policy: PathBuf,
     /// The sample's commitment (64 hex).
@@ -39,6 +41,7 @@ pub struct RequestArgs {
     /// Free text; the request carries only a salted commitment to it (kept in the store).
     #[arg(long)]
     detail: String,
+    /// Where the sample goes: a destination of the policy.
     #[arg(long)]
     destination: String,
     /// The age X25519 recipient (age1…) the sample is to be encrypted to.
@@ -47,6 +50,7 @@ pub struct RequestArgs {
     /// How long the request lives, e.g. 72h (default and maximum: the policy's request_lifetime).
     #[arg(long)]
     expires: Option<String>,
+    /// An emergency release under the policy's break-glass rule (audited as such).
     #[arg(long)]
     break_glass: bool,
     /// The requester's private key.
@@ -59,6 +63,7 @@ pub struct RequestArgs {
     /// Where to write the envelope (default: <store>/requests/<requestId>.intoto.jsonl).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
@@ -68,13 +73,16 @@ pub struct RequestArgs {
 pub struct DecideArgs {
     /// The request envelope file.
     request: PathBuf,
+    /// Approve the request.
     #[arg(long)]
     approve: bool,
+    /// Deny the request (with --why).
     #[arg(long, requires = "why")]
     deny: bool,
     /// Why the request is denied.
     #[arg(long, requires = "deny")]
     why: Option<String>,
+    /// Withdraw the request (its requester only).
     #[arg(long)]
     invalidate: bool,
     /// The approver's (or, to invalidate, the requester's) private key.
@@ -88,6 +96,7 @@ pub struct DecideArgs {
     /// <request-hex>.<decision-hex>.decision.intoto.jsonl).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
 }
