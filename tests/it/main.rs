@@ -16,6 +16,7 @@ mod custody_service;
 mod custody_story;
 mod custody_support;
 mod diff;
+mod docs;
 mod hash;
 mod keys;
 mod log;
