@@ -12,7 +12,8 @@
 //!   listed in [`SYNOPSES`] with why it is not run, and every `glassbox` line in it must name a
 //!   real subcommand and only options that subcommand's `--help` lists.
 //! - Other blocks (`toml`, `ini`, `yaml`, `text`, bare) must not look like a transcript (no line
-//!   starting with `$ `): a runnable example is a console block or it is not tested.
+//!   starting with `$ `): a runnable example is a console block or it is not tested. The
+//!   `glassbox` command lines of `ini` blocks (systemd's `ExecStart=`) are checked like a synopsis.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,6 +148,9 @@ fn every_doc_block_is_run_or_exempted() {
                     problems.extend(check_synopsis(&name, &block));
                 }
                 _ => {
+                    if block.info == "ini" {
+                        problems.extend(check_synopsis(&name, &block));
+                    }
                     if let Some(i) = block.body.iter().position(|l| l.starts_with("$ ")) {
                         problems.push(format!(
                             "{name}:{}: a `$ ` transcript in a `{}` block: make it a console block",
@@ -166,7 +170,7 @@ fn every_doc_block_is_run_or_exempted() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The `glassbox` command lines of a synopsis block, continuation lines joined.
+/// The `glassbox` command lines of a synopsis block or unit file, continuation lines joined.
 fn glassbox_lines(block: &Block) -> Vec<(usize, String)> {
     let mut lines = Vec::new();
     let mut current: Option<(usize, String)> = None;
@@ -182,7 +186,11 @@ fn glassbox_lines(block: &Block) -> Vec<(usize, String)> {
                 so_far.push_str(text.trim());
             }
             None => {
-                let command = text.trim_start().strip_prefix("exec ").unwrap_or(text.trim_start());
+                // `exec glassbox …` in a script, `ExecStart=/usr/bin/glassbox …` in a unit file.
+                let command = match text.find("bin/glassbox ") {
+                    Some(at) => &text[at + "bin/".len()..],
+                    None => text.trim_start().strip_prefix("exec ").unwrap_or(text.trim_start()),
+                };
                 if command.starts_with("glassbox ") {
                     current = Some((block.line + i, command.to_string()));
                 }
