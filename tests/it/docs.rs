@@ -602,3 +602,28 @@ fn every_environment_variable_is_documented() {
         .collect();
     assert!(missing.is_empty(), "environment variables no doc names (README.md, Environment variables): {missing:?}");
 }
+
+/// Every `cargo xtask TASK` the docs mention is a task xtask's usage lists.
+#[test]
+fn every_xtask_the_docs_name_exists() {
+    let main = std::fs::read_to_string(repo().join("xtask/src/main.rs")).unwrap();
+    let usage = main.split("\ntasks:\n").nth(1).expect("xtask's usage lists its tasks");
+    let tasks: Vec<&str> = usage
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(tasks.contains(&"build") && tasks.contains(&"custody"), "{tasks:?}");
+    let mut unknown = Vec::new();
+    for doc in documents().into_iter().chain([repo().join("ARCHITECTURE.md")]) {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        for (at, _) in text.match_indices("cargo xtask ") {
+            let task: String =
+                text[at + "cargo xtask ".len()..].chars().take_while(|c| c.is_ascii_lowercase()).collect();
+            if !task.is_empty() && !tasks.contains(&task.as_str()) {
+                unknown.push(format!("{}: cargo xtask {task}", relative(&doc)));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "tasks xtask does not have: {unknown:?}");
+}
