@@ -1,13 +1,14 @@
 //! The docs cannot drift: every fenced block of README.md and docs/*.md is either run or
 //! explicitly exempted here with a reason.
 //!
-//! - ```` ```console ```` blocks are transcripts: each `$ ` line (with its `\` continuation lines)
-//!   is run by `sh` (continuation lines may start with `> `) in the doc's scratch directory, with the test build's `glassbox` first on
-//!   `PATH`, and its output (stdout and stderr merged, in order) must match the lines below it,
-//!   with snapbox's wildcards: `[..]` inside a line, `...` for any lines. A last line `? N` says
-//!   the command exits with N (0 otherwise), as does a following `$ echo $?`. Shell variables a
-//!   command sets stay set. All console blocks of one doc are one scenario, run
-//!   in order in one directory that [`scenario`] prepares from the suite's shared fixtures.
+//! - ```` ```console ```` blocks are transcripts: each `$ ` line (with its `\` continuation
+//!   lines, which may start with `> `) is run by `sh` in the doc's scratch directory, with the
+//!   test build's `glassbox` first on `PATH`, and its output (stdout and stderr merged, in order)
+//!   must match the lines below it, with snapbox's wildcards: `[..]` inside a line, `...` for any
+//!   lines. A last line `? N` says the command exits with N (0 otherwise), as does a following
+//!   `$ echo $?`. Shell variables a command sets stay set. All console blocks of one doc are one
+//!   scenario, run in order in one directory: a test in `docs_scenarios.rs` prepares it from the
+//!   suite's shared fixtures and calls [`scenario`]; [`SCENARIOS`] lists those docs.
 //! - ```` ```sh ```` blocks are synopses (placeholders, services, other machines): each must be
 //!   listed in [`SYNOPSES`] with why it is not run, and every `glassbox` line in it must name a
 //!   real subcommand and only options that subcommand's `--help` lists.
@@ -21,7 +22,7 @@ use std::process::Command;
 use crate::support::*;
 
 /// The documents whose blocks are checked.
-fn documents() -> Vec<PathBuf> {
+pub(crate) fn documents() -> Vec<PathBuf> {
     let mut docs = vec![repo().join("README.md")];
     let mut more: Vec<PathBuf> = std::fs::read_dir(repo().join("docs"))
         .unwrap()
@@ -35,13 +36,13 @@ fn documents() -> Vec<PathBuf> {
 
 /// One fenced block: the info string, the line its body starts on, and its body.
 #[derive(Debug)]
-struct Block {
-    info: String,
-    line: usize,
-    body: Vec<String>,
+pub(crate) struct Block {
+    pub(crate) info: String,
+    pub(crate) line: usize,
+    pub(crate) body: Vec<String>,
 }
 
-fn blocks(text: &str) -> Vec<Block> {
+pub(crate) fn blocks(text: &str) -> Vec<Block> {
     let mut found = Vec::new();
     let mut open: Option<Block> = None;
     for (n, line) in text.lines().enumerate() {
@@ -56,7 +57,7 @@ fn blocks(text: &str) -> Vec<Block> {
     found
 }
 
-fn relative(doc: &Path) -> String {
+pub(crate) fn relative(doc: &Path) -> String {
     doc.strip_prefix(repo()).unwrap().display().to_string()
 }
 
@@ -362,7 +363,7 @@ fn run_console_blocks(doc: &str, dir: &Path) -> Vec<String> {
 }
 
 /// Runs a doc's console blocks in the directory `prepare` sets up; fails with every mismatch.
-fn scenario(doc: &str, prepare: impl FnOnce(&Path)) {
+pub(crate) fn scenario(doc: &str, prepare: impl FnOnce(&Path)) {
     assert!(SCENARIOS.contains(&doc), "{doc} is not in SCENARIOS");
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("work");
@@ -370,260 +371,4 @@ fn scenario(doc: &str, prepare: impl FnOnce(&Path)) {
     prepare(&dir);
     let problems = run_console_blocks(doc, &dir);
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
-}
-
-/// Copies a directory tree (regular files only).
-fn copy_tree(from: &Path, to: &Path) {
-    for (rel, bytes) in read_all(from) {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::write(dest, bytes).unwrap();
-    }
-}
-
-/// docs/custody.md: the whole chain on one machine, with the guide's own policy (its `toml`
-/// block) and one file to take in.
-#[test]
-fn custody_md() {
-    if !have_tool("age", &["--version"]) {
-        return;
-    }
-    scenario("docs/custody.md", |dir| {
-        let text = std::fs::read_to_string(repo().join("docs/custody.md")).unwrap();
-        let policy = blocks(&text).into_iter().find(|b| b.info == "toml").expect("the guide's policy");
-        std::fs::write(dir.join("policy.toml"), policy.body.join("\n") + "\n").unwrap();
-        write_tree(dir, &[("incoming/installer.exe", "MZ a suspicious installer\n")]);
-    });
-}
-
-/// docs/check.md: the example on the `manifest-dir` fixture.
-#[test]
-fn check_md() {
-    if !have_tool("bwrap", &["--version"]) {
-        return;
-    }
-    scenario("docs/check.md", |dir| copy_fixture("manifest-dir", &dir.join("tests/fixtures/manifest-dir")));
-}
-
-/// docs/formats.md: the key id with openssl, the source digest and the bundles' listings of the
-/// shared avscan build, a refused SOURCE_DATE_EPOCH.
-#[test]
-fn formats_md() {
-    let pair = avscan_pair();
-    scenario("docs/formats.md", |dir| {
-        let text = std::fs::read_to_string(repo().join("docs/formats.md")).unwrap();
-        let keys = blocks(&text).into_iter().find(|b| b.body.iter().any(|l| l.contains("BEGIN PUBLIC KEY"))).unwrap();
-        let public: Vec<&str> =
-            keys.body.iter().map(String::as_str).skip_while(|l| !l.contains("BEGIN PUBLIC KEY")).collect();
-        std::fs::write(dir.join("rfc8032-1.pub"), public.join("\n") + "\n").unwrap();
-        copy_avscan(&dir.join("examples/avscan"));
-        copy_tree(&pair.a.attestations, &dir.join("attestations"));
-        for bundle in ["avscan-0.1.0-x86_64-unknown-linux-gnu.tar.gz", "avscan-0.1.0-src.tar.gz"] {
-            std::fs::copy(pair.a.out.join(bundle), dir.join(bundle)).unwrap();
-        }
-    });
-}
-
-/// docs/deployer.md: `verify` of the shared avscan build's bundle under a policy of the builder
-/// and the log (the log made here from the build's provenance).
-#[test]
-fn deployer_md() {
-    let pair = avscan_pair();
-    scenario("docs/deployer.md", |dir| {
-        let attestations = dir.join("attestations");
-        copy_tree(&pair.a.attestations, &attestations);
-        std::fs::create_dir_all(attestations.join("keys")).unwrap();
-        std::fs::copy(&pair.public, attestations.join("keys/vendor.pub")).unwrap();
-        let (log_key, _) = keypair(dir.parent().unwrap(), "log");
-        let vkey = ok(glassbox()
-            .args(["log", "init"])
-            .arg(attestations.join("log"))
-            .args(["--origin", "example.com/log", "--key"])
-            .arg(&log_key));
-        std::fs::write(attestations.join("keys/log.vkey"), vkey).unwrap();
-        ok(glassbox()
-            .args(["log", "append"])
-            .arg(attestations.join("log"))
-            .arg("--key")
-            .arg(&log_key)
-            .arg(attestations.join("avscan/0.1.0/x86_64-unknown-linux-gnu.provenance.intoto.jsonl")));
-        std::fs::write(
-            attestations.join("policy.toml"),
-            "[builders]\nkeys = [\"keys/vendor.pub\"]\n[log]\nvkey = \"keys/log.vkey\"\nrequired = true\n",
-        )
-        .unwrap();
-        let bundle = "avscan-0.1.0-x86_64-unknown-linux-gnu.tar.gz";
-        std::fs::copy(pair.a.out.join(bundle), dir.join(bundle)).unwrap();
-        let binary = "x86_64-unknown-linux-gnu/avscan";
-        std::fs::create_dir_all(dir.join("x86_64-unknown-linux-gnu")).unwrap();
-        std::fs::copy(pair.a.out.join(binary), dir.join(binary)).unwrap();
-    });
-}
-
-/// docs/reviewer.md: `diff` of the two shared avscan builds, as the vendor's and the rebuild.
-#[test]
-fn reviewer_md() {
-    let pair = avscan_pair();
-    scenario("docs/reviewer.md", |dir| {
-        copy_tree(&pair.a.out, &dir.join("vendor"));
-        copy_tree(&pair.b.out, &dir.join("rebuilt"));
-    });
-}
-
-/// docs/source-review.md: the shared avscan build's source bundle against a checkout of a next
-/// version (made here: version 0.2.0, a doubled chunk size), diffed and reviewed.
-#[test]
-fn source_review_md() {
-    let pair = avscan_pair();
-    scenario("docs/source-review.md", |dir| {
-        std::fs::copy(pair.a.out.join("avscan-0.1.0-src.tar.gz"), dir.join("avscan-0.1.0-src.tar.gz")).unwrap();
-        let next = dir.join("avscan-0.2.0");
-        copy_avscan(&next);
-        for (file, old, new) in [
-            ("Cargo.toml", "version = \"0.1.0\"", "version = \"0.2.0\""),
-            ("crates/avscan-engine/src/lib.rs", "64 * 1024;", "128 * 1024;"),
-        ] {
-            let text = std::fs::read_to_string(next.join(file)).unwrap();
-            assert!(text.contains(old), "{file} no longer holds {old}");
-            std::fs::write(next.join(file), text.replace(old, new)).unwrap();
-        }
-    });
-}
-
-/// docs/releasing.md: the maintainers' keys and log, made in a fresh `attestations/`.
-#[test]
-fn releasing_md() {
-    scenario("docs/releasing.md", |dir| std::fs::create_dir_all(dir.join("attestations/keys")).unwrap());
-}
-
-/// design.md's layout shows the real `xtask` alias of `.cargo/config.toml`.
-#[test]
-fn design_md_shows_the_real_xtask_alias() {
-    let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).unwrap();
-    let alias = config.lines().find(|l| l.starts_with("xtask = ")).expect("an xtask alias");
-    let design = std::fs::read_to_string(repo().join("docs/design.md")).unwrap();
-    assert!(
-        design.lines().any(|l| l.starts_with(".cargo/config.toml") && l.ends_with(alias)),
-        "docs/design.md does not show {alias}"
-    );
-}
-
-/// docs/log.md: the operator's commands on the shared avscan build's attestations.
-#[test]
-fn log_md() {
-    scenario("docs/log.md", |dir| {
-        let pair = avscan_pair();
-        copy_tree(&pair.a.attestations, &dir.join("attestations"));
-        std::fs::create_dir_all(dir.join("attestations/keys")).unwrap();
-        std::fs::create_dir_all(dir.join("keys")).unwrap();
-        std::fs::copy(&pair.public, dir.join("keys/vendor.pub")).unwrap();
-    });
-}
-
-/// Every `.rs` file below `dir`.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .map(|e| e.unwrap().into_path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect()
-}
-
-/// The names in `"NAME"` string literals that directly follow one of `openers` in `text`.
-fn quoted_after(text: &str, openers: &[&str]) -> Vec<String> {
-    let mut names = Vec::new();
-    for opener in openers {
-        for (at, _) in text.match_indices(opener) {
-            let rest = &text[at + opener.len()..];
-            let name: String =
-                rest.chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
-            if !name.is_empty() && rest[name.len()..].starts_with('"') {
-                names.push(name);
-            }
-        }
-    }
-    names
-}
-
-/// The environment variables glassbox, xtask and the tests read, found in their sources: reads by
-/// name (`var`, `var_os`, a `*_VAR` constant, xtask's `key_from_env`), the object-store prefixes
-/// `log_serve.rs` filters the environment by, `TMPDIR` behind `temp_dir`, and every `GLASSBOX_*`
-/// name the tests use.
-fn variables_read() -> Vec<(String, PathBuf)> {
-    let mut found = Vec::new();
-    let roots = [repo().join("src"), repo().join("xtask/src"), repo().join("tests/it")];
-    for file in roots.iter().flat_map(|r| rust_files(r)) {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let mut names = quoted_after(&text, &["var(\"", "var_os(\"", "_VAR: &str = \"", "key_from_env(\""]);
-        if text.contains("env::temp_dir") {
-            names.push("TMPDIR".to_string());
-        }
-        if text.contains("env::vars") {
-            names.extend(
-                quoted_after(&text, &["starts_with(\"", "[\"", ", \""]).into_iter().filter(|n| n.ends_with('_')),
-            );
-        }
-        if file.starts_with(repo().join("tests")) {
-            for (at, _) in text.match_indices("GLASSBOX_") {
-                let name: String = text[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
-                    .collect();
-                if !name.ends_with('_') {
-                    names.push(name);
-                }
-            }
-        }
-        found.extend(names.into_iter().map(|n| (n, file.clone())));
-    }
-    found.sort();
-    found.dedup_by(|a, b| a.0 == b.0);
-    found
-}
-
-/// Every environment variable read anywhere is named in README.md or docs/ (a prefix as `AWS_*`).
-#[test]
-fn every_environment_variable_is_documented() {
-    let docs: String = documents().iter().map(|d| std::fs::read_to_string(d).unwrap()).collect();
-    let read = variables_read();
-    for expected in
-        ["GLASSBOX_ALLOW_OPEN_KEYS", "GLASSBOX_KEY", "GLASSBOX_REVIEWER_KEY", "PYTHON", "AWS_", "GLASSBOX_TEST_PYTHON"]
-    {
-        assert!(read.iter().any(|(n, _)| n == expected), "the scan no longer finds {expected}: {read:?}");
-    }
-    let missing: Vec<String> = read
-        .iter()
-        .filter(|(name, _)| {
-            let written = if name.ends_with('_') { format!("`{name}*`") } else { format!("`{name}`") };
-            !docs.contains(&written)
-        })
-        .map(|(name, file)| format!("{name} (read in {})", file.strip_prefix(repo()).unwrap().display()))
-        .collect();
-    assert!(missing.is_empty(), "environment variables no doc names (README.md, Environment variables): {missing:?}");
-}
-
-/// Every `cargo xtask TASK` the docs mention is a task xtask's usage lists.
-#[test]
-fn every_xtask_the_docs_name_exists() {
-    let main = std::fs::read_to_string(repo().join("xtask/src/main.rs")).unwrap();
-    let usage = main.split("\ntasks:\n").nth(1).expect("xtask's usage lists its tasks");
-    let tasks: Vec<&str> = usage
-        .lines()
-        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert!(tasks.contains(&"build") && tasks.contains(&"custody"), "{tasks:?}");
-    let mut unknown = Vec::new();
-    for doc in documents().into_iter().chain([repo().join("ARCHITECTURE.md")]) {
-        let text = std::fs::read_to_string(&doc).unwrap();
-        for (at, _) in text.match_indices("cargo xtask ") {
-            let task: String =
-                text[at + "cargo xtask ".len()..].chars().take_while(|c| c.is_ascii_lowercase()).collect();
-            if !task.is_empty() && !tasks.contains(&task.as_str()) {
-                unknown.push(format!("{}: cargo xtask {task}", relative(&doc)));
-            }
-        }
-    }
-    assert!(unknown.is_empty(), "tasks xtask does not have: {unknown:?}");
 }

@@ -17,6 +17,8 @@ mod custody_story;
 mod custody_support;
 mod diff;
 mod docs;
+mod docs_names;
+mod docs_scenarios;
 mod hash;
 mod keys;
 mod log;
