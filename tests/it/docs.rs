@@ -305,8 +305,7 @@ fn written_steps(block: &Block) -> Vec<Step> {
 }
 
 /// Runs the console blocks of `doc` in order in `dir`; returns every mismatch.
-fn run_console_blocks(doc: &str, dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+fn run_console_blocks(doc: &str, text: &str, dir: &Path) -> Vec<String> {
     let bin_dir = Path::new(GLASSBOX).parent().unwrap();
     let path = std::env::join_paths(
         std::iter::once(bin_dir.to_path_buf())
@@ -323,7 +322,7 @@ fn run_console_blocks(doc: &str, dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let mut ran = 0;
     let mut last_status = 0;
-    for block in blocks(&text).into_iter().filter(|b| b.info == "console") {
+    for block in blocks(text).into_iter().filter(|b| b.info == "console") {
         for step in steps(&block) {
             ran += 1;
             // Shell variables a step sets (`C=$(…)`) stay set for the doc's later steps.
@@ -369,6 +368,38 @@ pub(crate) fn scenario(doc: &str, prepare: impl FnOnce(&Path)) {
     let dir = temp.path().join("work");
     std::fs::create_dir(&dir).unwrap();
     prepare(&dir);
-    let problems = run_console_blocks(doc, &dir);
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    let problems = run_console_blocks(doc, &text, &dir);
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// The runner fails a wrong output, a wrong exit status and a missing file, and keeps variables
+/// and `$?` across steps.
+#[test]
+fn the_runner_finds_what_a_doc_gets_wrong() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("work");
+    std::fs::create_dir(&dir).unwrap();
+    let doc = "```console
+$ X=kept; echo \"$X in [ROOT]\"
+kept in [..]
+$ echo $X
+kept
+$ echo hello
+bye
+$ false
+$ false
+$ echo $?
+1
+$ glassbox key id missing.pub
+...
+$ glassbox --version
+glassbox [..]
+```
+";
+    let problems = run_console_blocks("test.md", doc, &dir);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(problems[0].starts_with("test.md:6: `echo hello`:"), "{}", problems[0]);
+    assert!(problems[1].starts_with("test.md:8: `false` exited 1, the doc says 0"), "{}", problems[1]);
+    assert!(problems[2].starts_with("test.md:12: `glassbox key id missing.pub` exited 2"), "{}", problems[2]);
 }
