@@ -34,7 +34,9 @@ pub struct WitnessPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct Verified {
     pub origin: String,
+    /// The checkpoint's size: the log's number of entries.
     pub size: u64,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub root: Sha256Digest,
     /// Full and partial hash tiles authenticated.
     pub tiles: u64,
