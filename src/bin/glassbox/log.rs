@@ -87,6 +87,9 @@ pub struct InitArgs {
     /// The log's private key: it signs the first checkpoint (mode 0600).
     #[arg(long)]
     key: PathBuf,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -123,6 +126,9 @@ pub struct ProveArgs {
     /// Prove the entry with this index.
     #[arg(long)]
     index: Option<u64>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Witness options shared by verify and check-proof.
@@ -219,6 +225,9 @@ pub struct WitnessKeyArgs {
     /// The witness's name (default: `witness-<key id 8 hex>`).
     #[arg(long)]
     name: Option<String>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -260,7 +269,11 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 Location::Dir(dir) => store::init(&LogDir::new(dir), &a.origin, &key)?,
                 location => bucket::init(&Objects::open(&location, &store_settings())?, &a.origin, &key)?,
             };
-            println!("{vkey}");
+            if a.json {
+                print_json(&serde_json::json!({ "origin": vkey.name, "vkey": vkey.to_string() }))?;
+            } else {
+                println!("{vkey}");
+            }
         }
         LogCommand::Append(a) => {
             let mut items = Vec::new();
@@ -326,7 +339,12 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 (None, None) => anyhow::bail!("give --envelope or --index"),
             };
             let (proof, _) = proofs::prove(&open_log(&a.dir)?, target)?;
-            print!("{}", proof.to_text());
+            if a.json {
+                // The receipt as its text (c2sp.org/tlog-proof@v1): the bytes `check-proof` reads.
+                print_json(&serde_json::json!({ "index": proof.index, "proof": proof.to_text() }))?;
+            } else {
+                print!("{}", proof.to_text());
+            }
         }
         LogCommand::CheckProof(a) => {
             let text = read_regular(&a.proof, MAX_PROOF_FILE)?;
@@ -455,7 +473,12 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                     "a witness name must be non-empty, without spaces or '+'"
                 ));
             }
-            println!("{}", NoteVerifier::cosignature_v1(&name, &key));
+            let vkey = NoteVerifier::cosignature_v1(&name, &key);
+            if a.json {
+                print_json(&serde_json::json!({ "name": name, "keyId": key.key_id(), "vkey": vkey.to_string() }))?;
+            } else {
+                println!("{vkey}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
