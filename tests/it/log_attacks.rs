@@ -279,7 +279,8 @@ fn d27_the_log_names_the_stored_line_and_stores_every_dsse_form_canonically() {
     assert_eq!(
         report["rewritten"],
         serde_json::json!([{"submitted": Sha256Digest::of(keyless.as_bytes()).prefixed(),
-                            "stored": Sha256Digest::of(without_keyid.as_bytes()).prefixed()}]),
+                            "stored": Sha256Digest::of(without_keyid.as_bytes()).prefixed(),
+                            "source": format!("{}:1", file.display())}]),
         "{report}"
     );
     // The spaced file proves its inclusion as the canonical envelope.

@@ -117,11 +117,12 @@ pub struct AppendArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("entry").required(true).args(["envelope", "index"])))]
 pub struct ProveArgs {
     /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
     /// Prove the entry of the envelope in this file (its first line).
-    #[arg(long, conflicts_with = "index", required_unless_present = "index")]
+    #[arg(long)]
     envelope: Option<PathBuf>,
     /// Prove the entry with this index.
     #[arg(long)]
