@@ -73,7 +73,8 @@ fn errors_are_a_json_object_on_stdout_with_the_exit_code_unchanged() {
     let missing = dir.path().join("missing");
 
     // Bad input, exit 2: a verifier key that is not one; a file that is not there; a usage error.
-    let error = error_of(&output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", "nonsense", "--json"])), 2);
+    let error =
+        error_of(&output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", "nonsense", "--json"])), 2);
     assert_eq!((error["kind"].as_str(), error["subject"].as_str()), (Some("invalid"), Some("--vkey")), "{error:#}");
     let error = error_of(&output(glassbox().args(["hash", "--json"]).arg(&missing)), 2);
     assert!(error["message"].as_str().unwrap().contains("missing"), "names the file: {error:#}");
@@ -131,8 +132,10 @@ fn log_reports_count_the_log_name_their_sources_and_prefix_their_digests() {
     std::fs::write(&second, format!("\n{}\n{}\n", verdict("a", "PASSED", &signer), verdict("b", "FAILED", &signer)))
         .unwrap();
 
-    let appended = json(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).args([&first, &second]).arg("--json"));
-    let sources: Vec<&str> = appended["added"].as_array().unwrap().iter().map(|a| a["source"].as_str().unwrap()).collect();
+    let appended =
+        json(glassbox().args(["log", "append"]).arg(&log).arg("--key").arg(&key).args([&first, &second]).arg("--json"));
+    let sources: Vec<&str> =
+        appended["added"].as_array().unwrap().iter().map(|a| a["source"].as_str().unwrap()).collect();
     let (f, s) = (first.display().to_string(), second.display().to_string());
     assert_eq!(sources, [format!("{f}:1"), format!("{f}:2"), format!("{f}:3"), format!("{s}:2"), format!("{s}:3")]);
     assert_prefixed_digests(&appended, &["envelope", "root"]);
@@ -143,7 +146,10 @@ fn log_reports_count_the_log_name_their_sources_and_prefix_their_digests() {
 
     // log verify says the log's size, and counts every entry it checked.
     let verified = json(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey, "--json"]));
-    assert_eq!((verified["size"].as_u64(), verified["entries"].as_u64(), verified["envelopes"].as_u64()), (Some(5), Some(5), Some(5)));
+    assert_eq!(
+        (verified["size"].as_u64(), verified["entries"].as_u64(), verified["envelopes"].as_u64()),
+        (Some(5), Some(5), Some(5))
+    );
     assert_prefixed_digests(&verified, &["root"]);
     let text = ok(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", &vkey]));
     assert!(text.contains("size 5") && text.contains(", 1 tile authenticated"), "{text}");
@@ -165,6 +171,13 @@ fn log_reports_count_the_log_name_their_sources_and_prefix_their_digests() {
     let proof = json(glassbox().args(["log", "prove"]).arg(&log).args(["--index", "4", "--json"]));
     assert_eq!(proof["index"], 4);
     assert!(proof["proof"].as_str().unwrap().starts_with("c2sp.org/tlog-proof@v1\n"), "{proof:#}");
-    let init = json(glassbox().args(["log", "init"]).arg(dir.path().join("log2")).args(["--origin", "a.example/b", "--key"]).arg(&key).arg("--json"));
+    let init = json(
+        glassbox()
+            .args(["log", "init"])
+            .arg(dir.path().join("log2"))
+            .args(["--origin", "a.example/b", "--key"])
+            .arg(&key)
+            .arg("--json"),
+    );
     assert!(init["vkey"].as_str().unwrap().starts_with("a.example/b+"), "{init:#}");
 }

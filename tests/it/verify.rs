@@ -137,8 +137,12 @@ fn the_whole_story_is_accepted() {
         assert_eq!((code, unmet), (0, Vec::<String>::new()), "{verdict:#}");
         crate::cli_json::assert_prefixed_digests(&verdict, &["sha256", "sourceDigests"]);
         // Evidence names keys by key id (the policy's path beside it) and digests in full.
-        let evidence: Vec<&Value> =
-            verdict["requirements"].as_array().unwrap().iter().flat_map(|r| r["evidence"].as_array().unwrap()).collect();
+        let evidence: Vec<&Value> = verdict["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["evidence"].as_array().unwrap())
+            .collect();
         assert!(evidence.iter().any(|e| e["key"].is_string()), "{verdict:#}");
         for e in evidence {
             if let Some(id) = e["key"].as_str() {

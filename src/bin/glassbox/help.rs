@@ -19,36 +19,75 @@ const EXIT_CODES: &[(&str, &str, &str)] = &[
     ("key generate", "the keys were written", NO_EXIT_1),
     ("key id", "the key id was printed", NO_EXIT_1),
     ("hash", "the source digest was printed and the manifest written", NO_EXIT_1),
-    ("build", "built, and the provenance signed", NO_EXIT_1),
-    ("check", "the builds are bit-for-bit identical", "the builds differ (the report says where and why)"),
+    (
+        "build",
+        "built, and the provenance signed",
+        "refused: the vendor's build code wrote what glassbox \
+does not accept (a planted link, endless output)",
+    ),
+    (
+        "check",
+        "the builds are bit-for-bit identical",
+        "the builds differ (the report says where and why), or \
+a build's output was refused as for build",
+    ),
     ("log", "success", "see each subcommand's --help"),
     ("log init", "the log was created", NO_EXIT_1),
     ("log append", "every envelope is in the log under a new checkpoint", LOG_REFUSED),
     ("log prove", "the proof was printed", "the log does not verify or does not hold the entry"),
-    ("log check-proof", "the receipt proves the envelope is in the log", "the receipt does not prove it: a signature, \
-the inclusion proof or a witness threshold fails"),
-    ("log verify", "the checkpoint, every tile and the older checkpoint's consistency verify", "the log is \
-inconsistent or a signature (checkpoint, cosignature, subject index) fails"),
-    ("log audit", "the log verifies and every entry and envelope matches it", "the log is inconsistent, an \
-entry or envelope does not match, or a signature is not by a --trust key"),
-    ("log cosign", "the checkpoint was cosigned", "refused: the checkpoint is not the log's, or not consistent with \
-the last one cosigned"),
+    (
+        "log check-proof",
+        "the receipt proves the envelope is in the log",
+        "the receipt does not prove it: a signature, \
+the inclusion proof or a witness threshold fails",
+    ),
+    (
+        "log verify",
+        "the checkpoint, every tile and the older checkpoint's consistency verify",
+        "the log is \
+inconsistent or a signature (checkpoint, cosignature, subject index) fails",
+    ),
+    (
+        "log audit",
+        "the log verifies and every entry and envelope matches it",
+        "the log is inconsistent, an \
+entry or envelope does not match, or a signature is not by a --trust key",
+    ),
+    (
+        "log cosign",
+        "the checkpoint was cosigned",
+        "refused: the checkpoint is not the log's, or not consistent with \
+the last one cosigned",
+    ),
     ("log list", "the entries were listed", "the log does not verify against its own checkpoint"),
     ("log witness-key", "the verifier key was printed", NO_EXIT_1),
     ("log gc", "the stale files were removed (or listed)", "the log does not verify: nothing was removed"),
     ("log index", "the subject index was written", "the log or its existing index does not verify"),
     ("log serve", "stopped by SIGTERM or SIGINT", "refused to start: the bucket's log does not verify"),
     ("log check-store", "the store honours create-only writes and compare-and-swap", "it does not"),
-    ("log mirror", "the copy holds the source's checkpoint and everything it commits to", "the source or the copy \
-does not verify (nothing unverified is written)"),
-    ("rebuild", "reproduced: the rebuild matches the provenance (verdict PASSED)", "not reproduced (verdict FAILED), \
-or the provenance is not signed by a --trust key"),
+    (
+        "log mirror",
+        "the copy holds the source's checkpoint and everything it commits to",
+        "the source or the copy \
+does not verify (nothing unverified is written)",
+    ),
+    (
+        "rebuild",
+        "reproduced: the rebuild matches the provenance (verdict PASSED)",
+        "not reproduced (verdict FAILED); \
+or refused: the provenance is not signed by a --trust key, or the source, Cargo.lock or vendored crates are not \
+the attested ones",
+    ),
     ("rebuilder", "success", "see each subcommand's --help"),
     ("rebuilder follow", "stopped, every job published", "the log does not verify"),
     ("rebuilder work", "stopped (or, with --once, the queue was empty)", "the log or a job does not verify"),
     ("rebuilder status", "the status was printed", "the log does not verify"),
-    ("verify", "the artifact is accepted by the policy", "the artifact is not accepted by the policy (the \
-report says which requirement fails)"),
+    (
+        "verify",
+        "the artifact is accepted by the policy",
+        "the artifact is not accepted by the policy (the \
+report says which requirement fails)",
+    ),
     ("diff", "the files are identical", "the files differ"),
     ("review", "success", "see each subcommand's --help"),
     ("review diff", "the two sources are identical", "the sources differ"),
@@ -57,14 +96,22 @@ report says which requirement fails)"),
     ("sample policy", "the policy statement was signed (and logged)", LOG_REFUSED),
     ("sample intake", "the batch was taken in, signed and logged; receipts written", LOG_REFUSED),
     ("sample receipts", "the receipts were written", LOG_REFUSED),
-    ("sample forget", "the sample and its salt are erased", "a receipt holding the salt could not be deleted: \
-the erasure is not complete"),
+    (
+        "sample forget",
+        "the sample and its salt are erased",
+        "a receipt holding the salt could not be deleted: \
+the erasure is not complete",
+    ),
     ("sample request", "the request was signed (and logged)", LOG_REFUSED),
     ("sample decide", "the decision was signed (and logged)", LOG_REFUSED),
     ("sample release", "the sample was released", "refused: a custody rule does not hold (the error names it)"),
     ("sample audit", "no violation", "a custody rule was violated, or the log does not verify"),
-    ("sample lookup", "answered from the log", "the file does not open the receipt's commitment, or the log does \
-not verify"),
+    (
+        "sample lookup",
+        "answered from the log",
+        "the file does not open the receipt's commitment, or the log does \
+not verify",
+    ),
     ("site", "the site was written", "the log does not verify, or a statement is not in it"),
     ("witness", "success", "see each subcommand's --help"),
     ("witness serve", "stopped by SIGTERM or SIGINT", NO_EXIT_1),
