@@ -19,6 +19,8 @@ fn error_of(out: &Output, code: i32) -> Value {
     assert_eq!(out.status.code(), Some(code), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: stdout is not JSON: {:?}", String::from_utf8_lossy(&out.stdout)));
+    // One line, so that a JSON-lines reader takes it as one more record.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "{json:#}");
     let object = json.as_object().unwrap();
     assert_eq!(object.keys().collect::<Vec<_>>(), ["error"], "{json:#}");
     let error = json["error"].clone();

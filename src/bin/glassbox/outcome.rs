@@ -110,8 +110,10 @@ struct Wrapped {
     error: ErrorReport,
 }
 
+/// On one line: a reader of a JSON-lines command (`rebuilder work --json`) gets one more line.
 fn print_error(error: ErrorReport) {
-    let text = glassbox::json::to_pretty(&Wrapped { error });
+    let mut text = String::from_utf8_lossy(&glassbox::json::to_compact(&Wrapped { error })).into_owned();
+    text.push('\n');
     // Nothing more can be said if stdout is closed: the exit code still tells.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
