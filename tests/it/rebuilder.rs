@@ -89,6 +89,7 @@ fn two_rebuilders_rebuild_every_release_once_and_verify_counts_verdicts_only_in_
     assert_eq!(status["queue"]["jobs"], 8, "{status}");
     assert_eq!(status["queue"]["followed"], indices.last().unwrap() + 1 + 3, "{status}");
     let releases_seen = status["releases"].as_array().unwrap();
+    crate::cli_json::assert_prefixed_digests(&status["releases"], &["provenance"]);
     assert_eq!(releases_seen.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), indices);
     for r in releases_seen {
         let results: Vec<&str> =
