@@ -92,6 +92,56 @@ impl<'de> Deserialize<'de> for Sha256Digest {
     }
 }
 
+/// Serialisers for the CLI's JSON reports, which write every digest as `sha256:<hex>`
+/// (docs/formats.md, "CLI JSON reports"); signed documents keep the bare hex of
+/// [`Sha256Digest`]'s own `Serialize`. Use them with `#[serde(serialize_with = "…")]`.
+pub mod report {
+    use serde::ser::SerializeSeq;
+    use serde::Serializer;
+
+    use super::Sha256Digest;
+
+    /// `sha256:<hex>`.
+    pub fn prefixed<S: Serializer>(d: &Sha256Digest, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.prefixed())
+    }
+
+    /// `sha256:<hex>` or `null`.
+    pub fn prefixed_opt<S: Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&d.prefixed()),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// A list of `sha256:<hex>`.
+    pub fn prefixed_vec<S: Serializer>(ds: &[Sha256Digest], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(ds.len()))?;
+        for d in ds {
+            seq.serialize_element(&d.prefixed())?;
+        }
+        seq.end()
+    }
+
+    /// A digest held as hex text (as a signed document spells it), prefixed; text that is not
+    /// a digest is written as it is, so nothing is hidden.
+    pub fn hex_text(hex: &str) -> String {
+        match Sha256Digest::from_hex(hex) {
+            Some(d) => d.prefixed(),
+            None => hex.to_string(),
+        }
+    }
+
+    /// [`hex_text`] of each, as a list.
+    pub fn prefixed_hex_vec<S: Serializer>(hexes: &[String], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(hexes.len()))?;
+        for h in hexes {
+            seq.serialize_element(&hex_text(h))?;
+        }
+        seq.end()
+    }
+}
+
 /// A writer that hashes and counts everything written through it.
 pub struct HashingWriter<W> {
     inner: W,

@@ -61,16 +61,19 @@ pub struct OutputFile {
     pub name: String,
     pub path: PathBuf,
     pub size: u64,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub sha256: Sha256Digest,
 }
 
 /// What a build produced.
 #[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BuildOutcome {
     pub component: String,
     pub version: String,
     /// Where the name and version came from.
     pub component_origin: String,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub source_digest: Sha256Digest,
     pub git_commit: Option<String>,
     pub dirty: bool,

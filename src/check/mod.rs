@@ -76,6 +76,7 @@ pub struct CheckReport {
     pub component: String,
     pub version: String,
     pub target: String,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub source_digest: Sha256Digest,
     /// The variations applied to the second build (never empty).
     pub variations: Vec<Variation>,

@@ -25,9 +25,11 @@ use crate::transparency::LogDir;
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     pub artifact: PathBuf,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub sha256: Sha256Digest,
     pub accepted: bool,
-    /// The source digests of the accepted provenance.
+    /// The source digests of the accepted provenance (hex; `sha256:<hex>` in JSON).
+    #[serde(serialize_with = "crate::digest::report::prefixed_hex_vec")]
     pub source_digests: Vec<String>,
     pub requirements: Vec<Requirement>,
 }
@@ -48,16 +50,26 @@ pub struct Requirement {
 pub struct Evidence {
     /// `file:line` under the attestations directory, or `log entry N`.
     pub statement: String,
-    /// The trusted key that signed it, if any: `<key id 8 hex> (<path in the policy>)`.
-    pub key: Option<String>,
+    /// The key id of the trusted key that signed it, if any.
+    pub key: Option<KeyId>,
+    /// That key's file, as the policy names it.
+    pub key_path: Option<String>,
     pub counted: bool,
+    /// What the statement says, digests in full (`sha256:<hex>`).
     pub detail: String,
     pub log_index: Option<u64>,
 }
 
 impl Evidence {
     fn of(f: &Found, key: Option<&TrustedKey>, counted: bool, detail: String, log_index: Option<u64>) -> Evidence {
-        Evidence { statement: f.location.clone(), key: key.map(describe), counted, detail, log_index }
+        Evidence {
+            statement: f.location.clone(),
+            key: key.map(|k| k.id.clone()),
+            key_path: key.map(|k| k.path.clone()),
+            counted,
+            detail,
+            log_index,
+        }
     }
 }
 
@@ -144,7 +156,7 @@ pub fn verify_in(cx: &Context, name: &Path, sha256: Sha256Digest, policy: &Polic
             .ok()
             .and_then(|st| st.predicate.build_definition.external_parameters.source.sha256())
             .map(|d| d.hex());
-        let (counted, detail, index) = log.count(f, key.map(describe), key.is_some(), || match &source {
+        let (counted, detail, index) = log.count(f, key, key.is_some(), || match &source {
             Some(s) => format!("provenance of these bytes, built from source {}", short(s)),
             None => "provenance of these bytes, but no source digest in it".into(),
         });
@@ -192,7 +204,7 @@ pub fn verify_in(cx: &Context, name: &Path, sha256: Sha256Digest, policy: &Polic
             let key = signer(&f.envelope, &policy.reviews.keys)?;
             let strong = criteria_satisfies(&review.predicate.criteria, &policy.review_criteria);
             let scoped = !matches!(review.predicate.scope, Scope::Paths { .. });
-            let (counted, detail, index) = log.count(f, key.map(describe), key.is_some() && strong && scoped, || {
+            let (counted, detail, index) = log.count(f, key, key.is_some() && strong && scoped, || {
                 let what = match &review.predicate.scope {
                     Scope::Full => format!("full review of {}", short(&to)),
                     Scope::Delta { from } => format!("delta review {} -> {}", short(from), short(&to)),
@@ -331,7 +343,7 @@ fn rebuilds(
                 // rebuilders log their verdicts, nobody has to copy them to the vendor (its entry
                 // is authenticated against the checkpoint, its signature checked here).
                 let would = key.is_some() && !on.is_empty() && !own;
-                let (counted, detail, index) = log.count(f, key.map(describe), would, || {
+                let (counted, detail, index) = log.count(f, key, would, || {
                     if own {
                         "PASSED rebuild by the key that signed the provenance itself".into()
                     } else if on.is_empty() {
@@ -424,6 +436,7 @@ fn describe(key: &TrustedKey) -> String {
     format!("{} ({})", key.id.short(), key.path)
 }
 
+/// A digest as evidence details write it: in full (the CLI's text shortens it).
 fn short(hex: &str) -> String {
-    format!("sha256:{}…", &hex[..12.min(hex.len())])
+    crate::digest::report::hex_text(hex)
 }

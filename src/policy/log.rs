@@ -163,7 +163,7 @@ impl LogView {
     pub fn count(
         &self,
         f: &Found,
-        key: Option<String>,
+        key: Option<&super::TrustedKey>,
         would: bool,
         detail: impl FnOnce() -> String,
     ) -> (bool, String, Option<u64>) {
@@ -174,7 +174,8 @@ impl LogView {
             detail.push_str(" — NOT in the log, not counted");
             self.missing.borrow_mut().push(Evidence {
                 statement: f.location.clone(),
-                key,
+                key: key.map(|k| k.id.clone()),
+                key_path: key.map(|k| k.path.clone()),
                 counted: false,
                 detail: "not in the log".into(),
                 log_index: None,

@@ -58,14 +58,20 @@ pub struct RebuildOutcome {
     pub reproduced: bool,
     pub stem: String,
     pub target: String,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub source_digest: Sha256Digest,
     /// The trusted key that signed the provenance.
     pub builder_key: KeyId,
-    /// The toolchain used, and how it was chosen.
+    /// The toolchain used, and how it was chosen, as the verdict's text records it.
+    #[serde(skip)]
     pub toolchain: String,
+    /// The same, as data (the JSON report's `toolchain`).
+    #[serde(rename = "toolchain")]
+    pub toolchain_used: ToolchainUsed,
     pub toolchain_mismatch: bool,
     /// How the rebuild confined the vendor's build code.
     pub sandbox: SandboxRecord,
+    #[serde(serialize_with = "prefixed_artifacts")]
     pub artifacts: Vec<ReproducedArtifact>,
     /// Differences between what the provenance records and what this glassbox would run.
     pub notes: Vec<String>,
@@ -84,6 +90,37 @@ pub struct RebuildOutcome {
     pub build_log_file: Option<PathBuf>,
 }
 
+/// The toolchain a rebuild ran, and how glassbox chose it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolchainUsed {
+    /// `rustc -vV` of the toolchain.
+    pub rustc: crate::toolchain::RustcVersion,
+    /// `local` (the one on PATH), `rustup` (the attested one, selected) or `mismatch` (a
+    /// different one, with --allow-toolchain-mismatch).
+    pub selected: &'static str,
+    /// The rustup toolchain's name, when `selected` is `rustup`.
+    pub rustup_toolchain: Option<String>,
+}
+
+/// The artifacts as the JSON report writes them: the verdict's records, digests `sha256:<hex>`.
+fn prefixed_artifacts<S: serde::Serializer>(list: &[ReproducedArtifact], s: S) -> std::result::Result<S::Ok, S::Error> {
+    use crate::digest::report::hex_text;
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        name: &'a str,
+        expected: Option<String>,
+        actual: Option<String>,
+        matches: bool,
+    }
+    s.collect_seq(list.iter().map(|a| Shown {
+        name: &a.name,
+        expected: a.expected.as_deref().map(hex_text),
+        actual: a.actual.as_deref().map(hex_text),
+        matches: a.matches,
+    }))
+}
+
 /// A mismatching artifact compared with the vendor's copy. A FAILED verdict's `.diff.json` file
 /// is a list of these.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -99,14 +136,14 @@ pub struct ArtifactDifference {
 pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
     let trusted = plan::verify(&req.provenance, &req.trusted)?;
     let plan = plan::plan(&trusted)?;
-    let (toolchain, toolchain_note, mismatch) = match ToolchainChoice::find(&req.host_env, &plan.rustc)? {
-        ToolchainChoice::Local(tc) => (tc, "the local toolchain".to_string(), false),
+    let (toolchain, toolchain_note, selected, mismatch) = match ToolchainChoice::find(&req.host_env, &plan.rustc)? {
+        ToolchainChoice::Local(tc) => (tc, "the local toolchain".to_string(), "local", false),
         ToolchainChoice::Selected(tc) => {
             let name = tc.rustup.as_ref().map_or(String::new(), |(_, n)| n.clone());
-            (tc, format!("rustup toolchain {name}"), false)
+            (tc, format!("rustup toolchain {name}"), "rustup", false)
         }
         ToolchainChoice::Mismatch(tc) if req.allow_toolchain_mismatch => {
-            (tc, "a DIFFERENT toolchain (--allow-toolchain-mismatch)".to_string(), true)
+            (tc, "a DIFFERENT toolchain (--allow-toolchain-mismatch)".to_string(), "mismatch", true)
         }
         ToolchainChoice::Mismatch(tc) => {
             return Err(Error::invalid(
@@ -192,6 +229,11 @@ pub fn rebuild(req: &RebuildRequest<'_>) -> Result<RebuildOutcome> {
         source_digest: plan.source_digest,
         builder_key: trusted.signer.clone(),
         toolchain: toolchain_desc,
+        toolchain_used: ToolchainUsed {
+            rustc: toolchain.rustc_version.clone(),
+            selected,
+            rustup_toolchain: toolchain.rustup.as_ref().filter(|_| selected == "rustup").map(|(_, n)| n.clone()),
+        },
         toolchain_mismatch: mismatch,
         sandbox: compiled.sandbox.clone(),
         artifacts,

@@ -23,6 +23,7 @@ use crate::transparency::{LogDir, LogEntry};
 #[serde(rename_all = "camelCase")]
 pub struct Release {
     pub index: u64,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub provenance: Sha256Digest,
     /// The binary bundle's subject name (`<component>-<version>-<target>.tar.gz`), as the
     /// entry describes it.

@@ -34,7 +34,9 @@ pub struct WitnessPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct Verified {
     pub origin: String,
+    /// The checkpoint's size: the log's number of entries.
     pub size: u64,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub root: Sha256Digest,
     /// Full and partial hash tiles authenticated.
     pub tiles: u64,
@@ -305,6 +307,8 @@ pub fn audit(
     let mut verified = verify(dir, log_key, witnesses, None)?;
     let size = verified.size;
     let tree = dir.tree(size);
+    // Entries whose signatures fail the --trust keys: all of them are named, not the first.
+    let mut untrusted = Vec::new();
     let mut index = 0u64;
     while index < size {
         let end = (index + TILE_WIDTH).min(size);
@@ -318,18 +322,39 @@ pub fn audit(
                 return Err(Error::rejected(&at, "its bundle does not hash to the leaf in the tile"));
             }
             let bundle = dir.file(&LogDir::envelopes_path(i / TILE_WIDTH, (size - i + i % TILE_WIDTH).min(TILE_WIDTH)));
-            check_envelope(entry, envelope, &at, &bundle.display().to_string(), trusted)?;
+            if let Some(why) = check_envelope(entry, envelope, &at, &bundle.display().to_string(), trusted)? {
+                untrusted.push(why);
+            }
             verified.envelopes += 1;
         }
         verified.entries += entries.len() as u64;
         index = end;
     }
+    if !untrusted.is_empty() {
+        const LISTED: usize = 50;
+        let more = untrusted.len().saturating_sub(LISTED);
+        let mut list = untrusted[..untrusted.len().min(LISTED)].join("; ");
+        if more > 0 {
+            list.push_str(&format!("; and {more} more"));
+        }
+        return Err(Error::rejected(
+            format!("{} of {size} entries", untrusted.len()),
+            format!("a signature is not by a --trust key or does not verify: {list}"),
+        ));
+    }
     verified.subject_index = super::subject_index::check(dir, log_key, size)?;
     Ok(verified)
 }
 
-/// The stored envelope must be exactly the one the entry names and describe the same things.
-fn check_envelope(entry_bytes: &[u8], line: &[u8], at: &str, bundle: &str, trusted: &[PublicKey]) -> Result<()> {
+/// The stored envelope must be exactly the one the entry names and describe the same things
+/// (an error otherwise); with `trusted` keys, what is wrong with its signatures, if anything.
+fn check_envelope(
+    entry_bytes: &[u8],
+    line: &[u8],
+    at: &str,
+    bundle: &str,
+    trusted: &[PublicKey],
+) -> Result<Option<String>> {
     let entry = LogEntry::parse(entry_bytes, at)?;
     let digest = entry.envelope_digest().ok_or_else(|| Error::rejected(at, "names no envelope digest"))?;
     let origin = format!("{bundle} ({at})");
@@ -344,9 +369,9 @@ fn check_envelope(entry_bytes: &[u8], line: &[u8], at: &str, bundle: &str, trust
     if !trusted.is_empty() {
         let envelope: Envelope =
             serde_json::from_str(line).map_err(|e| Error::rejected(&origin, format!("not a DSSE envelope ({e})")))?;
-        check_signatures(&envelope, trusted, &origin)?;
+        return Ok(check_signatures(&envelope, trusted).map(|why| format!("{origin}: {why}")));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Every signature of `envelope`, each on its own, with the key id rules of formats.md
@@ -355,21 +380,24 @@ fn check_envelope(entry_bytes: &[u8], line: &[u8], at: &str, bundle: &str, trust
 /// threshold rule (which ignores signatures that do not verify) on purpose: an audit asks
 /// whether every signature in the log is good, so a bogus signature naming a trusted key id
 /// beside a valid one is an error, not noise.
-fn check_signatures(envelope: &Envelope, trusted: &[PublicKey], origin: &str) -> Result<()> {
-    let message = pae(&envelope.payload_type, &envelope.payload_bytes()?);
+fn check_signatures(envelope: &Envelope, trusted: &[PublicKey]) -> Option<String> {
+    let Ok(payload) = envelope.payload_bytes() else {
+        return Some("the payload is not base64".to_string());
+    };
+    let message = pae(&envelope.payload_type, &payload);
     for (n, sig) in envelope.signatures.iter().enumerate() {
         let which = || format!("signature {} (key id {:?})", n + 1, sig.keyid.chars().take(64).collect::<String>());
         let keys: Vec<&PublicKey> =
             trusted.iter().filter(|k| sig.keyid.is_empty() || k.key_id().as_str() == sig.keyid).collect();
         if keys.is_empty() {
-            return Err(Error::rejected(origin, format!("{} is not by a --trust key", which())));
+            return Some(format!("{} is not by a --trust key", which()));
         }
         let valid = BASE64.decode(&sig.sig).is_ok_and(|bytes| keys.iter().any(|k| k.verify(&message, &bytes)));
         if !valid {
-            return Err(Error::rejected(origin, format!("{} does not verify with the --trust key it names", which())));
+            return Some(format!("{} does not verify with the --trust key it names", which()));
         }
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ pub struct CheckedProof {
     pub origin: String,
     pub index: u64,
     pub size: u64,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub envelope: Sha256Digest,
     pub cosigned_by: Vec<String>,
 }

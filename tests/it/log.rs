@@ -129,8 +129,9 @@ fn append_prove_check_and_list() {
 
     let listed = ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"));
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 300);
-    assert_eq!(listed[7]["entry"]["subjects"][0]["name"], "artifact-7");
+    assert_eq!((listed["size"].as_u64(), listed["entries"].as_array().unwrap().len()), (Some(300), 300));
+    assert!(listed["root"].as_str().unwrap().starts_with("sha256:"), "{}", listed["root"]);
+    assert_eq!(listed["entries"][7]["entry"]["subjects"][0]["name"], "artifact-7");
     assert_eq!(audit(&log, &vkey).status.code(), Some(0), "{}", String::from_utf8_lossy(&audit(&log, &vkey).stderr));
 }
 
@@ -307,7 +308,7 @@ fn racing_appenders_lose_nothing() {
     assert_eq!(size(&log), 400);
     let listed: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
-    let mut names: Vec<String> = listed
+    let mut names: Vec<String> = listed["entries"]
         .as_array()
         .unwrap()
         .iter()

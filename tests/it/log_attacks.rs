@@ -174,8 +174,8 @@ fn d2_envelopes_with_control_characters_in_names_are_logged_and_still_audit() {
     assert!(text.contains("a\\x0ab\\x1b[2K") && !text.contains('\u{1b}'), "{text}");
     let json: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
-    assert_eq!(json[0]["entry"]["subjects"][0]["name"], "a\nb\u{1b}[2K");
-    assert_eq!(json[0]["entry"]["predicateType"], "x\u{7}\u{0}");
+    assert_eq!(json["entries"][0]["entry"]["subjects"][0]["name"], "a\nb\u{1b}[2K");
+    assert_eq!(json["entries"][0]["entry"]["predicateType"], "x\u{7}\u{0}");
 }
 
 #[test]
@@ -269,17 +269,18 @@ fn d27_the_log_names_the_stored_line_and_stores_every_dsse_form_canonically() {
     assert_eq!(stored, format!("{line}\n").as_bytes());
     let listed: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "list"]).arg(&log).arg("--json"))).unwrap();
-    assert_eq!(listed[0]["entry"]["envelope"], canonical.as_str());
+    assert_eq!(listed["entries"][0]["entry"]["envelope"], canonical.as_str());
     // An empty key id is another envelope (its signer list differs); its canonical form omits
     // the key id, as an envelope glassbox signs without one would.
     let file = line_file(dir.path(), "keyless.jsonl", &keyless);
     let report = append_json(&log, &key, &file);
-    assert_eq!(report["added"][0][0], 1, "{report}");
+    assert_eq!(report["added"][0]["index"], 1, "{report}");
     let without_keyid = keyless.replace("\"keyid\":\"\",", "");
     assert_eq!(
         report["rewritten"],
         serde_json::json!([{"submitted": Sha256Digest::of(keyless.as_bytes()).prefixed(),
-                            "stored": Sha256Digest::of(without_keyid.as_bytes()).prefixed()}]),
+                            "stored": Sha256Digest::of(without_keyid.as_bytes()).prefixed(),
+                            "source": format!("{}:1", file.display())}]),
         "{report}"
     );
     // The spaced file proves its inclusion as the canonical envelope.

@@ -48,7 +48,7 @@ fn a_directory_log_is_taken_over_by_the_service_and_keeps_its_entries() {
     let again: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "append", &service.url, "--json"]).arg(&old))).unwrap();
     assert_eq!(again["size"], 320, "{again}");
-    assert_eq!(again["added"][0][0], 257, "{again}");
+    assert_eq!(again["added"][0]["index"], 257, "{again}");
     for verb in ["verify", "audit"] {
         assert!(ok(glassbox().args(["log", verb, &service.url, "--vkey", &vkey])).contains("size 320"));
     }
@@ -152,7 +152,7 @@ fn takeover_clears_a_killed_appends_leftovers_and_gc_leaves_a_served_directory_a
     let again: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "append", &service.url, "--json"]).arg(&first))).unwrap();
     assert_eq!(again["size"], 5, "{again}");
-    assert_eq!(again["added"][0][0], 0, "{again}");
+    assert_eq!(again["added"][0]["index"], 0, "{again}");
     for n in 0..3 {
         let more = dir.path().join(format!("more-{n}.jsonl"));
         envelopes(&more, 5 + n, 1);

@@ -6,6 +6,7 @@ mod azure_store;
 mod bad_input;
 mod build;
 mod check;
+mod cli_json;
 mod custody_audit;
 mod custody_history;
 mod custody_intake;

@@ -46,6 +46,12 @@ fn rebuild_from_the_source_bundle_offline_passes_and_signs_a_vsa() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["reproduced"], true);
+    crate::cli_json::assert_prefixed_digests(&report, &["sourceDigest", "expected", "actual"]);
+    let builder = glassbox::keys::PublicKey::read(&pair.public).unwrap().key_id();
+    assert_eq!(report["builderKey"], builder.as_str(), "{report:#}");
+    // The toolchain as data, not a sentence.
+    assert!(report["toolchain"]["rustc"]["release"].is_string(), "{report:#}");
+    assert!(["local", "rustup"].contains(&report["toolchain"]["selected"].as_str().unwrap()), "{report:#}");
 
     let id = glassbox::keys::PublicKey::read(&reviewer_pub).unwrap().key_id();
     let vsa_path = provenance.with_file_name(format!("{TARGET}.rebuild.{}.intoto.jsonl", id.short()));
@@ -76,6 +82,11 @@ fn untrusted_signer_and_edited_payload_are_definite_noes() {
     let out = rebuild(dir.path(), &provenance, &bundle, &stranger, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no signature by a --trust key verifies"), "{}", stderr(&out));
+    // With --json the refusal is a JSON error object on stdout, exit code unchanged.
+    let out = rebuild(dir.path(), &provenance, &bundle, &stranger, &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["error"]["exitCode"].as_u64(), report["error"]["kind"].as_str()), (Some(1), Some("rejected")));
 
     let pair = avscan_pair();
     let text = std::fs::read_to_string(&provenance).unwrap();

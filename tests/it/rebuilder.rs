@@ -23,7 +23,7 @@ fn verdict_entries(w: &World) -> Vec<serde_json::Value> {
     let listed: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "list", &w.service.url, "--json", "--type", SLSA_VSA_V1])))
             .unwrap();
-    listed.as_array().unwrap().clone()
+    listed["entries"].as_array().unwrap().clone()
 }
 
 fn outcomes(outputs: &[Vec<serde_json::Value>]) -> Vec<&serde_json::Value> {
@@ -56,7 +56,7 @@ fn two_rebuilders_rebuild_every_release_once_and_verify_counts_verdicts_only_in_
     let listed: serde_json::Value =
         serde_json::from_str(&ok(glassbox().args(["log", "list", &w.service.url, "--json"]))).unwrap();
     for (n, i) in indices.iter().enumerate() {
-        let provenance = listed[*i as usize]["entry"]["envelope"].as_str().unwrap().to_string();
+        let provenance = listed["entries"][*i as usize]["entry"]["envelope"].as_str().unwrap().to_string();
         let job = Job { log: origin.clone(), index: *i, provenance };
         assert!(queue.republish(&job, &format!("again-{n}")).unwrap());
     }
@@ -89,6 +89,7 @@ fn two_rebuilders_rebuild_every_release_once_and_verify_counts_verdicts_only_in_
     assert_eq!(status["queue"]["jobs"], 8, "{status}");
     assert_eq!(status["queue"]["followed"], indices.last().unwrap() + 1 + 3, "{status}");
     let releases_seen = status["releases"].as_array().unwrap();
+    crate::cli_json::assert_prefixed_digests(&status["releases"], &["provenance"]);
     assert_eq!(releases_seen.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), indices);
     for r in releases_seen {
         let results: Vec<&str> =

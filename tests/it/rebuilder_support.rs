@@ -169,7 +169,7 @@ impl World {
         let report: serde_json::Value =
             serde_json::from_str(&ok(glassbox().args(["log", "append", &self.service.url, "--json"]).arg(file)))
                 .unwrap();
-        report["added"].as_array().unwrap().iter().map(|a| a[0].as_u64().unwrap()).collect()
+        report["added"].as_array().unwrap().iter().map(|a| a["index"].as_u64().unwrap()).collect()
     }
 
     /// A rebuilder's key pair.

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use glassbox::attest::vsa::VerificationSummary;
 use glassbox::attest::{Envelope, Statement, SLSA_VSA_V1};
+use glassbox::digest::Sha256Digest;
 use glassbox::keys::PrivateKey;
 use serde_json::Value;
 
@@ -134,6 +135,21 @@ fn the_whole_story_is_accepted() {
     for artifact in [s.binary.clone(), avscan_pair().a.out.join("avscan-0.1.0-x86_64-unknown-linux-gnu.tar.gz")] {
         let (code, unmet, verdict) = verify(&artifact, &s.att);
         assert_eq!((code, unmet), (0, Vec::<String>::new()), "{verdict:#}");
+        crate::cli_json::assert_prefixed_digests(&verdict, &["sha256", "sourceDigests"]);
+        // Evidence names keys by key id (the policy's path beside it) and digests in full.
+        let evidence: Vec<&Value> = verdict["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["evidence"].as_array().unwrap())
+            .collect();
+        assert!(evidence.iter().any(|e| e["key"].is_string()), "{verdict:#}");
+        for e in evidence {
+            if let Some(id) = e["key"].as_str() {
+                assert!(Sha256Digest::from_hex(id).is_some() && e["keyPath"].is_string(), "{e:#}");
+            }
+            assert!(!e["detail"].as_str().unwrap().contains('…'), "a shortened digest: {e:#}");
+        }
     }
     let text = ok(glassbox().arg("verify").arg(&s.binary).arg("--policy").arg(s.att.join("policy.toml")));
     for needle in ["[met] builder", "[met] rebuilds: 2 of 2", "[met] reviews", "[met] log", "log index", "ACCEPTED"] {
@@ -229,7 +245,8 @@ fn a_rebuild_or_review_not_in_the_log_does_not_count() {
         assert_eq!(unmet, vec![requirement.to_string(), "log".to_string()], "{what}: {verdict:#}");
         // The missing statement is named with the trusted key that signed it.
         let log = verdict["requirements"].as_array().unwrap().iter().find(|r| r["name"] == "log").unwrap();
-        assert!(log["evidence"][0]["key"].is_string(), "{what}: {log:#}");
+        let id = log["evidence"][0]["key"].as_str().unwrap_or_default();
+        assert!(Sha256Digest::from_hex(id).is_some(), "{what}: not a key id: {log:#}");
     }
 }
 

@@ -1,5 +1,5 @@
 //! `glassbox log`: the transparency log of attestations (init, append, prove, check-proof,
-//! verify, audit, cosign, list, witness-key, gc).
+//! verify, audit, cosign, witness-key, gc, index, mirror; `list` is in log_list.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,11 +18,11 @@ use glassbox::tlog::proof::TlogProof;
 use glassbox::transparency::audit::{self, WitnessPolicy};
 use glassbox::transparency::entry::MAX_ENVELOPE_BYTES;
 use glassbox::transparency::proofs::{self, Target};
-use glassbox::transparency::{bucket, gc, mirror, store, witness, LogDir, LogEntry, Loggable};
+use glassbox::transparency::{bucket, gc, mirror, store, witness, LogDir, Loggable};
 
 use crate::context::now;
 use crate::log_serve::store_settings;
-use crate::render::{print_json, table};
+use crate::render::print_json;
 
 #[derive(Subcommand)]
 pub enum LogCommand {
@@ -41,7 +41,7 @@ pub enum LogCommand {
     /// As a witness: cosign a checkpoint consistent with the last one cosigned.
     Cosign(CosignArgs),
     /// List every entry: index, type, subjects, signers.
-    List(ListArgs),
+    List(crate::log_list::ListArgs),
     /// Print a witness's cosignature verifier key.
     WitnessKey(WitnessKeyArgs),
     /// Remove the partial tiles and bundles the current checkpoint no longer needs, and the
@@ -87,6 +87,9 @@ pub struct InitArgs {
     /// The log's private key: it signs the first checkpoint (mode 0600).
     #[arg(long)]
     key: PathBuf,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -114,15 +117,19 @@ pub struct AppendArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("entry").required(true).args(["envelope", "index"])))]
 pub struct ProveArgs {
     /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
     dir: String,
     /// Prove the entry of the envelope in this file (its first line).
-    #[arg(long, conflicts_with = "index", required_unless_present = "index")]
+    #[arg(long)]
     envelope: Option<PathBuf>,
     /// Prove the entry with this index.
     #[arg(long)]
     index: Option<u64>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Witness options shared by verify and check-proof.
@@ -212,18 +219,6 @@ pub struct CosignArgs {
 }
 
 #[derive(Args)]
-pub struct ListArgs {
-    /// The log: a directory, a bucket (`s3://…`, `gs://…`, `az://…`) or a base URL (`https://…`).
-    dir: String,
-    /// Only entries of this predicate type.
-    #[arg(long = "type")]
-    predicate_type: Option<String>,
-    /// Print the result as JSON on stdout (docs/formats.md describes it).
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
 pub struct WitnessKeyArgs {
     /// The witness's public key.
     #[arg(long)]
@@ -231,6 +226,9 @@ pub struct WitnessKeyArgs {
     /// The witness's name (default: `witness-<key id 8 hex>`).
     #[arg(long)]
     name: Option<String>,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -272,20 +270,34 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 Location::Dir(dir) => store::init(&LogDir::new(dir), &a.origin, &key)?,
                 location => bucket::init(&Objects::open(&location, &store_settings())?, &a.origin, &key)?,
             };
-            println!("{vkey}");
+            if a.json {
+                print_json(&serde_json::json!({ "origin": vkey.name, "vkey": vkey.to_string() }))?;
+            } else {
+                println!("{vkey}");
+            }
         }
         LogCommand::Append(a) => {
             let mut items = Vec::new();
+            let mut sources = Vec::new();
             for file in &a.envelopes {
                 let text = read_regular_text(file, MAX_APPEND_FILE)?;
-                items.extend(Loggable::parse_lines(&text, &file.display().to_string())?);
+                let parsed = Loggable::parse_lines(&text, &file.display().to_string())?;
+                // parse_lines takes every non-blank line, in order: number them the same way.
+                let lines = text.split('\n').enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(n, _)| n + 1);
+                sources.extend(lines.map(|n| format!("{}:{n}", file.display())).take(parsed.len()));
+                items.extend(parsed);
             }
             // Envelopes submitted in another DSSE form are stored (and named) in the canonical
             // compact form: say which digest names each such submission.
             let rewritten: Vec<Rewritten> = items
                 .iter()
-                .filter(|i| i.rewritten())
-                .map(|i| Rewritten { submitted: i.submitted.prefixed(), stored: i.digest.prefixed() })
+                .zip(&sources)
+                .filter(|(i, _)| i.rewritten())
+                .map(|(i, source)| Rewritten {
+                    submitted: i.submitted.prefixed(),
+                    stored: i.digest.prefixed(),
+                    source: source.clone(),
+                })
                 .collect();
             let appended = match Location::parse(&a.dir)? {
                 Location::Url(url) => submit_all(&url, &a, &items)?,
@@ -301,17 +313,22 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                     "only the log service appends to a bucket: submit to its URL"
                 )),
             };
+            let report = AppendReport::new(&appended, &items, &sources, rewritten);
             if a.json {
-                print_json(&AppendReport { appended: &appended, rewritten })?;
+                print_json(&report)?;
             } else {
-                for (i, d) in &appended.added {
-                    println!("added    {i:>8}  {}", d.prefixed());
+                for (what, list) in [("added  ", &report.added), ("present", &report.already_logged)] {
+                    for e in list {
+                        println!("{what}  {:>8}  {}  {}", e.index, e.envelope.prefixed(), escape(&e.source));
+                    }
                 }
-                for (i, d) in &appended.already_logged {
-                    println!("present  {i:>8}  {}", d.prefixed());
-                }
-                for r in &rewritten {
-                    println!("canonical form {} logged for the submitted line {}", r.stored, r.submitted);
+                for r in &report.rewritten {
+                    println!(
+                        "canonical form {} logged for the submitted line {} ({})",
+                        r.stored,
+                        r.submitted,
+                        escape(&r.source)
+                    );
                 }
                 println!("checkpoint: size {}, root {}", appended.size, appended.root);
             }
@@ -323,7 +340,12 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 (None, None) => anyhow::bail!("give --envelope or --index"),
             };
             let (proof, _) = proofs::prove(&open_log(&a.dir)?, target)?;
-            print!("{}", proof.to_text());
+            if a.json {
+                // The receipt as its text (c2sp.org/tlog-proof@v1): the bytes `check-proof` reads.
+                print_json(&serde_json::json!({ "index": proof.index, "proof": proof.to_text() }))?;
+            } else {
+                print!("{}", proof.to_text());
+            }
         }
         LogCommand::CheckProof(a) => {
             let text = read_regular(&a.proof, MAX_PROOF_FILE)?;
@@ -378,7 +400,7 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                 println!("cosigned {} at size {} ({since})", done.origin, done.size);
             }
         }
-        LogCommand::List(a) => list(&a)?,
+        LogCommand::List(a) => crate::log_list::list(&a)?,
         LogCommand::Serve(a) => return crate::log_serve::serve(a),
         LogCommand::CheckStore(a) => return crate::log_serve::check_store(a),
         LogCommand::Mirror(a) => {
@@ -452,7 +474,12 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                     "a witness name must be non-empty, without spaces or '+'"
                 ));
             }
-            println!("{}", NoteVerifier::cosignature_v1(&name, &key));
+            let vkey = NoteVerifier::cosignature_v1(&name, &key);
+            if a.json {
+                print_json(&serde_json::json!({ "name": name, "keyId": key.key_id(), "vkey": vkey.to_string() }))?;
+            } else {
+                println!("{vkey}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -560,12 +587,46 @@ pub(crate) fn witnesses(args: &WitnessArgs) -> Result<WitnessPolicy> {
     Ok(WitnessPolicy { witnesses, threshold: args.witness_threshold })
 }
 
-/// `log append --json`: the append, and the submissions stored in canonical form.
+/// `log append --json`: each envelope's entry and the `file:line` it came from, the new
+/// checkpoint, and the submissions stored in canonical form.
 #[derive(serde::Serialize)]
-struct AppendReport<'a> {
-    #[serde(flatten)]
-    appended: &'a store::Appended,
+#[serde(rename_all = "camelCase")]
+struct AppendReport {
+    added: Vec<AppendedEntry>,
+    already_logged: Vec<AppendedEntry>,
+    size: u64,
+    #[serde(serialize_with = "glassbox::digest::report::prefixed")]
+    root: Sha256Digest,
     rewritten: Vec<Rewritten>,
+}
+
+/// One envelope of an append: its entry, its stored line's digest and where it was read.
+#[derive(serde::Serialize)]
+struct AppendedEntry {
+    index: u64,
+    #[serde(serialize_with = "glassbox::digest::report::prefixed")]
+    envelope: Sha256Digest,
+    /// `file:line` of the submission (the first, when the same envelope was given twice).
+    source: String,
+}
+
+impl AppendReport {
+    fn new(appended: &store::Appended, items: &[Loggable], sources: &[String], rewritten: Vec<Rewritten>) -> Self {
+        let source_of = |digest: &Sha256Digest| {
+            let at = items.iter().position(|i| i.digest == *digest);
+            at.and_then(|at| sources.get(at)).cloned().unwrap_or_default()
+        };
+        let entries = |list: &[(u64, Sha256Digest)]| {
+            list.iter().map(|(index, d)| AppendedEntry { index: *index, envelope: *d, source: source_of(d) }).collect()
+        };
+        AppendReport {
+            added: entries(&appended.added),
+            already_logged: entries(&appended.already_logged),
+            size: appended.size,
+            root: appended.root,
+            rewritten,
+        }
+    }
 }
 
 /// A submitted envelope line and the canonical compact line the log stores for it.
@@ -573,6 +634,8 @@ struct AppendReport<'a> {
 struct Rewritten {
     submitted: String,
     stored: String,
+    /// `file:line` of the submitted line.
+    source: String,
 }
 
 fn single_envelope(path: &Path) -> Result<Envelope> {
@@ -595,7 +658,8 @@ fn report(v: &audit::Verified, json: bool, what: &str) -> Result<()> {
     if json {
         return print_json(v);
     }
-    println!("{what} {}: size {}, root {}, {} tiles authenticated", v.origin, v.size, v.root, v.tiles);
+    let tiles = if v.tiles == 1 { "tile" } else { "tiles" };
+    println!("{what} {}: size {}, root {}, {} {tiles} authenticated", v.origin, v.size, v.root, v.tiles);
     if v.entries > 0 {
         println!("{} entries recomputed, {} stored envelopes checked", v.entries, v.envelopes);
     }
@@ -607,37 +671,6 @@ fn report(v: &audit::Verified, json: bool, what: &str) -> Result<()> {
     }
     if let Some(n) = v.subject_index {
         println!("the signed subject index of the first {n} entries matches them");
-    }
-    Ok(())
-}
-
-/// The outsider's view: every entry the checkpoint commits to (tiles and leaves checked).
-fn list(a: &ListArgs) -> Result<()> {
-    let (_, entries) = audit::committed_entries(&open_log(&a.dir)?)?;
-    let mut rows = Vec::new();
-    let mut listed = Vec::new();
-    for (i, bytes) in entries.iter().enumerate() {
-        let entry = LogEntry::parse(bytes, &format!("entry {i}"))?;
-        if a.predicate_type.as_ref().is_some_and(|t| t != &entry.predicate_type) {
-            continue;
-        }
-        // Anyone may log: every name is escaped so that none can forge or erase a line.
-        let subjects: Vec<String> =
-            entry.subjects.iter().filter_map(|s| s.name.as_deref()).map(|n| escape(n).into_owned()).collect();
-        let signers: Vec<String> =
-            entry.signers.iter().map(|k| escape(&k.chars().take(8).collect::<String>()).into_owned()).collect();
-        rows.push(vec![
-            i.to_string(),
-            escape(&entry.predicate_type).into_owned(),
-            subjects.join(" "),
-            signers.join(" "),
-        ]);
-        listed.push(serde_json::json!({"index": i, "entry": entry}));
-    }
-    if a.json {
-        print_json(&listed)?;
-    } else {
-        print!("{}", table(&["index", "type", "subjects", "signers"], &rows));
     }
     Ok(())
 }

@@ -65,6 +65,9 @@ pub struct CheckStoreArgs {
     /// The store: `s3://`, `gs://` or `az://` BUCKET/PREFIX (credentials from the AWS_*,
     /// GOOGLE_* or AZURE_* variables) or a directory.
     url: String,
+    /// Print the result as JSON on stdout (docs/formats.md describes it).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of commands that publish what they signed to a log service.
@@ -181,6 +184,10 @@ pub fn check_store(a: CheckStoreArgs) -> Result<ExitCode> {
         _ => Objects::open(&location, &store_settings())?,
     };
     bucket::check_store(&objects)?;
-    println!("{location}: create-only writes and compare-and-swap are honoured");
+    if a.json {
+        crate::render::print_json(&serde_json::json!({ "store": location.to_string(), "honoured": true }))?;
+    } else {
+        println!("{location}: create-only writes and compare-and-swap are honoured");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,9 @@ mod hash;
 mod help;
 mod key;
 mod log;
+mod log_list;
 mod log_serve;
+mod outcome;
 mod rebuild;
 mod rebuilder;
 mod render;
@@ -67,9 +69,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&help::command().get_matches()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = match help::command().try_get_matches_from(&args) {
+        Ok(matches) => matches,
+        Err(e) => return outcome::usage_error(e, &args),
+    };
+    let json = outcome::wants_json(&matches);
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => return outcome::usage_error(e, &args),
     };
     let result = match cli.command {
         Command::Key(cmd) => key::run(cmd),
@@ -86,13 +94,5 @@ fn main() -> ExitCode {
         Command::Site(args) => site::run(args),
         Command::Witness(cmd) => witness::run(cmd),
     };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            // Error messages quote names from hostile inputs: escape them for the terminal.
-            eprintln!("glassbox: error: {}", glassbox::text::escape(&format!("{err:#}")));
-            let code = err.downcast_ref::<glassbox::Error>().map_or(2, glassbox::Error::exit_code);
-            ExitCode::from(code)
-        }
-    }
+    outcome::finish(result, json)
 }

@@ -56,16 +56,54 @@ fn render(v: &Verdict) -> String {
             escape(&r.summary)
         ));
         for e in &r.evidence {
-            let key = e.key.as_deref().map_or("untrusted or unknown key".to_string(), |k| format!("key {}", escape(k)));
+            let key = match (&e.key, &e.key_path) {
+                (Some(id), Some(path)) => format!("key {} ({})", id.short(), escape(path)),
+                (Some(id), None) => format!("key {}", id.short()),
+                _ => "untrusted or unknown key".to_string(),
+            };
             let log = e.log_index.map_or(String::new(), |i| format!(", log index {i}"));
             out.push_str(&format!(
                 "    {} {}: {}, {key}{log}\n",
                 if e.counted { "+" } else { "-" },
                 escape(&e.statement),
-                escape(&e.detail)
+                escape(&shorten_digests(&e.detail))
             ));
         }
     }
     out.push_str(if v.accepted { "\nACCEPTED\n" } else { "\nREJECTED\n" });
     out
+}
+
+/// `sha256:` and 12 hex digits, then `…`, for each full digest in an evidence detail: the text
+/// report stays readable; the JSON report keeps them whole.
+fn shorten_digests(detail: &str) -> String {
+    const PREFIX: &str = "sha256:";
+    let mut out = String::new();
+    let mut rest = detail;
+    while let Some(at) = rest.find(PREFIX) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let hex = &from[PREFIX.len()..];
+        let len = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if len == 64 {
+            out.push_str(&format!("{PREFIX}{}…", &hex[..12]));
+        } else {
+            out.push_str(&from[..PREFIX.len() + len]);
+        }
+        rest = &hex[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn full_digests_are_shortened_in_text_only_when_whole() {
+        let full = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            super::shorten_digests(&format!("review of {full} -> sha256:12 ok")),
+            "review of sha256:abababababab… -> sha256:12 ok"
+        );
+    }
 }

@@ -1,0 +1,119 @@
+//! How a command's end reaches the caller, the one way for every command: the exit code (0 yes,
+//! 1 a definite no, 2 could not answer) and, when the command was given `--json`, an error as a
+//! JSON object on stdout (docs/formats.md, "CLI JSON reports"), so that a script reads stdout
+//! as JSON whatever happened.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+/// Whether the command the matches select (the deepest subcommand) was given `--json`.
+pub fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let mut leaf = matches;
+    while let Some((_, sub)) = leaf.subcommand() {
+        leaf = sub;
+    }
+    // A command without a `json` argument answers Err here: it has no JSON output.
+    matches!(leaf.try_get_one::<bool>("json"), Ok(Some(true)))
+}
+
+/// A command line clap refused: its usual message on stderr and, when the words include
+/// `--json`, the error object on stdout (the command line did not parse, so its words are all
+/// there is to go by). Help and version requests print as usual.
+pub fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = u8::try_from(err.exit_code()).unwrap_or(2);
+    let informational = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let json = !informational && args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
+    // Printing fails only on a closed stream; the exit code still says what happened.
+    let _ = err.print();
+    if json {
+        let message = err.render().to_string();
+        let message = message.trim().strip_prefix("error: ").unwrap_or(message.trim());
+        print_error(ErrorReport {
+            message: message.to_string(),
+            exit_code: code,
+            kind: "usage",
+            subject: None,
+            reason: None,
+            context: Vec::new(),
+        });
+    }
+    ExitCode::from(code)
+}
+
+/// The exit code of a command's result; an error is told on stderr and, with `--json`, as the
+/// error object on stdout.
+pub fn finish(result: anyhow::Result<ExitCode>, json: bool) -> ExitCode {
+    let err = match result {
+        Ok(code) => return code,
+        Err(err) => err,
+    };
+    let message = format!("{err:#}");
+    // Error messages quote names from hostile inputs: escape them for the terminal.
+    eprintln!("glassbox: error: {}", glassbox::text::escape(&message));
+    let library = err.chain().find_map(|cause| cause.downcast_ref::<glassbox::Error>());
+    let code = library.map_or(2, glassbox::Error::exit_code);
+    if json {
+        print_error(error_object(&err, library, &message, code));
+    }
+    ExitCode::from(code)
+}
+
+/// The error object of docs/formats.md, "CLI JSON reports": `{"error": ErrorReport}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorReport {
+    /// What stderr says (without the `glassbox: error: ` prefix), causes joined by ": ".
+    message: String,
+    /// The process's exit code: 1 a definite no, 2 could not answer.
+    exit_code: u8,
+    /// `usage`, `io`, `invalid`, `tree`, `tool`, `rejected` or `other`.
+    kind: &'static str,
+    /// The file, value or program at fault, when the error names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    /// What is wrong with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// What the CLI was doing, outermost first (the causes above the root one).
+    context: Vec<String>,
+}
+
+fn error_object(err: &anyhow::Error, library: Option<&glassbox::Error>, message: &str, code: u8) -> ErrorReport {
+    let (kind, subject, reason) = match library {
+        Some(glassbox::Error::Io { path, cause }) => ("io", Some(path.display().to_string()), cause.to_string()),
+        Some(glassbox::Error::Invalid { what, reason }) => ("invalid", Some(what.clone()), reason.clone()),
+        Some(glassbox::Error::Tree { path, reason }) => ("tree", Some(path.display().to_string()), reason.clone()),
+        Some(glassbox::Error::Tool { program, reason }) => ("tool", Some(program.clone()), reason.clone()),
+        Some(glassbox::Error::Rejected { what, reason }) => ("rejected", Some(what.clone()), reason.clone()),
+        None => ("other", None, err.root_cause().to_string()),
+    };
+    let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    ErrorReport {
+        message: message.to_string(),
+        exit_code: code,
+        kind,
+        subject,
+        reason: Some(reason),
+        context: chain[..chain.len().saturating_sub(1)].to_vec(),
+    }
+}
+
+#[derive(Serialize)]
+struct Wrapped {
+    error: ErrorReport,
+}
+
+/// On one line: a reader of a JSON-lines command (`rebuilder work --json`) gets one more line.
+fn print_error(error: ErrorReport) {
+    let mut text = String::from_utf8_lossy(&glassbox::json::to_compact(&Wrapped { error })).into_owned();
+    text.push('\n');
+    // Nothing more can be said if stdout is closed: the exit code still tells.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
