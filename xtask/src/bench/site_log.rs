@@ -6,8 +6,10 @@
 //! appended with the library (`transparency::store::append`, in batches), with the policy that
 //! trusts those keys and an empty attestations directory (everything is in the log).
 //!
-//! Built once under `target/bench-site/<FIXTURE>-<entries>/` and reused while `FIXTURE` and the
-//! size are the same: a `complete` file is written last, so an interrupted build is redone.
+//! Built once under `target/bench-site/<FIXTURE>-<entries>-<releases>/` and reused while
+//! `FIXTURE` and the size are the same: a `complete` file is written last, so an interrupted
+//! build is redone. `ensure_grown` keeps a copy grown by more entries of the same shape beside it
+//! (`…-plus-<more>/`), for the regeneration measurement.
 
 use std::fs;
 use std::path::{Path, PathBuf};
