@@ -26,7 +26,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 /// `syncfs` of the file system instead of an fsync per file (for a site of 10,000 pages the
 /// fsyncs cost more than all the rest), then the renames and an fsync of each directory. A
 /// reader sees each file old or new, never a part; if a write fails, nothing is renamed and the
-/// temporary files are removed. The parent directories must exist.
+/// temporary files are removed. The parent directories must exist. A batch of at most
+/// `FSYNC_EACH_UP_TO` files is synced file by file instead.
 pub fn write_batch(files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<()> {
     let mut staged = Vec::with_capacity(files.len());
     for (path, bytes) in files {
@@ -38,8 +39,16 @@ pub fn write_batch(files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<(
         staged.push((tmp.into_temp_path(), path));
     }
     let Some((_, first)) = staged.first() else { return Ok(()) };
-    let dir = parent_dir(first);
-    fs::File::open(dir).and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from)).at(dir)?;
+    if staged.len() <= FSYNC_EACH_UP_TO {
+        // A few files (a site regenerated after an append): their own fsyncs are cheaper than
+        // flushing everything else the file system has pending.
+        for (tmp, _) in &staged {
+            fs::File::open(tmp).and_then(|f| f.sync_all()).at(tmp)?;
+        }
+    } else {
+        let dir = parent_dir(first);
+        fs::File::open(dir).and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from)).at(dir)?;
+    }
     let mut dirs = std::collections::BTreeSet::new();
     for (tmp, path) in staged {
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
@@ -71,6 +80,9 @@ pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     fs::create_dir_all(dir).at(dir)?;
     tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)
 }
+
+/// Batches of at most this many files are synced file by file, larger ones with one `syncfs`.
+const FSYNC_EACH_UP_TO: usize = 64;
 
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

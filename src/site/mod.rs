@@ -9,6 +9,7 @@
 mod custody;
 mod html;
 mod model;
+mod output;
 mod pages;
 mod rebuilds;
 mod report;
@@ -66,7 +67,12 @@ pub struct SiteSummary {
     pub releases: usize,
     pub statements: usize,
     pub custody_entries: usize,
+    /// The files of the site (`.glassbox-site` included).
     pub files: usize,
+    /// Of those, the ones written: new, or different from what `--out` held.
+    pub files_written: usize,
+    /// Files an earlier generation wrote that the site no longer has, removed.
+    pub files_removed: usize,
 }
 
 /// Generates the site. Deterministic: the same inputs give byte-identical files.
@@ -174,14 +180,16 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     files.insert("verify.js".into(), VERIFY_JS.as_bytes().to_vec());
     files.insert("noble-ed25519.js".into(), NOBLE_ED25519_JS.as_bytes().to_vec());
     files.insert("noble-ed25519.LICENSE".into(), NOBLE_ED25519_LICENSE.as_bytes().to_vec());
-    write_all(&request.out, &files)?;
+    let written = output::write_site(&request.out, &files)?;
     Ok(SiteSummary {
         out: request.out.clone(),
         log_size: log.verified.size,
         releases: releases.len(),
         statements: statement_count,
         custody_entries,
-        files: files.len(),
+        files: written.written + written.unchanged,
+        files_written: written.written,
+        files_removed: written.removed,
     })
 }
 
@@ -269,34 +277,6 @@ fn check_out(out: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(out, e)),
     }
-}
-
-/// Writes every file atomically under `out`, as one batch (`fs::write_batch`), refusing a directory on the way that is a symlink
-/// (so nothing lands outside `out`).
-fn write_all(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-    check_out(out)?;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut checked = std::collections::BTreeSet::new();
-    let mut batch = Vec::with_capacity(files.len());
-    for (rel, bytes) in files {
-        let path = out.join(rel);
-        let mut dir = PathBuf::from(out);
-        let parts: Vec<&str> = rel.split('/').collect();
-        for part in &parts[..parts.len() - 1] {
-            dir.push(part);
-            if checked.insert(dir.clone()) {
-                match std::fs::symlink_metadata(&dir) {
-                    Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
-                        return Err(Error::invalid(dir.display(), "is not a directory (a symlink or a file) in --out"))
-                    }
-                    Ok(_) => {}
-                    Err(_) => std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?,
-                }
-            }
-        }
-        batch.push((path, bytes.as_slice()));
-    }
-    crate::fs::write_batch(&batch, 0o644)
 }
 
 #[cfg(test)]

@@ -75,25 +75,33 @@ impl Log {
 
     /// The stored envelope line of entry `i`, checked against the digest the entry names.
     pub fn envelope_line(&mut self, i: u64) -> Result<Vec<u8>> {
-        let line = self.bundle_of(i)?.get((i % TILE_WIDTH) as usize).cloned().unwrap_or_default();
+        let lines = self.bundle_of(i)?;
+        let line = lines.get((i % TILE_WIDTH) as usize).map(Vec::as_slice).unwrap_or_default();
+        self.check_line(i, line)?;
+        Ok(line.to_vec())
+    }
+
+    /// Where entry `i`'s envelope line is in its envelope bundle (`envelopes/<N>[.p/<W>]`): the
+    /// byte offset and the length without the LF, the line checked as [`Log::envelope_line`]
+    /// checks it (and neither copied nor decoded). The browser reads it from the log by that range.
+    pub fn envelope_span(&mut self, i: u64) -> Result<(u64, u64)> {
+        let lines = self.bundle_of(i)?;
+        let at = ((i % TILE_WIDTH) as usize).min(lines.len());
+        let line = lines.get(at).map(Vec::as_slice).unwrap_or_default();
+        self.check_line(i, line)?;
+        Ok((lines[..at].iter().map(|l| l.len() as u64 + 1).sum(), line.len() as u64))
+    }
+
+    /// Fails unless `line` hashes to the envelope digest entry `i` names.
+    fn check_line(&self, i: u64, line: &[u8]) -> Result<()> {
         let named = self.entries.get(i as usize).and_then(LogEntry::envelope_digest);
-        if named != Some(Sha256Digest::of(&line)) {
+        if named != Some(Sha256Digest::of(line)) {
             return Err(Error::invalid(
                 self.dir.root.display(),
                 format!("the log does not verify: the stored envelope of entry {i} is not the one its entry names"),
             ));
         }
-        Ok(line)
-    }
-
-    /// Where entry `i`'s envelope line is in its envelope bundle (`envelopes/<N>[.p/<W>]`): the
-    /// byte offset and the length without the LF, the line checked as [`Log::envelope_line`]
-    /// checks it. The browser reads it from the log by that range.
-    pub fn envelope_span(&mut self, i: u64) -> Result<(u64, u64)> {
-        let length = self.envelope_line(i)?.len() as u64;
-        let lines = self.bundle_of(i)?;
-        let before = lines.iter().take((i % TILE_WIDTH) as usize);
-        Ok((before.map(|l| l.len() as u64 + 1).sum(), length))
+        Ok(())
     }
 
     fn bundle_of(&self, i: u64) -> Result<std::rc::Rc<Vec<Vec<u8>>>> {
@@ -124,9 +132,13 @@ pub fn statements(collected: &Collected, log: &mut Log) -> Result<Vec<Shown>> {
         .collect();
     let mut lines: BTreeMap<Sha256Digest, Vec<u8>> = BTreeMap::new();
     let mut from_log = Collected::default();
+    // Every envelope already read (a set: `Collected::holds` scans, and a log of 100,000
+    // statements made that quadratic).
+    let mut known: std::collections::BTreeSet<Sha256Digest> = collected.found.iter().map(|f| f.digest).collect();
+    known.extend(collected.undecodable.iter().map(|u| u.envelope.digest()));
     for i in logged {
         let Some(digest) = log.entries[i as usize].envelope_digest() else { continue };
-        if collected.holds(&digest) || from_log.holds(&digest) {
+        if !known.insert(digest) {
             continue;
         }
         let line = log.envelope_line(i)?;

@@ -23,16 +23,16 @@ use serde_json::{json, Value};
 use crate::custody_support::{Center, DESTINATION};
 use crate::support::*;
 
-const TARGET: &str = "x86_64-unknown-linux-gnu";
+pub(crate) const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// When the witness cosigned (2026-11-10T00:00:00Z).
 const COSIGNED: u64 = 1_794_268_800;
 const HOSTILE_SUBJECT: &str = "x86_64-unknown-linux-gnu/<script>alert(1)</script>";
 
 /// The inputs of a site.
-struct Story {
-    c: Center,
-    attestations: PathBuf,
-    provenance: Sha256Digest,
+pub(crate) struct Story {
+    pub c: Center,
+    pub attestations: PathBuf,
+    pub provenance: Sha256Digest,
     failed: Sha256Digest,
     source: Sha256Digest,
     binary: Sha256Digest,
@@ -42,14 +42,18 @@ struct Story {
     passed: Sha256Digest,
     passed_first: Sha256Digest,
     evil_failed: Sha256Digest,
-    evil_failed_report: Sha256Digest,
+    pub evil_failed_report: Sha256Digest,
 }
 
-fn key(c: &Center, name: &str) -> PrivateKey {
+pub(crate) fn key(c: &Center, name: &str) -> PrivateKey {
     PrivateKey::read(&c.key(name)).unwrap()
 }
 
-fn provenance(component: &str, source: &Sha256Digest, subjects: Vec<ResourceDescriptor>) -> Statement<Value> {
+pub(crate) fn provenance(
+    component: &str,
+    source: &Sha256Digest,
+    subjects: Vec<ResourceDescriptor>,
+) -> Statement<Value> {
     let predicate = json!({
         "buildDefinition": {
             "buildType": "https://glassbox.dev/cargo-build/v1",
@@ -90,7 +94,7 @@ fn verdict(
     Statement::new(subjects, SLSA_VSA_V1, predicate)
 }
 
-fn append(log: &Path, log_key: &PrivateKey, envelopes: &[&Envelope]) -> Vec<u64> {
+pub(crate) fn append(log: &Path, log_key: &PrivateKey, envelopes: &[&Envelope]) -> Vec<u64> {
     let items: Vec<Loggable> = envelopes.iter().map(|e| Loggable::from_envelope(e, "test").unwrap()).collect();
     store::append(&LogDir::new(log), log_key, &items).unwrap().added.iter().map(|a| a.0).collect()
 }
@@ -102,7 +106,7 @@ fn write_lines(path: &Path, envelopes: &[&Envelope]) {
 }
 
 /// A log and an attestations directory holding one release and a custody run.
-fn story() -> Story {
+pub(crate) fn story() -> Story {
     let c = Center::new();
     for name in ["vendor", "rebuilder", "rebuilder2", "reviewer"] {
         keypair(&c.keys, name);
@@ -262,7 +266,7 @@ fn custody(c: &Center, log_key: &PrivateKey) {
     append(&c.log, log_key, &[&statements::sign_release(&release, &req.digest(), &commitments[0], &key(c, "gateway"))]);
 }
 
-fn site(s: &Story, out: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn site(s: &Story, out: &Path, extra: &[&str]) -> std::process::Output {
     s.c.cosign();
     output(
         glassbox()

@@ -24,7 +24,8 @@ pub struct SiteArgs {
     /// Where the pages fetch the log from: an absolute URL, or a path relative to the site.
     #[arg(long, default_value = "log/")]
     log_url: String,
-    /// The output directory (created; files glassbox writes are replaced).
+    /// The output directory (created; only files whose bytes change are rewritten, and files an
+    /// earlier run wrote that the site no longer has are removed).
     #[arg(long)]
     out: PathBuf,
     /// Print the result as JSON on stdout (docs/formats.md describes it).
@@ -44,9 +45,12 @@ pub fn run(args: SiteArgs) -> Result<ExitCode> {
         print_json(&summary)?;
     } else {
         println!(
-            "wrote {} files to {}: {} releases, {} statements, {} custody entries, log size {}",
+            "wrote {} of {} files to {} ({} unchanged, {} removed): {} releases, {} statements, {} custody entries, log size {}",
+            summary.files_written,
             summary.files,
             summary.out.display(),
+            summary.files - summary.files_written,
+            summary.files_removed,
             summary.releases,
             summary.statements,
             summary.custody_entries,

@@ -25,7 +25,8 @@
 //!   `--quick`) into a fresh store, logged, in samples/s against `sha256sum` over the same list.
 //! - `site`: `glassbox site` over a log of 100,000 entries holding 1,000 releases (10,000 and
 //!   100 with `--quick`), built with the library and cached under `target/bench-site/`, against
-//!   `glassbox log audit` of the same log; then the bytes a browser downloads to verify one
+//!   `glassbox log audit` of the same log; the site regenerated in place after 1,000 more
+//!   entries against a full generation; then the bytes a browser downloads to verify one
 //!   release page (target: under 200 KB), when Chromium and playwright-core are installed.
 //! - `rebuilder`: the rebuilder pool on a real nats-server (`bench/rebuilder.rs`): queue overhead
 //!   per job against a rebuild of avscan, the follower's jobs/s over a log of 1,000,000 entries

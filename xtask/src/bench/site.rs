@@ -2,13 +2,17 @@
 //! releases (10,000 and 100 with `--quick`; see `site_log`) against `glassbox log audit` of the
 //! same log (both the release binary, best of 3): the site reads and authenticates the whole log
 //! as the audit does, then writes a page per release, so the ratio says what the pages cost
-//! beyond reading the log. Then the bytes a browser downloads to verify one release page of
+//! beyond reading the log (target: at most 1.5). Then the site regenerated in place after the
+//! log grew by 1,000 entries (`site_log::ensure_grown`, a cached copy of the fixture) against a
+//! full generation of the grown log into an empty directory (target: at most 0.2), the two
+//! trees compared byte for byte. Then the bytes a browser downloads to verify one release page of
 //! that site (target: under 200 KB), measured by the browser tests' driver
 //! (`tests/browser/visit.mjs`: Debian's Chromium through playwright-core, the site served with
 //! the log beside it by a loopback server that counts the bytes it sends); without Chromium or
 //! node and npm the figure is reported as not measured, with the reason (playwright-core is
 //! installed under `target/browser` as `cargo xtask ci` installs it).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -22,6 +26,8 @@ use crate::util::repo_root;
 
 /// Timed runs of each command; the best counts.
 const RUNS: u32 = 3;
+/// Entries appended to the log before the site is regenerated in place.
+const GROWTH: usize = 1_000;
 /// Bytes a browser may download to verify one release page.
 const PAGE_BYTES_TARGET: f64 = 200_000.0;
 
@@ -56,20 +62,9 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
     let mut summary = Value::Null;
     for _ in 0..RUNS {
         remove_dir(&out)?;
-        let mut cmd = Command::new(glassbox);
-        cmd.arg("site")
-            .arg("--attestations")
-            .arg(&fixture.attestations)
-            .arg("--log")
-            .arg(&fixture.log)
-            .arg("--policy")
-            .arg(&fixture.policy)
-            .arg("--out")
-            .arg(&out)
-            .arg("--json");
-        let (output, elapsed) = timed(&mut cmd)?;
+        let (s, elapsed) = generate(glassbox, &fixture, &out)?;
         site = site.min(elapsed);
-        summary = serde_json::from_slice(&output.stdout).context("glassbox site --json printed no JSON")?;
+        summary = s;
     }
     println!(
         "  {:<24} {:>8.2}s  ({} files, {} releases, {} statements, {} custody entries)",
@@ -83,8 +78,59 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
     let mut ratios = vec![Ratio {
         label: "site: glassbox site / glassbox log audit",
         value: site.as_secs_f64() / audit.as_secs_f64(),
-        target: None,
+        target: Some(Target::AtMost(1.5)),
     }];
+
+    // Regeneration: the site of the fixture, regenerated in place from the log grown by
+    // GROWTH entries, against a full generation of the grown log into an empty directory; the
+    // two trees must be identical.
+    let grown = site_log::ensure_grown(&bench_dir, &fixture, GROWTH)?;
+    let fresh = bench_dir.join(format!("out-{}-fresh", grown.entries));
+    let mut full = Duration::MAX;
+    for _ in 0..RUNS {
+        remove_dir(&fresh)?;
+        full = full.min(generate(glassbox, &grown, &fresh)?.1);
+    }
+    let in_place = bench_dir.join(format!("out-{}-regenerated", grown.entries));
+    let mut regenerate = Duration::MAX;
+    let mut regenerated = Value::Null;
+    for _ in 0..RUNS {
+        remove_dir(&in_place)?;
+        generate(glassbox, &fixture, &in_place)?;
+        let (s, elapsed) = generate(glassbox, &grown, &in_place)?;
+        regenerate = regenerate.min(elapsed);
+        regenerated = s;
+    }
+    let (fresh_files, regenerated_files) = (tree(&fresh)?, tree(&in_place)?);
+    if fresh_files != regenerated_files {
+        let differ = fresh_files
+            .iter()
+            .filter(|(name, bytes)| regenerated_files.get(*name) != Some(bytes))
+            .map(|(name, _)| name.as_str())
+            .chain(regenerated_files.keys().filter(|n| !fresh_files.contains_key(*n)).map(String::as_str))
+            .take(5)
+            .collect::<Vec<_>>();
+        anyhow::bail!("the site regenerated in place differs from a fresh one: {differ:?}");
+    }
+    println!(
+        "  {:<24} {:>8.2}s  (the log grown by {GROWTH} entries, into an empty directory)",
+        "glassbox site, full",
+        full.as_secs_f64()
+    );
+    println!(
+        "  {:<24} {:>8.2}s  (in place over the site of {} entries: {} of {} files written, {} removed; identical to the full one)",
+        "glassbox site, again",
+        regenerate.as_secs_f64(),
+        fixture.entries,
+        regenerated["filesWritten"],
+        regenerated["files"],
+        regenerated["filesRemoved"]
+    );
+    ratios.push(Ratio {
+        label: "site: regeneration after 1,000 entries / full generation",
+        value: regenerate.as_secs_f64() / full.as_secs_f64(),
+        target: Some(Target::AtMost(0.2)),
+    });
 
     let page = format!("releases/{}-1.0.0-{TARGET}.html", Fixture::component(fixture.releases / 2));
     match page_bytes(&out, &fixture, &page)? {
@@ -101,6 +147,48 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
         Measured::Not(why) => println!("  bytes a browser downloads to verify one release page: not measured ({why})"),
     }
     Ok(ratios)
+}
+
+/// `glassbox site --json` of `fixture` into `out`: its summary and the time it took.
+fn generate(glassbox: &Path, fixture: &Fixture, out: &Path) -> Result<(Value, Duration)> {
+    let mut cmd = Command::new(glassbox);
+    cmd.arg("site")
+        .arg("--attestations")
+        .arg(&fixture.attestations)
+        .arg("--log")
+        .arg(&fixture.log)
+        .arg("--policy")
+        .arg(&fixture.policy)
+        .arg("--out")
+        .arg(out)
+        .arg("--json");
+    let (output, elapsed) = timed(&mut cmd)?;
+    let summary = serde_json::from_slice(&output.stdout).context("glassbox site --json printed no JSON")?;
+    Ok((summary, elapsed))
+}
+
+/// Every file under `dir` (not following links) by its path relative to `dir`, with its bytes.
+fn tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for item in std::fs::read_dir(&at).with_context(|| format!("listing {}", at.display()))? {
+            let path = item.with_context(|| format!("listing {}", at.display()))?.path();
+            let kind = std::fs::symlink_metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+                let bytes = if kind.is_file() {
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+                } else {
+                    b"(not a regular file)".to_vec()
+                };
+                files.insert(rel, bytes);
+            }
+        }
+    }
+    Ok(files)
 }
 
 enum Measured {

@@ -6,8 +6,10 @@
 //! appended with the library (`transparency::store::append`, in batches), with the policy that
 //! trusts those keys and an empty attestations directory (everything is in the log).
 //!
-//! Built once under `target/bench-site/<FIXTURE>-<entries>/` and reused while `FIXTURE` and the
-//! size are the same: a `complete` file is written last, so an interrupted build is redone.
+//! Built once under `target/bench-site/<FIXTURE>-<entries>-<releases>/` and reused while
+//! `FIXTURE` and the size are the same: a `complete` file is written last, so an interrupted
+//! build is redone. `ensure_grown` keeps a copy grown by more entries of the same shape beside it
+//! (`…-plus-<more>/`), for the regeneration measurement.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -102,26 +104,7 @@ pub(super) fn ensure_sized(bench_dir: &Path, entries: usize, releases: usize) ->
     write_keys_and_policy(&dir, &keys, &vkey.to_string())?;
 
     let started = std::time::Instant::now();
-    let template = template_provenance()?;
-    let stride = entries / releases;
-    let at = |index: usize| T0 + YEAR * index as i64 / entries as i64;
-    let mut batch = Vec::with_capacity(APPEND_BATCH);
-    for index in 0..entries {
-        let (release, slot) = (index / stride, index % stride);
-        if slot == 0 {
-            batch.extend(release_entries(release, at(index), &template, &key)?);
-        } else if slot >= PER_RELEASE {
-            batch.push(intake_entry(index, at(index), key("center"))?);
-        }
-        if batch.len() >= APPEND_BATCH || index + 1 == entries {
-            store::append(&log, key("log"), &batch).context("appending to the bench log")?;
-            batch.clear();
-        }
-    }
-    let size = log.read_checkpoint().context("the bench log's checkpoint")?.1.size;
-    if size != entries as u64 {
-        bail!("the bench log has {size} entries, not {entries}");
-    }
+    append_entries(&log, &keys, 0..entries, entries / releases, entries)?;
     fs::write(&complete, format!("{FIXTURE}\n")).with_context(|| format!("writing {}", complete.display()))?;
     println!(
         "  built a log of {entries} entries ({releases} releases) in {:.1} s: {}",
@@ -129,6 +112,96 @@ pub(super) fn ensure_sized(bench_dir: &Path, entries: usize, releases: usize) ->
         dir.display()
     );
     Ok(fixture)
+}
+
+/// A copy of `base` (`ensure_sized`'s) whose log has `more` entries appended, of the same
+/// shape (a release every `entries / releases` entries, intake batches between), really signed
+/// and appended with the library: the log a center has after the site was last generated.
+/// Cached beside it under `<FIXTURE>-<entries>-<releases>-plus-<more>/` like the base.
+pub(super) fn ensure_grown(bench_dir: &Path, base: &Fixture, more: usize) -> Result<Fixture> {
+    let (entries, releases) = (base.entries, base.releases);
+    let dir = bench_dir.join(format!("{FIXTURE}-{entries}-{releases}-plus-{more}"));
+    let grown = Fixture {
+        entries: entries + more,
+        releases: releases + more.div_ceil(entries / releases),
+        log: dir.join("log"),
+        policy: dir.join("policy.toml"),
+        attestations: dir.join("attestations"),
+        vkey: dir.join("keys/log.vkey"),
+    };
+    let complete = dir.join("complete");
+    if complete.is_file() {
+        println!("  reusing the grown log in {} ({FIXTURE})", dir.display());
+        return Ok(grown);
+    }
+    remove_dir(&dir)?;
+    let base_dir = base.log.parent().context("the bench log has no parent directory")?;
+    for part in ["log", "keys", "attestations", "policy.toml"] {
+        copy_tree(&base_dir.join(part), &dir.join(part))?;
+    }
+    let started = std::time::Instant::now();
+    let keys: Vec<PrivateKey> = ROLES.iter().map(|r| role_key(r)).collect();
+    append_entries(&LogDir::new(&grown.log), &keys, entries..entries + more, entries / releases, entries)?;
+    fs::write(&complete, format!("{FIXTURE}\n")).with_context(|| format!("writing {}", complete.display()))?;
+    println!(
+        "  grew a copy of the log by {more} entries in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(grown)
+}
+
+/// Appends the entries at `indices` (a release's four statements where `index % stride == 0`,
+/// an intake batch where `index % stride >= PER_RELEASE`), made at times spread so that
+/// `year_entries` entries span the year, in durable batches of `APPEND_BATCH`; then checks the
+/// log's size.
+fn append_entries(
+    log: &LogDir,
+    keys: &[PrivateKey],
+    indices: std::ops::Range<usize>,
+    stride: usize,
+    year_entries: usize,
+) -> Result<()> {
+    let key = |role: &str| &keys[ROLES.iter().position(|r| *r == role).unwrap_or(0)];
+    let template = template_provenance()?;
+    let at = |index: usize| T0 + YEAR * index as i64 / year_entries as i64;
+    let end = indices.end;
+    let mut batch = Vec::with_capacity(APPEND_BATCH);
+    for index in indices {
+        let (release, slot) = (index / stride, index % stride);
+        if slot == 0 {
+            batch.extend(release_entries(release, at(index), &template, &key)?);
+        } else if slot >= PER_RELEASE {
+            batch.push(intake_entry(index, at(index), key("center"))?);
+        }
+        if batch.len() >= APPEND_BATCH || index + 1 == end {
+            store::append(log, key("log"), &batch).context("appending to the bench log")?;
+            batch.clear();
+        }
+    }
+    let size = log.read_checkpoint().context("the bench log's checkpoint")?.1.size;
+    if size != end as u64 {
+        bail!("the bench log has {size} entries, not {end}");
+    }
+    Ok(())
+}
+
+/// Copies a file, or a directory tree of directories and regular files, to `to`.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(from).with_context(|| format!("reading {}", from.display()))?;
+    if meta.is_file() {
+        fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        bail!("{} is neither a file nor a directory", from.display());
+    }
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for item in fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        let item = item.with_context(|| format!("listing {}", from.display()))?;
+        copy_tree(&item.path(), &to.join(item.file_name()))?;
+    }
+    Ok(())
 }
 
 /// The fixture's key for `role` (one of `ROLES`).
