@@ -210,8 +210,15 @@ pub fn lookup(
         // A repeat (an earlier statement's signed payload and signer, re-wrapped) is the same
         // statement: it is shown once, where it was first logged. A copy whose signature no
         // policy key verifies any more adds nothing to the payload already shown either.
+        // Without a policy no signer is known, and two approvers' decisions may carry the same
+        // payload (same request, decision and second): only a repeat of the same envelope is
+        // dropped then, so neither approval disappears from the answer.
         let unsigned_copy = samples.is_some() && custody.signer().is_none() && payloads.contains(&custody.payload());
-        if custody.index() == i.log_index || !seen.insert(custody.identity()) || unsigned_copy {
+        let identity = match samples {
+            Some(_) => custody.identity(),
+            None => (custody.envelope(), None),
+        };
+        if custody.index() == i.log_index || !seen.insert(identity) || unsigned_copy {
             continue;
         }
         payloads.insert(custody.payload());

@@ -469,6 +469,22 @@ fn lookup_answers_for_released_and_unreleased_samples() {
 }
 
 #[test]
+fn lookup_without_a_policy_shows_two_approvals_of_the_same_second() {
+    // Two approvers deciding the same request in the same second sign the same payload; with no
+    // policy nobody's key is known, and neither approval may vanish from the answer.
+    let b = Book::new();
+    let s = b.intake(1, "a", "center");
+    let r = b.request("analyst", &s[0], HOUR, false);
+    b.decide("sec1", &r, DecisionKind::Approve, 2 * HOUR);
+    b.decide("auditor1", &r, DecisionKind::Approve, 2 * HOUR);
+    let receipt = b.receipt(&s[0], "same-second");
+    let (code, stdout, stderr) = b.lookup(&receipt, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["requests"][0]["decisions"].as_array().unwrap().len(), 2, "{json}");
+}
+
+#[test]
 fn lookup_refuses_bad_receipts() {
     let b = Book::new();
     let s = b.intake(2, "a", "center");
@@ -496,7 +512,9 @@ fn lookup_refuses_bad_receipts() {
         let (code, stdout, stderr) = b.lookup(&path, &["--json"]);
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(stderr.contains(name), "{stderr}");
-        assert!(stdout.is_empty());
+        // With --json the refusal is the error object, and nothing else.
+        let error: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        assert_eq!(error["error"]["exitCode"], 2, "{stdout}");
     }
     // A proof that does not put the commitment in the batch is bad input.
     let wrong = b.receipt(&s[1], "wrong");
