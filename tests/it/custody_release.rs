@@ -743,3 +743,17 @@ fn decide_with_the_policy_refuses_a_decision_that_can_never_count() {
     assert_eq!(json["periods"][0]["approvals"], 1, "{json:#}");
     assert!(json["ignored"].as_array().unwrap().iter().any(|i| i["reason"] == "not-allowed"), "{json:#}");
 }
+
+#[test]
+fn a_request_for_a_sample_not_in_the_store_names_the_store() {
+    let (center, _) = center_with_samples();
+    center.publish_policy();
+    let mut cmd = glassbox();
+    cmd.args(["sample", "request", "--store"]).arg(&center.store).arg("--policy").arg(&center.policy);
+    cmd.args(["--sample", &Sha256Digest::of(b"nothing").hex(), "--reason", "anomaly-manual-review", "--detail", "x"]);
+    cmd.args(["--destination", DESTINATION, "--recipient", &center.recipient, "--key"]).arg(center.key("analyst"));
+    let out = output(cmd.arg("--log").arg(&center.log));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("is in the sample store at {}", center.store.display())), "{err}");
+}
