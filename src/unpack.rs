@@ -221,7 +221,7 @@ impl Reader<'_> {
                 return Err(self.bad(&name, format!("outside the bundle's top directory {t:?}")))
             }
             (None, Admission::Attested { top, .. }) if top != first => {
-                return Err(Error::invalid(&self.origin, wrong_bundle(first, top)));
+                return Err(Error::invalid(self.origin, wrong_bundle(first, top)));
             }
             (Some(_), _) => {}
             (None, _) => self.top = Some(first.to_string()),
