@@ -208,8 +208,9 @@ pub fn decision_never_counts(
         return Err(Error::invalid("the decision", "does not decode as a custody decision"));
     };
     let Some(why) = decision_ignored(samples, &request, &logged) else { return Ok(None) };
-    let signer = decision.signatures.first().map(|s| s.keyid.clone()).unwrap_or_default();
-    let signer = logged.signer.as_ref().map_or(signer, |k| format!("{} ({})", k.id.as_str(), k.path));
+    let signer =
+        decision.signatures.first().map(|s| s.keyid.get(..8).unwrap_or(&s.keyid).to_string()).unwrap_or_default();
+    let signer = logged.signer.as_ref().map_or(signer, |k| format!("{} ({})", k.id.short(), k.path));
     let groups = samples
         .approvers
         .iter()

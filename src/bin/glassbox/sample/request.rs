@@ -199,7 +199,11 @@ pub fn run_decide(args: DecideArgs) -> Result<ExitCode> {
             Some(reason) if args.force => ("forced", Some(reason)),
             Some(reason) => {
                 return Err(Error::rejected(
-                    format!("decision on request {}", request.envelope.prefixed()),
+                    format!(
+                        "decision by {} on request {}",
+                        escape(&args.key.display().to_string()),
+                        request.envelope.prefixed()
+                    ),
                     format!("refused: {reason}; nothing written (pass --force to sign it anyway)"),
                 )
                 .into())
