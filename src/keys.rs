@@ -396,6 +396,9 @@ impl Pem {
         let mut lines = text.lines().map(str::trim);
         let begin = lines.by_ref().find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"));
         let Some(label) = begin else {
+            if let Some(form) = form::recognise(text) {
+                return Err(Error::invalid(origin, format!("this is {}, not a PEM key file", form.describe())));
+            }
             return Err(Error::invalid(origin, "not a PEM key file (no -----BEGIN line)"));
         };
         let private = label.contains("PRIVATE KEY");
@@ -434,6 +437,7 @@ fn read_key_text(path: &Path) -> Result<String> {
     crate::fs::read_regular_text(path, crate::fs::limits::KEY_FILE)
 }
 
+pub mod form;
 #[cfg(test)]
 mod strict;
 

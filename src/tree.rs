@@ -92,7 +92,10 @@ pub fn select(root: &Path, options: &TreeOptions) -> Result<SourceTree> {
             if state.dirty && !options.allow_dirty {
                 return Err(Error::tree(
                     &root,
-                    "tracked files differ from the git commit; commit them or pass --allow-dirty",
+                    format!(
+                        "tracked files differ from the git commit ({}); commit them or pass --allow-dirty",
+                        dirty_files(&root, &options.env)
+                    ),
                 ));
             }
             (git_files(&root, &options.env)?, Some(state))
@@ -273,6 +276,35 @@ fn git_state(root: &Path, env: &BTreeMap<String, String>) -> Result<GitState> {
     let commit_time = time.parse().map_err(|_| Error::tool("git log", format!("bad commit time {time:?}")))?;
     let status = git(root, env, &["status", "--porcelain", "-z", "--untracked-files=no", "--", "."])?;
     Ok(GitState { commit: commit.to_string(), commit_time, dirty: !status.is_empty() })
+}
+
+/// The first few tracked files that differ from the commit, for the error that refuses a dirty
+/// tree: "a.rs, b/c.rs and 3 more" (names escaped).
+fn dirty_files(root: &Path, env: &BTreeMap<String, String>) -> String {
+    const SHOWN: usize = 5;
+    let Ok(status) = git(root, env, &["status", "--porcelain", "-z", "--untracked-files=no", "--", "."]) else {
+        return "git status failed".into();
+    };
+    // Records are `XY PATH`, NUL-terminated; a rename or copy is followed by its old path.
+    let mut names = Vec::new();
+    let mut records = status.split(|b| *b == 0).filter(|r| !r.is_empty());
+    while let Some(record) = records.next() {
+        if record.len() > 3 {
+            names.push(crate::text::escape(&String::from_utf8_lossy(&record[3..])).into_owned());
+        }
+        if record.first().is_some_and(|x| matches!(x, b'R' | b'C'))
+            || record.get(1).is_some_and(|y| matches!(y, b'R' | b'C'))
+        {
+            records.next();
+        }
+    }
+    let more = names.len().saturating_sub(SHOWN);
+    names.truncate(SHOWN);
+    let mut text = names.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 fn git_files(root: &Path, env: &BTreeMap<String, String>) -> Result<Vec<String>> {

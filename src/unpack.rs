@@ -221,7 +221,7 @@ impl Reader<'_> {
                 return Err(self.bad(&name, format!("outside the bundle's top directory {t:?}")))
             }
             (None, Admission::Attested { top, .. }) if top != first => {
-                return Err(self.bad(&name, format!("outside the attested top directory {top:?}")))
+                return Err(Error::invalid(self.origin, wrong_bundle(first, top)));
             }
             (Some(_), _) => {}
             (None, _) => self.top = Some(first.to_string()),
@@ -356,6 +356,21 @@ impl Reader<'_> {
             return Err(self.bad(name, format!("truncated: {copied} of {size} bytes")));
         }
         Ok(Sha256Digest(hasher.finalize().into()))
+    }
+}
+
+/// Why a bundle whose first top directory is `first` is not the source bundle of `top`
+/// (`<name>-<version>`): most often the binary bundle (`<name>-<version>-<target triple>/`) or
+/// another product's or version's source bundle, given where the source bundle belongs.
+fn wrong_bundle(first: &str, top: &str) -> String {
+    let wanted = format!("a rebuild needs the source bundle {top}-src.tar.gz, whose files are under {top}/");
+    match first.strip_prefix(top).and_then(|rest| rest.strip_prefix('-')) {
+        Some(triple) if triple.contains('-') => {
+            format!("this is the binary bundle of {top} for {triple} (its files are under {first}/); {wanted}")
+        }
+        _ => format!(
+            "this bundle's files are under {first}/, not {top}/: it is another product's or version's bundle; {wanted}"
+        ),
     }
 }
 

@@ -67,6 +67,37 @@ pub fn criteria_satisfies(have: &str, want: &str) -> bool {
     have == want || (have == SAFE_TO_DEPLOY && want == SAFE_TO_RUN)
 }
 
+/// The built-in criteria, strongest first.
+pub const BUILT_IN_CRITERIA: [&str; 2] = [SAFE_TO_DEPLOY, SAFE_TO_RUN];
+
+/// The built-in criterion `name` is likely a misspelling of (at most a third of its letters
+/// edited, case ignored), for a "did you mean" in the error: a typo would otherwise sign a
+/// custom criterion no policy ever asks for.
+pub fn nearest_criteria(name: &str) -> Option<&'static str> {
+    let name = name.to_ascii_lowercase();
+    BUILT_IN_CRITERIA
+        .into_iter()
+        .map(|known| (edit_distance(&name, known), known))
+        .filter(|(d, known)| *d <= known.len() / 3)
+        .min()
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance over bytes (criteria are ASCII), two rows.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, y) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(x != y);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// A criteria name: the built-ins or a custom one of letters, digits and dashes.
 pub fn valid_criteria(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -88,5 +119,10 @@ mod tests {
             r#"{"kind":"delta","from":"ab"}"#
         );
         assert!(valid_criteria("safe-to-run") && !valid_criteria("no spaces"));
+        assert_eq!(nearest_criteria("safe-to-deplyo"), Some(SAFE_TO_DEPLOY));
+        assert_eq!(nearest_criteria("Safe-To-Run"), Some(SAFE_TO_RUN));
+        assert_eq!(nearest_criteria("safe-to-rn"), Some(SAFE_TO_RUN));
+        assert_eq!(nearest_criteria("crypto-reviewed"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

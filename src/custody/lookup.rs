@@ -105,6 +105,10 @@ pub struct Seen {
     pub at: String,
     pub request: String,
     pub trusted: Option<bool>,
+    /// With a policy, who signed a decision: the approver group(s) its key is in, or
+    /// `requester` (an invalidation by the requester).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// Answers for `receipt` from the log at `dir`: verified with the policy's `[log]` when given,
@@ -247,12 +251,14 @@ pub fn lookup(
                     DecisionKind::Invalidate => "invalidate",
                 };
                 let request = prefixed(&l.predicate.request).unwrap_or(Sha256Digest([0; 32]));
+                let by = samples.zip(l.signer.as_ref()).and_then(|(s, k)| signer_role(s, &k.key));
                 let seen = Seen {
                     index,
                     kind: kind.into(),
                     at: l.predicate.decided_at.clone(),
                     request: l.predicate.request.clone(),
                     trusted: t,
+                    by,
                 };
                 later.push((request, seen, false));
             }
@@ -264,6 +270,7 @@ pub fn lookup(
                     at: l.predicate.released_at.clone(),
                     request: l.predicate.request.clone(),
                     trusted: t,
+                    by: None,
                 };
                 later.push((request, seen, true));
             }
@@ -298,6 +305,20 @@ pub fn lookup(
         orphans,
         file_matches,
     })
+}
+
+/// Who `key` decides as under the policy: its approver group(s), else `requester`.
+fn signer_role(policy: &crate::policy::SamplesPolicy, key: &crate::keys::PublicKey) -> Option<String> {
+    let groups: Vec<&str> = policy
+        .approvers
+        .iter()
+        .filter(|g| g.keys.iter().any(|k| k.key.as_bytes() == key.as_bytes()))
+        .map(|g| g.name.as_str())
+        .collect();
+    match groups.is_empty() {
+        false => Some(groups.join(", ")),
+        true => policy.requester(key).map(|_| "requester".to_string()),
+    }
 }
 
 /// The SHA-256 of a regular file, streamed.

@@ -75,7 +75,10 @@ pub fn intake_ref(store: &SampleStore, commitment: &Sha256Digest) -> Result<Inta
     let record = store.lookup(commitment)?.ok_or_else(|| {
         Error::invalid(
             commitment.hex(),
-            format!("no sample with this commitment is in the store {}", store.root.display()),
+            format!(
+                "no sample with this commitment is in the sample store at {}",
+                crate::text::escape(&store.root.display().to_string())
+            ),
         )
     })?;
     if is_forgotten(&record) {

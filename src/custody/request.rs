@@ -12,6 +12,7 @@ use crate::attest::Envelope;
 use crate::custody::commitment::{commit_detail, fresh_salt};
 use crate::custody::ledger::samples_policy;
 use crate::custody::receipt;
+use crate::custody::rules::decision_ignored;
 use crate::custody::statements::{self, decode, is_age_recipient, Custody, Logged};
 use crate::custody::store::SampleStore;
 use crate::digest::{hex_encode, Sha256Digest};
@@ -175,6 +176,69 @@ pub fn sign_decision(
         decided_at: now.rfc3339(),
     };
     Ok(statements::sign_decision(&decision, &request.envelope, &request.subject, key))
+}
+
+/// Why a signed decision would count for nothing at the gateway (`None`: it counts), by the
+/// same rule the gateway and the audit apply ([`decision_ignored`]), under `policy`, which must
+/// be the policy the request cites (exit 2 otherwise). `request` was read with that policy
+/// ([`read_request_file`]) and `index` is where it is logged. The message says why in the
+/// policy's own terms: the requester approving their own request, a key in no approver group
+/// (a gateway's, say), a denial or invalidation by a key not allowed to make it.
+pub fn decision_never_counts(
+    policy: &Policy,
+    request: &Logged<Request>,
+    index: u64,
+    decision: &Envelope,
+) -> Result<Option<String>> {
+    let samples = samples_policy(policy)?;
+    if request.predicate.policy != policy.digest.prefixed() {
+        return Err(Error::invalid(
+            policy.path.display(),
+            format!(
+                "has digest {}, but the request cites policy {}: give --policy the policy the request was made under",
+                policy.digest.prefixed(),
+                request.predicate.policy
+            ),
+        ));
+    }
+    let mut request = request.clone();
+    request.index = index;
+    let digest = decision.digest();
+    let Some(Custody::Decision(logged)) = decode(decision, digest, u64::MAX, samples, "the decision")? else {
+        return Err(Error::invalid("the decision", "does not decode as a custody decision"));
+    };
+    let Some(why) = decision_ignored(samples, &request, &logged) else { return Ok(None) };
+    let signer =
+        decision.signatures.first().map(|s| s.keyid.get(..8).unwrap_or(&s.keyid).to_string()).unwrap_or_default();
+    let signer = logged.signer.as_ref().map_or(signer, |k| format!("{} ({})", k.id.short(), k.path));
+    let groups = samples
+        .approvers
+        .iter()
+        .map(|g| format!("{} ({})", g.name, g.keys.iter().map(|k| k.path.as_str()).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let own =
+        logged.signer.as_ref().zip(request.signer.as_ref()).is_some_and(|(d, r)| d.key.as_bytes() == r.key.as_bytes());
+    let reason = match (why, logged.predicate.decision) {
+        ("untrusted", _) => format!(
+            "key {signer} is in no approver group of the policy {} and is no requester's: a decision it signs never counts (approver groups: {groups})",
+            policy.path.display()
+        ),
+        ("not-allowed", DecisionKind::Approve) if own => format!(
+            "key {signer} signed the request itself: a requester's approval of their own request never counts (approver groups: {groups})"
+        ),
+        ("not-allowed", DecisionKind::Approve) => format!(
+            "key {signer} is a requester key in no approver group: its approval never counts (approver groups: {groups})"
+        ),
+        ("not-allowed", DecisionKind::Deny) => format!(
+            "key {signer} is in no approver group: only an approver's denial counts (approver groups: {groups})"
+        ),
+        ("not-allowed", DecisionKind::Invalidate) => format!(
+            "key {signer} is neither an approver's nor the requester's: only they may invalidate a request"
+        ),
+        (other, _) => format!("the gateway would ignore this decision ({other})"),
+    };
+    Ok(Some(reason))
 }
 
 /// A request envelope file read as strictly as [`read_request_file`], for a command that has no

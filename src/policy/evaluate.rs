@@ -196,31 +196,53 @@ pub fn verify_in(cx: &Context, name: &Path, sha256: Sha256Digest, policy: &Polic
         let mut evidence = Vec::new();
         let mut fulls: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut deltas: Vec<(String, String, String)> = Vec::new(); // (from, to, key id)
-        for f in found.iter().filter(|f| f.statement.predicate_type == REVIEW_V1) {
-            let Ok(review) = Statement::<Review>::from_envelope(&f.envelope, REVIEW_V1, &f.location) else {
-                continue;
-            };
-            let Some(to) = review.subject.first().and_then(|s| s.sha256()).map(|d| d.hex()) else { continue };
-            let key = signer(&f.envelope, &policy.reviews.keys)?;
-            let strong = criteria_satisfies(&review.predicate.criteria, &policy.review_criteria);
-            let scoped = !matches!(review.predicate.scope, Scope::Paths { .. });
-            let (counted, detail, index) = log.count(f, key, key.is_some() && strong && scoped, || {
-                let what = match &review.predicate.scope {
-                    Scope::Full => format!("full review of {}", short(&to)),
-                    Scope::Delta { from } => format!("delta review {} -> {}", short(from), short(&to)),
-                    Scope::Paths { .. } => format!("review of some paths of {} (not enough)", short(&to)),
+        let reviews: Vec<SeenReview> = found
+            .iter()
+            .filter(|f| f.statement.predicate_type == REVIEW_V1)
+            .filter_map(|f| {
+                let review = Statement::<Review>::from_envelope(&f.envelope, REVIEW_V1, &f.location).ok()?;
+                let to = review.subject.first().and_then(|s| s.sha256()).map(|d| d.hex())?;
+                Some((f, review, to))
+            })
+            .map(|(f, review, to)| {
+                let key = signer(&f.envelope, &policy.reviews.keys)?;
+                let strong = criteria_satisfies(&review.predicate.criteria, &policy.review_criteria);
+                let scoped = !matches!(review.predicate.scope, Scope::Paths { .. });
+                Ok(SeenReview { f, review: review.predicate, to, key, strong, scoped })
+            })
+            .collect::<Result<_>>()?;
+        // Only reviews about this artifact's source count: of the source itself, or of a
+        // version a countable delta review leads from to it. A review of another source (or a
+        // delta review into another version) is weighed for nothing, and is not looked up in
+        // the log either.
+        let about = chains_into(&sources, &reviews, |r| {
+            r.key.is_some() && r.strong && r.scoped && (!log.required || log.index_of(r.f).is_some())
+        });
+        for r in &reviews {
+            let (f, key, to) = (r.f, r.key, &r.to);
+            let relevant = about.contains(to);
+            let would = key.is_some() && r.strong && r.scoped && relevant;
+            let (counted, detail, index) = log.count(f, key, would, || {
+                let what = match &r.review.scope {
+                    Scope::Full => format!("full review of {}", short(to)),
+                    Scope::Delta { from } => format!("delta review {} -> {}", short(from), short(to)),
+                    Scope::Paths { .. } => format!("review of some paths of {} (not enough)", short(to)),
                 };
-                if strong {
-                    format!("{what}, {}", review.predicate.criteria)
+                let mut detail = if r.strong {
+                    format!("{what}, {}", r.review.criteria)
                 } else {
-                    format!(
-                        "{what}, criteria {} does not satisfy {}",
-                        review.predicate.criteria, policy.review_criteria
-                    )
+                    format!("{what}, criteria {} does not satisfy {}", r.review.criteria, policy.review_criteria)
+                };
+                if !relevant {
+                    detail.push_str(&match sources.iter().next() {
+                        None => ", but no accepted provenance names this artifact's source".to_string(),
+                        Some(s) => format!(", about another source than this artifact's ({})", short(s)),
+                    });
                 }
+                detail
             });
             if let (true, Some(k)) = (counted, key) {
-                match &review.predicate.scope {
+                match &r.review.scope {
                     Scope::Full => {
                         fulls.entry(to.clone()).or_default().insert(k.id.to_string());
                     }
@@ -228,8 +250,6 @@ pub fn verify_in(cx: &Context, name: &Path, sha256: Sha256Digest, policy: &Polic
                     Scope::Paths { .. } => {}
                 }
             }
-            let relevant =
-                sources.contains(&to) || deltas.iter().any(|(from, _, _)| from == &to) || fulls.contains_key(&to);
             if relevant || key.is_some() {
                 evidence.push(Evidence::of(f, key, counted, detail, index));
             }
@@ -407,6 +427,48 @@ fn hash_artifact(artifact: &Path) -> Result<Sha256Digest> {
     }
     let (sha256, _) = Sha256Digest::of_reader(file, &mut vec![0; 1 << 20]).at(artifact)?;
     Ok(sha256)
+}
+
+/// A review statement as `verify` weighs it.
+struct SeenReview<'a> {
+    f: &'a Found,
+    review: Review,
+    /// The reviewed source digest (hex).
+    to: String,
+    key: Option<&'a TrustedKey>,
+    /// Its criteria satisfy the policy's.
+    strong: bool,
+    /// Not a review of some paths only.
+    scoped: bool,
+}
+
+/// The source digests whose reviews are about `sources`: the sources themselves and every
+/// version a chain of countable (`counts`) delta reviews leads from into one of them.
+fn chains_into(
+    sources: &BTreeSet<String>,
+    reviews: &[SeenReview<'_>],
+    counts: impl Fn(&SeenReview<'_>) -> bool,
+) -> BTreeSet<String> {
+    let steps: Vec<(&String, &String)> = reviews
+        .iter()
+        .filter(|r| counts(r))
+        .filter_map(|r| match &r.review.scope {
+            Scope::Delta { from } => Some((from, &r.to)),
+            _ => None,
+        })
+        .collect();
+    let mut about = sources.clone();
+    loop {
+        let before = about.len();
+        for (from, to) in &steps {
+            if about.contains(*to) {
+                about.insert((*from).clone());
+            }
+        }
+        if about.len() == before {
+            return about;
+        }
+    }
 }
 
 /// Digests reachable from a full review through delta reviews.

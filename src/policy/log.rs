@@ -201,6 +201,9 @@ impl LogView {
             Ok(_) if broken.is_some() => {
                 (false, format!("the log's subject index does not verify: {}", broken.unwrap_or_default()))
             }
+            Ok(log) if missing.is_empty() && self.present.get() == 0 => {
+                (true, format!("no statement counted, so none had to be found in the log {}", log.what))
+            }
             Ok(log) if missing.is_empty() => {
                 (true, format!("every counted statement ({}) is in the log {}", self.present.get(), log.what))
             }

@@ -18,6 +18,7 @@ use crate::attest::review::{valid_criteria, SAFE_TO_DEPLOY};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::fs::{limits, read_regular_text};
+use crate::keys::form::Wanted;
 use crate::keys::{KeyId, PublicKey};
 use crate::tlog::note::NoteVerifier;
 
@@ -337,11 +338,13 @@ fn trusted_key(files: &KeyFiles<'_>, rel: &str) -> std::result::Result<PublicKey
 }
 
 fn log_policy(files: &KeyFiles<'_>, origin: &str, l: RawLog) -> Result<LogPolicy> {
-    let vkey = verifier(files, &l.vkey).map_err(|why| Error::invalid(format!("{origin}: [log] vkey"), why))?;
+    let vkey = verifier(files, &l.vkey, Wanted::LogVerifier, "[log] vkey")
+        .map_err(|why| Error::invalid(format!("{origin}: [log] vkey"), why))?;
     let mut witnesses: Vec<NoteVerifier> = Vec::new();
     for (n, w) in l.witnesses.iter().enumerate() {
         let what = || format!("{origin}: [log] witnesses[{n}]");
-        let verifier = verifier(files, w).map_err(|why| Error::invalid(what(), why))?;
+        let verifier = verifier(files, w, Wanted::WitnessVerifier, "[log] witnesses")
+            .map_err(|why| Error::invalid(what(), why))?;
         // One key is one witness, whatever name or file it is given under.
         if let Some(first) = witnesses.iter().position(|v| v.key.as_bytes() == verifier.key.as_bytes()) {
             return Err(Error::invalid(what(), format!("is the key of witnesses[{first}]: a witness is listed twice")));
@@ -363,18 +366,30 @@ fn log_policy(files: &KeyFiles<'_>, origin: &str, l: RawLog) -> Result<LogPolicy
 /// text (surrounding white space trimmed) must be one. The file system is never consulted to
 /// tell the two apart. The error names the file (or says the value) and why, and never quotes
 /// either: a private key given by mistake must not reach a CI log.
-fn verifier(files: &KeyFiles<'_>, value: &str) -> std::result::Result<NoteVerifier, String> {
+fn verifier(
+    files: &KeyFiles<'_>,
+    value: &str,
+    wanted: Wanted,
+    field: &str,
+) -> std::result::Result<NoteVerifier, String> {
     if value.contains("PRIVATE KEY") || value.starts_with("PRIVATE+KEY+") {
         return Err("the value is a private key, not a verifier key (<name>+<key id>+<key>)".into());
     }
     if let Ok(v) = NoteVerifier::parse(value) {
-        return Ok(v);
+        // A witness's key where the log's is wanted, or the other way round.
+        return match crate::keys::form::mismatch(value, wanted, field) {
+            Some(why) => Err(format!("the value: {why}")),
+            None => Ok(v),
+        };
     }
     let text = files.read(value).map_err(|why| format!("is neither a verifier key nor a readable key file: {why}"))?;
     let what = files.name(value);
     let text = text.trim();
     if text.contains("PRIVATE KEY") {
         return Err(format!("{what} is a private key, not a verifier key (<name>+<key id>+<key>)"));
+    }
+    if let Some(why) = crate::keys::form::mismatch(text, wanted, field) {
+        return Err(format!("{what}: {why}"));
     }
     NoteVerifier::parse(text).map_err(|e| match e {
         // The reason says what is wrong; the error's subject would quote the text.
@@ -396,6 +411,8 @@ mod tests {
         for (file, name) in [("w.vkey", "w.example"), ("w2.vkey", "w2.example")] {
             std::fs::write(dir.path().join(file), NoteVerifier::cosignature_v1(name, &w).to_string()).unwrap();
         }
+        let log = NoteVerifier::ed25519("log.example", &PrivateKey::from_seed(&[4; 32]).public());
+        std::fs::write(dir.path().join("log.vkey"), log.to_string()).unwrap();
         dir
     }
 
@@ -421,7 +438,9 @@ mod tests {
             ("[builders]\nkeys = [\"vendor.key\"]\n", "is a private key"),
             ("[builders]\nkeys = [\"/dev/zero\"]\n", "not a regular file"),
             ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"r1.key\"\n", "is a private key"),
-            ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"w.vkey\"\nwitnesses = [\"w.vkey\", \"w2.vkey\"]\n", "listed twice"),
+            ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"log.vkey\"\nwitnesses = [\"w.vkey\", \"w2.vkey\"]\n", "listed twice"),
+            ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"w.vkey\"\n", "this is a witness's verifier key"),
+            ("[builders]\nkeys = [\"vendor.pub\"]\n[log]\nvkey = \"log.vkey\"\nwitnesses = [\"log.vkey\"]\n", "[log] witnesses wants a witness's"),
             ("[builders]\nkeys = [\"vendor.pub\"]\nx = \"-----BEGIN PRIVATE KEY-----\"\n", "line 3"),
         ] {
             let err = load(dir.path(), text).unwrap_err().to_string();
@@ -534,7 +553,7 @@ mod tests {
             ) {
                 let dir = dir_with_keys();
                 let text = format!(
-                    "[builders]\nkeys = [{}]\n[rebuilds]\nkeys = [{}]\nrequired = {required}\n[log]\nvkey = \"w.vkey\"\nwitnesses = [{}]\nwitness_threshold = {threshold}\n",
+                    "[builders]\nkeys = [{}]\n[rebuilds]\nkeys = [{}]\nrequired = {required}\n[log]\nvkey = \"log.vkey\"\nwitnesses = [{}]\nwitness_threshold = {threshold}\n",
                     list(&builders), list(&rebuilds), list(&witnesses)
                 );
                 let _ = Policy::parse(&noise, &dir.path().join("policy.toml"));

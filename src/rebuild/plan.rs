@@ -46,13 +46,35 @@ pub fn verify(path: &Path, trusted: &[PublicKey]) -> Result<TrustedProvenance> {
     }
     seen.sort();
     seen.dedup();
-    Err(Error::rejected(
-        origin,
-        format!(
-            "no signature by a --trust key verifies (signed by {}; the payload may have been changed after signing)",
-            if seen.is_empty() { "nobody".to_string() } else { seen.join(", ") }
+    Err(Error::rejected(origin, untrusted_why(&seen, trusted)))
+}
+
+/// Why no `trusted` key verifies a provenance whose signatures name the key ids `seen`. Only a
+/// signature naming a trusted key that fails is reason to suspect a change after signing; a
+/// signature by another key is most often the wrong `--trust` file, and is named as such.
+fn untrusted_why(seen: &[String], trusted: &[PublicKey]) -> String {
+    let short = |id: &str| id.get(..8).unwrap_or(id).to_string();
+    let trusted_ids: Vec<String> = trusted.iter().map(|k| k.key_id().as_str().to_string()).collect();
+    let trusted_list = trusted_ids.iter().map(|id| short(id)).collect::<Vec<_>>().join(", ");
+    let named: Vec<&String> = seen.iter().filter(|id| !id.is_empty()).collect();
+    if let Some(id) = named.iter().find(|id| trusted_ids.contains(id)) {
+        return format!(
+            "the signature by trusted key {} does not verify: the payload was changed after signing, or the signature is damaged",
+            short(id)
+        );
+    }
+    let signers = match (named.is_empty(), seen.iter().any(String::is_empty)) {
+        (true, false) => "it carries no signature".to_string(),
+        (true, true) => "its signatures name no key id, and verify with no --trust key".to_string(),
+        (false, _) => format!(
+            "it is signed by key {}, which is not a --trust key",
+            named.iter().map(|id| short(id)).collect::<Vec<_>>().join(", ")
         ),
-    ))
+    };
+    format!(
+        "no signature by a --trust key verifies: {signers} (--trust keys: {trusted_list}); `glassbox key id FILE` \
+         shows a key file's id: pass the builder's public key with --trust"
+    )
 }
 
 /// Everything needed to repeat the build.

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{LoadedSource, SourceKind};
-use crate::attest::review::{valid_criteria, Component, Finding, Review, Reviewer, Scope};
+use crate::attest::review::BUILT_IN_CRITERIA;
+use crate::attest::review::{nearest_criteria, valid_criteria, Component, Finding, Review, Reviewer, Scope};
 use crate::attest::{Envelope, ResourceDescriptor, Statement, REVIEW_V1};
 use crate::cargo::workspace::{check_component_part, Workspace};
 use crate::digest::Sha256Digest;
@@ -47,6 +48,9 @@ pub enum Destination {
 pub struct SignRequest<'a> {
     pub source: &'a LoadedSource,
     pub criteria: String,
+    /// A criterion that is not a built-in one is meant (`--custom-criteria`): without it, one is
+    /// refused as the likely typo it is, since no policy would ever count the review.
+    pub custom_criteria: bool,
     pub scope: ScopeRequest,
     /// `PATH:LINE:SEVERITY:TEXT` each.
     pub findings: Vec<String>,
@@ -85,6 +89,19 @@ pub fn sign(req: &SignRequest) -> Result<SignedReview> {
         return Err(Error::invalid(
             format!("criteria {:?}", req.criteria),
             "use safe-to-run, safe-to-deploy, or a custom name of letters, digits and '-' (at most 64)",
+        ));
+    }
+    if !req.custom_criteria && !BUILT_IN_CRITERIA.contains(&req.criteria.as_str()) {
+        let hint = match nearest_criteria(&req.criteria) {
+            Some(known) => format!("did you mean {known}? "),
+            None => String::new(),
+        };
+        return Err(Error::invalid(
+            format!("criteria {:?}", req.criteria),
+            format!(
+                "is not a built-in criterion ({}): {hint}A custom criterion counts only for a policy that names it; pass --custom-criteria if that is what you mean",
+                BUILT_IN_CRITERIA.join(", ")
+            ),
         ));
     }
     let scope = resolve_scope(&req.scope, source)?;

@@ -241,3 +241,32 @@ with tarfile.open(sys.argv[1], "r:gz") as t:
         print(m.name + ("/" if m.isdir() else ""))
     assert len(mtimes) == 1, mtimes
 "#;
+
+/// Like cargo, `build` run below a workspace's root finds its Cargo.toml in a parent directory;
+/// outside any workspace it says to run inside one or pass --manifest-path (exit 2).
+#[test]
+fn build_finds_the_manifest_in_a_parent_directory_or_says_what_to_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keypair(dir.path(), "vendor");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let out = output(glassbox().current_dir(&outside).args(["build", "--no-sandbox", "--key"]).arg(&key));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not found in") && err.contains("any parent directory"), "{err}");
+    assert!(err.contains("--manifest-path"), "{err}");
+    // Below a workspace root (whose manifest cargo then refuses): the root's Cargo.toml is used.
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("crates/deep")).unwrap();
+    std::fs::write(ws.join("Cargo.toml"), "[package\n").unwrap();
+    let out = output(glassbox().current_dir(ws.join("crates/deep")).args(["build", "--no-sandbox", "--key"]).arg(&key));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&ws.join("Cargo.toml").display().to_string()), "{err}");
+    // A --manifest-path that does not exist is named.
+    let out =
+        output(glassbox().args(["build", "--no-sandbox", "--manifest-path", "nope/Cargo.toml", "--key"]).arg(&key));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--manifest-path nope/Cargo.toml: no such file"), "{err}");
+}

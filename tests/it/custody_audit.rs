@@ -447,6 +447,12 @@ fn lookup_answers_for_released_and_unreleased_samples() {
     assert_eq!(requests[0]["trusted"], true);
     assert_eq!(requests[0]["decisions"].as_array().unwrap().len(), 2);
     assert_eq!(requests[0]["releases"][0]["index"], release);
+    // Each decision names the approver group that made it.
+    let by: Vec<&str> =
+        requests[0]["decisions"].as_array().unwrap().iter().map(|d| d["by"].as_str().unwrap()).collect();
+    assert_eq!(by, ["vendor-security", "outside-auditor"], "{json:#}");
+    let (_, text, _) = b.lookup(&receipt, &["--policy", &policy]);
+    assert!(text.contains("(signed by a policy key) by vendor-security"), "{text}");
 
     let unreleased = b.receipt(&s[1], "unreleased");
     let file = b.c.path().join("mine.bin");
@@ -466,6 +472,12 @@ fn lookup_answers_for_released_and_unreleased_samples() {
     let (code, stdout, _) = b.lookup(&receipt, &[]);
     assert_eq!(code, 0);
     assert!(stdout.contains("released: YES"), "{stdout}");
+    // The wrong file given with a released sample's receipt: the mismatch is said first.
+    let (code, stdout, _) = b.lookup(&receipt, &["--file", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    let (mismatch, released) = (stdout.find("does NOT open").unwrap(), stdout.find("released: YES").unwrap());
+    assert!(mismatch < released, "{stdout}");
+    assert!(stdout.contains("released: YES (the receipt's sample; the file given is not it)"), "{stdout}");
 }
 
 #[test]

@@ -669,3 +669,91 @@ fn a_break_glass_request_may_skip_the_outside_group_and_says_so() {
     assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
     assert!(empty(&other));
 }
+
+/// `sample decide --policy` applies the gateway's own rule before anything is signed: the
+/// requester approving their own request and a key in no approver group (the gateway's) are
+/// refused (exit 1, nothing written) unless `--force`; a decision that counts passes; without
+/// `--policy` it still signs, and says it checked nothing. The audit never counts the forced
+/// self-approval among its approvals.
+#[test]
+fn decide_with_the_policy_refuses_a_decision_that_can_never_count() {
+    let center = Center::new();
+    // The analyst is a requester and, here, also a vendor-security approver.
+    center.write_policy(&center.policy_text("").replacen("keys/sec2.pub", "keys/analyst.pub", 1));
+    let files = center.sample_files(1, 100);
+    let samples = intake(&center, &files);
+    let request = request_cli(&center, &samples[0].0, &[], true);
+    let decide = |who: &str, out: &Path, extra: &[&str]| {
+        output(
+            glassbox()
+                .args(["sample", "decide"])
+                .arg(&request)
+                .arg("--approve")
+                .arg("--key")
+                .arg(center.key(who))
+                .arg("--log")
+                .arg(&center.log)
+                .arg("--out")
+                .arg(out)
+                .args(extra),
+        )
+    };
+    let policy = center.policy.to_str().unwrap();
+    let own = center.path().join("own.intoto.jsonl");
+    let refused = decide("analyst", &own, &["--policy", policy]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("signed the request itself") && stderr.contains("--force"), "{stderr}");
+    assert!(!own.exists(), "a refused decision was written");
+    let gateway = center.path().join("gateway.intoto.jsonl");
+    let refused = decide("gateway", &gateway, &["--policy", policy]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in no approver group") && stderr.contains("vendor-security"), "{stderr}");
+    assert!(!gateway.exists());
+    // --force signs it, and says it will never count.
+    let forced = decide("analyst", &own, &["--policy", policy, "--force", "--json"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", String::from_utf8_lossy(&forced.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&forced.stdout).unwrap();
+    assert_eq!(json["check"], "forced", "{json}");
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("will never count"));
+    assert!(own.is_file());
+    // A decision that counts; and one not checked.
+    let counted = center.path().join("sec1.intoto.jsonl");
+    let passed = decide("sec1", &counted, &["--policy", policy, "--json"]);
+    assert_eq!(passed.status.code(), Some(0), "{}", String::from_utf8_lossy(&passed.stderr));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&passed.stdout).unwrap()["check"], "counts");
+    let unchecked = decide("auditor1", &center.path().join("a1.intoto.jsonl"), &[]);
+    assert_eq!(unchecked.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&unchecked.stderr).contains("not checked"), "{unchecked:?}");
+    // A policy the request does not cite is bad input.
+    let other = center.path().join("other-policy.toml");
+    std::fs::write(&other, center.policy_text("").replace("request_lifetime = \"7d\"", "request_lifetime = \"6d\""))
+        .unwrap();
+    let wrong = decide("sec1", &center.path().join("x.intoto.jsonl"), &["--policy", other.to_str().unwrap()]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", String::from_utf8_lossy(&wrong.stderr));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("the request cites policy"));
+    // Logged anyway, the self-approval is ignored by the audit and counts in no statistic.
+    operator_appends(&center, &own);
+    operator_appends(&center, &counted);
+    center.cosign();
+    let audit =
+        output(glassbox().args(["sample", "audit", "--json", "--log"]).arg(&center.log).arg("--policy").arg(policy));
+    let json: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(json["periods"][0]["approvals"], 1, "{json:#}");
+    assert!(json["ignored"].as_array().unwrap().iter().any(|i| i["reason"] == "not-allowed"), "{json:#}");
+}
+
+#[test]
+fn a_request_for_a_sample_not_in_the_store_names_the_store() {
+    let (center, _) = center_with_samples();
+    center.publish_policy();
+    let mut cmd = glassbox();
+    cmd.args(["sample", "request", "--store"]).arg(&center.store).arg("--policy").arg(&center.policy);
+    cmd.args(["--sample", &Sha256Digest::of(b"nothing").hex(), "--reason", "anomaly-manual-review", "--detail", "x"]);
+    cmd.args(["--destination", DESTINATION, "--recipient", &center.recipient, "--key"]).arg(center.key("analyst"));
+    let out = output(cmd.arg("--log").arg(&center.log));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("is in the sample store at {}", center.store.display())), "{err}");
+}

@@ -177,3 +177,81 @@ fn generate_writes_inside_a_directory_and_never_replaces_a_symlink() {
     assert!(!target.exists(), "wrote through the dangling symlink");
     assert!(std::fs::symlink_metadata(dir.path().join("me.key")).unwrap().file_type().is_symlink());
 }
+
+/// Five key forms are easily swapped; each option given another says what it got and what it
+/// wants (exit 2), never quoting the file.
+#[test]
+fn a_key_in_the_wrong_form_says_which_form_the_option_wants() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _log_key, log_vkey) = crate::log::new_log(dir.path());
+    let (builder_key, builder_pub) = keypair(dir.path(), "builder");
+    let (witness_key, witness_pub) = keypair(dir.path(), "witness");
+    let log_vkey_file = dir.path().join("log.vkey");
+    std::fs::write(&log_vkey_file, format!("{log_vkey}\n")).unwrap();
+    let witness_vkey = ok(glassbox().args(["log", "witness-key", "--name", "w.example", "--key"]).arg(&witness_pub));
+    let witness_vkey_file = dir.path().join("witness.vkey");
+    std::fs::write(&witness_vkey_file, &witness_vkey).unwrap();
+    let secret_line = std::fs::read_to_string(&builder_key).unwrap().lines().nth(1).unwrap().to_string();
+    let refused = |cmd: &mut Command, needles: &[&str]| {
+        let out = output(cmd);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        for needle in needles {
+            assert!(err.contains(needle), "{needle:?} not in: {err}");
+        }
+        assert!(!err.contains(&secret_line) && !err.contains("BEGIN"), "a key is echoed: {err}");
+    };
+    let verify = || {
+        let mut cmd = glassbox();
+        cmd.args(["log", "verify"]).arg(&log);
+        cmd
+    };
+    refused(
+        verify().arg("--vkey").arg(&builder_pub),
+        &["builder.pub", "this is a PEM public key; --vkey wants the log's verifier key", "glassbox log init"],
+    );
+    refused(
+        verify().arg("--vkey").arg(&builder_key),
+        &["this is a PEM private key", "--vkey wants the log's verifier key"],
+    );
+    refused(
+        verify().arg("--vkey").arg(&witness_vkey_file),
+        &["this is a witness's verifier key", "--vkey wants the log's verifier key"],
+    );
+    refused(
+        verify().args(["--vkey", &log_vkey, "--witness-threshold", "1", "--witness"]).arg(&log_vkey_file),
+        &["this is a log's verifier key", "--witness wants a witness's verifier key", "log witness-key"],
+    );
+    refused(verify().args(["--vkey", "keys/missing.vkey"]), &["keys/missing.vkey", "no such file"]);
+    // `log witness-key --key` takes the .pub, `log cosign --key` the .key: swapped, each says so.
+    refused(
+        glassbox().args(["log", "witness-key", "--key"]).arg(&witness_key),
+        &["log witness-key --key wants a PEM public key", "log cosign --key"],
+    );
+    refused(
+        glassbox()
+            .args(["log", "cosign"])
+            .arg(log.join("checkpoint"))
+            .arg("--key")
+            .arg(&witness_pub)
+            .arg("--state")
+            .arg(dir.path().join("w.state"))
+            .args(["--log-vkey", &log_vkey]),
+        &["this is a PEM public key; log cosign --key wants a PEM private key", "log witness-key --key"],
+    );
+    // A verifier key where a PEM public key is wanted.
+    refused(
+        glassbox().args(["log", "audit"]).arg(&log).args(["--vkey", &log_vkey, "--trust"]).arg(&log_vkey_file),
+        &["log.vkey", "this is a log's verifier key", "not a PEM key file"],
+    );
+    // The policy's [log] vkey naming the witness's key.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[builders]\nkeys = [\"builder.pub\"]\n[log]\nvkey = \"witness.vkey\"\nwitnesses = []\nwitness_threshold = 0\n",
+    )
+    .unwrap();
+    refused(
+        glassbox().arg("verify").arg(&builder_pub).arg("--policy").arg(dir.path().join("policy.toml")),
+        &["[log] vkey", "this is a witness's verifier key", "[log] vkey wants the log's verifier key"],
+    );
+}

@@ -496,3 +496,23 @@ fn a_mirrored_directory_log_verifies_and_grows_without_logging_anything_twice() 
     assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
     assert!(!dir.path().join("no/checkpoint").exists());
 }
+
+/// `log append` to a directory that is no log says how to make one (exit 2), and appends nothing.
+#[test]
+fn append_to_a_missing_log_suggests_log_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keypair(dir.path(), "log");
+    let file = dir.path().join("e.jsonl");
+    envelopes(&file, 0, 1);
+    let missing = dir.path().join("nolog");
+    let out = output(glassbox().args(["log", "append"]).arg(&missing).arg("--key").arg(&key).arg(&file));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no such directory") && err.contains("glassbox log init"), "{err}");
+    assert!(!missing.exists());
+    std::fs::create_dir(&missing).unwrap();
+    let out = output(glassbox().args(["log", "append"]).arg(&missing).arg("--key").arg(&key).arg(&file));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("it has no checkpoint") && err.contains("glassbox log init"), "{err}");
+}

@@ -81,7 +81,14 @@ fn untrusted_signer_and_edited_payload_are_definite_noes() {
     let (_, stranger) = keypair(dir.path(), "stranger");
     let out = rebuild(dir.path(), &provenance, &bundle, &stranger, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no signature by a --trust key verifies"), "{}", stderr(&out));
+    // Another key is named as such, with both key ids, and no tampering is suggested.
+    let pair_id = glassbox::keys::PublicKey::read(&avscan_pair().public).unwrap().key_id();
+    let stranger_id = glassbox::keys::PublicKey::read(&stranger).unwrap().key_id();
+    let err = stderr(&out);
+    assert!(err.contains("no signature by a --trust key verifies"), "{err}");
+    assert!(err.contains(&format!("signed by key {}, which is not a --trust key", pair_id.short())), "{err}");
+    assert!(err.contains(&format!("--trust keys: {}", stranger_id.short())), "{err}");
+    assert!(!err.contains("changed after signing"), "{err}");
     // With --json the refusal is a JSON error object on stdout, exit code unchanged.
     let out = rebuild(dir.path(), &provenance, &bundle, &stranger, &["--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -99,6 +106,31 @@ fn untrusted_signer_and_edited_payload_are_definite_noes() {
     std::fs::write(&provenance, env.to_line()).unwrap();
     let out = rebuild(dir.path(), &provenance, &bundle, &pair.public, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // The trusted key's own signature fails: that one is a change after signing.
+    assert!(stderr(&out).contains("does not verify: the payload was changed after signing"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_binary_bundle_or_another_bundle_as_source_names_the_source_bundle() {
+    let pair = avscan_pair();
+    let (dir, provenance, _) = reviewer_copy("att");
+    let binary = pair.a.out.join(format!("avscan-0.1.0-{TARGET}.tar.gz"));
+    let out = rebuild(dir.path(), &provenance, &binary, &pair.public, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("this is the binary bundle of avscan-0.1.0 for {TARGET}")), "{err}");
+    assert!(err.contains("needs the source bundle avscan-0.1.0-src.tar.gz"), "{err}");
+    // Another product's source bundle.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join("other-2.0")).unwrap();
+    std::fs::write(other.join("other-2.0/README"), "another product\n").unwrap();
+    let bundle = dir.path().join("other-2.0-src.tar.gz");
+    ok(Command::new("tar").arg("-czf").arg(&bundle).arg("-C").arg(&other).arg("other-2.0"));
+    let out = rebuild(dir.path(), &provenance, &bundle, &pair.public, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("files are under other-2.0/, not avscan-0.1.0/"), "{err}");
+    assert!(err.contains("avscan-0.1.0-src.tar.gz"), "{err}");
 }
 
 #[test]

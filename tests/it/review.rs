@@ -240,6 +240,8 @@ fn delta_reviews_from_a_digest_and_refusals_name_the_value() {
 
     for (extra, needle) in [
         (vec!["--criteria", "not ok!"], "not ok!"),
+        (vec!["--criteria", "safe-to-deplyo"], "did you mean safe-to-deploy?"),
+        (vec!["--criteria", "crypto-reviewed"], "--custom-criteria"),
         (vec!["--criteria", "safe-to-run", "--finding", "Cargo.toml:1:urgent:x"], "\"urgent\""),
         (vec!["--criteria", "safe-to-run", "--finding", "missing.rs:1:low:x"], "missing.rs"),
         (vec!["--criteria", "safe-to-run", "--finding", "Cargo.toml:one:low:x"], "\"one\""),
@@ -251,6 +253,11 @@ fn delta_reviews_from_a_digest_and_refusals_name_the_value() {
         assert!(text(&out.stderr).contains(needle), "{extra:?}: {}", text(&out.stderr));
         assert!(!out_file.exists(), "{extra:?} wrote a review");
     }
+    // A custom criterion, said to be one, is signed as it is.
+    let custom = sign(&old, &key, &[&base[..], &["--criteria", "crypto-reviewed", "--custom-criteria"]].concat());
+    assert!(custom.status.success(), "{}", text(&custom.stderr));
+    assert_eq!(reviews_in(&out_file)[0].1.predicate.criteria, "crypto-reviewed");
+    std::fs::remove_file(&out_file).unwrap();
     let same =
         sign(&old, &key, &[&base[..], &["--criteria", "safe-to-run", "--delta-from", &old_digest.hex()]].concat());
     assert_eq!(same.status.code(), Some(2));

@@ -284,6 +284,29 @@ fn a_review_of_another_source_or_weaker_criteria_does_not_count() {
     log_all(&att2, &s.keys);
     let (code, unmet, verdict) = verify(&s.binary, &att2);
     assert_eq!((code, unmet), (1, vec!["reviews".to_string()]), "{verdict:#}");
+    // It is listed, not counted, with the reason.
+    let listed = &requirement(&verdict, "reviews")["evidence"][0];
+    assert_eq!(listed["counted"], false, "{verdict:#}");
+    assert!(listed["detail"].as_str().unwrap().contains("about another source than this artifact's"), "{verdict:#}");
+}
+
+/// The requirement named `name` of a `verify --json` verdict.
+fn requirement<'a>(verdict: &'a Value, name: &str) -> &'a Value {
+    verdict["requirements"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()
+}
+
+#[test]
+fn a_file_without_provenance_counts_no_review_and_no_logged_statement() {
+    let s = scenario();
+    let stranger = s.dir.path().join("not-built-here.bin");
+    std::fs::write(&stranger, b"bytes nobody attested\n").unwrap();
+    let out = output(glassbox().arg("verify").arg(&stranger).arg("--policy").arg(s.att.join("policy.toml")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!text.lines().any(|l| l.trim_start().starts_with("+ ")), "something counted:\n{text}");
+    assert!(text.contains("[met] log: no statement counted"), "{text}");
+    assert!(!text.contains("every counted statement"), "{text}");
+    assert!(text.contains("but no accepted provenance names this artifact's source"), "{text}");
 }
 
 #[test]
@@ -339,6 +362,21 @@ fn a_second_version_is_covered_by_a_delta_review() {
     log_all(&att, &s.keys);
     let (code, unmet, verdict) = verify(&out.join(TARGET).join("avscan"), &att);
     assert_eq!((code, unmet), (0, Vec::<String>::new()), "{verdict:#}");
-    let reviews = verdict["requirements"].as_array().unwrap().iter().find(|r| r["name"] == "reviews").unwrap();
+    let reviews = requirement(&verdict, "reviews");
     assert!(reviews["evidence"].to_string().contains("delta review"), "{reviews:#}");
+    let counted = |verdict: &Value, what: &str| -> Vec<bool> {
+        let evidence = requirement(verdict, "reviews")["evidence"].as_array().unwrap().clone();
+        evidence
+            .iter()
+            .filter(|e| e["detail"].as_str().unwrap().starts_with(what))
+            .map(|e| e["counted"] == true)
+            .collect()
+    };
+    assert_eq!(counted(&verdict, "delta review"), [true], "{verdict:#}");
+    assert_eq!(counted(&verdict, "full review"), [true], "the chain's start counts: {verdict:#}");
+    // The first version: its full review counts, the delta review into the second does not.
+    let (code, _, verdict) = verify(&s.binary, &att);
+    assert_eq!(code, 0, "{verdict:#}");
+    assert_eq!(counted(&verdict, "full review"), [true], "{verdict:#}");
+    assert_eq!(counted(&verdict, "delta review"), [false], "{verdict:#}");
 }

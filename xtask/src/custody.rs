@@ -151,7 +151,7 @@ impl Story {
         let key = format!("keys/{key}.key");
         let mut args = vec!["sample", "decide", request];
         args.extend(decision);
-        args.extend(["--key", &key, "--out", &out, "--log", "log"]);
+        args.extend(["--key", &key, "--policy", "policy.toml", "--out", &out, "--log", "log"]);
         self.run(&args, 0)?;
         self.operator_appends(&out)
     }

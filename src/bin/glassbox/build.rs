@@ -87,7 +87,7 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
     let features = args.features.iter().flat_map(|f| f.split_whitespace()).map(str::to_string).collect();
     let progress = TerminalProgress::new();
     let request = BuildRequest {
-        manifest_path: args.manifest_path,
+        manifest_path: crate::context::find_manifest(&args.manifest_path)?,
         packages: args.packages,
         target: args.target,
         profile: args.profile,

@@ -57,7 +57,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let variations = Variation::parse_list(&args.variations)?;
     let progress = TerminalProgress::new();
     let report = check(&CheckRequest {
-        manifest_path: args.manifest_path,
+        manifest_path: crate::context::find_manifest(&args.manifest_path)?,
         packages: args.packages,
         target: args.target,
         profile: args.profile,

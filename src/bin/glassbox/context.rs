@@ -109,3 +109,30 @@ impl Drop for TerminalProgress {
         self.finish_phase();
     }
 }
+
+/// The workspace manifest for `--manifest-path`: as given when it exists; for the default
+/// (`Cargo.toml`) missing in the current directory, the nearest `Cargo.toml` above it, as cargo
+/// finds it; otherwise bad input that says to run inside a workspace or pass --manifest-path.
+pub fn find_manifest(given: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    if given.exists() {
+        return Ok(given.to_path_buf());
+    }
+    if given == std::path::Path::new("Cargo.toml") {
+        let cwd = std::env::current_dir()?;
+        if let Some(found) = cwd.ancestors().skip(1).map(|d| d.join("Cargo.toml")).find(|m| m.is_file()) {
+            return Ok(found);
+        }
+        anyhow::bail!(glassbox::Error::invalid(
+            "Cargo.toml",
+            format!(
+                "not found in {} or any parent directory: run this inside the workspace, or pass --manifest-path \
+                 PATH/Cargo.toml",
+                glassbox::text::escape(&cwd.display().to_string())
+            )
+        ));
+    }
+    anyhow::bail!(glassbox::Error::invalid(
+        format!("--manifest-path {}", glassbox::text::escape(&given.display().to_string())),
+        "no such file: give the workspace's Cargo.toml"
+    ))
+}

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use glassbox::attest::Envelope;
 use glassbox::digest::Sha256Digest;
 use glassbox::fs::{limits, read_regular, read_regular_text};
+use glassbox::keys::form::Wanted;
 use glassbox::keys::PublicKey;
 use glassbox::remote::objects::Objects;
 use glassbox::remote::Location;
@@ -306,6 +307,16 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
                         glassbox::Error::invalid("--key", "appending to a directory needs the log's key")
                     })?;
                     let key = crate::context::private_key(key_file).context("reading --key")?;
+                    if std::fs::symlink_metadata(dir.join("checkpoint")).is_err() {
+                        anyhow::bail!(glassbox::Error::invalid(
+                            glassbox::text::escape(&dir.display().to_string()),
+                            format!(
+                                "is not a log ({}): create one with `glassbox log init {} --origin ORIGIN --key LOG_KEY`",
+                                if dir.exists() { "it has no checkpoint" } else { "no such directory" },
+                                glassbox::text::escape(&dir.display().to_string())
+                            )
+                        ));
+                    }
                     store::append(&LogDir::new(dir), &key, &items)?
                 }
                 bucket @ Location::Bucket { .. } => anyhow::bail!(glassbox::Error::invalid(
@@ -381,7 +392,15 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             report(&v, a.json, "audited")?;
         }
         LogCommand::Cosign(a) => {
-            let key = crate::context::private_key(&a.key).context("reading --key")?;
+            let key = crate::context::private_key(&a.key).map_err(|e| {
+                wrong_key_file(
+                    e,
+                    &a.key,
+                    Wanted::PrivatePem,
+                    "log cosign --key",
+                    "the witness's public key is what `log witness-key --key` takes",
+                )
+            })?;
             let name = a.name.unwrap_or_else(|| format!("witness-{}", key.public().key_id().short()));
             let done = witness::cosign(&witness::Cosign {
                 checkpoint: a.checkpoint,
@@ -466,7 +485,15 @@ pub fn run(cmd: LogCommand) -> Result<ExitCode> {
             }
         }
         LogCommand::WitnessKey(a) => {
-            let key = PublicKey::read(&a.key)?;
+            let key = PublicKey::read(&a.key).map_err(|e| {
+                wrong_key_file(
+                    e,
+                    &a.key,
+                    Wanted::PublicPem,
+                    "log witness-key --key",
+                    "the witness's private key is what `log cosign --key` and `witness serve --key` take",
+                )
+            })?;
             let name = a.name.unwrap_or_else(|| format!("witness-{}", key.key_id().short()));
             if !is_valid_key_name(&name) {
                 anyhow::bail!(glassbox::Error::invalid(
@@ -557,13 +584,38 @@ const MAX_PROOF_FILE: u64 = limits::CHECKPOINT + (64 << 10);
 /// the option. Neither the string nor the file's text is ever quoted in an error (either may be
 /// a private key given by mistake): the error names the file or the option.
 pub(crate) fn vkey(arg: &str, flag: &str) -> Result<NoteVerifier> {
+    use glassbox::keys::form::mismatch;
     let path = Path::new(arg);
     let (text, what) = if std::fs::symlink_metadata(path).is_ok() {
         (read_regular_text(path, limits::KEY_FILE)?.trim().to_string(), path.display().to_string())
+    } else if !arg.contains('+') && glassbox::keys::form::recognise(arg).is_none() {
+        // Every verifier key holds a '+': this was meant as a file. (A key's text, which may be
+        // a secret, is never quoted: it is recognised and named below.)
+        anyhow::bail!(glassbox::Error::invalid(
+            format!("{flag} {}", glassbox::text::escape(arg)),
+            "no such file, and not a verifier key (`name+hash+base64`) either"
+        ));
     } else {
         (arg.to_string(), flag.to_string())
     };
+    // Witnesses sign cosignatures (type 0x04), logs their checkpoints (0x01): a key of the
+    // other kind, or a PEM key, is named for what it is.
+    let wanted = if flag == "--witness" { Wanted::WitnessVerifier } else { Wanted::LogVerifier };
+    if let Some(why) = mismatch(&text, wanted, flag) {
+        anyhow::bail!(glassbox::Error::invalid(what, why));
+    }
     NoteVerifier::parse(&text).map_err(|e| glassbox::Error::invalid(what, e.to_string()).into())
+}
+
+/// `error` reading the key file `path` for `flag`, said in the words of the two options that
+/// are easily swapped when the file holds another form than `wanted` (`other` says which
+/// option takes that form); any other error as it is.
+fn wrong_key_file(error: glassbox::Error, path: &Path, wanted: Wanted, flag: &str, other: &str) -> anyhow::Error {
+    let text = read_regular_text(path, limits::KEY_FILE).unwrap_or_default();
+    match glassbox::keys::form::mismatch(&text, wanted, flag) {
+        Some(why) => glassbox::Error::invalid(path.display(), format!("{why}; {other}")).into(),
+        None => error.into(),
+    }
 }
 
 /// The `--witness` keys, each a distinct public key (a key given twice, even under two names,

@@ -46,9 +46,14 @@ pub struct SignArgs {
     /// The source reviewed: a directory, a source bundle, a sources.sha256 manifest or a provenance file.
     #[arg(long)]
     source: PathBuf,
-    /// safe-to-run, safe-to-deploy, or a custom criterion (letters, digits and '-').
+    /// safe-to-run or safe-to-deploy (implies safe-to-run); another name only with
+    /// --custom-criteria.
     #[arg(long)]
     criteria: String,
+    /// --criteria names a custom criterion (letters, digits and '-') that the policy asks for:
+    /// it satisfies only itself. Without this flag an unknown name is refused as a typo.
+    #[arg(long)]
+    custom_criteria: bool,
     /// The reviewer's private key (PKCS#8 PEM).
     #[arg(long)]
     key: PathBuf,
@@ -194,6 +199,7 @@ fn run_sign(args: SignArgs) -> Result<ExitCode> {
     let signed = review::sign(&SignRequest {
         source: &source,
         criteria: args.criteria,
+        custom_criteria: args.custom_criteria,
         scope,
         findings: args.findings,
         notes: args.notes.unwrap_or_default(),

@@ -207,6 +207,15 @@ pub fn run_lookup(args: LookupArgs) -> Result<ExitCode> {
             None => "",
         };
         println!("sample {}", found.commitment);
+        // The answer about the file comes first: whatever follows is about the receipt's sample.
+        match found.file_matches {
+            Some(true) => println!("  the file opens the commitment: it is this sample"),
+            Some(false) => println!(
+                "  the file does NOT open the commitment: it is not this sample (what follows is about the \
+                 receipt's sample, not this file)"
+            ),
+            None => {}
+        }
         match found.log_key {
             lookup::LogKeySource::Policy => println!("  log key: the policy's [log] vkey (the receipt's equals it)"),
             lookup::LogKeySource::Vkey => println!("  log key: --vkey (the receipt's equals it)"),
@@ -232,17 +241,17 @@ pub fn run_lookup(args: LookupArgs) -> Result<ExitCode> {
                 if r.break_glass { " (break-glass)" } else { "" }
             );
             for s in r.decisions.iter().chain(&r.releases) {
-                println!("    {} at entry {}{}, {}", s.kind, s.index, trust(s.trusted), escape(&s.at));
+                let by = s.by.as_deref().map_or(String::new(), |by| format!(" by {}", escape(by)));
+                println!("    {} at entry {}{}{by}, {}", s.kind, s.index, trust(s.trusted), escape(&s.at));
             }
         }
         for s in &found.orphans {
             println!("  {} at entry {} of a request not in the log{}", s.kind, s.index, trust(s.trusted));
         }
-        println!("  released: {}", if found.released { "YES" } else { "no" });
+        let released = if found.released { "YES" } else { "no" };
         match found.file_matches {
-            Some(true) => println!("  the file opens the commitment: it is this sample"),
-            Some(false) => println!("  the file does NOT open the commitment: it is not this sample"),
-            None => {}
+            Some(false) => println!("  released: {released} (the receipt's sample; the file given is not it)"),
+            _ => println!("  released: {released}"),
         }
     }
     Ok(if found.file_matches == Some(false) { ExitCode::from(1) } else { ExitCode::SUCCESS })

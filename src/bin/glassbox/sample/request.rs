@@ -11,6 +11,7 @@ use clap::Args;
 use glassbox::attest::custody::DecisionKind;
 use glassbox::attest::Envelope;
 use glassbox::custody::commitment::parse_commitment;
+use glassbox::custody::ledger::samples_policy;
 use glassbox::custody::request::{self, RequestSpec};
 use glassbox::custody::store::SampleStore;
 use glassbox::policy::Policy;
@@ -92,6 +93,14 @@ pub struct DecideArgs {
     /// a bucket.
     #[arg(long)]
     log: String,
+    /// The policy the request cites: checks that this key's decision counts for it (the
+    /// gateway's rule) and refuses (exit 1) one that never would, e.g. the requester approving
+    /// their own request or a key in no approver group. Without it nothing is checked.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Sign and write a decision even though --policy says it will never count.
+    #[arg(long, requires = "policy")]
+    force: bool,
     /// Where to write the envelope (default: beside the request file,
     /// <request-hex>.<decision-hex>.decision.intoto.jsonl).
     #[arg(long)]
@@ -111,6 +120,13 @@ struct Signed {
     request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<String>,
+    /// Decisions only: `counts` (checked under --policy), `forced` (will never count, signed
+    /// under --force), `unchecked` (no --policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'static str>,
+    /// Why a forced decision will never count, or what an unchecked one was not checked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
 }
 
 pub fn run_request(args: RequestArgs) -> Result<ExitCode> {
@@ -148,6 +164,8 @@ pub fn run_request(args: RequestArgs) -> Result<ExitCode> {
         file,
         request_id: Some(signed.request.request_id),
         expires_at: Some(signed.request.expires_at),
+        check: None,
+        warning: None,
     };
     render(&out, args.json)
 }
@@ -160,18 +178,53 @@ pub fn run_decide(args: DecideArgs) -> Result<ExitCode> {
     } else {
         DecisionKind::Invalidate
     };
-    let request = request::read_request_structure(&args.request)?;
+    let policy = args.policy.as_deref().map(Policy::load).transpose()?;
+    let request = match &policy {
+        Some(policy) => request::read_request_file(&args.request, samples_policy(policy)?)?.1,
+        None => request::read_request_structure(&args.request)?,
+    };
     let key = private_key(&args.key)?;
     let log = LogArg::open(&args.log)?.log;
-    request::check_logged(&log, &request.envelope)?;
+    let index = request::check_logged(&log, &request.envelope)?;
     let envelope = request::sign_decision(&request, kind, args.why.as_deref().unwrap_or(""), &key, now())?;
+    // The gateway's own rule, before anything is written: a decision that can never count is
+    // refused here, where its signer can still do something about it.
+    let (check, warning) = match &policy {
+        None => (
+            "unchecked",
+            Some("not checked that this key's decision counts for the request: pass --policy POLICY".to_string()),
+        ),
+        Some(policy) => match request::decision_never_counts(policy, &request, index, &envelope)? {
+            None => ("counts", None),
+            Some(reason) if args.force => ("forced", Some(reason)),
+            Some(reason) => {
+                return Err(Error::rejected(
+                    format!(
+                        "decision by {} on request {}",
+                        escape(&args.key.display().to_string()),
+                        request.envelope.prefixed()
+                    ),
+                    format!("refused: {reason}; nothing written (pass --force to sign it anyway)"),
+                )
+                .into())
+            }
+        },
+    };
     let digest = envelope.digest();
     let file = match args.out {
         Some(path) => path,
         None => beside(&args.request, &format!("{}.{}.decision.intoto.jsonl", request.envelope.hex(), digest.hex())),
     };
     write_envelope(&envelope, &file)?;
-    let out = Signed { kind: "decision", envelope: digest.prefixed(), file, request_id: None, expires_at: None };
+    let out = Signed {
+        kind: "decision",
+        envelope: digest.prefixed(),
+        file,
+        request_id: None,
+        expires_at: None,
+        check: Some(check),
+        warning,
+    };
     render(&out, args.json)
 }
 
@@ -187,6 +240,12 @@ fn write_envelope(envelope: &Envelope, file: &Path) -> Result<()> {
 }
 
 fn render(out: &Signed, json: bool) -> Result<ExitCode> {
+    if let Some(warning) = &out.warning {
+        match out.check {
+            Some("forced") => eprintln!("glassbox: warning: signed under --force, but it will never count: {warning}"),
+            _ => eprintln!("glassbox: note: {warning}"),
+        }
+    }
     if json {
         print_json(out)?;
     } else {
