@@ -36,10 +36,12 @@ ul.gb-strings{margin:.3em 0;padding-left:1.5em}ul.gb-strings li{font-family:ui-m
 .gb-scroll{overflow-x:auto;max-width:100%}code{overflow-wrap:anywhere}\
 :focus-visible{outline:3px solid #1f5fbf;outline-offset:2px}.gb-back{margin:0 0 1em}";
 
-/// A link from the page back to where it belongs (the site's release page).
+/// A link from the page back to where it belongs (the site's release page), and what the page
+/// there says about this one.
 pub struct BackLink<'a> {
     pub href: &'a str,
     pub text: &'a str,
+    pub note: &'a str,
 }
 
 /// The standalone page (inline CSS, no script) for `items` under `title`.
@@ -55,9 +57,11 @@ pub fn report_page_with(title: &str, items: &[ReportItem<'_>], back: Option<&Bac
     out.push_str(&format!("<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n", esc(title)));
     if let Some(back) = back {
         out.push_str(&format!(
-            "<nav class=\"gb-back\" aria-label=\"back\"><a href=\"{}\">← {}</a></nav>\n",
+            "<nav class=\"gb-back\" aria-label=\"back\"><a href=\"{}\">← {}</a></nav>\n\
+             <p class=\"gb-note\">{}</p>\n",
             esc(back.href),
-            esc(back.text)
+            esc(back.text),
+            esc(back.note)
         ));
     }
     out.push_str(&format!("<main>\n<h1>{}</h1>\n", esc(title)));

@@ -42,6 +42,12 @@ pub fn mismatch_page(
         item.report.b.name = format!("rebuilt: {}", item.name);
     }
     let refs: Vec<ReportItem<'_>> = items.iter().map(|i| ReportItem { name: &i.name, report: &i.report }).collect();
-    let back = BackLink { href: &format!("../{release}"), text: "the release page" };
+    let back = BackLink {
+        href: &format!("../{release}"),
+        text: "the release page",
+        note: "The rebuilder's mismatch report, attached beside its verdict. Its sha256 is the one the signed \
+               verdict names: glassbox checked that when the site was generated; this browser does not check this \
+               page. \"published\" is the artifact the vendor released, \"rebuilt\" the rebuilder's own build.",
+    };
     Ok(report_page_with(title, &refs, Some(&back)))
 }

@@ -682,6 +682,7 @@ fn the_site_carries_no_operator_path_and_says_what_to_do_next() {
     let report = std::fs::read_to_string(out.join(format!("reports/{}.html", s.failed.hex()))).unwrap();
     assert!(report.contains("published: x86_64-unknown-linux-gnu/avscan") && report.contains("rebuilt: "), "{report}");
     assert!(report.contains(&format!("href=\"../releases/avscan-0.1.0-{TARGET}.html\"")), "{report}");
+    assert!(report.contains("this browser does not check this page"), "{report}");
 
     // With the log copied beside the site, the next step is only to serve it.
     let cp = Command::new("cp").arg("-a").arg(&s.c.log).arg(&copy).status().unwrap();
