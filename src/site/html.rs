@@ -119,8 +119,8 @@ fn banner(chrome: &Chrome) -> String {
         "<section id=\"gb-banner\" class=\"gb-banner\" data-state=\"pending\" aria-label=\"what this browser checked\">\n\
          <p>\"Authentic, in the log\" on a row means this browser checked that the statement is signed by a key \
          the site's policy trusts, is in the log whose checkpoint is signed by the log key below, and says what \
-         the row shows; it does not mean the software is good, and a statement can be authentic and say \
-         FAILED. You must still trust that this is the log's real key (<a href=\"#{KEY_SOURCES}\">get it \
+         the row shows; it does not mean the software is good: an authentic statement can report a failed \
+         rebuild. You must still trust that this is the log's real key (<a href=\"#{KEY_SOURCES}\">get it \
          independently</a>) and the site's policy and choice of what to show.</p>\n\
          <p>Log key: <code class=\"gb-vkey\">{}</code></p>\n\
          <p class=\"gb-banner-status\" role=\"status\">{PENDING_TEXT}</p>\n\

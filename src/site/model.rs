@@ -377,6 +377,12 @@ mod tests {
         assert_eq!(at_path(&v, "subject.0.digest.sha256"), Some(&Value::from("ab")));
         assert_eq!(at_path(&v, "predicate.x"), Some(&Value::from(1)));
         assert_eq!(at_path(&v, "subject.1"), None);
+        // A key's name on the site: no directory, no extension.
+        for (path, name) in
+            [("keys/r1.pub", "r1"), ("/srv/center/keys/gateway.pub", "gateway"), ("w.vkey", "w"), (".pub", ".pub")]
+        {
+            assert_eq!(key_name(path), name, "{path}");
+        }
         for ok in ["avscan-0.1.0-x86_64-unknown-linux-gnu", "a+b_c"] {
             assert!(plain_file_name(ok), "{ok}");
         }

@@ -683,13 +683,13 @@ fn r2_d2_an_edited_cell_fails_exactly_its_row_on_every_page() {
     for (from, to, why) in [
         (">FAILED</td>", ">PASSED</td>", "but the statement says \"FAILED\""),
         (
-            "<td data-claim=\"predicate.verificationResult\">FAILED</td>",
+            "<td class=\"gb-negative\" data-claim=\"predicate.verificationResult\">FAILED</td>",
             "<td class=\"gb-unverified\">PASSED</td>",
             "shows it in no checked cell",
         ),
     ] {
         let copy = served_copy(site);
-        let marker = "<td data-claim=\"predicate.verificationResult\">FAILED";
+        let marker = "<td class=\"gb-negative\" data-claim=\"predicate.verificationResult\">FAILED";
         let row = edit_cell(copy.path(), &site.failed_page, marker.split('>').next().unwrap(), from, to);
         let seen = visit(copy.path(), &site.failed_page, Visit::default());
         assert_only_row_failed(&seen, row, why);
@@ -797,7 +797,7 @@ fn the_rebuilds_page_verifies_every_verdict_cell_and_an_edited_one_fails() {
     // The FAILED verdict shown as PASSED, and a verdict's log index changed, each fail that cell.
     for (marker, from, to, why) in [
         (
-            "<td data-claim=\"predicate.verificationResult\">FAILED",
+            "<td class=\"gb-negative\" data-claim=\"predicate.verificationResult\">FAILED",
             ">FAILED</td>",
             ">PASSED</td>",
             "but the statement says \"FAILED\"",
