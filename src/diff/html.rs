@@ -32,15 +32,39 @@ code,.gb-hex td{font-family:ui-monospace,monospace;font-size:.92em}.gb-hex td{wh
 .gb-nested{margin-left:1.2em;padding-left:.8em;border-left:2px solid #ddd}\
 .gb-note{color:#555;font-size:.92em}mark{background:#ffd54f}mark.gb-first{background:#ff8a65;outline:1px solid #b00020}\
 ul.gb-strings{margin:.3em 0;padding-left:1.5em}ul.gb-strings li{font-family:ui-monospace,monospace;font-size:.92em;word-break:break-all}\
-.gb-sha{word-break:break-all}";
+.gb-sha{word-break:break-all}\
+.gb-scroll{overflow-x:auto;max-width:100%}code{overflow-wrap:anywhere}\
+:focus-visible{outline:3px solid #1f5fbf;outline-offset:2px}.gb-back{margin:0 0 1em}";
+
+/// A link from the page back to where it belongs (the site's release page), and what the page
+/// there says about this one.
+pub struct BackLink<'a> {
+    pub href: &'a str,
+    pub text: &'a str,
+    pub note: &'a str,
+}
 
 /// The standalone page (inline CSS, no script) for `items` under `title`.
 pub fn report_page(title: &str, items: &[ReportItem<'_>]) -> String {
+    report_page_with(title, items, None)
+}
+
+/// [`report_page`], with a link back to `back` above the title.
+pub fn report_page_with(title: &str, items: &[ReportItem<'_>], back: Option<&BackLink<'_>>) -> String {
     let mut out = String::with_capacity(16 << 10);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     out.push_str(&format!("<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n", esc(title)));
-    out.push_str(&format!("<h1>{}</h1>\n", esc(title)));
+    if let Some(back) = back {
+        out.push_str(&format!(
+            "<nav class=\"gb-back\" aria-label=\"back\"><a href=\"{}\">← {}</a></nav>\n\
+             <p class=\"gb-note\">{}</p>\n",
+            esc(back.href),
+            esc(back.text),
+            esc(back.note)
+        ));
+    }
+    out.push_str(&format!("<main>\n<h1>{}</h1>\n", esc(title)));
     let differ = items.iter().filter(|i| !i.report.identical()).count();
     out.push_str(&format!(
         "<p class=\"gb-lead\">{} compared, {differ} differ{}.</p>\n",
@@ -65,13 +89,13 @@ pub fn report_page(title: &str, items: &[ReportItem<'_>]) -> String {
         render_report(item.report, 0, &mut out);
         out.push_str("</section>\n");
     }
-    out.push_str("</body>\n</html>\n");
+    out.push_str("</main>\n</body>\n</html>\n");
     out
 }
 
 /// Both sides, the summary and the details of one report; `depth` is its archive nesting.
 fn render_report(report: &DiffReport, depth: usize, out: &mut String) {
-    open_table("gb-sides", &["", "name", "format", "size", "sha256"], out);
+    open_table("gb-sides", &["side", "name", "format", "size", "sha256"], out);
     for (label, side) in [("A", &report.a), ("B", &report.b)] {
         side_row(label, side, out);
     }
@@ -91,7 +115,7 @@ fn render_report(report: &DiffReport, depth: usize, out: &mut String) {
 
 fn side_row(label: &str, side: &Side, out: &mut String) {
     out.push_str(&format!(
-        "<tr><th>{label}</th><td><code>{}</code></td><td>{}</td><td class=\"gb-num\">{}</td><td class=\"gb-sha\"><code>{}</code></td></tr>\n",
+        "<tr><th scope=\"row\">{label}</th><td><code>{}</code></td><td>{}</td><td class=\"gb-num\">{}</td><td class=\"gb-sha\"><code>{}</code></td></tr>\n",
         esc(&side.name),
         side.format.label(),
         bytes_label(side.size),
@@ -160,16 +184,20 @@ fn listing<T>(heading: &str, class: &str, headers: &[&str], items: &[T], out: &m
     out.push_str(CLOSE_TABLE);
 }
 
-/// A table's start, with its header row.
+/// A table's start, with its header row, in a box that scrolls sideways on its own (focusable,
+/// so that a keyboard can scroll it) when the table is wider than the screen.
 fn open_table(class: &str, headers: &[&str], out: &mut String) {
-    out.push_str(&format!("<table class=\"{class}\">\n<thead><tr>"));
+    out.push_str(&format!(
+        "<div class=\"gb-scroll\" role=\"region\" tabindex=\"0\" aria-label=\"table: {}\">\n<table class=\"{class}\">\n<thead><tr>",
+        esc(&headers.join(", "))
+    ));
     for h in headers {
-        out.push_str(&format!("<th>{h}</th>"));
+        out.push_str(&format!("<th scope=\"col\">{h}</th>"));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
 }
 
-const CLOSE_TABLE: &str = "</tbody>\n</table>\n";
+const CLOSE_TABLE: &str = "</tbody>\n</table>\n</div>\n";
 
 fn render_strings(strings: &StringsDiff, out: &mut String) {
     for (side, listed, total) in
@@ -214,7 +242,7 @@ fn render_archive(archive: &ArchiveDiff, depth: usize, out: &mut String) {
     for member in &archive.changed {
         out.push_str(&format!("<div class=\"gb-member\">\n<h4><code>{}</code></h4>\n", esc(&member.path)));
         if !member.changes.is_empty() {
-            open_table("gb-changes", &["field", "A", "", "B"], out);
+            open_table("gb-changes", &["field", "A", "→", "B"], out);
             for c in &member.changes {
                 out.push_str(&format!(
                     "<tr><td>{}</td><td><code>{}</code></td><td>→</td><td><code>{}</code></td></tr>\n",

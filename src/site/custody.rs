@@ -96,6 +96,7 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
         .collect();
     body.push_str(&table(
         "gb-table gb-unverified",
+        "Samples per month (not checked in this browser)",
         &["month", "samples in", "requests", "released", "denied", "released per intake"],
         &rows,
     ));
@@ -113,13 +114,14 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
             }
         }
     }
-    for (title, map) in [("By reason", &reasons), ("By destination", &destinations)] {
+    for (title, what, map) in [("By reason", "reason", &reasons), ("By destination", "destination", &destinations)] {
         let rows: Vec<String> = map
             .iter()
             .map(|(k, c)| format!("<tr>{}<td>{}</td><td>{}</td></tr>", td(k), c.requests, c.releases))
             .collect();
         body.push_str(&format!("<section>\n<h2>{}</h2>\n", esc(title)));
-        body.push_str(&table("gb-table gb-unverified", &["", "requests", "releases"], &rows));
+        let caption = format!("Requests and releases {} (not checked in this browser)", title.to_lowercase());
+        body.push_str(&table("gb-table gb-unverified", &caption, &[what, "requests", "releases"], &rows));
         body.push_str("</section>\n");
     }
 
@@ -131,9 +133,16 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
         let rows: Vec<String> = report
             .violations
             .iter()
-            .map(|v| format!("<tr><td>{}</td>{}{}</tr>", v.index, td(&v.kind), td(&v.detail)))
+            .map(|v| {
+                format!("<tr><td>{}</td><td class=\"gb-negative\">{}</td>{}</tr>", v.index, esc(&v.kind), td(&v.detail))
+            })
             .collect();
-        body.push_str(&table("gb-table gb-unverified", &["log index", "kind", "detail"], &rows));
+        body.push_str(&table(
+            "gb-table gb-unverified gb-violation-list",
+            "Violations glassbox sample audit finds (not checked in this browser)",
+            &["log index", "kind", "detail"],
+            &rows,
+        ));
     }
     body.push_str("</section>\n");
 
@@ -183,18 +192,19 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
             }
         }
     }
-    body.push_str("<section class=\"gb-custody-releases\">\n<h2>Releases</h2>\n");
+    body.push_str("<section class=\"gb-custody-releases\">\n<h2>Samples released</h2>\n");
     if rows.is_empty() {
         body.push_str("<p>No sample was released.</p>\n");
     } else {
         body.push_str(&table(
             "gb-table",
+            "Samples released: the gateway's signed release statements",
             &[
                 "log index",
                 "request",
                 "destination",
                 "recipient",
-                "releasedAt",
+                "released at",
                 "gateway key",
                 "raw",
                 "checked in this browser",
@@ -252,55 +262,61 @@ fn percent(released: u64, taken_in: u64) -> String {
 const RECEIPT_BOX: &str = "<section class=\"gb-receipt-box\">\n<h2>Was my sample requested or released?</h2>\n\
 <p>Paste the receipt you were given when the sample was taken in. It is checked in this browser against the \
 log key above; nothing is sent anywhere.</p>\n\
-<textarea id=\"gb-receipt\" rows=\"8\" cols=\"80\" spellcheck=\"false\" aria-label=\"receipt\"></textarea>\n\
+<label for=\"gb-receipt\">Your receipt (JSON)</label>\n\
+<textarea id=\"gb-receipt\" rows=\"8\" spellcheck=\"false\"></textarea>\n\
 <p><button id=\"gb-receipt-check\" type=\"button\">Check</button></p>\n\
 <div id=\"gb-receipt-answer\" data-state=\"empty\" aria-live=\"polite\">The receipt box needs JavaScript; \
 without it, run <code>glassbox sample lookup</code>.</div>\n</section>\n";
 
-/// Chart geometry.
-const BAR_WIDTH: u64 = 14;
-const GROUP_WIDTH: u64 = 44;
-const CHART_HEIGHT: u64 = 120;
-const LEFT: u64 = 40;
+/// Chart geometry (pixels): narrow enough for a 390 px phone, labels at 13 px.
+const CHART_WIDTH: u64 = 340;
+const LABEL_WIDTH: u64 = 64;
+const BAR_MAX: u64 = 200;
+const ROW: u64 = 24;
+const BAR_HEIGHT: u64 = 16;
+const FONT: u64 = 13;
 
-/// An inline SVG bar chart: per label, a bar for samples in and one for released, scaled to the
-/// largest value. Integer coordinates only, so the same data draw the same bytes.
+/// The per-month charts: samples taken in, and samples released, each a horizontal bar chart on
+/// its own scale (released counts are a sliver of intakes of thousands, invisible on a shared
+/// axis) with every bar's number beside it. Integer coordinates only, so the same data draw the
+/// same bytes.
 pub fn bar_chart(bars: &[(String, u64, u64)]) -> String {
-    let max = bars.iter().map(|(_, a, b)| (*a).max(*b)).max().unwrap_or(0).max(1);
-    // At least wide enough for the legend.
-    let width = (LEFT + GROUP_WIDTH * bars.len() as u64 + 10).max(LEFT + 180);
-    let height = CHART_HEIGHT + 40;
+    let taken_in: Vec<(&str, u64)> = bars.iter().map(|(l, a, _)| (l.as_str(), *a)).collect();
+    let released: Vec<(&str, u64)> = bars.iter().map(|(l, _, b)| (l.as_str(), *b)).collect();
+    let mut out = String::from("<div class=\"gb-charts\">\n");
+    out.push_str(&one_chart("Samples taken in per month", "gb-bar-in", &taken_in));
+    out.push_str(&one_chart("Samples released per month (its own scale)", "gb-bar-out", &released));
+    out.push_str("</div>\n");
+    out
+}
+
+/// One chart: a figure with its caption, a bar per label scaled to the largest value.
+fn one_chart(title: &str, class: &str, bars: &[(&str, u64)]) -> String {
+    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let height = ROW * bars.len() as u64 + 4;
+    let summary: Vec<String> = bars.iter().map(|(l, v)| format!("{l}: {v}")).collect();
     let mut out = format!(
-        "<svg class=\"gb-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"samples in and released per month\">\n\
-         <text x=\"0\" y=\"12\" font-size=\"10\">{max}</text>\n\
-         <line x1=\"{LEFT}\" y1=\"{CHART_HEIGHT}\" x2=\"{width}\" y2=\"{CHART_HEIGHT}\" stroke=\"#555\"/>\n"
+        "<figure class=\"gb-chart\">\n<figcaption>{}</figcaption>\n\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{CHART_WIDTH}\" height=\"{height}\" \
+         viewBox=\"0 0 {CHART_WIDTH} {height}\" role=\"img\" aria-label=\"{}\">\n",
+        esc(title),
+        esc(&format!("{title}: {}", if summary.is_empty() { "none".into() } else { summary.join(", ") }))
     );
-    for (n, (label, taken_in, released)) in bars.iter().enumerate() {
-        let x = LEFT + GROUP_WIDTH * n as u64 + 4;
-        for (dx, value, class) in [(0, *taken_in, "gb-bar-in"), (BAR_WIDTH + 2, *released, "gb-bar-out")] {
-            let h = (u128::from(value) * u128::from(CHART_HEIGHT) / u128::from(max)) as u64;
-            out.push_str(&format!(
-                "<rect class=\"{class}\" x=\"{}\" y=\"{}\" width=\"{BAR_WIDTH}\" height=\"{h}\"><title>{} {}: {value}</title></rect>\n",
-                x + dx,
-                CHART_HEIGHT - h,
-                esc(label),
-                if dx == 0 { "in" } else { "released" }
-            ));
-        }
-        out.push_str(&format!("<text x=\"{x}\" y=\"{}\" font-size=\"10\">{}</text>\n", CHART_HEIGHT + 14, esc(label)));
+    for (n, (label, value)) in bars.iter().enumerate() {
+        let y = ROW * n as u64 + 2;
+        let w = (u128::from(*value) * u128::from(BAR_MAX) / u128::from(max)) as u64;
+        // A value above zero always shows at least a sliver.
+        let w = if *value > 0 { w.max(2) } else { 0 };
+        let text_y = y + BAR_HEIGHT - 3;
+        out.push_str(&format!(
+            "<text x=\"0\" y=\"{text_y}\" font-size=\"{FONT}\">{}</text>\
+             <rect class=\"{class}\" x=\"{LABEL_WIDTH}\" y=\"{y}\" width=\"{w}\" height=\"{BAR_HEIGHT}\"/>\
+             <text x=\"{}\" y=\"{text_y}\" font-size=\"{FONT}\">{value}</text>\n",
+            esc(label),
+            LABEL_WIDTH + w + 4,
+        ));
     }
-    out.push_str(&format!(
-        "<rect class=\"gb-bar-in\" x=\"{LEFT}\" y=\"{}\" width=\"10\" height=\"10\"/><text x=\"{}\" y=\"{}\" font-size=\"10\">samples in</text>\n\
-         <rect class=\"gb-bar-out\" x=\"{}\" y=\"{}\" width=\"10\" height=\"10\"/><text x=\"{}\" y=\"{}\" font-size=\"10\">released</text>\n</svg>\n",
-        CHART_HEIGHT + 24,
-        LEFT + 14,
-        CHART_HEIGHT + 33,
-        LEFT + 90,
-        CHART_HEIGHT + 24,
-        LEFT + 104,
-        CHART_HEIGHT + 33
-    ));
+    out.push_str("</svg>\n</figure>\n");
     out
 }
 
@@ -309,15 +325,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_chart_scales_to_the_largest_bar_and_escapes_labels() {
-        let svg = bar_chart(&[("2026-11".into(), 10, 5), ("<x>".into(), 0, 0)]);
-        assert!(svg.contains("y=\"0\" width=\"14\" height=\"120\""), "{svg}");
-        assert!(svg.contains("y=\"60\" width=\"14\" height=\"60\""), "{svg}");
+    fn the_charts_scale_each_to_its_largest_bar_and_print_every_number() {
+        let svg = bar_chart(&[("2026-11".into(), 2000, 4), ("<x>".into(), 1000, 0)]);
+        // Intake: 2000 is the full 200 px, 1000 half; released on its own scale: 4 is 200 px.
+        assert!(svg.contains("x=\"64\" y=\"2\" width=\"200\" height=\"16\""), "{svg}");
+        assert!(svg.contains("x=\"64\" y=\"26\" width=\"100\" height=\"16\""), "{svg}");
+        assert_eq!(svg.matches("class=\"gb-bar-out\" x=\"64\" y=\"2\" width=\"200\"").count(), 1, "{svg}");
+        for number in [">2000<", ">1000<", ">4<", ">0<"] {
+            assert!(svg.contains(number), "{number} is printed: {svg}");
+        }
         assert!(svg.contains("&lt;x&gt;") && !svg.contains("<x>"));
-        assert_eq!(svg, bar_chart(&[("2026-11".into(), 10, 5), ("<x>".into(), 0, 0)]));
-        assert!(bar_chart(&[]).starts_with("<svg"));
-        assert_eq!(svg.matches("<rect").count(), 4 + 2);
-        assert!(bar_chart(&[]).contains("width=\"220\""), "room for the legend");
+        assert_eq!(svg, bar_chart(&[("2026-11".into(), 2000, 4), ("<x>".into(), 1000, 0)]));
+        assert_eq!(svg.matches("<svg").count(), 2);
+        assert_eq!(svg.matches("font-size=\"13\"").count(), svg.matches("font-size").count(), "labels at 13 px");
+        // One released out of thousands still shows a bar.
+        let thin = bar_chart(&[("a".into(), 5000, 1), ("b".into(), 4000, 900)]);
+        assert!(thin.contains("class=\"gb-bar-out\" x=\"64\" y=\"2\" width=\"2\""), "{thin}");
+        assert!(bar_chart(&[]).contains("none"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod custody;
 mod html;
+pub mod layout;
 mod model;
 mod output;
 mod pages;
@@ -73,6 +74,9 @@ pub struct SiteSummary {
     pub files_written: usize,
     /// Files an earlier generation wrote that the site no longer has, removed.
     pub files_removed: usize,
+    /// Where the pages fetch the log from, and whether a copy is already there.
+    #[serde(flatten)]
+    pub log: layout::LogPlacement,
 }
 
 /// Generates the site. Deterministic: the same inputs give byte-identical files.
@@ -84,6 +88,8 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         Error::invalid(policy.path.display(), "has no [log] section: the site shows a log, and needs its vkey")
     })?;
     let (mut log, raw) = model::Log::open(&request.log, lp)?;
+    // Before anything is written: a layout that would fail every page is refused.
+    let placement = layout::check(&request.log_url, &request.out, &log.verified.origin, log.verified.size)?;
     let collected = crate::policy::evidence::collect(&request.attestations)?;
     let shown = model::statements(&collected, &mut log)?;
     let releases = model::releases(&shown);
@@ -134,7 +140,8 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
                 continue;
             }
             let title = format!("{} {} ({}): rebuild mismatch", r.component, r.version, r.target);
-            let answer = report::mismatch_page(&request.attestations, &shown[n], &title).map(|page| {
+            let release = format!("releases/{}.html", r.file);
+            let answer = report::mismatch_page(&request.attestations, &shown[n], &title, &release).map(|page| {
                 let rel = format!("reports/{}.html", shown[n].found.digest.hex());
                 files.insert(rel.clone(), page.into_bytes());
                 rel
@@ -190,6 +197,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         files: written.written + written.unchanged,
         files_written: written.written,
         files_removed: written.removed,
+        log: placement,
     })
 }
 

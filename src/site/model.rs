@@ -189,7 +189,8 @@ pub struct Record {
 pub struct RecordKey {
     pub keyid: String,
     pub public_key: String,
-    /// The key's file as the policy names it, which the signer cell shows.
+    /// The key's name ([`key_name`] of its file as the policy names it), which the signer cell
+    /// shows.
     pub name: String,
 }
 
@@ -235,7 +236,7 @@ pub fn record(
             .map(|k| RecordKey {
                 keyid: k.id.to_string(),
                 public_key: BASE64.encode(k.key.as_bytes()),
-                name: k.path.clone(),
+                name: key_name(&k.path),
             })
             .collect(),
         claims: paths
@@ -355,7 +356,15 @@ pub fn signer<'k>(envelope: &Envelope, keys: &'k [TrustedKey]) -> Option<&'k Tru
 /// A trusted signer as its row's signer cell prints it (verify.js writes the same text from the
 /// record's key that verifies).
 pub fn trusted_signer(key: &TrustedKey, role: &str) -> String {
-    format!("{} ({}), trusted {role}", key.id.short(), key.path)
+    format!("{} ({}), trusted {role}", key.id.short(), key_name(&key.path))
+}
+
+/// A key's name on the site: the file name of its path in the policy without the directory or
+/// the extension (`keys/r1.pub` is `r1`), so that no operator's path is published.
+pub fn key_name(path: &str) -> String {
+    let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let stem = file.split_once('.').map_or(file, |(stem, _)| stem);
+    if stem.is_empty() { file } else { stem }.to_string()
 }
 
 /// The signer as a row prints it.
@@ -380,6 +389,12 @@ mod tests {
         assert_eq!(at_path(&v, "subject.0.digest.sha256"), Some(&Value::from("ab")));
         assert_eq!(at_path(&v, "predicate.x"), Some(&Value::from(1)));
         assert_eq!(at_path(&v, "subject.1"), None);
+        // A key's name on the site: no directory, no extension.
+        for (path, name) in
+            [("keys/r1.pub", "r1"), ("/srv/center/keys/gateway.pub", "gateway"), ("w.vkey", "w"), (".pub", ".pub")]
+        {
+            assert_eq!(key_name(path), name, "{path}");
+        }
         for ok in ["avscan-0.1.0-x86_64-unknown-linux-gnu", "a+b_c"] {
             assert!(plain_file_name(ok), "{ok}");
         }

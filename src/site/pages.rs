@@ -6,10 +6,10 @@
 use serde_json::Value;
 
 use super::html::{
-    esc, page, statement_row, table, td, td_claim, td_claim_code, td_claim_findings, td_claim_scope, td_envelope,
-    td_log_index, td_signer, td_unverified, td_unverified_link, unverified_note, Chrome,
+    esc, page, statement_row, table, td, td_claim, td_claim_code, td_claim_findings, td_claim_result, td_claim_scope,
+    td_envelope, td_log_index, td_signer, td_unverified, td_unverified_link, unverified_note, Chrome, PENDING_TEXT,
 };
-use super::model::{describe_signer, envelope_url, record, row_id, Log, Record, Release, Shown};
+use super::model::{describe_signer, envelope_url, key_name, record, row_id, Log, Record, Release, Shown};
 use crate::policy::{Policy, Verdict};
 
 /// A release's verdicts: one per provenance (by its bundle subject), or why none could be given.
@@ -46,9 +46,9 @@ pub fn checkpoint_section(log: &Log) -> String {
             "<dt>newest cosignature (when generated)</dt><dd {unverified}><time class=\"gb-age\" data-unix=\"{t}\" datetime=\"{at}\">{at}</time></dd>\n"
         ));
     }
-    out.push_str(
-        "</dl>\n<p id=\"gb-checkpoint-status\" class=\"gb-pending\">not checked (JavaScript is off)</p>\n</section>\n",
-    );
+    out.push_str(&format!(
+        "</dl>\n<p id=\"gb-checkpoint-status\" class=\"gb-pending\">{PENDING_TEXT}</p>\n</section>\n"
+    ));
     out
 }
 
@@ -59,10 +59,12 @@ pub fn index(chrome: &Chrome, log: &Log, releases: &[Release], verdicts: &[Verdi
         .zip(verdicts)
         .map(|(r, vs)| {
             let verdict = vs.iter().map(verdict_text).collect::<Vec<_>>().join(" | ");
-            let class =
-                if vs.iter().any(|v| v.as_ref().is_ok_and(|v| v.accepted)) { "gb-accepted" } else { "gb-rejected" };
+            let (class, cell) = match vs.iter().any(|v| v.as_ref().is_ok_and(|v| v.accepted)) {
+                true => ("gb-accepted", "gb-positive"),
+                false => ("gb-rejected", "gb-negative"),
+            };
             format!(
-                "<tr class=\"{class}\"><td><a href=\"releases/{}.html\">{}</a></td>{}{}<td>{}</td></tr>",
+                "<tr class=\"{class}\"><th scope=\"row\"><a href=\"releases/{}.html\">{}</a></th>{}{}<td class=\"{cell}\">{}</td></tr>",
                 esc(&r.file),
                 esc(&r.component),
                 td(&r.version),
@@ -79,7 +81,12 @@ pub fn index(chrome: &Chrome, log: &Log, releases: &[Release], verdicts: &[Verdi
             "the releases and glassbox verify's verdict on each, as the site was generated. Each release's \
              page checks the statements it shows.",
         ));
-        body.push_str(&table("gb-table gb-unverified", &["component", "version", "target", "policy verdict"], &rows));
+        body.push_str(&table(
+            "gb-table gb-unverified",
+            "Releases and the policy verdict on each (not checked in this browser)",
+            &["component", "version", "target", "policy verdict"],
+            &rows,
+        ));
     }
     body.push_str(
         "<p><a href=\"rebuilds.html\">Rebuilds</a>: every release against every rebuilder key of the policy, \
@@ -92,7 +99,7 @@ pub fn index(chrome: &Chrome, log: &Log, releases: &[Release], verdicts: &[Verdi
             "<p><a href=\"custody.html\">Sample custody</a>: intake, requests and releases of samples.</p>\n",
         );
     }
-    page(chrome, "Releases", "", &body, &[])
+    page(chrome, "Transparency report", "", &body, &[])
 }
 
 /// What a release page needs besides the release.
@@ -111,6 +118,37 @@ pub fn log_index(s: &Shown) -> String {
     s.log_index.map_or_else(|| td_unverified("not in the log"), td_log_index)
 }
 
+/// How many of the policy's rebuilder keys signed a verdict the release page shows (the
+/// signature verifies), and which have none yet: the site's reading, so marked unchecked.
+fn rebuilder_count(cx: &ReleaseContext<'_>, r: &Release) -> String {
+    let keys = &cx.policy.rebuilds.keys;
+    if keys.is_empty() {
+        return String::new();
+    }
+    let public: Vec<_> = keys.iter().map(|k| k.key.clone()).collect();
+    let mut have = std::collections::BTreeSet::new();
+    for &n in &r.verdicts {
+        have.extend(cx.shown[n].found.envelope.verified_by(&public).unwrap_or_default());
+    }
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !have.contains(&k.id))
+        .map(|k| format!("{} ({})", key_name(&k.path), k.id.short()))
+        .collect();
+    let done = keys.len() - missing.len();
+    let rest = match missing.is_empty() {
+        true => String::new(),
+        false => format!("; not yet rebuilt by: {}", missing.join(", ")),
+    };
+    let class = if missing.is_empty() { "" } else { " gb-waiting" };
+    format!(
+        "<p class=\"gb-rebuilder-count gb-unverified{class}\">{done} of {} rebuilders the policy trusts have a verdict \
+         on this release{} (the site's reading when it was generated, not checked in this browser).</p>\n",
+        keys.len(),
+        esc(&rest)
+    )
+}
+
 /// releases/<file>.html, with the records of every statement shown.
 pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (String, Vec<Record>) {
     let (shown, policy, log) = (cx.shown, cx.policy, cx.log);
@@ -122,9 +160,14 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
          checked row by row.",
     ));
     for (v, &p) in verdicts.iter().zip(&r.provenances) {
+        // The bundle the verdict is about, by the name its provenance gives it (never the
+        // operator's file name of the statement).
+        let subject = &shown[p].found.statement.subject;
+        let bundle = subject.iter().filter_map(|d| d.name.as_deref()).find(|n| n.ends_with(".tar.gz"));
+        let sign = if v.as_ref().is_ok_and(|v| v.accepted) { "gb-positive" } else { "gb-negative" };
         body.push_str(&format!(
-            "<p class=\"gb-verdict-line gb-unverified\">{}: {}</p>\n",
-            esc(&shown[p].found.location),
+            "<p class=\"gb-verdict-line gb-unverified {sign}\">{}: {}</p>\n",
+            esc(bundle.unwrap_or("this release")),
             esc(&verdict_text(v))
         ));
         if let Ok(v) = v {
@@ -132,10 +175,19 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
                 .requirements
                 .iter()
                 .map(|q| {
-                    format!("<tr>{}{}{}</tr>", td(&q.name), td(if q.met { "met" } else { "NOT met" }), td(&q.summary))
+                    let status = match q.met {
+                        true => "<td class=\"gb-positive\">met</td>",
+                        false => "<td class=\"gb-negative\">NOT met</td>",
+                    };
+                    format!("<tr><th scope=\"row\">{}</th>{status}{}</tr>", esc(&q.name), td(&q.summary))
                 })
                 .collect();
-            body.push_str(&table("gb-table gb-unverified", &["requirement", "", "as glassbox verify says"], &rows));
+            body.push_str(&table(
+                "gb-table gb-unverified",
+                "The policy's requirements (not checked in this browser)",
+                &["requirement", "met?", "as glassbox verify says"],
+                &rows,
+            ));
         }
     }
     body.push_str("</section>\n");
@@ -157,7 +209,6 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
         provenance_rows.push(statement_row(
             &row,
             &[
-                td_unverified(&s.found.location),
                 log_index(s),
                 td_claim_code(&s.payload, &fields[0]),
                 td_claim_code(&s.payload, &fields[1]),
@@ -171,20 +222,17 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
         records.push(record(log, &s.found.digest, s.log_index, ("builder", &keys), &s.payload, &paths));
     }
     body.push_str("<section class=\"gb-artifacts\">\n<h2>Artifacts</h2>\n");
-    body.push_str(&table("gb-table", &["name", "sha256", "checked in this browser"], &artifact_rows));
+    body.push_str(&table(
+        "gb-table",
+        "The artifacts, as the builder's signed provenance names them",
+        &["name", "sha256", "checked in this browser"],
+        &artifact_rows,
+    ));
     body.push_str("</section>\n<section class=\"gb-provenance\">\n<h2>Provenance</h2>\n");
     body.push_str(&table(
         "gb-table",
-        &[
-            "statement (not checked)",
-            "log index",
-            "source digest",
-            "git commit",
-            "target",
-            "builder key",
-            "raw",
-            "checked in this browser",
-        ],
+        "The builder's signed provenance: what was built, from which source",
+        &["log index", "source digest", "git commit", "target", "builder key", "raw", "checked in this browser"],
         &provenance_rows,
     ));
     body.push_str("</section>\n");
@@ -204,7 +252,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
             &row_id(&s.found.digest),
             &[
                 td_signer(&describe_signer(&s.found.envelope, &policy.rebuilds.keys, "rebuilder")),
-                td_claim(&s.payload, &paths[0]),
+                td_claim_result(&s.payload, &paths[0]),
                 td_claim(&s.payload, &paths[1]),
                 log_index(s),
                 report,
@@ -214,6 +262,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
         records.push(record(log, &s.found.digest, s.log_index, ("rebuilder", &rebuild_keys), &s.payload, &paths));
     }
     body.push_str("<section class=\"gb-rebuilds\">\n<h2>Rebuild verdicts</h2>\n");
+    body.push_str(&rebuilder_count(cx, r));
     body.push_str(
         "<p>Every release against every rebuilder the policy trusts: <a href=\"../rebuilds.html\">rebuilds</a>.</p>\n",
     );
@@ -222,10 +271,11 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     } else {
         body.push_str(&table(
             "gb-table",
+            "Rebuild verdicts: independent rebuilders' signed results",
             &[
                 "rebuilder key",
                 "result",
-                "timeVerified",
+                "rebuilt at",
                 "log index",
                 "report (not checked)",
                 "raw",
@@ -263,6 +313,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     } else {
         body.push_str(&table(
             "gb-table",
+            "Source reviews: reviewers' signed findings",
             &["reviewer key", "criteria", "scope", "source", "findings", "log index", "raw", "checked in this browser"],
             &rows,
         ));

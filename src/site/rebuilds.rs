@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::html::{
-    esc, page, statement_row, td_claim, td_claim_code, td_envelope, td_signer, td_unverified, td_unverified_link,
-    unverified_note,
+    esc, page, scroll_open, statement_row, td_claim_code, td_claim_result, td_envelope, td_signer, td_unverified,
+    td_unverified_link, unverified_note,
 };
-use super::model::{at_path, envelope_url, record, row_id, str_at, trusted_signer, Record, Release};
+use super::model::{at_path, envelope_url, key_name, record, row_id, str_at, trusted_signer, Record, Release};
 use super::pages::{log_index, ReleaseContext};
 use crate::keys::KeyId;
 use crate::policy::TrustedKey;
@@ -66,7 +66,7 @@ fn verdict_cell(
 ) -> (String, Record) {
     let s = &cx.shown[n];
     let mut paths = vec![RESULT.to_string()];
-    let mut cells = vec![td_claim(&s.payload, RESULT)];
+    let mut cells = vec![td_claim_result(&s.payload, RESULT)];
     // Any result but PASSED is a failure (as the release page and the reports say).
     if str_at(&s.payload, RESULT) != "PASSED" {
         match cx.reports.get(&n) {
@@ -103,14 +103,14 @@ fn absent_cell() -> String {
     )
 }
 
-/// The column heading of a rebuilder key: its key id's short form and its file as the policy
-/// names it.
+/// The column heading of a rebuilder key: its key id's short form and its name
+/// ([`key_name`]: the policy's file name, without the operator's directory).
 fn heading(key: &TrustedKey) -> String {
     format!(
-        "<th data-rebuilder=\"{}\"><code>{}</code><br><span class=\"gb-key-path\">{}</span></th>",
+        "<th scope=\"col\" data-rebuilder=\"{}\"><code>{}</code><br><span class=\"gb-key-path\">{}</span></th>",
         esc(key.id.as_str()),
         esc(key.id.short()),
-        esc(&key.path)
+        esc(&key_name(&key.path))
     )
 }
 
@@ -174,7 +174,11 @@ pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
              envelope, the signature by the column's key, its result and log index. That a key signed no \
              verdict cannot be proved from the entries a page names; glassbox verify reads the whole log.",
         ));
-        body.push_str("<table class=\"gb-table gb-matrix\">\n<thead><tr><th>release</th>");
+        let caption = "Rebuild verdicts: one row per release, one column per rebuilder key";
+        body.push_str(&scroll_open(caption));
+        body.push_str(&format!(
+            "<table class=\"gb-table gb-matrix\">\n<caption>{caption}</caption>\n<thead><tr><th scope=\"col\">release</th>"
+        ));
         for key in keys {
             body.push_str(&heading(key));
         }
@@ -183,7 +187,7 @@ pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
             body.push_str(row);
             body.push('\n');
         }
-        body.push_str("</tbody>\n</table>\n");
+        body.push_str("</tbody>\n</table>\n</div>\n");
     }
     body.push_str("</section>\n");
     let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
@@ -200,7 +204,8 @@ mod tests {
         let public = PrivateKey::from_seed(&[3; 32]).public();
         let key = TrustedKey { path: "keys/<r1>.pub".into(), id: public.key_id(), key: public };
         let th = heading(&key);
-        assert!(th.contains("keys/&lt;r1&gt;.pub") && th.contains(&format!("<code>{}</code>", key.id.short())), "{th}");
+        assert!(th.contains(">&lt;r1&gt;<") && th.contains(&format!("<code>{}</code>", key.id.short())), "{th}");
+        assert!(!th.contains("keys/"), "no operator path: {th}");
         let cell = absent_cell();
         assert!(!cell.contains("data-statement") && cell.contains(ABSENCE) && cell.contains(">not yet</td>"), "{cell}");
     }

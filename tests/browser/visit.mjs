@@ -154,7 +154,9 @@ try {
     rows: Array.from(document.querySelectorAll("tr[data-statement]"), (tr) => ({
       statement: tr.dataset.statement,
       state: tr.dataset.state || null,
-      status: Array.from(tr.querySelectorAll("td.gb-status"), (td) => td.textContent.trim()).join(" | "),
+      // What the reader sees (innerText): the server writes a "checking…" and a JavaScript-off
+      // text, and the page's style shows one.
+      status: Array.from(tr.querySelectorAll("td.gb-status"), (td) => td.innerText.trim()).join(" | "),
     })),
     banner: document.getElementById("gb-banner")
       ? { state: document.getElementById("gb-banner").dataset.state || null, text: document.getElementById("gb-banner").textContent.trim() }

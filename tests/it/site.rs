@@ -364,7 +364,7 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
     assert!(text.contains(&format!("../reports/{}.html", s.failed.hex())));
     assert!(one.join(format!("reports/{}.html", s.failed.hex())).is_file());
     let index = std::fs::read_to_string(one.join("index.html")).unwrap();
-    assert!(index.contains("<td>accepted</td>") && index.contains("custody.html"), "{index}");
+    assert!(index.contains("<td class=\"gb-positive\">accepted</td>") && index.contains("custody.html"), "{index}");
     assert!(index.contains(&format!("<time class=\"gb-age\" data-unix=\"{COSIGNED}\"")), "{index}");
     assert!(index.contains("witness.example/w1"), "the witnesses that cosigned");
     // The hostile release's page is named by a digest, and nothing is written outside the site.
@@ -412,7 +412,9 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
         for row in rows {
             assert_eq!(row["status"], 1, "{path}: one status cell per row");
             assert!(records.iter().any(|r| r["row"] == row["row"]), "{path}: row {} has a record", row["row"]);
-            assert_eq!(row["cells"].as_array().unwrap().last().unwrap(), "not checked (JavaScript is off)");
+            // Both texts are written; the page's <noscript> style shows the second only without
+            // JavaScript (tests/it/site_browser.rs sees which one a reader sees).
+            assert_eq!(row["cells"].as_array().unwrap().last().unwrap(), "checking…not checked (JavaScript is off)");
             // R2-D2: every other cell is one verify.js checks (a claim, the log index, the signer,
             // the envelope link) or is marked as not checked; a claim cell shows the payload's value.
             let record = records.iter().find(|r| r["row"] == row["row"]).unwrap();
@@ -519,12 +521,13 @@ fn the_rebuilds_page_shows_each_release_against_each_rebuilder() {
     assert!(index.contains("<a href=\"rebuilds.html\">Rebuilds</a>"), "the index links the page");
     assert!(release.contains("href=\"../rebuilds.html\""), "a release page links it");
 
-    // One column per [rebuilds] key, in the policy's order, headed by key id and path.
+    // One column per [rebuilds] key, in the policy's order, headed by key id and name (the
+    // policy's file name without its directory: no operator path is published).
     let ids = ["rebuilder", "rebuilder2"].map(|n| key(&s.c, n).public().key_id());
     let head = &html[html.find("<thead>").unwrap()..html.find("</thead>").unwrap()];
     let at = |needle: &str| head.find(needle).unwrap_or_else(|| panic!("no {needle} in {head}"));
-    assert!(at(ids[0].short()) < at("keys/rebuilder.pub") && at("keys/rebuilder.pub") < at(ids[1].short()));
-    assert!(at(ids[1].short()) < at("keys/rebuilder2.pub"), "{head}");
+    assert!(at(ids[0].short()) < at(">rebuilder<") && at(">rebuilder<") < at(ids[1].short()));
+    assert!(at(ids[1].short()) < at(">rebuilder2<") && !head.contains("keys/"), "{head}");
     assert_eq!(head.matches("</th>").count(), 3, "the release and two rebuilders: {head}");
 
     // One row per release: the hostile one (named by a digest) sorts first.
@@ -548,10 +551,10 @@ fn the_rebuilds_page_shows_each_release_against_each_rebuilder() {
         &avscan[0],
         &[
             format!("<tr data-statement=\"s-{}-k0\">", s.passed_first.hex()),
-            "<td data-claim=\"predicate.verificationResult\">PASSED</td>".into(),
+            "<td class=\"gb-positive\" data-claim=\"predicate.verificationResult\">PASSED</td>".into(),
             "<td data-log-index>1</td>".into(),
             "and 1 more by this key: see the release page</a>".into(),
-            format!("<td data-signer>{} (keys/rebuilder.pub), trusted rebuilder</td>", ids[0].short()),
+            format!("<td data-signer>{} (rebuilder), trusted rebuilder</td>", ids[0].short()),
         ],
     );
     assert!(!avscan[0].contains(&s.passed.hex()), "only the first verdict is shown");
@@ -588,9 +591,9 @@ fn the_rebuilds_page_shows_each_release_against_each_rebuilder() {
     let data: Value = serde_json::from_str(&html[start..start + html[start..].find("</script>").unwrap()]).unwrap();
     let records = data["statements"].as_array().unwrap();
     let want = [
-        (s.evil_failed, 0, "keys/rebuilder.pub", "FAILED"),
-        (s.evil_failed_report, 1, "keys/rebuilder2.pub", "FAILED"),
-        (s.passed_first, 0, "keys/rebuilder.pub", "PASSED"),
+        (s.evil_failed, 0, "rebuilder", "FAILED"),
+        (s.evil_failed_report, 1, "rebuilder2", "FAILED"),
+        (s.passed_first, 0, "rebuilder", "PASSED"),
     ];
     for ((digest, column, path, result), r) in want.iter().zip(records) {
         assert_eq!(r["row"], format!("s-{}-k{column}", digest.hex()), "{r}");
@@ -636,6 +639,82 @@ fn bad_inputs_exit_2_naming_the_file() {
     assert!(!s.c.path().join("out").exists(), "nothing written for a log that does not verify");
 }
 
+/// Issue 22: the published pages name no operator path (the policy's key files, the attestation
+/// files, the directories the site was generated from); `glassbox site` says where the log must
+/// go next, and refuses a layout that would fail every page.
+#[test]
+fn the_site_carries_no_operator_path_and_says_what_to_do_next() {
+    let s = story();
+    let out = s.c.path().join("site");
+    let o = site(&s, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let copy = out.join("log");
+    assert!(
+        stdout.contains(&format!("next: the pages fetch the log from {}/", copy.display()))
+            && stdout.contains(&format!("cp -a {}/. {}/", s.c.log.display(), copy.display()))
+            && stdout.contains("HTTPS"),
+        "{stdout}"
+    );
+    let summary: Value = serde_json::from_slice(&site(&s, &out, &["--json"]).stdout).unwrap();
+    assert_eq!(
+        (&summary["logUrl"], &summary["logCopy"], &summary["logCopyPresent"]),
+        (&json!("log/"), &json!("log"), &json!(false))
+    );
+
+    // No operator path in any page, nor in the custody data the receipt box reads.
+    let policy = std::fs::read_to_string(&s.c.policy).unwrap();
+    let key_paths: Vec<&str> = policy.split('"').filter(|p| p.starts_with("keys/")).collect();
+    assert!(key_paths.len() >= 8, "{key_paths:?}");
+    let temp = s.c.path().display().to_string();
+    let temp_name = s.c.path().file_name().unwrap().to_string_lossy().to_string();
+    for (rel, bytes) in read_all(&out) {
+        // site.json is `glassbox verify --json`'s verdicts for machines (formats.md section 19),
+        // which name the statements' files; the pages and the data they read name none.
+        let is_page = rel.ends_with(".html") || rel.starts_with("custody/");
+        if !is_page {
+            continue;
+        }
+        // The one path a page names on purpose: where the vendor's repository keeps the log key,
+        // for the reader to compare (docs/site.md).
+        let text = String::from_utf8_lossy(&bytes).replace("<code>attestations/keys/log.vkey</code>", "");
+        for needle in key_paths.iter().copied().chain([temp.as_str(), temp_name.as_str(), "/tmp/", ".intoto.jsonl"]) {
+            assert!(!text.contains(needle), "{rel} shows the operator's {needle:?}");
+        }
+    }
+    // The mismatch report says which side is which, not the rebuilder's paths, and links back.
+    let report = std::fs::read_to_string(out.join(format!("reports/{}.html", s.failed.hex()))).unwrap();
+    assert!(report.contains("published: x86_64-unknown-linux-gnu/avscan") && report.contains("rebuilt: "), "{report}");
+    assert!(report.contains(&format!("href=\"../releases/avscan-0.1.0-{TARGET}.html\"")), "{report}");
+    assert!(report.contains("this browser does not check this page"), "{report}");
+
+    // With the log copied beside the site, the next step is only to serve it.
+    let cp = Command::new("cp").arg("-a").arg(&s.c.log).arg(&copy).status().unwrap();
+    assert!(cp.success());
+    let o = site(&s, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("the log is already at {}", copy.display())));
+    let o = site(&s, &out, &["--log-url", "https://log.example/glassbox/"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the pages fetch the log from https://log.example/glassbox/"));
+
+    // Layouts that would fail every page: refused (exit 2), nothing written.
+    let fresh = s.c.path().join("fresh");
+    let other = s.c.path().join("fresh/log");
+    ok(glassbox().args(["log", "init"]).arg(&other).args(["--origin", "other.example/log", "--key"]).arg(&s.c.log_key));
+    for (url, needle) in [
+        ("http://log.example/glassbox/", "https://"),
+        ("./", "the site's own root"),
+        ("envelopes/log/", "which glassbox site writes"),
+        ("log/", "holds the log \"other.example/log\""),
+    ] {
+        let o = site(&s, &fresh, &["--log-url", url]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains("--log-url") && err.contains(needle), "{url}: {err}");
+        assert!(!fresh.join("index.html").exists(), "{url}: nothing written");
+    }
+}
+
 fn glassbox_origin(checkpoint: &str) -> &str {
     checkpoint.lines().next().unwrap()
 }
@@ -655,5 +734,5 @@ fn without_a_samples_policy_there_is_no_custody_page() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!out.join("custody.html").exists() && !out.join("custody").exists());
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
-    assert!(!index.contains("custody.html") && index.contains("<td>accepted</td>"), "{index}");
+    assert!(!index.contains("custody.html") && index.contains("<td class=\"gb-positive\">accepted</td>"), "{index}");
 }

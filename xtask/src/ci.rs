@@ -164,7 +164,7 @@ const SYSTEM_TOOLS: [SystemTool; 9] = [
     NATS_SERVER,
 ];
 
-/// `npm ci` of tests/browser (playwright-core and Azurite, pinned by its committed lock file) into
+/// `npm ci` of tests/browser (playwright-core, axe-core and Azurite, pinned by its committed lock file) into
 /// `target/browser`, unless the installed lock is already the committed one; returns the
 /// `node_modules` directory the site tests import playwright-core from.
 pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
@@ -172,7 +172,8 @@ pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
     let dest = root.join("target/browser");
     let lock = std::fs::read(source.join("package-lock.json")).context("reading tests/browser/package-lock.json")?;
     let installed = std::fs::read(dest.join("package-lock.json")).ok();
-    let complete = ["playwright-core", "azurite"].iter().all(|m| dest.join("node_modules").join(m).is_dir());
+    let complete =
+        ["playwright-core", "azurite", "axe-core"].iter().all(|m| dest.join("node_modules").join(m).is_dir());
     if installed.as_deref() != Some(&lock[..]) || !complete {
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         for file in ["package.json", "package-lock.json"] {
@@ -184,7 +185,7 @@ pub(crate) fn browser_modules(root: &Path) -> Result<PathBuf> {
             .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
             // The browser is Debian's; playwright must not try to download its own.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
-        .context("npm ci of tests/browser (playwright-core, azurite)")?;
+        .context("npm ci of tests/browser (playwright-core, axe-core, azurite)")?;
     }
     Ok(dest.join("node_modules"))
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use glassbox::site::{generate, SiteRequest};
+use glassbox::site::{generate, SiteRequest, SiteSummary};
 
 use crate::render::print_json;
 
@@ -21,7 +21,8 @@ pub struct SiteArgs {
     /// The trust policy the verdicts are given under.
     #[arg(long)]
     policy: PathBuf,
-    /// Where the pages fetch the log from: an absolute URL, or a path relative to the site.
+    /// Where the pages fetch the log from: an https:// URL, or a path relative to the site (then copy
+    /// the log there; a copy already there must be this log, at least as large).
     #[arg(long, default_value = "log/")]
     log_url: String,
     /// The output directory (created; only files whose bytes change are rewritten, and files an
@@ -34,6 +35,7 @@ pub struct SiteArgs {
 }
 
 pub fn run(args: SiteArgs) -> Result<ExitCode> {
+    let log_arg = args.log.clone();
     let summary = generate(&SiteRequest {
         attestations: args.attestations,
         log: crate::log::open_log(&args.log)?,
@@ -56,6 +58,35 @@ pub fn run(args: SiteArgs) -> Result<ExitCode> {
             summary.custody_entries,
             summary.log_size
         );
+        println!("{}", next_step(&summary, &log_arg));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the operator does next for the pages to find the log (docs/site.md, "Publishing").
+fn next_step(summary: &SiteSummary, log: &str) -> String {
+    let out = summary.out.display();
+    let serve = "serve it over HTTPS (browsers check signatures only on https:// pages, or http://localhost)";
+    match &summary.log.log_copy {
+        None => format!(
+            "next: {serve}; the pages fetch the log from {}, which must serve it with \
+             Access-Control-Allow-Origin for the site's origin",
+            summary.log.log_url
+        ),
+        Some(copy) if summary.log.log_copy_present => {
+            format!("next: {serve}; the log is already at {}", summary.out.join(copy).display())
+        }
+        Some(copy) => {
+            let dest = summary.out.join(copy);
+            let dest = dest.display();
+            format!(
+                "next: the pages fetch the log from {dest}/ (--log-url {}), which holds no log yet.\n\
+                 \x20 copy the log there, and again each time it grows:  cp -a {log}/. {dest}/\n\
+                 \x20 (from a bucket or URL: glassbox log mirror {log} {dest} --vkey <log.vkey>),\n\
+                 \x20 or pass --log-url with the https:// URL the log is served from;\n\
+                 \x20 then {serve}: {out}",
+                summary.log.log_url
+            )
+        }
+    }
 }

@@ -724,15 +724,34 @@ function checkRows(rows, record, verified) {
 
 const STATE_UNCHECKED = "unchecked";
 
-// The status cell of one row: verified, failed (with why) or unchecked (this browser cannot).
-function setStatus(tr, state, why) {
+// What a verified row's badge says: authentic and in the log (not "the software is good"); for
+// a rebuild verdict whose signed result is not PASSED, that the rebuilder says so.
+const AUTHENTIC = "authentic, in the log";
+function okText(statement) {
+  const result = statement && lookup(statement, "predicate.verificationResult");
+  return typeof result === "string" && result !== "PASSED" ? `verified: the rebuilder says ${result}` : AUTHENTIC;
+}
+
+// The status cell of one row: verified (`text`), failed (with why) or unchecked (this browser
+// cannot).
+function setStatus(tr, state, why, text = AUTHENTIC) {
   tr.dataset.state = state;
   for (const cell of tr.querySelectorAll("td.gb-status")) {
-    cell.textContent =
-      state === STATE_OK ? "verified in this browser" : state === STATE_FAILED ? `FAILED: ${why}` : `not checked: ${why}`;
-    cell.classList.remove("gb-ok", "gb-failed", "gb-pending", "gb-unchecked");
+    cell.textContent = state === STATE_OK ? text : state === STATE_FAILED ? `FAILED: ${why}` : `not checked: ${why}`;
+    cell.classList.remove("gb-ok", "gb-failed", "gb-pending", "gb-unchecked", "gb-says-failed");
     cell.classList.add(state === STATE_OK ? "gb-ok" : state === STATE_FAILED ? "gb-failed" : "gb-unchecked");
+    if (state === STATE_OK && text !== AUTHENTIC) cell.classList.add("gb-says-failed");
   }
+}
+
+// The banner's count of the statements checked so far.
+function progress(done, total, failed) {
+  const el = document.getElementById("gb-progress");
+  if (!el || total === 0) return;
+  el.textContent =
+    done < total
+      ? `checking ${done} of ${total} statements…`
+      : `${total} statement${total === 1 ? "" : "s"} checked: ${total - failed} authentic, ${failed} FAILED.`;
 }
 
 function rowsOf(id) {
@@ -807,7 +826,7 @@ async function loadCheckpoint(data) {
     banner(
       true,
       `Verified in this browser: the log's checkpoint of ${cp.size} entries is signed by ${name} ` +
-        `with the key ${data.vkey}${extension}; ${witnessNote(cp.cosigned)}.`,
+        `with the log key above${extension}; ${witnessNote(cp.cosigned)}.`,
     );
     return { ok: true, cp };
   } catch (e) {
@@ -834,6 +853,8 @@ function cannotCheck(why) {
       "A recent browser (Chrome 137, Firefox 129, Safari 17 or later) on an HTTPS page checks everything.",
   );
   for (const tr of document.querySelectorAll("tr[data-statement]")) setStatus(tr, STATE_UNCHECKED, "this browser cannot check (see above)");
+  const count = document.getElementById("gb-progress");
+  if (count) count.textContent = "";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -880,11 +901,19 @@ function namesCommitment(statement, commitment) {
 function answerRows(rows) {
   const el = document.getElementById("gb-receipt-answer");
   if (rows.length === 0) return;
+  const box = el.appendChild(document.createElement("div"));
+  box.className = "gb-scroll";
+  box.tabIndex = 0;
+  box.setAttribute("role", "region");
+  box.setAttribute("aria-label", "the statements this answer rests on");
   const table = document.createElement("table");
   table.className = "gb-table gb-receipt-rows";
+  table.createCaption().textContent = "The statements this answer rests on";
   const head = table.createTHead().insertRow();
   for (const h of ["statement", "log index", "what the site says", "checked in this browser"]) {
-    head.appendChild(document.createElement("th")).textContent = h;
+    const th = head.appendChild(document.createElement("th"));
+    th.scope = "col";
+    th.textContent = h;
   }
   const body = table.createTBody();
   for (const r of rows) {
@@ -894,9 +923,9 @@ function answerRows(rows) {
     for (const text of [r.kind, String(r.logIndex), r.says]) tr.insertCell().textContent = text;
     const status = tr.insertCell();
     status.className = `gb-status ${r.why ? "gb-failed" : "gb-ok"}`;
-    status.textContent = r.why ? `FAILED: ${r.why}` : "verified in this browser";
+    status.textContent = r.why ? `FAILED: ${r.why}` : AUTHENTIC;
   }
-  el.appendChild(table);
+  box.appendChild(table);
 }
 
 // What a record's claims say, as the answer's row shows it (checked against the statement).
@@ -976,16 +1005,25 @@ async function main() {
   let checkpoint;
   try {
     ed25519 = await chooseEd25519();
+    const statements = data.statements || [];
+    let done = 0;
+    let failed = 0;
+    progress(0, statements.length, 0);
     checkpoint = await loadCheckpoint(data);
     await Promise.all(
-      (data.statements || []).map(async (record) => {
+      statements.map(async (record) => {
         const rows = rowsOf(record.row);
         const result = await checkRecord(record, checkpoint);
+        done += 1;
         if (!result.ok) {
           for (const tr of rows) setStatus(tr, STATE_FAILED, result.why);
-          return;
+          failed += 1;
+        } else {
+          const whys = checkRows(rows, record, result);
+          whys.forEach((why, n) => setStatus(rows[n], why ? STATE_FAILED : STATE_OK, why, okText(result.statement)));
+          if (whys.some((why) => why)) failed += 1;
         }
-        checkRows(rows, record, result).forEach((why, n) => setStatus(rows[n], why ? STATE_FAILED : STATE_OK, why));
+        progress(done, statements.length, failed);
       }),
     );
   } catch (e) {
