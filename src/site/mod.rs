@@ -225,7 +225,7 @@ fn site_json(log: &model::Log, releases: &[model::Release], verdicts: &[pages::V
                 "page": format!("releases/{}.html", r.file),
                 "accepted": vs.iter().any(|v| v.as_ref().is_ok_and(|v| v.accepted)),
                 "verdicts": vs.iter().map(|v| match v {
-                    Ok(v) => serde_json::to_value(v).unwrap_or_default(),
+                    Ok(v) => publishable(serde_json::to_value(v).unwrap_or_default()),
                     Err(why) => json!({"error": why}),
                 }).collect::<Vec<_>>(),
             })
@@ -246,6 +246,46 @@ fn site_json(log: &model::Log, releases: &[model::Release], verdicts: &[pages::V
     let mut bytes = crate::json::to_pretty(&value).into_bytes();
     bytes.push(b'\n');
     bytes
+}
+
+/// A verdict as site.json publishes it: the policy's key files (`keyPath`, and the same paths
+/// inside `detail` and `summary` texts) are the operator's, so each is replaced by the key's
+/// name ([`model::key_name`]), as the pages show it; key ids stay.
+fn publishable(mut verdict: serde_json::Value) -> serde_json::Value {
+    fn key_paths(v: &mut serde_json::Value, found: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(path)) = map.remove("keyPath") {
+                    found.insert(path);
+                }
+                map.values_mut().for_each(|v| key_paths(v, found));
+            }
+            serde_json::Value::Array(list) => list.iter_mut().for_each(|v| key_paths(v, found)),
+            _ => {}
+        }
+    }
+    fn rename(v: &mut serde_json::Value, paths: &[(String, String)]) {
+        match v {
+            serde_json::Value::String(text) => {
+                for (path, name) in paths {
+                    if text.contains(path.as_str()) {
+                        *text = text.replace(path.as_str(), name);
+                    }
+                }
+            }
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| rename(v, paths)),
+            serde_json::Value::Array(list) => list.iter_mut().for_each(|v| rename(v, paths)),
+            _ => {}
+        }
+    }
+    let mut found = std::collections::BTreeSet::new();
+    key_paths(&mut verdict, &mut found);
+    // Longest first, so that a path that is a prefix of another does not leave a fragment.
+    let mut paths: Vec<(String, String)> =
+        found.into_iter().map(|p| (model::key_name(&p), p)).map(|(n, p)| (p, n)).collect();
+    paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    rename(&mut verdict, &paths);
+    verdict
 }
 
 /// `--log-url`: an absolute http(s) URL or a relative path ending in `/`, with nothing that

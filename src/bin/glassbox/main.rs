@@ -9,6 +9,7 @@ mod hash;
 mod help;
 mod key;
 mod log;
+mod log_append;
 mod log_list;
 mod log_serve;
 mod outcome;
