@@ -181,8 +181,9 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     }
     let custody_page = files.contains_key("custody.html");
 
+    let key_files: Vec<String> = policy.key_files.keys().cloned().collect();
     files.insert("index.html".into(), pages::index(&chrome, &log, &releases, &verdicts, custody_page).into_bytes());
-    files.insert("site.json".into(), site_json(&log, &releases, &verdicts));
+    files.insert("site.json".into(), site_json(&log, &releases, &verdicts, &key_files));
     files.insert("site.css".into(), SITE_CSS.as_bytes().to_vec());
     files.insert("verify.js".into(), VERIFY_JS.as_bytes().to_vec());
     files.insert("noble-ed25519.js".into(), NOBLE_ED25519_JS.as_bytes().to_vec());
@@ -213,7 +214,12 @@ fn custody_report(policy: &Policy, log: &model::Log, raw: &[Vec<u8>]) -> Result<
 }
 
 /// site.json: the index's data.
-fn site_json(log: &model::Log, releases: &[model::Release], verdicts: &[pages::Verdicts]) -> Vec<u8> {
+fn site_json(
+    log: &model::Log,
+    releases: &[model::Release],
+    verdicts: &[pages::Verdicts],
+    key_files: &[String],
+) -> Vec<u8> {
     let list: Vec<_> = releases
         .iter()
         .zip(verdicts)
@@ -225,7 +231,7 @@ fn site_json(log: &model::Log, releases: &[model::Release], verdicts: &[pages::V
                 "page": format!("releases/{}.html", r.file),
                 "accepted": vs.iter().any(|v| v.as_ref().is_ok_and(|v| v.accepted)),
                 "verdicts": vs.iter().map(|v| match v {
-                    Ok(v) => publishable(serde_json::to_value(v).unwrap_or_default()),
+                    Ok(v) => publishable(serde_json::to_value(v).unwrap_or_default(), key_files),
                     Err(why) => json!({"error": why}),
                 }).collect::<Vec<_>>(),
             })
@@ -248,10 +254,10 @@ fn site_json(log: &model::Log, releases: &[model::Release], verdicts: &[pages::V
     bytes
 }
 
-/// A verdict as site.json publishes it: the policy's key files (`keyPath`, and the same paths
-/// inside `detail` and `summary` texts) are the operator's, so each is replaced by the key's
-/// name ([`model::key_name`]), as the pages show it; key ids stay.
-fn publishable(mut verdict: serde_json::Value) -> serde_json::Value {
+/// A verdict as site.json publishes it: the policy's key files (`keyPath`, and every path the
+/// policy names a key file by, inside `detail` and `summary` texts) are the operator's, so each
+/// is replaced by the key's name ([`model::key_name`]), as the pages show it; key ids stay.
+fn publishable(mut verdict: serde_json::Value, key_files: &[String]) -> serde_json::Value {
     fn key_paths(v: &mut serde_json::Value, found: &mut std::collections::BTreeSet<String>) {
         match v {
             serde_json::Value::Object(map) => {
@@ -278,7 +284,7 @@ fn publishable(mut verdict: serde_json::Value) -> serde_json::Value {
             _ => {}
         }
     }
-    let mut found = std::collections::BTreeSet::new();
+    let mut found: std::collections::BTreeSet<String> = key_files.iter().cloned().collect();
     key_paths(&mut verdict, &mut found);
     // Longest first, so that a path that is a prefix of another does not leave a fragment.
     let mut paths: Vec<(String, String)> =

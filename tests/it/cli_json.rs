@@ -77,7 +77,11 @@ fn errors_are_a_json_object_on_stdout_with_the_exit_code_unchanged() {
     // Bad input, exit 2: a verifier key that is not one; a file that is not there; a usage error.
     let error =
         error_of(&output(glassbox().args(["log", "verify"]).arg(&log).args(["--vkey", "nonsense", "--json"])), 2);
-    assert_eq!((error["kind"].as_str(), error["subject"].as_str()), (Some("invalid"), Some("--vkey")), "{error:#}");
+    assert_eq!(
+        (error["kind"].as_str(), error["subject"].as_str()),
+        (Some("invalid"), Some("--vkey nonsense")),
+        "{error:#}"
+    );
     let error = error_of(&output(glassbox().args(["hash", "--json"]).arg(&missing)), 2);
     assert!(error["message"].as_str().unwrap().contains("missing"), "names the file: {error:#}");
     let error = error_of(&output(glassbox().args(["key", "id", "--json"]).arg(&missing)), 2);
