@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use cargo_metadata::Message;
 
-use super::workspace::{first_error_line, Workspace};
+use super::workspace::{failure_report, first_error_line, Workspace};
 use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{Error, Result};
 use crate::sandbox::View;
@@ -241,7 +241,7 @@ pub fn build(
     let log = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     let mut artifacts = read?;
     if !status.success() {
-        return Err(Error::tool("cargo build", first_error_line(&String::from_utf8_lossy(&log))));
+        return Err(Error::tool("cargo build", failure_report(&String::from_utf8_lossy(&log))));
     }
     artifacts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     artifacts.dedup_by(|a, b| a.rel_path == b.rel_path);

@@ -104,6 +104,7 @@ struct Outcome {
 /// Runs a check.
 pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
     let ws = WorkspaceSource::inspect(&req.manifest_path, req.allow_dirty, &req.host_env, req.progress)?;
+    ws.original.check_artifact_targets(&req.packages)?;
     let component = ws.original.component.clone();
     let source_digest = ws.manifest.digest();
     let source_date_epoch = ws.tree.git.as_ref().map_or(0, |g| g.commit_time);

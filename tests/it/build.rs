@@ -241,3 +241,62 @@ with tarfile.open(sys.argv[1], "r:gz") as t:
         print(m.name + ("/" if m.isdir() else ""))
     assert len(mtimes) == 1, mtimes
 "#;
+
+#[test]
+fn a_failing_build_scripts_own_words_are_in_the_error_and_its_paths_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("failing-build-script");
+    copy_fixture("failing-build-script", &ws);
+    let ws = std::fs::canonicalize(&ws).unwrap();
+    let (key, _) = keypair(dir.path(), "builder");
+    let out = output(&mut build_command(&ws, dir.path(), &key));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // cargo's account, with what the build script printed on both streams.
+    for expected in [
+        &format!("failed to run custom build command for `failing-build-script v0.1.0 ({})`", ws.display()),
+        "exit status: 3",
+        "--- stdout",
+        "cargo:warning=looking for libglassbox-fixture",
+        "--- stderr",
+        "pkg-config: package libglassbox-fixture was not found in the search path",
+        "kept for inspection",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} missing from {stderr}");
+    }
+    // The build script's path is in the build's own target/, which exists, never in a
+    // target/ of the workspace, which does not.
+    assert!(!stderr.contains(&ws.join("target").display().to_string()), "{stderr}");
+    let script = stderr.split('`').find(|s| s.ends_with("build-script-build")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(Path::new(script).is_file(), "{script} does not exist: {stderr}");
+}
+
+#[test]
+fn a_package_without_a_binary_or_library_artifact_is_refused_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("only-rlib");
+    write_tree(
+        &ws,
+        &[
+            ("Cargo.toml", "[package]\nname = \"only-rlib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n"),
+            ("Cargo.lock", "version = 4\n\n[[package]]\nname = \"only-rlib\"\nversion = \"0.1.0\"\n"),
+            ("src/lib.rs", "pub fn f() {}\n"),
+            ("examples/demo.rs", "fn main() {}\n"),
+        ],
+    );
+    let (key, _) = keypair(dir.path(), "builder");
+    let out = output(&mut build_command(&ws, dir.path(), &key));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has a bin, cdylib, dylib or staticlib target")
+            && stderr.contains("only-rlib (lib \"only_rlib\", example \"demo\")"),
+        "{stderr}"
+    );
+    // Refused from the manifest: cargo never ran.
+    assert!(!stderr.contains("cargo build failed") && !stderr.contains("produced no"), "{stderr}");
+    let out = output(&mut build_command(&ws, dir.path(), &key).args(["--package", "only-rlib"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("package \"only-rlib\" has no bin, cdylib, dylib or staticlib target"), "{stderr}");
+}

@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // Error messages quote names from hostile inputs: escape them for the terminal.
-            eprintln!("glassbox: error: {}", glassbox::text::escape(&format!("{err:#}")));
+            eprintln!("glassbox: error: {}", glassbox::text::escape_lines(&format!("{err:#}")));
             let code = err.downcast_ref::<glassbox::Error>().map_or(2, glassbox::Error::exit_code);
             ExitCode::from(code)
         }
