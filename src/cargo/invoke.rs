@@ -219,16 +219,16 @@ pub fn build(
     args: Vec<String>,
 ) -> Result<CargoBuild> {
     // The umask is set by a shell so that glassbox needs no unsafe code to set it in the child.
-    let mut child = view
-        .command(Path::new("/bin/sh"), &view.inside.src, &env.vars)
+    let mut command = view.command_on(Path::new("/bin/sh"), &view.inside.src, &env.vars, env.hostname.as_deref());
+    command
         .arg("-c")
         .arg(format!("umask {} && exec \"$0\" \"$@\"", env.umask))
         .arg(&toolchain.cargo)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stderr(Stdio::piped());
+    let mut child = spawn_on_cpus(&mut command, env.cpus)
         .map_err(|e| Error::tool("cargo build", format!("cannot run {} ({e})", toolchain.cargo.display())))?;
     let stderr = child.stderr.take().map(|s| std::thread::spawn(move || read_stderr(s)));
     let stdout = child.stdout.take();
@@ -252,6 +252,26 @@ pub fn build(
         ));
     }
     Ok(CargoBuild { args, artifacts, log })
+}
+
+/// Spawns `command`, on only the first `cpus` of glassbox's CPUs when given: from a thread of
+/// its own whose affinity is narrowed first, since a child inherits its parent thread's
+/// affinity (and with it what `nproc` and `available_parallelism` say).
+fn spawn_on_cpus(command: &mut Command, cpus: Option<usize>) -> std::io::Result<std::process::Child> {
+    let Some(cpus) = cpus else { return command.spawn() };
+    std::thread::scope(|scope| {
+        let spawner = scope.spawn(|| {
+            use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+            let mine = sched_getaffinity(None)?;
+            let mut narrowed = CpuSet::new();
+            for cpu in (0..CpuSet::MAX_CPU).filter(|c| mine.is_set(*c)).take(cpus.max(1)) {
+                narrowed.set(cpu);
+            }
+            sched_setaffinity(None, &narrowed)?;
+            command.spawn()
+        });
+        spawner.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
 }
 
 /// Reads cargo's JSON messages, within [`output_limits`], and collects the workspace members'
