@@ -121,8 +121,8 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     }
     let layout = cargo::ArtifactLayout::of(inside, c.params);
     let root_before = RootIdentity::of(&c.root.root)?;
-    c.progress.phase("cargo build", 0);
-    let built = cargo::build(c.toolchain, &view, &env, &staged, &layout, args);
+    c.progress.phase("compiling", 0);
+    let built = cargo::build(c.toolchain, &view, &env, &staged, &layout, args, c.progress);
     // A root removed or replaced under the build (a /tmp cleaner, another process) would
     // otherwise surface as a compiler error about some missing file.
     root_before.check_unchanged(&c.root.root)?;

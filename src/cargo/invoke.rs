@@ -12,6 +12,7 @@ use cargo_metadata::Message;
 use super::workspace::{failure_report, first_error_line, Workspace};
 use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::sandbox::View;
 use crate::toolchain::Toolchain;
 
@@ -217,6 +218,7 @@ pub fn build(
     workspace: &Workspace,
     layout: &ArtifactLayout,
     args: Vec<String>,
+    progress: &dyn Progress,
 ) -> Result<CargoBuild> {
     // The umask is set by a shell so that glassbox needs no unsafe code to set it in the child.
     let mut command = view.command_on(Path::new("/bin/sh"), &view.inside.src, &env.vars, env.hostname.as_deref());
@@ -232,7 +234,7 @@ pub fn build(
         .map_err(|e| Error::tool("cargo build", format!("cannot run {} ({e})", toolchain.cargo.display())))?;
     let stderr = child.stderr.take().map(|s| std::thread::spawn(move || read_stderr(s)));
     let stdout = child.stdout.take();
-    let read = stdout.map_or(Ok(Vec::new()), |out| artifacts_of(out, workspace, layout));
+    let read = stdout.map_or(Ok(Vec::new()), |out| artifacts_of(out, workspace, layout, progress));
     if read.is_err() {
         // Stop the build: what it prints can no longer be believed.
         let _ = child.kill();
@@ -276,11 +278,26 @@ fn spawn_on_cpus(command: &mut Command, cpus: Option<usize>) -> std::io::Result<
 
 /// Reads cargo's JSON messages, within [`output_limits`], and collects the workspace members'
 /// artifacts, each checked against `layout`.
-fn artifacts_of(stdout: impl Read, workspace: &Workspace, layout: &ArtifactLayout) -> Result<Vec<Artifact>> {
+/// Each crate compiled (a compiler-artifact message that is not a build script's) is reported
+/// to `progress`: one unit and a status naming it.
+fn artifacts_of(
+    stdout: impl Read,
+    workspace: &Workspace,
+    layout: &ArtifactLayout,
+    progress: &dyn Progress,
+) -> Result<Vec<Artifact>> {
     let mut artifacts = Vec::new();
+    let mut compiled = 0u64;
     let mut lines = BoundedLines::new(BufReader::new(stdout), "cargo build's output");
     while let Some(line) = lines.next_line()? {
         let Ok(Message::CompilerArtifact(art)) = serde_json::from_slice::<Message>(&line) else { continue };
+        if !art.target.kind.iter().any(|k| k.to_string() == "custom-build") {
+            compiled += 1;
+            progress.advance(1);
+            // The name is the vendor's to choose: escaped, and cut to a display's width.
+            let name: String = crate::text::escape(&art.target.name).chars().take(40).collect();
+            progress.status(&format!("{compiled} crate{} compiled, last {name}", if compiled == 1 { "" } else { "s" }));
+        }
         if !workspace.is_member(&art.package_id) {
             continue;
         }

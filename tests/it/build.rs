@@ -300,3 +300,21 @@ fn a_package_without_a_binary_or_library_artifact_is_refused_before_building() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("package \"only-rlib\" has no bin, cdylib, dylib or staticlib target"), "{stderr}");
 }
+
+#[test]
+fn the_compile_step_reports_each_crate_compiled_in_plain_lines_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("hello");
+    hello_workspace(&ws);
+    let (key, _) = keypair(dir.path(), "builder");
+    // stderr is a pipe here, as in CI; 0 asks for a line at every step instead of every 10 s.
+    let out = output(build_command(&ws, dir.path(), &key).env("GLASSBOX_PROGRESS_EVERY", "0"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("glassbox: compiling: ")).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("glassbox: compiling: 1 crate compiled, last hello ("), "{stderr}");
+    assert!(
+        lines[1].starts_with("glassbox: compiling: 1 crate compiled, last hello (") && lines[1].ends_with(", finished")
+    );
+}
