@@ -216,15 +216,52 @@ fn replace_path_prefix(text: &str, from: &str, to: &str) -> String {
 /// Writes a bundle as the new file `path` (in a [`private_dir`]: created with `O_EXCL` and
 /// `O_NOFOLLOW`, never through a link or over an existing file).
 pub fn write_bundle(path: &Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleDigests> {
+    let file = create_private(path)?;
+    bundle::write_tar_gz(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))
+}
+
+/// A bundle's uncompressed tar stream, written to a file of a [`private_dir`] by
+/// [`write_bundle_tar`], for [`BundleTar::compress`] to finish later.
+pub struct BundleTar {
+    path: PathBuf,
+    sha256: Sha256Digest,
+}
+
+/// Reads `files` into the tar stream of their bundle now (the new file `path`, in a
+/// [`private_dir`]); compressing it, the slow part, can then overlap other work.
+pub fn write_bundle_tar(path: &Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleTar> {
+    let file = create_private(path)?;
+    let (out, sha256, _) = bundle::write_tar(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))?;
+    out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+    Ok(BundleTar { path: path.to_path_buf(), sha256 })
+}
+
+impl BundleTar {
+    /// Compresses the stream into the bundle `path` (a new file), giving the bytes
+    /// [`write_bundle`] would have written, and removes the stream.
+    pub fn compress(self, path: &Path) -> Result<BundleDigests> {
+        let tar = fs::File::open(&self.path).at(&self.path)?;
+        let out = create_private(path)?;
+        let digests = bundle::compress_tar(
+            std::io::BufReader::with_capacity(1 << 20, tar),
+            self.sha256,
+            std::io::BufWriter::new(out),
+        )?;
+        fs::remove_file(&self.path).at(&self.path)?;
+        Ok(digests)
+    }
+}
+
+/// Creates the new file `path` with `O_EXCL` and `O_NOFOLLOW`, mode 0644.
+fn create_private(path: &Path) -> Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
+    fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .mode(0o644)
         .open(path)
-        .at(path)?;
-    bundle::write_tar_gz(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))
+        .at(path)
 }
 
 /// Which directory a build root is, to notice it being removed or replaced during the build.

@@ -168,28 +168,35 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         target: target.clone(),
         features: req.features.clone(),
     };
-    // The source bundle is written now, before any of the vendor's code has run in the build
-    // root, from the files staging checked against the manifest; after the build the root is
-    // the vendor's (docs/threat-model.md, attacker 1).
+    // The source bundle's files are read now, before any of the vendor's code has run in the
+    // build root, from the files staging checked against the manifest; after the build the
+    // root is the vendor's (docs/threat-model.md, attacker 1). Only compressing that tar stream,
+    // glassbox's own private file, overlaps the compile.
     let outputs = compile::private_dir(&req.build_base)?;
     let src_bundle_name = format!("{stem}-src.tar.gz");
     let src_bundle_path = outputs.path().join(&src_bundle_name);
     let src_files = source_bundle_files(&tree, &vendor_manifest, &root, &stem);
-    let source_bundle = compile::write_bundle(&src_bundle_path, &src_files, source_date_epoch)?;
-    let compiled = compile::compile(&compile::Compilation {
-        root: &root,
-        build_base: &req.build_base,
-        sandbox: &req.sandbox,
-        toolchain: &toolchain,
-        params: &params,
-        vendor: &vendor,
-        source_date_epoch,
-        stem: &stem,
-        progress: req.progress,
-        outputs: outputs.path(),
-        adjust_env: None,
-    })
-    .map_err(relabel)?;
+    let src_tar = compile::write_bundle_tar(&outputs.path().join("src.tar"), &src_files, source_date_epoch)?;
+    let (source_bundle, compiled) = std::thread::scope(|scope| {
+        let compressing = scope.spawn(|| src_tar.compress(&src_bundle_path));
+        let compiled = compile::compile(&compile::Compilation {
+            root: &root,
+            build_base: &req.build_base,
+            sandbox: &req.sandbox,
+            toolchain: &toolchain,
+            params: &params,
+            vendor: &vendor,
+            source_date_epoch,
+            stem: &stem,
+            progress: req.progress,
+            outputs: outputs.path(),
+            adjust_env: None,
+        });
+        // A panic while compressing is a bug; surface it as one.
+        (compressing.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), compiled)
+    });
+    let compiled = compiled.map_err(relabel)?;
+    let source_bundle = source_bundle?;
 
     let dirty = tree.git.as_ref().is_some_and(|g| g.dirty);
     let record = provenance::BuildRecord {
