@@ -220,35 +220,38 @@ pub fn write_bundle(path: &Path, files: &[BundleFile], source_date_epoch: i64) -
     bundle::write_tar_gz(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))
 }
 
-/// A bundle's uncompressed tar stream, written to a file of a [`private_dir`] by
-/// [`write_bundle_tar`], for [`BundleTar::compress`] to finish later.
+/// A bundle's uncompressed tar stream, written by [`write_bundle_tar`], for
+/// [`BundleTar::compress`] to finish later: in memory up to [`TAR_IN_MEMORY`], beyond that in
+/// an unnamed file of a [`private_dir`].
 pub struct BundleTar {
-    path: PathBuf,
+    stream: tempfile::SpooledTempFile,
     sha256: Sha256Digest,
 }
 
-/// Reads `files` into the tar stream of their bundle now (the new file `path`, in a
+/// How much of a bundle's tar stream is kept in memory (1 GiB): the vendored crates of a large
+/// workspace are a few hundred MB, and writing them to disk a second time only to read them
+/// back costs more than the memory.
+pub const TAR_IN_MEMORY: usize = 1 << 30;
+
+/// Reads `files` into the tar stream of their bundle now (spilling into `private`, a
 /// [`private_dir`]); compressing it, the slow part, can then overlap other work.
-pub fn write_bundle_tar(path: &Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleTar> {
-    let file = create_private(path)?;
-    let (out, sha256, _) = bundle::write_tar(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))?;
-    out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
-    Ok(BundleTar { path: path.to_path_buf(), sha256 })
+pub fn write_bundle_tar(private: &Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleTar> {
+    let spool = tempfile::spooled_tempfile_in(TAR_IN_MEMORY, private);
+    let buffered = std::io::BufWriter::with_capacity(1 << 20, spool);
+    let (out, sha256, _) = bundle::write_tar(files, source_date_epoch.unsigned_abs(), buffered)?;
+    let stream = out.into_inner().map_err(|e| Error::io(private, e.into_error()))?;
+    Ok(BundleTar { stream, sha256 })
 }
 
 impl BundleTar {
     /// Compresses the stream into the bundle `path` (a new file), giving the bytes
-    /// [`write_bundle`] would have written, and removes the stream.
-    pub fn compress(self, path: &Path) -> Result<BundleDigests> {
-        let tar = fs::File::open(&self.path).at(&self.path)?;
+    /// [`write_bundle`] would have written.
+    pub fn compress(mut self, path: &Path) -> Result<BundleDigests> {
+        use std::io::Seek;
+        self.stream.rewind().map_err(|e| Error::io(path, e))?;
         let out = create_private(path)?;
-        let digests = bundle::compress_tar(
-            std::io::BufReader::with_capacity(1 << 20, tar),
-            self.sha256,
-            std::io::BufWriter::new(out),
-        )?;
-        fs::remove_file(&self.path).at(&self.path)?;
-        Ok(digests)
+        let tar = std::io::BufReader::with_capacity(1 << 20, self.stream);
+        bundle::compress_tar(tar, self.sha256, std::io::BufWriter::new(out))
     }
 }
 

@@ -176,7 +176,7 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     let src_bundle_name = format!("{stem}-src.tar.gz");
     let src_bundle_path = outputs.path().join(&src_bundle_name);
     let src_files = source_bundle_files(&tree, &vendor_manifest, &root, &stem);
-    let src_tar = compile::write_bundle_tar(&outputs.path().join("src.tar"), &src_files, source_date_epoch)?;
+    let src_tar = compile::write_bundle_tar(outputs.path(), &src_files, source_date_epoch)?;
     let (source_bundle, compiled) = std::thread::scope(|scope| {
         let compressing = scope.spawn(|| src_tar.compress(&src_bundle_path));
         let compiled = compile::compile(&compile::Compilation {

@@ -295,7 +295,7 @@ fn a_package_without_a_binary_or_library_artifact_is_refused_before_building() {
     );
     // Refused from the manifest: cargo never ran.
     assert!(!stderr.contains("cargo build failed") && !stderr.contains("produced no"), "{stderr}");
-    let out = output(&mut build_command(&ws, dir.path(), &key).args(["--package", "only-rlib"]));
+    let out = output(build_command(&ws, dir.path(), &key).args(["--package", "only-rlib"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("package \"only-rlib\" has no bin, cdylib, dylib or staticlib target"), "{stderr}");

@@ -93,10 +93,9 @@ impl PlainPhase {
     fn line(&self, now: Instant) -> Option<String> {
         let name = self.name.as_ref()?;
         let elapsed = self.started.map_or(Duration::ZERO, |s| now - s);
-        let what = if self.total > 0 {
-            format!("{}% of {}", self.done * 100 / self.total, indicatif::HumanBytes(self.total))
-        } else {
-            self.status.clone()
+        let what = match (self.done * 100).checked_div(self.total) {
+            Some(percent) => format!("{percent}% of {}", indicatif::HumanBytes(self.total)),
+            None => self.status.clone(),
         };
         let what = if what.is_empty() { "running".to_string() } else { what };
         Some(format!("glassbox: {name}: {what} ({})", indicatif::HumanDuration(elapsed)))
