@@ -50,6 +50,20 @@ pub struct BundleDigests {
 
 /// Writes `files` (and their parent directories) as a deterministic tar.gz to `out`.
 pub fn write_tar_gz(files: &[BundleFile], mtime: u64, out: impl Write) -> Result<BundleDigests> {
+    let compressed = HashingWriter::new(out);
+    let gz = GzBuilder::new().mtime(0).write(compressed, Compression::new(GZIP_LEVEL));
+    let (gz, tar_sha256, _) = write_tar(files, mtime, gz)?;
+    let compressed = gz.finish().map_err(|e| Error::io("<bundle>", e))?;
+    let (mut out, sha256, size) = compressed.finish();
+    out.flush().map_err(|e| Error::io("<bundle>", e))?;
+    Ok(BundleDigests { sha256, tar_sha256, size })
+}
+
+/// Writes `files` (and their parent directories) as the deterministic, uncompressed tar stream
+/// of a bundle to `out`; returns `out`, the stream's SHA-256 and its length. Compressed by
+/// [`compress_tar`], it gives exactly the bytes [`write_tar_gz`] writes: a build reads its
+/// files once, before the vendor's code runs, and compresses while cargo compiles.
+pub fn write_tar<W: Write>(files: &[BundleFile], mtime: u64, out: W) -> Result<(W, Sha256Digest, u64)> {
     let mut sorted: Vec<&BundleFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     let mut dirs = BTreeSet::new();
@@ -66,9 +80,7 @@ pub fn write_tar_gz(files: &[BundleFile], mtime: u64, out: impl Write) -> Result
     names.extend(sorted.iter().map(|f| (f.path.as_str(), Some(*f))));
     names.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
 
-    let compressed = HashingWriter::new(out);
-    let gz = GzBuilder::new().mtime(0).write(compressed, Compression::new(GZIP_LEVEL));
-    let mut tar = tar::Builder::new(HashingWriter::new(gz));
+    let mut tar = tar::Builder::new(HashingWriter::new(out));
     for (name, file) in names {
         let mut header = Header::new_gnu();
         header.set_uid(0);
@@ -93,7 +105,14 @@ pub fn write_tar_gz(files: &[BundleFile], mtime: u64, out: impl Write) -> Result
         }
     }
     let tar_hashing = tar.into_inner().map_err(|e| Error::io("<bundle>", e))?;
-    let (gz, tar_sha256, _) = tar_hashing.finish();
+    Ok(tar_hashing.finish())
+}
+
+/// Compresses a tar stream from [`write_tar`] (whose digest is `tar_sha256`) into a bundle.
+pub fn compress_tar(tar: impl Read, tar_sha256: Sha256Digest, out: impl Write) -> Result<BundleDigests> {
+    let compressed = HashingWriter::new(out);
+    let mut gz = GzBuilder::new().mtime(0).write(compressed, Compression::new(GZIP_LEVEL));
+    io::copy(&mut { tar }, &mut gz).map_err(|e| Error::io("<bundle>", e))?;
     let compressed = gz.finish().map_err(|e| Error::io("<bundle>", e))?;
     let (mut out, sha256, size) = compressed.finish();
     out.flush().map_err(|e| Error::io("<bundle>", e))?;
@@ -142,6 +161,41 @@ mod tests {
                 ("top/z/b".into(), 0o755, 1_700_000_000)
             ]
         );
+    }
+
+    #[test]
+    fn a_tar_compressed_later_is_the_same_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        // Several MiB of mixed text and noise, so deflate makes many blocks.
+        let mut noise = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..6 {
+            let mut body = Vec::new();
+            for line in 0..40_000 {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                body.extend_from_slice(format!("fn item_{i}_{line}() -> u64 {{ {noise} }}\n").as_bytes());
+                body.extend_from_slice(&noise.to_le_bytes()[..(line % 8)]);
+            }
+            std::fs::write(dir.path().join(format!("f{i}")), body).unwrap();
+        }
+        let files: Vec<BundleFile> = (0..6)
+            .map(|i| BundleFile {
+                path: format!("top/d{}/f{i}", i % 2),
+                source: dir.path().join(format!("f{i}")),
+                executable: i == 3,
+            })
+            .collect();
+        let mut direct = Vec::new();
+        let d1 = write_tar_gz(&files, 7, &mut direct).unwrap();
+        let (tar, tar_sha256, len) = write_tar(&files, 7, Vec::new()).unwrap();
+        assert_eq!((tar_sha256, len), (d1.tar_sha256, tar.len() as u64));
+        let mut later = Vec::new();
+        // Read back in odd-sized pieces: the output must not depend on how input arrives.
+        let reader = std::io::BufReader::with_capacity(4093, tar.as_slice());
+        let d2 = compress_tar(reader, tar_sha256, &mut later).unwrap();
+        assert_eq!(d1, d2);
+        assert!(direct == later, "the bytes differ");
     }
 
     #[test]

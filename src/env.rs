@@ -68,6 +68,11 @@ pub struct BuildEnv {
     pub umask: String,
     /// `cargo --jobs`; cargo's default (one per core) when `None`.
     pub jobs: Option<u32>,
+    /// Run cargo on this many of glassbox's CPUs; all of them when `None` (only `check` varies
+    /// it). Not an environment variable: the CPU affinity cargo inherits.
+    pub cpus: Option<usize>,
+    /// The host name the sandboxed build sees; the host's when `None` (only `check` varies it).
+    pub hostname: Option<String>,
     /// (real path, placeholder), longest path first, for recording without local paths.
     substitutions: Vec<(String, String)>,
 }
@@ -106,7 +111,7 @@ impl BuildEnv {
             substitutions.push((p(home), "${RUSTUP_HOME}".to_string()));
         }
         substitutions.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
-        BuildEnv { vars, rustflags, umask: UMASK.to_string(), jobs: None, substitutions }
+        BuildEnv { vars, rustflags, umask: UMASK.to_string(), jobs: None, cpus: None, hostname: None, substitutions }
     }
 
     /// `text` with local paths replaced by placeholders, for the provenance.

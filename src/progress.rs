@@ -8,6 +8,9 @@ pub trait Progress: Sync {
     fn phase(&self, _name: &str, _total: u64) {}
     /// `units` more of the current phase are done.
     fn advance(&self, _units: u64) {}
+    /// What the current phase is doing now, in a few words ("37 crates compiled, last serde"),
+    /// for displays that show it.
+    fn status(&self, _text: &str) {}
     /// The current phase is over.
     fn finish_phase(&self) {}
 }

@@ -175,6 +175,18 @@ impl View {
     /// A command that runs `program` in `cwd` (an inside path) with exactly the variables
     /// `env`: in the sandbox, or directly without one. The caller adds the arguments.
     pub fn command(&self, program: &Path, cwd: &Path, env: &BTreeMap<String, String>) -> Command {
+        self.command_on(program, cwd, env, None)
+    }
+
+    /// [`View::command`], seeing the host name `hostname` instead of the host's (only in the
+    /// sandbox, whose UTS namespace is its own; `check` varies it).
+    pub fn command_on(
+        &self,
+        program: &Path,
+        cwd: &Path,
+        env: &BTreeMap<String, String>,
+        hostname: Option<&str>,
+    ) -> Command {
         let Some(bwrap) = &self.bwrap else {
             let mut cmd = Command::new(program);
             cmd.current_dir(cwd).env_clear().envs(env);
@@ -183,6 +195,9 @@ impl View {
         let mut cmd = Command::new(&bwrap.program);
         cmd.env_clear().current_dir("/");
         cmd.args(["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]);
+        if let Some(name) = hostname {
+            cmd.arg("--hostname").arg(name);
+        }
         cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
         for dir in SYSTEM_DIRS {
             match std::fs::read_link(dir) {
@@ -258,6 +273,10 @@ mod tests {
         }
         assert!(!args.iter().any(|a| a.starts_with("/home/u") && !a.starts_with("/home/u/.cache/gb")), "{args:?}");
         assert_eq!(args[args.len() - 2..], ["--", "/bin/sh"]);
+        assert!(!args.iter().any(|a| a == "--hostname"), "{args:?}");
+        let cmd = view.command_on(Path::new("/bin/sh"), &view.inside.src, &BTreeMap::new(), Some("other"));
+        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(args.windows(2).any(|w| w == ["--hostname", "other"]), "{args:?}");
     }
 
     #[test]

@@ -25,6 +25,14 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` printed over several lines: each line [`escape`]d, and every line after the first
+/// indented by two spaces, so that no line of a multi-line message (a failed build's output)
+/// can pose as a line of glassbox's own.
+pub fn escape_lines(s: &str) -> String {
+    let lines: Vec<Cow<'_, str>> = s.split('\n').map(escape).collect();
+    lines.join("\n  ")
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control() || c == '\\' || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -61,6 +69,12 @@ impl fmt::Display for Escaped<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn continuation_lines_are_indented_and_escaped() {
+        assert_eq!(escape_lines("a\nb\x1b[2K\n"), "a\n  b\\x1b[2K\n  ");
+        assert_eq!(escape_lines("one"), "one");
+    }
 
     #[test]
     fn control_characters_are_escaped() {

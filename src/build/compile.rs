@@ -105,12 +105,15 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     if let Some(adjust) = c.adjust_env {
         adjust(&mut env);
     }
-    // Inside paths in cargo's errors, back to the host's.
-    let relabel = |e| super::relabel(e, &inside.root, &c.root.root);
+    // Inside paths in cargo's errors, back to the host's: first the prefixes the compiler's
+    // diagnostics were remapped to, then the build root's inside path.
+    let relabel = |e| super::relabel(unmap_remapped(e, inside), &inside.root, &c.root.root);
     let manifest = inside.src.join(&c.params.manifest_rel);
     let mut metadata = view.command(&c.toolchain.cargo, &inside.src, &env.vars);
     metadata.args(cargo::workspace::metadata_args(&manifest));
     let staged = Workspace::load_with(metadata, &manifest).map_err(relabel)?;
+    // `build` and `check` asked the user's workspace already; a rebuild asks here.
+    staged.check_artifact_targets(&c.params.packages).map_err(relabel)?;
     let vendor = VendorConfig { config_args: c.vendor.config_args.iter().map(|a| view.inside_text(a)).collect() };
     let mut args = cargo::build_args(inside, c.params, &vendor);
     if let Some(jobs) = env.jobs {
@@ -118,8 +121,8 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     }
     let layout = cargo::ArtifactLayout::of(inside, c.params);
     let root_before = RootIdentity::of(&c.root.root)?;
-    c.progress.phase("cargo build", 0);
-    let built = cargo::build(c.toolchain, &view, &env, &staged, &layout, args);
+    c.progress.phase("compiling", 0);
+    let built = cargo::build(c.toolchain, &view, &env, &staged, &layout, args, c.progress);
     // A root removed or replaced under the build (a /tmp cleaner, another process) would
     // otherwise surface as a compiler error about some missing file.
     root_before.check_unchanged(&c.root.root)?;
@@ -171,18 +174,97 @@ pub fn compile(c: &Compilation<'_>) -> Result<Compiled> {
     })
 }
 
+/// The `--remap-path-prefix` placeholders in a compiler message (`/glassbox/src/…`), back to
+/// the paths the build saw. Only at the start of a path: a placeholder inside a longer path is
+/// not one.
+fn unmap_remapped(err: Error, inside: &BuildRoot) -> Error {
+    let map = |text: &str| {
+        let mut out = text.to_string();
+        for (placeholder, path) in [
+            (crate::env::REMAP_TARGET, &inside.target_dir),
+            (crate::env::REMAP_CARGO_HOME, &inside.cargo_home),
+            (crate::env::REMAP_SRC, &inside.src),
+        ] {
+            out = replace_path_prefix(&out, placeholder, &path.display().to_string());
+        }
+        out
+    };
+    match err {
+        Error::Tool { program, reason } => Error::Tool { program, reason: map(&reason) },
+        other => other,
+    }
+}
+
+/// `text` with `from` replaced by `to` wherever it starts a path (not preceded by a path
+/// character) and ends a path component.
+fn replace_path_prefix(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().next_back().or(out.chars().next_back());
+        let after = rest[at + from.len()..].chars().next();
+        let starts = !before.is_some_and(|c| c.is_alphanumeric() || "/._-~".contains(c));
+        let ends = after.is_none_or(|c| !(c.is_alphanumeric() || "._-~".contains(c)));
+        out.push_str(&rest[..at]);
+        out.push_str(if starts && ends { to } else { from });
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Writes a bundle as the new file `path` (in a [`private_dir`]: created with `O_EXCL` and
 /// `O_NOFOLLOW`, never through a link or over an existing file).
 pub fn write_bundle(path: &Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleDigests> {
+    let file = create_private(path)?;
+    bundle::write_tar_gz(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))
+}
+
+/// A bundle's uncompressed tar stream, written by [`write_bundle_tar`], for
+/// [`BundleTar::compress`] to finish later: in memory up to [`TAR_IN_MEMORY`], beyond that in
+/// an unnamed file of a [`private_dir`].
+pub struct BundleTar {
+    stream: tempfile::SpooledTempFile,
+    sha256: Sha256Digest,
+}
+
+/// How much of a bundle's tar stream is kept in memory (1 GiB): the vendored crates of a large
+/// workspace are a few hundred MB, and writing them to disk a second time only to read them
+/// back costs more than the memory.
+pub const TAR_IN_MEMORY: usize = 1 << 30;
+
+/// Reads `files` into the tar stream of their bundle now (spilling into `private`, a
+/// [`private_dir`]); compressing it, the slow part, can then overlap other work.
+pub fn write_bundle_tar(private: &Path, files: &[BundleFile], source_date_epoch: i64) -> Result<BundleTar> {
+    let spool = tempfile::spooled_tempfile_in(TAR_IN_MEMORY, private);
+    let buffered = std::io::BufWriter::with_capacity(1 << 20, spool);
+    let (out, sha256, _) = bundle::write_tar(files, source_date_epoch.unsigned_abs(), buffered)?;
+    let stream = out.into_inner().map_err(|e| Error::io(private, e.into_error()))?;
+    Ok(BundleTar { stream, sha256 })
+}
+
+impl BundleTar {
+    /// Compresses the stream into the bundle `path` (a new file), giving the bytes
+    /// [`write_bundle`] would have written.
+    pub fn compress(mut self, path: &Path) -> Result<BundleDigests> {
+        use std::io::Seek;
+        self.stream.rewind().map_err(|e| Error::io(path, e))?;
+        let out = create_private(path)?;
+        let tar = std::io::BufReader::with_capacity(1 << 20, self.stream);
+        bundle::compress_tar(tar, self.sha256, std::io::BufWriter::new(out))
+    }
+}
+
+/// Creates the new file `path` with `O_EXCL` and `O_NOFOLLOW`, mode 0644.
+fn create_private(path: &Path) -> Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
+    fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .mode(0o644)
         .open(path)
-        .at(path)?;
-    bundle::write_tar_gz(files, source_date_epoch.unsigned_abs(), std::io::BufWriter::new(file))
+        .at(path)
 }
 
 /// Which directory a build root is, to notice it being removed or replaced during the build.
@@ -213,6 +295,18 @@ impl RootIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remapped_paths_in_compiler_messages_are_the_builds_again() {
+        let s = |t: &str| replace_path_prefix(t, "/glassbox/src", "/tmp/glassbox/0123/src");
+        assert_eq!(
+            s(" --> /glassbox/src/.glassbox/vendor/a/lib.rs:1"),
+            " --> /tmp/glassbox/0123/src/.glassbox/vendor/a/lib.rs:1"
+        );
+        assert_eq!(s("/tmp/glassbox/src/x"), "/tmp/glassbox/src/x");
+        assert_eq!(s("/glassbox/srcx"), "/glassbox/srcx");
+        assert_eq!(s("`/glassbox/src`"), "`/tmp/glassbox/0123/src`");
+    }
 
     #[test]
     fn a_build_root_removed_or_replaced_under_the_build_is_named() {

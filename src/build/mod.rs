@@ -137,6 +137,8 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
     let started = (req.clock)();
     let ws = WorkspaceSource::inspect(&req.manifest_path, req.allow_dirty, &req.host_env, req.progress)?;
     cargo::workspace::check_component_part("profile", &req.profile)?;
+    // Before the tree is staged and vendored: a selection with nothing to publish fails now.
+    ws.original.check_artifact_targets(&req.packages)?;
     let WorkspaceSource { toolchain, original, manifest_rel, tree, manifest } = ws;
     let Component { name, version, origin } = original.component.clone();
     let source_digest = manifest.digest();
@@ -169,28 +171,35 @@ pub fn build(req: &BuildRequest<'_>) -> Result<BuildOutcome> {
         target: target.clone(),
         features: req.features.clone(),
     };
-    // The source bundle is written now, before any of the vendor's code has run in the build
-    // root, from the files staging checked against the manifest; after the build the root is
-    // the vendor's (docs/threat-model.md, attacker 1).
+    // The source bundle's files are read now, before any of the vendor's code has run in the
+    // build root, from the files staging checked against the manifest; after the build the
+    // root is the vendor's (docs/threat-model.md, attacker 1). Only compressing that tar stream,
+    // glassbox's own private file, overlaps the compile.
     let outputs = compile::private_dir(&req.build_base)?;
     let src_bundle_name = format!("{stem}-src.tar.gz");
     let src_bundle_path = outputs.path().join(&src_bundle_name);
     let src_files = source_bundle_files(&tree, &vendor_manifest, &root, &stem);
-    let source_bundle = compile::write_bundle(&src_bundle_path, &src_files, source_date_epoch)?;
-    let compiled = compile::compile(&compile::Compilation {
-        root: &root,
-        build_base: &req.build_base,
-        sandbox: &req.sandbox,
-        toolchain: &toolchain,
-        params: &params,
-        vendor: &vendor,
-        source_date_epoch,
-        stem: &stem,
-        progress: req.progress,
-        outputs: outputs.path(),
-        adjust_env: None,
-    })
-    .map_err(relabel)?;
+    let src_tar = compile::write_bundle_tar(outputs.path(), &src_files, source_date_epoch)?;
+    let (source_bundle, compiled) = std::thread::scope(|scope| {
+        let compressing = scope.spawn(|| src_tar.compress(&src_bundle_path));
+        let compiled = compile::compile(&compile::Compilation {
+            root: &root,
+            build_base: &req.build_base,
+            sandbox: &req.sandbox,
+            toolchain: &toolchain,
+            params: &params,
+            vendor: &vendor,
+            source_date_epoch,
+            stem: &stem,
+            progress: req.progress,
+            outputs: outputs.path(),
+            adjust_env: None,
+        });
+        // A panic while compressing is a bug; surface it as one.
+        (compressing.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), compiled)
+    });
+    let compiled = compiled.map_err(relabel)?;
+    let source_bundle = source_bundle?;
 
     let dirty = tree.git.as_ref().is_some_and(|g| g.dirty);
     let record = provenance::BuildRecord {
@@ -312,14 +321,59 @@ fn relative_to(path: &Path, base: &Path) -> Result<String> {
     rel.to_str().map(str::to_string).ok_or_else(|| Error::tree(path, "file name is not UTF-8"))
 }
 
-/// Rewrites staged paths in an error message back to the user's paths.
+/// Rewrites staged paths in an error message back to the user's paths. Paths into what the
+/// workspace does not have (the build's `target/`, the vendored crates under `.glassbox/`)
+/// stay in the staged tree, which a failed build keeps for inspection, and the message says so.
 pub(crate) fn relabel(err: Error, staged: &Path, original: &Path) -> Error {
-    let (from, to) = (staged.display().to_string(), original.display().to_string());
+    let map = |text: &str| relabel_text(text, staged, original);
     match err {
-        Error::Tool { program, reason } => Error::Tool { program, reason: reason.replace(&from, &to) },
-        Error::Invalid { what, reason } => {
-            Error::Invalid { what: what.replace(&from, &to), reason: reason.replace(&from, &to) }
-        }
+        Error::Tool { program, reason } => Error::Tool { program, reason: map(&reason) },
+        Error::Invalid { what, reason } => Error::Invalid { what: map(&what), reason: map(&reason) },
         other => other,
+    }
+}
+
+/// The staged tree's directories that the user's workspace does not have.
+const STAGED_ONLY: [&str; 2] = ["target", ".glassbox"];
+
+fn relabel_text(text: &str, staged: &Path, original: &Path) -> String {
+    let (from, to) = (staged.display().to_string(), original.display().to_string());
+    // Sentinels keep the staged-only paths out of the replacement; NUL never occurs in a path.
+    let mut out = text.to_string();
+    for (i, dir) in STAGED_ONLY.iter().enumerate() {
+        out = out.replace(&format!("{from}/{dir}"), &format!("\0{i}\0"));
+    }
+    out = out.replace(&from, &to);
+    let mut kept = false;
+    for (i, dir) in STAGED_ONLY.iter().enumerate() {
+        let sentinel = format!("\0{i}\0");
+        kept |= out.contains(&sentinel);
+        out = out.replace(&sentinel, &format!("{from}/{dir}"));
+    }
+    if kept && !out.contains(STAGED_NOTE) {
+        out.push_str(&format!(
+            "\nnote: {from} is the staged copy of {to} that the build ran in (its target/ and the vendored crates in .glassbox/vendor are not in the workspace); {STAGED_NOTE}"
+        ));
+    }
+    out
+}
+
+const STAGED_NOTE: &str = "it is kept for inspection until the next build of this source";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_paths_become_the_workspaces_except_what_only_the_build_has() {
+        let (staged, original) = (Path::new("/tmp/glassbox/0123/src"), Path::new("/home/u/ws"));
+        let text = "error: failed to run custom build command for `x v0.1.0 (/tmp/glassbox/0123/src)`\n  process didn't exit successfully: `/tmp/glassbox/0123/src/target/release/build/x-1/build-script-build`";
+        let mapped = relabel_text(text, staged, original);
+        assert!(mapped.contains("(/home/u/ws)`"), "{mapped}");
+        assert!(mapped.contains("`/tmp/glassbox/0123/src/target/release/build/x-1/build-script-build`"), "{mapped}");
+        assert!(!mapped.contains("/home/u/ws/target"), "{mapped}");
+        assert!(mapped.contains("kept for inspection"), "{mapped}");
+        let plain = relabel_text("error: /tmp/glassbox/0123/src/Cargo.toml: bad", staged, original);
+        assert_eq!(plain, "error: /home/u/ws/Cargo.toml: bad");
     }
 }

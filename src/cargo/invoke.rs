@@ -9,9 +9,10 @@ use std::process::{Command, Stdio};
 
 use cargo_metadata::Message;
 
-use super::workspace::{first_error_line, Workspace};
+use super::workspace::{failure_report, first_error_line, Workspace};
 use crate::env::{BuildEnv, BuildRoot};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::sandbox::View;
 use crate::toolchain::Toolchain;
 
@@ -217,22 +218,23 @@ pub fn build(
     workspace: &Workspace,
     layout: &ArtifactLayout,
     args: Vec<String>,
+    progress: &dyn Progress,
 ) -> Result<CargoBuild> {
     // The umask is set by a shell so that glassbox needs no unsafe code to set it in the child.
-    let mut child = view
-        .command(Path::new("/bin/sh"), &view.inside.src, &env.vars)
+    let mut command = view.command_on(Path::new("/bin/sh"), &view.inside.src, &env.vars, env.hostname.as_deref());
+    command
         .arg("-c")
         .arg(format!("umask {} && exec \"$0\" \"$@\"", env.umask))
         .arg(&toolchain.cargo)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stderr(Stdio::piped());
+    let mut child = spawn_on_cpus(&mut command, env.cpus)
         .map_err(|e| Error::tool("cargo build", format!("cannot run {} ({e})", toolchain.cargo.display())))?;
     let stderr = child.stderr.take().map(|s| std::thread::spawn(move || read_stderr(s)));
     let stdout = child.stdout.take();
-    let read = stdout.map_or(Ok(Vec::new()), |out| artifacts_of(out, workspace, layout));
+    let read = stdout.map_or(Ok(Vec::new()), |out| artifacts_of(out, workspace, layout, progress));
     if read.is_err() {
         // Stop the build: what it prints can no longer be believed.
         let _ = child.kill();
@@ -241,7 +243,7 @@ pub fn build(
     let log = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     let mut artifacts = read?;
     if !status.success() {
-        return Err(Error::tool("cargo build", first_error_line(&String::from_utf8_lossy(&log))));
+        return Err(Error::tool("cargo build", failure_report(&String::from_utf8_lossy(&log))));
     }
     artifacts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     artifacts.dedup_by(|a, b| a.rel_path == b.rel_path);
@@ -254,13 +256,48 @@ pub fn build(
     Ok(CargoBuild { args, artifacts, log })
 }
 
+/// Spawns `command`, on only the first `cpus` of glassbox's CPUs when given: from a thread of
+/// its own whose affinity is narrowed first, since a child inherits its parent thread's
+/// affinity (and with it what `nproc` and `available_parallelism` say).
+fn spawn_on_cpus(command: &mut Command, cpus: Option<usize>) -> std::io::Result<std::process::Child> {
+    let Some(cpus) = cpus else { return command.spawn() };
+    std::thread::scope(|scope| {
+        let spawner = scope.spawn(|| {
+            use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+            let mine = sched_getaffinity(None)?;
+            let mut narrowed = CpuSet::new();
+            for cpu in (0..CpuSet::MAX_CPU).filter(|c| mine.is_set(*c)).take(cpus.max(1)) {
+                narrowed.set(cpu);
+            }
+            sched_setaffinity(None, &narrowed)?;
+            command.spawn()
+        });
+        spawner.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 /// Reads cargo's JSON messages, within [`output_limits`], and collects the workspace members'
 /// artifacts, each checked against `layout`.
-fn artifacts_of(stdout: impl Read, workspace: &Workspace, layout: &ArtifactLayout) -> Result<Vec<Artifact>> {
+/// Each crate compiled (a compiler-artifact message that is not a build script's) is reported
+/// to `progress`: one unit and a status naming it.
+fn artifacts_of(
+    stdout: impl Read,
+    workspace: &Workspace,
+    layout: &ArtifactLayout,
+    progress: &dyn Progress,
+) -> Result<Vec<Artifact>> {
     let mut artifacts = Vec::new();
+    let mut compiled = 0u64;
     let mut lines = BoundedLines::new(BufReader::new(stdout), "cargo build's output");
     while let Some(line) = lines.next_line()? {
         let Ok(Message::CompilerArtifact(art)) = serde_json::from_slice::<Message>(&line) else { continue };
+        if !art.target.kind.iter().any(|k| k.to_string() == "custom-build") {
+            compiled += 1;
+            progress.advance(1);
+            // The name is the vendor's to choose: escaped, and cut to a display's width.
+            let name: String = crate::text::escape(&art.target.name).chars().take(40).collect();
+            progress.status(&format!("{compiled} crate{} compiled, last {name}", if compiled == 1 { "" } else { "s" }));
+        }
         if !workspace.is_member(&art.package_id) {
             continue;
         }

@@ -83,6 +83,71 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// Refuses, before anything is built, a selection that cannot give glassbox an artifact to
+    /// publish: a package named with `--package` that has no bin, cdylib, dylib or staticlib
+    /// target, or (with no `--package`) a selection of which no package has one. The message
+    /// names the targets the package does have, from its manifest.
+    pub fn check_artifact_targets(&self, packages: &[String]) -> Result<()> {
+        let members = self.metadata.workspace_packages();
+        let publishable = |p: &cargo_metadata::Package| {
+            p.targets.iter().any(|t| t.kind.iter().any(|k| ARTIFACT_KINDS.contains(&k.to_string().as_str())))
+        };
+        let described = |p: &cargo_metadata::Package| {
+            let targets: Vec<String> = p
+                .targets
+                .iter()
+                .filter(|t| !t.kind.iter().any(|k| matches!(k.to_string().as_str(), "custom-build")))
+                .map(|t| {
+                    let kinds: Vec<String> = t.kind.iter().map(|k| k.to_string()).collect();
+                    format!("{} {:?}", kinds.join("+"), t.name)
+                })
+                .collect();
+            if targets.is_empty() {
+                "none".to_string()
+            } else {
+                targets.join(", ")
+            }
+        };
+        let manifest = |p: &cargo_metadata::Package| p.manifest_path.to_string();
+        for name in packages {
+            // A name that is no member is cargo's to refuse, in its own words.
+            if let Some(p) = members.iter().find(|p| p.name.as_str() == name.as_str()) {
+                if !publishable(p) {
+                    return Err(Error::invalid(
+                        manifest(p),
+                        format!(
+                            "package {name:?} has no bin, cdylib, dylib or staticlib target, so a build would publish nothing (its targets: {}); choose another --package, or add a [[bin]] or a [lib] crate-type = [\"cdylib\"]",
+                            described(p)
+                        ),
+                    ));
+                }
+            }
+        }
+        if packages.is_empty() {
+            let selected = if self.metadata.workspace_default_members.is_available() {
+                self.metadata.workspace_default_packages()
+            } else {
+                members.clone()
+            };
+            if !selected.is_empty() && !selected.iter().any(|p| publishable(p)) {
+                let list: Vec<String> = selected.iter().map(|p| format!("{} ({})", p.name, described(p))).collect();
+                return Err(Error::invalid(
+                    self.root.join("Cargo.toml").display(),
+                    format!(
+                        "no package the build selects has a bin, cdylib, dylib or staticlib target, so a build would publish nothing: {}; pass --package for a member that has one",
+                        list.join("; ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The target kinds whose artifacts a build publishes.
+pub const ARTIFACT_KINDS: [&str; 4] = ["bin", "cdylib", "dylib", "staticlib"];
+
 /// The arguments after `cargo` that [`Workspace::load_with`] expects.
 pub fn metadata_args(manifest_path: &Path) -> Vec<std::ffi::OsString> {
     let mut cmd = MetadataCommand::new();
@@ -139,6 +204,62 @@ pub fn first_error_line(stderr: &str) -> String {
     summary
 }
 
+/// The most lines of cargo's output a failed build's error quotes.
+pub const FAILURE_LINES: usize = 60;
+
+/// What a failed `cargo build` says, for its error: the one-line summary of
+/// [`first_error_line`], then cargo's own account from the first `error` line on (the
+/// compiler's diagnostics, the `Caused by:` chain, the build script's `--- stdout` and
+/// `--- stderr` that cargo quotes), without cargo's `Compiling …` status lines, at most
+/// [`FAILURE_LINES`] lines (the first and the last half when there are more), each with
+/// control characters escaped: the text comes from the vendor's build code.
+pub fn failure_report(stderr: &str) -> String {
+    let summary = first_error_line(stderr);
+    let lines: Vec<&str> = stderr.lines().map(str::trim_end).collect();
+    let start = lines.iter().position(|l| l.starts_with("error")).unwrap_or(0);
+    let quoted: Vec<&str> = lines[start..].iter().copied().filter(|l| !is_status_line(l)).collect();
+    let quoted: Vec<&str> = {
+        let mut q = quoted;
+        while q.last().is_some_and(|l| l.is_empty()) {
+            q.pop();
+        }
+        q
+    };
+    if quoted.is_empty() {
+        return summary;
+    }
+    let mut out = format!(
+        "{summary}
+cargo's output:"
+    );
+    let half = FAILURE_LINES / 2;
+    let mut push = |l: &str| {
+        out.push_str(
+            "
+  ",
+        );
+        out.push_str(&crate::text::escape(l));
+    };
+    if quoted.len() <= FAILURE_LINES {
+        quoted.iter().for_each(|l| push(l));
+    } else {
+        quoted[..half].iter().for_each(|l| push(l));
+        push(&format!("[… {} lines left out …]", quoted.len() - 2 * half));
+        quoted[quoted.len() - half..].iter().for_each(|l| push(l));
+    }
+    out
+}
+
+/// cargo's right-aligned progress lines (`   Compiling serde v1.0.0`), which interleave with
+/// the errors of a parallel build.
+fn is_status_line(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    line.len() > trimmed.len()
+        && ["Compiling ", "Checking ", "Downloaded ", "Downloading ", "Fresh ", "Building ", "Running "]
+            .iter()
+            .any(|s| trimmed.starts_with(s))
+}
+
 /// A component name or version must be usable as one path component and a file-name part.
 pub fn check_component_part(what: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
@@ -154,7 +275,35 @@ pub fn check_component_part(what: &str, value: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::first_error_line;
+    use super::{failure_report, first_error_line, FAILURE_LINES};
+
+    #[test]
+    fn a_failed_build_quotes_cargos_account_with_the_build_scripts_output() {
+        let stderr = "   Compiling cc v1.0.0\n   Compiling x v0.1.0 (/b/src)\n\
+                      error: failed to run custom build command for `x v0.1.0 (/b/src)`\n\n\
+                      Caused by:\n  process didn't exit successfully: `/b/src/target/release/build/x-1/build-script-build` (exit status: 101)\n\
+                      \x20 --- stdout\n  cargo:warning=looking for libfoo\n  --- stderr\n\
+                      \x20 thread 'main' panicked at build.rs:3:5:\n  libfoo not found\x1b[0m\n   Compiling y v1.0.0\n";
+        let report = failure_report(stderr);
+        let lines: Vec<&str> = report.lines().collect();
+        assert!(lines[0].starts_with("error: failed to run custom build command for `x"), "{report}");
+        assert_eq!(lines[1], "cargo's output:");
+        for expected in
+            ["--- stderr", "libfoo not found\\x1b[0m", "cargo:warning=looking for libfoo", "exit status: 101"]
+        {
+            assert!(report.contains(expected), "{expected} missing from {report}");
+        }
+        assert!(!report.contains("Compiling"), "{report}");
+        let flood: String = (0..1000).map(|i| format!("error: line {i}\n")).collect();
+        let report = failure_report(&flood);
+        assert_eq!(report.lines().count(), 2 + FAILURE_LINES + 1);
+        assert!(
+            report.contains("error: line 0\n")
+                && report.contains("error: line 999")
+                && report.contains("lines left out")
+        );
+        assert_eq!(failure_report(""), "no error output");
+    }
 
     #[test]
     fn summarises_cargo_and_rustc_errors() {

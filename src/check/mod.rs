@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use self::cause::{Cause, CauseKind};
-use self::variation::{Conditions, Variation};
+use self::variation::{Conditions, Machine, Variation};
 use crate::build::{compile, stage, WorkspaceSource};
 use crate::cargo::{self, BuildParams, VendorConfig};
 use crate::diff::{self, DiffReport};
@@ -80,6 +80,10 @@ pub struct CheckReport {
     pub source_digest: Sha256Digest,
     /// The variations applied to the second build (never empty).
     pub variations: Vec<Variation>,
+    /// Variations asked for that this machine cannot apply, and why.
+    pub not_varied: Vec<NotVaried>,
+    /// The build machine as the first and the second build saw it.
+    pub machines: Machines,
     pub reproducible: bool,
     pub artifacts: Vec<ArtifactResult>,
     /// Whether a third build under the first build's conditions differed from the first (only
@@ -95,6 +99,52 @@ pub struct CheckReport {
     pub kept: Option<PathBuf>,
 }
 
+/// A variation that was asked for but not applied.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotVaried {
+    pub variation: Variation,
+    pub reason: String,
+}
+
+/// What the builds of a check could see of the build machine.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machines {
+    pub first: Machine,
+    pub second: Machine,
+}
+
+/// The machine glassbox runs on: its CPUs (the affinity it may use) and host name.
+fn host_machine() -> Machine {
+    let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count() as usize);
+    let hostname = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    Machine { cpus, hostname }
+}
+
+/// Splits the asked-for variations into those this machine can apply and those it cannot.
+fn applicable(asked: &[Variation], sandbox: &Sandbox, host: &Machine) -> (Vec<Variation>, Vec<NotVaried>) {
+    let mut not_varied = Vec::new();
+    let applied = asked
+        .iter()
+        .copied()
+        .filter(|v| {
+            let reason = match v {
+                Variation::CpuCount if host.cpus < 2 => {
+                    "glassbox may use only one CPU here, so there is no fewer to give"
+                }
+                Variation::Hostname if *sandbox == Sandbox::Disabled => {
+                    "only the sandbox has a host name of its own (drop --no-sandbox)"
+                }
+                _ => return true,
+            };
+            not_varied.push(NotVaried { variation: *v, reason: reason.into() });
+            false
+        })
+        .collect();
+    (applied, not_varied)
+}
+
 /// One finished build of the check, its files copied out of its build root.
 struct Outcome {
     conditions: Conditions,
@@ -105,6 +155,7 @@ struct Outcome {
 /// Runs a check.
 pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
     let ws = WorkspaceSource::inspect(&req.manifest_path, req.allow_dirty, &req.host_env, req.progress)?;
+    ws.original.check_artifact_targets(&req.packages)?;
     let component = ws.original.component.clone();
     let source_digest = ws.manifest.digest();
     let source_date_epoch = ws.tree.git.as_ref().map_or(0, |g| g.commit_time);
@@ -122,6 +173,17 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
         fs::remove_dir_all(&area).at(&area)?;
     }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    let host = host_machine();
+    let (variations, not_varied) = applicable(&req.variations, &req.sandbox, &host);
+    if variations.is_empty() {
+        return Err(crate::error::Error::invalid(
+            "--variations",
+            format!(
+                "none of them can be applied here ({}): a check that varies nothing tests nothing",
+                not_varied.iter().map(|n| format!("{}: {}", n.variation, n.reason)).collect::<Vec<_>>().join("; ")
+            ),
+        ));
+    }
     let control_root = BuildRoot::at(area.join("control"));
     let checker = Checker {
         ws: &ws,
@@ -141,7 +203,8 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
         stage::copy_vendored(&control_root.vendor_dir(), &vendor_copy)?;
     }
     let reuse = Vendoring::Copy { dir: &vendor_copy, first_root: &control_root, flags: &flags };
-    let varied = Conditions::varied(&control_root, &area.join("varied"), &req.variations, cores);
+    let varied = Conditions::varied(&control_root, &area.join("varied"), &variations, cores);
+    let machines = Machines { first: control.machine(&host), second: varied.machine(&host) };
 
     // When the varied build has a build root and cargo home of its own, the two builds run at
     // the same time, the varied one starting on a later wall-clock second: a build rarely keeps
@@ -170,7 +233,9 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
         version: component.version.clone(),
         target,
         source_digest,
-        variations: req.variations.clone(),
+        variations: variations.clone(),
+        not_varied,
+        machines,
         reproducible: differing.is_empty(),
         artifacts: a
             .files
@@ -200,8 +265,8 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
                 report.causes.extend(cause::diagnose(
                     name,
                     &diff,
-                    &a.conditions,
-                    &b.conditions,
+                    (&a.conditions, &report.machines.first),
+                    (&b.conditions, &report.machines.second),
                     (req.clock)(),
                     repeat_differs,
                 ));
@@ -211,7 +276,7 @@ pub fn check(req: &CheckRequest<'_>) -> Result<CheckReport> {
         report.canonical_root_only = !report.causes.is_empty()
             && report.causes.iter().all(|c| c.kind == CauseKind::Path && c.follows == [Variation::BuildRoot]);
         if req.explain {
-            for v in req.variations.iter().filter(|v| **v != Variation::Time) {
+            for v in variations.iter().filter(|v| **v != Variation::Time) {
                 let only = Conditions::varied(&control_root, &area.join(format!("only-{v}")), &[*v], cores);
                 let one = checker.run(&format!("only-{v}"), only, reuse)?;
                 report.explained.push(Explanation { variation: *v, differing: differing_names(&a, &one) });

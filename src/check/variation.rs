@@ -34,10 +34,15 @@ pub enum Variation {
     FileOrder,
     /// The wall clock (it moves between builds; `SOURCE_DATE_EPOCH` stays fixed).
     Time,
+    /// The CPUs the build may run on: all of them, then one (`nproc` and
+    /// `std::thread::available_parallelism` see 1), as a smaller machine would.
+    CpuCount,
+    /// The host name the build sees (the sandbox's own UTS namespace), as another machine's.
+    Hostname,
 }
 
 impl Variation {
-    pub const ALL: [Variation; 10] = [
+    pub const ALL: [Variation; 12] = [
         Variation::BuildRoot,
         Variation::CargoHome,
         Variation::Home,
@@ -48,6 +53,8 @@ impl Variation {
         Variation::ExtraEnv,
         Variation::FileOrder,
         Variation::Time,
+        Variation::CpuCount,
+        Variation::Hostname,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +69,8 @@ impl Variation {
             Variation::ExtraEnv => "extra-env",
             Variation::FileOrder => "file-order",
             Variation::Time => "time",
+            Variation::CpuCount => "cpu-count",
+            Variation::Hostname => "hostname",
         }
     }
 
@@ -106,12 +115,36 @@ pub struct Conditions {
     pub env_changes: Vec<(String, String)>,
     pub umask: Option<String>,
     pub jobs: Option<u32>,
+    /// How many CPUs the build may use; all of glassbox's when `None`.
+    pub cpus: Option<usize>,
+    /// The host name the build sees; the host's when `None`.
+    pub hostname: Option<String>,
+}
+
+/// The host name the varied build sees.
+pub const VARIED_HOSTNAME: &str = "glassbox-check-varied-host";
+
+/// The build machine as one build of a check saw it: what a binary can embed of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    /// CPUs the build could run on (`nproc`).
+    pub cpus: usize,
+    pub hostname: String,
 }
 
 impl Conditions {
     /// The control build's conditions: glassbox's controlled environment at `root`.
     pub fn control(root: BuildRoot) -> Conditions {
-        Conditions { root, order: FileOrder::Manifest, env_changes: Vec::new(), umask: None, jobs: None }
+        Conditions {
+            root,
+            order: FileOrder::Manifest,
+            env_changes: Vec::new(),
+            umask: None,
+            jobs: None,
+            cpus: None,
+            hostname: None,
+        }
     }
 
     /// The control conditions with `variations` applied; `area` is a directory for the varied
@@ -141,6 +174,8 @@ impl Conditions {
                 Variation::FileOrder => c.order = FileOrder::Reversed,
                 // Nothing to set: the builds run at different times.
                 Variation::Time => {}
+                Variation::CpuCount => c.cpus = Some(1),
+                Variation::Hostname => c.hostname = Some(VARIED_HOSTNAME.into()),
             }
         }
         c
@@ -155,6 +190,16 @@ impl Conditions {
             env.umask = umask.clone();
         }
         env.jobs = self.jobs;
+        env.cpus = self.cpus;
+        env.hostname = self.hostname.clone();
+    }
+
+    /// The machine this build sees, on a host with `host` (all CPUs, the host's name).
+    pub fn machine(&self, host: &Machine) -> Machine {
+        Machine {
+            cpus: self.cpus.map_or(host.cpus, |n| n.min(host.cpus)),
+            hostname: self.hostname.clone().unwrap_or_else(|| host.hostname.clone()),
+        }
     }
 
     /// The paths of this build that could leak into artifacts, with the variation each follows.
@@ -174,7 +219,8 @@ mod tests {
 
     #[test]
     fn parses_lists() {
-        assert_eq!(Variation::parse_list("all").unwrap().len(), 10);
+        assert_eq!(Variation::parse_list("all").unwrap().len(), 12);
+        assert_eq!(Variation::parse_list("cpu-count,hostname").unwrap(), [Variation::CpuCount, Variation::Hostname]);
         assert_eq!(Variation::parse_list("umask, timezone,umask").unwrap(), [Variation::Timezone, Variation::Umask]);
         assert!(Variation::parse_list("umask,bogus").unwrap_err().to_string().contains("bogus"));
         assert!(Variation::parse_list(" , ").is_err());
@@ -189,5 +235,9 @@ mod tests {
         assert_eq!(c.root.cargo_home, control.cargo_home);
         let c = Conditions::varied(&control, area, &[Variation::Jobs, Variation::Umask], 2);
         assert_eq!((c.jobs, c.umask.as_deref(), c.root.clone()), (Some(5), Some("077"), control.clone()));
+        let host = Machine { cpus: 2, hostname: "builder-7".into() };
+        let c = Conditions::varied(&control, area, &[Variation::CpuCount, Variation::Hostname], 2);
+        assert_eq!(c.machine(&host), Machine { cpus: 1, hostname: VARIED_HOSTNAME.into() });
+        assert_eq!(Conditions::control(control).machine(&host), host);
     }
 }

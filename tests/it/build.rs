@@ -270,3 +270,80 @@ fn build_finds_the_manifest_in_a_parent_directory_or_says_what_to_pass() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--manifest-path nope/Cargo.toml: no such file"), "{err}");
 }
+
+#[test]
+fn a_failing_build_scripts_own_words_are_in_the_error_and_its_paths_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("failing-build-script");
+    copy_fixture("failing-build-script", &ws);
+    let ws = std::fs::canonicalize(&ws).unwrap();
+    let (key, _) = keypair(dir.path(), "builder");
+    let out = output(&mut build_command(&ws, dir.path(), &key));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // cargo's account, with what the build script printed on both streams.
+    for expected in [
+        &format!("failed to run custom build command for `failing-build-script v0.1.0 ({})`", ws.display()),
+        "exit status: 3",
+        "--- stdout",
+        "cargo:warning=looking for libglassbox-fixture",
+        "--- stderr",
+        "pkg-config: package libglassbox-fixture was not found in the search path",
+        "kept for inspection",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} missing from {stderr}");
+    }
+    // The build script's path is in the build's own target/, which exists, never in a
+    // target/ of the workspace, which does not.
+    assert!(!stderr.contains(&ws.join("target").display().to_string()), "{stderr}");
+    let script = stderr.split('`').find(|s| s.ends_with("build-script-build")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(Path::new(script).is_file(), "{script} does not exist: {stderr}");
+}
+
+#[test]
+fn a_package_without_a_binary_or_library_artifact_is_refused_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("only-rlib");
+    write_tree(
+        &ws,
+        &[
+            ("Cargo.toml", "[package]\nname = \"only-rlib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n"),
+            ("Cargo.lock", "version = 4\n\n[[package]]\nname = \"only-rlib\"\nversion = \"0.1.0\"\n"),
+            ("src/lib.rs", "pub fn f() {}\n"),
+            ("examples/demo.rs", "fn main() {}\n"),
+        ],
+    );
+    let (key, _) = keypair(dir.path(), "builder");
+    let out = output(&mut build_command(&ws, dir.path(), &key));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has a bin, cdylib, dylib or staticlib target")
+            && stderr.contains("only-rlib (lib \"only_rlib\", example \"demo\")"),
+        "{stderr}"
+    );
+    // Refused from the manifest: cargo never ran.
+    assert!(!stderr.contains("cargo build failed") && !stderr.contains("produced no"), "{stderr}");
+    let out = output(build_command(&ws, dir.path(), &key).args(["--package", "only-rlib"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("package \"only-rlib\" has no bin, cdylib, dylib or staticlib target"), "{stderr}");
+}
+
+#[test]
+fn the_compile_step_reports_each_crate_compiled_in_plain_lines_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("hello");
+    hello_workspace(&ws);
+    let (key, _) = keypair(dir.path(), "builder");
+    // stderr is a pipe here, as in CI; 0 asks for a line at every step instead of every 10 s.
+    let out = output(build_command(&ws, dir.path(), &key).env("GLASSBOX_PROGRESS_EVERY", "0"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("glassbox: compiling: ")).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("glassbox: compiling: 1 crate compiled, last hello ("), "{stderr}");
+    assert!(
+        lines[1].starts_with("glassbox: compiling: 1 crate compiled, last hello (") && lines[1].ends_with(", finished")
+    );
+}

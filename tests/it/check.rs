@@ -43,8 +43,23 @@ fn avscan_is_reproducible_under_every_variation() {
     let applied: Vec<&str> = report["variations"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(
         applied,
-        ["build-root", "cargo-home", "home", "timezone", "locale", "umask", "jobs", "extra-env", "file-order", "time"]
+        [
+            "build-root",
+            "cargo-home",
+            "home",
+            "timezone",
+            "locale",
+            "umask",
+            "jobs",
+            "extra-env",
+            "file-order",
+            "time",
+            "cpu-count",
+            "hostname"
+        ]
     );
+    assert_eq!(report["notVaried"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["machines"]["second"], serde_json::json!({"cpus": 1, "hostname": "glassbox-check-varied-host"}));
     let artifacts = report["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 2);
     assert!(artifacts.iter().all(|a| a["identical"] == true));
@@ -88,6 +103,35 @@ fn hashmap_order_is_nondeterminism_without_any_variation() {
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["repeatDiffers"], true);
     assert_eq!(causes(&report), [("x86_64-unknown-linux-gnu/hashmap-order".to_string(), "nondeterminism".to_string())]);
+}
+
+#[test]
+fn the_build_machines_cpu_count_and_host_name_are_named_as_the_build_machine() {
+    let (_dir, ws) = fixture("build-machine");
+    let (code, report) = check(&ws, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let binary = "x86_64-unknown-linux-gnu/build-machine".to_string();
+    assert_eq!(causes(&report), [(binary.clone(), "build-machine".to_string())], "{report:#}");
+    assert_eq!(report["causes"][0]["follows"], serde_json::json!(["cpu-count", "hostname"]), "{report:#}");
+    let first = &report["machines"]["first"];
+    let evidence = report["causes"][0]["evidence"].to_string();
+    let seen = format!("with {} cpus", first["cpus"]);
+    assert!(
+        evidence.contains(&seen) && evidence.contains("built on glassbox-check-varied-host with 1 cpus"),
+        "{report:#}"
+    );
+    // Each alone is found too, and named alone.
+    let (code, report) = check(&ws, &["--variations", "hostname"]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["causes"][0]["follows"], serde_json::json!(["hostname"]), "{report:#}");
+    let (code, report) = check(&ws, &["--variations", "cpu-count", "--no-sandbox"]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["causes"][0]["follows"], serde_json::json!(["cpu-count"]), "{report:#}");
+    // Without the sandbox there is no host name of the build's own: said, not pretended.
+    let (code, report) = check(&ws, &["--variations", "cpu-count,hostname", "--no-sandbox"]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["variations"], serde_json::json!(["cpu-count"]), "{report:#}");
+    assert_eq!(report["notVaried"][0]["variation"], "hostname", "{report:#}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use clap::Args;
 use glassbox::check::variation::Variation;
 use glassbox::check::{check, CheckReport, CheckRequest};
 use glassbox::env::DEFAULT_BUILD_BASE;
+use glassbox::text::escape;
 
 use crate::build::SandboxArgs;
 use crate::context::{host_env, now, TerminalProgress};
@@ -31,7 +32,8 @@ pub struct CheckArgs {
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
     /// What to vary in the second build: `all`, or a comma-separated list of build-root,
-    /// cargo-home, home, timezone, locale, umask, jobs, extra-env, file-order, time.
+    /// cargo-home, home, timezone, locale, umask, jobs, extra-env, file-order, time, cpu-count,
+    /// hostname.
     #[arg(long, default_value = "all")]
     variations: String,
     /// After a difference, rebuild with one variation at a time to pin the cause (slow).
@@ -84,13 +86,27 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
 fn render(r: &CheckReport) -> String {
     let names: Vec<&str> = r.variations.iter().map(|v| v.name()).collect();
     let mut out = format!(
-        "checked {} {} for {} (source {})\nsecond build varied: {}\n\n",
+        "checked {} {} for {} (source {})\nsecond build varied: {}\n",
         r.component,
         r.version,
         r.target,
         r.source_digest.prefixed(),
         names.join(", ")
     );
+    let (first, second) = (&r.machines.first, &r.machines.second);
+    out.push_str(&format!(
+        "build machine: the first build saw {} CPU{} and host name {}, the second {} CPU{} and {}\n",
+        first.cpus,
+        if first.cpus == 1 { "" } else { "s" },
+        escape(&first.hostname),
+        second.cpus,
+        if second.cpus == 1 { "" } else { "s" },
+        escape(&second.hostname),
+    ));
+    for n in &r.not_varied {
+        out.push_str(&format!("not varied: {} ({})\n", n.variation, n.reason));
+    }
+    out.push('\n');
     let rows: Vec<Vec<String>> = r
         .artifacts
         .iter()

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use glassbox::keys::{KeyFileOptions, PrivateKey, ALLOW_OPEN_KEYS_VAR};
@@ -59,54 +59,172 @@ pub fn invocation_id() -> String {
     glassbox::digest::hex_encode(&bytes)
 }
 
-/// Draws progress on stderr when it is a terminal; silent otherwise.
+/// Draws progress on stderr: bars and spinners on a terminal; otherwise (CI logs) a plain line
+/// every [`PLAIN_EVERY`] while a phase runs longer than that, and one when it ends, so short
+/// commands stay quiet and long ones never look hung.
 pub struct TerminalProgress {
     bar: Mutex<Option<ProgressBar>>,
-    enabled: bool,
+    terminal: bool,
+    plain: Arc<Mutex<PlainPhase>>,
+    /// How often plain lines are printed; zero prints one at every status and phase end.
+    every: Duration,
+    ticker: Once,
+}
+
+/// How often a plain progress line is printed when stderr is not a terminal, by default.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+/// Seconds between plain progress lines, instead of [`PLAIN_EVERY`] (README, "Environment").
+pub const PROGRESS_EVERY_VAR: &str = "GLASSBOX_PROGRESS_EVERY";
+
+/// The phase as plain lines describe it.
+#[derive(Default)]
+struct PlainPhase {
+    name: Option<String>,
+    total: u64,
+    done: u64,
+    status: String,
+    started: Option<Instant>,
+    last_line: Option<Instant>,
+    printed: bool,
+}
+
+impl PlainPhase {
+    fn line(&self, now: Instant) -> Option<String> {
+        let name = self.name.as_ref()?;
+        let elapsed = self.started.map_or(Duration::ZERO, |s| now - s);
+        let what = match (self.done * 100).checked_div(self.total) {
+            Some(percent) => format!("{percent}% of {}", indicatif::HumanBytes(self.total)),
+            None => self.status.clone(),
+        };
+        let what = if what.is_empty() { "running".to_string() } else { what };
+        Some(format!("glassbox: {name}: {what} ({})", indicatif::HumanDuration(elapsed)))
+    }
+
+    /// Ends the phase: a last line if any was printed.
+    fn end(&mut self, now: Instant) {
+        if self.printed {
+            if let Some(line) = self.line(now) {
+                eprintln!("{line}, finished");
+            }
+        }
+        *self = PlainPhase::default();
+    }
 }
 
 impl TerminalProgress {
     pub fn new() -> TerminalProgress {
-        TerminalProgress { bar: Mutex::new(None), enabled: std::io::stderr().is_terminal() }
+        TerminalProgress {
+            bar: Mutex::new(None),
+            terminal: std::io::stderr().is_terminal(),
+            plain: Arc::new(Mutex::new(PlainPhase::default())),
+            every: std::env::var(PROGRESS_EVERY_VAR)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .map_or(PLAIN_EVERY, Duration::from_secs),
+            ticker: Once::new(),
+        }
+    }
+
+    fn plain(&self) -> std::sync::MutexGuard<'_, PlainPhase> {
+        self.plain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The thread that prints plain lines; it lives as long as the process.
+    fn start_ticker(&self) {
+        let (plain, every) = (Arc::clone(&self.plain), self.every);
+        if every.is_zero() {
+            return; // lines are printed as things happen
+        }
+        self.ticker.call_once(|| {
+            std::thread::spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let mut phase = plain.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                let due = phase.last_line.or(phase.started).is_some_and(|t| now - t >= every);
+                if due {
+                    if let Some(line) = phase.line(now) {
+                        eprintln!("{line}");
+                        phase.last_line = Some(now);
+                        phase.printed = true;
+                    }
+                }
+            });
+        });
     }
 }
 
 impl Progress for TerminalProgress {
     fn phase(&self, name: &str, total: u64) {
-        if !self.enabled {
+        if !self.terminal {
+            let now = Instant::now();
+            let mut phase = self.plain();
+            phase.end(now);
+            *phase = PlainPhase { name: Some(name.to_string()), total, started: Some(now), ..PlainPhase::default() };
+            drop(phase);
+            self.start_ticker();
             return;
         }
         let bar = if total > 0 {
             let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
-            ProgressBar::new(total).with_style(style)
+            let bar = ProgressBar::new(total).with_style(style);
+            bar.set_message(name.to_string());
+            bar
         } else {
-            let bar = ProgressBar::new_spinner();
+            let style = ProgressStyle::with_template("{prefix:>12} {spinner} [{elapsed}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bar = ProgressBar::new_spinner().with_style(style);
+            bar.set_prefix(name.to_string());
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         };
-        bar.set_message(name.to_string());
         if let Some(old) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).replace(bar) {
             old.finish_and_clear();
         }
     }
 
     fn advance(&self, units: u64) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if !self.terminal {
+            self.plain().done += units;
+        } else if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             bar.inc(units);
         }
     }
 
+    fn status(&self, text: &str) {
+        if !self.terminal {
+            let mut phase = self.plain();
+            phase.status = text.to_string();
+            if self.every.is_zero() {
+                if let Some(line) = phase.line(Instant::now()) {
+                    eprintln!("{line}");
+                    phase.printed = true;
+                }
+            }
+        } else if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if bar.length().is_none() {
+                bar.set_message(text.to_string());
+            }
+        }
+    }
+
     fn finish_phase(&self) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if !self.terminal {
+            self.plain().end(Instant::now());
+        } else if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
             bar.finish_and_clear();
         }
     }
 }
 
 impl Drop for TerminalProgress {
+    /// A phase still running here ended in an error: cleared, never called finished.
     fn drop(&mut self) {
-        self.finish_phase();
+        *self.plain() = PlainPhase::default();
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
     }
 }
 

@@ -56,7 +56,7 @@ pub fn finish(result: anyhow::Result<ExitCode>, json: bool) -> ExitCode {
     };
     let message = format!("{err:#}");
     // Error messages quote names from hostile inputs: escape them for the terminal.
-    eprintln!("glassbox: error: {}", glassbox::text::escape(&message));
+    eprintln!("glassbox: error: {}", glassbox::text::escape_lines(&message));
     let library = err.chain().find_map(|cause| cause.downcast_ref::<glassbox::Error>());
     let code = library.map_or(2, glassbox::Error::exit_code);
     if json {
