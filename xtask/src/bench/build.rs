@@ -32,27 +32,10 @@ pub(super) fn bench_build(glassbox: &Path, bench_dir: &Path) -> Result<Vec<Ratio
         run_cmd(Command::new(glassbox).args(["key", "generate", "--out"]).arg(bench_dir.join("bench-key")))?;
     }
     let work = bench_dir.join("build");
-    let cargo_target = work.join("cargo-target");
-    let (out, attestations) = (work.join("glassbox-out"), work.join("glassbox-attestations"));
-
-    let cargo_build = || -> Result<Duration> {
-        remove_dir(&cargo_target)?;
-        let mut cmd = cargo();
-        cmd.current_dir(&src).args(["build", "--release", "--locked", "--manifest-path"]).arg(&manifest);
-        cmd.env("CARGO_TARGET_DIR", &cargo_target);
-        Ok(timed(&mut cmd)?.1)
-    };
-    let glassbox_build = || -> Result<Duration> {
-        remove_dir(&out)?;
-        remove_dir(&attestations)?;
-        let mut cmd = Command::new(glassbox);
-        cmd.current_dir(&src).arg("build").arg("--manifest-path").arg(&manifest).arg("--key").arg(&key);
-        cmd.arg("--out").arg(&out).arg("--attestations").arg(&attestations).args(["--source-date-epoch", "0"]);
-        // The copy sits inside this repository's (ignored) target/: keep git from finding the
-        // repository above it, so glassbox treats the copy as a plain directory.
-        cmd.env("GIT_CEILING_DIRECTORIES", bench_dir);
-        Ok(timed(&mut cmd)?.1)
-    };
+    let builds = Builds { glassbox, bench_dir, src: &src, key: &key, work: &work };
+    let (_, out, attestations) = builds.paths();
+    let cargo_build = || builds.cargo();
+    let glassbox_build = || builds.glassbox();
     // A reviewer's rebuild of the provenance the last glassbox build wrote, from its source
     // bundle, trusting the key that signed it.
     let provenance = attestations.join("avscan/0.1.0/x86_64-unknown-linux-gnu.provenance.intoto.jsonl");
@@ -132,24 +115,10 @@ fn bench_own_workspace(glassbox: &Path, bench_dir: &Path, key: &Path) -> Result<
     let manifest = src.join("Cargo.toml");
     run_cmd(cargo().current_dir(&src).args(["fetch", "--locked", "--manifest-path"]).arg(&manifest))?;
     let work = bench_dir.join("build-own");
-    let cargo_target = work.join("cargo-target");
-    let (out, attestations) = (work.join("glassbox-out"), work.join("glassbox-attestations"));
-    let cargo_build = || -> Result<Duration> {
-        remove_dir(&cargo_target)?;
-        let mut cmd = cargo();
-        cmd.current_dir(&src).args(["build", "--release", "--locked", "--manifest-path"]).arg(&manifest);
-        cmd.env("CARGO_TARGET_DIR", &cargo_target);
-        Ok(timed(&mut cmd)?.1)
-    };
-    let glassbox_build = || -> Result<Duration> {
-        remove_dir(&out)?;
-        remove_dir(&attestations)?;
-        let mut cmd = Command::new(glassbox);
-        cmd.current_dir(&src).arg("build").arg("--manifest-path").arg(&manifest).arg("--key").arg(key);
-        cmd.arg("--out").arg(&out).arg("--attestations").arg(&attestations).args(["--source-date-epoch", "0"]);
-        cmd.env("GIT_CEILING_DIRECTORIES", bench_dir);
-        Ok(timed(&mut cmd)?.1)
-    };
+    let builds = Builds { glassbox, bench_dir, src: &src, key, work: &work };
+    let (cargo_target, out, _) = builds.paths();
+    let cargo_build = || builds.cargo();
+    let glassbox_build = || builds.glassbox();
     println!();
     println!("build: {} ({copied} files copied from this repository)", src.display());
     let (mut best_cargo, mut best_glassbox) = (Duration::MAX, Duration::MAX);
@@ -177,6 +146,47 @@ fn bench_own_workspace(glassbox: &Path, bench_dir: &Path, key: &Path) -> Result<
     };
     println!("  {ratio}");
     Ok(ratio)
+}
+
+/// The two timed builds of one copied workspace: a clean `cargo build --release --locked` and
+/// `glassbox build` of the same copy, each into its own fresh output under `work`.
+struct Builds<'a> {
+    glassbox: &'a Path,
+    bench_dir: &'a Path,
+    src: &'a Path,
+    key: &'a Path,
+    work: &'a Path,
+}
+
+impl Builds<'_> {
+    /// cargo's target directory, glassbox's output and its attestations directory.
+    fn paths(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let w = self.work;
+        (w.join("cargo-target"), w.join("glassbox-out"), w.join("glassbox-attestations"))
+    }
+
+    fn cargo(&self) -> Result<Duration> {
+        let (cargo_target, _, _) = self.paths();
+        remove_dir(&cargo_target)?;
+        let mut cmd = cargo();
+        cmd.current_dir(self.src).args(["build", "--release", "--locked", "--manifest-path"]);
+        cmd.arg(self.src.join("Cargo.toml")).env("CARGO_TARGET_DIR", &cargo_target);
+        Ok(timed(&mut cmd)?.1)
+    }
+
+    fn glassbox(&self) -> Result<Duration> {
+        let (_, out, attestations) = self.paths();
+        remove_dir(&out)?;
+        remove_dir(&attestations)?;
+        let mut cmd = Command::new(self.glassbox);
+        cmd.current_dir(self.src).arg("build").arg("--manifest-path").arg(self.src.join("Cargo.toml"));
+        cmd.arg("--key").arg(self.key).arg("--out").arg(&out).arg("--attestations").arg(&attestations);
+        cmd.args(["--source-date-epoch", "0"]);
+        // The copy sits inside this repository's (ignored) target/: keep git from finding the
+        // repository above it, so glassbox treats the copy as a plain directory.
+        cmd.env("GIT_CEILING_DIRECTORIES", self.bench_dir);
+        Ok(timed(&mut cmd)?.1)
+    }
 }
 
 /// Copies the git-tracked files of `from` (every file but `target/` and `.git/` when git cannot
