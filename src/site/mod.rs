@@ -26,6 +26,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::policy::{verify_in, Context, Policy};
 use crate::time::{Period, Timestamp};
+use crate::tlog::checkpoint::Checkpoint;
 use crate::transparency::LogDir;
 
 pub use custody::bar_chart;
@@ -89,7 +90,13 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     })?;
     let (mut log, raw) = model::Log::open(&request.log, lp)?;
     // Before anything is written: a layout that would fail every page is refused.
-    let placement = layout::check(&request.log_url, &request.out, &log.verified.origin, log.verified.size)?;
+    let shown = Checkpoint {
+        origin: log.verified.origin.clone(),
+        size: log.verified.size,
+        root: log.verified.root.0,
+        extensions: Vec::new(),
+    };
+    let placement = layout::check(&request.log_url, &request.out, &lp.vkey, &shown)?;
     let collected = crate::policy::evidence::collect(&request.attestations)?;
     let shown = model::statements(&collected, &mut log)?;
     let releases = model::releases(&shown);

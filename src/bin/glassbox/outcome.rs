@@ -30,10 +30,16 @@ pub fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
     let json = !informational && args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
-    // Printing fails only on a closed stream; the exit code still says what happened.
-    let _ = err.print();
+    if informational {
+        // Printing fails only on a closed stream; the exit code still says what happened.
+        let _ = err.print();
+        return ExitCode::from(code);
+    }
+    // clap quotes the words it refused, which may be a key pasted in by mistake or a hostile
+    // file name: plain text, secrets withheld, control characters escaped.
+    let message = redact(&err.render().to_string());
+    let _ = writeln!(std::io::stderr().lock(), "{}", glassbox::text::escape_lines(message.trim_end()));
     if json {
-        let message = err.render().to_string();
         let message = message.trim().strip_prefix("error: ").unwrap_or(message.trim());
         print_error(ErrorReport {
             message: message.to_string(),
@@ -54,7 +60,7 @@ pub fn finish(result: anyhow::Result<ExitCode>, json: bool) -> ExitCode {
         Ok(code) => return code,
         Err(err) => err,
     };
-    let message = format!("{err:#}");
+    let message = redact(&format!("{err:#}"));
     // Error messages quote names from hostile inputs: escape them for the terminal.
     eprintln!("glassbox: error: {}", glassbox::text::escape_lines(&message));
     let library = err.chain().find_map(|cause| cause.downcast_ref::<glassbox::Error>());
@@ -94,14 +100,77 @@ fn error_object(err: &anyhow::Error, library: Option<&glassbox::Error>, message:
         Some(glassbox::Error::Rejected { what, reason }) => ("rejected", Some(what.clone()), reason.clone()),
         None => ("other", None, err.root_cause().to_string()),
     };
-    let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    let chain: Vec<String> = err.chain().map(|c| redact(&c.to_string())).collect();
     ErrorReport {
         message: message.to_string(),
         exit_code: code,
         kind,
-        subject,
-        reason: Some(reason),
+        subject: subject.map(|s| redact(&s)),
+        reason: Some(redact(&reason)),
         context: chain[..chain.len().saturating_sub(1)].to_vec(),
+    }
+}
+
+/// `text` with every private key in it withheld: a PEM block whose label names a private key
+/// (PKCS#8, OpenSSH, RSA, EC…), to its END line or the end of the text, and an age secret key.
+/// An option that takes a file may be given the key's text instead (`--key="$(cat k)"`), and
+/// the error that names the "file" must not print it to a terminal, a log or a JSON reader.
+fn redact(text: &str) -> String {
+    const WITHHELD: &str = "<a private key, not repeated here>";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let header_end = rest[start + 11..].find("-----").map(|i| start + 11 + i + 5);
+        let label = header_end.map_or("", |end| &rest[start + 11..end - 5]);
+        if !label.contains("PRIVATE KEY") {
+            let skip = header_end.unwrap_or(rest.len());
+            out.push_str(&rest[..skip]);
+            rest = &rest[skip..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        out.push_str(WITHHELD);
+        let after = header_end.unwrap_or(rest.len());
+        rest = match rest[after..].find("-----END ") {
+            Some(i) => {
+                let end = after + i + 9;
+                match rest[end..].find("-----") {
+                    Some(j) => &rest[end + j + 5..],
+                    None => "",
+                }
+            }
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    let mut redacted = String::with_capacity(out.len());
+    for word in out.split_inclusive(|c: char| !c.is_ascii_alphanumeric() && c != '-') {
+        if word.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-1") {
+            redacted.push_str(WITHHELD);
+            redacted.extend(word.chars().last().filter(|c| !c.is_ascii_alphanumeric() && *c != '-'));
+        } else {
+            redacted.push_str(word);
+        }
+    }
+    redacted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn private_keys_are_withheld_and_everything_else_kept() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----";
+        let said = redact(&format!("{pem}: No such file or directory (os error 2)"));
+        assert_eq!(said, "<a private key, not repeated here>: No such file or directory (os error 2)");
+        let ssh = "x -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n(cut";
+        assert_eq!(redact(ssh), "x <a private key, not repeated here>");
+        let public = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY----- is not a verifier key";
+        assert_eq!(redact(public), public);
+        let age = "--recipient AGE-SECRET-KEY-1QQPQ3SYN5J0R8XW7 is not a recipient";
+        assert_eq!(redact(age), "--recipient <a private key, not repeated here> is not a recipient");
+        assert_eq!(redact("plain text, no key"), "plain text, no key");
     }
 }
 
