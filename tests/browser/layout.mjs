@@ -14,11 +14,11 @@
 // has been read while it waits, then let through: it prints what the rows and the banner said
 // while checking, and every text the banner's count took.
 
-import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, normalize, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
+import { serve } from "./serve.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const require = createRequire(join(process.env.NODE_PATH || process.cwd(), "noop.js"));
@@ -48,36 +48,6 @@ function parseArgs(argv) {
   return out;
 }
 
-const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".json": "application/json" };
-
-// A static file server confined to `root`, honouring one `bytes=a-b` range.
-function serve(root) {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const file = normalize(join(root, path));
-    let body;
-    try {
-      if (!(file === root || file.startsWith(root + sep)) || !statSync(file).isFile()) throw new Error("not a file");
-      body = readFileSync(file);
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    const dot = file.lastIndexOf(".");
-    const headers = { "Content-Type": TYPES[dot > file.lastIndexOf(sep) ? file.slice(dot) : ""] || "application/octet-stream" };
-    let status = 200;
-    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range || "");
-    if (m && Number(m[1]) <= Number(m[2]) && Number(m[1]) < body.length) {
-      const end = Math.min(Number(m[2]), body.length - 1);
-      headers["Content-Range"] = `bytes ${m[1]}-${end}/${body.length}`;
-      body = body.subarray(Number(m[1]), end + 1);
-      status = 206;
-    }
-    headers["Accept-Ranges"] = "bytes";
-    res.writeHead(status, headers).end(body);
-  });
-  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server)));
-}
 
 // In the page: every visible control, scrolled into view, and whether the element at its centre
 // is the control or inside it. A control off screen after scrolling (the skip link) is focused
@@ -186,7 +156,7 @@ async function slow(page, base, path) {
 }
 
 mkdirSync(args.shots, { recursive: true });
-const server = await serve(args.root);
+const { server } = await serve(args.root, true);
 const base = `http://127.0.0.1:${server.address().port}/`;
 const profile = mkdtempSync(join(tmpdir(), "glassbox-chromium-"));
 let context;

@@ -12,11 +12,11 @@
 // server itself. --no-ed25519 makes the page's WebCrypto refuse Ed25519 as browsers without it do
 // (NotSupportedError); --no-webcrypto removes crypto.subtle, as on a page served over plain HTTP. playwright-core is found through NODE_PATH (GLASSBOX_TEST_NODE_MODULES).
 
-import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, normalize, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
+import { serve } from "./serve.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const require = createRequire(join(process.env.NODE_PATH || process.cwd(), "noop.js"));
@@ -45,41 +45,6 @@ function parseArgs(argv) {
   return out;
 }
 
-const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".json": "application/json" };
-
-// A static file server confined to `root`; with `range`, honours one `bytes=a-b` range.
-function serve(root, range) {
-  const stats = { bytes: 0, requests: [] };
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const file = normalize(join(root, path));
-    let body;
-    try {
-      if (!(file === root || file.startsWith(root + sep)) || !statSync(file).isFile()) throw new Error("not a file");
-      body = readFileSync(file);
-    } catch {
-      stats.requests.push({ path, status: 404 });
-      res.writeHead(404).end();
-      return;
-    }
-    const dot = file.lastIndexOf(".");
-    const type = TYPES[dot > file.lastIndexOf(sep) ? file.slice(dot) : ""] || "application/octet-stream";
-    const headers = { "Content-Type": type, "Cache-Control": "no-cache" };
-    let status = 200;
-    const m = range && /^bytes=(\d+)-(\d+)$/.exec(req.headers.range || "");
-    if (m && Number(m[1]) <= Number(m[2]) && Number(m[1]) < body.length) {
-      const end = Math.min(Number(m[2]), body.length - 1);
-      headers["Content-Range"] = `bytes ${m[1]}-${end}/${body.length}`;
-      body = body.subarray(Number(m[1]), end + 1);
-      status = 206;
-    }
-    if (range) headers["Accept-Ranges"] = "bytes";
-    stats.bytes += body.length;
-    stats.requests.push({ path, status, bytes: body.length, range: req.headers.range || null });
-    res.writeHead(status, headers).end(body);
-  });
-  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok({ server, stats })));
-}
 
 const { server, stats } = await serve(args.root, args.range);
 const profile = mkdtempSync(join(tmpdir(), "glassbox-chromium-"));
