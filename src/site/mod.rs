@@ -227,6 +227,7 @@ fn site_json(
     verdicts: &[pages::Verdicts],
     key_files: &[String],
 ) -> Vec<u8> {
+    let renames = key_renames(key_files);
     let list: Vec<_> = releases
         .iter()
         .zip(verdicts)
@@ -238,7 +239,7 @@ fn site_json(
                 "page": format!("releases/{}.html", r.file),
                 "accepted": vs.iter().any(|v| v.as_ref().is_ok_and(|v| v.accepted)),
                 "verdicts": vs.iter().map(|v| match v {
-                    Ok(v) => publishable(serde_json::to_value(v).unwrap_or_default(), key_files),
+                    Ok(v) => publishable(serde_json::to_value(v).unwrap_or_default(), &renames),
                     Err(why) => json!({"error": why}),
                 }).collect::<Vec<_>>(),
             })
@@ -261,43 +262,36 @@ fn site_json(
     bytes
 }
 
-/// A verdict as site.json publishes it: the policy's key files (`keyPath`, and every path the
-/// policy names a key file by, inside `detail` and `summary` texts) are the operator's, so each
-/// is replaced by the key's name ([`model::key_name`]), as the pages show it; key ids stay.
-fn publishable(mut verdict: serde_json::Value, key_files: &[String]) -> serde_json::Value {
-    fn key_paths(v: &mut serde_json::Value, found: &mut std::collections::BTreeSet<String>) {
-        match v {
-            serde_json::Value::Object(map) => {
-                if let Some(serde_json::Value::String(path)) = map.remove("keyPath") {
-                    found.insert(path);
-                }
-                map.values_mut().for_each(|v| key_paths(v, found));
-            }
-            serde_json::Value::Array(list) => list.iter_mut().for_each(|v| key_paths(v, found)),
-            _ => {}
-        }
-    }
-    fn rename(v: &mut serde_json::Value, paths: &[(String, String)]) {
+/// How site.json names the policy's key files: each path the policy gives (as `keyPath` and in
+/// `detail` and `summary` texts) becomes the key's name ([`model::key_name`]), as the pages
+/// show it. Longest first, so that a path that is a prefix of another leaves no fragment.
+fn key_renames(key_files: &[String]) -> Vec<(String, String)> {
+    let mut renames: Vec<(String, String)> = key_files.iter().map(|p| (p.clone(), model::key_name(p))).collect();
+    renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    renames
+}
+
+/// A verdict as site.json publishes it: without the operator's key files (`keyPath` left out,
+/// key paths in texts renamed by `renames`); key ids stay.
+fn publishable(mut verdict: serde_json::Value, renames: &[(String, String)]) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value, renames: &[(String, String)]) {
         match v {
             serde_json::Value::String(text) => {
-                for (path, name) in paths {
+                for (path, name) in renames {
                     if text.contains(path.as_str()) {
                         *text = text.replace(path.as_str(), name);
                     }
                 }
             }
-            serde_json::Value::Object(map) => map.values_mut().for_each(|v| rename(v, paths)),
-            serde_json::Value::Array(list) => list.iter_mut().for_each(|v| rename(v, paths)),
+            serde_json::Value::Object(map) => {
+                map.remove("keyPath");
+                map.values_mut().for_each(|v| walk(v, renames));
+            }
+            serde_json::Value::Array(list) => list.iter_mut().for_each(|v| walk(v, renames)),
             _ => {}
         }
     }
-    let mut found: std::collections::BTreeSet<String> = key_files.iter().cloned().collect();
-    key_paths(&mut verdict, &mut found);
-    // Longest first, so that a path that is a prefix of another does not leave a fragment.
-    let mut paths: Vec<(String, String)> =
-        found.into_iter().map(|p| (model::key_name(&p), p)).map(|(n, p)| (p, n)).collect();
-    paths.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-    rename(&mut verdict, &paths);
+    walk(&mut verdict, renames);
     verdict
 }
 
