@@ -27,6 +27,7 @@ use crate::time::{Period, Timestamp};
 use crate::tlog::merkle;
 use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{authenticated_entries, Verified, WitnessPolicy};
+use crate::transparency::store::EnvelopeBundles;
 use crate::transparency::LogDir;
 
 /// What to report.
@@ -203,16 +204,18 @@ pub fn open_log(dir: &LogDir, log: &LogPolicy) -> Result<(Verified, Vec<Vec<u8>>
 pub fn audit(dir: &LogDir, policy: &Policy, options: &Options) -> Result<Report> {
     let (log, _) = sections(policy)?;
     let (verified, raw) = open_log(dir, log)?;
-    audit_in(dir, policy, &verified, &raw, options)
+    audit_in(dir, policy, &verified, &raw, &EnvelopeBundles::transient(), options)
 }
 
 /// [`audit`] of a log already authenticated ([`open_log`]'s answer for this `dir` and policy),
-/// for a caller that reads the log for other reasons too and so reads and verifies it once.
+/// for a caller that reads the log for other reasons too and so reads and verifies it once
+/// (and its envelope bundles through `bundles`, which it may share).
 pub fn audit_in(
     dir: &LogDir,
     policy: &Policy,
     verified: &Verified,
     raw: &[Vec<u8>],
+    bundles: &EnvelopeBundles,
     options: &Options,
 ) -> Result<Report> {
     sections(policy)?;
@@ -243,7 +246,7 @@ pub fn audit_in(
     let history = read_policies(dir, size, &named, policy)?;
     let bundles: Vec<Vec<Outcome>> = (0..size.div_ceil(TILE_WIDTH))
         .into_par_iter()
-        .map(|b| read_bundle(dir, b, size, &named, &history.roles))
+        .map(|b| read_bundle(dir, bundles, b, size, &named, &history.roles))
         .collect::<Result<_>>()?;
     let outcomes: Vec<Outcome> = bundles.into_iter().flatten().collect();
     let mut replay = Replay::new(&history, options);
@@ -405,7 +408,14 @@ struct Pending<'p> {
 
 /// Reads the custody envelopes of entry bundle `b` and decodes them, verifying their
 /// signatures as one batch (each one on its own only if the batch fails).
-fn read_bundle(dir: &LogDir, b: u64, size: u64, named: &[Option<Named>], roles: &RoleKeys) -> Result<Vec<Outcome>> {
+fn read_bundle(
+    dir: &LogDir,
+    bundles: &EnvelopeBundles,
+    b: u64,
+    size: u64,
+    named: &[Option<Named>],
+    roles: &RoleKeys,
+) -> Result<Vec<Outcome>> {
     let start = b * TILE_WIDTH;
     let end = (start + TILE_WIDTH).min(size);
     let wanted = &named[start as usize..end as usize];
@@ -416,11 +426,11 @@ fn read_bundle(dir: &LogDir, b: u64, size: u64, named: &[Option<Named>], roles: 
     let by_role: Vec<(Role, Vec<&crate::policy::TrustedKey>)> =
         [Role::Center, Role::Requester, Role::Decider, Role::Gateway].into_iter().map(|r| (r, roles.of(r))).collect();
     let keys_of = |role: Role| by_role.iter().find(|(r, _)| *r == role).map_or(&[][..], |(_, k)| k.as_slice());
-    let lines = dir.envelopes(start, end, size)?;
+    let lines = bundles.bundle_of(dir, start, size)?;
     let bundle = dir.file(&LogDir::envelopes_path(b, end - start));
     let mut out = Vec::new();
     let mut pending: Vec<Pending<'_>> = Vec::new();
-    for (offset, (named, line)) in wanted.iter().zip(&lines).enumerate() {
+    for (offset, (named, line)) in wanted.iter().zip(lines.iter()).enumerate() {
         let Some(Named { digest, is_policy: false }) = named else { continue };
         let index = start + offset as u64;
         let origin = format!("{} (entry {index})", bundle.display());

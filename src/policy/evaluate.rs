@@ -120,9 +120,10 @@ impl Context {
         collected: Collected,
         log_dir: &LogDir,
         verified: &crate::transparency::audit::Verified,
-        entries: Vec<crate::transparency::LogEntry>,
+        entries: std::sync::Arc<Vec<crate::transparency::LogEntry>>,
+        bundles: crate::transparency::store::EnvelopeBundles,
     ) -> Context {
-        Context { collected, log: LogView::of_authenticated(policy, log_dir, verified, entries) }
+        Context { collected, log: LogView::of_authenticated(policy, log_dir, verified, entries, bundles) }
     }
 }
 

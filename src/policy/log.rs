@@ -46,7 +46,7 @@ struct Authenticated {
     /// The entries read: all of them, or those from `from` on when a subject index covers the
     /// first `from`.
     from: u64,
-    entries: Vec<LogEntry>,
+    entries: std::sync::Arc<Vec<LogEntry>>,
     /// Envelope digest → its first index (among the entries read).
     index: HashMap<Sha256Digest, u64>,
     /// Subject sha256 (read leniently, as `mentions` reads it) → the VSA entries naming it, in
@@ -79,19 +79,25 @@ impl LogView {
 
     /// The view of a log the caller has already authenticated
     /// (`transparency::audit::authenticated_entries` for this `dir` and the policy's `[log]`).
-    /// `entries` are its entries, parsed, in order.
+    /// `entries` are its entries, parsed, in order; `bundles` the caller's envelope bundles of
+    /// it, shared, so that what either reads is read once.
     pub fn of_authenticated(
         policy: &Policy,
         dir: &LogDir,
         verified: &audit::Verified,
-        entries: Vec<LogEntry>,
+        entries: std::sync::Arc<Vec<LogEntry>>,
+        bundles: EnvelopeBundles,
     ) -> LogView {
         let required = policy.log.as_ref().is_some_and(|lp| lp.required);
         let log = match &policy.log {
             None => Err("no log in the policy".into()),
             Some(_) => {
                 let what = describe(&verified.origin, verified.size, &verified.cosigned_by);
-                index_entries(dir.clone(), &what, 0, entries, None).map_err(|e| e.to_string())
+                let mut log = index_entries(dir.clone(), &what, 0, entries, None);
+                if let Ok(log) = &mut log {
+                    log.bundles = bundles;
+                }
+                log.map_err(|e| e.to_string())
             }
         };
         LogView { required, log, missing: Default::default(), present: Default::default() }
@@ -233,12 +239,12 @@ fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -
     let (_, checkpoint) = dir.read_checkpoint()?;
     let Some(manifest) = manifest.filter(|m| m.size > 0 && m.size <= checkpoint.size) else {
         let (v, raw) = audit::authenticated_entries(&dir, &lp.vkey, witnesses)?;
-        let entries = raw
+        let entries: Vec<LogEntry> = raw
             .iter()
             .enumerate()
             .map(|(i, bytes)| LogEntry::parse(bytes, &format!("log entry {i}")))
             .collect::<Result<_>>()?;
-        return index_entries(dir, &describe(&v.origin, v.size, &v.cosigned_by), 0, entries, None);
+        return index_entries(dir, &describe(&v.origin, v.size, &v.cosigned_by), 0, entries.into(), None);
     };
     let mut position = FollowedLog::starting_at(&dir, manifest.size)?;
     if position.root() != manifest.root {
@@ -258,7 +264,7 @@ fn authenticate(dir: LogDir, lp: &super::LogPolicy, witnesses: &WitnessPolicy) -
         return Err(Error::invalid(dir.checkpoint_path().display(), "changed while it was read; try again"));
     }
     let what = describe(&checkpoint.origin, checkpoint.size, &cosigned_by);
-    index_entries(dir, &what, from, entries, Some((manifest, checkpoint.root)))
+    index_entries(dir, &what, from, entries.into(), Some((manifest, checkpoint.root)))
 }
 
 fn describe(origin: &str, size: u64, cosigned_by: &[String]) -> String {
@@ -281,7 +287,7 @@ fn index_entries(
     dir: LogDir,
     what: &str,
     from: u64,
-    entries: Vec<LogEntry>,
+    entries: std::sync::Arc<Vec<LogEntry>>,
     indexed: Option<(Manifest, crate::tlog::Hash)>,
 ) -> Result<Authenticated> {
     let mut index = HashMap::new();

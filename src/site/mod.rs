@@ -116,7 +116,14 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     // and the log read once for all). A policy without builders gives none.
     let cx = match policy.builders.is_empty() {
         true => None,
-        false => Some(Context::of_authenticated(&policy, collected, &request.log, &log.verified, log.entries.clone())),
+        false => Some(Context::of_authenticated(
+            &policy,
+            collected,
+            &request.log,
+            &log.verified,
+            log.entries.clone(),
+            log.bundles.clone(),
+        )),
     };
     let mut verdicts = Vec::new();
     for r in &releases {
@@ -159,9 +166,21 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     let mut shown_digests = std::collections::BTreeSet::new();
     let cx = pages::ReleaseContext { chrome: &chrome, log: &log, policy: &policy, shown: &shown, reports: &reports };
     let mut statement_count = 0;
-    for (r, vs) in releases.iter().zip(&verdicts) {
-        let (page, records) = pages::release(&cx, r, vs);
-        statement_count += records.len();
+    // The pages are independent of each other: rendered on all cores (each checks the
+    // signatures of what it shows).
+    let rendered: Vec<(String, usize)> = {
+        use rayon::prelude::*;
+        releases
+            .par_iter()
+            .zip(&verdicts)
+            .map(|(r, vs)| {
+                let (page, records) = pages::release(&cx, r, vs);
+                (page, records.len())
+            })
+            .collect()
+    };
+    for (r, (page, records)) in releases.iter().zip(rendered) {
+        statement_count += records;
         files.insert(format!("releases/{}.html", r.file), page.into_bytes());
         for &n in r.provenances.iter().chain(&r.verdicts).chain(&r.reviews) {
             shown_digests.insert(n);
@@ -216,7 +235,7 @@ fn custody_report(policy: &Policy, log: &model::Log, raw: &[Vec<u8>]) -> Result<
     use crate::custody::audit::{audit_in, ClockSource, Options};
     let now = log.newest_cosignature.map(|t| (Timestamp(t as i64), ClockSource::Cosignature));
     let options = Options { from: None, to: None, period: Period::Month, now };
-    audit_in(&log.dir, policy, &log.verified, raw, &options)
+    audit_in(&log.dir, policy, &log.verified, raw, &log.bundles, &options)
         .map_err(|e| Error::invalid(log.dir.root.display(), format!("the custody entries do not audit: {e}")))
 }
 

@@ -26,15 +26,17 @@ use crate::transparency::{LogDir, LogEntry};
 pub struct Log {
     pub dir: LogDir,
     pub verified: Verified,
-    pub entries: Vec<LogEntry>,
+    /// Shared with the verdicts' reader of the log.
+    pub entries: std::sync::Arc<Vec<LogEntry>>,
     /// (offset of the length prefix in its bundle, entry length), per entry.
     pub spans: Vec<(u64, u64)>,
     /// Envelope digest → the first index naming it.
     pub index: BTreeMap<Sha256Digest, u64>,
     /// The newest verified cosignature time of a policy witness (Unix seconds).
     pub newest_cosignature: Option<u64>,
-    /// Envelope bundles read so far.
-    bundles: EnvelopeBundles,
+    /// The envelope bundles, all read when the log is opened; shared with the verdicts' and
+    /// the custody audit's readers.
+    pub bundles: EnvelopeBundles,
 }
 
 impl Log {
@@ -70,7 +72,11 @@ impl Log {
             })?;
             index.entry(digest).or_insert(i as u64);
         }
-        Ok((Log { dir, verified, entries, spans, index, newest_cosignature, bundles: EnvelopeBundles::default() }, raw))
+        // Nearly every bundle is wanted (the statements are spread through the log, and the
+        // custody audit reads every custody envelope): all are read at once, on all cores.
+        let bundles = EnvelopeBundles::default();
+        bundles.read_all(&dir, verified.size).map_err(refuse)?;
+        Ok((Log { dir, verified, entries: entries.into(), spans, index, newest_cosignature, bundles }, raw))
     }
 
     /// The stored envelope line of entry `i`, checked against the digest the entry names.
@@ -104,7 +110,7 @@ impl Log {
         Ok(())
     }
 
-    fn bundle_of(&self, i: u64) -> Result<std::rc::Rc<Vec<Vec<u8>>>> {
+    fn bundle_of(&self, i: u64) -> Result<std::sync::Arc<Vec<Vec<u8>>>> {
         self.bundles
             .bundle_of(&self.dir, i, self.verified.size)
             .map_err(|e| Error::invalid(self.dir.root.display(), format!("the log's envelopes cannot be read: {e}")))

@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 pub use super::append::{append, append_at, init, AppendAt, Appended};
 pub(crate) use super::append::{lock, tile_root, Items};
@@ -275,25 +276,61 @@ pub(super) fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// The envelope bundles of a tree, each read once: for readers that fetch the envelopes of
-/// many scattered entries (the site, `verify`'s verdicts found in the log). The lines are not
-/// checked here; callers compare each with the digest its entry names.
-#[derive(Default)]
+/// many scattered entries (the site, `verify`'s verdicts found in the log). Clones share what
+/// was read, across threads, so the site, its verdicts and its custody audit read each bundle
+/// once between them. The lines are not checked here; callers compare each with the digest its
+/// entry names.
+#[derive(Clone, Default)]
 pub struct EnvelopeBundles {
-    read: RefCell<HashMap<u64, Rc<Vec<Vec<u8>>>>>,
+    read: Arc<Mutex<HashMap<u64, Arc<Vec<Vec<u8>>>>>>,
+    /// Read every time, kept by nobody: for a reader that walks the log once, bundle by bundle,
+    /// and must not hold a large log in memory (`sample audit`).
+    transient: bool,
 }
 
 impl EnvelopeBundles {
+    /// Bundles read and dropped, never kept.
+    pub fn transient() -> EnvelopeBundles {
+        EnvelopeBundles { transient: true, ..Default::default() }
+    }
+
     /// The lines of the envelope bundle that holds entry `i` of a tree of `size` entries (entry
     /// `i`'s is line `i mod 256`), read from `dir` the first time it is asked for.
-    pub fn bundle_of(&self, dir: &LogDir, i: u64, size: u64) -> Result<Rc<Vec<Vec<u8>>>> {
+    pub fn bundle_of(&self, dir: &LogDir, i: u64, size: u64) -> Result<Arc<Vec<Vec<u8>>>> {
         let bundle = i / TILE_WIDTH;
-        if let Some(lines) = self.read.borrow().get(&bundle) {
+        if let Some(lines) = self.kept().get(&bundle) {
             return Ok(lines.clone());
         }
         let end = ((bundle + 1) * TILE_WIDTH).min(size);
-        let lines = Rc::new(dir.envelopes(bundle * TILE_WIDTH, end, size)?);
-        self.read.borrow_mut().insert(bundle, lines.clone());
+        let lines = Arc::new(dir.envelopes(bundle * TILE_WIDTH, end, size)?);
+        if !self.transient {
+            self.kept().insert(bundle, lines.clone());
+        }
         Ok(lines)
+    }
+
+    /// Reads every bundle of a tree of `size` entries not read yet, on all cores: for a reader
+    /// that will want nearly all of them.
+    pub fn read_all(&self, dir: &LogDir, size: u64) -> Result<()> {
+        use rayon::prelude::*;
+        let missing: Vec<u64> = (0..size.div_ceil(TILE_WIDTH)).filter(|b| !self.kept().contains_key(b)).collect();
+        let read: Vec<(u64, Arc<Vec<Vec<u8>>>)> = missing
+            .into_par_iter()
+            .map(|b| {
+                let end = ((b + 1) * TILE_WIDTH).min(size);
+                Ok((b, Arc::new(dir.envelopes(b * TILE_WIDTH, end, size)?)))
+            })
+            .collect::<Result<_>>()?;
+        if !self.transient {
+            self.kept().extend(read);
+        }
+        Ok(())
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Vec<Vec<u8>>>>> {
+        // A panic while the map was held cannot leave it half-updated (one insert or extend):
+        // what it holds is still bundles read whole.
+        self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
