@@ -282,7 +282,7 @@ pub(super) fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
 /// entry names.
 #[derive(Clone, Default)]
 pub struct EnvelopeBundles {
-    read: Arc<Mutex<HashMap<u64, Arc<Vec<Vec<u8>>>>>>,
+    read: Arc<Mutex<HashMap<u64, Lines>>>,
     /// Read every time, kept by nobody: for a reader that walks the log once, bundle by bundle,
     /// and must not hold a large log in memory (`sample audit`).
     transient: bool,
@@ -296,7 +296,7 @@ impl EnvelopeBundles {
 
     /// The lines of the envelope bundle that holds entry `i` of a tree of `size` entries (entry
     /// `i`'s is line `i mod 256`), read from `dir` the first time it is asked for.
-    pub fn bundle_of(&self, dir: &LogDir, i: u64, size: u64) -> Result<Arc<Vec<Vec<u8>>>> {
+    pub fn bundle_of(&self, dir: &LogDir, i: u64, size: u64) -> Result<Lines> {
         let bundle = i / TILE_WIDTH;
         if let Some(lines) = self.kept().get(&bundle) {
             return Ok(lines.clone());
@@ -314,7 +314,7 @@ impl EnvelopeBundles {
     pub fn read_all(&self, dir: &LogDir, size: u64) -> Result<()> {
         use rayon::prelude::*;
         let missing: Vec<u64> = (0..size.div_ceil(TILE_WIDTH)).filter(|b| !self.kept().contains_key(b)).collect();
-        let read: Vec<(u64, Arc<Vec<Vec<u8>>>)> = missing
+        let read: Vec<(u64, Lines)> = missing
             .into_par_iter()
             .map(|b| {
                 let end = ((b + 1) * TILE_WIDTH).min(size);
@@ -327,12 +327,15 @@ impl EnvelopeBundles {
         Ok(())
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Vec<Vec<u8>>>>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Lines>> {
         // A panic while the map was held cannot leave it half-updated (one insert or extend):
         // what it holds is still bundles read whole.
         self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// The lines of one envelope bundle, shared.
+type Lines = Arc<Vec<Vec<u8>>>;
 
 /// (tile level, tile index).
 type TileId = (u8, u64);
