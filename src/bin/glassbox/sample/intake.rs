@@ -156,10 +156,7 @@ pub fn run_receipts(args: ReceiptsArgs) -> Result<ExitCode> {
 
 pub fn run_forget(args: ForgetArgs) -> Result<ExitCode> {
     let commitment = parse_commitment(&args.commitment).ok_or_else(|| {
-        glassbox::Error::invalid(
-            escape(&args.commitment),
-            "is not a sample commitment (64 hex digits, bare or sha256:<hex>)",
-        )
+        glassbox::Error::invalid(&args.commitment, "is not a sample commitment (64 hex digits, bare or sha256:<hex>)")
     })?;
     let mut store = SampleStore::open(&args.store, false)?;
     let done = intake::forget(&mut store, &commitment)?;
