@@ -44,6 +44,19 @@ impl Error {
         }
     }
 
+    /// The message in two parts: the subject the error names (the file, value or program at
+    /// fault, which may come from a hostile input: a file name holding a newline) and the rest,
+    /// so that a renderer can print the subject on one line whatever its bytes while the rest
+    /// keeps its lines (a tool's own account of a failure). Joined, they are the `Display`.
+    pub fn subject_and_rest(&self) -> (String, String) {
+        match self {
+            Error::Io { path, cause } => (path.display().to_string(), format!(": {cause}")),
+            Error::Invalid { what, reason } | Error::Rejected { what, reason } => (what.clone(), format!(": {reason}")),
+            Error::Tree { path, reason } => (path.display().to_string(), format!(": {reason}")),
+            Error::Tool { program, reason } => (program.clone(), format!(" failed: {reason}")),
+        }
+    }
+
     pub fn io(path: impl AsRef<Path>, cause: io::Error) -> Error {
         Error::Io { path: path.as_ref().to_path_buf(), cause }
     }
@@ -73,5 +86,26 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T> {
         self.map_err(|cause| Error::io(path, cause))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subject_and_the_rest_are_the_message() {
+        let errors = [
+            Error::io("dir/a\nb", io::Error::from(io::ErrorKind::NotFound)),
+            Error::invalid("--key k", "is not a key"),
+            Error::tree("src/x", "symlink points outside the tree"),
+            Error::tool("cargo build", "error[E0308]\n  --> src/main.rs"),
+            Error::rejected("entry 3", "no signature verifies"),
+        ];
+        for e in errors {
+            let (subject, rest) = e.subject_and_rest();
+            assert_eq!(format!("{subject}{rest}"), e.to_string());
+            assert!(!subject.is_empty() && !rest.is_empty(), "{e}");
+        }
     }
 }

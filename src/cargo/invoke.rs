@@ -303,11 +303,7 @@ fn artifacts_of(
         }
         let forged = |path: &Path, why: &str| {
             Error::rejected(
-                format!(
-                    "cargo build message for {} {}",
-                    art.package_id,
-                    crate::text::escape(&path.display().to_string())
-                ),
+                format!("cargo build message for {} {}", art.package_id, path.display()),
                 format!("{why}; the message may have been printed by the vendor's build code, so the build is refused"),
             )
         };

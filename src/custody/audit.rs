@@ -113,13 +113,14 @@ pub struct Report {
 pub struct LogSummary {
     pub origin: String,
     pub size: u64,
-    pub root: String,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
+    pub root: Sha256Digest,
     pub cosigned_by: Vec<String>,
 }
 
 impl LogSummary {
     pub fn of(v: &Verified) -> LogSummary {
-        LogSummary { origin: v.origin.clone(), size: v.size, root: v.root.hex(), cosigned_by: v.cosigned_by.clone() }
+        LogSummary { origin: v.origin.clone(), size: v.size, root: v.root, cosigned_by: v.cosigned_by.clone() }
     }
 }
 

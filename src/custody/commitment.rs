@@ -117,10 +117,16 @@ pub fn proves(intake: &IntakeRef, commitment: &Sha256Digest) -> bool {
         && merkle::verify_inclusion(&leaf_hash(&commitment.0), intake.leaf_index, intake.batch_size, &path, &root.0)
 }
 
-/// Decodes 64 hex digits into 32 bytes (any case), for values a person typed.
+/// Decodes 64 hex digits into 32 bytes (any case), for values a person typed: bare, as a
+/// receipt's name and the text reports write it, `sha256:<hex>`, as the JSON reports write it
+/// (formats.md section 22), so that a value copied from either can be pasted back, or
+/// `glassboxSampleCommitment:<hex>`, as a statement's subject names it.
 pub fn parse_commitment(text: &str) -> Option<Sha256Digest> {
-    let text =
-        text.strip_prefix(crate::attest::custody::SAMPLE_COMMITMENT).and_then(|t| t.strip_prefix(':')).unwrap_or(text);
+    let text = text
+        .strip_prefix(crate::attest::custody::SAMPLE_COMMITMENT)
+        .and_then(|t| t.strip_prefix(':'))
+        .or_else(|| text.strip_prefix("sha256:"))
+        .unwrap_or(text);
     let bytes = hex_decode(&text.to_ascii_lowercase())?;
     Some(Sha256Digest(bytes.try_into().ok()?))
 }
@@ -139,6 +145,27 @@ mod tests {
         // A different salt gives an unrelated commitment to the same file.
         assert_ne!(commit(&[0; 32], &Sha256Digest::of(b"abc")), c);
         assert_ne!(commit_detail(&salt, "abc"), commit(&salt, &Sha256Digest::of(b"abc")));
+    }
+
+    #[test]
+    fn a_commitment_is_read_in_every_spelling_a_report_writes() {
+        let c = Sha256Digest::from_hex(PY_COMMITMENT).unwrap();
+        for text in [
+            PY_COMMITMENT.to_string(),
+            PY_COMMITMENT.to_uppercase(),
+            format!("sha256:{PY_COMMITMENT}"),
+            format!("glassboxSampleCommitment:{PY_COMMITMENT}"),
+        ] {
+            assert_eq!(parse_commitment(&text), Some(c), "{text}");
+        }
+        for bad in [
+            format!("sha256:sha256:{PY_COMMITMENT}"),
+            format!("sha512:{PY_COMMITMENT}"),
+            format!("sha256:{}", &PY_COMMITMENT[..62]),
+            format!("glassboxSampleCommitment{PY_COMMITMENT}"),
+        ] {
+            assert_eq!(parse_commitment(&bad), None, "{bad}");
+        }
     }
 
     const PY_COMMITMENT: &str = "060e0f0b70761c6cb0b2053f20369421c28cc68647f8a76c62811f50643cf54c";

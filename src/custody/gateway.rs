@@ -69,23 +69,38 @@ pub enum Outcome {
 pub struct Released {
     pub outcome: Outcome,
     /// The request envelope's digest.
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub request: Sha256Digest,
     /// The sample's commitment.
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub commitment: Sha256Digest,
     /// The delivered file, `<out>/<request-hex>.age`.
     pub output: PathBuf,
     /// SHA-256 of the delivered age file.
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub ciphertext: Sha256Digest,
     /// The release statement's log index and envelope digest.
     pub release_index: u64,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub release_envelope: Sha256Digest,
     /// The approval envelopes counted (as the release statement lists them).
     pub approvals: Vec<String>,
     pub break_glass: bool,
-    /// The checkpoint the rules were applied under.
+    /// The checkpoint the rules were applied under (its root written `sha256:<hex>` in the
+    /// report, bare hex in the signed release).
+    #[serde(serialize_with = "checkpoint_report")]
     pub checkpoint: CheckpointRef,
     /// Entries the ledger read to catch up with the log.
     pub entries_read: u64,
+}
+
+/// `{size, root: "sha256:<hex>"}`: the report's spelling of the release's checkpoint.
+fn checkpoint_report<S: serde::Serializer>(c: &CheckpointRef, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("CheckpointRef", 2)?;
+    st.serialize_field("size", &c.size)?;
+    st.serialize_field("root", &crate::digest::report::hex_text(&c.root))?;
+    st.end()
 }
 
 /// Releases the sample `req.request_file` asks for, if every rule holds. Refusals are

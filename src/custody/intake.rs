@@ -60,6 +60,7 @@ pub struct IntakeOptions<'a> {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Taken {
     pub file: PathBuf,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub commitment: Sha256Digest,
 }
 
@@ -311,6 +312,7 @@ pub fn intake(store_root: &Path, inputs: &[PathBuf], opts: &IntakeOptions<'_>) -
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Forgotten {
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
     pub commitment: Sha256Digest,
     /// The salt and the sample's hash were erased from the index.
     pub salt_erased: bool,

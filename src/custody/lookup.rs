@@ -61,7 +61,8 @@ pub enum LogKeySource {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lookup {
-    pub commitment: String,
+    #[serde(serialize_with = "crate::digest::report::prefixed")]
+    pub commitment: Sha256Digest,
     pub log: super::audit::LogSummary,
     /// Which key verified the log's checkpoint.
     pub log_key: LogKeySource,
@@ -294,7 +295,7 @@ pub fn lookup(
         None => None,
     };
     Ok(Lookup {
-        commitment: hex,
+        commitment: receipt.commitment,
         log: super::audit::LogSummary::of(&verified),
         log_key,
         intake_index: i.log_index,

@@ -61,6 +61,54 @@ pub fn sign_policy(
     Ok(Statement::new(vec![subject], SAMPLE_POLICY_V1, predicate).sign(key))
 }
 
+/// The key paths of `policy` (as its text writes them) that would publish the operator's file
+/// layout: absolute paths (`/home/alice/keys/center.pub`), and relative ones that climb out of
+/// the policy's directory with `..` (`../../secrets/center.pub`). A policy statement carries
+/// every key path as the text writes it (formats.md section 18), so `sample policy` refuses
+/// them unless the operator means to publish them.
+pub fn operator_paths(policy: &Policy) -> Vec<&str> {
+    policy.key_files.keys().map(String::as_str).filter(|rel| reveals_layout(rel)).collect()
+}
+
+/// Whether `rel` is absolute or leaves the directory it is relative to.
+fn reveals_layout(rel: &str) -> bool {
+    use std::path::Component;
+    let mut depth = 0usize;
+    for component in std::path::Path::new(rel).components() {
+        match component {
+            Component::RootDir | Component::Prefix(_) => return true,
+            Component::ParentDir if depth == 0 => return true,
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+        }
+    }
+    false
+}
+
+/// Refuses (bad input, naming the key path) a policy whose key paths [`operator_paths`] finds.
+pub fn refuse_operator_paths(policy: &Policy) -> Result<()> {
+    let Some((first, rest)) = operator_paths(policy).split_first().map(|(f, r)| (f.to_string(), r.to_vec())) else {
+        return Ok(());
+    };
+    let how = if std::path::Path::new(&first).is_absolute() {
+        "is an absolute path"
+    } else {
+        "climbs out of the policy's directory with `..`"
+    };
+    let rest: Vec<String> = rest.iter().map(|r| crate::text::escape(r).into_owned()).collect();
+    let more = if rest.is_empty() { String::new() } else { format!(" (and so do {})", rest.join(", ")) };
+    Err(Error::invalid(
+        format!("{}: key path {first}", policy.path.display()),
+        format!(
+            "{how}{more}: the policy statement publishes the policy's text, and so every key path, in the \
+             log, where it would show anyone the operator's file layout; name each key by a path relative to \
+             the policy's directory (keys/center.pub), or pass --allow-operator-paths to publish the paths as \
+             they are"
+        ),
+    ))
+}
+
 /// A policy statement read strictly, its signer not looked up yet.
 pub struct ParsedPolicy {
     /// The policy digest its subject claims.
@@ -332,5 +380,20 @@ impl History<'_> {
                 signer: c.signer.id.to_string(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reveals_layout;
+
+    #[test]
+    fn absolute_paths_and_paths_out_of_the_directory_reveal_the_layout() {
+        for rel in ["/home/alice/keys/center.pub", "../keys/center.pub", "keys/../../center.pub", "./../c.pub", "//c"] {
+            assert!(reveals_layout(rel), "{rel}");
+        }
+        for rel in ["keys/center.pub", "center.pub", "./keys/c.pub", "keys/old/../c.pub", "..c.pub", "keys/..c"] {
+            assert!(!reveals_layout(rel), "{rel}");
+        }
     }
 }

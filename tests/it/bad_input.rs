@@ -1,5 +1,6 @@
 //! Bad input to `glassbox build`: one clear line naming the cause (cargo's own account of a
-//! failure indented under it), exit 2, and nothing written under `--out` or `--attestations`.
+//! failure indented under it), exit 2, and nothing written under `--out` or `--attestations`;
+//! a file name holding control characters named on that one line, escaped.
 
 use std::path::Path;
 
@@ -86,4 +87,47 @@ fn missing_lockfile() {
     let (_dir, ws, key) = setup();
     std::fs::remove_file(ws.join("Cargo.lock")).unwrap();
     fails_cleanly(&ws, &key, "Cargo.lock");
+}
+
+/// F4: a file name holding a newline (followed by what looks like a line of glassbox's own) and
+/// an ESC (a terminal's erase-line sequence), given to commands that fail on it: the error is
+/// exactly one line on stderr, the name's control characters escaped, and the JSON error
+/// object's `subject` and `message` escape them the same way.
+#[test]
+fn a_file_name_with_a_newline_or_an_escape_never_starts_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "evil\nglassbox: error: forged\x1b[2K.key";
+    let shown = "evil\\x0aglassbox: error: forged\\x1b[2K.key";
+    let garbage = dir.path().join(name);
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    let missing = dir.path().join(format!("gone-{name}"));
+    let ws = dir.path().join("ws");
+    hello_workspace(&ws);
+
+    let mut build = glassbox();
+    build.arg("build").arg("--manifest-path").arg(ws.join("Cargo.toml")).arg("--key").arg(&garbage);
+    build.args(["--out"]).arg(dir.path().join("out"));
+    let mut key_id = glassbox();
+    key_id.args(["key", "id"]).arg(&garbage);
+    let mut hash = glassbox();
+    hash.arg("hash").arg(&missing);
+    for (what, mut cmd) in [("build --key", build), ("key id", key_id), ("hash", hash)] {
+        let result = output(&mut cmd);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(2), "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: one error, one line:\n{stderr}");
+        assert!(stderr.starts_with("glassbox: error: ") && stderr.contains(shown), "{what}: {stderr}");
+        assert!(!stderr.contains('\x1b'), "{what}: a raw ESC reaches the terminal: {stderr:?}");
+
+        let result = output(cmd.arg("--json"));
+        assert_eq!(result.status.code(), Some(2), "{what}");
+        let stdout = String::from_utf8_lossy(&result.stdout);
+        assert_eq!(stdout.lines().count(), 1, "{what}: {stdout}");
+        let error: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let subject = error["error"]["subject"].as_str().unwrap();
+        assert!(subject.ends_with(shown), "{what}: the subject is escaped: {subject:?}");
+        assert!(!subject.contains(['\n', '\x1b']), "{what}: {subject:?}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(subject) && !message.contains('\n'), "{what}: {message:?}");
+    }
 }

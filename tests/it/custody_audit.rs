@@ -437,7 +437,11 @@ fn lookup_answers_for_released_and_unreleased_samples() {
     let (code, stdout, stderr) = b.lookup(&receipt, &["--json", "--policy", &policy]);
     assert_eq!(code, 0, "{stderr}");
     let json: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(json["commitment"], s[0].commitment.hex());
+    assert_eq!(json["commitment"], s[0].commitment.prefixed());
+    // Every digest of the report is `sha256:<hex>`: the log's root, each request's envelope,
+    // each decision's and release's request.
+    crate::cli_json::assert_prefixed_digests(&json, &["commitment", "root", "envelope", "request"]);
+    assert_eq!(json["requests"][0]["envelope"], r.digest.prefixed(), "{json:#}");
     assert_eq!(json["intakeIndex"], 0);
     assert_eq!(json["intakeTrusted"], true);
     assert_eq!((json["requested"].as_bool(), json["released"].as_bool()), (Some(true), Some(true)));

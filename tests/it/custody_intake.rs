@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::custody_support::Center;
+use crate::custody_support::{report_hex, Center};
 use crate::log::append_ok;
 use crate::support::*;
 
@@ -169,15 +169,13 @@ fn intake_of_a_thousand_files_logs_one_batch_with_receipts() {
     assert_eq!(envelope, center.store.join("batches").join(format!("{batch_id}.intoto.jsonl")));
     let (envelope_digest, predicate) = intake_statement(&envelope);
     assert_eq!(predicate["count"], 1000);
-    assert_eq!(predicate["merkleRoot"], out["root"]);
-    let root = out["root"].as_str().unwrap();
+    let root = &report_hex(&out["root"]);
+    assert_eq!(predicate["merkleRoot"], root.as_str());
 
     let samples = out["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 1000);
-    let by_commitment: HashMap<String, PathBuf> = samples
-        .iter()
-        .map(|s| (s["commitment"].as_str().unwrap().to_string(), PathBuf::from(s["file"].as_str().unwrap())))
-        .collect();
+    let by_commitment: HashMap<String, PathBuf> =
+        samples.iter().map(|s| (report_hex(&s["commitment"]), PathBuf::from(s["file"].as_str().unwrap()))).collect();
     assert_eq!(by_commitment.len(), 1000, "commitments are distinct");
     assert_eq!(
         samples.iter().map(|s| PathBuf::from(s["file"].as_str().unwrap())).collect::<Vec<_>>(),
@@ -245,7 +243,7 @@ fn receipts_follow_a_later_log_append() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["commitment"].as_str().unwrap().to_string(), PathBuf::from(s["file"].as_str().unwrap())))
+        .map(|s| (report_hex(&s["commitment"]), PathBuf::from(s["file"].as_str().unwrap())))
         .collect();
     check_receipts(
         &center,
@@ -284,7 +282,7 @@ fn forget_erases_one_sample_and_keeps_the_others() {
     let first = json(intake_cmd(&center).arg("--log-key").arg(&center.log_key).args(&files));
     // The first file again, in a second batch: a second commitment, the same stored bytes.
     let again = json(intake_cmd(&center).arg("--log-key").arg(&center.log_key).arg(&files[0]));
-    let c = |v: &Value, i: usize| v["samples"][i]["commitment"].as_str().unwrap().to_string();
+    let c = |v: &Value, i: usize| report_hex(&v["samples"][i]["commitment"]);
     let (c0, c1, c0_again) = (c(&first, 0), c(&first, 1), c(&again, 0));
     assert_ne!(c0, c0_again);
     let stored = |f: &Path| center.store.join("samples").join(hex(&sha256(&[&std::fs::read(f).unwrap()])));
@@ -297,7 +295,9 @@ fn forget_erases_one_sample_and_keeps_the_others() {
         cmd.args(["sample", "forget", commitment, "--store"]).arg(&center.store);
         cmd
     };
-    let done = json(&mut forget(&c1));
+    // A commitment as the JSON reports write it is read back.
+    let done = json(&mut forget(&format!("sha256:{c1}")));
+    assert_eq!(done["commitment"], format!("sha256:{c1}"));
     assert_eq!(done["fileDeleted"], true);
     assert!(!stored(&files[1]).exists());
     assert!(!receipts.join(format!("{c1}.json")).exists(), "the receipt holds the salt: it goes too");
@@ -315,7 +315,7 @@ fn forget_erases_one_sample_and_keeps_the_others() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&unknown));
 
     // The other samples' receipts still verify against the batch root.
-    let root = first["root"].as_str().unwrap();
+    let root = &report_hex(&first["root"]);
     let (digest, _) = intake_statement(Path::new(first["envelope"].as_str().unwrap()));
     let rest: HashMap<String, PathBuf> = (0..4).filter(|&i| i != 1).map(|i| (c(&first, i), files[i].clone())).collect();
     let dir = center.path().join("first-receipts");
@@ -413,7 +413,7 @@ fn r2_d4_forget_deletes_the_receipts_written_to_a_chosen_directory() {
     let chosen = center.path().join("handed-out");
     let first =
         json(intake_cmd(&center).arg("--log-key").arg(&center.log_key).arg("--receipts").arg(&chosen).args(&files));
-    let c = |i: usize| first["samples"][i]["commitment"].as_str().unwrap().to_string();
+    let c = |i: usize| report_hex(&first["samples"][i]["commitment"]);
     let receipt = |c: &str| chosen.join(format!("{c}.json"));
     for i in 0..3 {
         assert!(receipt(&c(i)).is_file(), "intake wrote the receipt to --receipts");
@@ -472,7 +472,7 @@ fn r2_d4_forget_deletes_the_receipts_written_to_a_chosen_directory() {
         .arg(center.keys.join("log.vkey"))
         .arg("--receipts")
         .arg(&elsewhere));
-    let c_later = later["samples"][0]["commitment"].as_str().unwrap().to_string();
+    let c_later = report_hex(&later["samples"][0]["commitment"]);
     let late_receipt = elsewhere.join(format!("{c_later}.json"));
     assert!(late_receipt.is_file());
     let out = forget(&c_later);

@@ -266,3 +266,71 @@ fn spec_the_gateway_refuses_an_unlogged_or_replaced_policy() {
         ))
         .exists());
 }
+
+/// F6: `sample policy` publishes the policy's text, so a key named by absolute path or by a path
+/// climbing out of the policy's directory would publish the operator's file layout in the log.
+/// Refused (exit 2, the key path named, nothing signed or written) unless
+/// `--allow-operator-paths`, which publishes the paths as they are.
+#[test]
+fn sample_policy_refuses_key_paths_that_publish_the_operators_layout() {
+    let c = Center::new();
+    let absolute = c.keys.join("center.pub").display().to_string();
+    let dir_name = c.path().file_name().unwrap().to_str().unwrap().to_string();
+    let climbing = format!("../{dir_name}/keys/gateway.pub");
+    let relative = c.policy_text("");
+    let sign = |out: &std::path::Path, extra: &[&str]| {
+        output(
+            glassbox()
+                .args(["sample", "policy", "--policy"])
+                .arg(&c.policy)
+                .arg("--key")
+                .arg(c.key("center"))
+                .arg("--out")
+                .arg(out)
+                .arg("--json")
+                .args(extra),
+        )
+    };
+    let out = c.path().join("policy.intoto.jsonl");
+    for (name, text) in [
+        (absolute.as_str(), relative.replace("\"keys/center.pub\"", &format!("{absolute:?}"))),
+        (climbing.as_str(), relative.replace("\"keys/gateway.pub\"", &format!("{climbing:?}"))),
+    ] {
+        assert_ne!(text, relative, "the policy names {name}");
+        c.write_policy(&text);
+        // The policy itself loads: only publishing it is refused.
+        assert!(Policy::load(&c.policy).is_ok());
+        let refused = sign(&out, &[]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("key path {name}")), "names the key path: {stderr}");
+        assert!(stderr.contains("relative to the policy's directory"), "{stderr}");
+        assert!(stderr.contains("--allow-operator-paths"), "{stderr}");
+        let error: Value = serde_json::from_slice(&refused.stdout).unwrap();
+        assert_eq!(error["error"]["kind"], "invalid", "{error}");
+        assert!(!out.exists(), "nothing is written");
+        let beside: Vec<_> = std::fs::read_dir(c.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("policy.") && n.ends_with(".intoto.jsonl"))
+            .collect();
+        assert_eq!(beside, Vec::<String>::new(), "nothing is written beside the policy");
+
+        // Given the flag, the statement is signed with the paths as the policy writes them.
+        let allowed = sign(&out, &["--allow-operator-paths"]);
+        assert_eq!(allowed.status.code(), Some(0), "{}", String::from_utf8_lossy(&allowed.stderr));
+        let report: Value = serde_json::from_slice(&allowed.stdout).unwrap();
+        assert!(report["keys"].as_array().unwrap().iter().any(|k| k == name), "{report}");
+        let line = std::fs::read_to_string(&out).unwrap();
+        let envelope: glassbox::attest::Envelope = serde_json::from_str(line.trim_end()).unwrap();
+        let statement: Value = serde_json::from_slice(&envelope.payload_bytes().unwrap()).unwrap();
+        assert!(statement["predicate"]["keys"].get(name).is_some(), "{statement}");
+        std::fs::remove_file(&out).unwrap();
+    }
+
+    // The policy with relative key paths signs without the flag.
+    c.write_policy(&relative);
+    let signed = sign(&out, &[]);
+    assert_eq!(signed.status.code(), Some(0), "{}", String::from_utf8_lossy(&signed.stderr));
+    assert!(out.is_file());
+}

@@ -251,6 +251,12 @@ fn a_released_sample_decrypts_with_the_age_tool_and_is_released_once() {
     let ciphertext = std::fs::read(&file).unwrap();
     let logged = logged_releases(&center);
     assert_eq!(logged, [(request_digest(&request).prefixed(), Sha256Digest::of(&ciphertext).prefixed())]);
+    // The report writes every digest `sha256:<hex>`, the checkpoint's root included (the
+    // signed release keeps it bare).
+    assert_eq!(released["request"], request_digest(&request).prefixed(), "{json}");
+    assert_eq!(released["commitment"], commitment.prefixed(), "{json}");
+    assert_eq!(released["ciphertext"], Sha256Digest::of(&ciphertext).prefixed(), "{json}");
+    crate::cli_json::assert_prefixed_digests(&released, &["releaseEnvelope", "approvals", "root"]);
     assert!(std::fs::read_dir(center.store.join("pending")).unwrap().next().is_none(), "pending left behind");
     assert!(center.store.join("releases").join(format!("{}.intoto.jsonl", request_digest(&request).hex())).is_file());
     if have_tool("age", &["--version"]) {

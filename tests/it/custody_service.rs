@@ -80,7 +80,7 @@ fn the_custody_story_runs_against_the_log_service_a_witness_and_a_bucket() {
         .arg("--json")
         .args(&files)));
     assert_eq!(intake["logIndex"], 0, "{intake}");
-    let commitment = |i: usize| intake["samples"][i]["commitment"].as_str().unwrap().to_string();
+    let commitment = |i: usize| report_hex(&intake["samples"][i]["commitment"]);
     let (released, untouched) = (commitment(1), commitment(2));
     assert!(receipts.join(format!("{released}.json")).is_file());
 

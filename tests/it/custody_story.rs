@@ -74,6 +74,7 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
         .arg(&receipts)
         .arg("--json")));
     assert_eq!(intake["count"], 1000, "{intake}");
+    crate::cli_json::assert_prefixed_digests(&intake, &["root", "commitment"]);
     let samples = intake["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 1000);
     let commitment_of = |i: usize| -> String {
@@ -81,7 +82,10 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
         let s = samples.iter().find(|s| s["file"] == file.as_str()).unwrap_or_else(|| panic!("{file} not in {intake}"));
         s["commitment"].as_str().unwrap().to_string()
     };
+    // Commitments as the report writes them (`sha256:<hex>`), pasted back as they are into
+    // `sample request --sample`; a receipt is named by the bare hex.
     let (released, denied, untouched) = (commitment_of(17), commitment_of(400), commitment_of(999));
+    let receipt_of = |commitment: &str| receipts.join(format!("{}.json", report_hex(&Value::from(commitment))));
 
     // The center publishes its policy (a statement the log's operator appends) before the
     // first request under it.
@@ -116,7 +120,7 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
     decide(&center, &req, &["--approve"], "auditor1");
     let out = center.path().join("out");
     center.cosign();
-    ok(glassbox()
+    let release = json(&ok(glassbox()
         .args(["sample", "release"])
         .arg(&req)
         .arg("--store")
@@ -130,12 +134,21 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
         .arg("--key")
         .arg(center.key("gateway"))
         .arg("--out")
-        .arg(&out));
+        .arg(&out)
+        .arg("--json")));
+    crate::cli_json::assert_prefixed_digests(
+        &release,
+        &["request", "commitment", "ciphertext", "releaseEnvelope", "approvals", "root"],
+    );
+    assert_eq!(release["commitment"], released.as_str(), "the intake's and the release's reports agree: {release}");
     let delivered: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(delivered.len(), 1, "{delivered:?}");
     let request_line = std::fs::read_to_string(&req).unwrap();
     let request_digest = glassbox::digest::Sha256Digest::of(request_line.trim_end().as_bytes()).hex();
     assert_eq!(delivered[0], out.join(format!("{request_digest}.age")));
+    assert_eq!(release["request"], format!("sha256:{request_digest}"), "{release}");
+    let ciphertext = glassbox::digest::Sha256Digest::of(&std::fs::read(&delivered[0]).unwrap());
+    assert_eq!(release["ciphertext"], ciphertext.prefixed(), "{release}");
     if have_tool("age", &["--version"]) {
         let plain = ok(std::process::Command::new("age").arg("-d").arg("-i").arg(&center.identity).arg(&delivered[0]));
         assert_eq!(plain.as_bytes(), std::fs::read(&files[17]).unwrap(), "age -d does not give the sample back");
@@ -154,6 +167,7 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
         .arg(&center.policy)
         .arg("--json")));
     assert_eq!(audit["violations"], serde_json::json!([]), "{audit}");
+    crate::cli_json::assert_prefixed_digests(&audit, &["root", "policy"]);
     assert_eq!(audit["policies"].as_array().map(Vec::len), Some(1), "{audit}");
     assert_eq!(audit["policies"][0]["index"], 1, "{audit}");
     assert_eq!(audit["policies"][0]["policy"], published["policy"], "{audit}");
@@ -171,7 +185,7 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
     for (commitment, requested, was_released) in
         [(&released, true, true), (&denied, true, false), (&untouched, false, false)]
     {
-        let receipt = receipts.join(format!("{commitment}.json"));
+        let receipt = receipt_of(commitment);
         let answer = json(&ok(glassbox()
             .args(["sample", "lookup", "--receipt"])
             .arg(&receipt)
@@ -179,6 +193,7 @@ fn a_thousand_samples_one_leaves_and_everyone_can_check() {
             .arg(&center.log)
             .arg("--json")));
         assert_eq!(answer["commitment"], commitment.as_str(), "{answer}");
+        crate::cli_json::assert_prefixed_digests(&answer, &["commitment", "root"]);
         assert_eq!(answer["intakeIndex"], 0, "{answer}");
         assert_eq!(
             (answer["requested"].as_bool(), answer["released"].as_bool()),

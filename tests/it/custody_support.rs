@@ -190,6 +190,16 @@ impl Center {
     }
 }
 
+/// The hex of a digest a custody JSON report writes; fails unless it is spelled
+/// `sha256:<64 lowercase hex>`, as every CLI JSON report writes digests (formats.md section 22).
+#[allow(dead_code)]
+pub fn report_hex(value: &serde_json::Value) -> String {
+    let text = value.as_str().unwrap_or_else(|| panic!("a digest is not a string: {value}"));
+    let hex = text.strip_prefix("sha256:").unwrap_or_else(|| panic!("{text:?} has no sha256: prefix"));
+    assert!(Sha256Digest::from_hex(hex).is_some(), "{text:?} is not sha256: and 64 lowercase hex digits");
+    hex.to_string()
+}
+
 #[test]
 fn the_test_policy_loads() {
     let center = Center::new();

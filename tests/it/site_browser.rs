@@ -208,7 +208,7 @@ fn custody_run(center: &Center, att: &Path, log_key: &Path, cosign: &dyn Fn()) -
     let commitment = |i: usize| -> String {
         let file = files[i].display().to_string();
         let sample = intake["samples"].as_array().unwrap().iter().find(|s| s["file"] == file.as_str()).unwrap();
-        sample["commitment"].as_str().unwrap().to_string()
+        crate::custody_support::report_hex(&sample["commitment"])
     };
     let (released, unreleased) = (commitment(0), commitment(2));
     // The center publishes the policy; the log's operator appends it before the request.

@@ -238,7 +238,11 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         "receipts",
     ]))?;
     ensure!(intake["count"] == SAMPLES, "intake took in {} samples", intake["count"]);
-    let commitment = |i: usize| intake["samples"][i]["commitment"].as_str().unwrap_or_default().to_string();
+    // The report writes `sha256:<hex>`; a receipt is named by the bare hex.
+    let commitment = |i: usize| {
+        let text = intake["samples"][i]["commitment"].as_str().unwrap_or_default();
+        text.strip_prefix("sha256:").unwrap_or(text).to_string()
+    };
     println!(
         "batch {} in the log at index {}, {SAMPLES} receipts in receipts/",
         intake["batchId"].as_str().unwrap_or("?"),

@@ -250,7 +250,7 @@ pub fn find_manifest(given: &std::path::Path) -> anyhow::Result<std::path::PathB
         ));
     }
     anyhow::bail!(glassbox::Error::invalid(
-        format!("--manifest-path {}", glassbox::text::escape(&given.display().to_string())),
+        format!("--manifest-path {}", given.display()),
         "no such file: give the workspace's Cargo.toml"
     ))
 }

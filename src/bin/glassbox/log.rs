@@ -444,7 +444,7 @@ pub(crate) fn vkey(arg: &str, flag: &str) -> Result<NoteVerifier> {
         // Every verifier key holds a '+': this was meant as a file. (A key's text, which may be
         // a secret, is never quoted: it is recognised and named below.)
         anyhow::bail!(glassbox::Error::invalid(
-            format!("{flag} {}", glassbox::text::escape(arg)),
+            format!("{flag} {arg}"),
             "no such file, and not a verifier key (`name+hash+base64`) either"
         ));
     } else {

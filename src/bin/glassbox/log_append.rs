@@ -73,7 +73,7 @@ pub fn run(a: AppendArgs) -> Result<()> {
             let key = crate::context::private_key(key_file).context("reading --key")?;
             if std::fs::symlink_metadata(dir.join("checkpoint")).is_err() {
                 anyhow::bail!(glassbox::Error::invalid(
-                    glassbox::text::escape(&dir.display().to_string()),
+                    dir.display(),
                     format!(
                         "is not a log ({}): create one with `glassbox log init {} --origin ORIGIN --key LOG_KEY`",
                         if dir.exists() { "it has no checkpoint" } else { "no such directory" },
@@ -145,7 +145,7 @@ fn submit_all(url: &str, a: &AppendArgs, items: &[Loggable]) -> Result<store::Ap
     for done in results {
         let done = done?;
         if let Some(dir) = &a.receipts {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| glassbox::Error::io(dir, e)).context("creating --receipts")?;
             let name = format!("{}.tlog-proof", done.envelope.hex());
             glassbox::fs::write_atomic(&dir.join(name), &done.receipt.to_bytes(), 0o644)?;
         }

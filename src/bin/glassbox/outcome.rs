@@ -60,15 +60,60 @@ pub fn finish(result: anyhow::Result<ExitCode>, json: bool) -> ExitCode {
         Ok(code) => return code,
         Err(err) => err,
     };
-    let message = redact(&format!("{err:#}"));
-    // Error messages quote names from hostile inputs: escape them for the terminal.
-    eprintln!("glassbox: error: {}", glassbox::text::escape_lines(&message));
+    let told = Told::of(&err);
+    // Error messages quote names from hostile inputs: escaped for the terminal, and the subject
+    // (a file name may hold a newline) always on the one line of glassbox's own.
+    eprintln!("glassbox: error: {}", told.stderr);
     let library = err.chain().find_map(|cause| cause.downcast_ref::<glassbox::Error>());
     let code = library.map_or(2, glassbox::Error::exit_code);
     if json {
-        print_error(error_object(&err, library, &message, code));
+        print_error(error_object(&err, library, &told.message, code));
     }
     ExitCode::from(code)
+}
+
+/// An error's message, its causes joined by ": " (as anyhow's `{:#}`), private keys withheld.
+/// The subject a library error names is written by [`one_line`] in both forms; the rest keeps
+/// its lines (a tool's account of a failure): on stderr each line escaped and every line after
+/// the first indented ([`glassbox::text::escape_lines`]), in the JSON object as it is.
+struct Told {
+    stderr: String,
+    message: String,
+}
+
+impl Told {
+    fn of(err: &anyhow::Error) -> Told {
+        let mut told = Told { stderr: String::new(), message: String::new() };
+        for (i, cause) in err.chain().enumerate() {
+            if i > 0 {
+                told.text(": ");
+            }
+            match cause.downcast_ref::<glassbox::Error>() {
+                Some(e) => {
+                    let (subject, rest) = e.subject_and_rest();
+                    let subject = one_line(&subject);
+                    told.stderr.push_str(&subject);
+                    told.message.push_str(&subject);
+                    told.text(&rest);
+                }
+                None => told.text(&cause.to_string()),
+            }
+        }
+        told
+    }
+
+    fn text(&mut self, text: &str) {
+        let text = redact(text);
+        self.stderr.push_str(&glassbox::text::escape_lines(&text));
+        self.message.push_str(&text);
+    }
+}
+
+/// The subject of an error (a file, value or program), as the message and the JSON object's
+/// `subject` write it: private keys withheld and every control character escaped, a newline
+/// included, so that one error is always the lines glassbox means.
+fn one_line(subject: &str) -> String {
+    glassbox::text::escape(&redact(subject)).into_owned()
 }
 
 /// The error object of docs/formats.md, "CLI JSON reports": `{"error": ErrorReport}`.
@@ -105,7 +150,7 @@ fn error_object(err: &anyhow::Error, library: Option<&glassbox::Error>, message:
         message: message.to_string(),
         exit_code: code,
         kind,
-        subject: subject.map(|s| redact(&s)),
+        subject: subject.map(|s| one_line(&s)),
         reason: Some(redact(&reason)),
         context: chain[..chain.len().saturating_sub(1)].to_vec(),
     }

@@ -73,7 +73,8 @@ pub struct ReceiptsArgs {
 
 #[derive(Args)]
 pub struct ForgetArgs {
-    /// The sample's commitment (64 hex digits).
+    /// The sample's commitment: 64 hex digits, bare (a receipt's name) or `sha256:<hex>` (as
+    /// `--json` reports write it).
     commitment: String,
     /// The center's private sample store.
     #[arg(long)]
@@ -103,7 +104,7 @@ pub fn run_intake(args: IntakeArgs) -> Result<ExitCode> {
         print_json(&json!({
             "batchId": done.batch_id,
             "count": done.samples.len(),
-            "root": done.root,
+            "root": done.root.prefixed(),
             "envelope": done.envelope,
             "logIndex": done.log_index,
             "receipts": done.receipts,
@@ -155,7 +156,7 @@ pub fn run_receipts(args: ReceiptsArgs) -> Result<ExitCode> {
 
 pub fn run_forget(args: ForgetArgs) -> Result<ExitCode> {
     let commitment = parse_commitment(&args.commitment).ok_or_else(|| {
-        glassbox::Error::invalid(escape(&args.commitment), "is not a sample commitment (64 hex digits)")
+        glassbox::Error::invalid(&args.commitment, "is not a sample commitment (64 hex digits, bare or sha256:<hex>)")
     })?;
     let mut store = SampleStore::open(&args.store, false)?;
     let done = intake::forget(&mut store, &commitment)?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use glassbox::custody::policies::sign_policy;
+use glassbox::custody::policies::{refuse_operator_paths, sign_policy};
 use glassbox::policy::Policy;
 use glassbox::text::escape;
 use glassbox::time::Timestamp;
@@ -35,6 +35,11 @@ pub struct PolicyArgs {
     /// digest>.intoto.jsonl`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Publish key paths that are absolute or climb out of the policy's directory with `..`
+    /// (refused otherwise: the statement carries every key path as the policy writes it, and
+    /// would show anyone the operator's file layout).
+    #[arg(long)]
+    allow_operator_paths: bool,
     /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
@@ -42,6 +47,10 @@ pub struct PolicyArgs {
 
 pub fn run_policy(args: PolicyArgs) -> Result<ExitCode> {
     let policy = Policy::load(&args.policy)?;
+    // Before anything is signed or written.
+    if !args.allow_operator_paths {
+        refuse_operator_paths(&policy)?;
+    }
     let previous = args.previous.as_deref().map(Policy::load).transpose()?;
     let effective_at = match &args.effective_at {
         Some(t) => Timestamp::parse_rfc3339(t).ok_or_else(|| {

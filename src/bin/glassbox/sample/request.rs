@@ -33,7 +33,8 @@ pub struct RequestArgs {
     /// The trust policy in force: the request names its digest.
     #[arg(long)]
     policy: PathBuf,
-    /// The sample's commitment (64 hex).
+    /// The sample's commitment: 64 hex digits, bare (a receipt's name) or `sha256:<hex>` (as
+    /// `--json` reports write it).
     #[arg(long)]
     sample: String,
     /// A reason code of the policy.
@@ -131,8 +132,12 @@ struct Signed {
 
 pub fn run_request(args: RequestArgs) -> Result<ExitCode> {
     let policy = Policy::load(&args.policy)?;
-    let commitment = parse_commitment(&args.sample)
-        .ok_or_else(|| Error::invalid("--sample", format!("{:?} is not a commitment (64 hex)", args.sample)))?;
+    let commitment = parse_commitment(&args.sample).ok_or_else(|| {
+        Error::invalid(
+            "--sample",
+            format!("{:?} is not a commitment (64 hex digits, bare or sha256:<hex>)", args.sample),
+        )
+    })?;
     let lifetime = match &args.expires {
         Some(text) => Some(parse_duration(text).ok_or_else(|| {
             Error::invalid("--expires", format!("{text:?} is not a duration like 90s, 30m, 72h or 7d"))
