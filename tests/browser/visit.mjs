@@ -2,14 +2,15 @@
 // what the reader sees as JSON. Used by tests/it/site_browser.rs.
 //
 //   node visit.mjs --root DIR --page PATH [--screenshot FILE] [--no-range] [--no-js]
-//                  [--receipt FILE | --receipt-file FILE] [--timeout MS] [--no-ed25519] [--no-webcrypto]
+//                  [--receipt FILE | --receipt-file FILE] [--click SELECTOR] [--timeout MS] [--no-ed25519]
+//                  [--no-webcrypto]
 //
 // It serves DIR itself on 127.0.0.1 (an ephemeral port; a static server with or without HTTP
 // Range support that counts the bytes it sends), launches /usr/bin/chromium with a fresh
 // temporary profile, waits for html[data-glassbox=done] (unless JavaScript is off), optionally pastes a
 // receipt and presses the check button (--receipt) or chooses a receipt file in the page's file
-// picker (--receipt-file, Playwright's setInputFiles: the page reads the real file), unfolds
-// every <details>, takes a screenshot, and prints {rows, banner, receipt, tables, bytesServed, requests, console}. It closes the browser and the
+// picker (--receipt-file, Playwright's setInputFiles: the page reads the real file), clicks a
+// link (--click, then notes which <details> are open), unfolds every <details>, takes a screenshot, and prints {rows, banner, receipt, tables, bytesServed, requests, console}. It closes the browser and the
 // server itself. --no-ed25519 makes the page's WebCrypto refuse Ed25519 as browsers without it do
 // (NotSupportedError); --no-webcrypto removes crypto.subtle, as on a page served over plain HTTP. playwright-core is found through NODE_PATH (GLASSBOX_TEST_NODE_MODULES).
 
@@ -36,6 +37,7 @@ function parseArgs(argv) {
     else if (a === "--screenshot") out.screenshot = value();
     else if (a === "--receipt") out.receipt = readFileSync(value(), "utf8");
     else if (a === "--receipt-file") out.receiptFile = resolve(value());
+    else if (a === "--click") out.click = value();
     else if (a === "--timeout") out.timeout = Number(value());
     else if (a === "--no-range") out.range = false;
     else if (a === "--no-js") out.js = false;
@@ -120,6 +122,12 @@ try {
       })),
     }));
   }
+  let opened = null;
+  if (args.click !== undefined) {
+    await page.click(args.click, { timeout: args.timeout });
+    await page.waitForFunction(() => location.hash !== "", null, { timeout: args.timeout });
+    opened = await page.evaluate(() => Array.from(document.querySelectorAll("details[open]"), (d) => d.id));
+  }
   // Folded details (the custody page's releases) unfolded, as a reader does to see them: the
   // text of a folded row is not what anyone sees (its innerText is empty).
   await page.evaluate(() => document.querySelectorAll("details").forEach((d) => (d.open = true)));
@@ -141,7 +149,7 @@ try {
       Array.from(t.rows, (r) => Array.from(r.cells, (c) => c.innerText.trim())),
     ),
   }));
-  result = { ...seen, receipt, console };
+  result = { ...seen, receipt, opened, console };
 } finally {
   if (context) await context.close();
   server.closeAllConnections();

@@ -308,6 +308,8 @@ pub(crate) struct Visit<'a> {
     pub(crate) receipt: Option<&'a Path>,
     /// A receipt chosen in the page's file picker (Playwright's `setInputFiles`).
     pub(crate) receipt_file: Option<&'a Path>,
+    /// A link to click (a CSS selector); `opened` then lists the `<details>` open after it.
+    pub(crate) click: Option<&'a str>,
     pub(crate) screenshot: Option<&'a str>,
 }
 
@@ -340,6 +342,9 @@ pub(crate) fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
     }
     if let Some(file) = how.receipt_file {
         cmd.arg("--receipt-file").arg(file);
+    }
+    if let Some(selector) = how.click {
+        cmd.args(["--click", selector]);
     }
     if let Some(name) = how.screenshot {
         let dir = repo().join("target/glassbox/site-screenshots");

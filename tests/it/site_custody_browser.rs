@@ -65,6 +65,12 @@ fn each_release_shows_its_request_and_approvals_and_every_row_is_checked() {
     assert_eq!(countries[0].as_array().unwrap().len(), 3, "{countries:#?}");
     assert!(countries.iter().any(|r| r[0] == "CH" && r[2] == "1"), "{countries:#?}");
     assert!(!seen["tables"].to_string().contains("keys/"), "no operator's path");
+
+    // The release's number of approvals links to its details, and unfolds them.
+    let index = records[0]["logIndex"].as_u64().unwrap();
+    let link = format!("td[data-format=\"count\"] a[href=\"#release-{index}\"]");
+    let seen = visit(&site.served, "custody.html", Visit { click: Some(&link), ..Visit::default() });
+    assert_eq!(seen["opened"], serde_json::json!([format!("release-{index}")]), "{:#}", seen["opened"]);
 }
 
 #[test]

@@ -1144,7 +1144,17 @@ function receiptBox(data, checkpoint) {
 
 // ---------------------------------------------------------------------------------------------
 
+// A link to a folded block (a custody release's `#release-<index>`) unfolds it: browsers
+// scroll to a closed <details> without opening it.
+function unfoldTarget() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  const target = id ? document.getElementById(id) : null;
+  if (target && target.tagName === "DETAILS") target.open = true;
+}
+
 async function main() {
+  unfoldTarget();
+  addEventListener("hashchange", unfoldTarget);
   const data = JSON.parse(document.getElementById("glassbox-data").textContent);
   base.site = new URL(data.siteRoot || "", document.baseURI).href;
   base.log = new URL(data.logUrl, base.site).href;
