@@ -1,8 +1,9 @@
 //! The custody page for its audience, in Chromium (ux-review (a) 17): each release with the
 //! request it was made on (reason, the requester's role and country) and the approvals it lists
 //! (each approver's key and group), every one of those rows checked in the browser, a tampered
-//! approval or a broken link between a release and its details failing; the per-month
-//! break-glass counts; and the receipt box's file picker fed a real file.
+//! approval, a broken link between a release and its details, or a details heading naming
+//! another release failing; a link unfolding its release's details; the per-month break-glass
+//! counts; and the receipt box's file picker fed a real file.
 
 use serde_json::Value;
 
@@ -98,6 +99,13 @@ fn a_tampered_approval_or_a_broken_link_to_its_release_fails() {
     let row = edit_cell(copy.path(), page, "data-part=\"request\"", "request", "approval");
     let seen = visit(copy.path(), page, Visit::default());
     assert_only_row_failed(&seen, row, "does not list this approval");
+
+    // The details headed with another release's log index: the release's row fails.
+    let copy = served_copy(site);
+    let row = edit_cell(copy.path(), page, "<summary>The request and approvals", "log index ", "log index 1");
+    assert_eq!(row, 0, "the release");
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, row, "the heading of its details names another release");
 
     // An approval the release lists left out of its details: the release's row fails.
     let copy = served_copy(site);

@@ -738,13 +738,24 @@ function checkRows(rows, record, verified) {
 // be what its verified release names (a request row: the release's `predicate.request`; an
 // approval row: listed in `predicate.approvals`, an approval, of that request), else it fails;
 // and every statement the release names must have a row in the block or a `[data-missing]`
-// line saying the site cannot show it, else the release's rows fail. A block whose release did
-// not verify is left to its rows' own checks: the release row says FAILED.
+// line saying the site cannot show it, else the release's rows fail, as they do when the block's
+// heading names another log index. A block whose release did not verify is left to its rows'
+// own checks: the release row says FAILED.
+
+// A release block's heading (src/site/custody/releases.rs, summary).
+const detailHeading = (index) => `The request and approvals of the release at log index ${index}`;
 
 function checkReleaseDetails(results) {
   for (const block of document.querySelectorAll("[data-release-detail]")) {
     const release = results.get(block.dataset.releaseDetail);
     if (!release || !release.ok) continue;
+    const heading = block.querySelector(":scope > summary");
+    if (!heading || heading.textContent !== detailHeading(release.record.logIndex)) {
+      for (const tr of rowsOf(block.dataset.releaseDetail)) {
+        setStatus(tr, STATE_FAILED, `the heading of its details names another release (${describe(heading && heading.textContent)})`);
+      }
+      continue;
+    }
     const request = lookup(release.statement, "predicate.request");
     const listed = lookup(release.statement, "predicate.approvals");
     const approvals = Array.isArray(listed) ? listed : [];
