@@ -1,23 +1,24 @@
 //! The custody page (`custody.html`): per month, samples taken in and released (an inline SVG
-//! bar chart glassbox draws itself, deterministically), releases per intake, requests and
-//! releases by reason and destination, every violation `sample audit` finds, a table of
-//! releases (each a statement record), and the receipt box; and the data the receipt box
+//! bar chart glassbox draws itself, deterministically), approvals, break-glass requests and
+//! releases, releases per intake, requests and releases by reason, destination, requester role
+//! and country, every violation `sample audit` finds, the releases with their requests and
+//! approvals (statement records, `releases`), and the receipt box; and the data the receipt box
 //! reads: the `custody/intakes/<N>.json` and `custody/lookup/<2 hex>.json` shards.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::html::{
-    esc, page, statement_row, table, td, td_claim, td_claim_code, td_envelope, td_log_index, td_signer,
-    unverified_note, Chrome,
-};
-use super::model::{envelope_url, record, trusted_signer, Log, Record};
+use super::html::{esc, page, table, td, unverified_note, Chrome};
+use super::model::{record, Log, Record};
 use crate::custody::audit::{Counts, Report};
 use crate::custody::statements::Custody;
 use crate::digest::Sha256Digest;
 use crate::error::Result;
 use crate::policy::samples::SamplesPolicy;
+use crate::policy::TrustedKey;
+
+mod releases;
 
 /// What the custody part of the site is: the page, its JSON files and the envelopes to copy.
 pub struct CustodyFiles {
@@ -37,12 +38,12 @@ fn payload(log: &mut Log, index: u64) -> Result<Value> {
     Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-/// A custody statement's record; `copied` when the site has a copy of its envelope, else the
-/// record names the line's range in the log's envelope bundle.
+/// A custody statement's record, trusting `keys` for `role`; `copied` when the site has a copy of
+/// its envelope, else the record names the line's range in the log's envelope bundle.
 fn custody_record(
     log: &mut Log,
     c: &Custody,
-    samples: &SamplesPolicy,
+    (role, keys): (&str, &[&TrustedKey]),
     paths: &[&str],
     copied: bool,
 ) -> Result<(Record, Value)> {
@@ -50,13 +51,7 @@ fn custody_record(
     // entries is mostly intake batches, and decoding each was most of the custody page's time.
     let p = if paths.is_empty() { Value::Null } else { payload(log, c.index())? };
     let paths: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
-    let role = match c {
-        Custody::Intake(_) => "center",
-        Custody::Request(_) => "requester",
-        Custody::Decision(_) => "approver",
-        Custody::Release(_) => "gateway",
-    };
-    let mut r = record(log, &c.envelope(), Some(c.index()), (role, &c.role_keys(samples)), &p, &paths);
+    let mut r = record(log, &c.envelope(), Some(c.index()), (role, keys), &p, &paths);
     if !copied {
         let (offset, length) = log.envelope_span(c.index())?;
         (r.envelope_url, r.envelope_offset, r.envelope_length) = (None, Some(offset), Some(length));
@@ -64,10 +59,20 @@ fn custody_record(
     Ok((r, p))
 }
 
+/// The role of a custody statement's record and the policy keys trusted for it.
+fn role_of<'p>(c: &Custody, samples: &'p SamplesPolicy) -> (&'static str, Vec<&'p TrustedKey>) {
+    let role = match c {
+        Custody::Intake(_) => "center",
+        Custody::Request(_) => "requester",
+        Custody::Decision(_) => "approver",
+        Custody::Release(_) => "gateway",
+    };
+    (role, c.role_keys(samples))
+}
+
 /// Renders the custody page and data from the audit's report.
 pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &SamplesPolicy) -> Result<CustodyFiles> {
     let mut files = BTreeMap::new();
-    let mut envelopes = Vec::new();
     let mut body = String::new();
 
     // Per month.
@@ -76,37 +81,54 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
     body.push_str("<section class=\"gb-custody-months\">\n<h2>Samples per month</h2>\n");
     body.push_str(&unverified_note(
         "the counts, the chart and the violations are glassbox sample audit's reading of the whole log when \
-         the site was generated. The releases table and the receipt box below are checked in this browser.",
+         the site was generated. The releases, their requests and approvals, and the receipt box below are \
+         checked in this browser.",
     ));
     body.push_str(&bar_chart(&bars));
     let rows: Vec<String> = report
         .periods
         .iter()
         .map(|p| {
-            format!(
-                "<tr>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                td(&p.period),
+            let cells = [
                 p.samples_in,
                 p.requests,
+                p.approvals,
                 p.releases,
+                p.break_glass.requests,
+                p.break_glass.releases,
                 p.denials,
-                esc(&percent(p.releases, p.samples_in))
-            )
+            ];
+            let cells: String = cells.iter().map(|n| format!("<td>{n}</td>")).collect();
+            format!("<tr>{}{cells}<td>{}</td></tr>", td(&p.period), esc(&percent(p.releases, p.samples_in)))
         })
         .collect();
     body.push_str(&table(
         "gb-table gb-unverified",
-        "Samples per month (not checked in this browser)",
-        &["month", "samples in", "requests", "released", "denied", "released per intake"],
+        "Samples per month (counted by glassbox when the site was generated, not checked in this browser)",
+        &[
+            "month",
+            "samples in",
+            "requests",
+            "approvals",
+            "released",
+            "break-glass requests",
+            "break-glass released",
+            "denied",
+            "released per intake",
+        ],
         &rows,
     ));
+    body.push_str(
+        "<p>A break-glass request is an emergency: its sample may leave before the outside approvers have \
+         approved, and their approval is then due within the window the policy sets (the violations below \
+         list any that came too late).</p>\n",
+    );
     body.push_str("</section>\n");
 
-    // By reason and destination, over the whole log.
-    let mut reasons: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut destinations: BTreeMap<String, Counts> = BTreeMap::new();
+    // By reason, destination, requester role and country, over the whole log.
+    let mut breakdowns: [BTreeMap<String, Counts>; 4] = Default::default();
     for p in &report.periods {
-        for (into, from) in [(&mut reasons, &p.by_reason), (&mut destinations, &p.by_destination)] {
+        for (into, from) in breakdowns.iter_mut().zip([&p.by_reason, &p.by_destination, &p.by_role, &p.by_country]) {
             for (k, c) in from {
                 let e = into.entry(k.clone()).or_default();
                 e.requests += c.requests;
@@ -114,7 +136,13 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
             }
         }
     }
-    for (title, what, map) in [("By reason", "reason", &reasons), ("By destination", "destination", &destinations)] {
+    let titles = [
+        ("By reason", "reason"),
+        ("By destination", "destination"),
+        ("By requester's role", "requester's role"),
+        ("By requester's country", "requester's country"),
+    ];
+    for ((title, what), map) in titles.iter().zip(&breakdowns) {
         let rows: Vec<String> = map
             .iter()
             .map(|(k, c)| format!("<tr>{}<td>{}</td><td>{}</td></tr>", td(k), c.requests, c.releases))
@@ -146,9 +174,12 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
     }
     body.push_str("</section>\n");
 
-    // Releases, each a statement record; intakes and the lookup shards.
-    let mut records = Vec::new();
-    let mut rows = Vec::new();
+    // Releases, each with its request and approvals: statement records.
+    let shown = releases::render(log, &report.decoded, samples)?;
+    body.push_str(&shown.html);
+    body.push_str(RECEIPT_BOX);
+
+    // Intakes and the lookup shards.
     let mut intakes = Vec::new();
     let mut lookup: BTreeMap<String, (Vec<Record>, Vec<Record>)> = BTreeMap::new();
     for c in &report.decoded {
@@ -157,65 +188,25 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
                 // No row shows an intake batch, so its record claims nothing: the receipt box
                 // compares the batch's merkleRoot with the receipt itself. (At 100,000 entries
                 // the claims were 25 MB of the intake records' 68 MB.)
-                intakes.push(custody_record(log, c, samples, &[], false)?.0);
+                let (role, keys) = role_of(c, samples);
+                intakes.push(custody_record(log, c, (role, &keys), &[], false)?.0);
             }
             Custody::Request(l) => {
                 let paths =
                     ["predicate.reason", "predicate.destination", "predicate.requestedAt", "predicate.intake.logIndex"];
-                let (r, _) = custody_record(log, c, samples, &paths, false)?;
+                let (role, keys) = role_of(c, samples);
+                let (r, _) = custody_record(log, c, (role, &keys), &paths, false)?;
                 lookup.entry(l.subject.hex()).or_default().0.push(r);
             }
             Custody::Decision(_) => continue,
             Custody::Release(l) => {
-                let paths =
-                    ["predicate.request", "predicate.destination", "predicate.recipient", "predicate.releasedAt"];
-                let (r, payload) = custody_record(log, c, samples, &paths, true)?;
-                envelopes.push((c.index(), c.envelope()));
-                let signer = match &l.signer {
-                    Some(k) => trusted_signer(k, "gateway"),
-                    None => "NOT signed by a gateway key of the policy".into(),
-                };
-                rows.push(statement_row(
-                    &r.row,
-                    &[
-                        td_log_index(l.index),
-                        td_claim_code(&payload, paths[0]),
-                        td_claim(&payload, paths[1]),
-                        td_claim_code(&payload, paths[2]),
-                        td_claim(&payload, paths[3]),
-                        td_signer(&signer),
-                        td_envelope(&envelope_url(&l.envelope)),
-                    ],
-                ));
-                lookup.entry(l.subject.hex()).or_default().1.push(r.clone());
-                records.push(r);
+                let r = releases::lookup_record(log, c, samples)?;
+                lookup.entry(l.subject.hex()).or_default().1.push(r);
             }
         }
     }
-    body.push_str("<section class=\"gb-custody-releases\">\n<h2>Samples released</h2>\n");
-    if rows.is_empty() {
-        body.push_str("<p>No sample was released.</p>\n");
-    } else {
-        body.push_str(&table(
-            "gb-table",
-            "Samples released: the gateway's signed release statements",
-            &[
-                "log index",
-                "request",
-                "destination",
-                "recipient",
-                "released at",
-                "gateway key",
-                "raw",
-                "checked in this browser",
-            ],
-            &rows,
-        ));
-    }
-    body.push_str("</section>\n");
-    body.push_str(RECEIPT_BOX);
 
-    let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
+    let values: Vec<Value> = shown.records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
     files.insert("custody.html".to_string(), page(chrome, "Sample custody", "", &body, &values).into_bytes());
     // Intake batches by log index, INTAKE_SHARD to a file: a receipt names its batch's index,
     // so the receipt box reads one small file, not every batch of the log.
@@ -226,7 +217,7 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
     for (n, shard) in shards {
         files.insert(format!("custody/intakes/{n}.json"), json_bytes(&shard));
     }
-    let count = records.len() + intakes.len() + lookup.values().map(|(a, b)| a.len() + b.len()).sum::<usize>();
+    let count = shown.records.len() + intakes.len() + lookup.values().map(|(a, b)| a.len() + b.len()).sum::<usize>();
     // Every shard exists (possibly `{}`), so a missing file is never an answer.
     for byte in 0..=255u8 {
         let prefix = format!("{byte:02x}");
@@ -237,7 +228,7 @@ pub fn render(chrome: &Chrome, log: &mut Log, report: &Report, samples: &Samples
             .collect();
         files.insert(format!("custody/lookup/{prefix}.json"), json_bytes(&shard));
     }
-    Ok(CustodyFiles { files, envelopes, records: count })
+    Ok(CustodyFiles { files, envelopes: shown.envelopes, records: count })
 }
 
 /// Intake batch records per `custody/intakes/<N>.json` (log indices `64·N` to `64·N + 63`).
@@ -259,14 +250,20 @@ fn percent(released: u64, taken_in: u64) -> String {
     format!("{}.{:02}%", hundredths / 100, hundredths % 100)
 }
 
+/// The receipt box: a file picker and a paste box (the file is read in the browser, never
+/// uploaded), the Check button, and the answer verify.js writes.
 const RECEIPT_BOX: &str = "<section class=\"gb-receipt-box\">\n<h2>Was my sample requested or released?</h2>\n\
-<p>Paste the receipt you were given when the sample was taken in. It is checked in this browser against the \
-log key above; nothing is sent anywhere.</p>\n\
-<label for=\"gb-receipt\">Your receipt (JSON)</label>\n\
+<p>When the center took your sample in, it gave you a receipt: a small file ending in <code>.json</code>. \
+Choose that file, or paste its text, and this page tells you whether anyone asked for your sample and whether \
+it left the center. The receipt is read and checked in this browser against the log key above; nothing is \
+sent anywhere.</p>\n\
+<p class=\"gb-receipt-file\"><label for=\"gb-receipt-file\">Choose your receipt file</label>\n\
+<input type=\"file\" id=\"gb-receipt-file\" accept=\".json,application/json,text/plain\"></p>\n\
+<label for=\"gb-receipt\">Or paste the receipt's text (it starts with <code>{</code>)</label>\n\
 <textarea id=\"gb-receipt\" rows=\"8\" spellcheck=\"false\"></textarea>\n\
 <p><button id=\"gb-receipt-check\" type=\"button\">Check</button></p>\n\
 <div id=\"gb-receipt-answer\" data-state=\"empty\" aria-live=\"polite\">The receipt box needs JavaScript; \
-without it, run <code>glassbox sample lookup</code>.</div>\n</section>\n";
+without it, run <code>glassbox sample lookup</code> with your receipt.</div>\n</section>\n";
 
 /// Chart geometry (pixels): narrow enough for a 390 px phone, labels at 13 px.
 const CHART_WIDTH: u64 = 340;

@@ -176,6 +176,29 @@ pub fn td_claim_code(payload: &Value, path: &str) -> String {
     format!("<td data-claim=\"{}\"><code>{}</code></td>", esc(path), esc(&shown(super::model::at_path(payload, path))))
 }
 
+/// [`td_claim_code`] as a link to `href` (a release's request, to the block that shows it): the
+/// link changes nothing the browser compares, which is the cell's text.
+pub fn td_claim_code_link(payload: &Value, path: &str, href: &str) -> String {
+    format!(
+        "<td data-claim=\"{}\"><a href=\"{}\"><code>{}</code></a></td>",
+        esc(path),
+        esc(href),
+        esc(&shown(super::model::at_path(payload, path)))
+    )
+}
+
+/// A flag (`data-format="yes-no"`), shown as [`shown_yes_no`].
+pub fn td_claim_yes_no(payload: &Value, path: &str) -> String {
+    let text = shown_yes_no(super::model::at_path(payload, path));
+    format!("<td data-claim=\"{}\" data-format=\"yes-no\">{}</td>", esc(path), esc(&text))
+}
+
+/// The length of a list (`data-format="count"`), shown as [`shown_count`], as a link to `href`.
+pub fn td_claim_count_link(payload: &Value, path: &str, href: &str) -> String {
+    let text = shown_count(super::model::at_path(payload, path));
+    format!("<td data-claim=\"{}\" data-format=\"count\"><a href=\"{}\">{}</a></td>", esc(path), esc(href), esc(&text))
+}
+
 /// A review's scope (`data-format="scope"`), shown as [`shown_scope`].
 pub fn td_claim_scope(payload: &Value, path: &str) -> String {
     let text = shown_scope(super::model::at_path(payload, path));
@@ -245,6 +268,23 @@ pub fn shown(value: Option<&Value>) -> String {
     }
 }
 
+/// A flag: `yes` for true, `no` for false, anything else `none`.
+pub fn shown_yes_no(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::Bool(true)) => "yes".into(),
+        Some(Value::Bool(false)) => "no".into(),
+        _ => "none".into(),
+    }
+}
+
+/// A list's length in decimal; anything but a list is `none`.
+pub fn shown_count(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::Array(items)) => items.len().to_string(),
+        _ => "none".into(),
+    }
+}
+
 /// A review scope: `full`, `delta from <from>`, `some paths only`, else [`shown`] of its kind.
 pub fn shown_scope(scope: Option<&Value>) -> String {
     let field = |name: &str| scope.and_then(|s| s.get(name));
@@ -287,6 +327,18 @@ mod tests {
         );
         let t = table("c", "cap<", &["h"], &[]);
         assert!(t.contains("<caption>cap&lt;</caption>") && t.contains("<th scope=\"col\">h</th>"), "{t}");
+    }
+
+    #[test]
+    fn flags_and_counts_are_shown_as_verify_js_shows_them() {
+        let v = serde_json::json!({"t": true, "f": false, "l": ["a", "b"], "e": [], "s": "yes"});
+        let at = |p: &str| super::super::model::at_path(&v, p);
+        assert_eq!([shown_yes_no(at("t")), shown_yes_no(at("f")), shown_yes_no(at("s"))], ["yes", "no", "none"]);
+        assert_eq!(shown_yes_no(at("missing")), "none");
+        assert_eq!([shown_count(at("l")), shown_count(at("e")), shown_count(at("s"))], ["2", "0", "none"]);
+        let cell = td_claim_count_link(&v, "l", "#release-<3>");
+        assert_eq!(cell, "<td data-claim=\"l\" data-format=\"count\"><a href=\"#release-&lt;3&gt;\">2</a></td>");
+        assert_eq!(td_claim_yes_no(&v, "f"), "<td data-claim=\"f\" data-format=\"yes-no\">no</td>");
     }
 
     #[test]

@@ -10,7 +10,8 @@
 // covers cannot be tapped), axe-core's serious and critical violations (axe-core from
 // node_modules, injected into the page), and a full-page screenshot. On custody.html, a receipt
 // is pasted and the Check button clicked the way a finger would (Playwright refuses a click on a
-// covered element). With --slow PAGE, that page's requests to the log are held until the page
+// covered element), and every release's details are unfolded by clicking their summaries. With
+// --slow PAGE, that page's requests to the log are held until the page
 // has been read while it waits, then let through: it prints what the rows and the banner said
 // while checking, and every text the banner's count took.
 
@@ -110,6 +111,9 @@ async function look(page, base, path, viewport) {
       return a && !["empty", "checking"].includes(a.dataset.state) && document.documentElement.dataset.glassbox === "done";
     }, null, { timeout: 120000 });
     receipt = await page.$eval("#gb-receipt-answer", (a) => a.dataset.state);
+    // Each release's request and approvals, unfolded the way a finger would, so that their
+    // tables are measured and checked too.
+    for (const summary of await page.$$("details > summary")) await summary.click({ timeout: 20000 });
   }
   const widths = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth }));
   const covered = await coveredControls(page);

@@ -2,13 +2,15 @@
 // what the reader sees as JSON. Used by tests/it/site_browser.rs.
 //
 //   node visit.mjs --root DIR --page PATH [--screenshot FILE] [--no-range] [--no-js]
-//                  [--receipt FILE] [--timeout MS] [--no-ed25519] [--no-webcrypto]
+//                  [--receipt FILE | --receipt-file FILE] [--click SELECTOR] [--timeout MS] [--no-ed25519]
+//                  [--no-webcrypto]
 //
 // It serves DIR itself on 127.0.0.1 (an ephemeral port; a static server with or without HTTP
 // Range support that counts the bytes it sends), launches /usr/bin/chromium with a fresh
 // temporary profile, waits for html[data-glassbox=done] (unless JavaScript is off), optionally pastes a
-// receipt and presses the check button, takes a screenshot, and prints
-// {rows, banner, receipt, tables, bytesServed, requests, console}. It closes the browser and the
+// receipt and presses the check button (--receipt) or chooses a receipt file in the page's file
+// picker (--receipt-file, Playwright's setInputFiles: the page reads the real file), clicks a
+// link (--click, then notes which <details> are open), unfolds every <details>, takes a screenshot, and prints {rows, banner, receipt, tables, bytesServed, requests, console}. It closes the browser and the
 // server itself. --no-ed25519 makes the page's WebCrypto refuse Ed25519 as browsers without it do
 // (NotSupportedError); --no-webcrypto removes crypto.subtle, as on a page served over plain HTTP. playwright-core is found through NODE_PATH (GLASSBOX_TEST_NODE_MODULES).
 
@@ -34,6 +36,8 @@ function parseArgs(argv) {
     else if (a === "--page") out.page = value();
     else if (a === "--screenshot") out.screenshot = value();
     else if (a === "--receipt") out.receipt = readFileSync(value(), "utf8");
+    else if (a === "--receipt-file") out.receiptFile = resolve(value());
+    else if (a === "--click") out.click = value();
     else if (a === "--timeout") out.timeout = Number(value());
     else if (a === "--no-range") out.range = false;
     else if (a === "--no-js") out.js = false;
@@ -92,18 +96,23 @@ try {
   await page.goto(url, { waitUntil: "load", timeout: args.timeout });
   if (args.js) await page.waitForSelector("html[data-glassbox=done]", { state: "attached", timeout: args.timeout });
   let receipt = null;
-  if (args.receipt !== undefined) {
-    await page.fill("#gb-receipt", args.receipt);
-    await page.click("#gb-receipt-check");
+  if (args.receipt !== undefined || args.receiptFile !== undefined) {
+    if (args.receiptFile !== undefined) {
+      await page.setInputFiles("#gb-receipt-file", args.receiptFile);
+    } else {
+      await page.fill("#gb-receipt", args.receipt);
+      await page.click("#gb-receipt-check");
+    }
     await page.waitForFunction(
       () => {
         const a = document.getElementById("gb-receipt-answer");
-        return a && a.dataset.state && a.dataset.state !== "checking" && document.documentElement.dataset.glassbox === "done";
+        return a && !["empty", "checking"].includes(a.dataset.state) && document.documentElement.dataset.glassbox === "done";
       },
       null,
       { timeout: args.timeout },
     );
     receipt = await page.$eval("#gb-receipt-answer", (a) => ({
+      pasted: document.getElementById("gb-receipt").value,
       state: a.dataset.state,
       text: a.textContent.trim(),
       rows: Array.from(a.querySelectorAll("tr[data-receipt-statement]"), (tr) => ({
@@ -113,11 +122,21 @@ try {
       })),
     }));
   }
+  let opened = null;
+  if (args.click !== undefined) {
+    await page.click(args.click, { timeout: args.timeout });
+    await page.waitForFunction(() => location.hash !== "", null, { timeout: args.timeout });
+    opened = await page.evaluate(() => Array.from(document.querySelectorAll("details[open]"), (d) => d.id));
+  }
+  // Folded details (the custody page's releases) unfolded, as a reader does to see them: the
+  // text of a folded row is not what anyone sees (its innerText is empty).
+  await page.evaluate(() => document.querySelectorAll("details").forEach((d) => (d.open = true)));
   if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
   const seen = await page.evaluate(() => ({
     done: document.documentElement.dataset.glassbox || null,
     rows: Array.from(document.querySelectorAll("tr[data-statement]"), (tr) => ({
       statement: tr.dataset.statement,
+      part: tr.dataset.part || null,
       state: tr.dataset.state || null,
       // What the reader sees (innerText): the server writes a "checking…" and a JavaScript-off
       // text, and the page's style shows one.
@@ -130,7 +149,7 @@ try {
       Array.from(t.rows, (r) => Array.from(r.cells, (c) => c.innerText.trim())),
     ),
   }));
-  result = { ...seen, receipt, console };
+  result = { ...seen, receipt, opened, console };
 } finally {
   if (context) await context.close();
   server.closeAllConnections();

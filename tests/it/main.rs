@@ -40,6 +40,7 @@ mod sandbox;
 mod sandbox_attacks;
 mod site;
 mod site_browser;
+mod site_custody_browser;
 mod site_layout;
 mod site_regenerate;
 mod site_service;

@@ -385,8 +385,9 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
         let o = output(Command::new("sh").arg("-c").arg("sha256sum envelopes/*.json").current_dir(&one));
         let listing = String::from_utf8(o.stdout).unwrap();
         assert!(
-            o.status.success() && listing.lines().count() == 9,
-            "8 release statements and a release (intakes and requests are read from the log): {listing}"
+            o.status.success() && listing.lines().count() == 12,
+            "8 release statements, and a sample release with its request and two approvals (intakes are read \
+             from the log): {listing}"
         );
         for line in listing.lines() {
             let (hex, name) = line.split_once("  ").unwrap();
@@ -477,7 +478,26 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
             for id in ["gb-receipt", "gb-receipt-check", "gb-receipt-answer"] {
                 assert!(page["ids"].as_array().unwrap().contains(&json!(id)), "{id}");
             }
-            assert_eq!(records.len(), 1, "one release");
+            for id in ["gb-receipt-file", "release-13"] {
+                assert!(page["ids"].as_array().unwrap().contains(&json!(id)), "{id}");
+            }
+            assert_eq!(records.len(), 4, "one release, its request and its two approvals");
+            let roles: Vec<&str> = records.iter().map(|r| r["role"].as_str().unwrap()).collect();
+            assert_eq!(
+                roles,
+                [
+                    "gateway",
+                    "requester (malware-analyst, CH)",
+                    "approver (vendor-security)",
+                    "approver (outside-auditor, outside the vendor)"
+                ],
+                "the release first, then its request and approvals, each trusting the keys the policy gives \
+                 that role, group or country"
+            );
+            let text = page["text"].as_str().unwrap();
+            for needle in ["break-glass released", "By requester's country", "Choose your receipt file"] {
+                assert!(text.contains(needle), "{needle}");
+            }
             assert!(page["text"].as_str().unwrap().contains("50.00%"), "one of two samples released");
         }
     }

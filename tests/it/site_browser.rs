@@ -50,7 +50,7 @@ pub(crate) struct Site {
     pub(crate) failed_page: String,
     /// Receipts of a released and of a never requested sample, and one for another log.
     pub(crate) released_receipt: PathBuf,
-    unreleased_receipt: PathBuf,
+    pub(crate) unreleased_receipt: PathBuf,
     foreign_receipt: PathBuf,
     /// The attestations directory (with the log and policy) the site was generated from, and
     /// the log's key.
@@ -290,7 +290,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// A copy of the served site to tamper with.
-fn served_copy(site: &Site) -> tempfile::TempDir {
+pub(crate) fn served_copy(site: &Site) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&site.served, dir.path());
     dir
@@ -299,14 +299,18 @@ fn served_copy(site: &Site) -> tempfile::TempDir {
 /// How to visit a page.
 #[derive(Default)]
 pub(crate) struct Visit<'a> {
-    no_range: bool,
-    no_js: bool,
+    pub(crate) no_range: bool,
+    pub(crate) no_js: bool,
     /// WebCrypto without Ed25519 (browsers before Chrome 137, Firefox 129, Safari 17).
-    no_ed25519: bool,
+    pub(crate) no_ed25519: bool,
     /// No WebCrypto at all (a page served over plain HTTP).
-    no_webcrypto: bool,
-    receipt: Option<&'a Path>,
-    screenshot: Option<&'a str>,
+    pub(crate) no_webcrypto: bool,
+    pub(crate) receipt: Option<&'a Path>,
+    /// A receipt chosen in the page's file picker (Playwright's `setInputFiles`).
+    pub(crate) receipt_file: Option<&'a Path>,
+    /// A link to click (a CSS selector); `opened` then lists the `<details>` open after it.
+    pub(crate) click: Option<&'a str>,
+    pub(crate) screenshot: Option<&'a str>,
 }
 
 /// Two cores for four agents: one browser at a time.
@@ -335,6 +339,12 @@ pub(crate) fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
     }
     if let Some(receipt) = how.receipt {
         cmd.arg("--receipt").arg(receipt);
+    }
+    if let Some(file) = how.receipt_file {
+        cmd.arg("--receipt-file").arg(file);
+    }
+    if let Some(selector) = how.click {
+        cmd.args(["--click", selector]);
     }
     if let Some(name) = how.screenshot {
         let dir = repo().join("target/glassbox/site-screenshots");
@@ -571,7 +581,7 @@ fn the_receipt_box_answers_released_not_requested_and_refuses_another_log() {
         let seen = visit(&site.served, "custody.html", Visit { receipt: Some(receipt), ..Visit::default() });
         assert_eq!(seen["receipt"]["state"], state, "{}: {:#}", receipt.display(), seen["receipt"]);
         if state == "refused" {
-            assert!(seen["receipt"]["text"].as_str().unwrap().contains("a receipt for another log"), "{seen:#}");
+            assert!(seen["receipt"]["text"].as_str().unwrap().contains("This receipt is for another log"), "{seen:#}");
         }
     }
 }
@@ -629,7 +639,7 @@ fn a_logged_envelope_whose_payload_was_edited_after_signing_fails_its_rows_only(
 
 /// Replaces the first `from` after `marker` in the page `page` of `root` by `to`; returns the
 /// position (among the page's `tr[data-statement]` rows, in document order) of the row it is in.
-fn edit_cell(root: &Path, page: &str, marker: &str, from: &str, to: &str) -> usize {
+pub(crate) fn edit_cell(root: &Path, page: &str, marker: &str, from: &str, to: &str) -> usize {
     let path = root.join(page);
     let html = std::fs::read_to_string(&path).unwrap();
     let at = html.find(marker).unwrap_or_else(|| panic!("{page} has no {marker}"));
@@ -642,7 +652,7 @@ fn edit_cell(root: &Path, page: &str, marker: &str, from: &str, to: &str) -> usi
 
 /// Asserts that of the page's statement rows exactly the `failed`-th failed, saying `why`, and
 /// every other one verified.
-fn assert_only_row_failed(seen: &Value, failed: usize, why: &str) {
+pub(crate) fn assert_only_row_failed(seen: &Value, failed: usize, why: &str) {
     assert_eq!(seen["done"], "done", "{seen:#}");
     assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
     for (n, row) in seen["rows"].as_array().unwrap().iter().enumerate() {

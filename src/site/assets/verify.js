@@ -9,7 +9,8 @@
 //      RFC 6962 inclusion of that entry under the checkpoint's root, recomputed from hash tiles;
 //      the envelope (its sha256 is the one the entry names), one DSSE signature by a key the
 //      policy trusts, and every claim the page makes about the statement;
-//   3. on the custody page, a pasted sample receipt (released, requested or not requested).
+//   3. on the custody page, that each release's request and approvals are the ones it names,
+//      and a sample receipt, pasted or chosen as a file (released, requested or not requested).
 //   4. that every cell of a statement row shows what the verified statement says (its claims,
 //      log index, signer and envelope link), or is marked as not checked.
 // It fetches only from the site and the log, each tile once per page. Ed25519 is WebCrypto's;
@@ -640,6 +641,16 @@ function field(object, name) {
     : undefined;
 }
 
+// A flag: "yes", "no", else "none" (src/site/html.rs, shown_yes_no).
+function shownYesNo(value) {
+  return value === true ? "yes" : value === false ? "no" : "none";
+}
+
+// A list's length in decimal, else "none" (src/site/html.rs, shown_count).
+function shownCount(value) {
+  return Array.isArray(value) ? String(value.length) : "none";
+}
+
 // A review's scope: "full", "delta from <from>", "some paths only", else its kind.
 function shownScope(scope) {
   const kind = field(scope, "kind");
@@ -680,7 +691,8 @@ function checkCell(cell, record, verified) {
       }
       return null;
     }
-    const expected = format === "scope" ? shownScope(value) : format === "" ? shown(value) : null;
+    const formats = { "": shown, scope: shownScope, "yes-no": shownYesNo, count: shownCount };
+    const expected = Object.hasOwn(formats, format) ? formats[format](value) : null;
     if (expected === null) return `the page shows ${path} in a form this browser does not know`;
     return text === expected ? null : `the page shows ${describe(text)} but the statement says ${describe(expected)} (${path})`;
   }
@@ -717,6 +729,63 @@ function checkRows(rows, record, verified) {
     }
     return null;
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The custody page's releases (formats.md section 19, "The custody page's releases"): each
+// `[data-release-detail]` block shows the request a release names and the approvals it lists.
+// Once every row is checked on its own, each verified request or approval row in a block must
+// be what its verified release names (a request row: the release's `predicate.request`; an
+// approval row: listed in `predicate.approvals`, an approval, of that request), else it fails;
+// and every statement the release names must have a row in the block or a `[data-missing]`
+// line saying the site cannot show it, else the release's rows fail, as they do when the block's
+// heading names another log index. A block whose release did not verify is left to its rows'
+// own checks: the release row says FAILED.
+
+// A release block's heading (src/site/custody/releases.rs, summary).
+const detailHeading = (index) => `The request and approvals of the release at log index ${index}`;
+
+function checkReleaseDetails(results) {
+  for (const block of document.querySelectorAll("[data-release-detail]")) {
+    const release = results.get(block.dataset.releaseDetail);
+    if (!release || !release.ok) continue;
+    const heading = block.querySelector(":scope > summary");
+    if (!heading || heading.textContent !== detailHeading(release.record.logIndex)) {
+      for (const tr of rowsOf(block.dataset.releaseDetail)) {
+        setStatus(tr, STATE_FAILED, `the heading of its details names another release (${describe(heading && heading.textContent)})`);
+      }
+      continue;
+    }
+    const request = lookup(release.statement, "predicate.request");
+    const listed = lookup(release.statement, "predicate.approvals");
+    const approvals = Array.isArray(listed) ? listed : [];
+    const at = `the release at log index ${release.record.logIndex}`;
+    const present = new Set(Array.from(block.querySelectorAll("[data-missing]"), (el) => el.dataset.missing));
+    for (const tr of block.querySelectorAll("tr[data-statement]")) {
+      const result = results.get(tr.dataset.statement);
+      if (!result) continue;
+      const digest = `sha256:${result.record.envelope}`;
+      present.add(digest);
+      if (!result.ok || tr.dataset.state !== STATE_OK) continue; // its own FAILED stands
+      let why = null;
+      if (tr.dataset.part === "request") {
+        if (digest !== request) why = `this is not the request ${at} names (${describe(request)})`;
+      } else if (tr.dataset.part === "approval") {
+        if (!approvals.includes(digest)) why = `${at} does not list this approval`;
+        else if (lookup(result.statement, "predicate.request") !== request) why = `this decision is about another request than ${at}'s`;
+        else if (lookup(result.statement, "predicate.decision") !== "approve") why = "this decision is not an approval";
+      } else {
+        why = "a row of a release's details that says neither request nor approval";
+      }
+      if (why) setStatus(tr, STATE_FAILED, why);
+    }
+    const left = [request, ...approvals].find((d) => !present.has(d));
+    if (left !== undefined) {
+      for (const tr of rowsOf(block.dataset.releaseDetail)) {
+        setStatus(tr, STATE_FAILED, `the page does not show ${describe(left)}, which this release names`);
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,7 +979,7 @@ function answerRows(rows) {
   table.className = "gb-table gb-receipt-rows";
   table.createCaption().textContent = "The statements this answer rests on";
   const head = table.createTHead().insertRow();
-  for (const h of ["statement", "log index", "what the site says", "checked in this browser"]) {
+  for (const h of ["statement", "log entry", "what it says", "checked in this browser"]) {
     const th = head.appendChild(document.createElement("th"));
     th.scope = "col";
     th.textContent = h;
@@ -928,47 +997,86 @@ function answerRows(rows) {
   box.appendChild(table);
 }
 
+// The words an answer's row uses for a claim's path (the last part of it otherwise).
+const CLAIM_WORDS = {
+  "predicate.reason": "reason",
+  "predicate.destination": "to be sent to",
+  "predicate.requestedAt": "asked for at",
+  "predicate.intake.logIndex": "sample's batch at log entry",
+  "predicate.request": "on the request",
+  "predicate.recipient": "encrypted for",
+  "predicate.releasedAt": "released at",
+};
+
 // What a record's claims say, as the answer's row shows it (checked against the statement).
 function says(record) {
-  return (record.claims || []).map((c) => `${c.path.split(".").pop()}: ${shown(c.value)}`).join("; ");
+  return (record.claims || []).map((c) => `${CLAIM_WORDS[c.path] || c.path.split(".").pop()}: ${shown(c.value)}`).join("; ");
 }
+
+// The plain words of an answer that could not be given; `why` is the check that failed.
+const COULD_NOT = "Do not rely on this answer. Tell the center, and ask someone you trust to run glassbox sample lookup with your receipt, which reads the whole log itself.";
 
 async function checkReceipt(text, data, checkpoint) {
   let receipt;
   try {
     receipt = JSON.parse(text);
   } catch {
-    return answer("refused", "This is not a receipt (not JSON).");
+    return answer(
+      "refused",
+      "This is not a receipt. A receipt is the small text file (ending in .json, its text starting with {) the center gave you when it took your sample in. Choose that file, or paste all of its text.",
+    );
   }
   if (!receipt || receipt._type !== "https://glassbox.dev/sample-receipt/v1" || !receipt.intake || !receipt.log) {
-    return answer("refused", "This is not a glassbox sample receipt.");
+    return answer(
+      "refused",
+      "This is not a sample receipt: it lacks what a receipt holds (the batch your sample was taken in, and the log that records it). Choose the receipt file the center gave you, or paste all of it.",
+    );
   }
   if (receipt.log.origin !== data.origin || receipt.log.vkey !== data.vkey) {
-    return answer("refused", `Refused: a receipt for another log (${describe(receipt.log.origin)}), not ${data.origin}.`);
+    return answer(
+      "refused",
+      `This receipt is for another log (${describe(receipt.log.origin)}), not the one this site shows (${data.origin}), so this site cannot answer for it. Look for the site of the log your receipt names.`,
+    );
   }
-  if (checkpoint.unchecked) return answer(STATE_UNCHECKED, `Not checked: ${checkpoint.unchecked}.`);
-  if (!checkpoint.ok) return answer("failed", `FAILED: ${checkpoint.why}`);
+  if (checkpoint.unchecked) {
+    return answer(STATE_UNCHECKED, `Not checked: ${checkpoint.unchecked}. This browser checked nothing; try a recent browser on an HTTPS page.`);
+  }
+  if (!checkpoint.ok) {
+    return answer("failed", `FAILED: this site's log did not pass its check (${checkpoint.why}), so this site cannot answer for your sample. ${COULD_NOT}`);
+  }
   const rows = [];
   try {
     const commitment = receipt.commitment;
     const intake = receipt.intake;
-    const path = (intake.proof || []).map((h) => fromHex(h, "the receipt's proof"));
-    const leaf = await leafHash(fromHex(commitment, "the receipt's commitment"));
-    const root = await auditPathRoot(leaf, intake.leafIndex, intake.batchSize, path);
-    if (toHex(root) !== intake.batchRoot) fail("the receipt's proof does not give its batch root");
-    if (!Number.isSafeInteger(intake.logIndex) || intake.logIndex < 0) fail("the receipt names no log index for its intake batch");
+    let root;
+    try {
+      const path = (intake.proof || []).map((h) => fromHex(h, "the receipt's proof"));
+      const leaf = await leafHash(fromHex(commitment, "the receipt's commitment"));
+      root = await auditPathRoot(leaf, intake.leafIndex, intake.batchSize, path);
+    } catch (e) {
+      if (!(e instanceof Failure)) throw e;
+      root = null;
+    }
+    if (root === null || toHex(root) !== intake.batchRoot) {
+      fail("your receipt does not hold together: the proof that your sample is in its batch does not work out. The receipt may be damaged or altered; ask the center for a copy");
+    }
+    if (!Number.isSafeInteger(intake.logIndex) || intake.logIndex < 0) fail("your receipt does not say where in the log its batch is");
     const intakeShard = `custody/intakes/${Math.floor(intake.logIndex / INTAKE_SHARD)}.json`;
-    const records = (await fetchJson(new URL(intakeShard, base.site).href, "the intake index")) || [];
-    if (!Array.isArray(records)) fail("the intake index is not a list");
+    const records = (await fetchJson(new URL(intakeShard, base.site).href, "the site's list of batches")) || [];
+    if (!Array.isArray(records)) fail("the site's list of batches is damaged");
     const record = records.find((r) => r.logIndex === intake.logIndex);
-    if (!record) fail(`the site knows no intake batch at log index ${intake.logIndex}`);
-    if (`sha256:${record.envelope}` !== intake.envelope) fail("the receipt names another intake envelope than the log");
+    if (!record) {
+      fail(
+        `this site knows no batch at log entry ${intake.logIndex}, where your receipt says your sample's batch is. The site may be older than your receipt (try again later), or leave the batch out`,
+      );
+    }
+    if (`sha256:${record.envelope}` !== intake.envelope) fail(`the batch at log entry ${intake.logIndex} is not the one your receipt names: the receipt or this site is wrong`);
     const batch = await checkRecord(record, checkpoint);
     let why = batch.ok ? null : batch.why;
-    if (!why && lookup(batch.statement, "predicate.merkleRoot") !== intake.batchRoot) why = "the intake batch has another root than the receipt";
-    rows.push({ kind: "intake batch", logIndex: record.logIndex, says: `merkleRoot: ${intake.batchRoot}`, why });
-    if (why) fail(`the intake batch: ${why}`);
-    const shard = await fetchJson(new URL(`custody/lookup/${commitment.slice(0, 2)}.json`, base.site).href, "the lookup index");
+    if (!why && lookup(batch.statement, "predicate.merkleRoot") !== intake.batchRoot) why = "the batch in the log is not the batch your receipt names";
+    rows.push({ kind: "the batch your sample was taken in", logIndex: record.logIndex, says: `batch fingerprint (merkleRoot): ${intake.batchRoot}`, why });
+    if (why) fail(`the log's record of your sample's batch did not pass its check (${why})`);
+    const shard = await fetchJson(new URL(`custody/lookup/${commitment.slice(0, 2)}.json`, base.site).href, "the site's list of requests");
     const named = (shard && shard[commitment]) || { requests: [], releases: [] };
     let failed = null;
     const checked = async (records, kind) => {
@@ -977,26 +1085,87 @@ async function checkReceipt(text, data, checkpoint) {
         let why = result.ok ? null : result.why;
         if (!why && !namesCommitment(result.statement, commitment)) why = "this statement is not about this sample";
         rows.push({ kind, logIndex: r.logIndex, says: says(r), why });
-        if (why && !failed) failed = `a statement about this sample (log index ${r.logIndex}): ${why}`;
+        if (why && !failed) failed = `a statement about your sample (log entry ${r.logIndex}) did not pass its check (${why})`;
       }
       return Array.isArray(records) ? records.length : 0;
     };
-    const releases = await checked(named.releases, "release");
-    const requests = await checked(named.requests, "request");
+    const releases = await checked(named.releases, "release of your sample");
+    const requests = await checked(named.requests, "request to take your sample out");
     if (failed) fail(failed);
-    const where = `intake batch at log index ${intake.logIndex}, checked in this browser`;
-    if (releases > 0) answer("released", `Released: ${releases} release(s) and ${requests} request(s) of this sample are in the log (${where}).`);
-    else if (requests > 0) answer("requested", `Requested but not released: ${requests} request(s) of this sample are in the log (${where}).`);
-    else answer("not-requested", `Not requested: the site's index names no request or release of this sample (${where}).`);
+    const batchAt = `Your sample is in the batch at log entry ${intake.logIndex}, and this browser checked every statement in the table below against the log.`;
+    const times = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+    if (releases > 0) {
+      answer(
+        "released",
+        `Yes, your sample was released: it left the center. The log records ${times(releases, "release", "releases")} of it, after ${times(requests, "request", "requests")} to take it out; the table below says when, why and to whom. ${batchAt}`,
+      );
+    } else if (requests > 0) {
+      answer(
+        "requested",
+        `Your sample was asked for, but it has not been released. The log records ${times(requests, "request", "requests")} to take it out and no release. A request that is approved can still lead to a release until it expires: check again later. ${batchAt}`,
+      );
+    } else {
+      answer(
+        "not-requested",
+        `No one has asked for your sample, as far as this site shows: it lists no request or release of it. Your sample is in the batch at log entry ${intake.logIndex}, checked in this browser. That the site's list of requests is complete is the site's word; glassbox sample lookup with your receipt searches the whole log.`,
+      );
+    }
   } catch (e) {
-    answer("failed", `FAILED: ${e instanceof Failure ? e.message : e}`);
+    answer("failed", `FAILED: ${e instanceof Failure ? e.message : e}. ${COULD_NOT}`);
   }
   answerRows(rows);
 }
 
+// The receipt box's controls: the Check button reads the paste box; choosing a file reads it
+// here (never uploaded), shows its text in the paste box and checks it.
+const RECEIPT_MAX_BYTES = 1 << 20; // a receipt is a few kilobytes
+
+function receiptBox(data, checkpoint) {
+  const button = document.getElementById("gb-receipt-check");
+  const box = document.getElementById("gb-receipt");
+  const picker = document.getElementById("gb-receipt-file");
+  const run = async (read) => {
+    document.documentElement.dataset.glassbox = "checking";
+    answer("checking", "Checking…");
+    const text = await read();
+    if (text !== null) await checkReceipt(text, data, checkpoint);
+    document.documentElement.dataset.glassbox = "done";
+  };
+  if (button && box) button.addEventListener("click", () => run(async () => box.value));
+  if (picker && box) {
+    picker.addEventListener("change", () => {
+      const file = picker.files && picker.files[0];
+      if (!file) return;
+      run(async () => {
+        if (file.size > RECEIPT_MAX_BYTES) {
+          answer("refused", `This file is too large to be a receipt (${file.size} bytes; a receipt is a few thousand). Choose the receipt file the center gave you.`);
+          return null;
+        }
+        try {
+          box.value = await file.text();
+          return box.value;
+        } catch {
+          answer("refused", "This browser could not read the file. Choose it again, or open it and paste its text.");
+          return null;
+        }
+      });
+    });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
+// A link to a folded block (a custody release's `#release-<index>`) unfolds it: browsers
+// scroll to a closed <details> without opening it.
+function unfoldTarget() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  const target = id ? document.getElementById(id) : null;
+  if (target && target.tagName === "DETAILS") target.open = true;
+}
+
 async function main() {
+  unfoldTarget();
+  addEventListener("hashchange", unfoldTarget);
   const data = JSON.parse(document.getElementById("glassbox-data").textContent);
   base.site = new URL(data.siteRoot || "", document.baseURI).href;
   base.log = new URL(data.logUrl, base.site).href;
@@ -1010,10 +1179,12 @@ async function main() {
     let failed = 0;
     progress(0, statements.length, 0);
     checkpoint = await loadCheckpoint(data);
+    const results = new Map(); // row id -> {record, ok, statement}
     await Promise.all(
       statements.map(async (record) => {
         const rows = rowsOf(record.row);
         const result = await checkRecord(record, checkpoint);
+        results.set(record.row, { record, ...result });
         done += 1;
         if (!result.ok) {
           for (const tr of rows) setStatus(tr, STATE_FAILED, result.why);
@@ -1026,21 +1197,16 @@ async function main() {
         progress(done, statements.length, failed);
       }),
     );
+    checkReleaseDetails(results);
+    // The relations may have failed more rows: count the statements with a FAILED row again.
+    const failedRows = Array.from(document.querySelectorAll("tr[data-statement]")).filter((tr) => tr.dataset.state === STATE_FAILED);
+    progress(statements.length, statements.length, new Set(failedRows.map((tr) => tr.dataset.statement)).size);
   } catch (e) {
     if (!(e instanceof CannotCheck)) throw e;
     cannotCheck(e.message);
     checkpoint = { ok: false, unchecked: e.message };
   }
-  const button = document.getElementById("gb-receipt-check");
-  const box = document.getElementById("gb-receipt");
-  if (button && box) {
-    button.addEventListener("click", async () => {
-      document.documentElement.dataset.glassbox = "checking";
-      answer("checking", "Checking…");
-      await checkReceipt(box.value, data, checkpoint);
-      document.documentElement.dataset.glassbox = "done";
-    });
-  }
+  receiptBox(data, checkpoint);
 }
 
 // A page runs main(). tests/browser/tree-proofs.mjs imports this module under Node, where there

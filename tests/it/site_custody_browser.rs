@@ -1,0 +1,146 @@
+//! The custody page for its audience, in Chromium (ux-review (a) 17): each release with the
+//! request it was made on (reason, the requester's role and country) and the approvals it lists
+//! (each approver's key and group), every one of those rows checked in the browser, a tampered
+//! approval, a broken link between a release and its details, or a details heading naming
+//! another release failing; a link unfolding its release's details; the per-month break-glass
+//! counts; and the receipt box's file picker fed a real file.
+
+use serde_json::Value;
+
+use crate::site_browser::{assert_only_row_failed, assert_rows, edit_cell, records, served_copy, site, visit, Visit};
+
+/// The rows of the first table of `seen` whose heading row contains `heading`.
+fn table_with<'v>(seen: &'v Value, heading: &str) -> &'v Vec<Value> {
+    seen["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t[0].as_array().unwrap().iter().any(|h| h == heading))
+        .unwrap_or_else(|| panic!("no table headed {heading}: {:#}", seen["tables"]))
+        .as_array()
+        .unwrap()
+}
+
+/// The cell of `rows` (heading row first) in the column headed `heading`, in row `n` (from 1).
+fn cell<'v>(rows: &'v [Value], n: usize, heading: &str) -> &'v str {
+    let column = rows[0].as_array().unwrap().iter().position(|h| h == heading).unwrap();
+    rows[n][column].as_str().unwrap()
+}
+
+#[test]
+fn each_release_shows_its_request_and_approvals_and_every_row_is_checked() {
+    let Some(site) = site() else { return };
+    let records = records(&site.served, "custody.html");
+    assert_eq!(records.len(), 4, "the release, its request and two approvals: {records:#?}");
+    let seen = visit(&site.served, "custody.html", Visit::default());
+    assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
+    assert_rows(&seen, &records, &|_| false, "");
+    let parts: Vec<&Value> = seen["rows"].as_array().unwrap().iter().map(|r| &r["part"]).collect();
+    assert_eq!(parts, [&Value::Null, &Value::from("request"), &Value::from("approval"), &Value::from("approval")]);
+    assert!(seen["banner"]["text"].as_str().unwrap().contains("4 statements checked: 4 authentic, 0 FAILED"));
+
+    let releases = table_with(&seen, "gateway key");
+    assert_eq!(releases.len(), 2, "{releases:#?}");
+    assert_eq!((cell(releases, 1, "break-glass"), cell(releases, 1, "approvals")), ("no", "2"));
+
+    let request = table_with(&seen, "requester key");
+    assert_eq!(cell(request, 1, "reason"), "anomaly-manual-review");
+    assert_eq!(
+        (cell(request, 1, "requester's role"), cell(request, 1, "requester's country")),
+        ("malware-analyst", "CH")
+    );
+    assert!(cell(request, 1, "requester key").ends_with("(analyst), trusted requester (malware-analyst, CH)"));
+
+    let approvals = table_with(&seen, "approver key and group");
+    let signers: Vec<&str> = (1..approvals.len()).map(|n| cell(approvals, n, "approver key and group")).collect();
+    assert_eq!(signers.len(), 2, "{approvals:#?}");
+    assert!(signers[0].ends_with("(sec1), trusted approver (vendor-security)"), "{signers:?}");
+    assert!(signers[1].ends_with("(auditor1), trusted approver (outside-auditor, outside the vendor)"), "{signers:?}");
+    assert!((1..approvals.len()).all(|n| cell(approvals, n, "decision") == "approve"));
+
+    let months = table_with(&seen, "break-glass released");
+    assert_eq!((cell(months, 1, "break-glass requests"), cell(months, 1, "break-glass released")), ("0", "0"));
+    assert_eq!((cell(months, 1, "approvals"), cell(months, 1, "released")), ("2", "1"));
+    // The first table with that heading is the breakdown by country (the request's comes later).
+    let countries = table_with(&seen, "requester's country");
+    assert_eq!(countries[0].as_array().unwrap().len(), 3, "{countries:#?}");
+    assert!(countries.iter().any(|r| r[0] == "CH" && r[2] == "1"), "{countries:#?}");
+    assert!(!seen["tables"].to_string().contains("keys/"), "no operator's path");
+
+    // The release's number of approvals links to its details, and unfolds them.
+    let index = records[0]["logIndex"].as_u64().unwrap();
+    let link = format!("td[data-format=\"count\"] a[href=\"#release-{index}\"]");
+    let seen = visit(&site.served, "custody.html", Visit { click: Some(&link), ..Visit::default() });
+    assert_eq!(seen["opened"], serde_json::json!([format!("release-{index}")]), "{:#}", seen["opened"]);
+}
+
+#[test]
+fn a_tampered_approval_or_a_broken_link_to_its_release_fails() {
+    let Some(site) = site() else { return };
+    let page = "custody.html";
+    // An approver shown in the other group, and an approval's time: that approval's row fails.
+    for (from, to, why) in [
+        (
+            "trusted approver (vendor-security)",
+            "trusted approver (outside-auditor, outside the vendor)",
+            "the page shows the signer",
+        ),
+        ("data-claim=\"predicate.decidedAt\">20", "data-claim=\"predicate.decidedAt\">19", "the page shows"),
+    ] {
+        let copy = served_copy(site);
+        let row = edit_cell(copy.path(), page, "data-part=\"approval\"", from, to);
+        assert_eq!(row, 2, "the first approval");
+        let seen = visit(copy.path(), page, Visit::default());
+        assert_only_row_failed(&seen, row, why);
+    }
+
+    // The request shown as one of the release's approvals: authentic, but not what it lists.
+    let copy = served_copy(site);
+    let row = edit_cell(copy.path(), page, "data-part=\"request\"", "request", "approval");
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, row, "does not list this approval");
+
+    // The details headed with another release's log index: the release's row fails.
+    let copy = served_copy(site);
+    let row = edit_cell(copy.path(), page, "<summary>The request and approvals", "log index ", "log index 1");
+    assert_eq!(row, 0, "the release");
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, row, "the heading of its details names another release");
+
+    // An approval the release lists left out of its details: the release's row fails.
+    let copy = served_copy(site);
+    let path = copy.path().join(page);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let second = html.rmatch_indices("data-part=\"approval\"").next().unwrap().0;
+    let start = html[..second].rfind("<tr ").unwrap();
+    let end = second + html[second..].find("</tr>").unwrap() + "</tr>".len();
+    std::fs::write(&path, format!("{}{}", &html[..start], &html[end..])).unwrap();
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, 0, "the page does not show \"sha256:");
+}
+
+#[test]
+fn the_receipt_box_reads_a_chosen_file_and_answers_in_plain_words() {
+    let Some(site) = site() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_receipt = dir.path().join("holiday.json");
+    std::fs::write(&not_a_receipt, "Dear center, here is my file.\n").unwrap();
+    for (file, state, words) in [
+        (&site.released_receipt, "released", "Yes, your sample was released"),
+        (&site.unreleased_receipt, "not-requested", "No one has asked for your sample"),
+        (&not_a_receipt, "refused", "This is not a receipt"),
+    ] {
+        let seen = visit(&site.served, "custody.html", Visit { receipt_file: Some(file), ..Visit::default() });
+        let answer = &seen["receipt"];
+        assert_eq!(answer["state"], state, "{}: {answer:#}", file.display());
+        let text = answer["text"].as_str().unwrap();
+        assert!(text.starts_with(words), "{text}");
+        assert!(!text.contains("index names"), "no jargon: {text}");
+        // The page read the real file: its text is in the paste box.
+        assert_eq!(answer["pasted"].as_str().unwrap(), std::fs::read_to_string(file).unwrap());
+        if state != "refused" {
+            let rows = answer["rows"].as_array().unwrap();
+            assert!(!rows.is_empty() && rows.iter().all(|r| r["state"] == "verified"), "{answer:#}");
+        }
+    }
+}
