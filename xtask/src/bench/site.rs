@@ -67,7 +67,11 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
         cmd.arg("--trust").arg(fixture.vkey.with_file_name(format!("{role}.pub")));
     }
     let trusted = timed(&mut cmd)?.1;
-    println!("  {:<24} {:>8.2}s  (every entry's signature checked)", "glassbox log audit --trust", trusted.as_secs_f64());
+    println!(
+        "  {:<24} {:>8.2}s  (every entry's signature checked)",
+        "glassbox log audit --trust",
+        trusted.as_secs_f64()
+    );
 
     let mut site = Duration::MAX;
     let mut summary = Value::Null;
