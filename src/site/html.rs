@@ -95,8 +95,15 @@ pub fn page(chrome: &Chrome, title: &str, site_root: &str, body: &str, statement
 /// The footer section the banner links to: where to get the log key other than from this page,
 /// and what the reader trusts besides it (docs/site.md, "What the reader still has to trust").
 fn key_sources(chrome: &Chrome) -> String {
-    let witnesses: Vec<String> =
-        chrome.witnesses.iter().filter_map(|w| w.get("name").and_then(Value::as_str)).map(esc).collect();
+    // Each witness with its key, which verify.js checks is the key it checks cosignatures with.
+    let witnesses: Vec<String> = chrome
+        .witnesses
+        .iter()
+        .map(|w| {
+            let text = |field: &str| esc(w.get(field).and_then(Value::as_str).unwrap_or_default());
+            format!("{} (<code class=\"gb-witness-vkey\">{}</code>)", text("name"), text("vkey"))
+        })
+        .collect();
     let witnesses = match witnesses.is_empty() {
         true => String::new(),
         false => format!(" The witnesses this log names: {}.", witnesses.join(", ")),

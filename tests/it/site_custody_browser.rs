@@ -3,7 +3,9 @@
 //! (each approver's key and group), every one of those rows checked in the browser, a tampered
 //! approval, a broken link between a release and its details, or a details heading naming
 //! another release failing; a link unfolding its release's details; the per-month break-glass
-//! counts; and the receipt box's file picker fed a real file.
+//! counts; the receipt box's file picker fed a real file; and what a review found a publisher
+//! could do without a signature (detached details, another log key, a request posing as a
+//! release, a malformed link), each failing closed.
 
 use serde_json::Value;
 
@@ -100,12 +102,22 @@ fn a_tampered_approval_or_a_broken_link_to_its_release_fails() {
     let seen = visit(copy.path(), page, Visit::default());
     assert_only_row_failed(&seen, row, "does not list this approval");
 
-    // The details headed with another release's log index: the release's row fails.
+    // The details headed with another release's log index: the release's row fails, and with it
+    // the rows of its details, which are no longer shown under a verified release.
     let copy = served_copy(site);
     let row = edit_cell(copy.path(), page, "<summary>The request and approvals", "log index ", "log index 1");
     assert_eq!(row, 0, "the release");
     let seen = visit(copy.path(), page, Visit::default());
-    assert_only_row_failed(&seen, row, "the heading of its details names another release");
+    assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
+    for (n, row) in seen["rows"].as_array().unwrap().iter().enumerate() {
+        let why = if n == 0 {
+            "the heading of its details names another release"
+        } else {
+            "not shown under a verified release"
+        };
+        assert_eq!(row["state"], "failed", "{row}");
+        assert!(row["status"].as_str().unwrap().contains(why), "{row}");
+    }
 
     // An approval the release lists left out of its details: the release's row fails.
     let copy = served_copy(site);
@@ -143,4 +155,66 @@ fn the_receipt_box_reads_a_chosen_file_and_answers_in_plain_words() {
             assert!(!rows.is_empty() && rows.iter().all(|r| r["state"] == "verified"), "{answer:#}");
         }
     }
+}
+
+/// What an outside review of this page found a publisher could do without forging a signature,
+/// each now failing closed: details detached from their release (their rows are not shown as
+/// checked), a page printing the real log key but checking another, a request listed as a
+/// release in the receipt box's data, and a link with a malformed fragment (which stopped every
+/// check).
+#[test]
+fn detached_details_another_key_a_request_posing_as_a_release_and_a_bad_link_fail_closed() {
+    let Some(site) = site() else { return };
+    let page = "custody.html";
+
+    // The details block no longer names its release: the release row stands, its request and
+    // approvals fail.
+    let copy = served_copy(site);
+    let path = copy.path().join(page);
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(html.matches("data-release-detail=").count(), 1, "one release's details");
+    std::fs::write(&path, html.replace("data-release-detail=", "data-detached=")).unwrap();
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
+    let rows = seen["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert_eq!(rows[0]["state"], "verified", "the release: {}", rows[0]);
+    for row in &rows[1..] {
+        assert_eq!(row["state"], "failed", "{row}");
+        assert!(row["status"].as_str().unwrap().contains("not shown under a verified release"), "{row}");
+    }
+
+    // The page prints the log's key but its data names another: nothing is checked against it.
+    let copy = served_copy(site);
+    let path = copy.path().join(page);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let printed = html.split("<code class=\"gb-vkey\">").nth(1).and_then(|s| s.split("</code>").next()).unwrap();
+    let in_data = format!("\"vkey\":\"{printed}\"");
+    assert_eq!(html.matches(&in_data).count(), 1, "the data's log key is the printed one");
+    let last = if printed.ends_with('A') { "B" } else { "A" };
+    let other = format!("\"vkey\":\"{}{last}\"", &printed[..printed.len() - 1]);
+    std::fs::write(&path, html.replace(&in_data, &other)).unwrap();
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_eq!(seen["banner"]["state"], "failed", "{:#}", seen["banner"]);
+    assert!(seen["banner"]["text"].as_str().unwrap().contains("prints the log key"), "{:#}", seen["banner"]);
+
+    // The receipt box's data lists the sample's (authentic) request as its release.
+    let copy = served_copy(site);
+    let receipt: Value = serde_json::from_slice(&std::fs::read(&site.released_receipt).unwrap()).unwrap();
+    let commitment = receipt["commitment"].as_str().unwrap();
+    let shard = copy.path().join(format!("custody/lookup/{}.json", &commitment[..2]));
+    let mut lookup: Value = serde_json::from_slice(&std::fs::read(&shard).unwrap()).unwrap();
+    let requests = lookup[commitment]["requests"].clone();
+    assert!(!requests.as_array().unwrap().is_empty(), "the sample was requested");
+    lookup[commitment]["releases"] = requests;
+    std::fs::write(&shard, serde_json::to_vec(&lookup).unwrap()).unwrap();
+    let seen = visit(copy.path(), page, Visit { receipt: Some(&site.released_receipt), ..Visit::default() });
+    let answer = &seen["receipt"];
+    assert_eq!(answer["state"], "failed", "{answer:#}");
+    assert!(answer["text"].as_str().unwrap().contains("not a release of your sample"), "{answer:#}");
+
+    // A link whose fragment is not valid percent-encoding: the page still checks every row.
+    let seen = visit(&site.served, "custody.html#release-5%", Visit::default());
+    assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
+    assert!(seen["rows"].as_array().unwrap().iter().all(|r| r["state"] == "verified"), "{seen:#}");
 }

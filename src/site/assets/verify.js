@@ -739,24 +739,34 @@ function checkRows(rows, record, verified) {
 // approval row: listed in `predicate.approvals`, an approval, of that request), else it fails;
 // and every statement the release names must have a row in the block or a `[data-missing]`
 // line saying the site cannot show it, else the release's rows fail, as they do when the block's
-// heading names another log index. A block whose release did not verify is left to its rows'
-// own checks: the release row says FAILED.
+// heading or its id names another log index. Default-deny: a request or approval row that is
+// not in a block whose release verified and whose links were checked fails (a block for an
+// unknown or failed release, a second block for one release, a row outside any block).
 
 // A release block's heading (src/site/custody/releases.rs, summary).
 const detailHeading = (index) => `The request and approvals of the release at log index ${index}`;
 
 function checkReleaseDetails(results) {
+  const linked = new Set(); // the rows whose link to their verified release was checked
+  const seen = new Set(); // releases with a block already
   for (const block of document.querySelectorAll("[data-release-detail]")) {
     const release = results.get(block.dataset.releaseDetail);
-    if (!release || !release.ok) continue;
+    if (!release || !release.ok || release.statement.predicateType !== SAMPLE_RELEASE) continue;
+    if (seen.has(block.dataset.releaseDetail)) continue; // a second block: its rows stay unlinked
+    seen.add(block.dataset.releaseDetail);
     const heading = block.querySelector(":scope > summary");
-    if (!heading || heading.textContent !== detailHeading(release.record.logIndex)) {
+    const headed = heading && heading.textContent === detailHeading(release.record.logIndex);
+    if (!headed || block.id !== `release-${release.record.logIndex}`) {
       for (const tr of rowsOf(block.dataset.releaseDetail)) {
         setStatus(tr, STATE_FAILED, `the heading of its details names another release (${describe(heading && heading.textContent)})`);
       }
       continue;
     }
     const request = lookup(release.statement, "predicate.request");
+    if (typeof request !== "string") {
+      for (const tr of rowsOf(block.dataset.releaseDetail)) setStatus(tr, STATE_FAILED, "the release names no request");
+      continue;
+    }
     const listed = lookup(release.statement, "predicate.approvals");
     const approvals = Array.isArray(listed) ? listed : [];
     const at = `the release at log index ${release.record.logIndex}`;
@@ -778,15 +788,25 @@ function checkReleaseDetails(results) {
         why = "a row of a release's details that says neither request nor approval";
       }
       if (why) setStatus(tr, STATE_FAILED, why);
+      else linked.add(tr);
     }
-    const left = [request, ...approvals].find((d) => !present.has(d));
-    if (left !== undefined) {
+    const named = [request, ...approvals];
+    const left = named.findIndex((d) => !present.has(d));
+    if (left !== -1) {
       for (const tr of rowsOf(block.dataset.releaseDetail)) {
-        setStatus(tr, STATE_FAILED, `the page does not show ${describe(left)}, which this release names`);
+        setStatus(tr, STATE_FAILED, `the page does not show ${describe(named[left])}, which this release names`);
       }
     }
   }
+  for (const tr of document.querySelectorAll("tr[data-part]")) {
+    if (tr.dataset.state === STATE_OK && !linked.has(tr)) {
+      setStatus(tr, STATE_FAILED, "it is not shown under a verified release that names it");
+    }
+  }
 }
+
+const SAMPLE_RELEASE = "https://glassbox.dev/sample-release/v1";
+const SAMPLE_REQUEST = "https://glassbox.dev/sample-request/v1";
 
 // ---------------------------------------------------------------------------------------------
 // The page
@@ -878,6 +898,27 @@ function checkCheckpointList(data) {
   }
 }
 
+// The keys the page prints for the reader to compare with independent sources must be the ones
+// this browser checks against: the log key (every `.gb-vkey`), the origin (every `.gb-origin`)
+// and the witnesses' keys (`.gb-witness-vkey`, in the policy's order). Otherwise a page could
+// print the real key and check another log signed by a key of the publisher's.
+function checkPrintedKeys(data) {
+  const printed = (selector) => Array.from(document.querySelectorAll(selector), (el) => el.textContent);
+  const vkeys = printed(".gb-vkey");
+  if (vkeys.length === 0) fail("the page prints no log key to compare");
+  for (const v of vkeys) {
+    if (v !== data.vkey) fail(`the page prints the log key ${describe(v)}, but its rows are checked against ${describe(data.vkey)}`);
+  }
+  for (const o of printed(".gb-origin")) {
+    if (o !== data.origin) fail(`the page prints the log ${describe(o)}, but checks ${describe(data.origin)}`);
+  }
+  const witnesses = (data.witnesses || []).map((w) => String(w.vkey));
+  const shown = printed(".gb-witness-vkey");
+  if (shown.length !== witnesses.length || shown.some((w, i) => w !== witnesses[i])) {
+    fail("the witness keys the page prints are not the ones this browser checks cosignatures with");
+  }
+}
+
 function witnessNote(cosigned) {
   if (cosigned.length === 0) return "no witness cosignature verified";
   const now = Date.now() / 1000;
@@ -887,6 +928,7 @@ function witnessNote(cosigned) {
 // Checks the checkpoint once; every row and the receipt box wait on it.
 async function loadCheckpoint(data) {
   try {
+    checkPrintedKeys(data);
     const cp = await checkCheckpoint(data);
     checkCheckpointList(data);
     const name = data.vkey.slice(0, data.vkey.indexOf("+"));
@@ -1079,18 +1121,19 @@ async function checkReceipt(text, data, checkpoint) {
     const shard = await fetchJson(new URL(`custody/lookup/${commitment.slice(0, 2)}.json`, base.site).href, "the site's list of requests");
     const named = (shard && shard[commitment]) || { requests: [], releases: [] };
     let failed = null;
-    const checked = async (records, kind) => {
+    const checked = async (records, kind, predicateType) => {
       for (const r of Array.isArray(records) ? records : []) {
         const result = await checkRecord(r, checkpoint);
         let why = result.ok ? null : result.why;
+        if (!why && result.statement.predicateType !== predicateType) why = `this statement is not a ${kind}`;
         if (!why && !namesCommitment(result.statement, commitment)) why = "this statement is not about this sample";
         rows.push({ kind, logIndex: r.logIndex, says: says(r), why });
         if (why && !failed) failed = `a statement about your sample (log entry ${r.logIndex}) did not pass its check (${why})`;
       }
       return Array.isArray(records) ? records.length : 0;
     };
-    const releases = await checked(named.releases, "release of your sample");
-    const requests = await checked(named.requests, "request to take your sample out");
+    const releases = await checked(named.releases, "release of your sample", SAMPLE_RELEASE);
+    const requests = await checked(named.requests, "request to take your sample out", SAMPLE_REQUEST);
     if (failed) fail(failed);
     const batchAt = `Your sample is in the batch at log entry ${intake.logIndex}, and this browser checked every statement in the table below against the log.`;
     const times = (n, one, many) => `${n} ${n === 1 ? one : many}`;
@@ -1158,7 +1201,12 @@ function receiptBox(data, checkpoint) {
 // A link to a folded block (a custody release's `#release-<index>`) unfolds it: browsers
 // scroll to a closed <details> without opening it.
 function unfoldTarget() {
-  const id = decodeURIComponent(location.hash.slice(1));
+  let id = "";
+  try {
+    id = decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return; // a link with a malformed fragment unfolds nothing, and stops no check
+  }
   const target = id ? document.getElementById(id) : null;
   if (target && target.tagName === "DETAILS") target.open = true;
 }
