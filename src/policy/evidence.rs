@@ -92,15 +92,22 @@ pub fn collect(dir: &Path) -> Result<Collected> {
 impl Collected {
     /// Decodes and records one envelope (skipped unless its payload type is in-toto).
     pub fn add(&mut self, envelope: Envelope, location: String) {
-        if envelope.payload_type != PAYLOAD_TYPE_INTOTO {
-            return;
-        }
-        match decode(&envelope) {
-            Ok(statement) => {
-                let digest = envelope.digest();
-                self.found.push(Found { location, envelope, digest, statement });
+        self.add_all(vec![(envelope, location)]);
+    }
+
+    /// [`Collected::add`] for each of `envelopes`, in order, decoded on all cores.
+    pub fn add_all(&mut self, envelopes: Vec<(Envelope, String)>) {
+        use rayon::prelude::*;
+        let decoded: Vec<_> = envelopes
+            .into_par_iter()
+            .filter(|(envelope, _)| envelope.payload_type == PAYLOAD_TYPE_INTOTO)
+            .map(|(envelope, location)| (decode(&envelope), envelope.digest(), envelope, location))
+            .collect();
+        for (statement, digest, envelope, location) in decoded {
+            match statement {
+                Ok(statement) => self.found.push(Found { location, envelope, digest, statement }),
+                Err(why) => self.undecodable.push(Undecodable { location, envelope, why }),
             }
-            Err(why) => self.undecodable.push(Undecodable { location, envelope, why }),
         }
     }
 

@@ -88,7 +88,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     let lp = policy.log.as_ref().ok_or_else(|| {
         Error::invalid(policy.path.display(), "has no [log] section: the site shows a log, and needs its vkey")
     })?;
-    let (mut log, raw) = model::Log::open(&request.log, lp)?;
+    let (log, raw) = model::Log::open(&request.log, lp)?;
     // Before anything is written: a layout that would fail every page is refused.
     let shown = Checkpoint {
         origin: log.verified.origin.clone(),
@@ -98,7 +98,9 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     };
     let placement = layout::check(&request.log_url, &request.out, &lp.vkey, &shown)?;
     let collected = crate::policy::evidence::collect(&request.attestations)?;
-    let shown = model::statements(&collected, &mut log)?;
+    let signing_keys: Vec<_> =
+        policy.builders.iter().chain(&policy.rebuilds.keys).chain(&policy.reviews.keys).cloned().collect();
+    let shown = model::statements(&collected, &log, &signing_keys)?;
     let releases = model::releases(&shown);
     let has_custody = policy.samples.is_some()
         && log.entries.iter().any(|e| crate::custody::statements::is_custody_type(&e.predicate_type));
@@ -198,7 +200,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     if let (true, Some(samples)) = (has_custody, policy.samples.as_ref()) {
         let report = custody_report(&policy, &log, &raw)?;
         custody_entries = report.custody_entries as usize;
-        let c = custody::render(&chrome, &mut log, &report, samples)?;
+        let c = custody::render(&chrome, &log, &report, samples)?;
         for (index, digest) in c.envelopes {
             files.insert(model::envelope_url(&digest), log.envelope_line(index)?);
         }

@@ -10,9 +10,11 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::attest::dsse::pae;
 use crate::attest::{Envelope, REVIEW_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::keys::{verify_batch, BatchItem, KeyId};
 use crate::policy::evidence::{inputs_lenient, Collected, Found};
 use crate::policy::{LogPolicy, TrustedKey};
 use crate::tlog::checkpoint::verify_cosignature;
@@ -80,7 +82,7 @@ impl Log {
     }
 
     /// The stored envelope line of entry `i`, checked against the digest the entry names.
-    pub fn envelope_line(&mut self, i: u64) -> Result<Vec<u8>> {
+    pub fn envelope_line(&self, i: u64) -> Result<Vec<u8>> {
         let lines = self.bundle_of(i)?;
         let line = lines.get((i % TILE_WIDTH) as usize).map(Vec::as_slice).unwrap_or_default();
         self.check_line(i, line)?;
@@ -90,7 +92,7 @@ impl Log {
     /// Where entry `i`'s envelope line is in its envelope bundle (`envelopes/<N>[.p/<W>]`): the
     /// byte offset and the length without the LF, the line checked as [`Log::envelope_line`]
     /// checks it (and neither copied nor decoded). The browser reads it from the log by that range.
-    pub fn envelope_span(&mut self, i: u64) -> Result<(u64, u64)> {
+    pub fn envelope_span(&self, i: u64) -> Result<(u64, u64)> {
         let lines = self.bundle_of(i)?;
         let at = ((i % TILE_WIDTH) as usize).min(lines.len());
         let line = lines.get(at).map(Vec::as_slice).unwrap_or_default();
@@ -126,11 +128,15 @@ pub struct Shown {
     /// The decoded payload, for claims.
     pub payload: Value,
     pub log_index: Option<u64>,
+    /// The ids of the policy's keys (builders, rebuilders, reviewers) with a valid signature on
+    /// the envelope, in the policy's order: every signature is checked once for the whole site
+    /// ([`check_signers`]), not once per page that shows it.
+    pub signed_by: Vec<KeyId>,
 }
 
 /// Every provenance, verdict and review in the directory (`collected`, as `evidence::collect`
 /// read it) or the log, once each (by envelope digest), directory first, in a sorted order.
-pub fn statements(collected: &Collected, log: &mut Log) -> Result<Vec<Shown>> {
+pub fn statements(collected: &Collected, log: &Log, keys: &[TrustedKey]) -> Result<Vec<Shown>> {
     let mut collected = collected.clone();
     let wanted = [SLSA_PROVENANCE_V1, SLSA_VSA_V1, REVIEW_V1];
     let logged: Vec<u64> = (0..log.entries.len() as u64)
@@ -142,31 +148,105 @@ pub fn statements(collected: &Collected, log: &mut Log) -> Result<Vec<Shown>> {
     // statements made that quadratic).
     let mut known: std::collections::BTreeSet<Sha256Digest> = collected.found.iter().map(|f| f.digest).collect();
     known.extend(collected.undecodable.iter().map(|u| u.envelope.digest()));
+    let mut unread = Vec::new();
     for i in logged {
         let Some(digest) = log.entries[i as usize].envelope_digest() else { continue };
-        if !known.insert(digest) {
-            continue;
+        if known.insert(digest) {
+            unread.push((i, digest));
         }
-        let line = log.envelope_line(i)?;
-        // The log holds only compact envelope lines; one that is not an envelope is not shown.
-        if let Ok(envelope) = serde_json::from_slice::<Envelope>(&line) {
-            from_log.add(envelope, format!("log entry {i}"));
-        }
+    }
+    // Read and decoded on all cores, then added in log order.
+    use rayon::prelude::*;
+    let read: Vec<(Vec<u8>, Option<Envelope>)> = unread
+        .par_iter()
+        .map(|&(i, _)| {
+            let line = log.envelope_line(i)?;
+            // The log holds only compact envelope lines; one that is not an envelope is not shown.
+            let envelope = serde_json::from_slice::<Envelope>(&line).ok();
+            Ok((line, envelope))
+        })
+        .collect::<Result<_>>()?;
+    let mut envelopes = Vec::new();
+    for (&(i, digest), (line, envelope)) in unread.iter().zip(read) {
+        envelopes.extend(envelope.map(|e| (e, format!("log entry {i}"))));
         lines.insert(digest, line);
     }
+    from_log.add_all(envelopes);
     collected.found.extend(from_log.found);
-    let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for found in collected.found.into_iter().filter(|f| wanted.contains(&f.statement.predicate_type.as_str())) {
-        if !seen.insert(found.digest) {
-            continue;
-        }
-        let line = lines.remove(&found.digest).unwrap_or_else(|| found.envelope.to_line().into_bytes());
-        let payload = found.envelope.payload_bytes().ok().and_then(|p| serde_json::from_slice(&p).ok());
-        let log_index = log.index.get(&found.digest).copied();
-        out.push(Shown { found, line, payload: payload.unwrap_or(Value::Null), log_index });
-    }
+    let chosen: Vec<(Found, Vec<u8>)> = collected
+        .found
+        .into_iter()
+        .filter(|f| wanted.contains(&f.statement.predicate_type.as_str()) && seen.insert(f.digest))
+        .map(|f| {
+            let line = lines.remove(&f.digest).unwrap_or_else(|| f.envelope.to_line().into_bytes());
+            (f, line)
+        })
+        .collect();
+    let mut out: Vec<Shown> = chosen
+        .into_par_iter()
+        .map(|(found, line)| {
+            let payload = found.envelope.payload_bytes().ok().and_then(|p| serde_json::from_slice(&p).ok());
+            let log_index = log.index.get(&found.digest).copied();
+            Shown { found, line, payload: payload.unwrap_or(Value::Null), log_index, signed_by: Vec::new() }
+        })
+        .collect();
+    check_signers(&mut out, keys);
     Ok(out)
+}
+
+/// Sets each statement's [`Shown::signed_by`]: which of `keys` made one of its signatures, as
+/// [`Envelope::verified_by`] says (a signature counts for a key when its key id is empty or
+/// names that key, and it verifies). The signatures are checked in batches on all cores; a
+/// batch that fails is checked again one by one, so a bad signature costs only time.
+fn check_signers(shown: &mut [Shown], keys: &[TrustedKey]) {
+    use rayon::prelude::*;
+    let mut distinct: Vec<&TrustedKey> = Vec::new();
+    for k in keys {
+        if !distinct.iter().any(|d| d.id == k.id) {
+            distinct.push(k);
+        }
+    }
+    shown.par_chunks_mut(256).for_each(|chunk| {
+        // (statement in the chunk, key, signature) for every signature that may be the key's.
+        let messages: Vec<Option<Vec<u8>>> = chunk
+            .iter()
+            .map(|s| s.found.envelope.payload_bytes().ok().map(|p| pae(&s.found.envelope.payload_type, &p)))
+            .collect();
+        let mut candidates: Vec<(usize, usize, [u8; 64])> = Vec::new();
+        for (i, s) in chunk.iter().enumerate() {
+            if messages[i].is_none() {
+                continue;
+            }
+            for sig in &s.found.envelope.signatures {
+                let Some(bytes) = BASE64.decode(&sig.sig).ok().and_then(|b| <[u8; 64]>::try_from(b).ok()) else {
+                    continue;
+                };
+                for (k, key) in distinct.iter().enumerate() {
+                    if sig.keyid.is_empty() || sig.keyid == key.id.as_str() {
+                        candidates.push((i, k, bytes));
+                    }
+                }
+            }
+        }
+        let message = |i: usize| messages[i].as_deref().unwrap_or_default();
+        let items: Vec<BatchItem<'_>> = candidates
+            .iter()
+            .map(|&(i, k, signature)| BatchItem { message: message(i), signature, key: &distinct[k].key })
+            .collect();
+        let all_good = verify_batch(&items);
+        let mut valid: Vec<Vec<usize>> = vec![Vec::new(); chunk.len()];
+        for &(i, k, signature) in &candidates {
+            if all_good || distinct[k].key.verify(message(i), &signature) {
+                valid[i].push(k);
+            }
+        }
+        for (s, mut ks) in chunk.iter_mut().zip(valid) {
+            ks.sort_unstable();
+            ks.dedup();
+            s.signed_by = ks.into_iter().map(|k| distinct[k].id.clone()).collect();
+        }
+    });
 }
 
 /// A statement record (formats.md section 19).
@@ -352,11 +432,10 @@ pub fn releases(shown: &[Shown]) -> Vec<Release> {
     out
 }
 
-/// What glassbox thinks of a statement's signature: the trusted key of the role that signed it.
-pub fn signer<'k>(envelope: &Envelope, keys: &'k [TrustedKey]) -> Option<&'k TrustedKey> {
-    let public: Vec<_> = keys.iter().map(|k| k.key.clone()).collect();
-    let ids = envelope.verified_by(&public).ok()?;
-    keys.iter().find(|k| ids.contains(&k.id))
+/// What glassbox thinks of a statement's signature: the trusted key of the role that signed it
+/// (the first of `keys`, a role's keys, that [`Shown::signed_by`] names).
+pub fn signer<'k>(shown: &Shown, keys: &'k [TrustedKey]) -> Option<&'k TrustedKey> {
+    keys.iter().find(|k| shown.signed_by.contains(&k.id))
 }
 
 /// A trusted signer as its row's signer cell prints it (verify.js writes the same text from the
@@ -374,12 +453,12 @@ pub fn key_name(path: &str) -> String {
 }
 
 /// The signer as a row prints it.
-pub fn describe_signer(envelope: &Envelope, keys: &[TrustedKey], role: &str) -> String {
-    match signer(envelope, keys) {
+pub fn describe_signer(shown: &Shown, keys: &[TrustedKey], role: &str) -> String {
+    match signer(shown, keys) {
         Some(k) => trusted_signer(k, role),
         None => {
             let named: Vec<String> =
-                envelope.signatures.iter().map(|s| s.keyid.chars().take(16).collect::<String>()).collect();
+                shown.found.envelope.signatures.iter().map(|s| s.keyid.chars().take(16).collect::<String>()).collect();
             format!("NOT signed by a key the policy trusts as {role} (key ids named: {})", named.join(", "))
         }
     }

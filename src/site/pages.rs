@@ -125,10 +125,9 @@ fn rebuilder_count(cx: &ReleaseContext<'_>, r: &Release) -> String {
     if keys.is_empty() {
         return String::new();
     }
-    let public: Vec<_> = keys.iter().map(|k| k.key.clone()).collect();
     let mut have = std::collections::BTreeSet::new();
     for &n in &r.verdicts {
-        have.extend(cx.shown[n].found.envelope.verified_by(&public).unwrap_or_default());
+        have.extend(cx.shown[n].signed_by.iter().filter(|id| keys.iter().any(|k| k.id == **id)));
     }
     let missing: Vec<String> = keys
         .iter()
@@ -213,7 +212,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
                 td_claim_code(&s.payload, &fields[0]),
                 td_claim_code(&s.payload, &fields[1]),
                 td_claim(&s.payload, &fields[2]),
-                td_signer(&describe_signer(&s.found.envelope, &policy.builders, "builder")),
+                td_signer(&describe_signer(s, &policy.builders, "builder")),
                 td_envelope(&format!("../{}", envelope_url(&s.found.digest))),
             ],
         ));
@@ -251,7 +250,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
         rows.push(statement_row(
             &row_id(&s.found.digest),
             &[
-                td_signer(&describe_signer(&s.found.envelope, &policy.rebuilds.keys, "rebuilder")),
+                td_signer(&describe_signer(s, &policy.rebuilds.keys, "rebuilder")),
                 td_claim_result(&s.payload, &paths[0]),
                 td_claim(&s.payload, &paths[1]),
                 log_index(s),
@@ -295,7 +294,7 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
         rows.push(statement_row(
             &row_id(&s.found.digest),
             &[
-                td_signer(&describe_signer(&s.found.envelope, &policy.reviews.keys, "reviewer")),
+                td_signer(&describe_signer(s, &policy.reviews.keys, "reviewer")),
                 td_claim(&s.payload, paths[0]),
                 td_claim_scope(&s.payload, paths[1]),
                 td_claim_code(&s.payload, paths[2]),

@@ -118,12 +118,11 @@ fn heading(key: &TrustedKey) -> String {
 /// The verdicts are those of the release pages, whose statements the site already counts.
 pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
     let keys = &cx.policy.rebuilds.keys;
-    let public: Vec<_> = keys.iter().map(|k| k.key.clone()).collect();
-    // Which rebuilder keys verify on each verdict, computed once: a verdict may be on several
-    // releases. A payload that is not base64 verifies for no key.
+    // Which rebuilder keys verify on each verdict (checked once for the site: `signed_by`).
     let mut signers = BTreeMap::new();
     for n in releases.iter().flat_map(|r| &r.verdicts) {
-        signers.entry(*n).or_insert_with(|| cx.shown[*n].found.envelope.verified_by(&public).unwrap_or_default());
+        let ids = cx.shown[*n].signed_by.iter().filter(|id| keys.iter().any(|k| k.id == **id)).cloned().collect();
+        signers.entry(*n).or_insert_with(|| ids);
     }
     let mut records = Vec::new();
     let mut recorded = BTreeSet::new();

@@ -53,7 +53,7 @@ pub(super) struct Releases {
 }
 
 /// Renders the releases of `decoded` (the audit's decoded custody statements, in log order).
-pub(super) fn render(log: &mut Log, decoded: &[Custody], samples: &SamplesPolicy) -> Result<Releases> {
+pub(super) fn render(log: &Log, decoded: &[Custody], samples: &SamplesPolicy) -> Result<Releases> {
     let mut requests: HashMap<Sha256Digest, &Logged<Request>> = HashMap::new();
     let mut decisions: HashMap<Sha256Digest, &Logged<Decision>> = HashMap::new();
     for c in decoded {
@@ -147,7 +147,7 @@ impl Releases {
 /// One release's block: its request and the approvals it lists.
 #[allow(clippy::too_many_arguments)]
 fn detail(
-    log: &mut Log,
+    log: &Log,
     release: &Logged<Release>,
     release_row: &str,
     anchor: &str,
@@ -309,7 +309,7 @@ fn approver_role<'p>(d: &Logged<Decision>, samples: &'p SamplesPolicy) -> (Strin
 }
 
 /// A release's record for the receipt box's lookup shard.
-pub(super) fn lookup_record(log: &mut Log, c: &Custody, samples: &SamplesPolicy) -> Result<Record> {
+pub(super) fn lookup_record(log: &Log, c: &Custody, samples: &SamplesPolicy) -> Result<Record> {
     let keys: Vec<&TrustedKey> = samples.gateways.iter().collect();
     Ok(custody_record(log, c, ("gateway", &keys), &LOOKUP_RELEASE_CLAIMS, true)?.0)
 }

@@ -7,7 +7,11 @@
 //! entry's signature. Then the site regenerated in place after the
 //! log grew by 1,000 entries (`site_log::ensure_grown`, a cached copy of the fixture) against a
 //! full generation of the grown log into an empty directory (target: at most 0.2), the two
-//! trees compared byte for byte. Then the bytes a browser downloads to verify one release page of
+//! trees compared byte for byte. Every generation writes into a directory no earlier run used,
+//! and all of them are removed only after the last timing: on ext4 without a journal (as on the
+//! CI machines), creating a file scans past every inode freed in the last minute, so a run
+//! right after `rm -rf` of the previous run's 6,800 files spends seconds in the kernel on the
+//! bench's own deletion. Then the bytes a browser downloads to verify one release page of
 //! that site (target: under 200 KB), measured by the browser tests' driver
 //! (`tests/browser/visit.mjs`: Debian's Chromium through playwright-core, the site served with
 //! the log beside it by a loopback server that counts the bytes it sends); without Chromium or
@@ -41,7 +45,15 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
         "site: glassbox site vs glassbox log audit on a log of {} entries ({} releases of 4 statements, the rest custody intake batches), best of {RUNS}",
         fixture.entries, fixture.releases
     );
-    let out = bench_dir.join(format!("out-{}", fixture.entries));
+    // Output directories of this run (see the module comment); a previous run's are gone first.
+    let runs = bench_dir.join("runs");
+    remove_dir(&runs)?;
+    let mut fresh_dirs = 0;
+    let mut fresh_dir = |label: &str| {
+        fresh_dirs += 1;
+        runs.join(format!("{label}-{fresh_dirs}"))
+    };
+    let mut out = fresh_dir("out");
 
     let mut audit = Duration::MAX;
     for _ in 0..RUNS {
@@ -76,7 +88,7 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
     let mut site = Duration::MAX;
     let mut summary = Value::Null;
     for _ in 0..RUNS {
-        remove_dir(&out)?;
+        out = fresh_dir(&format!("out-{}", fixture.entries));
         let (s, elapsed) = generate(glassbox, &fixture, &out)?;
         site = site.min(elapsed);
         summary = s;
@@ -108,17 +120,17 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
     // GROWTH entries, against a full generation of the grown log into an empty directory; the
     // two trees must be identical.
     let grown = site_log::ensure_grown(&bench_dir, &fixture, GROWTH)?;
-    let fresh = bench_dir.join(format!("out-{}-fresh", grown.entries));
+    let mut fresh = out.clone();
     let mut full = Duration::MAX;
     for _ in 0..RUNS {
-        remove_dir(&fresh)?;
+        fresh = fresh_dir(&format!("out-{}-fresh", grown.entries));
         full = full.min(generate(glassbox, &grown, &fresh)?.1);
     }
-    let in_place = bench_dir.join(format!("out-{}-regenerated", grown.entries));
+    let mut in_place = out.clone();
     let mut regenerate = Duration::MAX;
     let mut regenerated = Value::Null;
     for _ in 0..RUNS {
-        remove_dir(&in_place)?;
+        in_place = fresh_dir(&format!("out-{}-regenerated", grown.entries));
         generate(glassbox, &fixture, &in_place)?;
         let (s, elapsed) = generate(glassbox, &grown, &in_place)?;
         regenerate = regenerate.min(elapsed);
@@ -169,6 +181,7 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
         }
         Measured::Not(why) => println!("  bytes a browser downloads to verify one release page: not measured ({why})"),
     }
+    remove_dir(&runs)?;
     Ok(ratios)
 }
 
