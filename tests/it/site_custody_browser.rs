@@ -218,3 +218,37 @@ fn detached_details_another_key_a_request_posing_as_a_release_and_a_bad_link_fai
     assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
     assert!(seen["rows"].as_array().unwrap().iter().all(|r| r["state"] == "verified"), "{seen:#}");
 }
+
+/// The custody rows' columns are verify.js's, not the page's: the approvals count shown in
+/// another form (as text, which reads "none" for a list) fails the release's row; so does a copy
+/// of the request's row, unmarked, in the releases table (authentic, but under another table's
+/// headers).
+#[test]
+fn a_cell_in_another_form_or_a_row_under_another_tables_headers_fails() {
+    let Some(site) = site() else { return };
+    let page = "custody.html";
+
+    let copy = served_copy(site);
+    let path = copy.path().join(page);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let start = html.find("<td data-claim=\"predicate.approvals\"").unwrap();
+    let end = start + html[start..].find("</td>").unwrap() + "</td>".len();
+    assert_eq!(html[..start].matches("<tr data-statement=").count(), 1, "the release's row");
+    let other = "<td data-claim=\"predicate.approvals\">none</td>";
+    std::fs::write(&path, format!("{}{other}{}", &html[..start], &html[end..])).unwrap();
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, 0, "the page shows other fields than a release row has");
+
+    let copy = served_copy(site);
+    let path = copy.path().join(page);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let part = html.find("data-part=\"request\"").unwrap();
+    let start = html[..part].rfind("<tr ").unwrap();
+    let end = part + html[part..].find("</tr>").unwrap() + "</tr>".len();
+    let unmarked = html[start..end].replace(" data-part=\"request\"", "");
+    let after_release = html.find("<tr data-statement=").unwrap();
+    let at = after_release + html[after_release..].find("</tr>").unwrap() + "</tr>".len();
+    std::fs::write(&path, format!("{}{unmarked}{}", &html[..at], &html[at..])).unwrap();
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, 1, "the request row is in a table of other columns");
+}

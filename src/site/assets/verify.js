@@ -712,9 +712,72 @@ function checkCell(cell, record, verified) {
   return "a cell shows something the browser cannot check and does not say so";
 }
 
+// The custody page's rows (src/site/custody/releases.rs): for each custody predicate type, the
+// headers of the one table its rows may sit in and what each cell shows (a claim's path and
+// format, the log index, the signer, the envelope link), in order, then the status cell. The
+// page cannot choose another field of a statement, another form, or another table's headers.
+const CUSTODY_ROWS = {
+  "https://glassbox.dev/sample-release/v1": {
+    name: "release",
+    headers: ["log index", "request", "break-glass", "approvals", "destination", "recipient", "released at", "gateway key", "raw", "checked in this browser"],
+    cells: [
+      "log-index",
+      "claim predicate.request",
+      "claim predicate.breakGlass yes-no",
+      "claim predicate.approvals count",
+      "claim predicate.destination",
+      "claim predicate.recipient",
+      "claim predicate.releasedAt",
+      "signer",
+      "envelope",
+    ],
+  },
+  "https://glassbox.dev/sample-request/v1": {
+    name: "request",
+    headers: ["log index", "reason", "requester's role", "requester's country", "destination", "requested at", "break-glass", "requester key", "raw", "checked in this browser"],
+    cells: [
+      "log-index",
+      "claim predicate.reason",
+      "claim predicate.requester.role",
+      "claim predicate.requester.country",
+      "claim predicate.destination",
+      "claim predicate.requestedAt",
+      "claim predicate.breakGlass yes-no",
+      "signer",
+      "envelope",
+    ],
+  },
+  "https://glassbox.dev/sample-decision/v1": {
+    name: "approval",
+    headers: ["log index", "decision", "decided at", "approver key and group", "raw", "checked in this browser"],
+    cells: ["log-index", "claim predicate.decision", "claim predicate.decidedAt", "signer", "envelope"],
+  },
+};
+
+// What a cell shows, as CUSTODY_ROWS names it (checkCell's order: a claim first).
+function cellKind(cell) {
+  if (cell.hasAttribute("data-claim")) return `claim ${cell.dataset.claim}${cell.dataset.format ? ` ${cell.dataset.format}` : ""}`;
+  for (const kind of ["log-index", "signer", "envelope"]) if (cell.hasAttribute(`data-${kind}`)) return kind;
+  return "a cell nothing checks";
+}
+
+// Why a custody row does not have its type's columns, or sits under another table's headers.
+function checkColumns(tr, schema) {
+  const cells = Array.from(tr.cells);
+  const status = cells.pop();
+  if (!status || !status.classList.contains("gb-status")) return `the ${schema.name} row does not end in its status cell`;
+  const kinds = cells.map(cellKind);
+  if (!deepEqual(kinds, schema.cells)) return `the page shows other fields than a ${schema.name} row has (${kinds.join(", ")})`;
+  const table = tr.closest("table");
+  const headers = table ? Array.from(table.querySelectorAll(":scope > thead th"), (th) => th.textContent) : [];
+  if (!deepEqual(headers, schema.headers)) return `the ${schema.name} row is in a table of other columns (${headers.join(", ")})`;
+  return null;
+}
+
 // Checks every row showing `record` against its verified statement: each row's own verdict,
 // null when it shows only what the statement says.
 function checkRows(rows, record, verified) {
+  const schema = Object.hasOwn(CUSTODY_ROWS, verified.statement.predicateType) ? CUSTODY_ROWS[verified.statement.predicateType] : null;
   const shownPaths = new Set();
   for (const tr of rows) for (const cell of tr.querySelectorAll("td[data-claim]")) shownPaths.add(cell.dataset.claim);
   // Every claim in the page's data is shown in a checked cell: a claimed cell turned into an
@@ -722,6 +785,8 @@ function checkRows(rows, record, verified) {
   const hidden = (record.claims || []).find((c) => !shownPaths.has(c.path));
   if (hidden) return rows.map(() => `the page claims ${hidden.path} but shows it in no checked cell`);
   return rows.map((tr) => {
+    const columns = schema && checkColumns(tr, schema);
+    if (columns) return columns;
     for (const cell of tr.cells) {
       if (cell.classList.contains("gb-status") || cell.classList.contains("gb-unverified")) continue;
       const why = checkCell(cell, record, verified);
@@ -798,8 +863,13 @@ function checkReleaseDetails(results) {
       }
     }
   }
-  for (const tr of document.querySelectorAll("tr[data-part]")) {
-    if (tr.dataset.state === STATE_OK && !linked.has(tr)) {
+  // Default-deny by what the row is, whatever the page marks it as: every verified request or
+  // decision (and every row marked as one) must have been linked to its release above.
+  for (const tr of document.querySelectorAll("tr[data-statement]")) {
+    const result = results.get(tr.dataset.statement);
+    const type = result && result.ok ? result.statement.predicateType : null;
+    const part = tr.hasAttribute("data-part") || type === SAMPLE_REQUEST || type === SAMPLE_DECISION;
+    if (part && tr.dataset.state === STATE_OK && !linked.has(tr)) {
       setStatus(tr, STATE_FAILED, "it is not shown under a verified release that names it");
     }
   }
@@ -807,6 +877,7 @@ function checkReleaseDetails(results) {
 
 const SAMPLE_RELEASE = "https://glassbox.dev/sample-release/v1";
 const SAMPLE_REQUEST = "https://glassbox.dev/sample-request/v1";
+const SAMPLE_DECISION = "https://glassbox.dev/sample-decision/v1";
 
 // ---------------------------------------------------------------------------------------------
 // The page
