@@ -222,9 +222,9 @@ fn detached_details_another_key_a_request_posing_as_a_release_and_a_bad_link_fai
 /// The custody rows' columns are verify.js's, not the page's: the approvals count shown in
 /// another form (as text, which reads "none" for a list) fails the release's row; so does a copy
 /// of the request's row, unmarked, in the releases table (authentic, but under another table's
-/// headers).
+/// headers), and a row the host added that names no record.
 #[test]
-fn a_cell_in_another_form_or_a_row_under_another_tables_headers_fails() {
+fn a_cell_in_another_form_a_row_under_another_tables_headers_or_a_row_without_a_record_fails() {
     let Some(site) = site() else { return };
     let page = "custody.html";
 
@@ -251,4 +251,13 @@ fn a_cell_in_another_form_or_a_row_under_another_tables_headers_fails() {
     std::fs::write(&path, format!("{}{unmarked}{}", &html[..at], &html[at..])).unwrap();
     let seen = visit(copy.path(), page, Visit::default());
     assert_only_row_failed(&seen, 1, "the request row is in a table of other columns");
+
+    // A row of the host's own, naming no record, with a status cell saying it is authentic.
+    let copy = served_copy(site);
+    let path = copy.path().join(page);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let forged = "<tr data-statement=\"s-forged\"><td>1</td><td class=\"gb-status\">authentic, in the log</td></tr>";
+    std::fs::write(&path, format!("{}{forged}{}", &html[..at], &html[at..])).unwrap();
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, 1, "the page's data has no statement for this row");
 }

@@ -1317,6 +1317,11 @@ async function main() {
       }),
     );
     checkReleaseDetails(results);
+    // A row naming no record of the page's data is not one the generator wrote: whatever its
+    // status cell says, it fails.
+    for (const tr of document.querySelectorAll("tr[data-statement]")) {
+      if (!results.has(tr.dataset.statement)) setStatus(tr, STATE_FAILED, "the page's data has no statement for this row");
+    }
     // The relations may have failed more rows: count the statements with a FAILED row again.
     const failedRows = Array.from(document.querySelectorAll("tr[data-statement]")).filter((tr) => tr.dataset.state === STATE_FAILED);
     progress(statements.length, statements.length, new Set(failedRows.map((tr) => tr.dataset.statement)).size);
