@@ -432,6 +432,13 @@ pub fn releases(shown: &[Shown]) -> Vec<Release> {
     out
 }
 
+impl Shown {
+    /// The ids in [`Shown::signed_by`] of `keys` (one role's keys).
+    pub fn signed_by_one_of(&self, keys: &[TrustedKey]) -> Vec<KeyId> {
+        self.signed_by.iter().filter(|id| keys.iter().any(|k| k.id == **id)).cloned().collect()
+    }
+}
+
 /// What glassbox thinks of a statement's signature: the trusted key of the role that signed it
 /// (the first of `keys`, a role's keys, that [`Shown::signed_by`] names).
 pub fn signer<'k>(shown: &Shown, keys: &'k [TrustedKey]) -> Option<&'k TrustedKey> {

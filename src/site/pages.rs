@@ -127,7 +127,7 @@ fn rebuilder_count(cx: &ReleaseContext<'_>, r: &Release) -> String {
     }
     let mut have = std::collections::BTreeSet::new();
     for &n in &r.verdicts {
-        have.extend(cx.shown[n].signed_by.iter().filter(|id| keys.iter().any(|k| k.id == **id)));
+        have.extend(cx.shown[n].signed_by_one_of(keys));
     }
     let missing: Vec<String> = keys
         .iter()

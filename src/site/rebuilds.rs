@@ -121,8 +121,7 @@ pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
     // Which rebuilder keys verify on each verdict (checked once for the site: `signed_by`).
     let mut signers = BTreeMap::new();
     for n in releases.iter().flat_map(|r| &r.verdicts) {
-        let ids = cx.shown[*n].signed_by.iter().filter(|id| keys.iter().any(|k| k.id == **id)).cloned().collect();
-        signers.entry(*n).or_insert_with(|| ids);
+        signers.entry(*n).or_insert_with(|| cx.shown[*n].signed_by_one_of(keys));
     }
     let mut records = Vec::new();
     let mut recorded = BTreeSet::new();

@@ -712,12 +712,16 @@ function checkCell(cell, record, verified) {
   return "a cell shows something the browser cannot check and does not say so";
 }
 
+const SAMPLE_RELEASE = "https://glassbox.dev/sample-release/v1";
+const SAMPLE_REQUEST = "https://glassbox.dev/sample-request/v1";
+const SAMPLE_DECISION = "https://glassbox.dev/sample-decision/v1";
+
 // The custody page's rows (src/site/custody/releases.rs): for each custody predicate type, the
 // headers of the one table its rows may sit in and what each cell shows (a claim's path and
 // format, the log index, the signer, the envelope link), in order, then the status cell. The
 // page cannot choose another field of a statement, another form, or another table's headers.
 const CUSTODY_ROWS = {
-  "https://glassbox.dev/sample-release/v1": {
+  [SAMPLE_RELEASE]: {
     name: "release",
     headers: ["log index", "request", "break-glass", "approvals", "destination", "recipient", "released at", "gateway key", "raw", "checked in this browser"],
     cells: [
@@ -732,7 +736,7 @@ const CUSTODY_ROWS = {
       "envelope",
     ],
   },
-  "https://glassbox.dev/sample-request/v1": {
+  [SAMPLE_REQUEST]: {
     name: "request",
     headers: ["log index", "reason", "requester's role", "requester's country", "destination", "requested at", "break-glass", "requester key", "raw", "checked in this browser"],
     cells: [
@@ -747,7 +751,7 @@ const CUSTODY_ROWS = {
       "envelope",
     ],
   },
-  "https://glassbox.dev/sample-decision/v1": {
+  [SAMPLE_DECISION]: {
     name: "approval",
     headers: ["log index", "decision", "decided at", "approver key and group", "raw", "checked in this browser"],
     cells: ["log-index", "claim predicate.decision", "claim predicate.decidedAt", "signer", "envelope"],
@@ -875,9 +879,6 @@ function checkReleaseDetails(results) {
   }
 }
 
-const SAMPLE_RELEASE = "https://glassbox.dev/sample-release/v1";
-const SAMPLE_REQUEST = "https://glassbox.dev/sample-request/v1";
-const SAMPLE_DECISION = "https://glassbox.dev/sample-decision/v1";
 
 // ---------------------------------------------------------------------------------------------
 // The page

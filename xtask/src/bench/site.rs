@@ -53,7 +53,7 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
         fresh_dirs += 1;
         runs.join(format!("{label}-{fresh_dirs}"))
     };
-    let mut out = fresh_dir("out");
+    let mut out = runs.clone();
 
     let mut audit = Duration::MAX;
     for _ in 0..RUNS {
