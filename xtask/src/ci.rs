@@ -2,8 +2,8 @@
 //! Installs what the tests need (Python's securesystemslib, check-jsonschema and boto3 in a virtual
 //! environment under `target/`; bubblewrap, diffoscope, age, Chromium, npm and Ceph's RADOS
 //! gateway and nats-server with apt-get when root;
-//! playwright-core with `npm ci` under `target/browser`), then runs formatting, clippy
-//! with warnings denied, and all tests; then checks glassbox's own published attestations (signatures, the
+//! playwright-core with `npm ci` under `target/browser`; on a thread of its own, while formatting
+//! and clippy with warnings denied run), then all tests; then checks glassbox's own published attestations (signatures, the
 //! log, and a rebuild of the latest release from its commit, verified against the policy).
 
 use std::path::{Path, PathBuf};
@@ -24,6 +24,16 @@ fn run_ci() -> Result<()> {
     let avscan = root.join("examples/avscan/Cargo.toml");
     // The example workspace builds into the root target directory so that examples/ stays clean.
     let avscan_target = root.join("target/avscan");
+    // What the tests need is installed (Python packages, apt, npm: mostly waiting on the
+    // network) while the checks below compile on both cores.
+    let installs = {
+        let root = root.clone();
+        std::thread::spawn(move || -> Result<(PathBuf, PathBuf)> {
+            let python = python_venv(&root)?;
+            install_system_tools("ci", &SYSTEM_TOOLS)?;
+            Ok((python, browser_modules(&root)?))
+        })
+    };
 
     sh(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
     sh(cargo().current_dir(root.join("examples/avscan")).args(["fmt", "--all", "--", "--check"]))?;
@@ -48,9 +58,8 @@ fn run_ci() -> Result<()> {
         .args(["test", "--locked", "--manifest-path"])
         .arg(&avscan))?;
 
-    let python = python_venv(&root)?;
-    install_system_tools("ci", &SYSTEM_TOOLS)?;
-    let node_modules = browser_modules(&root)?;
+    let (python, node_modules) =
+        installs.join().map_err(|_| anyhow::anyhow!("the thread installing the tests' tools panicked"))??;
     sh(cargo()
         .current_dir(&root)
         .env("GLASSBOX_TEST_PYTHON", &python)
