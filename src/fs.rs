@@ -29,15 +29,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 /// temporary files are removed. The parent directories must exist. A batch of at most
 /// `FSYNC_EACH_UP_TO` files is synced file by file instead.
 pub fn write_batch(files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<()> {
-    let mut staged = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
-        let dir = parent_dir(path);
-        let mut tmp = tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)?;
-        tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at(tmp.path())?;
-        tmp.write_all(bytes).at(tmp.path())?;
-        // Closed now (a batch may be larger than the open-file limit); removed if dropped.
-        staged.push((tmp.into_temp_path(), path));
-    }
+    use rayon::prelude::*;
+    // Written on all cores: most of the time is the kernel's, creating and filling the files.
+    let staged: Vec<(tempfile::TempPath, &std::path::PathBuf)> = files
+        .par_iter()
+        .map(|(path, bytes)| {
+            let dir = parent_dir(path);
+            let mut tmp = tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)?;
+            tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at(tmp.path())?;
+            tmp.write_all(bytes).at(tmp.path())?;
+            // Closed now (a batch may be larger than the open-file limit); removed if dropped.
+            Ok((tmp.into_temp_path(), path))
+        })
+        .collect::<Result<_>>()?;
     let Some((_, first)) = staged.first() else { return Ok(()) };
     if staged.len() <= FSYNC_EACH_UP_TO {
         // A few files (a site regenerated after an append): their own fsyncs are cheaper than

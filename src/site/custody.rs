@@ -222,9 +222,13 @@ pub fn render(chrome: &Chrome, log: &Log, report: &Report, samples: &SamplesPoli
     for r in &intakes {
         shards.entry(r.log_index.unwrap_or_default() / INTAKE_SHARD).or_default().push(r);
     }
-    for (n, shard) in shards {
-        files.insert(format!("custody/intakes/{n}.json"), json_bytes(&shard));
-    }
+    // 45 MB of JSON at 100,000 entries: serialised on all cores.
+    let shards: Vec<(u64, Vec<&Record>)> = shards.into_iter().collect();
+    let shards: Vec<(String, Vec<u8>)> = {
+        use rayon::prelude::*;
+        shards.par_iter().map(|(n, shard)| (format!("custody/intakes/{n}.json"), json_bytes(shard))).collect()
+    };
+    files.extend(shards);
     let count = shown.records.len() + intakes.len() + lookup.values().map(|(a, b)| a.len() + b.len()).sum::<usize>();
     // Every shard exists (possibly `{}`), so a missing file is never an answer.
     for byte in 0..=255u8 {

@@ -98,10 +98,6 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     };
     let placement = layout::check(&request.log_url, &request.out, &lp.vkey, &shown)?;
     let collected = crate::policy::evidence::collect(&request.attestations)?;
-    let signing_keys: Vec<_> =
-        policy.builders.iter().chain(&policy.rebuilds.keys).chain(&policy.reviews.keys).cloned().collect();
-    let shown = model::statements(&collected, &log, &signing_keys)?;
-    let releases = model::releases(&shown);
     let has_custody = policy.samples.is_some()
         && log.entries.iter().any(|e| crate::custody::statements::is_custody_type(&e.predicate_type));
     let chrome = html::Chrome {
@@ -113,13 +109,77 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         witnesses: lp.witnesses.iter().map(|w| json!({"name": w.name, "vkey": w.to_string()})).collect(),
         custody: has_custody,
     };
+    // The releases' pages and the custody pages depend on nothing of each other: made side by
+    // side, so that what one does on one core (the verdicts, the custody replay) overlaps the
+    // other's work.
+    let (made, custody) = rayon::join(
+        || release_files(request, &policy, &log, collected, &chrome),
+        || match (has_custody, policy.samples.as_ref()) {
+            (true, Some(samples)) => custody_files(&policy, &log, &raw, &chrome, samples).map(Some),
+            _ => Ok(None),
+        },
+    );
+    let ReleaseFiles { mut files, releases, verdicts, mut statement_count } = made?;
+    let mut custody_entries = 0;
+    if let Some((entries, c)) = custody? {
+        custody_entries = entries;
+        statement_count += c.records;
+        files.extend(c.files);
+    }
+    let custody_page = files.contains_key("custody.html");
 
+    let key_files: Vec<String> = policy.key_files.keys().cloned().collect();
+    files.insert("index.html".into(), pages::index(&chrome, &log, &releases, &verdicts, custody_page).into_bytes());
+    files.insert("site.json".into(), site_json(&log, &releases, &verdicts, &key_files));
+    files.insert("site.css".into(), SITE_CSS.as_bytes().to_vec());
+    files.insert("verify.js".into(), VERIFY_JS.as_bytes().to_vec());
+    files.insert("noble-ed25519.js".into(), NOBLE_ED25519_JS.as_bytes().to_vec());
+    files.insert("noble-ed25519.LICENSE".into(), NOBLE_ED25519_LICENSE.as_bytes().to_vec());
+    let written = output::write_site(&request.out, &files)?;
+    let summary = SiteSummary {
+        out: request.out.clone(),
+        log_size: log.verified.size,
+        releases: releases.len(),
+        statements: statement_count,
+        custody_entries,
+        files: written.written + written.unchanged,
+        files_written: written.written,
+        files_removed: written.removed,
+        log: placement,
+    };
+    // Freeing the log and the pages (hundreds of thousands of buffers) takes a tenth of a run:
+    // done on another thread, so that the caller has the summary (and a CLI exits) without
+    // waiting for it.
+    std::thread::spawn(move || drop((files, log, raw)));
+    Ok(summary)
+}
+
+/// The releases' part of the site: a page per release (with its verdicts under the policy, as
+/// `glassbox verify` gives them), mismatch reports, the rebuilds page, and the envelopes shown.
+struct ReleaseFiles {
+    files: BTreeMap<String, Vec<u8>>,
+    releases: Vec<model::Release>,
+    verdicts: Vec<pages::Verdicts>,
+    statement_count: usize,
+}
+
+fn release_files(
+    request: &SiteRequest,
+    policy: &Policy,
+    log: &model::Log,
+    collected: crate::policy::evidence::Collected,
+    chrome: &html::Chrome,
+) -> Result<ReleaseFiles> {
+    let signing_keys: Vec<_> =
+        policy.builders.iter().chain(&policy.rebuilds.keys).chain(&policy.reviews.keys).cloned().collect();
+    let shown = model::statements(&collected, log, &signing_keys)?;
+    let releases = model::releases(&shown);
     // Verdicts as `glassbox verify` gives them, for each provenance's bundle (the statements
     // and the log read once for all). A policy without builders gives none.
     let cx = match policy.builders.is_empty() {
         true => None,
         false => Some(Context::of_authenticated(
-            &policy,
+            policy,
             collected,
             &request.log,
             &log.verified,
@@ -139,7 +199,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
                 .find(|d| d.name.as_deref().is_some_and(|n| n.ends_with(".tar.gz")) && d.sha256().is_some());
             vs.push(match (bundle.and_then(|d| Some((d.name.clone()?, d.sha256()?))), &cx) {
                 (Some((name, sha)), Some(cx)) => {
-                    verify_in(cx, Path::new(&name), sha, &policy).map_err(|e| e.to_string())
+                    verify_in(cx, Path::new(&name), sha, policy).map_err(|e| e.to_string())
                 }
                 (None, _) => Err("the provenance names no bundle with a sha256".into()),
                 (_, None) => Err("the policy has no [builders] section".into()),
@@ -166,7 +226,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         }
     }
     let mut shown_digests = std::collections::BTreeSet::new();
-    let cx = pages::ReleaseContext { chrome: &chrome, log: &log, policy: &policy, shown: &shown, reports: &reports };
+    let cx = pages::ReleaseContext { chrome, log, policy, shown: &shown, reports: &reports };
     let mut statement_count = 0;
     // The pages are independent of each other: rendered on all cores (each checks the
     // signatures of what it shows).
@@ -195,39 +255,24 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         files.insert(model::envelope_url(&shown[n].found.digest), shown[n].line.clone());
     }
 
-    // Custody, when the policy governs samples and the log holds some.
-    let mut custody_entries = 0;
-    if let (true, Some(samples)) = (has_custody, policy.samples.as_ref()) {
-        let report = custody_report(&policy, &log, &raw)?;
-        custody_entries = report.custody_entries as usize;
-        let c = custody::render(&chrome, &log, &report, samples)?;
-        for (index, digest) in c.envelopes {
-            files.insert(model::envelope_url(&digest), log.envelope_line(index)?);
-        }
-        statement_count += c.records;
-        files.extend(c.files);
-    }
-    let custody_page = files.contains_key("custody.html");
+    Ok(ReleaseFiles { files, releases, verdicts, statement_count })
+}
 
-    let key_files: Vec<String> = policy.key_files.keys().cloned().collect();
-    files.insert("index.html".into(), pages::index(&chrome, &log, &releases, &verdicts, custody_page).into_bytes());
-    files.insert("site.json".into(), site_json(&log, &releases, &verdicts, &key_files));
-    files.insert("site.css".into(), SITE_CSS.as_bytes().to_vec());
-    files.insert("verify.js".into(), VERIFY_JS.as_bytes().to_vec());
-    files.insert("noble-ed25519.js".into(), NOBLE_ED25519_JS.as_bytes().to_vec());
-    files.insert("noble-ed25519.LICENSE".into(), NOBLE_ED25519_LICENSE.as_bytes().to_vec());
-    let written = output::write_site(&request.out, &files)?;
-    Ok(SiteSummary {
-        out: request.out.clone(),
-        log_size: log.verified.size,
-        releases: releases.len(),
-        statements: statement_count,
-        custody_entries,
-        files: written.written + written.unchanged,
-        files_written: written.written,
-        files_removed: written.removed,
-        log: placement,
-    })
+/// The custody pages ([`custody::render`] of the audit as of the checkpoint) and the copies of
+/// the release envelopes they link to, with the number of custody entries.
+fn custody_files(
+    policy: &Policy,
+    log: &model::Log,
+    raw: &[Vec<u8>],
+    chrome: &html::Chrome,
+    samples: &crate::policy::SamplesPolicy,
+) -> Result<(usize, custody::CustodyFiles)> {
+    let report = custody_report(policy, log, raw)?;
+    let mut c = custody::render(chrome, log, &report, samples)?;
+    for (index, digest) in std::mem::take(&mut c.envelopes) {
+        c.files.insert(model::envelope_url(&digest), log.envelope_line(index)?);
+    }
+    Ok((report.custody_entries as usize, c))
 }
 
 /// The custody audit as of the checkpoint: its newest cosignature, else the audit's own rule,
