@@ -412,6 +412,21 @@ mod tests {
     }
 
     #[test]
+    fn verify_js_names_the_predicate_types_as_glassbox_does() {
+        use crate::attest::*;
+        for (name, value) in [
+            ("SLSA_PROVENANCE", SLSA_PROVENANCE_V1),
+            ("SLSA_VSA", SLSA_VSA_V1),
+            ("REVIEW", REVIEW_V1),
+            ("SAMPLE_RELEASE", SAMPLE_RELEASE_V1),
+            ("SAMPLE_REQUEST", SAMPLE_REQUEST_V1),
+            ("SAMPLE_DECISION", SAMPLE_DECISION_V1),
+        ] {
+            assert!(VERIFY_JS.contains(&format!("const {name} = \"{value}\";")), "{name}");
+        }
+    }
+
+    #[test]
     fn log_urls() {
         for ok in ["log/", "../log/", "https://log.example/glassbox/", "http://127.0.0.1:8080/log/"] {
             assert!(check_log_url(ok).is_ok(), "{ok}");

@@ -43,6 +43,7 @@ mod site_browser;
 mod site_custody_browser;
 mod site_layout;
 mod site_regenerate;
+mod site_release_rows;
 mod site_service;
 mod subject_index;
 mod support;

@@ -716,72 +716,165 @@ const SAMPLE_RELEASE = "https://glassbox.dev/sample-release/v1";
 const SAMPLE_REQUEST = "https://glassbox.dev/sample-request/v1";
 const SAMPLE_DECISION = "https://glassbox.dev/sample-decision/v1";
 
-// The custody page's rows (src/site/custody/releases.rs): for each custody predicate type, the
-// headers of the one table its rows may sit in and what each cell shows (a claim's path and
-// format, the log index, the signer, the envelope link), in order, then the status cell. The
-// page cannot choose another field of a statement, another form, or another table's headers.
-const CUSTODY_ROWS = {
+// The forms a statement's row may take, by the verified statement's predicate type: for each
+// form, the headers of the table it sits in (none for the rebuilds page's one-row tables) and
+// what each cell shows (a claim's path and format, the log index, the signer, the envelope
+// link, a cell marked unchecked), in order, then the status cell. `#` in a claim's path is a
+// list index, the same one throughout the row. The page cannot choose another field of a
+// statement, another form, or another table's headers. The release pages are
+// src/site/pages.rs, the rebuilds page src/site/rebuilds.rs, the custody page
+// src/site/custody/releases.rs.
+const SLSA_PROVENANCE = "https://slsa.dev/provenance/v1";
+const SLSA_VSA = "https://slsa.dev/verification_summary/v1";
+const REVIEW = "https://glassbox.dev/review/v1";
+const BUILD_PARAMETERS = "predicate.buildDefinition.externalParameters";
+const RESULT = "claim predicate.verificationResult";
+// A rebuilds page cell: the result, what the release page says of a mismatch (a link to its
+// report, marked unchecked, or the signed report digest), the log index, the key of its
+// column, the envelope, and a link to the release page when the key made more verdicts.
+const REBUILDS_CELLS = [[], ["unchecked"], ["claim predicate.reproduction.differences.digest.sha256"]].flatMap(
+  (mismatch) => [[], ["unchecked"]].map((more) => [RESULT, ...mismatch, "log-index", "signer", "envelope", ...more]),
+);
+const ROW_FORMS = {
+  [SLSA_PROVENANCE]: {
+    name: "provenance",
+    forms: [
+      { headers: ["name", "sha256", "checked in this browser"], cells: ["claim subject.#.name", "claim subject.#.digest.sha256"] },
+      {
+        headers: ["log index", "source digest", "git commit", "target", "builder key", "raw", "checked in this browser"],
+        cells: [
+          "log-index",
+          `claim ${BUILD_PARAMETERS}.source.digest.sha256`,
+          `claim ${BUILD_PARAMETERS}.source.digest.gitCommit`,
+          `claim ${BUILD_PARAMETERS}.target`,
+          "signer",
+          "envelope",
+        ],
+      },
+    ],
+  },
+  [SLSA_VSA]: {
+    name: "rebuild verdict",
+    forms: [
+      {
+        headers: ["rebuilder key", "result", "rebuilt at", "log index", "report (not checked)", "raw", "checked in this browser"],
+        cells: ["signer", RESULT, "claim predicate.timeVerified", "log-index", "unchecked", "envelope"],
+      },
+      ...REBUILDS_CELLS.map((cells) => ({ headers: [], cells })),
+    ],
+  },
+  [REVIEW]: {
+    name: "review",
+    forms: [
+      {
+        headers: ["reviewer key", "criteria", "scope", "source", "findings", "log index", "raw", "checked in this browser"],
+        cells: [
+          "signer",
+          "claim predicate.criteria",
+          "claim predicate.scope scope",
+          "claim subject.0.digest.sha256",
+          "claim predicate.findings findings",
+          "log-index",
+          "envelope",
+        ],
+      },
+    ],
+  },
   [SAMPLE_RELEASE]: {
     name: "release",
-    headers: ["log index", "request", "break-glass", "approvals", "destination", "recipient", "released at", "gateway key", "raw", "checked in this browser"],
-    cells: [
-      "log-index",
-      "claim predicate.request",
-      "claim predicate.breakGlass yes-no",
-      "claim predicate.approvals count",
-      "claim predicate.destination",
-      "claim predicate.recipient",
-      "claim predicate.releasedAt",
-      "signer",
-      "envelope",
+    forms: [
+      {
+        headers: ["log index", "request", "break-glass", "approvals", "destination", "recipient", "released at", "gateway key", "raw", "checked in this browser"],
+        cells: [
+          "log-index",
+          "claim predicate.request",
+          "claim predicate.breakGlass yes-no",
+          "claim predicate.approvals count",
+          "claim predicate.destination",
+          "claim predicate.recipient",
+          "claim predicate.releasedAt",
+          "signer",
+          "envelope",
+        ],
+      },
     ],
   },
   [SAMPLE_REQUEST]: {
     name: "request",
-    headers: ["log index", "reason", "requester's role", "requester's country", "destination", "requested at", "break-glass", "requester key", "raw", "checked in this browser"],
-    cells: [
-      "log-index",
-      "claim predicate.reason",
-      "claim predicate.requester.role",
-      "claim predicate.requester.country",
-      "claim predicate.destination",
-      "claim predicate.requestedAt",
-      "claim predicate.breakGlass yes-no",
-      "signer",
-      "envelope",
+    forms: [
+      {
+        headers: ["log index", "reason", "requester's role", "requester's country", "destination", "requested at", "break-glass", "requester key", "raw", "checked in this browser"],
+        cells: [
+          "log-index",
+          "claim predicate.reason",
+          "claim predicate.requester.role",
+          "claim predicate.requester.country",
+          "claim predicate.destination",
+          "claim predicate.requestedAt",
+          "claim predicate.breakGlass yes-no",
+          "signer",
+          "envelope",
+        ],
+      },
     ],
   },
   [SAMPLE_DECISION]: {
     name: "approval",
-    headers: ["log index", "decision", "decided at", "approver key and group", "raw", "checked in this browser"],
-    cells: ["log-index", "claim predicate.decision", "claim predicate.decidedAt", "signer", "envelope"],
+    forms: [
+      {
+        headers: ["log index", "decision", "decided at", "approver key and group", "raw", "checked in this browser"],
+        cells: ["log-index", "claim predicate.decision", "claim predicate.decidedAt", "signer", "envelope"],
+      },
+    ],
   },
 };
 
-// What a cell shows, as CUSTODY_ROWS names it (checkCell's order: a claim first).
+// What a cell shows, as ROW_FORMS names it. A cell marked unchecked is that, whatever else it
+// carries: checkRows does not check it.
 function cellKind(cell) {
+  if (cell.classList.contains("gb-unverified")) return "unchecked";
   if (cell.hasAttribute("data-claim")) return `claim ${cell.dataset.claim}${cell.dataset.format ? ` ${cell.dataset.format}` : ""}`;
   for (const kind of ["log-index", "signer", "envelope"]) if (cell.hasAttribute(`data-${kind}`)) return kind;
   return "a cell nothing checks";
 }
 
-// Why a custody row does not have its type's columns, or sits under another table's headers.
-function checkColumns(tr, schema) {
+// Whether a row's cell kinds are a form's, `#` standing for one list index throughout.
+function sameCells(kinds, cells) {
+  if (kinds.length !== cells.length) return false;
+  let index = null;
+  return cells.every((pattern, n) => {
+    const [head, ...rest] = pattern.split("#");
+    if (rest.length === 0) return kinds[n] === pattern;
+    const tail = rest.join("#");
+    const kind = kinds[n];
+    if (!kind.startsWith(head) || !kind.endsWith(tail) || kind.length <= head.length + tail.length) return false;
+    const digits = kind.slice(head.length, kind.length - tail.length);
+    if (!/^(0|[1-9][0-9]*)$/.test(digits) || (index !== null && digits !== index)) return false;
+    index = digits;
+    return true;
+  });
+}
+
+// Why a row does not have one of its type's forms (cells, then the table's headers), or null.
+function checkColumns(tr, { name, forms }) {
   const cells = Array.from(tr.cells);
   const status = cells.pop();
-  if (!status || !status.classList.contains("gb-status")) return `the ${schema.name} row does not end in its status cell`;
+  if (!status || !status.classList.contains("gb-status")) return `the ${name} row does not end in its status cell`;
   const kinds = cells.map(cellKind);
-  if (!deepEqual(kinds, schema.cells)) return `the page shows other fields than a ${schema.name} row has (${kinds.join(", ")})`;
+  const shaped = forms.filter((f) => sameCells(kinds, f.cells));
+  if (shaped.length === 0) return `the page shows other fields than a ${name} row has (${kinds.join(", ")})`;
   const table = tr.closest("table");
   const headers = table ? Array.from(table.querySelectorAll(":scope > thead th"), (th) => th.textContent) : [];
-  if (!deepEqual(headers, schema.headers)) return `the ${schema.name} row is in a table of other columns (${headers.join(", ")})`;
+  if (!shaped.some((f) => deepEqual(headers, f.headers))) return `the ${name} row is in a table of other columns (${headers.join(", ")})`;
   return null;
 }
 
 // Checks every row showing `record` against its verified statement: each row's own verdict,
 // null when it shows only what the statement says.
 function checkRows(rows, record, verified) {
-  const schema = Object.hasOwn(CUSTODY_ROWS, verified.statement.predicateType) ? CUSTODY_ROWS[verified.statement.predicateType] : null;
+  const type = verified.statement.predicateType;
+  // A statement of another type has no row on any page the generator writes.
+  const rowType = Object.hasOwn(ROW_FORMS, type) ? ROW_FORMS[type] : null;
   const shownPaths = new Set();
   for (const tr of rows) for (const cell of tr.querySelectorAll("td[data-claim]")) shownPaths.add(cell.dataset.claim);
   // Every claim in the page's data is shown in a checked cell: a claimed cell turned into an
@@ -789,7 +882,7 @@ function checkRows(rows, record, verified) {
   const hidden = (record.claims || []).find((c) => !shownPaths.has(c.path));
   if (hidden) return rows.map(() => `the page claims ${hidden.path} but shows it in no checked cell`);
   return rows.map((tr) => {
-    const columns = schema && checkColumns(tr, schema);
+    const columns = rowType ? checkColumns(tr, rowType) : `the page shows a statement of type ${describe(type)}, which no page has`;
     if (columns) return columns;
     for (const cell of tr.cells) {
       if (cell.classList.contains("gb-status") || cell.classList.contains("gb-unverified")) continue;
