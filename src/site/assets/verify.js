@@ -833,7 +833,12 @@ const ROW_FORMS = {
 // carries: checkRows does not check it.
 function cellKind(cell) {
   if (cell.classList.contains("gb-unverified")) return "unchecked";
-  if (cell.hasAttribute("data-claim")) return `claim ${cell.dataset.claim}${cell.dataset.format ? ` ${cell.dataset.format}` : ""}`;
+  if (cell.hasAttribute("data-claim")) {
+    const [claim, format] = [cell.dataset.claim, cell.dataset.format || ""];
+    // A space would let a path pass for a path and a format ("predicate.findings findings").
+    if (/\s/.test(claim) || /\s/.test(format)) return "a cell nothing checks";
+    return `claim ${claim}${format ? ` ${format}` : ""}`;
+  }
   for (const kind of ["log-index", "signer", "envelope"]) if (cell.hasAttribute(`data-${kind}`)) return kind;
   return "a cell nothing checks";
 }
@@ -855,17 +860,54 @@ function sameCells(kinds, cells) {
   });
 }
 
+// Whether a cell shows its text as it is: one column and one row, not hidden, no style or
+// direction of its own, and inside only the elements the generator writes (a link, code, a
+// list of findings), so that what the reader sees is the text verify.js compares.
+const PLAIN_INSIDE = { A: ["href"], CODE: [], UL: ["class"], LI: [] };
+function plainCell(cell) {
+  const own = cell.colSpan === 1 && cell.rowSpan === 1 && !cell.hidden && !cell.hasAttribute("style") && !cell.hasAttribute("dir");
+  return (
+    own &&
+    Array.from(cell.querySelectorAll("*")).every(
+      (el) => Object.hasOwn(PLAIN_INSIDE, el.tagName) && Array.from(el.attributes).every((a) => PLAIN_INSIDE[el.tagName].includes(a.name)),
+    )
+  );
+}
+
+// The headers a row's table shows: the texts of its one `thead`'s one row of plain `th` cells,
+// with no header cell elsewhere in the table; [] for a table with no `thead` and no `th`; null
+// when they cannot be read that plainly (a hidden head, a second head row, a spanning cell).
+function tableHeaders(table) {
+  const heads = Array.from(table.children).filter((el) => el.tagName === "THEAD");
+  if (heads.length === 0) return table.querySelector("th") === null ? [] : null;
+  const head = heads[0];
+  if (heads.length > 1 || table.hidden || head.hidden || head.rows.length !== 1 || head.rows[0].hidden) return null;
+  const cells = Array.from(head.rows[0].cells);
+  if (!cells.every((th) => th.tagName === "TH" && th.children.length === 0 && plainCell(th))) return null;
+  const stray = Array.from(table.querySelectorAll("th")).some((th) => th.closest("table") === table && th.closest("thead") !== head);
+  return stray ? null : cells.map((th) => th.textContent);
+}
+
 // Why a row does not have one of its type's forms (cells, then the table's headers), or null.
+// A form without headers is the rebuilds page's: a one-row table in a rebuilder's column.
 function checkColumns(tr, { name, forms }) {
   const cells = Array.from(tr.cells);
   const status = cells.pop();
-  if (!status || !status.classList.contains("gb-status")) return `the ${name} row does not end in its status cell`;
+  if (!status || status.tagName !== "TD" || !status.classList.contains("gb-status") || tr.querySelectorAll(".gb-status").length !== 1) {
+    return `the ${name} row does not end in its one status cell`;
+  }
+  if (tr.hidden || !cells.every((c) => c.classList.contains("gb-unverified") || plainCell(c))) {
+    return `the ${name} row shows a cell in a way this browser does not compare (hidden, spanning, styled or with other markup)`;
+  }
   const kinds = cells.map(cellKind);
   const shaped = forms.filter((f) => sameCells(kinds, f.cells));
   if (shaped.length === 0) return `the page shows other fields than a ${name} row has (${kinds.join(", ")})`;
   const table = tr.closest("table");
-  const headers = table ? Array.from(table.querySelectorAll(":scope > thead th"), (th) => th.textContent) : [];
-  if (!shaped.some((f) => deepEqual(headers, f.headers))) return `the ${name} row is in a table of other columns (${headers.join(", ")})`;
+  const headers = table && tableHeaders(table);
+  if (!headers) return `the ${name} row is in a table whose headers this browser cannot read plainly`;
+  const rebuildsCell = table.matches("td[data-rebuilder] > table.gb-cell") && table.rows.length === 1;
+  const fits = shaped.some((f) => deepEqual(headers, f.headers) && (f.headers.length > 0 || rebuildsCell));
+  if (!fits) return `the ${name} row is in a table of other columns (${headers.join(", ")})`;
   return null;
 }
 
@@ -990,7 +1032,9 @@ function okText(statement) {
 // cannot).
 function setStatus(tr, state, why, text = AUTHENTIC) {
   tr.dataset.state = state;
-  for (const cell of tr.querySelectorAll("td.gb-status")) {
+  // The row's own last cell only: not a status cell of a row the host nested inside it.
+  const last = tr.cells[tr.cells.length - 1];
+  for (const cell of last && last.classList.contains("gb-status") ? [last] : []) {
     cell.textContent = state === STATE_OK ? text : state === STATE_FAILED ? `FAILED: ${why}` : `not checked: ${why}`;
     cell.classList.remove("gb-ok", "gb-failed", "gb-pending", "gb-unchecked", "gb-says-failed");
     cell.classList.add(state === STATE_OK ? "gb-ok" : state === STATE_FAILED ? "gb-failed" : "gb-unchecked");
