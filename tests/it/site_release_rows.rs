@@ -7,7 +7,19 @@
 
 use serde_json::Value;
 
-use crate::site_browser::{assert_only_row_failed, served_copy, site, visit, Visit};
+use crate::site_browser::{assert_only_row_failed, served_copy, site, visit, Site, Visit};
+
+/// Visits a copy of the site whose avscan release page `edit` rewrote; `edit` also says which of
+/// the page's statement rows must fail, and the visit must fail it alone, saying `why`.
+fn only_edited_row_fails(site: &Site, why: &str, edit: impl FnOnce(&str) -> (String, usize)) {
+    let page = &site.avscan_page;
+    let copy = served_copy(site);
+    let path = copy.path().join(page);
+    let (html, row) = edit(&std::fs::read_to_string(&path).unwrap());
+    std::fs::write(&path, html).unwrap();
+    let seen = visit(copy.path(), page, Visit::default());
+    assert_only_row_failed(&seen, row, why);
+}
 
 /// Where the cell showing the provenance's `source.digest.<field>` starts and ends.
 fn source_cell(html: &str, field: &str) -> (usize, usize) {
@@ -16,38 +28,9 @@ fn source_cell(html: &str, field: &str) -> (usize, usize) {
     (start, start + html[start..].find("</td>").unwrap() + "</td>".len())
 }
 
-#[test]
-fn a_release_page_row_in_another_form_or_under_another_tables_headers_fails() {
-    let Some(site) = site() else { return };
-    let page = &site.avscan_page;
-
-    // The source digest and the git commit swapped: both claims still shown and true.
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let (digest, commit) = (source_cell(&html, "sha256"), source_cell(&html, "gitCommit"));
-    assert_eq!(digest.1, commit.0, "adjacent cells");
-    let row = html[..digest.0].matches("<tr data-statement=").count() - 1;
-    let swapped =
-        format!("{}{}{}{}", &html[..digest.0], &html[commit.0..commit.1], &html[digest.0..digest.1], &html[commit.1..]);
-    std::fs::write(&path, swapped).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
-    assert_only_row_failed(&seen, row, "the page shows other fields than a provenance row has");
-
-    // The provenance row, unchanged, copied to the end of the artifacts table.
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let (start, _) = source_cell(&html, "sha256");
-    let start = html[..start].rfind("<tr ").unwrap();
-    let end = start + html[start..].find("</tr>").unwrap() + "</tr>".len();
-    let artifacts = html.find("<section class=\"gb-artifacts\">").expect("the artifacts section");
-    let at = artifacts + html[artifacts..].find("</tbody>").unwrap();
-    assert!(at < start, "the artifacts table comes before the provenance table");
-    let row = html[..at].matches("<tr data-statement=").count();
-    std::fs::write(&path, format!("{}{}{}", &html[..at], &html[start..end], &html[at..])).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
-    assert_only_row_failed(&seen, row, "the provenance row is in a table of other columns");
+/// The index, among the page's statement rows, of the row holding `at`.
+fn row_at(html: &str, at: usize) -> usize {
+    html[..at].matches("<tr data-statement=").count() - 1
 }
 
 /// Rewrites the page's data block with `edit` applied to its JSON.
@@ -60,9 +43,29 @@ fn edit_data(html: &str, edit: impl FnOnce(&mut Value)) -> String {
     format!("{}{}{}", &html[..start], serde_json::to_string(&data).unwrap(), &html[end..])
 }
 
-/// The index, among the page's statement rows, of the row holding `at`.
-fn row_at(html: &str, at: usize) -> usize {
-    html[..at].matches("<tr data-statement=").count() - 1
+#[test]
+fn a_release_page_row_in_another_form_or_under_another_tables_headers_fails() {
+    let Some(site) = site() else { return };
+
+    // The source digest and the git commit swapped: both claims still shown and true.
+    only_edited_row_fails(site, "the page shows other fields than a provenance row has", |html| {
+        let (digest, commit) = (source_cell(html, "sha256"), source_cell(html, "gitCommit"));
+        assert_eq!(digest.1, commit.0, "adjacent cells");
+        let (before, after) = (&html[..digest.0], &html[commit.1..]);
+        let swapped = format!("{before}{}{}{after}", &html[commit.0..commit.1], &html[digest.0..digest.1]);
+        (swapped, row_at(html, digest.0))
+    });
+
+    // The provenance row, unchanged, copied to the end of the artifacts table.
+    only_edited_row_fails(site, "the provenance row is in a table of other columns", |html| {
+        let start = html[..source_cell(html, "sha256").0].rfind("<tr ").unwrap();
+        let end = start + html[start..].find("</tr>").unwrap() + "</tr>".len();
+        let artifacts = html.find("<section class=\"gb-artifacts\">").expect("the artifacts section");
+        let at = artifacts + html[artifacts..].find("</tbody>").unwrap();
+        assert!(at < start, "the artifacts table comes before the provenance table");
+        let copied = format!("{}{}{}", &html[..at], &html[start..end], &html[at..]);
+        (copied, html[..at].matches("<tr data-statement=").count())
+    });
 }
 
 /// Each of these passed the row's checks before they also looked at how a cell is shown and where
@@ -73,47 +76,35 @@ fn row_at(html: &str, at: usize) -> usize {
 #[test]
 fn a_path_that_carries_a_format_a_hidden_or_spanning_cell_or_a_stray_header_fails() {
     let Some(site) = site() else { return };
-    let page = &site.avscan_page;
 
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let scope = "<td data-claim=\"predicate.scope\" data-format=\"scope\">";
-    let start = html.find(scope).expect("the review's scope cell");
-    let end = start + html[start..].find("</td>").unwrap() + "</td>".len();
-    let row = row_at(&html, start);
-    let html = format!("{}<td data-claim=\"predicate.scope scope\">none</td>{}", &html[..start], &html[end..]);
-    let html = edit_data(&html, |data| {
-        for record in data["statements"].as_array_mut().unwrap() {
-            if let Some(claims) = record["claims"].as_array_mut() {
-                claims.retain(|c| c["path"] != "predicate.scope");
+    only_edited_row_fails(site, "the page shows other fields than a review row has", |html| {
+        let scope = "<td data-claim=\"predicate.scope\" data-format=\"scope\">";
+        let start = html.find(scope).expect("the review's scope cell");
+        let end = start + html[start..].find("</td>").unwrap() + "</td>".len();
+        let edited = format!("{}<td data-claim=\"predicate.scope scope\">none</td>{}", &html[..start], &html[end..]);
+        let edited = edit_data(&edited, |data| {
+            for record in data["statements"].as_array_mut().unwrap() {
+                if let Some(claims) = record["claims"].as_array_mut() {
+                    claims.retain(|c| c["path"] != "predicate.scope");
+                }
             }
-        }
+        });
+        (edited, row_at(html, start))
     });
-    std::fs::write(&path, html).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
-    assert_only_row_failed(&seen, row, "the page shows other fields than a review row has");
 
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let target = "<td data-claim=\"predicate.buildDefinition.externalParameters.target\">";
-    let start = html.find(target).expect("the provenance's target cell") + target.len();
-    let end = start + html[start..].find("</td>").unwrap();
-    let row = row_at(&html, start);
-    let shown = format!("<span hidden>{}</span><img alt=\"aarch64-apple-darwin\" src=\"data:,\">", &html[start..end]);
-    std::fs::write(&path, format!("{}{shown}{}", &html[..start], &html[end..])).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
-    assert_only_row_failed(&seen, row, "shows a cell in a way this browser does not compare");
+    only_edited_row_fails(site, "shows a cell in a way this browser does not compare", |html| {
+        let target = "<td data-claim=\"predicate.buildDefinition.externalParameters.target\">";
+        let start = html.find(target).expect("the provenance's target cell") + target.len();
+        let end = start + html[start..].find("</td>").unwrap();
+        let shown =
+            format!("<span hidden>{}</span><img alt=\"aarch64-apple-darwin\" src=\"data:,\">", &html[start..end]);
+        (format!("{}{shown}{}", &html[..start], &html[end..]), row_at(html, start))
+    });
 
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let section = html.find("<section class=\"gb-provenance\">").expect("the provenance section");
-    let body = section + html[section..].find("<tbody>").unwrap() + "<tbody>".len();
-    let row = html[..body].matches("<tr data-statement=").count();
-    let labels = "<tr><th>log index</th><th>git commit</th><th>source digest</th></tr>";
-    std::fs::write(&path, format!("{}{labels}{}", &html[..body], &html[body..])).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
-    assert_only_row_failed(&seen, row, "in a table whose headers this browser cannot read plainly");
+    only_edited_row_fails(site, "in a table whose headers this browser cannot read plainly", |html| {
+        let section = html.find("<section class=\"gb-provenance\">").expect("the provenance section");
+        let body = section + html[section..].find("<tbody>").unwrap() + "<tbody>".len();
+        let labels = "<tr><th>log index</th><th>git commit</th><th>source digest</th></tr>";
+        (format!("{}{labels}{}", &html[..body], &html[body..]), html[..body].matches("<tr data-statement=").count())
+    });
 }
