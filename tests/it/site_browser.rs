@@ -296,6 +296,15 @@ pub(crate) fn served_copy(site: &Site) -> tempfile::TempDir {
     dir
 }
 
+/// Visits `page` of a copy of the site whose page `edit` rewrote (its HTML in, the new HTML out).
+pub(crate) fn visit_edited(site: &Site, page: &str, edit: impl FnOnce(&str) -> String) -> Value {
+    let copy = served_copy(site);
+    let path = copy.path().join(page.split('#').next().unwrap_or(page));
+    let html = edit(&std::fs::read_to_string(&path).unwrap());
+    std::fs::write(&path, html).unwrap();
+    visit(copy.path(), page, Visit::default())
+}
+
 /// How to visit a page.
 #[derive(Default)]
 pub(crate) struct Visit<'a> {

@@ -9,7 +9,9 @@
 
 use serde_json::Value;
 
-use crate::site_browser::{assert_only_row_failed, assert_rows, edit_cell, records, served_copy, site, visit, Visit};
+use crate::site_browser::{
+    assert_only_row_failed, assert_rows, edit_cell, records, served_copy, site, visit, visit_edited, Visit,
+};
 
 /// The rows of the first table of `seen` whose heading row contains `heading`.
 fn table_with<'v>(seen: &'v Value, heading: &str) -> &'v Vec<Value> {
@@ -169,12 +171,10 @@ fn detached_details_another_key_a_request_posing_as_a_release_and_a_bad_link_fai
 
     // The details block no longer names its release: the release row stands, its request and
     // approvals fail.
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(html.matches("data-release-detail=").count(), 1, "one release's details");
-    std::fs::write(&path, html.replace("data-release-detail=", "data-detached=")).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
+    let seen = visit_edited(site, page, |html| {
+        assert_eq!(html.matches("data-release-detail=").count(), 1, "one release's details");
+        html.replace("data-release-detail=", "data-detached=")
+    });
     assert_eq!(seen["banner"]["state"], "verified", "{:#}", seen["banner"]);
     let rows = seen["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{rows:#?}");
@@ -185,16 +185,13 @@ fn detached_details_another_key_a_request_posing_as_a_release_and_a_bad_link_fai
     }
 
     // The page prints the log's key but its data names another: nothing is checked against it.
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let printed = html.split("<code class=\"gb-vkey\">").nth(1).and_then(|s| s.split("</code>").next()).unwrap();
-    let in_data = format!("\"vkey\":\"{printed}\"");
-    assert_eq!(html.matches(&in_data).count(), 1, "the data's log key is the printed one");
-    let last = if printed.ends_with('A') { "B" } else { "A" };
-    let other = format!("\"vkey\":\"{}{last}\"", &printed[..printed.len() - 1]);
-    std::fs::write(&path, html.replace(&in_data, &other)).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
+    let seen = visit_edited(site, page, |html| {
+        let printed = html.split("<code class=\"gb-vkey\">").nth(1).and_then(|s| s.split("</code>").next()).unwrap();
+        let in_data = format!("\"vkey\":\"{printed}\"");
+        assert_eq!(html.matches(&in_data).count(), 1, "the data's log key is the printed one");
+        let last = if printed.ends_with('A') { "B" } else { "A" };
+        html.replace(&in_data, &format!("\"vkey\":\"{}{last}\"", &printed[..printed.len() - 1]))
+    });
     assert_eq!(seen["banner"]["state"], "failed", "{:#}", seen["banner"]);
     assert!(seen["banner"]["text"].as_str().unwrap().contains("prints the log key"), "{:#}", seen["banner"]);
 
@@ -228,36 +225,35 @@ fn a_cell_in_another_form_a_row_under_another_tables_headers_or_a_row_without_a_
     let Some(site) = site() else { return };
     let page = "custody.html";
 
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let start = html.find("<td data-claim=\"predicate.approvals\"").unwrap();
-    let end = start + html[start..].find("</td>").unwrap() + "</td>".len();
-    assert_eq!(html[..start].matches("<tr data-statement=").count(), 1, "the release's row");
-    let other = "<td data-claim=\"predicate.approvals\">none</td>";
-    std::fs::write(&path, format!("{}{other}{}", &html[..start], &html[end..])).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
+    let seen = visit_edited(site, page, |html| {
+        let start = html.find("<td data-claim=\"predicate.approvals\"").unwrap();
+        let end = start + html[start..].find("</td>").unwrap() + "</td>".len();
+        assert_eq!(html[..start].matches("<tr data-statement=").count(), 1, "the release's row");
+        format!("{}<td data-claim=\"predicate.approvals\">none</td>{}", &html[..start], &html[end..])
+    });
     assert_only_row_failed(&seen, 0, "the page shows other fields than a release row has");
 
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let part = html.find("data-part=\"request\"").unwrap();
-    let start = html[..part].rfind("<tr ").unwrap();
-    let end = part + html[part..].find("</tr>").unwrap() + "</tr>".len();
-    let unmarked = html[start..end].replace(" data-part=\"request\"", "");
-    let after_release = html.find("<tr data-statement=").unwrap();
-    let at = after_release + html[after_release..].find("</tr>").unwrap() + "</tr>".len();
-    std::fs::write(&path, format!("{}{unmarked}{}", &html[..at], &html[at..])).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
+    // Where the release's row ends (the first row of the page).
+    let after_release = |html: &str| {
+        let first = html.find("<tr data-statement=").unwrap();
+        first + html[first..].find("</tr>").unwrap() + "</tr>".len()
+    };
+    let seen = visit_edited(site, page, |html| {
+        let part = html.find("data-part=\"request\"").unwrap();
+        let start = html[..part].rfind("<tr ").unwrap();
+        let end = part + html[part..].find("</tr>").unwrap() + "</tr>".len();
+        let unmarked = html[start..end].replace(" data-part=\"request\"", "");
+        let at = after_release(html);
+        format!("{}{unmarked}{}", &html[..at], &html[at..])
+    });
     assert_only_row_failed(&seen, 1, "the request row is in a table of other columns");
 
     // A row of the host's own, naming no record, with a status cell saying it is authentic.
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let html = std::fs::read_to_string(&path).unwrap();
-    let forged = "<tr data-statement=\"s-forged\"><td>1</td><td class=\"gb-status\">authentic, in the log</td></tr>";
-    std::fs::write(&path, format!("{}{forged}{}", &html[..at], &html[at..])).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
+    let seen = visit_edited(site, page, |html| {
+        let forged =
+            "<tr data-statement=\"s-forged\"><td>1</td><td class=\"gb-status\">authentic, in the log</td></tr>";
+        let at = after_release(html);
+        format!("{}{forged}{}", &html[..at], &html[at..])
+    });
     assert_only_row_failed(&seen, 1, "the page's data has no statement for this row");
 }

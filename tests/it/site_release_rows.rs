@@ -7,17 +7,17 @@
 
 use serde_json::Value;
 
-use crate::site_browser::{assert_only_row_failed, served_copy, site, visit, Site, Visit};
+use crate::site_browser::{assert_only_row_failed, site, visit_edited, Site};
 
 /// Visits a copy of the site whose avscan release page `edit` rewrote; `edit` also says which of
 /// the page's statement rows must fail, and the visit must fail it alone, saying `why`.
 fn only_edited_row_fails(site: &Site, why: &str, edit: impl FnOnce(&str) -> (String, usize)) {
-    let page = &site.avscan_page;
-    let copy = served_copy(site);
-    let path = copy.path().join(page);
-    let (html, row) = edit(&std::fs::read_to_string(&path).unwrap());
-    std::fs::write(&path, html).unwrap();
-    let seen = visit(copy.path(), page, Visit::default());
+    let mut row = 0;
+    let seen = visit_edited(site, &site.avscan_page, |html| {
+        let (edited, n) = edit(html);
+        row = n;
+        edited
+    });
     assert_only_row_failed(&seen, row, why);
 }
 
