@@ -50,7 +50,20 @@ pub struct Chrome {
 /// One page: `title`, at `site_root` (`""` or `"../"`), with `body` (already HTML) and the
 /// statement records its rows show.
 pub fn page(chrome: &Chrome, title: &str, site_root: &str, body: &str, statements: &[Value]) -> String {
-    let data = serde_json::json!({
+    page_about(chrome, title, site_root, body, statements, None)
+}
+
+/// A release's page: [`page`] whose data also names the release (`{component, version,
+/// target}`), which verify.js ties the page's heading and every statement row to.
+pub fn page_about(
+    chrome: &Chrome,
+    title: &str,
+    site_root: &str,
+    body: &str,
+    statements: &[Value],
+    release: Option<Value>,
+) -> String {
+    let mut data = serde_json::json!({
         "version": 1,
         "siteRoot": site_root,
         "logUrl": chrome.log_url,
@@ -60,6 +73,9 @@ pub fn page(chrome: &Chrome, title: &str, site_root: &str, body: &str, statement
         "witnesses": chrome.witnesses,
         "statements": statements,
     });
+    if let Some(release) = release {
+        data["release"] = release;
+    }
     let root = esc(site_root);
     let mut out = String::with_capacity(body.len() + 4096);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");

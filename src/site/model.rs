@@ -382,17 +382,22 @@ pub fn releases(shown: &[Shown]) -> Vec<Release> {
         let Some((component, version)) = stem.and_then(crate::review::sign::split_stem) else { continue };
         by_name.entry((component, version, target.to_string())).or_default().push(n);
     }
-    // Verdicts by the digests they name (subjects, and input attestations, each read leniently
-    // as `mentions` and `inputs_lenient` read them) and reviews by their source digest: each
-    // release looks its statements up instead of scanning them all.
+    // Verdicts by the digests they name (input attestations, and for a verdict that is not
+    // PASSED its subjects too, each read leniently as `inputs_lenient` and `mentions` read them)
+    // and reviews by their source digest: each release looks its statements up instead of
+    // scanning them all. A PASSED verdict is about the provenance it names, as the policy counts
+    // it: one naming only an artifact another release shares is not this release's rebuild; a
+    // failure is negative evidence about every artifact it names.
     let mut verdicts_naming: BTreeMap<Sha256Digest, Vec<usize>> = BTreeMap::new();
     let mut verdicts_on: BTreeMap<Sha256Digest, Vec<usize>> = BTreeMap::new();
     let mut reviews_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (n, s) in shown.iter().enumerate() {
         let statement = &s.found.statement;
         if statement.predicate_type == SLSA_VSA_V1 {
-            for digest in statement.subject.iter().filter_map(|d| d.sha256_lenient()) {
-                verdicts_naming.entry(digest).or_default().push(n);
+            if str_at(&s.payload, "predicate.verificationResult") != "PASSED" {
+                for digest in statement.subject.iter().filter_map(|d| d.sha256_lenient()) {
+                    verdicts_naming.entry(digest).or_default().push(n);
+                }
             }
             for digest in inputs_lenient(statement) {
                 verdicts_on.entry(digest).or_default().push(n);

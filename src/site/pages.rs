@@ -6,8 +6,9 @@
 use serde_json::Value;
 
 use super::html::{
-    esc, page, statement_row, table, td, td_claim, td_claim_code, td_claim_findings, td_claim_result, td_claim_scope,
-    td_envelope, td_log_index, td_signer, td_unverified, td_unverified_link, unverified_note, Chrome, PENDING_TEXT,
+    esc, page, page_about, statement_row, table, td, td_claim, td_claim_code, td_claim_findings, td_claim_result,
+    td_claim_scope, td_envelope, td_log_index, td_signer, td_unverified, td_unverified_link, unverified_note, Chrome,
+    PENDING_TEXT,
 };
 use super::model::{describe_signer, envelope_url, key_name, record, row_id, Log, Record, Release, Shown};
 use crate::policy::{Policy, Verdict};
@@ -320,5 +321,6 @@ pub fn release(cx: &ReleaseContext<'_>, r: &Release, verdicts: &Verdicts) -> (St
     body.push_str("</section>\n");
     let title = format!("{} {} ({})", r.component, r.version, r.target);
     let values: Vec<Value> = records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
-    (page(cx.chrome, &title, "../", &body, &values), records)
+    let about = serde_json::json!({"component": r.component, "version": r.version, "target": r.target});
+    (page_about(cx.chrome, &title, "../", &body, &values, Some(about)), records)
 }

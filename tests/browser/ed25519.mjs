@@ -3,7 +3,8 @@
 // SHA(abc)), each also with its message, signature and key changed, a non-canonical S and a
 // small-order key, all of which must be refused; then verify.js's choice of verifier with
 // WebCrypto's Ed25519 removed (noble, which must verify) and with no WebCrypto at all (the
-// neutral CannotCheck). With NODE_PATH holding @noble/ed25519 (tests/browser/package.json), the
+// neutral CannotCheck); and verify.js's key ids (formats.md section 2's vector) and its split of a
+// release's name (as src/review/sign.rs split_stem splits it). With NODE_PATH holding @noble/ed25519 (tests/browser/package.json), the
 // vendored file must be byte for byte the package's index.js. Used by tests/it/site_browser.rs.
 //
 //   node ed25519.mjs PATH/TO/verify.js
@@ -123,6 +124,29 @@ try {
 }
 cases++;
 Object.defineProperty(globalThis, "crypto", descriptor);
+
+// Key ids are computed in the browser (formats.md section 2's test vector: RFC 8032 TEST 1's key).
+await expect("key id of RFC 8032 TEST 1", module.keyIdOf, [hex(VECTORS[0][1])], "74c181c7ad8a0855d4b55e44d2ba87aabdddb196832571f15f92fece332e4916");
+
+// Release names split as src/review/sign.rs split_stem splits them (its tests' cases).
+for (const [stem, wanted] of [
+  ["avscan-0.1.0", "avscan|0.1.0"],
+  ["my-tool-2-1.0.0", "my-tool-2|1.0.0"],
+  ["foo-1.0.0-rc-1", "foo|1.0.0-rc-1"],
+  ["app-2024-05", "app-2024|05"],
+  ["my-tool-2-1.0.0-rc-1", "my-tool-2|1.0.0-rc-1"],
+  ["foo-bar-1.2.0-rc1", "foo-bar|1.2.0-rc1"],
+  ["tool-2", "tool|2"],
+  ["a-1-2", "a-1|2"],
+  ["-1.0", null],
+  ["nodigits", null],
+]) {
+  const split = (text) => {
+    const s = module.splitStem(text);
+    return s === null ? null : `${s.component}|${s.version}`;
+  };
+  await expect(`split ${stem}`, split, [stem], wanted);
+}
 
 // The vendored file is the npm package's, when the package is installed beside playwright-core.
 let comparedWithPackage = false;

@@ -465,6 +465,12 @@ fn one_changed_byte_of_a_full_hash_tile_fails_the_rows_whose_leaves_it_holds() {
     }
 }
 
+/// Whether `record` is a verdict or review on a release page whose one provenance, `failed`,
+/// fails: which release they are about rests on it (formats.md section 19).
+fn of_failed_provenance(failed: &Value, record: &Value) -> bool {
+    failed["role"] == "builder" && (record["role"] == "rebuilder" || record["role"] == "reviewer")
+}
+
 #[test]
 fn one_changed_byte_of_a_shown_entry_fails_that_row_only() {
     let Some(site) = site() else { return };
@@ -477,9 +483,12 @@ fn one_changed_byte_of_a_shown_entry_fails_that_row_only() {
     let bundle = copy.path().join("log").join(bundle_path(index / 256, size));
     let offset = target["entryOffset"].as_u64().unwrap() + 2 + target["entryLength"].as_u64().unwrap() / 2;
     flip(&bundle, offset as usize);
+    // A release's provenance that fails takes its verdicts and reviews with it: which release
+    // they are about rests on it.
+    let failed = |r: &Value| index_of(r) == Some(index) || of_failed_provenance(&target, r);
     for no_range in [false, true] {
         let seen = visit(copy.path(), page, Visit { no_range, ..Visit::default() });
-        assert_rows(&seen, &records, &|r| index_of(r) == Some(index), "");
+        assert_rows(&seen, &records, &failed, "");
     }
 }
 
@@ -575,17 +584,18 @@ fn an_edited_envelope_on_the_site_fails_its_rows_only() {
         std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
         let seen = visit(copy.path(), page, Visit::default());
         // A custody release that fails takes its request and approvals with it: they are shown
-        // as its details, which only a verified release's can be.
+        // as its details, which only a verified release's can be. So does a release's provenance
+        // its verdicts and reviews.
         let details = |r: &Value| {
             target["role"] == "gateway"
                 && r["role"].as_str().is_some_and(|role| role.starts_with("requester") || role.starts_with("approver"))
         };
-        let failed = |r: &Value| r["envelope"] == target["envelope"] || details(r);
+        let failed = |r: &Value| r["envelope"] == target["envelope"] || details(r) || of_failed_provenance(&target, r);
         assert_rows(
             &seen,
             &records,
             &failed,
-            "envelope does not match the log entry | not shown under a verified release",
+            "envelope does not match the log entry | not shown under a verified release | no provenance of this release verified",
         );
     }
 }

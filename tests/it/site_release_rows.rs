@@ -3,11 +3,12 @@
 //! still showing its own claim, under the other's header), an authentic provenance row copied
 //! under the artifacts table's headers, a path that carries a format, a cell whose shown text is
 //! not its compared text, and header cells outside the table's head each fail their row; every
-//! other row still verifies.
+//! other row still verifies. A verdict, review or provenance of another release on a release page,
+//! or a page whose heading is not the release its data names, fails too.
 
 use serde_json::Value;
 
-use crate::site_browser::{assert_only_row_failed, site, visit_edited, Site};
+use crate::site_browser::{assert_only_row_failed, served_copy, site, visit, visit_edited, Site, Visit};
 
 /// Visits a copy of the site whose avscan release page `edit` rewrote; `edit` also says which of
 /// the page's statement rows must fail, and the visit must fail it alone, saying `why`.
@@ -107,4 +108,185 @@ fn a_path_that_carries_a_format_a_hidden_or_spanning_cell_or_a_stray_header_fail
         let labels = "<tr><th>log index</th><th>git commit</th><th>source digest</th></tr>";
         (format!("{}{labels}{}", &html[..body], &html[body..]), html[..body].matches("<tr data-statement=").count())
     });
+}
+
+/// The page's data block.
+fn data_of(html: &str) -> Value {
+    let open = "<script type=\"application/json\" id=\"glassbox-data\">";
+    let start = html.find(open).expect("the data block") + open.len();
+    serde_json::from_str(&html[start..start + html[start..].find("</script>").unwrap()]).unwrap()
+}
+
+/// The first statement row with the id `row`, whole.
+fn row_html<'h>(html: &'h str, row: &str) -> &'h str {
+    let start = html.find(&format!("<tr data-statement=\"{row}\"")).expect("the row");
+    &html[start..start + html[start..].find("</tr>").unwrap() + "</tr>".len()]
+}
+
+/// `section`'s `<section class="…">…</section>`, whole.
+fn section<'h>(html: &'h str, class: &str) -> &'h str {
+    let start = html.find(&format!("<section class=\"{class}\">")).expect("the section");
+    &html[start..start + html[start..].find("</section>").unwrap() + "</section>".len()]
+}
+
+/// Asserts that the page's statement rows for which `fails` is true failed, saying `why`, and
+/// every other one verified.
+fn assert_rows_failed(seen: &Value, why: &str, fails: impl Fn(usize) -> bool) {
+    assert_eq!(seen["done"], "done", "{seen:#}");
+    let rows = seen["rows"].as_array().unwrap();
+    assert!(rows.iter().enumerate().any(|(n, _)| fails(n)), "no row was meant to fail");
+    for (n, row) in rows.iter().enumerate() {
+        let status = row["status"].as_str().unwrap();
+        if fails(n) {
+            assert!(row["state"] == "failed" && status.contains(why), "row {n} should fail ({why}): {row}");
+        } else {
+            assert_eq!(row["state"].as_str(), Some("verified"), "row {n}: {row}");
+        }
+    }
+}
+
+/// Which release a row is about (formats.md section 19): the avscan release's authentic PASSED
+/// verdict and its review, each copied with its record onto the FAILED build-time release's page,
+/// fail there; the avscan page retitled as build-time's (heading, title and data) fails its
+/// provenance and with it every verdict and review, as it does with no release in its data. Every row of the untouched statements still verifies.
+#[test]
+fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
+    let Some(site) = site() else { return };
+    let avscan = std::fs::read_to_string(site.served.join(&site.avscan_page)).unwrap();
+    let avscan_data = data_of(&avscan);
+    let records = avscan_data["statements"].as_array().unwrap();
+    let with_claim = |path: &str| {
+        records.iter().find(|r| r["claims"].as_array().unwrap().iter().any(|c| c["path"] == path)).unwrap().clone()
+    };
+    let (verdict, review) = (with_claim("predicate.verificationResult"), with_claim("predicate.criteria"));
+
+    // avscan's PASSED verdict, row and record, at the end of build-time's verdicts table.
+    let mut at = 0;
+    let seen = visit_edited(site, &site.failed_page, |html| {
+        let verdicts = html.find("<section class=\"gb-rebuilds\">").expect("build-time's verdicts");
+        at = verdicts + html[verdicts..].find("</tbody>").unwrap();
+        let row = row_html(&avscan, verdict["row"].as_str().unwrap());
+        let edited = format!("{}{row}{}", &html[..at], &html[at..]);
+        edit_data(&edited, |data| data["statements"].as_array_mut().unwrap().push(verdict.clone()))
+    });
+    let html = std::fs::read_to_string(site.served.join(&site.failed_page)).unwrap();
+    let copied = html[..at].matches("<tr data-statement=").count();
+    assert_only_row_failed(&seen, copied, "this verdict is not about a provenance of this release");
+
+    // avscan's reviews section, with its record, in place of build-time's (which has none).
+    let mut reviews = 0..0;
+    let seen = visit_edited(site, &site.failed_page, |html| {
+        let own = section(html, "gb-reviews");
+        let start = html.find(own).unwrap();
+        let copied = section(&avscan, "gb-reviews");
+        let before = html[..start].matches("<tr data-statement=").count();
+        reviews = before..before + copied.matches("<tr data-statement=").count();
+        let edited = html.replacen(own, copied, 1);
+        edit_data(&edited, |data| data["statements"].as_array_mut().unwrap().push(review.clone()))
+    });
+    assert_rows_failed(&seen, "this review is not of the source this release", |n| reviews.contains(&n));
+
+    // The avscan page under build-time's name: heading, title and data.
+    let failed = data_of(&html)["release"].clone();
+    let heading = |r: &Value| format!("{} {} ({})", r["component"], r["version"], r["target"]).replace('"', "");
+    let (own, other) = (heading(&avscan_data["release"]), heading(&failed));
+    let renamed = |html: &str| {
+        let html = html.replacen(&format!("<h1>{own}</h1>"), &format!("<h1>{other}</h1>"), 1).replacen(
+            &format!("<title>{own} ·"),
+            &format!("<title>{other} ·"),
+            1,
+        );
+        assert!(html.contains(&format!("<h1>{other}</h1>")) && html.contains(&format!("<title>{other} ·")));
+        edit_data(&html, |d| d["release"] = failed.clone())
+    };
+    let seen = visit_edited(site, &site.avscan_page, renamed);
+    let provenance = with_claim("predicate.buildDefinition.externalParameters.target")["row"].clone();
+    assert_rows_failed(&seen, "", |_| true);
+    let rows = seen["rows"].as_array().unwrap();
+    let of_provenance: Vec<&Value> = rows.iter().filter(|r| r["statement"] == provenance).collect();
+    assert!(!of_provenance.is_empty(), "{rows:?}");
+    for row in of_provenance {
+        assert!(row["status"].as_str().unwrap().contains("this provenance is of another release"), "{row}");
+    }
+
+    // No release in the data.
+    let seen = visit_edited(site, &site.avscan_page, |html| {
+        edit_data(html, |d| {
+            d.as_object_mut().unwrap().remove("release");
+        })
+    });
+    assert_rows_failed(&seen, "this page names no release for it to be about", |_| true);
+}
+
+/// The holes a second attack review found in the first mend: a provenance shown only in the
+/// artifacts table (whose rows show no signer) no longer vouches for the release; the heading
+/// moved out of sight fails the page's rows; the rebuilds page's exemption holds only where the
+/// rebuilds page is served; and a record that names a key by another key's id fails.
+#[test]
+fn a_provenance_without_its_signer_row_a_moved_heading_or_a_rebuilds_page_elsewhere_fails() {
+    let Some(site) = site() else { return };
+    let avscan = std::fs::read_to_string(site.served.join(&site.avscan_page)).unwrap();
+    let data = data_of(&avscan);
+    let records = data["statements"].as_array().unwrap();
+    let claims = |r: &Value, path: &str| r["claims"].as_array().unwrap().iter().any(|c| c["path"] == path);
+    let provenance = records.iter().find(|r| claims(r, "predicate.buildDefinition.externalParameters.target")).unwrap();
+    let id = provenance["row"].as_str().unwrap();
+
+    // The provenance table's row gone, and with it the claims only it showed.
+    let seen = visit_edited(site, &site.avscan_page, |html| {
+        let rows = section(html, "gb-provenance");
+        let edited = html.replacen(rows, &rows.replacen(row_html(rows, id), "", 1), 1);
+        edit_data(&edited, |data| {
+            for record in data["statements"].as_array_mut().unwrap() {
+                if record["row"] == id {
+                    record["claims"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|c| c["path"].as_str().unwrap().starts_with("subject."));
+                }
+            }
+        })
+    });
+    assert_rows_failed(&seen, "", |_| true);
+    for row in seen["rows"].as_array().unwrap() {
+        let status = row["status"].as_str().unwrap();
+        match row["statement"] == id {
+            true => {
+                assert!(status.contains("no row of this page shows this provenance's signer"), "{row}")
+            }
+            false => assert!(status.contains("no provenance of this release verified on this page"), "{row}"),
+        }
+    }
+
+    // The heading folded away in a closed <details>.
+    let seen = visit_edited(site, &site.avscan_page, |html| {
+        let start = html.find("<h1>").unwrap();
+        let end = start + html[start..].find("</h1>").unwrap() + "</h1>".len();
+        format!("{}<details><summary>more</summary>{}</details>{}", &html[..start], &html[start..end], &html[end..])
+    });
+    assert_rows_failed(&seen, "the page's heading is not the release its data names", |_| true);
+
+    // The provenance's key given another key's public key under its own id.
+    let other = records.iter().find(|r| r["keys"][0]["keyid"] != provenance["keys"][0]["keyid"]).unwrap();
+    let seen = visit_edited(site, &site.avscan_page, |html| {
+        edit_data(html, |data| {
+            for record in data["statements"].as_array_mut().unwrap() {
+                if record["row"] == id {
+                    record["keys"][0]["publicKey"] = other["keys"][0]["publicKey"].clone();
+                }
+            }
+        })
+    });
+    assert_rows_failed(&seen, "", |_| true);
+    let rows = seen["rows"].as_array().unwrap();
+    assert!(rows
+        .iter()
+        .filter(|r| r["statement"] == id)
+        .all(|r| r["status"].as_str().unwrap().contains("its public key's id is")));
+
+    // The rebuilds page, as it is, served under another name: its verdict cells fail.
+    let copy = served_copy(site);
+    std::fs::copy(copy.path().join("rebuilds.html"), copy.path().join("verdicts.html")).unwrap();
+    let seen = visit(copy.path(), "verdicts.html", Visit::default());
+    assert_rows_failed(&seen, "this page names no release for it to be about", |_| true);
 }

@@ -569,6 +569,22 @@ function lookup(payload, path) {
 }
 
 // Checks one statement record; returns its decoded payload. Throws a Failure.
+// A key's id is computed here, not taken from the page: the SHA-256 of the canonical JSON
+// {"keytype":"ed25519","keyval":{"public":"<hex>"},"scheme":"ed25519"} (formats.md section 2), so
+// that the id a signer cell shows is the id of the key whose signature verified.
+async function keyIdOf(publicKey) {
+  return toHex(await sha256(utf8.encode(`{"keytype":"ed25519","keyval":{"public":"${toHex(publicKey)}"},"scheme":"ed25519"}`)));
+}
+const keyIds = new Map(); // public key (base64) -> Promise of its id
+async function checkKeyId(key) {
+  const publicKey = String(key.publicKey);
+  if (!keyIds.has(publicKey)) {
+    keyIds.set(publicKey, Promise.resolve().then(() => keyIdOf(fromBase64(publicKey, "a trusted key"))));
+  }
+  const id = await keyIds.get(publicKey);
+  if (id !== key.keyid) fail(`the page names key ${describe(key.keyid)}, but its public key's id is ${shortKey(id)}`);
+}
+
 async function checkStatement(record, checkpoint) {
   const tree = checkpoint.tree;
   if (record.logIndex === null || record.logIndex === undefined) fail("this statement is not in the log");
@@ -591,6 +607,7 @@ async function checkStatement(record, checkpoint) {
   }
   const payload = fromBase64(String(envelope.payload), "the envelope's payload");
   const message = pae(String(envelope.payloadType), payload);
+  for (const key of record.keys || []) await checkKeyId(key);
   // Every trusted key with a signature that verifies: the signer cell must name one of them.
   const signers = [];
   const signatures = Array.isArray(envelope.signatures) ? envelope.signatures : [];
@@ -1014,6 +1031,153 @@ function checkReleaseDetails(results) {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Which release a row is about (formats.md section 19, "Which release a row is about"). Each
+// statement row is first checked on its own; then, grouped as src/site/model.rs `releases` groups
+// them, a provenance, rebuild verdict or review row must be about the page's release, else it
+// fails. A release page's data names its release ({component, version, target}); its heading
+// (the first child of <main>, shown) and its title must be that name. A provenance is about it
+// when its target is the release's and its first subject ending in `-<target>.tar.gz` names the
+// release's component and version, and it counts only when a row of the page shows its signer.
+// A verdict is about it when its input attestations name such a provenance's envelope, or, when
+// it is not a PASSED one, when a subject names such a provenance's artifact; a review when its
+// subject is such a provenance's source digest. On a page whose data names no release, only the
+// rebuilds page's verdict cells may show such a statement (that page says which release a row is
+// goes unchecked).
+
+const RELEASE_TYPES = new Set([SLSA_PROVENANCE, SLSA_VSA, REVIEW]);
+const releaseHeading = (r) => `${r.component} ${r.version} (${r.target})`;
+const SITE_TITLE = " · glassbox transparency"; // src/site/html.rs, page
+const listOf = (value) => (Array.isArray(value) ? value : []);
+const textAt = (statement, path) => {
+  const value = lookup(statement, path);
+  return typeof value === "string" ? value : "";
+};
+// A digest as glassbox reads a provenance's subjects (64 lowercase hex digits), and as it reads
+// verdicts' subjects and inputs (either case, an optional `sha256:`), lowercased.
+const strictDigest = (d) => (typeof d === "string" && /^[0-9a-f]{64}$/.test(d) ? d : null);
+function lenientDigest(d) {
+  if (typeof d !== "string") return null;
+  const hex = d.startsWith("sha256:") ? d.slice(7) : d;
+  return /^[0-9a-fA-F]{64}$/.test(hex) ? hex.toLowerCase() : null;
+}
+const digestOf = (descriptor) => field(field(descriptor, "digest"), "sha256");
+
+// `<component>-<version>` split as src/review/sign.rs `split_stem` splits it: at a `-` followed
+// by a digit, the first after which a dotted version starts, else the last; null without one.
+function splitStem(stem) {
+  const cuts = [];
+  for (let i = 1; i < stem.length; i++) {
+    if (stem[i] === "-" && /^[0-9]/.test(stem.slice(i + 1))) cuts.push(i);
+  }
+  const cut = cuts.find((i) => /^[0-9]*\.[0-9]/.test(stem.slice(i + 1))) ?? cuts[cuts.length - 1];
+  return cut === undefined ? null : { component: stem.slice(0, cut), version: stem.slice(cut + 1) };
+}
+
+// The release a provenance is of, as src/site/model.rs reads it, or null.
+function releaseOf(statement) {
+  const target = textAt(statement, `${BUILD_PARAMETERS}.target`);
+  const suffix = `-${target}.tar.gz`;
+  const first = listOf(statement.subject).find((s) => typeof field(s, "name") === "string" && s.name.endsWith(suffix));
+  const split = first ? splitStem(first.name.slice(0, first.name.length - suffix.length)) : null;
+  return split ? { ...split, target } : null;
+}
+
+// The page's one heading, when it is what a reader sees first: the first child of <main>, with
+// text only, and rendered.
+function shownHeading() {
+  const headings = document.querySelectorAll("h1");
+  const h1 = headings.length === 1 ? headings[0] : null;
+  const main = document.getElementById("gb-main");
+  if (!h1 || !main || main.tagName !== "MAIN" || main.firstElementChild !== h1 || h1.children.length > 0) return null;
+  if (typeof h1.checkVisibility === "function" && !h1.checkVisibility({ opacityProperty: true, visibilityProperty: true })) return null;
+  return h1.textContent;
+}
+
+// The <title> element's text (document.title collapses whitespace, which names may hold).
+function titleText() {
+  const titles = document.querySelectorAll("title");
+  return titles.length === 1 ? titles[0].textContent : null;
+}
+
+function checkReleaseLinks(results, data) {
+  const rows = Array.from(document.querySelectorAll("tr[data-statement]")).filter((tr) => {
+    const result = results.get(tr.dataset.statement);
+    return result && result.ok && tr.dataset.state === STATE_OK && RELEASE_TYPES.has(result.statement.predicateType);
+  });
+  const statementOf = (tr) => results.get(tr.dataset.statement).statement;
+  const heading = shownHeading();
+  if (!Object.hasOwn(data, "release")) {
+    // The rebuilds page, where it is served, as the generator titles it.
+    const path = location.pathname;
+    const rebuilds = (path.endsWith("/rebuilds.html") || path.endsWith("/rebuilds")) && heading === "Rebuilds" && titleText() === `Rebuilds${SITE_TITLE}`;
+    for (const tr of rows) {
+      const cell = tr.closest("td[data-rebuilder] > table.gb-cell");
+      if (statementOf(tr).predicateType === SLSA_VSA && cell && rebuilds) continue;
+      setStatus(tr, STATE_FAILED, "this page names no release for it to be about");
+    }
+    return;
+  }
+  const release = data.release;
+  const named = ["component", "version", "target"].every((k) => typeof field(release, k) === "string");
+  const title = named ? releaseHeading(release) : null;
+  if (!named || heading !== title || titleText() !== `${title}${SITE_TITLE}`) {
+    const why = named
+      ? `the page's heading is not the release its data names (${describe(title)})`
+      : "the page's data does not name its release plainly";
+    for (const tr of rows) setStatus(tr, STATE_FAILED, why);
+    return;
+  }
+  // The verified provenances shown on the page: each must be of the release and have a row that
+  // shows its signer (whose own cells may still fail that row alone).
+  const artifacts = new Set();
+  const provenances = new Set();
+  const sources = new Set();
+  const all = Array.from(document.querySelectorAll("tr[data-statement]"));
+  const shownProvenances = new Set(
+    all.map((tr) => tr.dataset.statement).filter((id) => {
+      const result = results.get(id);
+      return result && result.ok && result.statement.predicateType === SLSA_PROVENANCE;
+    }),
+  );
+  for (const id of shownProvenances) {
+    const { statement, record } = results.get(id);
+    const own = all.filter((tr) => tr.dataset.statement === id);
+    const of = releaseOf(statement);
+    let why = null;
+    if (!of || of.component !== release.component || of.version !== release.version || of.target !== release.target) {
+      why = `this provenance is of another release (${describe(of && releaseHeading(of))})`;
+    } else if (!own.some((tr) => tr.querySelector(":scope > td[data-signer]"))) {
+      why = "no row of this page shows this provenance's signer";
+    }
+    if (why) {
+      for (const tr of own) setStatus(tr, STATE_FAILED, why);
+      continue;
+    }
+    for (const subject of listOf(statement.subject)) {
+      const digest = strictDigest(digestOf(subject));
+      if (digest) artifacts.add(digest);
+    }
+    provenances.add(record.envelope);
+    const source = textAt(statement, `${BUILD_PARAMETERS}.source.digest.sha256`);
+    if (source !== "") sources.add(source);
+  }
+  const none = provenances.size === 0 ? "no provenance of this release verified on this page, so " : "";
+  for (const tr of rows) {
+    const statement = statementOf(tr);
+    if (statement.predicateType === SLSA_VSA) {
+      const inputs = listOf(field(statement.predicate, "inputAttestations"));
+      const passed = textAt(statement, "predicate.verificationResult") === "PASSED";
+      const about =
+        inputs.some((a) => provenances.has(lenientDigest(digestOf(a)))) ||
+        (!passed && listOf(statement.subject).some((s) => artifacts.has(lenientDigest(digestOf(s)))));
+      if (!about) setStatus(tr, STATE_FAILED, `${none}this verdict is not about a provenance of this release the page shows`);
+    } else if (statement.predicateType === REVIEW && !sources.has(textAt(statement, "subject.0.digest.sha256"))) {
+      setStatus(tr, STATE_FAILED, `${none}this review is not of the source this release's provenance names`);
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The page
@@ -1455,6 +1619,7 @@ async function main() {
       }),
     );
     checkReleaseDetails(results);
+    checkReleaseLinks(results, data);
     // A row naming no record of the page's data is not one the generator wrote: whatever its
     // status cell says, it fails.
     for (const tr of document.querySelectorAll("tr[data-statement]")) {
@@ -1481,4 +1646,4 @@ if (typeof document !== "undefined") {
     });
 }
 
-export { TiledTree, Failure, CannotCheck, base, chooseEd25519, nobleVerifier, ed25519Verify, shown, shownScope, shownFindings };
+export { TiledTree, Failure, CannotCheck, base, chooseEd25519, nobleVerifier, ed25519Verify, keyIdOf, splitStem, shown, shownScope, shownFindings };
