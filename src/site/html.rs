@@ -78,9 +78,13 @@ pub fn page_about(
     }
     let root = esc(site_root);
     let mut out = String::with_capacity(body.len() + 4096);
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    // Not translated, and no phone number or date turned into a link: the browser's own rewrites
+    // would change the text verify.js compares (the heading, the title, the cells). The title's
+    // dot is a character reference, so that a server's other charset cannot change it.
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\" translate=\"no\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str(&format!("<title>{} · glassbox transparency</title>\n", esc(title)));
+    out.push_str("<meta name=\"format-detection\" content=\"telephone=no, date=no, address=no, email=no\">\n");
+    out.push_str(&format!("<title>{} &#183; glassbox transparency</title>\n", esc(title)));
     out.push_str(&format!("<link rel=\"stylesheet\" href=\"{root}site.css\">\n"));
     out.push_str(&format!("<script type=\"application/json\" id=\"glassbox-data\">{}</script>\n", script_json(&data)));
     // Without JavaScript, the "checking…" texts are hidden and the "JavaScript is off" ones shown.

@@ -451,9 +451,15 @@ pub fn signer<'k>(shown: &Shown, keys: &'k [TrustedKey]) -> Option<&'k TrustedKe
 }
 
 /// A trusted signer as its row's signer cell prints it (verify.js writes the same text from the
-/// record's key that verifies).
+/// record's key that verifies, whose id it computes): the key id's first 16 hex digits, which no
+/// one can grind a key to match (8 would take a core-hour), and the key's name.
 pub fn trusted_signer(key: &TrustedKey, role: &str) -> String {
-    format!("{} ({}), trusted {role}", key.id.short(), key_name(&key.path))
+    format!("{} ({}), trusted {role}", signer_id(&key.id), key_name(&key.path))
+}
+
+/// The first 16 hex digits of a key id, as signer cells show it.
+pub fn signer_id(id: &crate::keys::KeyId) -> &str {
+    id.as_str().get(..16).unwrap_or(id.as_str())
 }
 
 /// A key's name on the site: the file name of its path in the policy without the directory or

@@ -574,7 +574,7 @@ fn the_rebuilds_page_shows_each_release_against_each_rebuilder() {
             "<td class=\"gb-positive\" data-claim=\"predicate.verificationResult\">PASSED</td>".into(),
             "<td data-log-index>1</td>".into(),
             "and 1 more by this key: see the release page</a>".into(),
-            format!("<td data-signer>{} (rebuilder), trusted rebuilder</td>", ids[0].short()),
+            format!("<td data-signer>{} (rebuilder), trusted rebuilder</td>", &ids[0].as_str()[..16]),
         ],
     );
     assert!(!avscan[0].contains(&s.passed.hex()), "only the first verdict is shown");

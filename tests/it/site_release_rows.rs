@@ -192,11 +192,11 @@ fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
     let (own, other) = (heading(&avscan_data["release"]), heading(&failed));
     let renamed = |html: &str| {
         let html = html.replacen(&format!("<h1>{own}</h1>"), &format!("<h1>{other}</h1>"), 1).replacen(
-            &format!("<title>{own} ·"),
-            &format!("<title>{other} ·"),
+            &format!("<title>{own} &#183;"),
+            &format!("<title>{other} &#183;"),
             1,
         );
-        assert!(html.contains(&format!("<h1>{other}</h1>")) && html.contains(&format!("<title>{other} ·")));
+        assert!(html.contains(&format!("<h1>{other}</h1>")) && html.contains(&format!("<title>{other} &#183;")));
         edit_data(&html, |d| d["release"] = failed.clone())
     };
     let seen = visit_edited(site, &site.avscan_page, renamed);
@@ -220,8 +220,9 @@ fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
 
 /// The holes a second attack review found in the first mend: a provenance shown only in the
 /// artifacts table (whose rows show no signer) no longer vouches for the release; the heading
-/// moved out of sight fails the page's rows; the rebuilds page's exemption holds only where the
-/// rebuilds page is served; and a record that names a key by another key's id fails.
+/// hidden until found fails the page's rows; a record that names a key by another key's id fails;
+/// the rebuilds page's exemption holds only where the rebuilds page is served, and only for a
+/// verdict in its signer's column.
 #[test]
 fn a_provenance_without_its_signer_row_a_moved_heading_or_a_rebuilds_page_elsewhere_fails() {
     let Some(site) = site() else { return };
@@ -258,11 +259,12 @@ fn a_provenance_without_its_signer_row_a_moved_heading_or_a_rebuilds_page_elsewh
         }
     }
 
-    // The heading folded away in a closed <details>.
+    // The heading hidden until found (no style needed), a look-alike below it.
     let seen = visit_edited(site, &site.avscan_page, |html| {
         let start = html.find("<h1>").unwrap();
         let end = start + html[start..].find("</h1>").unwrap() + "</h1>".len();
-        format!("{}<details><summary>more</summary>{}</details>{}", &html[..start], &html[start..end], &html[end..])
+        let shown = format!("<h2>{}</h2>", &html[start + 4..end - 5]);
+        format!("{}<h1 hidden=\"until-found\">{}{shown}{}", &html[..start], &html[start + 4..end], &html[end..])
     });
     assert_rows_failed(&seen, "the page's heading is not the release its data names", |_| true);
 
@@ -289,4 +291,23 @@ fn a_provenance_without_its_signer_row_a_moved_heading_or_a_rebuilds_page_elsewh
     std::fs::copy(copy.path().join("rebuilds.html"), copy.path().join("verdicts.html")).unwrap();
     let seen = visit(copy.path(), "verdicts.html", Visit::default());
     assert_rows_failed(&seen, "this page names no release for it to be about", |_| true);
+
+    // On the rebuilds page, a verdict cell moved to another key's column.
+    let rebuilds = std::fs::read_to_string(site.served.join("rebuilds.html")).unwrap();
+    let keys: Vec<&str> = rebuilds
+        .match_indices("<th scope=\"col\" data-rebuilder=\"")
+        .map(|(at, m)| &rebuilds[at + m.len()..at + m.len() + 64])
+        .collect();
+    assert!(keys.len() >= 2, "{keys:?}");
+    let moved = format!("<td data-rebuilder=\"{}\"><table class=\"gb-cell\"><tbody><tr data-statement=", keys[0]);
+    let first = rebuilds.find(&moved).expect("a verdict in the first column");
+    let edited = format!(
+        "{}<td data-rebuilder=\"{}\">{}",
+        &rebuilds[..first],
+        keys[1],
+        &rebuilds[first + moved.len() - "<table class=\"gb-cell\"><tbody><tr data-statement=".len()..]
+    );
+    std::fs::write(copy.path().join("rebuilds.html"), edited).unwrap();
+    let seen = visit(copy.path(), "rebuilds.html", Visit::default());
+    assert_only_row_failed(&seen, 0, "the verdict is in the column of another key");
 }

@@ -689,7 +689,7 @@ function shownFindings(findings) {
 
 // A trusted signer as the signer cell names it (src/site/model.rs, trusted_signer).
 function signerText(key, role) {
-  return `${String(key.keyid).slice(0, 8)} (${key.name}), trusted ${role}`;
+  return `${String(key.keyid).slice(0, 16)} (${key.name}), trusted ${role}`;
 }
 
 // Checks one cell of a statement row; returns why it is wrong, or null.
@@ -913,7 +913,7 @@ function checkColumns(tr, { name, forms }) {
   if (!status || status.tagName !== "TD" || !status.classList.contains("gb-status") || tr.querySelectorAll(".gb-status").length !== 1) {
     return `the ${name} row does not end in its one status cell`;
   }
-  if (tr.hidden || !cells.every((c) => c.classList.contains("gb-unverified") || plainCell(c))) {
+  if (hiddenByMarkup(tr) || !cells.every((c) => c.classList.contains("gb-unverified") || plainCell(c))) {
     return `the ${name} row shows a cell in a way this browser does not compare (hidden, spanning, styled or with other markup)`;
   }
   const kinds = cells.map(cellKind);
@@ -1084,14 +1084,32 @@ function releaseOf(statement) {
   return split ? { ...split, target } : null;
 }
 
-// The page's one heading, when it is what a reader sees first: the first child of <main>, with
-// text only, and rendered.
+// Whether nothing the generator writes hides `el`: a `hidden` attribute (also "until-found") on
+// it or an ancestor, a dialog or popover around it; and, where the browser can tell, whether it is
+// rendered (styles are the host's: threat-model.md section 7).
+const hiddenByMarkup = (el) => el.closest("[hidden], dialog, [popover], template") !== null;
+function rendered(el) {
+  if (hiddenByMarkup(el)) return false;
+  return typeof el.checkVisibility !== "function" || el.checkVisibility({ opacityProperty: true, visibilityProperty: true });
+}
+
+// The page's one heading, when it is what a reader sees first: the first child of <main>, text
+// only and without attributes, rendered, inside the page and above every table; and on a page
+// with nothing that can lift or cover it (a dialog, a popover, a template, an open shadow root:
+// the generator writes none).
 function shownHeading() {
   const headings = document.querySelectorAll("h1");
   const h1 = headings.length === 1 ? headings[0] : null;
   const main = document.getElementById("gb-main");
-  if (!h1 || !main || main.tagName !== "MAIN" || main.firstElementChild !== h1 || h1.children.length > 0) return null;
-  if (typeof h1.checkVisibility === "function" && !h1.checkVisibility({ opacityProperty: true, visibilityProperty: true })) return null;
+  if (!h1 || !main || main.tagName !== "MAIN" || main.firstElementChild !== h1) return null;
+  if (h1.children.length > 0 || h1.attributes.length > 0 || !rendered(h1)) return null;
+  if (document.querySelector("dialog, [popover], template")) return null;
+  if (Array.from(document.querySelectorAll("*")).some((el) => el.shadowRoot)) return null;
+  const box = h1.getBoundingClientRect();
+  if (box.width === 0 || box.height === 0 || box.left + window.scrollX < 0) return null;
+  for (const table of document.querySelectorAll("table")) {
+    if (table.getBoundingClientRect().top < box.bottom) return null;
+  }
   return h1.textContent;
 }
 
@@ -1099,6 +1117,24 @@ function shownHeading() {
 function titleText() {
   const titles = document.querySelectorAll("title");
   return titles.length === 1 ? titles[0].textContent : null;
+}
+
+// A rebuilds page's verdict row: the one row of a headerless cell table, in the column of the key
+// whose signature verified (the cell's and its heading's `data-rebuilder`, the heading's short id).
+function rebuildsColumn(tr, signers) {
+  const table = tr.closest("table");
+  const cell = table && table.matches("td[data-rebuilder] > table.gb-cell") ? table.parentElement : null;
+  const headers = table && tableHeaders(table);
+  if (!cell || !headers || headers.length > 0) return "a verdict on this page is shown only in a rebuilder's cell";
+  const key = cell.dataset.rebuilder;
+  if (!signers.some((k) => k.keyid === key)) return "the verdict is in the column of another key than the one whose signature verifies";
+  const outer = cell.parentElement.closest("table");
+  const head = outer && outer.tHead && outer.tHead.rows.length === 1 ? outer.tHead.rows[0].cells[cell.cellIndex] : null;
+  const code = head ? head.querySelectorAll("code") : [];
+  if (!head || head.dataset.rebuilder !== key || code.length !== 1 || code[0].textContent !== key.slice(0, 8)) {
+    return "the verdict's column is headed by another key than the one whose signature verifies";
+  }
+  return null;
 }
 
 function checkReleaseLinks(results, data) {
@@ -1113,9 +1149,12 @@ function checkReleaseLinks(results, data) {
     const path = location.pathname;
     const rebuilds = (path.endsWith("/rebuilds.html") || path.endsWith("/rebuilds")) && heading === "Rebuilds" && titleText() === `Rebuilds${SITE_TITLE}`;
     for (const tr of rows) {
-      const cell = tr.closest("td[data-rebuilder] > table.gb-cell");
-      if (statementOf(tr).predicateType === SLSA_VSA && cell && rebuilds) continue;
-      setStatus(tr, STATE_FAILED, "this page names no release for it to be about");
+      if (!rebuilds || statementOf(tr).predicateType !== SLSA_VSA) {
+        setStatus(tr, STATE_FAILED, "this page names no release for it to be about");
+        continue;
+      }
+      const why = rebuildsColumn(tr, results.get(tr.dataset.statement).signers);
+      if (why) setStatus(tr, STATE_FAILED, why);
     }
     return;
   }
@@ -1148,7 +1187,7 @@ function checkReleaseLinks(results, data) {
     let why = null;
     if (!of || of.component !== release.component || of.version !== release.version || of.target !== release.target) {
       why = `this provenance is of another release (${describe(of && releaseHeading(of))})`;
-    } else if (!own.some((tr) => tr.querySelector(":scope > td[data-signer]"))) {
+    } else if (!own.some((tr) => tr.querySelector(":scope > td[data-signer]") && !hiddenByMarkup(tr))) {
       why = "no row of this page shows this provenance's signer";
     }
     if (why) {
