@@ -235,7 +235,7 @@ fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
 #[test]
 fn a_provenance_without_its_signer_row_a_moved_heading_or_a_rebuilds_page_elsewhere_fails() {
     let Some(site) = site() else { return };
-    let (avscan, data) = avscan_page(site);
+    let (_, data) = avscan_page(site);
     let records = data["statements"].as_array().unwrap();
     let provenance = record_claiming(records, "predicate.buildDefinition.externalParameters.target");
     let id = provenance["row"].as_str().unwrap();
