@@ -162,7 +162,8 @@ fn assert_rows_failed(seen: &Value, why: &str, fails: impl Fn(usize) -> bool) {
 /// verdict and its review, each copied with its record onto the FAILED build-time release's page,
 /// fail there; the avscan page retitled as build-time's (heading, title and data) fails its
 /// provenance and with it every verdict and review, as it does with no release in its data.
-/// Every row of the untouched statements still verifies.
+/// Every row of the untouched statements still verifies, and the banner counts only the records
+/// a row shows (a padding record in the data is not counted).
 #[test]
 fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
     let Some(site) = site() else { return };
@@ -183,9 +184,18 @@ fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
     let seen = visit_edited(site, &site.failed_page, |html| {
         let row = row_html(&avscan, verdict["row"].as_str().unwrap());
         let edited = format!("{}{row}{}", &html[..at], &html[at..]).replacen(own, theirs, 1);
-        edit_data(&edited, |data| data["statements"].as_array_mut().unwrap().extend([verdict.clone(), review.clone()]))
+        // And a record no row shows, which the banner must not count.
+        let mut padding = verdict.clone();
+        padding["row"] = "s-padding".into();
+        edit_data(&edited, |data| {
+            data["statements"].as_array_mut().unwrap().extend([verdict.clone(), review.clone(), padding])
+        })
     });
     assert_rows_failed(&seen, "", |n| n == copied || reviews.contains(&n));
+    let shown: std::collections::BTreeSet<&str> =
+        seen["rows"].as_array().unwrap().iter().map(|r| r["statement"].as_str().unwrap()).collect();
+    let count = format!("{} statements checked", shown.len());
+    assert!(seen["banner"]["text"].as_str().unwrap().contains(&count), "{count}: {:#}", seen["banner"]);
     for (n, row) in seen["rows"].as_array().unwrap().iter().enumerate() {
         let status = row["status"].as_str().unwrap();
         if n == copied {
