@@ -28,7 +28,7 @@ use crate::tlog::merkle;
 use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{authenticated_entries, Verified, WitnessPolicy};
 use crate::transparency::store::EnvelopeBundles;
-use crate::transparency::LogDir;
+use crate::transparency::{LogDir, LogEntry};
 
 /// What to report.
 #[derive(Clone, Copy, Debug)]
@@ -220,29 +220,54 @@ pub fn audit_in(
     options: &Options,
 ) -> Result<Report> {
     sections(policy)?;
-    let size = verified.size;
-    // Which entries are custody's, and the envelope each names.
+    // The entry is authenticated by the root; only two of its fields matter here, so they are
+    // all that is read (`glassbox log audit` checks the entries' form).
     let named: Vec<Option<Named>> = raw
         .par_iter()
         .enumerate()
         .map(|(i, bytes)| {
-            // The entry is authenticated by the root; only two of its fields matter here, so
-            // they are all that is read (`glassbox log audit` checks the entries' form).
             let entry: EntryHead<'_> = serde_json::from_slice(bytes)
                 .map_err(|e| Error::rejected(format!("log entry {i}"), format!("not a glassbox log entry ({e})")))?;
-            let is_policy = policies::is_policy_type(&entry.predicate_type);
-            if !is_policy && !statements::is_custody_type(&entry.predicate_type) {
-                return Ok(None);
-            }
-            let digest = entry.envelope.strip_prefix("sha256:").and_then(Sha256Digest::from_hex).ok_or_else(|| {
-                Error::rejected(
-                    format!("log entry {i}"),
-                    "does not name its envelope as sha256:<64 lowercase hex digits>",
-                )
-            })?;
-            Ok(Some(Named { digest, is_policy }))
+            Named::of(i, &entry.predicate_type, &entry.envelope)
         })
         .collect::<Result<_>>()?;
+    audit_named(dir, policy, verified, raw, named, bundles, options)
+}
+
+/// [`audit_in`] for a caller that has parsed the authenticated entries already (`entries`, one
+/// per entry of `raw`): they are not read a second time.
+pub fn audit_parsed(
+    dir: &LogDir,
+    policy: &Policy,
+    verified: &Verified,
+    raw: &[Vec<u8>],
+    entries: &[LogEntry],
+    bundles: &EnvelopeBundles,
+    options: &Options,
+) -> Result<Report> {
+    sections(policy)?;
+    if entries.len() != raw.len() {
+        return Err(Error::invalid(dir.root.display(), "the parsed entries are not the log's entries"));
+    }
+    let named: Vec<Option<Named>> = entries
+        .par_iter()
+        .enumerate()
+        .map(|(i, entry)| Named::of(i, &entry.predicate_type, &entry.envelope))
+        .collect::<Result<_>>()?;
+    audit_named(dir, policy, verified, raw, named, bundles, options)
+}
+
+/// The audit, once it is known which entries are custody's and the envelope each names.
+fn audit_named(
+    dir: &LogDir,
+    policy: &Policy,
+    verified: &Verified,
+    raw: &[Vec<u8>],
+    named: Vec<Option<Named>>,
+    bundles: &EnvelopeBundles,
+    options: &Options,
+) -> Result<Report> {
+    let size = verified.size;
     let custody_entries = named.iter().filter(|n| n.is_some()).count() as u64;
     let history = read_policies(dir, size, &named, policy)?;
     let bundles: Vec<Vec<Outcome>> = (0..size.div_ceil(TILE_WIDTH))
@@ -354,6 +379,20 @@ fn check_checkpoints(raw: &[Vec<u8>], claims: &[CheckpointClaim], options: &Opti
 struct Named {
     digest: Sha256Digest,
     is_policy: bool,
+}
+
+impl Named {
+    /// Entry `i` of `predicate_type` naming `envelope`: `None` unless it is custody's.
+    fn of(i: usize, predicate_type: &str, envelope: &str) -> Result<Option<Named>> {
+        let is_policy = policies::is_policy_type(predicate_type);
+        if !is_policy && !statements::is_custody_type(predicate_type) {
+            return Ok(None);
+        }
+        let digest = envelope.strip_prefix("sha256:").and_then(Sha256Digest::from_hex).ok_or_else(|| {
+            Error::rejected(format!("log entry {i}"), "does not name its envelope as sha256:<64 lowercase hex digits>")
+        })?;
+        Ok(Some(Named { digest, is_policy }))
+    }
 }
 
 /// The policy history of the log under the trust root `policy`: every policy statement, read

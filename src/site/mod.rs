@@ -279,10 +279,10 @@ fn custody_files(
 /// the newest statement that counts (the site has no clock; expiries and break-glass deadlines
 /// are judged then, and no statement that no policy key signed can move it).
 fn custody_report(policy: &Policy, log: &model::Log, raw: &[Vec<u8>]) -> Result<crate::custody::audit::Report> {
-    use crate::custody::audit::{audit_in, ClockSource, Options};
+    use crate::custody::audit::{audit_parsed, ClockSource, Options};
     let now = log.newest_cosignature.map(|t| (Timestamp(t as i64), ClockSource::Cosignature));
     let options = Options { from: None, to: None, period: Period::Month, now };
-    audit_in(&log.dir, policy, &log.verified, raw, &log.bundles, &options)
+    audit_parsed(&log.dir, policy, &log.verified, raw, &log.entries, &log.bundles, &options)
         .map_err(|e| Error::invalid(log.dir.root.display(), format!("the custody entries do not audit: {e}")))
 }
 
