@@ -505,4 +505,45 @@ mod tests {
             assert!(!plain_file_name(bad), "{bad}");
         }
     }
+
+    /// tests/vectors/release-grouping.json: the statements each release's page shows, which
+    /// verify.js must tie to that release (tests/browser/ed25519.mjs checks the same vectors).
+    #[test]
+    fn releases_group_as_the_shared_vectors_say() {
+        let vectors: Value = serde_json::from_str(include_str!("../../tests/vectors/release-grouping.json")).unwrap();
+        let key = crate::keys::PrivateKey::from_seed(&[7; 32]);
+        let mut ids = Vec::new();
+        let mut shown = Vec::new();
+        for s in vectors["statements"].as_array().unwrap() {
+            ids.push(s["id"].as_str().unwrap());
+            let statement: crate::attest::Statement<Value> = serde_json::from_value(s["statement"].clone()).unwrap();
+            let envelope = statement.sign(&key);
+            // The digest a log would name the envelope by: the vectors give it.
+            let digest = Sha256Digest::from_hex(s["envelope"].as_str().unwrap()).unwrap();
+            let found = Found { location: ids[ids.len() - 1].to_string(), envelope, digest, statement };
+            let payload = s["statement"].clone();
+            shown.push(Shown { found, line: Vec::new(), payload, log_index: None, signed_by: Vec::new() });
+        }
+        let releases = releases(&shown);
+        let expected = vectors["releases"].as_array().unwrap();
+        assert_eq!(releases.len(), expected.len());
+        for (r, want) in releases.iter().zip(expected) {
+            let name = &want["release"];
+            assert_eq!(
+                (r.component.as_str(), r.version.as_str(), r.target.as_str()),
+                (
+                    name["component"].as_str().unwrap(),
+                    name["version"].as_str().unwrap(),
+                    name["target"].as_str().unwrap()
+                )
+            );
+            let mut members: Vec<&str> =
+                r.provenances.iter().chain(&r.verdicts).chain(&r.reviews).map(|&n| ids[n]).collect();
+            let mut wanted: Vec<&str> =
+                want["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+            members.sort_unstable();
+            wanted.sort_unstable();
+            assert_eq!(members, wanted, "{} {}", r.component, r.version);
+        }
+    }
 }

@@ -1,12 +1,14 @@
 //! rebuilds.html: every release (a row) against every rebuilder key of the policy's
 //! `[rebuilds]` (a column, in policy order). A cell shows the first verdict in log order that the
 //! column's key signed about the release, among the verdicts the release's page shows (the
-//! release owns them by `model::releases`'s one rule), and how many more that key signed; or
-//! `not yet` when there is none. A verdict cell is a one-row table whose row is a statement row
-//! like any other, so verify.js checks it with no rule of its own: entry, inclusion, envelope,
+//! release owns them by `model::releases`'s one rule) that verify.js can tie to the row
+//! ([`counts_for`]), and how many more that key signed; or `not yet` when there is none. A verdict cell is a one-row table whose row is a
+//! statement row like any other, so verify.js checks it as any row: entry, inclusion, envelope,
 //! the signature by the column's key (the record trusts that key alone), and every cell (result,
-//! report digest, log index, signer, envelope link). A `not yet` cell is absence, which no entry
-//! the page names can prove: its status says it is not checked.
+//! report digest, log index, signer, envelope link); and that the verdict is about its row's
+//! release: the bundle and the target it names are the row heading's (formats.md section 19). A
+//! `not yet` cell is absence, which no entry the page names can prove: its status says it is not
+//! checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,12 +21,15 @@ use super::html::{
 use super::model::{at_path, envelope_url, key_name, record, row_id, str_at, trusted_signer, Record, Release};
 use super::pages::{log_index, ReleaseContext};
 use crate::keys::KeyId;
+use crate::policy::evidence::inputs_lenient;
 use crate::policy::TrustedKey;
 
 /// The file, at the site's root.
 pub const FILE: &str = "rebuilds.html";
 
 const RESULT: &str = "predicate.verificationResult";
+/// The bundle a verdict is about (`glassbox rebuild` writes the bundle's file name).
+const RESOURCE: &str = "predicate.resourceUri";
 /// What a FAILED cell shows when the release page links no mismatch report: the digest the
 /// signed verdict fixes for it (formats.md section 11), which the browser checks.
 const REPORT_DIGEST: &str = "predicate.reproduction.differences.digest.sha256";
@@ -35,19 +40,63 @@ const ABSENCE: &str = "not checked: absence";
 const ABSENCE_TITLE: &str = "The browser checks the verdicts this page names; that no verdict by this key \
      exists is what the site's publisher says (glassbox verify reads the whole log).";
 
-/// The verdicts of `release` whose signature by `key` verifies (`signers`: the rebuilder keys
-/// that verify on each verdict), first in log order: logged ones by index, then those only in
-/// the attestations directory, in the order the site read them.
+/// The verdicts of `release` about its bundle whose signature by `key` verifies (`signers`: the
+/// rebuilder keys that verify on each verdict), first in log order: logged ones by index, then
+/// those only in the attestations directory, in the order the site read them. A verdict the
+/// release page shows for another reason (a failure naming an artifact it shares with another
+/// release) is that other release's rebuild, not this one's.
 fn verdicts_by(
     cx: &ReleaseContext<'_>,
     release: &Release,
     key: &TrustedKey,
     signers: &BTreeMap<usize, Vec<KeyId>>,
 ) -> Vec<usize> {
-    let mut mine: Vec<usize> =
-        release.verdicts.iter().copied().filter(|n| signers.get(n).is_some_and(|ids| ids.contains(&key.id))).collect();
+    let mut mine: Vec<usize> = release
+        .verdicts
+        .iter()
+        .copied()
+        .filter(|&n| counts_for(cx, release, n))
+        .filter(|n| signers.get(n).is_some_and(|ids| ids.contains(&key.id)))
+        .collect();
     mine.sort_by_key(|&n| (cx.shown[n].log_index.is_none(), cx.shown[n].log_index, n));
     mine
+}
+
+/// Whether the verdict `payload` is about `release`'s bundle as verify.js reads it back into
+/// the row's heading: its `predicate.resourceUri` is `<component>-<version>-<target>.tar.gz` and
+/// a subject is one of the target's files (`<target>/<file>`), which fixes where the target
+/// starts in that name. A name the page could not show as it is (a control character, which an
+/// HTML parser may drop) or a target with a `/` is in no row.
+fn names_bundle_of(payload: &Value, release: &Release) -> bool {
+    let Release { component, version, target, .. } = release;
+    let shown = [component, version, target].iter().all(|s| !s.chars().any(char::is_control));
+    let files = format!("{target}/");
+    let names_target = payload.get("subject").and_then(Value::as_array).is_some_and(|list| {
+        list.iter().any(|d| d.get("name").and_then(Value::as_str).is_some_and(|n| n.starts_with(&files)))
+    });
+    shown
+        && !target.is_empty()
+        && !target.contains('/')
+        && names_target
+        && str_at(payload, RESOURCE) == format!("{component}-{version}-{target}.tar.gz")
+}
+
+/// Whether verdict `n` may stand in `release`'s row: about its bundle, and, when it says PASSED,
+/// about one of its provenances that a builder key of the policy signed (a rebuilder that
+/// trusts more builders than the site's policy does may pass a provenance the site's release
+/// page shows as FAILED). A failure is shown whoever built what failed to rebuild.
+fn counts_for(cx: &ReleaseContext<'_>, release: &Release, n: usize) -> bool {
+    let shown = &cx.shown[n];
+    if !names_bundle_of(&shown.payload, release) {
+        return false;
+    }
+    if str_at(&shown.payload, RESULT) != "PASSED" {
+        return true;
+    }
+    let inputs = inputs_lenient(&shown.found.statement);
+    release.provenances.iter().any(|&p| {
+        inputs.contains(&cx.shown[p].found.digest) && !cx.shown[p].signed_by_one_of(&cx.policy.builders).is_empty()
+    })
 }
 
 /// The row id of verdict `n` in column `column`: a verdict two rebuilder keys signed is in two
@@ -127,13 +176,13 @@ pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
     let mut recorded = BTreeSet::new();
     let mut rows = Vec::new();
     for r in releases {
+        // The row's heading: verify.js checks that each verdict in the row names this release's
+        // bundle. Plain text in one link, as it compares the text.
         let mut row = format!(
-            "<tr data-release=\"{}\">{}",
+            "<tr data-release=\"{}\"><th scope=\"row\"><a href=\"releases/{}.html\">{}</a></th>",
             esc(&r.file),
-            td_unverified_link(
-                &format!("releases/{}.html", r.file),
-                &format!("{} {} ({})", r.component, r.version, r.target)
-            )
+            esc(&r.file),
+            esc(&format!("{} {} ({})", r.component, r.version, r.target))
         );
         for (column, key) in keys.iter().enumerate() {
             let mine = verdicts_by(cx, r, key, &signers);
@@ -158,8 +207,8 @@ pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
     body.push_str(
         "<p>One row per release, one column per rebuilder key of the policy's <code>[rebuilds]</code>, \
          in the policy's order. A cell shows the first verdict in log order that the key signed about the \
-         release's artifacts or provenance (the verdicts its release page lists), and how many more there \
-         are; <em>not yet</em> when neither the log nor the attestations hold one.</p>\n",
+         release's bundle (among the verdicts its release page lists), and how many more there are; \
+         <em>not yet</em> when neither the log nor the attestations hold one.</p>\n",
     );
     if keys.is_empty() {
         body.push_str("<p>The policy's <code>[rebuilds]</code> names no rebuilder key.</p>\n");
@@ -167,10 +216,11 @@ pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
         body.push_str("<p>The log and the attestations hold no release.</p>\n");
     } else {
         body.push_str(&unverified_note(
-            "which release a row is, a mismatch report's link, how many more verdicts a key signed, and every \
-             \"not yet\". Each verdict a cell shows is checked in its own row: its log entry, inclusion, \
-             envelope, the signature by the column's key, its result and log index. That a key signed no \
-             verdict cannot be proved from the entries a page names; glassbox verify reads the whole log.",
+            "a mismatch report's link, how many more verdicts a key signed, and every \"not yet\". Each \
+             verdict a cell shows is checked in its own row: its log entry, inclusion, envelope, the \
+             signature by the column's key, its result and log index, and that the bundle it names is the \
+             release its row is headed by. That a key signed no verdict cannot be proved from the entries a \
+             page names; glassbox verify reads the whole log.",
         ));
         let caption = "Rebuild verdicts: one row per release, one column per rebuilder key";
         body.push_str(&scroll_open(caption));
@@ -206,5 +256,36 @@ mod tests {
         assert!(!th.contains("keys/"), "no operator path: {th}");
         let cell = absent_cell();
         assert!(!cell.contains("data-statement") && cell.contains(ABSENCE) && cell.contains(">not yet</td>"), "{cell}");
+    }
+
+    #[test]
+    fn a_verdict_counts_for_the_release_whose_bundle_it_names() {
+        let release = |component: &str, version: &str| Release {
+            component: component.into(),
+            version: version.into(),
+            target: "x86_64-unknown-linux-gnu".into(),
+            file: String::new(),
+            provenances: Vec::new(),
+            verdicts: Vec::new(),
+            reviews: Vec::new(),
+        };
+        let verdict = |uri: Value, file: &str| serde_json::json!({"subject": [{"name": file}], "predicate": {"resourceUri": uri}});
+        let bundle = "my-tool-2-1.0.0-x86_64-unknown-linux-gnu.tar.gz";
+        let named = verdict(bundle.into(), "x86_64-unknown-linux-gnu/my-tool");
+        assert!(names_bundle_of(&named, &release("my-tool-2", "1.0.0")));
+        assert!(!names_bundle_of(&named, &release("my-tool-2", "1.0.1")));
+        for other in [
+            verdict(Value::Null, "x86_64-unknown-linux-gnu/my-tool"),
+            verdict(1.into(), "x86_64-unknown-linux-gnu/my-tool"),
+            verdict("my-tool-2-1.0.0.tar.gz".into(), "x86_64-unknown-linux-gnu/my-tool"),
+            // No subject of the target's: where the target starts in the name is not fixed.
+            verdict(bundle.into(), bundle),
+            verdict(bundle.into(), "unknown-linux-gnu/my-tool"),
+        ] {
+            assert!(!names_bundle_of(&other, &release("my-tool-2", "1.0.0")), "{other}");
+        }
+        // A name the page cannot show as it is.
+        let nul = verdict("my\0tool-1.0-x86_64-unknown-linux-gnu.tar.gz".into(), "x86_64-unknown-linux-gnu/t");
+        assert!(!names_bundle_of(&nul, &release("my\0tool", "1.0")));
     }
 }

@@ -3,8 +3,9 @@
 // SHA(abc)), each also with its message, signature and key changed, a non-canonical S and a
 // small-order key, all of which must be refused; then verify.js's choice of verifier with
 // WebCrypto's Ed25519 removed (noble, which must verify) and with no WebCrypto at all (the
-// neutral CannotCheck); and verify.js's key ids (formats.md section 2's vector) and its split of a
-// release's name (as src/review/sign.rs split_stem splits it). With NODE_PATH holding @noble/ed25519 (tests/browser/package.json), the
+// neutral CannotCheck); verify.js's key ids (formats.md section 2's vector), its split of a
+// release's name (as src/review/sign.rs split_stem splits it) and which release a statement is
+// about (tests/vectors/release-grouping.json). With NODE_PATH holding @noble/ed25519 (tests/browser/package.json), the
 // vendored file must be byte for byte the package's index.js. Used by tests/it/site_browser.rs.
 //
 //   node ed25519.mjs PATH/TO/verify.js
@@ -146,6 +147,20 @@ for (const [stem, wanted] of [
     return s === null ? null : `${s.component}|${s.version}`;
   };
   await expect(`split ${stem}`, split, [stem], wanted);
+}
+
+// Which release each statement is about: tests/vectors/release-grouping.json, whose cases
+// src/site/model.rs's tests check `glassbox site`'s grouping against. Given every statement of
+// the vectors on a release's page (each provenance's signer shown), verify.js must tie exactly
+// the release's members to it.
+const grouping = JSON.parse(readFileSync(new URL("../vectors/release-grouping.json", import.meta.url), "utf8"));
+for (const { release, members } of grouping.releases) {
+  const items = grouping.statements.map(({ id, envelope, statement }) => ({ id, envelope, statement }));
+  const tied = (r) => {
+    const ties = module.releaseTies(r, items, () => true);
+    return grouping.statements.map((s) => s.id).filter((id) => ties.get(id) === null).sort().join(" ");
+  };
+  await expect(`the statements of ${release.component} ${release.version}`, tied, [release], [...members].sort().join(" "));
 }
 
 // The vendored file is the npm package's, when the package is installed beside playwright-core.

@@ -83,9 +83,12 @@ fn verdict(
     result: &str,
     extra: Value,
 ) -> Statement<Value> {
+    // The bundle rebuilt, as `glassbox rebuild` names it: the subject that is one.
+    let bundle = subjects.iter().filter_map(|d| d.name.clone()).find(|n| n.ends_with(".tar.gz")).unwrap_or_default();
     let mut predicate = json!({
         "verifier": {"id": "https://glassbox.dev/rebuilders/local/v1", "version": {}},
         "timeVerified": "2026-11-03T12:00:00Z",
+        "resourceUri": bundle,
         "inputAttestations": [{"name": "p", "digest": {"sha256": provenance.hex()}}],
         "verificationResult": result,
         "reproduction": extra,
@@ -167,8 +170,10 @@ pub(crate) fn story() -> Story {
     let review = Statement::new(vec![subject], REVIEW_V1, &review).sign(&key(&c, "reviewer"));
     write_lines(&dir.join("review.reviewer.intoto.jsonl"), &[&review]);
     // A release only in the log, by nobody the policy trusts, whose name climbs out.
-    let evil_subjects =
-        vec![ResourceDescriptor::named(format!("../evil-1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"evil"))];
+    let evil_subjects = vec![
+        ResourceDescriptor::named(format!("{TARGET}/evil"), Sha256Digest::of(b"evil binary")),
+        ResourceDescriptor::named(format!("../evil-1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"evil")),
+    ];
     let evil = provenance("../evil-1.0", &source, evil_subjects.clone()).sign(&key(&c, "outsider"));
     // The rebuilders' other verdicts: a PASSED of avscan only in the log, logged before the
     // directory's; the hostile release rebuilt by both rebuilders and FAILED, once only in the

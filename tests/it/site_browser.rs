@@ -917,7 +917,8 @@ fn a_browser_without_webcrypto_ed25519_verifies_with_the_vendored_verifier_or_sa
 /// verify with the vendored noble-ed25519 through verify.js's glue and every changed one is
 /// refused; verify.js chooses it when WebCrypto lacks Ed25519 and checks nothing without
 /// WebCrypto; with @noble/ed25519 installed (tests/browser/package.json), the vendored file is the
-/// package's index.js byte for byte.
+/// package's index.js byte for byte. It also checks verify.js's key ids, its split of a release's
+/// name and which release a statement is about (tests/vectors/release-grouping.json).
 #[test]
 fn the_vendored_ed25519_verifier_passes_rfc_8032_and_is_the_npm_packages_file() {
     if !have_tool("node", &["--version"]) {

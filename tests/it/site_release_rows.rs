@@ -328,3 +328,64 @@ fn a_provenance_without_its_signer_row_a_moved_heading_or_a_rebuilds_page_elsewh
     let seen = visit(copy.path(), "rebuilds.html", Visit::default());
     assert_only_row_failed(&seen, 0, "the verdict is in the column of another key");
 }
+
+/// The rebuilds page's rows (formats.md section 19, "Which release a row is about"): a verdict is
+/// checked against the bundle and the target it names, so two rows whose headings are swapped
+/// fail every verdict they show, as do a heading with more markup than its one link and a heading
+/// that splits the same bundle name elsewhere between version and target; and a cell that spans
+/// rows fails every verdict of the matrix.
+#[test]
+fn a_rebuilds_verdict_under_another_releases_heading_fails() {
+    let Some(site) = site() else { return };
+    let rebuilds = std::fs::read_to_string(site.served.join("rebuilds.html")).unwrap();
+    let headings: Vec<(usize, usize)> = rebuilds
+        .match_indices("<th scope=\"row\">")
+        .map(|(at, _)| (at, at + rebuilds[at..].find("</th>").unwrap() + "</th>".len()))
+        .collect();
+    assert_eq!(headings.len(), 2, "two releases: {headings:?}");
+    let (a, b) = (headings[0], headings[1]);
+    let swapped = format!(
+        "{}{}{}{}{}",
+        &rebuilds[..a.0],
+        &rebuilds[b.0..b.1],
+        &rebuilds[a.1..b.0],
+        &rebuilds[a.0..a.1],
+        &rebuilds[b.1..]
+    );
+    let verdicts_in = |range: (usize, usize)| rebuilds[range.0..range.1].matches("<tr data-statement=").count();
+    let rows = (verdicts_in((a.1, b.0)), verdicts_in((b.1, rebuilds.len())));
+    assert!(rows.0 > 0 && rows.1 > 0, "a verdict in each row: {rows:?}");
+    let copy = served_copy(site);
+    std::fs::write(copy.path().join("rebuilds.html"), swapped).unwrap();
+    let seen = visit(copy.path(), "rebuilds.html", Visit::default());
+    assert_rows_failed(&seen, "the verdict is about another release", |_| true);
+
+    // The first row's heading with a second text node: its verdicts fail, the other row's stand.
+    let (start, end) = a;
+    let link_end = start + rebuilds[start..end].find("</a>").unwrap();
+    let edited = format!("{}<span></span>{}", &rebuilds[..link_end], &rebuilds[link_end..]);
+    std::fs::write(copy.path().join("rebuilds.html"), edited).unwrap();
+    let seen = visit(copy.path(), "rebuilds.html", Visit::default());
+    assert_rows_failed(&seen, "the verdict is about another release", |n| n < rows.0);
+
+    // The first row's heading split elsewhere between version and target: the bundle name reads
+    // the same, but no subject of the verdict is a file of that target.
+    let link = start + rebuilds[start..end].find("<a href=\"").unwrap();
+    let text_start = link + rebuilds[link..].find("\">").unwrap() + 2;
+    let text_end = link_end;
+    let text = &rebuilds[text_start..text_end];
+    let (name, target) = text.rsplit_once(" (").unwrap();
+    let (head, tail) = target.trim_end_matches(')').split_once('-').unwrap();
+    let resplit = format!("{name}-{head} ({tail})");
+    let edited = format!("{}{resplit}{}", &rebuilds[..text_start], &rebuilds[text_end..]);
+    std::fs::write(copy.path().join("rebuilds.html"), edited).unwrap();
+    let seen = visit(copy.path(), "rebuilds.html", Visit::default());
+    assert_rows_failed(&seen, "the verdict is about another release", |n| n < rows.0);
+
+    // A verdict cell of the first row spanning the second row's line: no cell of the matrix spans.
+    let cell = rebuilds[a.1..].find("<td data-rebuilder=\"").unwrap() + a.1 + "<td".len();
+    let edited = format!("{} rowspan=\"2\"{}", &rebuilds[..cell], &rebuilds[cell..]);
+    std::fs::write(copy.path().join("rebuilds.html"), edited).unwrap();
+    let seen = visit(copy.path(), "rebuilds.html", Visit::default());
+    assert_rows_failed(&seen, "a verdict on this page is shown only in a rebuilder's cell", |_| true);
+}

@@ -922,7 +922,7 @@ function checkColumns(tr, { name, forms }) {
   const table = tr.closest("table");
   const headers = table && tableHeaders(table);
   if (!headers) return `the ${name} row is in a table whose headers this browser cannot read plainly`;
-  const rebuildsCell = table.matches("td[data-rebuilder] > table.gb-cell") && table.rows.length === 1;
+  const rebuildsCell = rebuildsCellOf(table) !== null && table.rows.length === 1;
   const fits = shaped.some((f) => deepEqual(headers, f.headers) && (f.headers.length > 0 || rebuildsCell));
   if (!fits) return `the ${name} row is in a table of other columns (${headers.join(", ")})`;
   return null;
@@ -967,7 +967,8 @@ function checkRows(rows, record, verified) {
 // A release block's heading (src/site/custody/releases.rs, summary).
 const detailHeading = (index) => `The request and approvals of the release at log index ${index}`;
 
-function checkReleaseDetails(results) {
+function checkReleaseDetails(results, byId) {
+  const rowsOf = (id) => byId.get(id) || [];
   const linked = new Set(); // the rows whose link to their verified release was checked
   const seen = new Set(); // releases with a block already
   for (const block of document.querySelectorAll("[data-release-detail]")) {
@@ -1021,7 +1022,7 @@ function checkReleaseDetails(results) {
   }
   // Default-deny by what the row is, whatever the page marks it as: every verified request or
   // decision (and every row marked as one) must have been linked to its release above.
-  for (const tr of document.querySelectorAll("tr[data-statement]")) {
+  for (const tr of Array.from(byId.values()).flat()) {
     const result = results.get(tr.dataset.statement);
     const type = result && result.ok ? result.statement.predicateType : null;
     const part = tr.hasAttribute("data-part") || type === SAMPLE_REQUEST || type === SAMPLE_DECISION;
@@ -1043,8 +1044,8 @@ function checkReleaseDetails(results) {
 // A verdict is about it when its input attestations name such a provenance's envelope, or, when
 // it is not a PASSED one, when a subject names such a provenance's artifact; a review when its
 // subject is such a provenance's source digest. On a page whose data names no release, only the
-// rebuilds page's verdict cells may show such a statement (that page says which release a row is
-// goes unchecked).
+// rebuilds page's verdict cells may show such a statement, each in the row of the release whose
+// bundle it names (`rebuildsColumn`).
 
 const RELEASE_TYPES = new Set([SLSA_PROVENANCE, SLSA_VSA, REVIEW]);
 const releaseHeading = (r) => `${r.component} ${r.version} (${r.target})`;
@@ -1119,26 +1120,77 @@ function titleText() {
   return titles.length === 1 ? titles[0].textContent : null;
 }
 
-// A rebuilds page's verdict row: the one row of a headerless cell table, in the column of the key
-// whose signature verified (the cell's and its heading's `data-rebuilder`, the heading's short id).
-function rebuildsColumn(tr, signers) {
+// The rebuilder's cell a table sits in when it is a rebuilds page's headerless cell table, or null.
+function rebuildsCellOf(table) {
+  return table && table.matches("td[data-rebuilder] > table.gb-cell") ? table.parentElement : null;
+}
+
+// A rebuilds page's verdict row: the one row of a headerless cell table, in a cell of the page's
+// one matrix, in the column of the key whose signature verified (the cell's and its heading's
+// `data-rebuilder`, the heading's short id), in the row of the release the verdict is about: the
+// row's heading, a `th` holding one link of plain text, must read `<component> <version>
+// (<target>)` for a target one of the verdict's subjects names (`<target>/<file>`) and the
+// bundle it names (`predicate.resourceUri`, `<component>-<version>-<target>.tar.gz`) split as a
+// provenance's is. No cell of the matrix spans rows or columns, so that a cell's index is the
+// column it is drawn in.
+function rebuildsColumn(tr, { signers, statement }) {
   const table = tr.closest("table");
-  const cell = table && table.matches("td[data-rebuilder] > table.gb-cell") ? table.parentElement : null;
+  const cell = rebuildsCellOf(table);
   const headers = table && tableHeaders(table);
-  if (!cell || !headers || headers.length > 0) return "a verdict on this page is shown only in a rebuilder's cell";
+  const outer = cell && cell.parentElement.closest("table");
+  if (!cell || !headers || headers.length > 0 || !outer || !isMatrix(outer)) {
+    return "a verdict on this page is shown only in a rebuilder's cell";
+  }
   const key = cell.dataset.rebuilder;
   if (!signers.some((k) => k.keyid === key)) return "the verdict is in the column of another key than the one whose signature verifies";
-  const outer = cell.parentElement.closest("table");
-  const head = outer && outer.tHead && outer.tHead.rows.length === 1 ? outer.tHead.rows[0].cells[cell.cellIndex] : null;
+  const head = outer.tHead && outer.tHead.rows.length === 1 ? outer.tHead.rows[0].cells[cell.cellIndex] : null;
   const code = head ? head.querySelectorAll("code") : [];
   if (!head || head.dataset.rebuilder !== key || code.length !== 1 || code[0].textContent !== key.slice(0, 8)) {
     return "the verdict's column is headed by another key than the one whose signature verifies";
   }
+  const uri = textAt(statement, "predicate.resourceUri");
+  const heading = rowHeading(cell.parentElement);
+  const about =
+    heading !== null &&
+    listOf(statement.subject).some((subject) => {
+      const name = field(subject, "name");
+      const slash = typeof name === "string" ? name.indexOf("/") : -1;
+      if (slash <= 0) return false;
+      const target = name.slice(0, slash);
+      const suffix = `-${target}.tar.gz`;
+      const split = uri.endsWith(suffix) ? splitStem(uri.slice(0, uri.length - suffix.length)) : null;
+      return split !== null && releaseHeading({ ...split, target }) === heading;
+    });
+  if (!about) return `the verdict is about another release (${describe(uri)}) than its row's`;
   return null;
 }
 
-function checkReleaseLinks(results, data) {
-  const rows = Array.from(document.querySelectorAll("tr[data-statement]")).filter((tr) => {
+// Whether `table` is the rebuilds page's matrix: the one `table.gb-matrix`, inside no other
+// table, with one head row, and no cell of it spanning rows or columns (read once per table).
+const matrices = new WeakMap();
+function isMatrix(table) {
+  if (!matrices.has(table)) {
+    const plain = Array.from(table.rows).every((row) => Array.from(row.cells).every((c) => c.rowSpan === 1 && c.colSpan === 1));
+    const one = document.querySelectorAll("table.gb-matrix").length === 1;
+    matrices.set(table, plain && one && table.matches("table.gb-matrix") && !table.parentElement.closest("table"));
+  }
+  return matrices.get(table);
+}
+
+// The text of a rebuilds-page row's heading: its first cell, a `th` holding one link and nothing
+// else, whose one child is text, not hidden by markup; else null.
+function rowHeading(row) {
+  const th = row && row.cells[0];
+  if (!th || th.tagName !== "TH" || th.childNodes.length !== 1 || hiddenByMarkup(th)) return null;
+  const link = th.firstChild;
+  if (link.nodeType !== Node.ELEMENT_NODE || link.tagName !== "A" || link.attributes.length !== 1 || !link.hasAttribute("href")) return null;
+  if (link.childNodes.length !== 1 || link.firstChild.nodeType !== Node.TEXT_NODE) return null;
+  return link.textContent;
+}
+
+function checkReleaseLinks(results, data, byId) {
+  const all = Array.from(byId.values()).flat();
+  const rows = all.filter((tr) => {
     const result = results.get(tr.dataset.statement);
     return result && result.ok && tr.dataset.state === STATE_OK && RELEASE_TYPES.has(result.statement.predicateType);
   });
@@ -1153,7 +1205,7 @@ function checkReleaseLinks(results, data) {
         setStatus(tr, STATE_FAILED, "this page names no release for it to be about");
         continue;
       }
-      const why = rebuildsColumn(tr, results.get(tr.dataset.statement).signers);
+      const why = rebuildsColumn(tr, results.get(tr.dataset.statement));
       if (why) setStatus(tr, STATE_FAILED, why);
     }
     return;
@@ -1168,54 +1220,67 @@ function checkReleaseLinks(results, data) {
     for (const tr of rows) setStatus(tr, STATE_FAILED, why);
     return;
   }
-  // The verified provenances shown on the page: each must be of the release and have a row that
-  // shows its signer (whose own cells may still fail that row alone).
+  const items = [];
+  for (const [id] of byId) {
+    const result = results.get(id);
+    if (result && result.ok && RELEASE_TYPES.has(result.statement.predicateType)) {
+      items.push({ id, envelope: result.record.envelope, statement: result.statement });
+    }
+  }
+  // A provenance counts only when a row of the page shows its signer (whose own cells may still
+  // fail that row alone).
+  const signerShown = (id) => byId.get(id).some((tr) => tr.querySelector(":scope > td[data-signer]") && !hiddenByMarkup(tr));
+  for (const [id, why] of releaseTies(release, items, signerShown)) {
+    if (why === null) continue;
+    const provenance = results.get(id).statement.predicateType === SLSA_PROVENANCE;
+    for (const tr of byId.get(id)) if (provenance || tr.dataset.state === STATE_OK) setStatus(tr, STATE_FAILED, why);
+  }
+}
+
+// Which of a release page's verified statements are about `release`, as `glassbox site` groups
+// them (src/site/model.rs, `releases`; tests/vectors/release-grouping.json holds the cases both
+// must agree on): a map from each statement's id to null when it is, else why not. `items`: the
+// page's verified provenances, verdicts and reviews, as {id, envelope, statement}; a provenance
+// counts only if `signerShown(id)`.
+function releaseTies(release, items, signerShown) {
+  const ties = new Map();
   const artifacts = new Set();
   const provenances = new Set();
   const sources = new Set();
-  const all = Array.from(document.querySelectorAll("tr[data-statement]"));
-  const shownProvenances = new Set(
-    all.map((tr) => tr.dataset.statement).filter((id) => {
-      const result = results.get(id);
-      return result && result.ok && result.statement.predicateType === SLSA_PROVENANCE;
-    }),
-  );
-  for (const id of shownProvenances) {
-    const { statement, record } = results.get(id);
-    const own = all.filter((tr) => tr.dataset.statement === id);
+  for (const { id, envelope, statement } of items) {
+    if (statement.predicateType !== SLSA_PROVENANCE) continue;
     const of = releaseOf(statement);
     let why = null;
     if (!of || of.component !== release.component || of.version !== release.version || of.target !== release.target) {
       why = `this provenance is of another release (${describe(of && releaseHeading(of))})`;
-    } else if (!own.some((tr) => tr.querySelector(":scope > td[data-signer]") && !hiddenByMarkup(tr))) {
+    } else if (!signerShown(id)) {
       why = "no row of this page shows this provenance's signer";
     }
-    if (why) {
-      for (const tr of own) setStatus(tr, STATE_FAILED, why);
-      continue;
-    }
+    ties.set(id, why);
+    if (why !== null) continue;
     for (const subject of listOf(statement.subject)) {
       const digest = strictDigest(digestOf(subject));
       if (digest) artifacts.add(digest);
     }
-    provenances.add(record.envelope);
+    provenances.add(envelope);
     const source = textAt(statement, `${BUILD_PARAMETERS}.source.digest.sha256`);
     if (source !== "") sources.add(source);
   }
   const none = provenances.size === 0 ? "no provenance of this release verified on this page, so " : "";
-  for (const tr of rows) {
-    const statement = statementOf(tr);
+  for (const { id, statement } of items) {
     if (statement.predicateType === SLSA_VSA) {
       const inputs = listOf(field(statement.predicate, "inputAttestations"));
       const passed = textAt(statement, "predicate.verificationResult") === "PASSED";
       const about =
         inputs.some((a) => provenances.has(lenientDigest(digestOf(a)))) ||
         (!passed && listOf(statement.subject).some((s) => artifacts.has(lenientDigest(digestOf(s)))));
-      if (!about) setStatus(tr, STATE_FAILED, `${none}this verdict is not about a provenance of this release the page shows`);
-    } else if (statement.predicateType === REVIEW && !sources.has(textAt(statement, "subject.0.digest.sha256"))) {
-      setStatus(tr, STATE_FAILED, `${none}this review is not of the source this release's provenance names`);
+      ties.set(id, about ? null : `${none}this verdict is not about a provenance of this release the page shows`);
+    } else if (statement.predicateType === REVIEW) {
+      const about = sources.has(textAt(statement, "subject.0.digest.sha256"));
+      ties.set(id, about ? null : `${none}this review is not of the source this release's provenance names`);
     }
   }
+  return ties;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1255,8 +1320,16 @@ function progress(done, total, failed) {
       : `${total} statement${total === 1 ? "" : "s"} checked: ${total - failed} authentic, ${failed} FAILED.`;
 }
 
-function rowsOf(id) {
-  return Array.from(document.querySelectorAll("tr[data-statement]")).filter((tr) => tr.dataset.statement === id);
+// The page's statement rows by the record they name, in page order. Read once: while the page is
+// checked only the rows' status cells change, never which rows there are.
+function statementRows() {
+  const byId = new Map();
+  for (const tr of document.querySelectorAll("tr[data-statement]")) {
+    const id = tr.dataset.statement;
+    if (!byId.has(id)) byId.set(id, []);
+    byId.get(id).push(tr);
+  }
+  return byId;
 }
 
 function age(seconds) {
@@ -1636,8 +1709,8 @@ async function main() {
     ed25519 = await chooseEd25519();
     // Only the records a row shows are checked and counted: one no row shows tells the reader
     // nothing, and would only pad the banner's count.
-    const shownIds = new Set(Array.from(document.querySelectorAll("tr[data-statement]"), (tr) => tr.dataset.statement));
-    const statements = listOf(data.statements).filter((record) => shownIds.has(record.row));
+    const byId = statementRows();
+    const statements = listOf(data.statements).filter((record) => byId.has(record.row));
     let done = 0;
     let failed = 0;
     progress(0, statements.length, 0);
@@ -1645,7 +1718,7 @@ async function main() {
     const results = new Map(); // row id -> {record, ok, statement}
     await Promise.all(
       statements.map(async (record) => {
-        const rows = rowsOf(record.row);
+        const rows = byId.get(record.row);
         const result = await checkRecord(record, checkpoint);
         results.set(record.row, { record, ...result });
         done += 1;
@@ -1660,16 +1733,16 @@ async function main() {
         progress(done, statements.length, failed);
       }),
     );
-    checkReleaseDetails(results);
-    checkReleaseLinks(results, data);
+    checkReleaseDetails(results, byId);
+    checkReleaseLinks(results, data, byId);
     // A row naming no record of the page's data is not one the generator wrote: whatever its
     // status cell says, it fails.
-    for (const tr of document.querySelectorAll("tr[data-statement]")) {
-      if (!results.has(tr.dataset.statement)) setStatus(tr, STATE_FAILED, "the page's data has no statement for this row");
+    for (const [id, rows] of byId) {
+      if (!results.has(id)) rows.forEach((tr) => setStatus(tr, STATE_FAILED, "the page's data has no statement for this row"));
     }
     // The relations may have failed more rows: count the statements with a FAILED row again.
-    const failedRows = Array.from(document.querySelectorAll("tr[data-statement]")).filter((tr) => tr.dataset.state === STATE_FAILED);
-    progress(statements.length, statements.length, new Set(failedRows.map((tr) => tr.dataset.statement)).size);
+    const failing = Array.from(byId.values()).filter((rows) => rows.some((tr) => tr.dataset.state === STATE_FAILED));
+    progress(statements.length, statements.length, failing.length);
   } catch (e) {
     if (!(e instanceof CannotCheck)) throw e;
     cannotCheck(e.message);
@@ -1688,4 +1761,18 @@ if (typeof document !== "undefined") {
     });
 }
 
-export { TiledTree, Failure, CannotCheck, base, chooseEd25519, nobleVerifier, ed25519Verify, keyIdOf, splitStem, shown, shownScope, shownFindings };
+export {
+  TiledTree,
+  Failure,
+  CannotCheck,
+  base,
+  chooseEd25519,
+  nobleVerifier,
+  ed25519Verify,
+  keyIdOf,
+  splitStem,
+  releaseTies,
+  shown,
+  shownScope,
+  shownFindings,
+};
