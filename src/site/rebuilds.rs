@@ -2,13 +2,13 @@
 //! `[rebuilds]` (a column, in policy order). A cell shows the first verdict in log order that the
 //! column's key signed about the release, among the verdicts the release's page shows (the
 //! release owns them by `model::releases`'s one rule) that verify.js can tie to the row
-//! ([`counts_for`]), and how many more that key signed; or `not yet` when there is none. A verdict cell is a one-row table whose row is a
-//! statement row like any other, so verify.js checks it as any row: entry, inclusion, envelope,
-//! the signature by the column's key (the record trusts that key alone), and every cell (result,
-//! report digest, log index, signer, envelope link); and that the verdict is about its row's
-//! release: the bundle and the target it names are the row heading's (formats.md section 19). A
-//! `not yet` cell is absence, which no entry the page names can prove: its status says it is not
-//! checked.
+//! ([`counts_for`]), and how many more that key signed; or `not yet` when there is none. A
+//! verdict cell is a one-row table whose row is a statement row like any other, so verify.js
+//! checks it as any row: entry, inclusion, envelope, the signature by the column's key (the
+//! record trusts that key alone), and every cell (result, report digest, log index, signer,
+//! envelope link); and that the verdict is about its row's release: the bundle and the target it
+//! names are the row heading's (formats.md section 19). A `not yet` cell is absence, which no
+//! entry the page names can prove: its status says it is not checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,24 +40,18 @@ const ABSENCE: &str = "not checked: absence";
 const ABSENCE_TITLE: &str = "The browser checks the verdicts this page names; that no verdict by this key \
      exists is what the site's publisher says (glassbox verify reads the whole log).";
 
-/// The verdicts of `release` about its bundle whose signature by `key` verifies (`signers`: the
-/// rebuilder keys that verify on each verdict), first in log order: logged ones by index, then
-/// those only in the attestations directory, in the order the site read them. A verdict the
-/// release page shows for another reason (a failure naming an artifact it shares with another
-/// release) is that other release's rebuild, not this one's.
+/// Of `counted` (a release's verdicts that [`counts_for`] its row), those whose signature by
+/// `key` verifies (`signers`: the rebuilder keys that verify on each verdict), first in log
+/// order: logged ones by index, then those only in the attestations directory, in the order the
+/// site read them.
 fn verdicts_by(
     cx: &ReleaseContext<'_>,
-    release: &Release,
+    counted: &[usize],
     key: &TrustedKey,
     signers: &BTreeMap<usize, Vec<KeyId>>,
 ) -> Vec<usize> {
-    let mut mine: Vec<usize> = release
-        .verdicts
-        .iter()
-        .copied()
-        .filter(|&n| counts_for(cx, release, n))
-        .filter(|n| signers.get(n).is_some_and(|ids| ids.contains(&key.id)))
-        .collect();
+    let mut mine: Vec<usize> =
+        counted.iter().copied().filter(|n| signers.get(n).is_some_and(|ids| ids.contains(&key.id))).collect();
     mine.sort_by_key(|&n| (cx.shown[n].log_index.is_none(), cx.shown[n].log_index, n));
     mine
 }
@@ -81,7 +75,9 @@ fn names_bundle_of(payload: &Value, release: &Release) -> bool {
         && str_at(payload, RESOURCE) == format!("{component}-{version}-{target}.tar.gz")
 }
 
-/// Whether verdict `n` may stand in `release`'s row: about its bundle, and, when it says PASSED,
+/// Whether verdict `n` may stand in `release`'s row: about its bundle (a verdict the release
+/// page shows for another reason, a failure naming an artifact it shares with another release,
+/// is that other release's rebuild, not this one's), and, when it says PASSED,
 /// about one of its provenances that a builder key of the policy signed (a rebuilder that
 /// trusts more builders than the site's policy does may pass a provenance the site's release
 /// page shows as FAILED). A failure is shown whoever built what failed to rebuild.
@@ -184,8 +180,10 @@ pub fn page_of(cx: &ReleaseContext<'_>, releases: &[Release]) -> String {
             esc(&r.file),
             esc(&format!("{} {} ({})", r.component, r.version, r.target))
         );
+        // Which of the release's verdicts may stand in its row: decided once for all columns.
+        let counted: Vec<usize> = r.verdicts.iter().copied().filter(|&n| counts_for(cx, r, n)).collect();
         for (column, key) in keys.iter().enumerate() {
-            let mine = verdicts_by(cx, r, key, &signers);
+            let mine = verdicts_by(cx, &counted, key, &signers);
             let inner = match mine.first() {
                 Some(&n) => {
                     let (html, rec) = verdict_cell(cx, r, (column, key), n, mine.len() - 1);
