@@ -322,47 +322,105 @@ pub(crate) struct Visit<'a> {
     pub(crate) screenshot: Option<&'a str>,
 }
 
-/// Two cores for four agents: one browser at a time.
-pub(crate) static ONE_BROWSER: Mutex<()> = Mutex::new(());
+/// Two cores for four agents: one browser at a time. The lock holds the Chromium that visits
+/// share (`visit.mjs --lines`), started by the first visit.
+pub(crate) static ONE_BROWSER: Mutex<Option<Visitor>> = Mutex::new(None);
+
+/// A running `node visit.mjs --lines`: one Chromium, a fresh context per visit. It exits when its
+/// stdin closes, that is when this test process ends, and takes its browser with it.
+pub(crate) struct Visitor {
+    child: std::process::Child,
+    to: std::process::ChildStdin,
+    from: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Visitor {
+    fn start() -> Visitor {
+        let modules = browser().expect("checked by site()");
+        let log = repo().join("target/glassbox/visit-mjs.log");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        let mut child = Command::new("node")
+            .arg(repo().join("tests/browser/visit.mjs"))
+            .arg("--lines")
+            .env("NODE_PATH", &modules)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("node starts");
+        let to = child.stdin.take().unwrap();
+        let from = std::io::BufReader::new(child.stdout.take().unwrap());
+        Visitor { child, to, from }
+    }
+
+    /// One visit (visit.mjs's arguments); its answer, or why there is none.
+    fn visit(&mut self, args: &[String]) -> Result<Value, String> {
+        use std::io::{BufRead, Write};
+        let line = serde_json::to_string(args).unwrap();
+        writeln!(self.to, "{line}")
+            .map_err(|e| format!("visit.mjs is gone ({e}): see target/glassbox/visit-mjs.log"))?;
+        let mut answer = String::new();
+        self.from.read_line(&mut answer).map_err(|e| e.to_string())?;
+        let answer: Value = serde_json::from_str(&answer)
+            .map_err(|e| format!("visit.mjs answered no JSON ({e}): {answer:?}; see target/glassbox/visit-mjs.log"))?;
+        match answer {
+            Value::Object(mut o) if o.contains_key("ok") => Ok(o.remove("ok").unwrap()),
+            other => Err(format!("visit.mjs failed: {}", other["error"].as_str().unwrap_or("(no message)"))),
+        }
+    }
+}
+
+impl Drop for Visitor {
+    fn drop(&mut self) {
+        // Its own PID: a visitor that answered out of turn is not reused.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// Opens `page` of the directory `root` in Chromium; returns what visit.mjs saw.
 pub(crate) fn visit(root: &Path, page: &str, how: Visit<'_>) -> Value {
-    let modules = browser().expect("checked by site()");
-    let mut cmd = Command::new("node");
-    cmd.arg(repo().join("tests/browser/visit.mjs"))
-        .arg("--root")
-        .arg(root)
-        .args(["--page", page, "--timeout", "120000"])
-        .env("NODE_PATH", &modules);
-    if how.no_range {
-        cmd.arg("--no-range");
+    let mut args: Vec<String> = vec![
+        "--root".into(),
+        root.display().to_string(),
+        "--page".into(),
+        page.into(),
+        "--timeout".into(),
+        "120000".into(),
+    ];
+    for (on, flag) in [
+        (how.no_range, "--no-range"),
+        (how.no_js, "--no-js"),
+        (how.no_ed25519, "--no-ed25519"),
+        (how.no_webcrypto, "--no-webcrypto"),
+    ] {
+        if on {
+            args.push(flag.into());
+        }
     }
-    if how.no_js {
-        cmd.arg("--no-js");
-    }
-    if how.no_ed25519 {
-        cmd.arg("--no-ed25519");
-    }
-    if how.no_webcrypto {
-        cmd.arg("--no-webcrypto");
-    }
-    if let Some(receipt) = how.receipt {
-        cmd.arg("--receipt").arg(receipt);
-    }
-    if let Some(file) = how.receipt_file {
-        cmd.arg("--receipt-file").arg(file);
+    for (value, flag) in [(how.receipt, "--receipt"), (how.receipt_file, "--receipt-file")] {
+        if let Some(path) = value {
+            args.extend([flag.to_string(), path.display().to_string()]);
+        }
     }
     if let Some(selector) = how.click {
-        cmd.args(["--click", selector]);
+        args.extend(["--click".to_string(), selector.to_string()]);
     }
     if let Some(name) = how.screenshot {
         let dir = repo().join("target/glassbox/site-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
-        cmd.arg("--screenshot").arg(dir.join(format!("{name}.png")));
+        args.extend(["--screenshot".to_string(), dir.join(format!("{name}.png")).display().to_string()]);
     }
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
-    let stdout = ok(&mut cmd);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("visit.mjs printed no JSON ({e}): {stdout}"))
+    let mut one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let visitor = one.get_or_insert_with(Visitor::start);
+    match visitor.visit(&args) {
+        Ok(seen) => seen,
+        Err(why) => {
+            // Not reused: a visit that failed may have left it in any state.
+            *one = None;
+            panic!("visiting {page} of {}: {why}", root.display())
+        }
+    }
 }
 
 /// The statement records of a page (its `#glassbox-data`).
