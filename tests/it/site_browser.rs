@@ -372,7 +372,7 @@ impl Visitor {
 
 impl Drop for Visitor {
     fn drop(&mut self) {
-        // Its own PID: a visitor that answered out of turn is not reused.
+        // By its own PID. Dropped only after a failed visit: its pipes may be out of step.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
