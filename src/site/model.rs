@@ -380,6 +380,12 @@ pub fn releases(shown: &[Shown]) -> Vec<Release> {
         let suffix = format!("-{target}.tar.gz");
         let stem = s.found.statement.subject.iter().find_map(|d| d.name.as_deref()?.strip_suffix(&suffix));
         let Some((component, version)) = stem.and_then(crate::review::sign::split_stem) else { continue };
+        // Its name `<component> <version> (<target>)` must read back as this release alone: with
+        // a space in either part, `a 1.0` version `2.0` and `a` version `1.0 2.0` read the same.
+        // verify.js names no such release either.
+        if component.contains(' ') || version.contains(' ') {
+            continue;
+        }
         by_name.entry((component, version, target.to_string())).or_default().push(n);
     }
     // Verdicts by the digests they name (input attestations, and for a verdict that is not

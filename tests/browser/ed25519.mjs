@@ -163,6 +163,20 @@ for (const { release, members } of grouping.releases) {
   await expect(`the statements of ${release.component} ${release.version}`, tied, [release], [...members].sort().join(" "));
 }
 
+// A name with a space in its component or version reads as another release's (`avscan 1.0`
+// version `2.0` and `avscan` version `1.0 2.0`): it names no release, and nothing is tied to it,
+// though the vectors' two such provenances are each "of" it by their bundle's name.
+for (const [component, version] of [["avscan 1.0", "2.0"], ["avscan", "1.0 2.0"]]) {
+  const release = { component, version, target: "x86_64-unknown-linux-gnu" };
+  await expect(`the heading of ${component}|${version}`, module.releaseHeading, [release], null);
+  const items = grouping.statements.map(({ id, envelope, statement }) => ({ id, envelope, statement }));
+  const tied = (r) => {
+    const ties = module.releaseTies(r, items, () => true);
+    return grouping.statements.map((s) => s.id).filter((id) => ties.get(id) === null).join(" ");
+  };
+  await expect(`the statements of ${component}|${version}`, tied, [release], "");
+}
+
 // The vendored file is the npm package's, when the package is installed beside playwright-core.
 let comparedWithPackage = false;
 for (const dir of (process.env.NODE_PATH || "").split(":").filter(Boolean)) {

@@ -1048,7 +1048,13 @@ function checkReleaseDetails(results, byId) {
 // bundle it names (`rebuildsColumn`).
 
 const RELEASE_TYPES = new Set([SLSA_PROVENANCE, SLSA_VSA, REVIEW]);
-const releaseHeading = (r) => `${r.component} ${r.version} (${r.target})`;
+// A release's name as its heading and its rebuilds-page row show it. The text reads back as one
+// release only when neither the component nor the version holds a space: else `a 1.0` version
+// `2.0` and `a` version `1.0 2.0` would both read `a 1.0 2.0 (…)`, and a verdict on one could
+// stand under the other's name. Such a release has no name (null), so nothing is tied to it
+// (src/site/model.rs `releases` makes no release of it either).
+const ambiguousName = (r) => r.component.includes(" ") || r.version.includes(" ");
+const releaseHeading = (r) => (ambiguousName(r) ? null : `${r.component} ${r.version} (${r.target})`);
 const SITE_TITLE = " · glassbox transparency"; // src/site/html.rs, page
 const listOf = (value) => (Array.isArray(value) ? value : []);
 const textAt = (statement, path) => {
@@ -1082,7 +1088,7 @@ function releaseOf(statement) {
   const suffix = `-${target}.tar.gz`;
   const first = listOf(statement.subject).find((s) => typeof field(s, "name") === "string" && s.name.endsWith(suffix));
   const split = first ? splitStem(first.name.slice(0, first.name.length - suffix.length)) : null;
-  return split ? { ...split, target } : null;
+  return split && !ambiguousName(split) ? { ...split, target } : null;
 }
 
 // Whether nothing the generator writes hides `el`: a `hidden` attribute (also "until-found") on
@@ -1213,10 +1219,12 @@ function checkReleaseLinks(results, data, byId) {
   const release = data.release;
   const named = ["component", "version", "target"].every((k) => typeof field(release, k) === "string");
   const title = named ? releaseHeading(release) : null;
-  if (!named || heading !== title || titleText() !== `${title}${SITE_TITLE}`) {
-    const why = named
-      ? `the page's heading is not the release its data names (${describe(title)})`
-      : "the page's data does not name its release plainly";
+  if (!named || title === null || heading !== title || titleText() !== `${title}${SITE_TITLE}`) {
+    const why = !named
+      ? "the page's data does not name its release plainly"
+      : title === null
+        ? "the page's release has a space in its component or version, so its heading could name another release"
+        : `the page's heading is not the release its data names (${describe(title)})`;
     for (const tr of rows) setStatus(tr, STATE_FAILED, why);
     return;
   }
@@ -1771,6 +1779,7 @@ export {
   ed25519Verify,
   keyIdOf,
   splitStem,
+  releaseHeading,
   releaseTies,
   shown,
   shownScope,
