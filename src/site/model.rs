@@ -369,6 +369,17 @@ pub fn plain_file_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
 }
 
+/// Whether `part` (a component, version or target) may be part of a release's name
+/// `<component> <version> (<target>)`, which must read back as one release and look like no
+/// other: ASCII letters, digits, `.`, `_`, `+` and `-` (what cargo's package names, semver and
+/// target triples use). With a space, `a 1.0` version `2.0` and `a` version `1.0 2.0` read the
+/// same; a tab, a no-break or zero-width space, a control character or a combining mark draws
+/// like another name, and so does a bracket drawn right to left. verify.js names no release of
+/// any other character either (formats.md section 19).
+pub fn plain_release_name(part: &str) -> bool {
+    !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+}
+
 /// The releases the provenances describe, sorted by component, version and target.
 pub fn releases(shown: &[Shown]) -> Vec<Release> {
     let mut by_name: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
@@ -380,10 +391,7 @@ pub fn releases(shown: &[Shown]) -> Vec<Release> {
         let suffix = format!("-{target}.tar.gz");
         let stem = s.found.statement.subject.iter().find_map(|d| d.name.as_deref()?.strip_suffix(&suffix));
         let Some((component, version)) = stem.and_then(crate::review::sign::split_stem) else { continue };
-        // Its name `<component> <version> (<target>)` must read back as this release alone: with
-        // a space in either part, `a 1.0` version `2.0` and `a` version `1.0 2.0` read the same.
-        // verify.js names no such release either.
-        if component.contains(' ') || version.contains(' ') {
+        if ![&component, &version, target].iter().all(|part| plain_release_name(part)) {
             continue;
         }
         by_name.entry((component, version, target.to_string())).or_default().push(n);

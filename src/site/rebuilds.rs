@@ -59,11 +59,12 @@ fn verdicts_by(
 /// Whether the verdict `payload` is about `release`'s bundle as verify.js reads it back into
 /// the row's heading: its `predicate.resourceUri` is `<component>-<version>-<target>.tar.gz` and
 /// a subject is one of the target's files (`<target>/<file>`), which fixes where the target
-/// starts in that name. A name the page could not show as it is (a control character, which an
-/// HTML parser may drop) or a target with a `/` is in no row.
+/// starts in that name. A name that could read as another release's (not
+/// [`super::model::plain_release_name`]; a release is never made of one) or a target with a `/`
+/// is in no row.
 fn names_bundle_of(payload: &Value, release: &Release) -> bool {
     let Release { component, version, target, .. } = release;
-    let shown = [component, version, target].iter().all(|s| !s.chars().any(char::is_control));
+    let shown = [component, version, target].iter().all(|s| super::model::plain_release_name(s));
     let files = format!("{target}/");
     let names_target = payload.get("subject").and_then(Value::as_array).is_some_and(|list| {
         list.iter().any(|d| d.get("name").and_then(Value::as_str).is_some_and(|n| n.starts_with(&files)))

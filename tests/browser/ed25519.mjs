@@ -163,18 +163,41 @@ for (const { release, members } of grouping.releases) {
   await expect(`the statements of ${release.component} ${release.version}`, tied, [release], [...members].sort().join(" "));
 }
 
-// A name with a space in its component or version reads as another release's (`avscan 1.0`
-// version `2.0` and `avscan` version `1.0 2.0`): it names no release, and nothing is tied to it,
-// though the vectors' two such provenances are each "of" it by their bundle's name.
-for (const [component, version] of [["avscan 1.0", "2.0"], ["avscan", "1.0 2.0"]]) {
-  const release = { component, version, target: "x86_64-unknown-linux-gnu" };
-  await expect(`the heading of ${component}|${version}`, module.releaseHeading, [release], null);
+// A name that could read as another release's (a space: `avscan 1.0` version `2.0` and `avscan`
+// version `1.0 2.0`; a tab, a zero-width or no-break space, a combining mark, NUL; anything but
+// printable ASCII) names no release, and nothing is tied to it, though each of the vectors' such
+// provenances is "of" it by its bundle's name.
+const TARGET = "x86_64-unknown-linux-gnu";
+for (const [component, version, target] of [
+  ["avscan 1.0", "2.0", TARGET],
+  ["avscan", "1.0 2.0", TARGET],
+  ["avscan\t", "1.0.0", TARGET],
+  ["avscan\u200b", "1.0.0", TARGET],
+  ["avscan", "1.0\u00a02.0", TARGET],
+  ["cafe\u0301", "1.0.0", TARGET],
+  ["avscan", "1.0.0", `${TARGET}\u0000`],
+  ["avscan", "1.0.0", ""],
+  ["(avscan", "1.0.0", TARGET],
+  ["../avscan", "1.0.0", TARGET],
+  ["avscan", "1.0.0", "x86_64-unknown-linux-gnu)"],
+]) {
+  const release = { component, version, target };
+  await expect(`the heading of ${JSON.stringify(release)}`, module.releaseHeading, [release], null);
   const items = grouping.statements.map(({ id, envelope, statement }) => ({ id, envelope, statement }));
   const tied = (r) => {
     const ties = module.releaseTies(r, items, () => true);
     return grouping.statements.map((s) => s.id).filter((id) => ties.get(id) === null).join(" ");
   };
-  await expect(`the statements of ${component}|${version}`, tied, [release], "");
+  await expect(`the statements of ${JSON.stringify(release)}`, tied, [release], "");
+}
+// Cargo's package names, semver with pre-release and build metadata, and target triples do name
+// releases.
+for (const [component, version, target] of [
+  ["avscan", "1.0.0", TARGET],
+  ["tokio-util", "1.0.0-rc.1+build.5", TARGET],
+  ["x25519_dalek", "2.0.0-pre.1", "thumbv7em-none-eabihf"],
+]) {
+  await expect(`the heading of ${component} ${version}`, module.releaseHeading, [{ component, version, target }], `${component} ${version} (${target})`);
 }
 
 // The vendored file is the npm package's, when the package is installed beside playwright-core.

@@ -115,8 +115,15 @@ async function visit(browser, args) {
     }
     let opened = null;
     if (args.click !== undefined) {
+      // The link must change the fragment. The page's own hashchange listener (registered at
+      // load) runs before this one, so once this one has run, what the page does on a
+      // fragment is done: location.hash alone changes before either runs.
+      await page.evaluate(() => {
+        window.gbHashChanges = 0;
+        addEventListener("hashchange", () => window.gbHashChanges++);
+      });
       await page.click(args.click, { timeout: args.timeout });
-      await page.waitForFunction(() => location.hash !== "", null, { timeout: args.timeout });
+      await page.waitForFunction(() => window.gbHashChanges > 0, null, { timeout: args.timeout });
       opened = await page.evaluate(() => Array.from(document.querySelectorAll("details[open]"), (d) => d.id));
     }
     // Folded details (the custody page's releases) unfolded, as a reader does to see them: the

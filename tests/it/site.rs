@@ -169,12 +169,13 @@ pub(crate) fn story() -> Story {
     let subject = ResourceDescriptor::named("avscan-0.1.0 source", source);
     let review = Statement::new(vec![subject], REVIEW_V1, &review).sign(&key(&c, "reviewer"));
     write_lines(&dir.join("review.reviewer.intoto.jsonl"), &[&review]);
-    // A release only in the log, by nobody the policy trusts, whose name climbs out.
+    // A release only in the log, by nobody the policy trusts, whose name is no file name (it
+    // starts with a dot). (A name with a `/` is no release's at all: `plain_release_name`.)
     let evil_subjects = vec![
         ResourceDescriptor::named(format!("{TARGET}/evil"), Sha256Digest::of(b"evil binary")),
-        ResourceDescriptor::named(format!("../evil-1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"evil")),
+        ResourceDescriptor::named(format!(".evil-1.0-{TARGET}.tar.gz"), Sha256Digest::of(b"evil")),
     ];
-    let evil = provenance("../evil-1.0", &source, evil_subjects.clone()).sign(&key(&c, "outsider"));
+    let evil = provenance(".evil-1.0", &source, evil_subjects.clone()).sign(&key(&c, "outsider"));
     // The rebuilders' other verdicts: a PASSED of avscan only in the log, logged before the
     // directory's; the hostile release rebuilt by both rebuilders and FAILED, once only in the
     // log (so no report beside it) and once in the directory with its mismatch report.
@@ -380,7 +381,8 @@ fn the_site_shows_every_statement_with_a_record_and_is_deterministic() {
     assert_eq!(releases.len(), 2, "{releases:?}");
     assert!(releases.iter().any(|r| r.starts_with("release-")), "{releases:?}");
     assert!(
-        !s.c.path().join("evil-1.0").exists()
+        !one.join("releases/.evil-1.0-x86_64-unknown-linux-gnu.html").exists()
+            && !s.c.path().join("evil-1.0").exists()
             && !one.parent().unwrap().join("evil-1.0-x86_64-unknown-linux-gnu.html").exists()
     );
     assert_eq!(std::fs::read(one.join("verify.js")).unwrap(), glassbox::site::VERIFY_JS.as_bytes());

@@ -228,6 +228,17 @@ fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
         assert!(row["status"].as_str().unwrap().contains("this provenance is of another release"), "{row}");
     }
 
+    // The title moved into an SVG in the body: it is not the tab's title, so the heading stands
+    // alone and the page's rows fail.
+    let seen = visit_edited(site, &site.avscan_page, |html| {
+        let start = html.find("<title>").unwrap();
+        let end = html.find("</title>").unwrap() + "</title>".len();
+        let title = &html[start..end];
+        let body = html.find("<body>").unwrap() + "<body>".len();
+        format!("{}{}<svg width=\"0\" height=\"0\">{title}</svg>{}", &html[..start], &html[end..body], &html[body..])
+    });
+    assert_rows_failed(&seen, "the page's heading is not the release its data names", |_| true);
+
     // No release in the data.
     let seen = visit_edited(site, &site.avscan_page, |html| {
         edit_data(html, |d| {
@@ -378,6 +389,12 @@ fn a_rebuilds_verdict_under_another_releases_heading_fails() {
     let (head, tail) = target.trim_end_matches(')').split_once('-').unwrap();
     let resplit = format!("{name}-{head} ({tail})");
     let edited = format!("{}{resplit}{}", &rebuilds[..text_start], &rebuilds[text_end..]);
+    std::fs::write(copy.path().join("rebuilds.html"), edited).unwrap();
+    let seen = visit(copy.path(), "rebuilds.html", Visit::default());
+    assert_rows_failed(&seen, "the verdict is about another release", |n| n < rows.0);
+
+    // The first row's heading drawn right to left: a heading has no direction or style of its own.
+    let edited = rebuilds.replacen("<th scope=\"row\">", "<th scope=\"row\" dir=\"rtl\">", 1);
     std::fs::write(copy.path().join("rebuilds.html"), edited).unwrap();
     let seen = visit(copy.path(), "rebuilds.html", Visit::default());
     assert_rows_failed(&seen, "the verdict is about another release", |n| n < rows.0);

@@ -1048,12 +1048,16 @@ function checkReleaseDetails(results, byId) {
 // bundle it names (`rebuildsColumn`).
 
 const RELEASE_TYPES = new Set([SLSA_PROVENANCE, SLSA_VSA, REVIEW]);
-// A release's name as its heading and its rebuilds-page row show it. The text reads back as one
-// release only when neither the component nor the version holds a space: else `a 1.0` version
-// `2.0` and `a` version `1.0 2.0` would both read `a 1.0 2.0 (…)`, and a verdict on one could
-// stand under the other's name. Such a release has no name (null), so nothing is tied to it
-// (src/site/model.rs `releases` makes no release of it either).
-const ambiguousName = (r) => r.component.includes(" ") || r.version.includes(" ");
+// A release's name as its heading and its rebuilds-page row show it. The text must read back as
+// one release, and look like no other: its component, version and target are each made of ASCII
+// letters, digits, `.`, `_`, `+` and `-` (what cargo's package names, semver and target triples
+// use). With a space, `a 1.0` version `2.0` and `a` version `1.0 2.0` both read `a 1.0 2.0 (…)`;
+// a tab, a no-break or zero-width space, a control character or a combining mark draws like
+// another name, and a bracket of the name drawn right to left does. A release with any other
+// character has no name (null), so nothing is tied to it (src/site/model.rs
+// `plain_release_name` makes no release of it either).
+const PLAIN_NAME = /^[A-Za-z0-9._+-]+$/;
+const ambiguousName = (r) => ![r.component, r.version, r.target].every((part) => typeof part === "string" && PLAIN_NAME.test(part));
 const releaseHeading = (r) => (ambiguousName(r) ? null : `${r.component} ${r.version} (${r.target})`);
 const SITE_TITLE = " · glassbox transparency"; // src/site/html.rs, page
 const listOf = (value) => (Array.isArray(value) ? value : []);
@@ -1088,7 +1092,7 @@ function releaseOf(statement) {
   const suffix = `-${target}.tar.gz`;
   const first = listOf(statement.subject).find((s) => typeof field(s, "name") === "string" && s.name.endsWith(suffix));
   const split = first ? splitStem(first.name.slice(0, first.name.length - suffix.length)) : null;
-  return split && !ambiguousName(split) ? { ...split, target } : null;
+  return split && !ambiguousName({ ...split, target }) ? { ...split, target } : null;
 }
 
 // Whether nothing the generator writes hides `el`: a `hidden` attribute (also "until-found") on
@@ -1120,10 +1124,12 @@ function shownHeading() {
   return h1.textContent;
 }
 
-// The <title> element's text (document.title collapses whitespace, which names may hold).
+// The text of the document's one <title>: an HTML title element in <head> (an SVG <title> in the
+// body is not the tab's title), as written, without document.title's whitespace collapsing.
 function titleText() {
   const titles = document.querySelectorAll("title");
-  return titles.length === 1 ? titles[0].textContent : null;
+  const title = titles.length === 1 ? titles[0] : null;
+  return title instanceof HTMLTitleElement && title.parentElement === document.head ? title.textContent : null;
 }
 
 // The rebuilder's cell a table sits in when it is a rebuilds page's headerless cell table, or null.
@@ -1188,6 +1194,7 @@ function isMatrix(table) {
 function rowHeading(row) {
   const th = row && row.cells[0];
   if (!th || th.tagName !== "TH" || th.childNodes.length !== 1 || hiddenByMarkup(th)) return null;
+  if (th.hasAttribute("style") || th.hasAttribute("dir")) return null;
   const link = th.firstChild;
   if (link.nodeType !== Node.ELEMENT_NODE || link.tagName !== "A" || link.attributes.length !== 1 || !link.hasAttribute("href")) return null;
   if (link.childNodes.length !== 1 || link.firstChild.nodeType !== Node.TEXT_NODE) return null;
@@ -1223,7 +1230,7 @@ function checkReleaseLinks(results, data, byId) {
     const why = !named
       ? "the page's data does not name its release plainly"
       : title === null
-        ? "the page's release has a space in its component or version, so its heading could name another release"
+        ? "the page's release has a name that could read as another's (a character other than printable ASCII, or a space)"
         : `the page's heading is not the release its data names (${describe(title)})`;
     for (const tr of rows) setStatus(tr, STATE_FAILED, why);
     return;
