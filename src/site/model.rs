@@ -363,10 +363,7 @@ pub struct Release {
 
 /// Whether `name` may be a file name on the site.
 pub fn plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name.len() <= 200
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    !name.starts_with('.') && name.len() <= 200 && plain_release_name(name)
 }
 
 /// Whether `part` (a component, version or target) may be part of a release's name

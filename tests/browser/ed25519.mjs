@@ -154,19 +154,20 @@ for (const [stem, wanted] of [
 // the vectors on a release's page (each provenance's signer shown), verify.js must tie exactly
 // the release's members to it.
 const grouping = JSON.parse(readFileSync(new URL("../vectors/release-grouping.json", import.meta.url), "utf8"));
+const items = grouping.statements.map(({ id, envelope, statement }) => ({ id, envelope, statement }));
+// The ids of the statements verify.js ties to release `r`, sorted.
+const tied = (r) => {
+  const ties = module.releaseTies(r, items, () => true);
+  return grouping.statements.map((s) => s.id).filter((id) => ties.get(id) === null).sort().join(" ");
+};
 for (const { release, members } of grouping.releases) {
-  const items = grouping.statements.map(({ id, envelope, statement }) => ({ id, envelope, statement }));
-  const tied = (r) => {
-    const ties = module.releaseTies(r, items, () => true);
-    return grouping.statements.map((s) => s.id).filter((id) => ties.get(id) === null).sort().join(" ");
-  };
   await expect(`the statements of ${release.component} ${release.version}`, tied, [release], [...members].sort().join(" "));
 }
 
 // A name that could read as another release's (a space: `avscan 1.0` version `2.0` and `avscan`
-// version `1.0 2.0`; a tab, a zero-width or no-break space, a combining mark, NUL; anything but
-// printable ASCII) names no release, and nothing is tied to it, though each of the vectors' such
-// provenances is "of" it by its bundle's name.
+// version `1.0 2.0`; a tab, a zero-width or no-break space, a combining mark, NUL, a bracket, a
+// `/`: anything but ASCII letters, digits, `.`, `_`, `+` and `-`) names no release, and nothing
+// is tied to it, though each of the vectors' such provenances is "of" it by its bundle's name.
 const TARGET = "x86_64-unknown-linux-gnu";
 for (const [component, version, target] of [
   ["avscan 1.0", "2.0", TARGET],
@@ -183,11 +184,6 @@ for (const [component, version, target] of [
 ]) {
   const release = { component, version, target };
   await expect(`the heading of ${JSON.stringify(release)}`, module.releaseHeading, [release], null);
-  const items = grouping.statements.map(({ id, envelope, statement }) => ({ id, envelope, statement }));
-  const tied = (r) => {
-    const ties = module.releaseTies(r, items, () => true);
-    return grouping.statements.map((s) => s.id).filter((id) => ties.get(id) === null).join(" ");
-  };
   await expect(`the statements of ${JSON.stringify(release)}`, tied, [release], "");
 }
 // Cargo's package names, semver with pre-release and build metadata, and target triples do name

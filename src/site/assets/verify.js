@@ -1230,7 +1230,7 @@ function checkReleaseLinks(results, data, byId) {
     const why = !named
       ? "the page's data does not name its release plainly"
       : title === null
-        ? "the page's release has a name that could read as another's (a character other than printable ASCII, or a space)"
+        ? "the page's release has a name that could read as another's (a character other than ASCII letters, digits, . _ + -)"
         : `the page's heading is not the release its data names (${describe(title)})`;
     for (const tr of rows) setStatus(tr, STATE_FAILED, why);
     return;
