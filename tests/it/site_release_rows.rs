@@ -239,6 +239,23 @@ fn another_releases_verdict_review_or_heading_on_a_release_page_fails() {
     });
     assert_rows_failed(&seen, "the page's heading is not the release its data names", |_| true);
 
+    // A release in the data whose name could read as another's (a zero-width space after the
+    // component), heading and title to match: no release has that name, so every row fails.
+    let invisible = |html: &str| {
+        let spaced = format!("{}\u{200b}{}", &own[..own.find(' ').unwrap()], &own[own.find(' ').unwrap()..]);
+        let html = html.replacen(&format!("<h1>{own}</h1>"), &format!("<h1>{spaced}</h1>"), 1).replacen(
+            &format!("<title>{own} &#183;"),
+            &format!("<title>{spaced} &#183;"),
+            1,
+        );
+        edit_data(&html, |d| {
+            let component = format!("{}\u{200b}", d["release"]["component"].as_str().unwrap());
+            d["release"]["component"] = component.into();
+        })
+    };
+    let seen = visit_edited(site, &site.avscan_page, invisible);
+    assert_rows_failed(&seen, "the page's release has a name that could read as another's", |_| true);
+
     // No release in the data.
     let seen = visit_edited(site, &site.avscan_page, |html| {
         edit_data(html, |d| {

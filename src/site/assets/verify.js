@@ -1057,8 +1057,8 @@ const RELEASE_TYPES = new Set([SLSA_PROVENANCE, SLSA_VSA, REVIEW]);
 // character has no name (null), so nothing is tied to it (src/site/model.rs
 // `plain_release_name` makes no release of it either).
 const PLAIN_NAME = /^[A-Za-z0-9._+-]+$/;
-const ambiguousName = (r) => ![r.component, r.version, r.target].every((part) => typeof part === "string" && PLAIN_NAME.test(part));
-const releaseHeading = (r) => (ambiguousName(r) ? null : `${r.component} ${r.version} (${r.target})`);
+const plainRelease = (r) => [r.component, r.version, r.target].every((part) => typeof part === "string" && PLAIN_NAME.test(part));
+const releaseHeading = (r) => (plainRelease(r) ? `${r.component} ${r.version} (${r.target})` : null);
 const SITE_TITLE = " · glassbox transparency"; // src/site/html.rs, page
 const listOf = (value) => (Array.isArray(value) ? value : []);
 const textAt = (statement, path) => {
@@ -1092,7 +1092,8 @@ function releaseOf(statement) {
   const suffix = `-${target}.tar.gz`;
   const first = listOf(statement.subject).find((s) => typeof field(s, "name") === "string" && s.name.endsWith(suffix));
   const split = first ? splitStem(first.name.slice(0, first.name.length - suffix.length)) : null;
-  return split && !ambiguousName({ ...split, target }) ? { ...split, target } : null;
+  const release = split && { ...split, target };
+  return release && plainRelease(release) ? release : null;
 }
 
 // Whether nothing the generator writes hides `el`: a `hidden` attribute (also "until-found") on
