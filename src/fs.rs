@@ -22,43 +22,98 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(dir)
 }
 
-/// Writes many files atomically as one batch: each to a temporary file beside it, then one
-/// `syncfs` of the file system instead of an fsync per file (for a site of 10,000 pages the
-/// fsyncs cost more than all the rest), then the renames and an fsync of each directory. A
-/// reader sees each file old or new, never a part; if a write fails, nothing is renamed and the
-/// temporary files are removed. The parent directories must exist. A batch of at most
-/// `FSYNC_EACH_UP_TO` files is synced file by file instead.
-pub fn write_batch(files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<()> {
-    use rayon::prelude::*;
-    // Written on all cores: most of the time is the kernel's, creating and filling the files.
-    let staged: Vec<(tempfile::TempPath, &std::path::PathBuf)> = files
-        .par_iter()
-        .map(|(path, bytes)| {
-            let dir = parent_dir(path);
-            let mut tmp = tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)?;
-            tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at(tmp.path())?;
-            tmp.write_all(bytes).at(tmp.path())?;
-            // Closed now (a batch may be larger than the open-file limit); removed if dropped.
-            Ok((tmp.into_temp_path(), path))
-        })
-        .collect::<Result<_>>()?;
-    let Some((_, first)) = staged.first() else { return Ok(()) };
-    if staged.len() <= FSYNC_EACH_UP_TO {
-        // A few files (a site regenerated after an append): their own fsyncs are cheaper than
-        // flushing everything else the file system has pending.
-        for (tmp, _) in &staged {
-            fs::File::open(tmp).and_then(|f| f.sync_all()).at(tmp)?;
+/// Many files written atomically as one batch: each is first staged to a temporary file
+/// ([`Batch::stage`], which may be called several times, as parts of the batch are ready), then
+/// [`Batch::commit`] makes one `syncfs` of the file system instead of an fsync per file (for a
+/// site of 10,000 pages the fsyncs cost more than all the rest), renames them all into place
+/// and fsyncs each directory. A reader sees each file old or new, never a part; if a write
+/// fails, or the batch is dropped without a commit, nothing is renamed and the temporary files
+/// are removed. A batch of at most `FSYNC_EACH_UP_TO` files is synced file by file instead.
+///
+/// The temporary files are beside their files ([`Batch::default`]: the parent directories must
+/// exist when staging), or all in a directory of their own on the same file system
+/// ([`Batch::staged_in`]: the parent directories need only exist when committing).
+#[derive(Default)]
+pub struct Batch {
+    staged: Vec<(tempfile::TempPath, std::path::PathBuf)>,
+    /// Declared after `staged`, so dropped after it: removed once empty.
+    staging: Option<tempfile::TempDir>,
+}
+
+impl Batch {
+    /// A batch whose temporary files are written in a new directory inside `dir`, removed with
+    /// the batch.
+    pub fn staged_in(dir: &Path) -> Result<Batch> {
+        let staging = tempfile::Builder::new().prefix(".glassbox-tmp-").tempdir_in(dir).at(dir)?;
+        Ok(Batch { staged: Vec::new(), staging: Some(staging) })
+    }
+
+    /// Writes `files` to temporary files, on all cores (most of the time is the kernel's,
+    /// creating and filling the files).
+    pub fn stage(&mut self, files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<()> {
+        use rayon::prelude::*;
+        let staging = self.staging.as_ref().map(tempfile::TempDir::path);
+        let staged: Vec<(tempfile::TempPath, std::path::PathBuf)> = files
+            .par_iter()
+            .map(|(path, bytes)| {
+                let dir = staging.unwrap_or_else(|| parent_dir(path));
+                let mut tmp = tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)?;
+                tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at(tmp.path())?;
+                tmp.write_all(bytes).at(tmp.path())?;
+                // Closed now (a batch may be larger than the open-file limit); removed if dropped.
+                Ok((tmp.into_temp_path(), path.clone()))
+            })
+            .collect::<Result<_>>()?;
+        self.staged.extend(staged);
+        Ok(())
+    }
+
+    /// How many files are staged.
+    pub fn len(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// Whether no file is staged.
+    pub fn is_empty(&self) -> bool {
+        self.staged.is_empty()
+    }
+
+    /// Makes the staged files durable, then renames each into place; see [`Batch`].
+    pub fn commit(mut self) -> Result<()> {
+        let staged = std::mem::take(&mut self.staged);
+        let Some((first, _)) = staged.first() else { return Ok(()) };
+        if staged.len() <= FSYNC_EACH_UP_TO {
+            // A few files (a site regenerated after an append): their own fsyncs are cheaper than
+            // flushing everything else the file system has pending.
+            for (tmp, _) in &staged {
+                fs::File::open(tmp).and_then(|f| f.sync_all()).at(tmp)?;
+            }
+        } else {
+            let dir = parent_dir(first);
+            fs::File::open(dir).and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from)).at(dir)?;
         }
-    } else {
-        let dir = parent_dir(first);
-        fs::File::open(dir).and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from)).at(dir)?;
+        let dirs: std::collections::BTreeSet<std::path::PathBuf> =
+            staged.iter().map(|(_, path)| parent_dir(path).to_path_buf()).collect();
+        for (tmp, path) in staged {
+            tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        }
+        dirs.iter().map(std::path::PathBuf::as_path).try_for_each(sync_dir)
     }
-    let mut dirs = std::collections::BTreeSet::new();
-    for (tmp, path) in staged {
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        dirs.insert(parent_dir(path));
-    }
-    dirs.into_iter().try_for_each(sync_dir)
+}
+
+/// Writes `files` as one [`Batch`].
+pub fn write_batch(files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<()> {
+    let mut batch = Batch::default();
+    batch.stage(files, mode)?;
+    batch.commit()
+}
+
+/// Starts writing out what is pending on the file system of `dir`, on a thread of its own, and
+/// returns at once: a later [`Batch::commit`] then waits only for what was written after. Best
+/// effort (a failure here is seen by the commit's own sync).
+pub fn start_writeback(dir: &Path) {
+    let Ok(d) = fs::File::open(dir) else { return };
+    let _ = std::thread::Builder::new().name("writeback".into()).spawn(move || rustix::fs::syncfs(&d));
 }
 
 /// Moves a finished file (for example a bundle written to a temporary name) into place

@@ -109,22 +109,30 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         witnesses: lp.witnesses.iter().map(|w| json!({"name": w.name, "vkey": w.to_string()})).collect(),
         custody: has_custody,
     };
+    let mut site = output::SiteWriter::open(&request.out)?;
     // The releases' pages and the custody pages depend on nothing of each other: made side by
     // side, so that what one does on one core (the verdicts, the custody replay) overlaps the
-    // other's work.
+    // other's work. The releases' part is done first: its files are staged, and the disk starts
+    // writing them, while the custody part is still being made.
     let (made, custody) = rayon::join(
-        || release_files(request, &policy, &log, collected, &chrome),
+        || {
+            let mut made = release_files(request, &policy, &log, collected, &chrome)?;
+            site.stage(&std::mem::take(&mut made.files))?;
+            site.start_writeback();
+            Ok::<_, Error>(made)
+        },
         || match (has_custody, policy.samples.as_ref()) {
             (true, Some(samples)) => custody_files(&policy, &log, &raw, &chrome, samples).map(Some),
             _ => Ok(None),
         },
     );
-    let ReleaseFiles { mut files, releases, verdicts, mut statement_count } = made?;
+    let ReleaseFiles { releases, verdicts, mut statement_count, .. } = made?;
+    let mut files = BTreeMap::new();
     let mut custody_entries = 0;
     if let Some((entries, c)) = custody? {
         custody_entries = entries;
         statement_count += c.records;
-        files.extend(c.files);
+        files = c.files;
     }
     let custody_page = files.contains_key("custody.html");
 
@@ -135,7 +143,8 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     files.insert("verify.js".into(), VERIFY_JS.as_bytes().to_vec());
     files.insert("noble-ed25519.js".into(), NOBLE_ED25519_JS.as_bytes().to_vec());
     files.insert("noble-ed25519.LICENSE".into(), NOBLE_ED25519_LICENSE.as_bytes().to_vec());
-    let written = output::write_site(&request.out, &files)?;
+    site.stage(&files)?;
+    let written = site.finish()?;
     let summary = SiteSummary {
         out: request.out.clone(),
         log_size: log.verified.size,

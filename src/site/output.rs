@@ -30,54 +30,126 @@ pub struct Written {
     pub removed: usize,
 }
 
-/// Writes `files` (relative paths under `out`) and the list of them; see the module comment.
-pub fn write_site(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Written> {
-    super::check_out(out)?;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let previous = read_manifest(out);
-    let mut list = format!("{MANIFEST_HEADER}\n");
-    for rel in files.keys() {
-        list.push_str(rel);
-        list.push('\n');
-    }
-    let manifest = (MANIFEST.to_string(), list.into_bytes());
-    let mut dirs = Dirs::new(out);
-    let mut written = Written::default();
+/// The site being written into `--out`, in parts as they are ready ([`SiteWriter::stage`]), then
+/// all at once ([`SiteWriter::finish`]); see the module comment. Until then nothing is in place:
+/// the files are staged in a temporary directory inside `--out`, and dropped unfinished (a later
+/// step failed) the writer leaves `--out` as it was (a `--out` it created is removed again).
+pub struct SiteWriter {
+    out: PathBuf,
+    /// Whether `out` was missing, and created by [`SiteWriter::stage`].
+    created_out: bool,
+    /// What the last generation listed.
+    previous: Vec<String>,
+    /// The files staged (new or different) and their names; made by the first stage.
+    batch: Option<crate::fs::Batch>,
+    staged: Vec<String>,
+    /// All the site's names so far.
+    names: BTreeSet<String>,
+    unchanged: usize,
+}
 
-    // Files no longer part of the site first: a crash between the two steps leaves them listed
-    // in the old manifest, so the next generation removes them.
-    let mut removed_from = BTreeSet::new();
-    for rel in previous.iter().filter(|rel| !files.contains_key(*rel)) {
-        if !dirs.parents_are_dirs(rel, false)? {
-            continue;
-        }
-        let path = out.join(rel);
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() || m.file_type().is_symlink() => {
-                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                written.removed += 1;
-                removed_from.insert(path.parent().map(Path::to_path_buf).unwrap_or_else(|| out.to_path_buf()));
+impl SiteWriter {
+    /// Checks `out` and reads what the last generation wrote there; creates nothing yet.
+    pub fn open(out: &Path) -> Result<SiteWriter> {
+        super::check_out(out)?;
+        Ok(SiteWriter {
+            out: out.to_path_buf(),
+            created_out: false,
+            previous: read_manifest(out),
+            batch: None,
+            staged: Vec::new(),
+            names: BTreeSet::new(),
+            unchanged: 0,
+        })
+    }
+
+    /// Adds `files` (relative paths under `out`; a name already staged is skipped: the site has
+    /// one file per name) to the site: the ones whose bytes `out` does not already hold are
+    /// written to temporary files, not yet in place.
+    pub fn stage(&mut self, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+        if self.batch.is_none() {
+            if std::fs::symlink_metadata(&self.out).is_err() {
+                std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
+                self.created_out = true;
             }
-            _ => {}
+            self.batch = Some(crate::fs::Batch::staged_in(&self.out)?);
         }
-    }
-    for dir in removed_from {
-        std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&dir, e))?;
+        let mut dirs = Dirs::new(&self.out);
+        let mut batch = Vec::new();
+        for (rel, bytes) in files {
+            if !self.names.insert(rel.clone()) {
+                continue;
+            }
+            let path = self.out.join(rel);
+            if dirs.walk(rel, Walk::Check)? && holds(&path, bytes) {
+                self.unchanged += 1;
+            } else {
+                batch.push((path, bytes.as_slice()));
+                self.staged.push(rel.clone());
+            }
+        }
+        match self.batch.as_mut() {
+            Some(b) => b.stage(&batch, 0o644),
+            None => Ok(()),
+        }
     }
 
-    let mut batch = Vec::new();
-    for (rel, bytes) in files.iter().chain(std::iter::once((&manifest.0, &manifest.1))) {
-        dirs.parents_are_dirs(rel, true)?;
-        let path = out.join(rel);
-        if holds(&path, bytes) {
-            written.unchanged += 1;
-        } else {
-            batch.push((path, bytes.as_slice()));
+    /// Has the file system start writing what is staged, while the caller goes on.
+    pub fn start_writeback(&self) {
+        crate::fs::start_writeback(&self.out);
+    }
+
+    /// Removes what the last generation wrote that the site no longer has, then puts every
+    /// staged file and the list of them in place.
+    pub fn finish(mut self) -> Result<Written> {
+        let mut list = format!("{MANIFEST_HEADER}\n");
+        for rel in &self.names {
+            list.push_str(rel);
+            list.push('\n');
+        }
+        self.stage(&BTreeMap::from([(MANIFEST.to_string(), list.into_bytes())]))?;
+        let mut written = Written { written: self.staged.len(), unchanged: self.unchanged, removed: 0 };
+
+        // Files no longer part of the site before any is put in place: a crash between the two
+        // steps leaves them listed in the old manifest, so the next generation removes them.
+        let mut dirs = Dirs::new(&self.out);
+        let mut removed_from = BTreeSet::new();
+        for rel in self.previous.iter().filter(|rel| !self.names.contains(*rel)) {
+            if !dirs.walk(rel, Walk::Remove)? {
+                continue;
+            }
+            let path = self.out.join(rel);
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_file() || m.file_type().is_symlink() => {
+                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                    written.removed += 1;
+                    removed_from.insert(path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.out.clone()));
+                }
+                _ => {}
+            }
+        }
+        for dir in removed_from {
+            std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&dir, e))?;
+        }
+        for rel in &self.staged {
+            dirs.walk(rel, Walk::Create)?;
+        }
+        if let Some(batch) = self.batch.take() {
+            batch.commit()?;
+        }
+        self.created_out = false;
+        Ok(written)
+    }
+}
+
+impl Drop for SiteWriter {
+    fn drop(&mut self) {
+        // Unfinished: the staged files go first, then a `--out` this writer made (empty again).
+        drop(self.batch.take());
+        if self.created_out {
+            let _ = std::fs::remove_dir(&self.out);
         }
     }
-    written.written = batch.len();
-    crate::fs::write_batch(&batch, 0o644)?;
-    Ok(written)
 }
 
 /// Whether `path` is a regular file (not a symlink) holding exactly `bytes`.
@@ -127,10 +199,10 @@ impl Dirs {
         Dirs { out: out.to_path_buf(), checked: BTreeSet::new() }
     }
 
-    /// Whether every directory on the way to `rel` is a real directory; missing ones are created
-    /// when `create` (else the answer is false). A symlink or a file on the way is an error when
-    /// creating (nothing may land outside `out`), and a false answer when removing.
-    fn parents_are_dirs(&mut self, rel: &str, create: bool) -> Result<bool> {
+    /// Whether every directory on the way to `rel` is a real directory. A symlink or a file on
+    /// the way is an error, except when removing (nothing may land outside `out`; the answer is
+    /// then false); a missing directory is created when creating, else the answer is false.
+    fn walk(&mut self, rel: &str, walk: Walk) -> Result<bool> {
         let parts: Vec<&str> = rel.split('/').collect();
         let mut dir = self.out.clone();
         for part in &parts[..parts.len() - 1] {
@@ -140,13 +212,13 @@ impl Dirs {
             }
             match std::fs::symlink_metadata(&dir) {
                 Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
-                    if !create {
+                    if walk == Walk::Remove {
                         return Ok(false);
                     }
                     return Err(Error::invalid(dir.display(), "is not a directory (a symlink or a file) in --out"));
                 }
                 Ok(_) => {}
-                Err(_) if create => std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?,
+                Err(_) if walk == Walk::Create => std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?,
                 Err(_) => return Ok(false),
             }
             self.checked.insert(dir.clone());
@@ -155,9 +227,100 @@ impl Dirs {
     }
 }
 
+/// What [`Dirs::walk`] is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Removing a file: a path through a symlink is left alone.
+    Remove,
+    /// Staging a file: a path through a symlink is refused; nothing is created.
+    Check,
+    /// Putting a file in place: a path through a symlink is refused, missing directories made.
+    Create,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn files(list: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        list.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    fn tree(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if path.is_dir() {
+                out.extend(tree(&path).into_iter().map(|p| format!("{}/{p}", path.file_name().unwrap().display())));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn an_unfinished_site_leaves_out_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        // A --out that did not exist: gone again, with the directories staging made.
+        let out = dir.path().join("site");
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("releases/a.html", "a"), ("index.html", "i")])).unwrap();
+        assert!(out.exists(), "staged inside --out");
+        assert!(!out.join("index.html").exists() && !out.join("releases").exists(), "nothing in place yet");
+        drop(site);
+        assert!(!out.exists());
+        // A --out with a site in it: the old site, and nothing else.
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("releases/a.html", "a"), ("index.html", "i")])).unwrap();
+        site.finish().unwrap();
+        let before = tree(&out);
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("releases/b.html", "b"), ("index.html", "j")])).unwrap();
+        drop(site);
+        assert_eq!(tree(&out), before);
+        assert_eq!(std::fs::read(out.join("index.html")).unwrap(), b"i");
+    }
+
+    #[test]
+    fn parts_staged_apart_make_one_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("site");
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("releases/a.html", "a"), ("envelopes/e.json", "e"), ("old.html", "o")])).unwrap();
+        site.finish().unwrap();
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("releases/a.html", "a2"), ("envelopes/e.json", "e")])).unwrap();
+        site.start_writeback();
+        // The same name again (an envelope both parts link to): one file, counted once.
+        site.stage(&files(&[("envelopes/e.json", "e"), ("custody/x.json", "x")])).unwrap();
+        let written = site.finish().unwrap();
+        assert_eq!((written.written, written.unchanged, written.removed), (3, 1, 1), "a, x and the list; e; old");
+        assert_eq!(
+            tree(&out),
+            [MANIFEST, "custody", "custody/x.json", "envelopes", "envelopes/e.json", "releases", "releases/a.html"]
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST)).unwrap(),
+            format!("{MANIFEST_HEADER}\ncustody/x.json\nenvelopes/e.json\nreleases/a.html\n")
+        );
+        assert_eq!(std::fs::read(out.join("releases/a.html")).unwrap(), b"a2");
+    }
+
+    #[test]
+    fn no_file_is_staged_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, elsewhere) = (dir.path().join("site"), dir.path().join("elsewhere"));
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("releases")).unwrap();
+        let mut site = SiteWriter::open(&out).unwrap();
+        let err = site.stage(&files(&[("releases/a.html", "a")])).unwrap_err().to_string();
+        assert!(err.contains("releases") && err.contains("symlink"), "{err}");
+        drop(site);
+        assert_eq!(tree(&elsewhere), Vec::<String>::new());
+        assert_eq!(tree(&out), ["releases"]);
+    }
 
     #[test]
     fn only_plain_relative_paths_are_removed() {
