@@ -68,6 +68,8 @@ impl SiteWriter {
     /// written to temporary files, not yet in place.
     pub fn stage(&mut self, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
         if self.batch.is_none() {
+            // Checked again: the staging directory is made inside it, and time has passed.
+            super::check_out(&self.out)?;
             if std::fs::symlink_metadata(&self.out).is_err() {
                 std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
                 self.created_out = true;
