@@ -22,100 +22,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(dir)
 }
 
-/// Many files written atomically as one batch: each is first staged to a temporary file
-/// ([`Batch::stage`], which may be called several times, as parts of the batch are ready), then
-/// [`Batch::commit`] makes one `syncfs` of the file system instead of an fsync per file (for a
-/// site of 10,000 pages the fsyncs cost more than all the rest), renames them all into place
-/// and fsyncs each directory. A reader sees each file old or new, never a part; if a write
-/// fails, or the batch is dropped without a commit, nothing is renamed and the temporary files
-/// are removed. A batch of at most `FSYNC_EACH_UP_TO` files is synced file by file instead.
-///
-/// The temporary files are beside their files ([`Batch::default`]: the parent directories must
-/// exist when staging), or all in a directory of their own on the same file system
-/// ([`Batch::staged_in`]: the parent directories need only exist when committing).
-#[derive(Default)]
-pub struct Batch {
-    staged: Vec<(tempfile::TempPath, std::path::PathBuf)>,
-    /// Declared after `staged`, so dropped after it: removed once empty.
-    staging: Option<tempfile::TempDir>,
-}
-
-impl Batch {
-    /// A batch whose temporary files are written in a new directory inside `dir`, removed with
-    /// the batch.
-    pub fn staged_in(dir: &Path) -> Result<Batch> {
-        let staging = tempfile::Builder::new().prefix(".glassbox-tmp-").tempdir_in(dir).at(dir)?;
-        Ok(Batch { staged: Vec::new(), staging: Some(staging) })
-    }
-
-    /// Writes `files` to temporary files, on all cores (most of the time is the kernel's,
-    /// creating and filling the files).
-    pub fn stage(&mut self, files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<()> {
-        use rayon::prelude::*;
-        let staging = self.staging.as_ref().map(tempfile::TempDir::path);
-        let staged: Vec<(tempfile::TempPath, std::path::PathBuf)> = files
-            .par_iter()
-            .map(|(path, bytes)| {
-                let dir = staging.unwrap_or_else(|| parent_dir(path));
-                let mut tmp = tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)?;
-                tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at(tmp.path())?;
-                tmp.write_all(bytes).at(tmp.path())?;
-                // Closed now (a batch may be larger than the open-file limit); removed if dropped.
-                Ok((tmp.into_temp_path(), path.clone()))
-            })
-            .collect::<Result<_>>()?;
-        self.staged.extend(staged);
-        Ok(())
-    }
-
-    /// How many files are staged.
-    pub fn len(&self) -> usize {
-        self.staged.len()
-    }
-
-    /// Whether no file is staged.
-    pub fn is_empty(&self) -> bool {
-        self.staged.is_empty()
-    }
-
-    /// Makes the staged files durable, then renames each into place; see [`Batch`].
-    pub fn commit(mut self) -> Result<()> {
-        let staged = std::mem::take(&mut self.staged);
-        let Some((first, _)) = staged.first() else { return Ok(()) };
-        if staged.len() <= FSYNC_EACH_UP_TO {
-            // A few files (a site regenerated after an append): their own fsyncs are cheaper than
-            // flushing everything else the file system has pending.
-            for (tmp, _) in &staged {
-                fs::File::open(tmp).and_then(|f| f.sync_all()).at(tmp)?;
-            }
-        } else {
-            let dir = parent_dir(first);
-            fs::File::open(dir).and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from)).at(dir)?;
-        }
-        let dirs: std::collections::BTreeSet<std::path::PathBuf> =
-            staged.iter().map(|(_, path)| parent_dir(path).to_path_buf()).collect();
-        for (tmp, path) in staged {
-            tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-        }
-        dirs.iter().map(std::path::PathBuf::as_path).try_for_each(sync_dir)
-    }
-}
-
-/// Writes `files` as one [`Batch`].
-pub fn write_batch(files: &[(std::path::PathBuf, &[u8])], mode: u32) -> Result<()> {
-    let mut batch = Batch::default();
-    batch.stage(files, mode)?;
-    batch.commit()
-}
-
-/// Starts writing out what is pending on the file system of `dir`, on a thread of its own, and
-/// returns at once: a later [`Batch::commit`] then waits only for what was written after. Best
-/// effort (a failure here is seen by the commit's own sync).
-pub fn start_writeback(dir: &Path) {
-    let Ok(d) = fs::File::open(dir) else { return };
-    let _ = std::thread::Builder::new().name("writeback".into()).spawn(move || rustix::fs::syncfs(&d));
-}
-
 /// Moves a finished file (for example a bundle written to a temporary name) into place
 /// atomically, with the given mode.
 pub fn install_file(tmp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Result<()> {
@@ -139,9 +45,6 @@ pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     fs::create_dir_all(dir).at(dir)?;
     tempfile::Builder::new().prefix(".glassbox-tmp-").tempfile_in(dir).at(dir)
 }
-
-/// Batches of at most this many files are synced file by file, larger ones with one `syncfs`.
-const FSYNC_EACH_UP_TO: usize = 64;
 
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -242,23 +145,6 @@ pub fn check_relative(rel: &str) -> std::result::Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_batch_is_written_whole_or_not_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a.html"), dir.path().join("sub/b.json"));
-        fs::create_dir(dir.path().join("sub")).unwrap();
-        write_batch(&[(a.clone(), b"one".as_slice()), (b.clone(), b"two".as_slice())], 0o644).unwrap();
-        assert_eq!(fs::read(&a).unwrap(), b"one");
-        assert_eq!(fs::read(&b).unwrap(), b"two");
-        assert_eq!(fs::metadata(&b).unwrap().permissions().mode() & 0o777, 0o644);
-        // A later file that cannot be written: nothing is replaced, no temporary file is left.
-        let missing = dir.path().join("no-such-dir/c");
-        assert!(write_batch(&[(a.clone(), b"new".as_slice()), (missing, b"x".as_slice())], 0o644).is_err());
-        assert_eq!(fs::read(&a).unwrap(), b"one");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 2, "{names:?}");
-    }
 
     #[test]
     fn relative_paths() {

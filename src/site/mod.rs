@@ -10,6 +10,7 @@ mod custody;
 mod html;
 pub mod layout;
 mod model;
+mod outdir;
 mod output;
 mod pages;
 mod rebuilds;
@@ -83,7 +84,10 @@ pub struct SiteSummary {
 /// Generates the site. Deterministic: the same inputs give byte-identical files.
 pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     check_log_url(&request.log_url)?;
-    check_out(&request.out)?;
+    // `site/` and `site/.` name what a symlink `site` points to: the path without them is the
+    // one checked and written, so that a symlink is refused however it is named.
+    let out: PathBuf = request.out.components().collect();
+    check_out(&out)?;
     let policy = Policy::load(&request.policy)?;
     let lp = policy.log.as_ref().ok_or_else(|| {
         Error::invalid(policy.path.display(), "has no [log] section: the site shows a log, and needs its vkey")
@@ -96,7 +100,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         root: log.verified.root.0,
         extensions: Vec::new(),
     };
-    let placement = layout::check(&request.log_url, &request.out, &lp.vkey, &shown)?;
+    let placement = layout::check(&request.log_url, &out, &lp.vkey, &shown)?;
     let collected = crate::policy::evidence::collect(&request.attestations)?;
     let has_custody = policy.samples.is_some()
         && log.entries.iter().any(|e| crate::custody::statements::is_custody_type(&e.predicate_type));
@@ -109,7 +113,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         witnesses: lp.witnesses.iter().map(|w| json!({"name": w.name, "vkey": w.to_string()})).collect(),
         custody: has_custody,
     };
-    let mut site = output::SiteWriter::open(&request.out)?;
+    let mut site = output::SiteWriter::open(&out)?;
     // The releases' pages and the custody pages depend on nothing of each other: made side by
     // side, so that what one does on one core (the verdicts, the custody replay) overlaps the
     // other's work. The releases' part is done first: its files are staged, and the disk starts
@@ -146,7 +150,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     site.stage(&files)?;
     let written = site.finish()?;
     let summary = SiteSummary {
-        out: request.out.clone(),
+        out,
         log_size: log.verified.size,
         releases: releases.len(),
         statements: statement_count,

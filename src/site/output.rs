@@ -7,9 +7,13 @@
 //! is written or removed outside `--out` (no directory on the way may be a symlink).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::io::Write as _;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{mkdirat, openat, unlinkat, AtFlags, Mode, OFlags};
+
+use super::outdir::{split, Entry, OutDir, TEMP_PREFIX};
 use crate::error::{Error, Result};
 
 /// The file listing what glassbox wrote, relative to `--out`.
@@ -32,34 +36,38 @@ pub struct Written {
 
 /// The site being written into `--out`, in parts as they are ready ([`SiteWriter::stage`]), then
 /// all at once ([`SiteWriter::finish`]); see the module comment. Until then nothing is in place:
-/// the files are staged in a temporary directory inside `--out`, and dropped unfinished (a later
-/// step failed) the writer leaves `--out` as it was (a `--out` it created is removed again).
+/// the files are staged in a private directory inside `--out`, and dropped unfinished (a later
+/// step failed) the writer leaves `--out` as it was (the directories it created removed again).
 pub struct SiteWriter {
-    out: PathBuf,
-    /// Whether `out` was missing, and created by [`SiteWriter::stage`].
-    created_out: bool,
+    path: PathBuf,
+    /// The directories made to create `--out` (outermost first).
+    created: Vec<PathBuf>,
+    /// `--out`, opened and locked by the first stage, with the staging directory's name and
+    /// descriptor.
+    out: Option<(OutDir, String, OwnedFd)>,
     /// What the last generation listed.
     previous: Vec<String>,
-    /// The files staged (new or different) and their names; made by the first stage.
-    batch: Option<crate::fs::Batch>,
-    staged: Vec<String>,
+    /// The files staged (new or different): their names and their staged names.
+    staged: Vec<(String, String)>,
     /// All the site's names so far.
     names: BTreeSet<String>,
     unchanged: usize,
+    finished: bool,
 }
 
 impl SiteWriter {
-    /// Checks `out` and reads what the last generation wrote there; creates nothing yet.
+    /// Checks `out`; creates nothing yet.
     pub fn open(out: &Path) -> Result<SiteWriter> {
         super::check_out(out)?;
         Ok(SiteWriter {
-            out: out.to_path_buf(),
-            created_out: false,
-            previous: read_manifest(out),
-            batch: None,
+            path: out.to_path_buf(),
+            created: Vec::new(),
+            out: None,
+            previous: Vec::new(),
             staged: Vec::new(),
             names: BTreeSet::new(),
             unchanged: 0,
+            finished: false,
         })
     }
 
@@ -67,42 +75,59 @@ impl SiteWriter {
     /// one file per name) to the site: the ones whose bytes `out` does not already hold are
     /// written to temporary files, not yet in place.
     pub fn stage(&mut self, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-        if self.batch.is_none() {
-            // Checked again: the staging directory is made inside it, and time has passed.
-            super::check_out(&self.out)?;
-            if std::fs::symlink_metadata(&self.out).is_err() {
-                std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
-                self.created_out = true;
-            }
-            self.batch = Some(crate::fs::Batch::staged_in(&self.out)?);
+        if self.out.is_none() {
+            // Checked again: time has passed since `open`.
+            super::check_out(&self.path)?;
+            let dir = OutDir::open(&self.path, &mut self.created)?;
+            dir.remove_leftovers()?;
+            self.previous = read_manifest(&dir);
+            let name = format!("{TEMP_PREFIX}{}", crate::digest::hex_encode(&rand_bytes()));
+            let path = self.path.join(&name);
+            mkdirat(dir.fd(), name.as_str(), Mode::from_raw_mode(0o700)).map_err(|e| Error::io(&path, e.into()))?;
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let staging =
+                openat(dir.fd(), name.as_str(), flags, Mode::empty()).map_err(|e| Error::io(&path, e.into()))?;
+            self.out = Some((dir, name, staging));
         }
-        let mut dirs = Dirs::new(&self.out);
+        let Some((dir, _, staging)) = self.out.as_mut() else { return Ok(()) };
         let mut batch = Vec::new();
         for (rel, bytes) in files {
             if !self.names.insert(rel.clone()) {
                 continue;
             }
-            let path = self.out.join(rel);
-            if dirs.walk(rel, Walk::Check)? && holds(&path, bytes) {
+            if dir.holds(rel, bytes)? {
                 self.unchanged += 1;
             } else {
-                batch.push((path, bytes.as_slice()));
-                self.staged.push(rel.clone());
+                let temp = self.staged.len().to_string();
+                batch.push((rel.as_str(), temp.clone(), bytes.as_slice()));
+                self.staged.push((rel.clone(), temp));
             }
         }
-        match self.batch.as_mut() {
-            Some(b) => b.stage(&batch, 0o644),
-            None => Ok(()),
-        }
+        let staging = &*staging;
+        // Written on all cores: most of the time is the kernel's, creating and filling the files.
+        // An error names the site's file, not its temporary name.
+        use rayon::prelude::*;
+        batch.par_iter().try_for_each(|(rel, temp, bytes)| {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let at = self.path.join(rel);
+            let fd = openat(staging, temp.as_str(), flags, Mode::from_raw_mode(0o644))
+                .map_err(|e| Error::io(&at, e.into()))?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644)).map_err(|e| Error::io(&at, e.into()))?;
+            std::fs::File::from(fd).write_all(bytes).map_err(|e| Error::io(&at, e))
+        })
     }
 
-    /// Has the file system start writing what is staged, while the caller goes on.
+    /// Has the file system start writing what is staged, on a thread of its own, while the
+    /// caller goes on: the sync in [`SiteWriter::finish`] then waits only for what came after.
     pub fn start_writeback(&self) {
-        crate::fs::start_writeback(&self.out);
+        let Some(Ok(fd)) = self.out.as_ref().map(|(_, _, staging)| staging.try_clone()) else { return };
+        let _ = std::thread::Builder::new().name("writeback".into()).spawn(move || rustix::fs::syncfs(&fd));
     }
 
-    /// Removes what the last generation wrote that the site no longer has, then puts every
-    /// staged file and the list of them in place.
+    /// Puts every staged file in place, removes what the last generation wrote that the site no
+    /// longer has, then puts the list of the site's files in place. What could make the first
+    /// step fail half-way (a symlink or file where the site needs a directory, a directory
+    /// where it has a file) is checked before anything in `--out` changes.
     pub fn finish(mut self) -> Result<Written> {
         let mut list = format!("{MANIFEST_HEADER}\n");
         for rel in &self.names {
@@ -110,72 +135,103 @@ impl SiteWriter {
             list.push('\n');
         }
         self.stage(&BTreeMap::from([(MANIFEST.to_string(), list.into_bytes())]))?;
+        let Some((dir, staging_name, staging)) = self.out.as_mut() else { return Ok(Written::default()) };
         let mut written = Written { written: self.staged.len(), unchanged: self.unchanged, removed: 0 };
-
-        // Files no longer part of the site before any is put in place: a crash between the two
-        // steps leaves them listed in the old manifest, so the next generation removes them.
-        let mut dirs = Dirs::new(&self.out);
-        let mut removed_from = BTreeSet::new();
-        for rel in self.previous.iter().filter(|rel| !self.names.contains(*rel)) {
-            if !dirs.walk(rel, Walk::Remove)? {
-                continue;
-            }
-            let path = self.out.join(rel);
-            match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_file() || m.file_type().is_symlink() => {
-                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                    written.removed += 1;
-                    removed_from.insert(path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.out.clone()));
+        for (rel, _) in &self.staged {
+            match dir.entry(rel)? {
+                Entry::Missing | Entry::FileOrLink => {}
+                Entry::Directory | Entry::Other => {
+                    return Err(Error::invalid(dir.path.join(rel).display(), "is not a file, where the site has one"));
                 }
-                _ => {}
             }
         }
-        for dir in removed_from {
-            std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&dir, e))?;
+        for (rel, _) in &self.staged {
+            dir.open_dir(split(rel).0, true)?;
         }
-        for rel in &self.staged {
-            dirs.walk(rel, Walk::Create)?;
+        if self.staged.len() <= FSYNC_EACH_UP_TO {
+            // A few files (a site regenerated after an append): their own fsyncs are cheaper
+            // than flushing everything else the file system has pending.
+            for (_, temp) in &self.staged {
+                let at = self.path.join(&*staging_name).join(temp);
+                let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let fd =
+                    openat(&*staging, temp.as_str(), flags, Mode::empty()).map_err(|e| Error::io(&at, e.into()))?;
+                rustix::fs::fsync(&fd).map_err(|e| Error::io(&at, e.into()))?;
+            }
+        } else {
+            rustix::fs::syncfs(&*staging).map_err(|e| Error::io(&self.path, e.into()))?;
         }
-        if let Some(batch) = self.batch.take() {
-            batch.commit()?;
+        let mut touched = BTreeSet::new();
+        let (manifest, files): (Vec<_>, Vec<_>) = self.staged.iter().partition(|(rel, _)| rel == MANIFEST);
+        for (rel, temp) in files {
+            dir.rename_into(staging, temp, rel)?;
+            touched.insert(split(rel).0.to_string());
         }
-        self.created_out = false;
+        // Files no longer part of the site: after the new ones are in place, before the new
+        // list is. A crash in between leaves them listed in the old list, so the next
+        // generation removes them.
+        for rel in self.previous.iter().filter(|rel| !self.names.contains(*rel)) {
+            // A path through a symlink or a file, or a missing one, removes nothing.
+            if dir.remove_file(rel).unwrap_or(false) {
+                written.removed += 1;
+                touched.insert(split(rel).0.to_string());
+            }
+        }
+        for rel in &touched {
+            dir.sync_dir(rel)?;
+        }
+        for (rel, temp) in manifest {
+            dir.rename_into(staging, temp, rel)?;
+            dir.sync_dir("")?;
+        }
+        self.staged.clear();
+        unlinkat(dir.fd(), staging_name.as_str(), AtFlags::REMOVEDIR)
+            .map_err(|e| Error::io(self.path.join(&*staging_name), e.into()))?;
+        self.finished = true;
         Ok(written)
     }
 }
 
 impl Drop for SiteWriter {
     fn drop(&mut self) {
-        // Unfinished: the staged files go first, then a `--out` this writer made (empty again).
-        drop(self.batch.take());
-        if self.created_out {
-            let _ = std::fs::remove_dir(&self.out);
+        if self.finished {
+            return;
+        }
+        // Unfinished: the staged files, then the directories this writer made, go again.
+        if let Some((mut dir, staging_name, staging)) = self.out.take() {
+            for (_, temp) in &self.staged {
+                let _ = unlinkat(&staging, temp.as_str(), AtFlags::empty());
+            }
+            let _ = unlinkat(dir.fd(), staging_name.as_str(), AtFlags::REMOVEDIR);
+            dir.remove_made();
+        }
+        for made in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(made);
         }
     }
 }
 
-/// Whether `path` is a regular file (not a symlink) holding exactly `bytes`.
-fn holds(path: &Path, bytes: &[u8]) -> bool {
-    let same_size = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64);
-    if !same_size {
-        return false;
-    }
-    let mut on_disk = Vec::with_capacity(bytes.len());
-    std::fs::File::open(path)
-        .and_then(|f| f.take(bytes.len() as u64 + 1).read_to_end(&mut on_disk))
-        .is_ok_and(|_| on_disk == bytes)
+/// Batches of at most this many files are synced file by file, larger ones with one `syncfs`.
+const FSYNC_EACH_UP_TO: usize = 64;
+
+/// 16 random bytes, for the staging directory's name (a clash only fails the run).
+fn rand_bytes() -> [u8; 16] {
+    use rand_core::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    bytes
 }
 
 /// The files the last generation listed, each a relative path of plain components; an unreadable
 /// or damaged list names none (the operator may have removed or edited it: then nothing of an
 /// older site is removed, which is never wrong, only untidy).
-fn read_manifest(out: &Path) -> Vec<String> {
-    let path = out.join(MANIFEST);
-    let Ok(m) = std::fs::symlink_metadata(&path) else { return Vec::new() };
-    if !m.is_file() || m.len() > MANIFEST_LIMIT {
+fn read_manifest(dir: &OutDir) -> Vec<String> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let Ok(fd) = openat(dir.fd(), MANIFEST, flags, Mode::empty()) else { return Vec::new() };
+    let Ok(bytes) = crate::fs::read_opened(std::fs::File::from(fd), &dir.path.join(MANIFEST), MANIFEST_LIMIT) else {
         return Vec::new();
-    }
-    let Ok(text) = std::fs::read_to_string(&path) else { return Vec::new() };
+    };
+    let Ok(text) = String::from_utf8(bytes) else { return Vec::new() };
     let mut lines = text.lines();
     if lines.next() != Some(MANIFEST_HEADER) {
         return Vec::new();
@@ -188,56 +244,6 @@ fn plain_relative(rel: &str) -> bool {
     !rel.is_empty()
         && !rel.contains(['\0', '\\'])
         && rel.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
-}
-
-/// The directories under `out` already checked to be directories (not symlinks).
-struct Dirs {
-    out: PathBuf,
-    checked: BTreeSet<PathBuf>,
-}
-
-impl Dirs {
-    fn new(out: &Path) -> Dirs {
-        Dirs { out: out.to_path_buf(), checked: BTreeSet::new() }
-    }
-
-    /// Whether every directory on the way to `rel` is a real directory. A symlink or a file on
-    /// the way is an error, except when removing (nothing may land outside `out`; the answer is
-    /// then false); a missing directory is created when creating, else the answer is false.
-    fn walk(&mut self, rel: &str, walk: Walk) -> Result<bool> {
-        let parts: Vec<&str> = rel.split('/').collect();
-        let mut dir = self.out.clone();
-        for part in &parts[..parts.len() - 1] {
-            dir.push(part);
-            if self.checked.contains(&dir) {
-                continue;
-            }
-            match std::fs::symlink_metadata(&dir) {
-                Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
-                    if walk == Walk::Remove {
-                        return Ok(false);
-                    }
-                    return Err(Error::invalid(dir.display(), "is not a directory (a symlink or a file) in --out"));
-                }
-                Ok(_) => {}
-                Err(_) if walk == Walk::Create => std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?,
-                Err(_) => return Ok(false),
-            }
-            self.checked.insert(dir.clone());
-        }
-        Ok(true)
-    }
-}
-
-/// What [`Dirs::walk`] is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Walk {
-    /// Removing a file: a path through a symlink is left alone.
-    Remove,
-    /// Staging a file: a path through a symlink is refused; nothing is created.
-    Check,
-    /// Putting a file in place: a path through a symlink is refused, missing directories made.
-    Create,
 }
 
 #[cfg(test)]
@@ -322,6 +328,61 @@ mod tests {
         drop(site);
         assert_eq!(tree(&elsewhere), Vec::<String>::new());
         assert_eq!(tree(&out), ["releases"]);
+    }
+
+    #[test]
+    fn a_site_that_cannot_be_put_in_place_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("site");
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("a.html", "a"), ("releases/r.html", "r"), ("stale.html", "s"), ("z.json", "z")])).unwrap();
+        site.finish().unwrap();
+        // A directory where the new site has a file (the last one in the order of renames).
+        std::fs::remove_file(out.join("z.json")).unwrap();
+        std::fs::create_dir(out.join("z.json")).unwrap();
+        let before = tree(&out);
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("a.html", "a2"), ("releases/r.html", "r2"), ("new/n.html", "n"), ("z.json", "z")]))
+            .unwrap();
+        let err = site.finish().unwrap_err().to_string();
+        assert!(err.contains("z.json") && err.contains("not a file"), "{err}");
+        assert_eq!(tree(&out), before, "no file replaced, none removed, no directory made");
+        assert_eq!(std::fs::read(out.join("a.html")).unwrap(), b"a");
+        assert_eq!(std::fs::read(out.join("stale.html")).unwrap(), b"s");
+    }
+
+    #[test]
+    fn what_an_interrupted_run_left_is_removed_and_a_second_run_waits_for_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("site");
+        std::fs::create_dir_all(out.join(".glassbox-tmp-0123/0")).unwrap();
+        std::fs::write(out.join(".glassbox-tmp-0123/0/page"), "half").unwrap();
+        std::fs::write(out.join(".glassbox-tmp-file"), "half").unwrap();
+        // A link among the leftovers is removed, not followed.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "k").unwrap();
+        std::os::unix::fs::symlink(&outside, out.join(".glassbox-tmp-0123/link")).unwrap();
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("a.html", "a")])).unwrap();
+        let mut second = SiteWriter::open(&out).unwrap();
+        let err = second.stage(&files(&[("a.html", "b")])).unwrap_err().to_string();
+        assert!(err.contains("another `glassbox site`"), "{err}");
+        drop(second);
+        site.finish().unwrap();
+        assert_eq!(tree(&out), [MANIFEST, "a.html"]);
+        assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
+    }
+
+    #[test]
+    fn the_directories_made_for_out_go_again_on_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("p/q/site");
+        let mut site = SiteWriter::open(&out).unwrap();
+        site.stage(&files(&[("releases/a.html", "a")])).unwrap();
+        assert!(out.exists());
+        drop(site);
+        assert!(!dir.path().join("p").exists());
     }
 
     #[test]

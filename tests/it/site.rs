@@ -648,6 +648,16 @@ fn bad_inputs_exit_2_naming_the_file() {
         assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{}", String::from_utf8_lossy(&o.stderr));
     }
     assert!(!s.c.path().join("elsewhere").exists(), "nothing written through the symlink");
+    // A symlink to a directory, named with a trailing `/` or `/.` (which the kernel follows).
+    let target = s.c.path().join("a-dir");
+    std::fs::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(&target, s.c.path().join("a-dir-link")).unwrap();
+    for named in ["a-dir-link/", "a-dir-link/."] {
+        let o = site(&s, &s.c.path().join(named), &[]);
+        assert_eq!(o.status.code(), Some(2), "{named}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("a-dir-link"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "nothing written through the symlink");
     for url in ["javascript:alert(1)/", "log", "\"><script>/", "https:///"] {
         let o = site(&s, &s.c.path().join("out"), &["--log-url", url]);
         assert_eq!(o.status.code(), Some(2), "{url}");
