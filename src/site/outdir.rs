@@ -171,16 +171,14 @@ impl OutDir {
         renameat(staging, from, self.opened(parent), name).map_err(|e| Error::io(&path, e.into()))
     }
 
-    /// Removes the file or symlink `rel` (not followed); false when it is not one.
+    /// Removes the file or symlink `rel` (not followed); false when it is not one, or when the
+    /// way to it is not made of directories (a symlink on the way removes nothing).
     pub fn remove_file(&mut self, rel: &str) -> Result<bool> {
-        if self.entry(rel)? != Entry::FileOrLink {
+        if !matches!(self.entry(rel), Ok(Entry::FileOrLink)) {
             return Ok(false);
         }
         let (parent, name) = split(rel);
         let path = self.path.join(rel);
-        if !self.open_dir(parent, false)? {
-            return Ok(false);
-        }
         unlinkat(self.opened(parent), name, AtFlags::empty()).map_err(|e| Error::io(&path, e.into()))?;
         Ok(true)
     }

@@ -171,8 +171,7 @@ impl SiteWriter {
         // list is. A crash in between leaves them listed in the old list, so the next
         // generation removes them.
         for rel in self.previous.iter().filter(|rel| !self.names.contains(*rel)) {
-            // A path through a symlink or a file, or a missing one, removes nothing.
-            if dir.remove_file(rel).unwrap_or(false) {
+            if dir.remove_file(rel)? {
                 written.removed += 1;
                 touched.insert(split(rel).0.to_string());
             }
@@ -254,6 +253,13 @@ mod tests {
         list.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
     }
 
+    /// A whole generation of `list` into `out`.
+    fn generate(out: &Path, list: &[(&str, &str)]) -> Result<Written> {
+        let mut site = SiteWriter::open(out)?;
+        site.stage(&files(list))?;
+        site.finish()
+    }
+
     fn tree(dir: &Path) -> Vec<String> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -279,9 +285,7 @@ mod tests {
         drop(site);
         assert!(!out.exists());
         // A --out with a site in it: the old site, and nothing else.
-        let mut site = SiteWriter::open(&out).unwrap();
-        site.stage(&files(&[("releases/a.html", "a"), ("index.html", "i")])).unwrap();
-        site.finish().unwrap();
+        generate(&out, &[("releases/a.html", "a"), ("index.html", "i")]).unwrap();
         let before = tree(&out);
         let mut site = SiteWriter::open(&out).unwrap();
         site.stage(&files(&[("releases/b.html", "b"), ("index.html", "j")])).unwrap();
@@ -294,9 +298,7 @@ mod tests {
     fn parts_staged_apart_make_one_site() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("site");
-        let mut site = SiteWriter::open(&out).unwrap();
-        site.stage(&files(&[("releases/a.html", "a"), ("envelopes/e.json", "e"), ("old.html", "o")])).unwrap();
-        site.finish().unwrap();
+        generate(&out, &[("releases/a.html", "a"), ("envelopes/e.json", "e"), ("old.html", "o")]).unwrap();
         let mut site = SiteWriter::open(&out).unwrap();
         site.stage(&files(&[("releases/a.html", "a2"), ("envelopes/e.json", "e")])).unwrap();
         site.start_writeback();
@@ -334,9 +336,7 @@ mod tests {
     fn a_site_that_cannot_be_put_in_place_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("site");
-        let mut site = SiteWriter::open(&out).unwrap();
-        site.stage(&files(&[("a.html", "a"), ("releases/r.html", "r"), ("stale.html", "s"), ("z.json", "z")])).unwrap();
-        site.finish().unwrap();
+        generate(&out, &[("a.html", "a"), ("releases/r.html", "r"), ("stale.html", "s"), ("z.json", "z")]).unwrap();
         // A directory where the new site has a file (the last one in the order of renames).
         std::fs::remove_file(out.join("z.json")).unwrap();
         std::fs::create_dir(out.join("z.json")).unwrap();
