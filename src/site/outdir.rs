@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{fstat, mkdirat, openat, renameat, statat, unlinkat, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{
+    fstat, mkdirat, openat, openat2, renameat, statat, unlinkat, AtFlags, FileType, Mode, OFlags, ResolveFlags,
+};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
@@ -107,8 +109,7 @@ impl OutDir {
                 Err(e) => return Err(Error::io(&path, e.into())),
             }
         }
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = match openat(parent_fd, name, flags, Mode::empty()) {
+        let fd = match open_subdir(parent_fd, name) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(false),
             Err(e) => return Err(refused(&path, e)),
@@ -207,8 +208,7 @@ fn remove_temp_entries(dir: &OwnedFd, path: &Path, only_temp: bool) -> Result<()
         let child = path.join(&name);
         match statat(dir, raw.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                let sub = openat(dir, raw.as_c_str(), flags, Mode::empty()).map_err(|e| refused(&child, e))?;
+                let sub = open_subdir(dir, raw.as_c_str()).map_err(|e| refused(&child, e))?;
                 remove_temp_entries(&sub, &child, false)?;
                 unlinkat(dir, raw.as_c_str(), AtFlags::REMOVEDIR).map_err(|e| Error::io(&child, e.into()))?;
             }
@@ -220,6 +220,19 @@ fn remove_temp_entries(dir: &OwnedFd, path: &Path, only_temp: bool) -> Result<()
     Ok(())
 }
 
+/// The directory `name` in `dir`: never through a symlink, and never across a mount (a
+/// directory mounted into `--out` is another file system's, which glassbox does not write or
+/// clean). Without `openat2` (Linux before 5.6), only the symlink is refused.
+fn open_subdir<P: rustix::path::Arg + Copy>(dir: &OwnedFd, name: P) -> std::result::Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let resolve =
+        ResolveFlags::NO_XDEV | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::BENEATH;
+    match openat2(dir, name, flags, Mode::empty(), resolve) {
+        Err(Errno::NOSYS | Errno::PERM) => openat(dir, name, flags, Mode::empty()),
+        other => other,
+    }
+}
+
 /// `a/b/c.html` → (`a/b`, `c.html`); `c.html` → (``, `c.html`).
 pub fn split(rel: &str) -> (&str, &str) {
     rel.rsplit_once('/').unwrap_or(("", rel))
@@ -229,6 +242,9 @@ fn refused(path: &Path, e: Errno) -> Error {
     match e {
         Errno::LOOP | Errno::NOTDIR => {
             Error::invalid(path.display(), "is not a directory (a symlink or a file) in --out")
+        }
+        Errno::XDEV => {
+            Error::invalid(path.display(), "is a mount point in --out: glassbox writes only --out's own file system")
         }
         e => Error::io(path, e.into()),
     }
