@@ -1,8 +1,8 @@
 //! The site's output directory, reached only through file descriptors: `--out` is opened once
 //! (never through a symlink, not even one named with a trailing slash), locked against a second
-//! `glassbox site`, and every directory below it is opened component by component with
-//! `O_NOFOLLOW`, so a symlink planted in `--out` (before or during a run) is refused, never
-//! followed. Files are created in a private staging directory and renamed into place relative
+//! `glassbox site`, and every directory below it is opened component by component without
+//! following a link or crossing a mount (`openat2`, else `O_NOFOLLOW`), so a symlink planted in
+//! `--out` (before or during a run) is refused, never followed. Files are created in a private staging directory and renamed into place relative
 //! to those descriptors.
 
 use std::collections::BTreeMap;
@@ -126,7 +126,7 @@ impl OutDir {
         self.dirs.get(rel).unwrap_or(&self.fd)
     }
 
-    /// What is at `rel` (its directories opened as [`OutDir::dir`] does, none created).
+    /// What is at `rel` (its directories opened as [`OutDir::open_dir`] does, none created).
     pub fn entry(&mut self, rel: &str) -> Result<Entry> {
         let (parent, name) = split(rel);
         if !self.open_dir(parent, false)? {
