@@ -138,6 +138,7 @@ impl SiteWriter {
         self.stage(&BTreeMap::from([(MANIFEST.to_string(), list.into_bytes())]))?;
         let Some((dir, staging_name, staging)) = self.out.as_mut() else { return Ok(Written::default()) };
         let mut written = Written { written: self.staged.len(), unchanged: self.unchanged, removed: 0 };
+        dir.forget_missing();
         for (rel, _) in &self.staged {
             match dir.entry(rel)? {
                 Entry::Missing | Entry::FileOrLink => {}
@@ -350,6 +351,22 @@ mod tests {
         assert_eq!(tree(&out), before, "no file replaced, none removed, no directory made");
         assert_eq!(std::fs::read(out.join("a.html")).unwrap(), b"a");
         assert_eq!(std::fs::read(out.join("stale.html")).unwrap(), b"s");
+    }
+
+    #[test]
+    fn a_directory_missing_when_staged_is_looked_at_again_before_anything_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("site");
+        generate(&out, &[("a.html", "a")]).unwrap();
+        let mut site = SiteWriter::open(&out).unwrap();
+        // `new/` is missing while the files are staged, then made, with a directory where the
+        // site has a file: the checks before the renames see it.
+        site.stage(&files(&[("a.html", "a2"), ("new/m.html", "m"), ("new/n.html", "n")])).unwrap();
+        std::fs::create_dir_all(out.join("new/n.html")).unwrap();
+        let err = site.finish().unwrap_err().to_string();
+        assert!(err.contains("n.html") && err.contains("not a file"), "{err}");
+        assert_eq!(std::fs::read(out.join("a.html")).unwrap(), b"a");
+        assert!(!out.join("new/m.html").exists());
     }
 
     #[test]
