@@ -9,6 +9,8 @@
 //! signers of the statements logged after them, and each request is judged under the policy it
 //! cites.
 
+mod memo;
+
 use std::collections::{BTreeMap, HashSet};
 
 use rayon::prelude::*;
@@ -29,6 +31,8 @@ use crate::tlog::tiles::TILE_WIDTH;
 use crate::transparency::audit::{authenticated_entries, Verified, WitnessPolicy};
 use crate::transparency::store::EnvelopeBundles;
 use crate::transparency::{LogDir, LogEntry};
+
+pub use memo::Readings;
 
 /// What to report.
 #[derive(Clone, Copy, Debug)]
@@ -231,11 +235,20 @@ pub fn audit_in(
             Named::of(i, &entry.predicate_type, &entry.envelope)
         })
         .collect::<Result<_>>()?;
-    audit_named(dir, policy, verified, raw, named, bundles, options)
+    Ok(audit_named(dir, policy, verified, raw, named, bundles, options, None)?.0)
+}
+
+/// What [`audit_parsed`] read of the custody envelopes, for the next run over the grown log.
+pub struct Kept {
+    pub readings: Readings,
+    /// Custody entries whose reading was taken from the readings given, not read again.
+    pub reused: u64,
 }
 
 /// [`audit_in`] for a caller that has parsed the authenticated entries already (`entries`, one
-/// per entry of `raw`): they are not read a second time.
+/// per entry of `raw`): they are not read a second time. `known` are the readings of an earlier
+/// run ([`Kept`]): the envelopes of the bundles they cover, unchanged, are not read again.
+#[allow(clippy::too_many_arguments)]
 pub fn audit_parsed(
     dir: &LogDir,
     policy: &Policy,
@@ -244,7 +257,8 @@ pub fn audit_parsed(
     entries: &[LogEntry],
     bundles: &EnvelopeBundles,
     options: &Options,
-) -> Result<Report> {
+    known: Option<&Readings>,
+) -> Result<(Report, Kept)> {
     sections(policy)?;
     if entries.len() != raw.len() {
         return Err(Error::invalid(dir.root.display(), "the parsed entries are not the log's entries"));
@@ -254,10 +268,14 @@ pub fn audit_parsed(
         .enumerate()
         .map(|(i, entry)| Named::of(i, &entry.predicate_type, &entry.envelope))
         .collect::<Result<_>>()?;
-    audit_named(dir, policy, verified, raw, named, bundles, options)
+    let (report, kept) = audit_named(dir, policy, verified, raw, named, bundles, options, Some(known))?;
+    // Asked for (`Some(known)` above), so made.
+    Ok((report, kept.unwrap_or_else(|| Kept { readings: Readings::default(), reused: 0 })))
 }
 
-/// The audit, once it is known which entries are custody's and the envelope each names.
+/// The audit, once it is known which entries are custody's and the envelope each names. With
+/// `keep`, what was read is kept ([`Kept`]), the readings it holds taken where they still hold.
+#[allow(clippy::too_many_arguments)]
 fn audit_named(
     dir: &LogDir,
     policy: &Policy,
@@ -266,21 +284,44 @@ fn audit_named(
     named: Vec<Option<Named>>,
     bundles: &EnvelopeBundles,
     options: &Options,
-) -> Result<Report> {
+    keep: Option<Option<&Readings>>,
+) -> Result<(Report, Option<Kept>)> {
     let size = verified.size;
     let custody_entries = named.iter().filter(|n| n.is_some()).count() as u64;
     let history = read_policies(dir, size, &named, policy)?;
-    let bundles: Vec<Vec<Outcome>> = (0..size.div_ceil(TILE_WIDTH))
+    let binding = keep.map(|_| memo::binding(policy, &named));
+    let known = keep.flatten().filter(|k| binding.is_some_and(|b| k.bound_to(&b)));
+    let bundles: Vec<(Vec<Outcome>, u64, Option<memo::Blob>)> = (0..size.div_ceil(TILE_WIDTH))
         .into_par_iter()
-        .map(|b| read_bundle(dir, bundles, b, size, &named, &history.roles))
+        .map(|b| {
+            let (mut outcomes, from, blob) = match known {
+                Some(k) => k.bundle(b, size, &named, &history.roles),
+                None => (Vec::new(), b * TILE_WIDTH, None),
+            };
+            let reused = outcomes.len() as u64;
+            outcomes.extend(read_bundle(dir, bundles, (b, from), size, &named, &history.roles)?);
+            let blob = match (blob, binding) {
+                (Some(blob), _) => Some(blob),
+                (None, Some(_)) => Some(memo::encode(b, size, &outcomes, &history.roles)),
+                (None, None) => None,
+            };
+            Ok((outcomes, reused, blob))
+        })
         .collect::<Result<_>>()?;
-    let outcomes: Vec<Outcome> = bundles.into_iter().flatten().collect();
+    let reused = bundles.iter().map(|(_, reused, _)| reused).sum();
+    let mut blobs = Vec::with_capacity(bundles.len());
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for (o, _, blob) in bundles {
+        outcomes.extend(o);
+        blobs.extend(blob);
+    }
+    let kept = binding.map(|b| Kept { readings: Readings::new(b, blobs), reused });
     let mut replay = Replay::new(&history, options);
     let mut repeats = HashSet::new();
     for outcome in &outcomes {
         match outcome {
-            Outcome::Ignored(index) => replay.ignore(*index, "malformed"),
-            Outcome::MalformedRelease { index, detail } => replay.malformed_release(*index, detail.clone()),
+            Outcome::Ignored { index, .. } => replay.ignore(*index, "malformed"),
+            Outcome::MalformedRelease { index, detail, .. } => replay.malformed_release(*index, detail.clone()),
             Outcome::Decoded(c) => replay.step(c),
         }
     }
@@ -305,7 +346,7 @@ fn audit_named(
             _ => None,
         })
         .collect();
-    Ok(Report {
+    let report = Report {
         log: LogSummary::of(verified),
         entries: size,
         custody_entries,
@@ -315,7 +356,8 @@ fn audit_named(
         periods: replayed.periods,
         violations,
         decoded,
-    })
+    };
+    Ok((report, kept))
 }
 
 /// Checks each release's checkpoint claim: its size at most the release's own index (the tree
@@ -427,13 +469,18 @@ struct EntryHead<'a> {
 /// What one custody entry turned out to be. Nearly every outcome is `Decoded`, so the small
 /// variants' wasted space costs nothing that boxing the large one would save.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 enum Outcome {
     Decoded(Custody),
     /// A custody entry that does not decode, at this index.
-    Ignored(u64),
+    Ignored {
+        index: u64,
+        envelope: Sha256Digest,
+    },
     /// A release that does not decode, signed by a gateway key.
     MalformedRelease {
         index: u64,
+        envelope: Sha256Digest,
         detail: String,
     },
 }
@@ -446,21 +493,22 @@ struct Pending<'p> {
     first: Option<([u8; 64], &'p crate::policy::TrustedKey)>,
 }
 
-/// Reads the custody envelopes of entry bundle `b` and decodes them, verifying their
-/// signatures as one batch (each one on its own only if the batch fails).
+/// Reads the custody envelopes of entry bundle `b` from index `from` on and decodes them,
+/// verifying their signatures as one batch (each one on its own only if the batch fails).
 fn read_bundle(
     dir: &LogDir,
     bundles: &EnvelopeBundles,
-    b: u64,
+    (b, from): (u64, u64),
     size: u64,
     named: &[Option<Named>],
     roles: &RoleKeys,
 ) -> Result<Vec<Outcome>> {
     let start = b * TILE_WIDTH;
     let end = (start + TILE_WIDTH).min(size);
+    let skip = from.clamp(start, end) - start;
     let wanted = &named[start as usize..end as usize];
     // Policy statements were read already.
-    if wanted.iter().all(|n| n.is_none_or(|n| n.is_policy)) {
+    if wanted[skip as usize..].iter().all(|n| n.is_none_or(|n| n.is_policy)) {
         return Ok(Vec::new());
     }
     let by_role: Vec<(Role, Vec<&crate::policy::TrustedKey>)> =
@@ -470,7 +518,7 @@ fn read_bundle(
     let bundle = dir.file(&LogDir::envelopes_path(b, end - start));
     let mut out = Vec::new();
     let mut pending: Vec<Pending<'_>> = Vec::new();
-    for (offset, (named, line)) in wanted.iter().zip(lines.iter()).enumerate() {
+    for (offset, (named, line)) in wanted.iter().zip(lines.iter()).enumerate().skip(skip as usize) {
         let Some(Named { digest, is_policy: false }) = named else { continue };
         let index = start + offset as u64;
         let origin = format!("{} (entry {index})", bundle.display());
@@ -478,7 +526,7 @@ fn read_bundle(
             return Err(Error::rejected(&origin, "the stored envelope does not hash to the entry's digest"));
         }
         let Ok(envelope) = serde_json::from_slice::<Envelope>(line) else {
-            out.push(Outcome::Ignored(index));
+            out.push(Outcome::Ignored { index, envelope: *digest });
             continue;
         };
         match statements::parse(&envelope, *digest, index, &origin) {
@@ -487,8 +535,8 @@ fn read_bundle(
                 let first = statements::first_candidate(&envelope, keys);
                 pending.push(Pending { parsed, envelope, keys, first });
             }
-            Ok(None) => out.push(Outcome::Ignored(index)),
-            Err(e) => out.push(malformed(&envelope, index, roles, keys_of(Role::Gateway), e)),
+            Ok(None) => out.push(Outcome::Ignored { index, envelope: *digest }),
+            Err(e) => out.push(malformed(&envelope, (index, *digest), roles, keys_of(Role::Gateway), e)),
         }
     }
     let items: Vec<BatchItem<'_>> = pending
@@ -516,7 +564,7 @@ fn read_bundle(
 fn outcome_index(o: &Outcome) -> u64 {
     match o {
         Outcome::Decoded(c) => c.index(),
-        Outcome::Ignored(index) => *index,
+        Outcome::Ignored { index, .. } => *index,
         Outcome::MalformedRelease { index, .. } => *index,
     }
 }
@@ -524,12 +572,13 @@ fn outcome_index(o: &Outcome) -> u64 {
 /// A custody entry that does not decode: ignored, unless it is a release a gateway signed.
 fn malformed(
     envelope: &Envelope,
-    index: u64,
+    (index, digest): (u64, Sha256Digest),
     roles: &RoleKeys,
     gateways: &[&crate::policy::TrustedKey],
     e: Error,
 ) -> Outcome {
-    let Ok(payload) = envelope.payload_bytes() else { return Outcome::Ignored(index) };
+    let ignored = Outcome::Ignored { index, envelope: digest };
+    let Ok(payload) = envelope.payload_bytes() else { return ignored };
     let head: std::result::Result<crate::attest::Statement<serde::de::IgnoredAny>, _> =
         serde_json::from_slice(&payload);
     if head.is_ok_and(|h| h.predicate_type == SAMPLE_RELEASE_V1) {
@@ -538,11 +587,12 @@ fn malformed(
         {
             return Outcome::MalformedRelease {
                 index,
+                envelope: digest,
                 detail: format!("a gateway signed a release that does not decode: {e}"),
             };
         }
     }
-    Outcome::Ignored(index)
+    ignored
 }
 
 /// One `--jsonl` line: a decoded custody entry for a SIEM.

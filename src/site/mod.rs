@@ -15,6 +15,7 @@ mod output;
 mod pages;
 mod rebuilds;
 mod report;
+mod state;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub struct SiteRequest {
     pub log_url: String,
     /// The output directory.
     pub out: PathBuf,
+    /// The state kept between runs ([`state`]), if the operator keeps one.
+    pub state: Option<PathBuf>,
 }
 
 /// What was written, for the CLI to report.
@@ -79,6 +82,20 @@ pub struct SiteSummary {
     /// Where the pages fetch the log from, and whether a copy is already there.
     #[serde(flatten)]
     pub log: layout::LogPlacement,
+    /// What the state (`--state`) saved this run, when one is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateUse>,
+}
+
+/// How a run used the state it was given.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateUse {
+    pub file: PathBuf,
+    /// Custody entries whose envelope was not read again: the state's reading of it still held.
+    pub custody_entries_reused: u64,
+    /// Why a state file that was there was not used (then written anew).
+    pub discarded: Option<String>,
 }
 
 /// Generates the site. Deterministic: the same inputs give byte-identical files.
@@ -93,6 +110,11 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         Error::invalid(policy.path.display(), "has no [log] section: the site shows a log, and needs its vkey")
     })?;
     let (log, raw) = model::Log::open(&request.log, lp)?;
+    let found = match &request.state {
+        Some(path) => Some(state::load(path, &out, &log.verified.origin)?),
+        None => None,
+    };
+    let known = found.as_ref().and_then(|f| f.state.custody.as_ref());
     // Before anything is written: a layout that would fail every page is refused.
     let shown = Checkpoint {
         origin: log.verified.origin.clone(),
@@ -126,17 +148,19 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
             Ok::<_, Error>(made)
         },
         || match (has_custody, policy.samples.as_ref()) {
-            (true, Some(samples)) => custody_files(&policy, &log, &raw, &chrome, samples).map(Some),
+            (true, Some(samples)) => custody_files(&policy, &log, &raw, &chrome, samples, known).map(Some),
             _ => Ok(None),
         },
     );
     let ReleaseFiles { releases, verdicts, mut statement_count, .. } = made?;
     let mut files = BTreeMap::new();
     let mut custody_entries = 0;
-    if let Some((entries, c)) = custody? {
+    let mut kept = None;
+    if let Some((entries, c, k)) = custody? {
         custody_entries = entries;
         statement_count += c.records;
         files = c.files;
+        kept = Some(k);
     }
     let custody_page = files.contains_key("custody.html");
 
@@ -149,6 +173,15 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     files.insert("noble-ed25519.LICENSE".into(), NOBLE_ED25519_LICENSE.as_bytes().to_vec());
     site.stage(&files)?;
     let written = site.finish()?;
+    // Saved once the site is in place: a state is only ever the state of a site written.
+    let state = match (&request.state, found) {
+        (Some(file), Some(found)) => {
+            let reused = kept.as_ref().map_or(0, |k| k.reused);
+            state::save(file, &log.verified.origin, kept.map(|k| k.readings))?;
+            Some(StateUse { file: file.clone(), custody_entries_reused: reused, discarded: found.discarded })
+        }
+        _ => None,
+    };
     let summary = SiteSummary {
         out,
         log_size: log.verified.size,
@@ -159,6 +192,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
         files_written: written.written,
         files_removed: written.removed,
         log: placement,
+        state,
     };
     // Freeing the log and the pages (hundreds of thousands of buffers) takes a tenth of a run:
     // done on another thread, so that the caller has the summary (and a CLI exits) without
@@ -272,30 +306,37 @@ fn release_files(
 }
 
 /// The custody pages ([`custody::render`] of the audit as of the checkpoint) and the copies of
-/// the release envelopes they link to, with the number of custody entries.
+/// the release envelopes they link to, with the number of custody entries and what the audit
+/// read, for the state (`known`: the state's readings).
 fn custody_files(
     policy: &Policy,
     log: &model::Log,
     raw: &[Vec<u8>],
     chrome: &html::Chrome,
     samples: &crate::policy::SamplesPolicy,
-) -> Result<(usize, custody::CustodyFiles)> {
-    let report = custody_report(policy, log, raw)?;
+    known: Option<&crate::custody::audit::Readings>,
+) -> Result<(usize, custody::CustodyFiles, crate::custody::audit::Kept)> {
+    let (report, kept) = custody_report(policy, log, raw, known)?;
     let mut c = custody::render(chrome, log, &report, samples)?;
     for (index, digest) in std::mem::take(&mut c.envelopes) {
         c.files.insert(model::envelope_url(&digest), log.envelope_line(index)?);
     }
-    Ok((report.custody_entries as usize, c))
+    Ok((report.custody_entries as usize, c, kept))
 }
 
 /// The custody audit as of the checkpoint: its newest cosignature, else the audit's own rule,
 /// the newest statement that counts (the site has no clock; expiries and break-glass deadlines
 /// are judged then, and no statement that no policy key signed can move it).
-fn custody_report(policy: &Policy, log: &model::Log, raw: &[Vec<u8>]) -> Result<crate::custody::audit::Report> {
+fn custody_report(
+    policy: &Policy,
+    log: &model::Log,
+    raw: &[Vec<u8>],
+    known: Option<&crate::custody::audit::Readings>,
+) -> Result<(crate::custody::audit::Report, crate::custody::audit::Kept)> {
     use crate::custody::audit::{audit_parsed, ClockSource, Options};
     let now = log.newest_cosignature.map(|t| (Timestamp(t as i64), ClockSource::Cosignature));
     let options = Options { from: None, to: None, period: Period::Month, now };
-    audit_parsed(&log.dir, policy, &log.verified, raw, &log.entries, &log.bundles, &options)
+    audit_parsed(&log.dir, policy, &log.verified, raw, &log.entries, &log.bundles, &options, known)
         .map_err(|e| Error::invalid(log.dir.root.display(), format!("the custody entries do not audit: {e}")))
 }
 

@@ -3,7 +3,10 @@
 //! is byte for byte the site generated into an empty directory, only the files whose bytes
 //! changed were written (the others keep their inode and mtime), the report page the site no
 //! longer has is removed, and nothing the previous generation did not write (an operator's file,
-//! a path a damaged `.glassbox-site` names outside `--out`) is touched.
+//! a path a damaged `.glassbox-site` names outside `--out`) is touched. With `--state`, a run over
+//! the grown log takes the custody readings of the entries it read before from the state and
+//! still writes the same bytes; a new policy statement, a damaged state or one of another log is
+//! not used (and said so), and a state where the operator's trust does not reach is refused.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -108,4 +111,92 @@ fn a_grown_log_rewrites_only_what_changed_and_equals_a_fresh_site() {
         assert_eq!(before[rel].1, after[rel].1, "{rel} kept");
     }
     assert!(after.contains_key("releases/later-2.0-x86_64-unknown-linux-gnu.html"));
+}
+
+/// The custody statements (policy statements aside) of the story's log: an intake, a request,
+/// two approvals and a release (`site::custody`).
+const STORY_CUSTODY_STATEMENTS: u64 = 5;
+
+#[test]
+fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_byte() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = story();
+    let (in_place, fresh) = (s.c.path().join("site"), s.c.path().join("fresh"));
+    let state = s.c.path().join("state/site.state");
+    let with_state = |out: &Path| summary(&site(&s, out, &["--json", "--state", state.to_str().unwrap()]));
+    let same_as_fresh = |why: &str| {
+        let _ = std::fs::remove_dir_all(&fresh);
+        summary(&site(&s, &fresh, &["--json"]));
+        assert!(read_all(&in_place) == read_all(&fresh), "{why}: the site with the state = the site without");
+    };
+    let first = with_state(&in_place);
+    assert_eq!(first["state"]["custodyEntriesReused"], 0, "{first}");
+    assert_eq!(first["state"]["discarded"], Value::Null, "no state yet is not a discarded one: {first}");
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // An intake batch logged: every custody statement before it is taken from the state.
+    let log_key = PrivateKey::read(&s.c.log_key).unwrap();
+    let batch = BatchTree::new(vec![commit(&[9; 32], &Sha256Digest::of(b"nine"))]).unwrap();
+    let intake = Intake {
+        batch_id: "9".repeat(32),
+        count: 1,
+        period: Period { start: "2026-11-06T00:00:00Z".into(), end: "2026-11-06T01:00:00Z".into() },
+        merkle_root: batch.root().hex(),
+        tree: BATCH_TREE.into(),
+    };
+    append(&s.c.log, &log_key, &[&statements::sign_intake(&intake, &batch.root(), &key(&s.c, "center"))]);
+    let again = with_state(&in_place);
+    assert_eq!(again["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS, "{again}");
+    same_as_fresh("after an intake");
+
+    // A policy statement logged: the keys of every role may have changed, so nothing is reused.
+    let policy = glassbox::policy::Policy::load(&s.c.policy).unwrap();
+    let later = glassbox::time::Timestamp(crate::custody_support::POLICY_EFFECTIVE_AT + 7200);
+    let republished = glassbox::custody::policies::sign_policy(&policy, None, later, &key(&s.c, "center")).unwrap();
+    append(&s.c.log, &log_key, &[&republished]);
+    let after_policy = with_state(&in_place);
+    assert_eq!(after_policy["state"]["custodyEntriesReused"], 0, "{after_policy}");
+    assert_eq!(with_state(&in_place)["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS + 1);
+    same_as_fresh("after a policy statement");
+
+    // A damaged state, and one of another glassbox: not used, said why, and replaced.
+    for (bytes, why) in [
+        (b"glassbox site state 2\n\xc1garbage".to_vec(), "does not decode"),
+        (b"not a state".to_vec(), "not a state file"),
+    ] {
+        std::fs::write(&state, bytes).unwrap();
+        let o = with_state(&in_place);
+        assert!(o["state"]["discarded"].as_str().is_some_and(|d| d.contains(why)), "{o}");
+        assert_eq!(o["state"]["custodyEntriesReused"], 0, "{o}");
+        same_as_fresh(why);
+        assert_eq!(with_state(&in_place)["state"]["discarded"], Value::Null, "replaced by a usable state");
+    }
+
+    // Where the operator's trust does not reach: refused (exit 2, naming it), nothing written.
+    let before = snapshot(&in_place);
+    let link = s.c.path().join("state/link.state");
+    std::os::unix::fs::symlink(&state, &link).unwrap();
+    let inside = in_place.join("site.state");
+    std::fs::copy(&state, &inside).unwrap();
+    let shared = s.c.path().join("state/shared.state");
+    std::fs::copy(&state, &shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let open_dir = s.c.path().join("anyone");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for (file, why) in [
+        (&link, "is a symlink"),
+        (&inside, "is inside --out"),
+        (&shared, "may be written by others"),
+        (&open_dir.join("site.state"), "which anyone may write"),
+    ] {
+        let o = site(&s, &in_place, &["--state", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", file.display());
+        assert!(err.contains(&file.display().to_string()) && err.contains(why), "{err}");
+    }
+    std::fs::remove_file(&inside).unwrap();
+    let after = snapshot(&in_place);
+    assert!(before.keys().eq(after.keys()) && before.iter().all(|(k, v)| after[k] == *v), "nothing written");
+    assert!(!open_dir.join("site.state").exists());
 }

@@ -29,6 +29,11 @@ pub struct SiteArgs {
     /// earlier run wrote that the site no longer has are removed).
     #[arg(long)]
     out: PathBuf,
+    /// A file glassbox keeps between runs (created if missing, mode 0600; never inside --out), so
+    /// that a run over a grown log redoes only what the new entries need; the site written is the
+    /// same with or without it (docs/site.md, "Regenerating after every append").
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
     /// Print the result as JSON on stdout (docs/formats.md describes it).
     #[arg(long)]
     json: bool,
@@ -42,6 +47,7 @@ pub fn run(args: SiteArgs) -> Result<ExitCode> {
         policy: args.policy,
         log_url: args.log_url,
         out: args.out,
+        state: args.state,
     })?;
     if args.json {
         print_json(&summary)?;

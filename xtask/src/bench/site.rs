@@ -4,7 +4,8 @@
 //! as the audit does, then writes a page per release, so the ratio says what the pages cost
 //! beyond reading the log (target: at most 1.5). For context, without a target: the site against
 //! `log audit --trust` with the fixture's signing keys, which like the site checks every
-//! entry's signature. Then the site regenerated in place after the
+//! entry's signature. Then the site regenerated in place, with the `--state` the first
+//! generation kept beside it, after the
 //! log grew by 1,000 entries (`site_log::ensure_grown`, a cached copy of the fixture) against a
 //! full generation of the grown log into an empty directory (target: at most 0.2), the two
 //! trees compared byte for byte. Every generation writes into a directory no earlier run used,
@@ -89,7 +90,7 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
     let mut summary = Value::Null;
     for _ in 0..RUNS {
         out = fresh_dir(&format!("out-{}", fixture.entries));
-        let (s, elapsed) = generate(glassbox, &fixture, &out)?;
+        let (s, elapsed) = generate(glassbox, &fixture, &out, &[])?;
         site = site.min(elapsed);
         summary = s;
     }
@@ -124,15 +125,18 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
     let mut full = Duration::MAX;
     for _ in 0..RUNS {
         fresh = fresh_dir(&format!("out-{}-fresh", grown.entries));
-        full = full.min(generate(glassbox, &grown, &fresh)?.1);
+        full = full.min(generate(glassbox, &grown, &fresh, &[])?.1);
     }
     let mut in_place = out.clone();
     let mut regenerate = Duration::MAX;
     let mut regenerated = Value::Null;
     for _ in 0..RUNS {
         in_place = fresh_dir(&format!("out-{}-regenerated", grown.entries));
-        generate(glassbox, &fixture, &in_place)?;
-        let (s, elapsed) = generate(glassbox, &grown, &in_place)?;
+        // The state a center keeps beside its site (`--state`), outside it.
+        let state = in_place.with_extension("state");
+        let state = ["--state", state.to_str().context("a non-UTF-8 bench path")?];
+        generate(glassbox, &fixture, &in_place, &state)?;
+        let (s, elapsed) = generate(glassbox, &grown, &in_place, &state)?;
         regenerate = regenerate.min(elapsed);
         regenerated = s;
     }
@@ -153,13 +157,14 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
         full.as_secs_f64()
     );
     println!(
-        "  {:<24} {:>8.2}s  (in place over the site of {} entries: {} of {} files written, {} removed; identical to the full one)",
+        "  {:<24} {:>8.2}s  (in place over the site of {} entries, with --state: {} of {} files written, {} removed, {} custody entries taken from the state; identical to the full one)",
         "glassbox site, again",
         regenerate.as_secs_f64(),
         fixture.entries,
         regenerated["filesWritten"],
         regenerated["files"],
-        regenerated["filesRemoved"]
+        regenerated["filesRemoved"],
+        regenerated["state"]["custodyEntriesReused"]
     );
     ratios.push(Ratio {
         label: "site: regeneration after 1,000 entries / full generation",
@@ -185,8 +190,9 @@ pub(super) fn bench_site(glassbox: &Path, quick: bool) -> Result<Vec<Ratio>> {
     Ok(ratios)
 }
 
-/// `glassbox site --json` of `fixture` into `out`: its summary and the time it took.
-fn generate(glassbox: &Path, fixture: &Fixture, out: &Path) -> Result<(Value, Duration)> {
+/// `glassbox site --json` of `fixture` into `out` (with `extra` arguments): its summary and the
+/// time it took.
+fn generate(glassbox: &Path, fixture: &Fixture, out: &Path, extra: &[&str]) -> Result<(Value, Duration)> {
     let mut cmd = Command::new(glassbox);
     cmd.arg("site")
         .arg("--attestations")
@@ -197,6 +203,7 @@ fn generate(glassbox: &Path, fixture: &Fixture, out: &Path) -> Result<(Value, Du
         .arg(&fixture.policy)
         .arg("--out")
         .arg(out)
+        .args(extra)
         .arg("--json");
     let (output, elapsed) = timed(&mut cmd)?;
     let summary = serde_json::from_slice(&output.stdout).context("glassbox site --json printed no JSON")?;
