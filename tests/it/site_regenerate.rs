@@ -18,7 +18,7 @@ use glassbox::custody::commitment::{commit, BatchTree};
 use glassbox::custody::statements;
 use glassbox::digest::Sha256Digest;
 use glassbox::keys::PrivateKey;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::site::{append, key, provenance, site, story, TARGET};
 use crate::support::*;
@@ -145,9 +145,25 @@ fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_
         tree: BATCH_TREE.into(),
     };
     append(&s.c.log, &log_key, &[&statements::sign_intake(&intake, &batch.root(), &key(&s.c, "center"))]);
+    // And a release the gateway signed that does not decode: a violation the custody page lists,
+    // read now, while its bundle is the log's newest (a partial one), and later taken from the
+    // state; its detail names no path, so it reads the same both times.
+    let subjects = vec![ResourceDescriptor::named("sample", Sha256Digest::of(b"x"))];
+    let garbled =
+        glassbox::attest::Statement::new(subjects, glassbox::attest::SAMPLE_RELEASE_V1, json!({"request": 1}))
+            .sign(&key(&s.c, "gateway"));
+    append(&s.c.log, &log_key, &[&garbled]);
     let again = with_state(&in_place);
     assert_eq!(again["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS, "{again}");
-    same_as_fresh("after an intake");
+    same_as_fresh("after an intake and a malformed release");
+    let page = std::fs::read_to_string(in_place.join("custody.html")).unwrap();
+    assert!(page.contains("malformed-release") && page.contains("a gateway signed a release that does not decode"));
+    assert!(!page.contains(s.c.log.to_str().unwrap()), "no operator path");
+    let next = Intake { batch_id: "8".repeat(32), ..intake };
+    append(&s.c.log, &log_key, &[&statements::sign_intake(&next, &batch.root(), &key(&s.c, "center"))]);
+    let again = with_state(&in_place);
+    assert_eq!(again["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS + 2, "{again}");
+    same_as_fresh("the malformed release taken from the state");
 
     // A policy statement logged: the keys of every role may have changed, so nothing is reused.
     let policy = glassbox::policy::Policy::load(&s.c.policy).unwrap();
@@ -156,7 +172,7 @@ fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_
     append(&s.c.log, &log_key, &[&republished]);
     let after_policy = with_state(&in_place);
     assert_eq!(after_policy["state"]["custodyEntriesReused"], 0, "{after_policy}");
-    assert_eq!(with_state(&in_place)["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS + 1);
+    assert_eq!(with_state(&in_place)["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS + 3);
     same_as_fresh("after a policy statement");
 
     // A damaged state, and one of another glassbox: not used, said why, and replaced.
