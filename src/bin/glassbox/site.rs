@@ -64,6 +64,16 @@ pub fn run(args: SiteArgs) -> Result<ExitCode> {
             summary.custody_entries,
             summary.log_size
         );
+        if let Some(state) = &summary.state {
+            match &state.discarded {
+                Some(why) => println!("state: {} was not used ({why}); it now holds this run's", state.file.display()),
+                None => println!(
+                    "state: {} custody entries taken from {}, which now holds this run's",
+                    state.custody_entries_reused,
+                    state.file.display()
+                ),
+            }
+        }
         println!("{}", next_step(&summary, &log_arg));
     }
     Ok(ExitCode::SUCCESS)
