@@ -177,7 +177,7 @@ pub fn generate(request: &SiteRequest) -> Result<SiteSummary> {
     let state = match (&request.state, found) {
         (Some(file), Some(found)) => {
             let reused = kept.as_ref().map_or(0, |k| k.reused);
-            state::save(file, &log.verified.origin, kept.map(|k| k.readings))?;
+            state::save(file, &out, &log.verified.origin, kept.map(|k| k.readings))?;
             Some(StateUse { file: file.clone(), custody_entries_reused: reused, discarded: found.discarded })
         }
         _ => None,

@@ -9,19 +9,23 @@
 //! The state is the operator's own file and is trusted as the glassbox binary is. It is never
 //! inside `--out` (which is published, and may come back from a host nobody trusts); a state
 //! that is a symlink, not a regular file, not the running user's, or writable by anyone else
-//! (itself, or by replacing it in its directory) is refused, not read. It is written
-//! atomically, mode 0600.
+//! (itself, or by replacing it in a directory above it) is refused, not read, and so is a file
+//! glassbox did not write (a run would replace it). It is written atomically, mode 0600, with
+//! a checksum: a damaged state is not used.
 
 use std::io::Read as _;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::custody::audit::Readings;
+use crate::digest::Sha256Digest;
 use crate::error::{Error, IoContext, Result};
 
-/// The first bytes of a state file: what it is and which layout follows.
+/// The first bytes of every state file glassbox writes: a file without them is not replaced.
+const MAGIC_PREFIX: &[u8] = b"glassbox site state ";
+/// The first bytes of a state file of this layout. The body follows, then its SHA-256.
 const MAGIC: &[u8] = b"glassbox site state 2\n";
 
 /// What the state holds (MessagePack, fields by position, after [`MAGIC`]).
@@ -46,8 +50,9 @@ pub struct Found {
 
 /// Reads the state at `path` for a site of the log `origin` written to `out`. Refused (exit 2,
 /// naming the file) if it is where the operator's trust does not reach (see the module
-/// comment); a state that does not exist, was written by another version or for another log,
-/// or does not decode is not used (`Found::discarded` says why), and the run makes a new one.
+/// comment), or is a file glassbox did not write (which a run would replace); a state that does
+/// not exist, was written by another version or for another log, is damaged or does not decode
+/// is not used (`Found::discarded` says why), and the run makes a new one.
 pub fn load(path: &Path, out: &Path, origin: &str) -> Result<Found> {
     check_place(path, out)?;
     let refuse = |why: &str| Error::invalid(path.display(), format!("--state {why}"));
@@ -79,35 +84,61 @@ pub fn load(path: &Path, out: &Path, origin: &str) -> Result<Found> {
     }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).at(path)?;
-    let discard = |why: String| Ok(Found { state: State::default(), discarded: Some(why) });
-    let Some(body) = bytes.strip_prefix(MAGIC) else {
-        return discard("it is not a state file of this layout".into());
+    let discard = |why: &str| Ok(Found { state: State::default(), discarded: Some(why.to_string()) });
+    if bytes.is_empty() {
+        return discard("it is empty");
+    }
+    if !bytes.starts_with(MAGIC_PREFIX) {
+        return Err(refuse(
+            "is not a state glassbox wrote (it does not start with `glassbox site state`), and a run would \
+             replace it: name a new file",
+        ));
+    }
+    let Some(sealed) = bytes.strip_prefix(MAGIC) else { return discard("it is a state of another layout") };
+    let Some((body, sum)) = sealed.split_at_checked(sealed.len().saturating_sub(32)) else {
+        return discard("it is damaged (shorter than its checksum)");
     };
+    if Sha256Digest::of(body).0 != sum {
+        return discard("it is damaged (its checksum does not match)");
+    }
     let state: State = match rmp_serde::from_slice(body) {
         Ok(state) => state,
-        Err(e) => return discard(format!("it does not decode ({e})")),
+        Err(e) => return discard(&format!("it does not decode ({e})")),
     };
     if state.glassbox != env!("CARGO_PKG_VERSION") {
-        return discard(format!("glassbox {} wrote it", state.glassbox));
+        return discard(&format!("glassbox {} wrote it", state.glassbox));
     }
     if state.origin != origin {
-        return discard(format!("it describes the log {:?}", state.origin));
+        return discard(&format!("it describes the log {:?}", state.origin));
     }
     Ok(Found { state, discarded: None })
 }
 
-/// Writes the state for the next run over the log `origin`, atomically, mode 0600.
-pub fn save(path: &Path, origin: &str, custody: Option<Readings>) -> Result<()> {
+/// Writes the state for the next run over the log `origin`, atomically, mode 0600, after
+/// checking its place again (`--out` exists now). Directories missing on the way are made,
+/// mode 0700.
+pub fn save(path: &Path, out: &Path, origin: &str, custody: Option<Readings>) -> Result<()> {
+    check_place(path, out)?;
     let state = State { glassbox: env!("CARGO_PKG_VERSION").into(), origin: origin.into(), custody };
     let mut bytes = MAGIC.to_vec();
     rmp_serde::encode::write(&mut bytes, &state)
         .map_err(|e| Error::invalid(path.display(), format!("the state does not encode: {e}")))?;
+    let sum = Sha256Digest::of(&bytes[MAGIC.len()..]);
+    bytes.extend(sum.0);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).at(dir)?;
+    }
     crate::fs::write_atomic(path, &bytes, 0o600)
 }
 
-/// Refuses a state inside `out`, or in a directory where others may replace it.
+/// Refuses a state inside `out`, named with `..`, or where another user could replace it: every
+/// directory above it that exists must be the running user's or root's, and writable by no one
+/// else (a sticky one, as `/tmp`, aside).
 fn check_place(path: &Path, out: &Path) -> Result<()> {
     let refuse = |why: String| Error::invalid(path.display(), format!("--state {why}"));
+    if path.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(refuse("names a directory with `..`: give the path without it".into()));
+    }
     let (state, out) = (resolved(path)?, resolved(out)?);
     if state.starts_with(&out) {
         return Err(refuse(format!(
@@ -115,12 +146,18 @@ fn check_place(path: &Path, out: &Path) -> Result<()> {
             out.display()
         )));
     }
-    // Its directory, or the nearest one that exists (the missing ones are made, as the user's).
-    let dir = state.ancestors().skip(1).find(|d| d.exists()).unwrap_or(Path::new("/"));
-    let meta = std::fs::metadata(dir).at(dir)?;
-    let sticky = meta.mode() & 0o1000 != 0;
-    if meta.mode() & 0o002 != 0 && !sticky {
-        return Err(refuse(format!("is in {}, which anyone may write: another user could replace it", dir.display())));
+    let me = rustix::process::geteuid().as_raw();
+    for dir in state.ancestors().skip(1).filter(|d| d.exists()) {
+        let meta = std::fs::metadata(dir).at(dir)?;
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(refuse(format!("is in {}, which another user owns: they could replace it", dir.display())));
+        }
+        if meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0 {
+            return Err(refuse(format!(
+                "is in {}, which others may write (group or world): they could replace it",
+                dir.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -133,6 +170,13 @@ fn resolved(path: &Path) -> Result<PathBuf> {
     loop {
         match existing.canonicalize() {
             Ok(real) => return Ok(rest.iter().rev().fold(real, |p, c| p.join(c))),
+            // A link to nothing yet: where it leads is decided only when it is made.
+            Err(_) if existing.symlink_metadata().is_ok() => {
+                return Err(Error::invalid(
+                    path.display(),
+                    format!("--state or --out is through {}, a symlink to nothing", existing.display()),
+                ))
+            }
             Err(_) => match (existing.parent(), existing.file_name()) {
                 (Some(parent), Some(name)) => {
                     rest.push(name.to_owned());

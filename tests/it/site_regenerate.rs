@@ -152,7 +152,7 @@ fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_
     let garbled =
         glassbox::attest::Statement::new(subjects, glassbox::attest::SAMPLE_RELEASE_V1, json!({"request": 1}))
             .sign(&key(&s.c, "gateway"));
-    append(&s.c.log, &log_key, &[&garbled]);
+    let garbled_at = append(&s.c.log, &log_key, &[&garbled])[0];
     let again = with_state(&in_place);
     assert_eq!(again["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS, "{again}");
     same_as_fresh("after an intake and a malformed release");
@@ -164,6 +164,23 @@ fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_
     let again = with_state(&in_place);
     assert_eq!(again["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS + 2, "{again}");
     same_as_fresh("the malformed release taken from the state");
+    // Its stored envelope edited (no page shows it): refused, as without the state, though its
+    // reading is kept.
+    let size = glassbox::transparency::LogDir::new(&s.c.log).read_checkpoint().unwrap().1.size;
+    let bundle = s.c.log.join(glassbox::transparency::LogDir::envelopes_path(0, size));
+    let stored = std::fs::read(&bundle).unwrap();
+    let mut lines: Vec<Vec<u8>> = stored.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+    let line = &mut lines[garbled_at as usize];
+    let at = line.windows(7).position(|w| w == b"\"sig\":\"").unwrap() + 7;
+    line[at] = if line[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&bundle, lines.join(&b'\n')).unwrap();
+    for extra in [&["--state", state.to_str().unwrap()][..], &[]] {
+        let o = site(&s, &fresh, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("does not hash to the entry's digest"), "{err}");
+    }
+    std::fs::write(&bundle, stored).unwrap();
 
     // A policy statement logged: the keys of every role may have changed, so nothing is reused.
     let policy = glassbox::policy::Policy::load(&s.c.policy).unwrap();
@@ -175,10 +192,15 @@ fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_
     assert_eq!(with_state(&in_place)["state"]["custodyEntriesReused"], STORY_CUSTODY_STATEMENTS + 3);
     same_as_fresh("after a policy statement");
 
-    // A damaged state, and one of another glassbox: not used, said why, and replaced.
+    // A damaged state, and one of another layout: not used, said why, and replaced.
+    let mut flipped = std::fs::read(&state).unwrap();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 1;
     for (bytes, why) in [
-        (b"glassbox site state 2\n\xc1garbage".to_vec(), "does not decode"),
-        (b"not a state".to_vec(), "not a state file"),
+        (flipped, "damaged (its checksum does not match)"),
+        (b"glassbox site state 2\n\xc1garbage".to_vec(), "damaged"),
+        (b"glassbox site state 1\n\xc1garbage".to_vec(), "another layout"),
+        (Vec::new(), "empty"),
     ] {
         std::fs::write(&state, bytes).unwrap();
         let o = with_state(&in_place);
@@ -200,18 +222,39 @@ fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_
     let open_dir = s.c.path().join("anyone");
     std::fs::create_dir(&open_dir).unwrap();
     std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    for (file, why) in [
-        (&link, "is a symlink"),
-        (&inside, "is inside --out"),
-        (&shared, "may be written by others"),
-        (&open_dir.join("site.state"), "which anyone may write"),
-    ] {
+    let group_dir = s.c.path().join("group");
+    std::fs::create_dir(&group_dir).unwrap();
+    std::fs::set_permissions(&group_dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let notes = s.c.path().join("state/notes.txt");
+    std::fs::write(&notes, "the operator's notes").unwrap();
+    let dangling = s.c.path().join("later");
+    std::os::unix::fs::symlink(s.c.path().join("site-later"), &dangling).unwrap();
+    let mut cases = vec![
+        (link.clone(), "is a symlink"),
+        (inside.clone(), "is inside --out"),
+        (shared.clone(), "may be written by others"),
+        (open_dir.join("site.state"), "which others may write"),
+        (group_dir.join("sub/site.state"), "which others may write"),
+        (notes.clone(), "is not a state glassbox wrote"),
+        (s.c.path().join("state/../state/site.state"), "with `..`"),
+        (dangling.join("site.state"), "a symlink to nothing"),
+    ];
+    // Run as root (as CI is), a directory another user owns can be made.
+    if std::fs::metadata(s.c.path()).unwrap().uid() == 0 {
+        let theirs = s.c.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        cases.push((theirs.join("site.state"), "which another user owns"));
+    }
+    for (file, why) in &cases {
         let o = site(&s, &in_place, &["--state", file.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{}: {err}", file.display());
         assert!(err.contains(&file.display().to_string()) && err.contains(why), "{err}");
     }
     std::fs::remove_file(&inside).unwrap();
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "the operator's notes");
+    assert!(!group_dir.join("sub").exists() && !s.c.path().join("site-later").exists());
     let after = snapshot(&in_place);
     assert!(before.keys().eq(after.keys()) && before.iter().all(|(k, v)| after[k] == *v), "nothing written");
     assert!(!open_dir.join("site.state").exists());

@@ -5,7 +5,8 @@
 //! and the keys of the statement's role, which the trust root and the log's policy statements
 //! make. So readings are kept with a binding to both ([`binding`]), and a bundle's readings are
 //! taken again only when every custody entry of the bundle is the one read before: same index,
-//! same envelope digest. Anything else is read again, as a first run would read it.
+//! same envelope digest (and the envelope stored for it still hashes to that digest). Anything
+//! else is read again, as a first run would read it.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,9 +15,12 @@ use crate::attest::custody::{Decision, DecisionKind, Intake, Release, Request};
 use crate::custody::policies::{Role, RoleKeys};
 use crate::custody::statements::{Custody, Logged};
 use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
 use crate::policy::{Policy, TrustedKey};
 use crate::time::Timestamp;
 use crate::tlog::tiles::TILE_WIDTH;
+use crate::transparency::store::EnvelopeBundles;
+use crate::transparency::LogDir;
 
 /// The readings of a log's custody envelopes, bundle by bundle.
 #[derive(Default, Serialize, Deserialize)]
@@ -180,6 +184,33 @@ pub(super) fn encode(b: u64, size: u64, outcomes: &[Outcome], roles: &RoleKeys) 
     let readings = BundleReadings { bundle: b, end, entries: outcomes.iter().map(|o| stored(o, roles)).collect() };
     // Plain data (integers, strings, byte arrays) always encodes.
     Blob(rmp_serde::to_vec(&readings).unwrap_or_default())
+}
+
+/// Fails unless each custody envelope of entry bundle `b` before index `from` (policy statements
+/// aside) is stored as its entry names it: what `read_bundle` checks of the envelopes it reads,
+/// for those whose reading was kept.
+pub(super) fn check_kept(
+    dir: &LogDir,
+    bundles: &EnvelopeBundles,
+    (b, from): (u64, u64),
+    size: u64,
+    named: &[Option<Named>],
+) -> Result<()> {
+    let start = b * TILE_WIDTH;
+    let end = (start + TILE_WIDTH).min(size);
+    let lines = bundles.bundle_of(dir, start, size)?;
+    for index in start..from.min(end) {
+        let Some(Named { digest, is_policy: false }) = named[index as usize] else { continue };
+        let line = lines.get((index - start) as usize).map(Vec::as_slice).unwrap_or_default();
+        if Sha256Digest::of(line) != digest {
+            let bundle = dir.file(&LogDir::envelopes_path(b, end - start));
+            return Err(Error::rejected(
+                format!("{} (entry {index})", bundle.display()),
+                "the stored envelope does not hash to the entry's digest",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The stored form of one outcome.
