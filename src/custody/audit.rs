@@ -235,10 +235,11 @@ pub fn audit_in(
             Named::of(i, &entry.predicate_type, &entry.envelope)
         })
         .collect::<Result<_>>()?;
-    Ok(audit_named(dir, policy, verified, raw, named, bundles, options, None)?.0)
+    Ok(audit_named(dir, policy, verified, raw, named, bundles, options, (None, false))?.0)
 }
 
 /// What [`audit_parsed`] read of the custody envelopes, for the next run over the grown log.
+#[derive(Default)]
 pub struct Kept {
     pub readings: Readings,
     /// Custody entries whose reading was taken from the readings given, not read again.
@@ -268,13 +269,13 @@ pub fn audit_parsed(
         .enumerate()
         .map(|(i, entry)| Named::of(i, &entry.predicate_type, &entry.envelope))
         .collect::<Result<_>>()?;
-    let (report, kept) = audit_named(dir, policy, verified, raw, named, bundles, options, Some(known))?;
-    // Asked for (`Some(known)` above), so made.
-    Ok((report, kept.unwrap_or_else(|| Kept { readings: Readings::default(), reused: 0 })))
+    let (report, kept) = audit_named(dir, policy, verified, raw, named, bundles, options, (known, true))?;
+    // Asked for (`true` above), so made.
+    Ok((report, kept.unwrap_or_default()))
 }
 
-/// The audit, once it is known which entries are custody's and the envelope each names. With
-/// `keep`, what was read is kept ([`Kept`]), the readings it holds taken where they still hold.
+/// The audit, once it is known which entries are custody's and the envelope each names. `known`
+/// readings are taken where they still hold; with `keep`, what was read is kept ([`Kept`]).
 #[allow(clippy::too_many_arguments)]
 fn audit_named(
     dir: &LogDir,
@@ -284,13 +285,13 @@ fn audit_named(
     named: Vec<Option<Named>>,
     bundles: &EnvelopeBundles,
     options: &Options,
-    keep: Option<Option<&Readings>>,
+    (known, keep): (Option<&Readings>, bool),
 ) -> Result<(Report, Option<Kept>)> {
     let size = verified.size;
     let custody_entries = named.iter().filter(|n| n.is_some()).count() as u64;
     let history = read_policies(dir, size, &named, policy)?;
-    let binding = keep.map(|_| memo::binding(policy, &named));
-    let known = keep.flatten().filter(|k| binding.is_some_and(|b| k.bound_to(&b)));
+    let binding = memo::binding(policy, &named);
+    let known = known.filter(|k| k.bound_to(&binding));
     let bundles: Vec<(Vec<Outcome>, u64, Option<memo::Blob>)> = (0..size.div_ceil(TILE_WIDTH))
         .into_par_iter()
         .map(|b| {
@@ -304,10 +305,10 @@ fn audit_named(
                 memo::check_kept(dir, bundles, (b, from), size, &named)?;
             }
             outcomes.extend(read_bundle(dir, bundles, (b, from), size, &named, &history.roles)?);
-            let blob = match (blob, binding) {
+            let blob = match (blob, keep) {
                 (Some(blob), _) => Some(blob),
-                (None, Some(_)) => Some(memo::encode(b, size, &outcomes, &history.roles)),
-                (None, None) => None,
+                (None, true) => Some(memo::encode(b, size, &outcomes, &history.roles)),
+                (None, false) => None,
             };
             Ok((outcomes, reused, blob))
         })
@@ -319,7 +320,7 @@ fn audit_named(
         outcomes.extend(o);
         blobs.extend(blob);
     }
-    let kept = binding.map(|b| Kept { readings: Readings::new(b, blobs), reused });
+    let kept = keep.then(|| Kept { readings: Readings::new(binding, blobs), reused });
     let mut replay = Replay::new(&history, options);
     let mut repeats = HashSet::new();
     for outcome in &outcomes {

@@ -170,11 +170,15 @@ fn resolved(path: &Path) -> Result<PathBuf> {
     loop {
         match existing.canonicalize() {
             Ok(real) => return Ok(rest.iter().rev().fold(real, |p, c| p.join(c))),
-            // A link to nothing yet: where it leads is decided only when it is made.
-            Err(_) if existing.symlink_metadata().is_ok() => {
+            // There but not resolved: a link to nothing yet (where it leads is decided only
+            // when it is made), or a directory that may not be read.
+            Err(e) if existing.symlink_metadata().is_ok() => {
                 return Err(Error::invalid(
                     path.display(),
-                    format!("--state or --out is through {}, a symlink to nothing", existing.display()),
+                    format!(
+                        "--state or --out is through {}, which does not resolve ({e}): a symlink to nothing?",
+                        existing.display()
+                    ),
                 ))
             }
             Err(_) => match (existing.parent(), existing.file_name()) {

@@ -237,7 +237,7 @@ fn a_state_beside_the_site_is_reused_for_the_entries_read_before_and_changes_no_
         (group_dir.join("sub/site.state"), "which others may write"),
         (notes.clone(), "is not a state glassbox wrote"),
         (s.c.path().join("state/../state/site.state"), "with `..`"),
-        (dangling.join("site.state"), "a symlink to nothing"),
+        (dangling.join("site.state"), "which does not resolve"),
     ];
     // Run as root (as CI is), a directory another user owns can be made.
     if std::fs::metadata(s.c.path()).unwrap().uid() == 0 {
