@@ -160,7 +160,8 @@ impl Readings {
             _ => None,
         });
         let mut out = Vec::with_capacity(kept.entries.len());
-        let mut entries = kept.entries.iter();
+        // Taken by value: the decoded readings become the outcomes, nothing is copied.
+        let mut entries = kept.entries.into_iter();
         for (index, digest) in custody {
             match entries.next().filter(|r| r.index == index && r.envelope == digest.0).and_then(|r| outcome(r, roles))
             {
@@ -248,39 +249,31 @@ fn stored(o: &Outcome, roles: &RoleKeys) -> Reading {
 
 /// The outcome a reading stands for; `None` if its signer is not one of its role's keys (a
 /// reading made under other keys).
-fn outcome(r: &Reading, roles: &RoleKeys) -> Option<Outcome> {
-    fn logged<P: Clone>(r: &Reading, h: &Head, predicate: &P, role: Role, roles: &RoleKeys) -> Option<Logged<P>> {
-        let signer: Option<TrustedKey> = match h.signer {
+fn outcome(r: Reading, roles: &RoleKeys) -> Option<Outcome> {
+    let (index, envelope) = (r.index, Sha256Digest(r.envelope));
+    let logged = |h: Head, role: Role| -> Option<(Option<TrustedKey>, Head)> {
+        let signer = match h.signer {
             None => None,
             Some(p) => Some((*roles.of(role).get(p as usize)?).clone()),
         };
-        Some(Logged {
-            index: r.index,
-            envelope: Sha256Digest(r.envelope),
-            payload: Sha256Digest(h.payload),
-            signer,
-            predicate: predicate.clone(),
-            subject: Sha256Digest(h.subject),
-            time: Timestamp(h.time),
-        })
+        Some((signer, h))
+    };
+    fn with<P>((signer, h): (Option<TrustedKey>, Head), index: u64, envelope: Sha256Digest, predicate: P) -> Logged<P> {
+        let (payload, subject, time) = (Sha256Digest(h.payload), Sha256Digest(h.subject), Timestamp(h.time));
+        Logged { index, envelope, payload, signer, predicate, subject, time }
     }
-    let (index, envelope) = (r.index, Sha256Digest(r.envelope));
-    Some(match &r.read {
-        Read::Intake(h, p) => Outcome::Decoded(Custody::Intake(logged(r, h, p, Role::Center, roles)?)),
-        Read::Request(h, p) => Outcome::Decoded(Custody::Request(logged(r, h, p, Role::Requester, roles)?)),
-        Read::Decision(h, p) => {
-            let StoredDecision { request, decision, why, decided_at } = p;
-            let p = Decision {
-                request: request.clone(),
-                decision: *decision,
-                why: why.clone(),
-                decided_at: decided_at.clone(),
-            };
-            Outcome::Decoded(Custody::Decision(logged(r, h, &p, Role::Decider, roles)?))
+    Some(match r.read {
+        Read::Intake(h, p) => Outcome::Decoded(Custody::Intake(with(logged(h, Role::Center)?, index, envelope, p))),
+        Read::Request(h, p) => {
+            Outcome::Decoded(Custody::Request(with(logged(h, Role::Requester)?, index, envelope, p)))
         }
-        Read::Release(h, p) => Outcome::Decoded(Custody::Release(logged(r, h, p, Role::Gateway, roles)?)),
+        Read::Decision(h, StoredDecision { request, decision, why, decided_at }) => {
+            let p = Decision { request, decision, why, decided_at };
+            Outcome::Decoded(Custody::Decision(with(logged(h, Role::Decider)?, index, envelope, p)))
+        }
+        Read::Release(h, p) => Outcome::Decoded(Custody::Release(with(logged(h, Role::Gateway)?, index, envelope, p))),
         Read::Ignored => Outcome::Ignored { index, envelope },
-        Read::MalformedRelease(detail) => Outcome::MalformedRelease { index, envelope, detail: detail.clone() },
+        Read::MalformedRelease(detail) => Outcome::MalformedRelease { index, envelope, detail },
     })
 }
 
